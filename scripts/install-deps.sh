@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the build (and, with --test, the tests and
+# benchmarks) need. Idempotent: when everything is present it makes no apt call.
+set -euo pipefail
+
+build_pkgs=(build-essential cmake pkg-config
+  libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libssl-dev
+  libjwt-dev libargon2-dev)
+test_pkgs=(libcmocka-dev postgresql nodejs curl wrk nginx-light)
+
+want=("${build_pkgs[@]}")
+for arg in "$@"; do
+  case "$arg" in
+    --test) want+=("${test_pkgs[@]}") ;;
+    *) echo "install-deps: unknown option '$arg'" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${want[@]}"; do
+  # dpkg-query prints "install ok installed" only for fully installed packages.
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+    missing+=("$p")
+  fi
+done
+# nodejs may come from outside Debian's archive (e.g. a preinstalled node): accept any node >= 18.
+if [[ " ${missing[*]-} " == *" nodejs "* ]] && command -v node >/dev/null 2>&1; then
+  major=$(node -e 'console.log(process.versions.node.split(".")[0])' 2>/dev/null || echo 0)
+  if [ "$major" -ge 18 ]; then
+    missing=("${missing[@]/nodejs}")
+  fi
+fi
+# drop empty entries left by the substitution above
+pkgs=()
+for p in "${missing[@]-}"; do [ -n "$p" ] && pkgs+=("$p"); done
+[ ${#pkgs[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "install-deps: installing ${pkgs[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the package lists once if they are empty or older than a day.
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
+  $SUDO apt-get update -qq
+fi
+$SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null

@@ -1,0 +1,35 @@
+/* The HTTP API server (libmicrohttpd, internal epoll thread pool): routing,
+ * authentication, body limits, the error shape of CONTRACT §3, one log line
+ * and metrics per request. Business rules live in src/recording. */
+#ifndef VTP_API_H
+#define VTP_API_H
+
+#include <stddef.h>
+
+#include "auth/auth.h"
+#include "recording/recording.h"
+#include "store/store.h"
+
+typedef struct vtp_api vtp_api;
+
+typedef struct vtp_api_config {
+	const char *host;          /* listen address (numeric or name) */
+	int port;                  /* 0: any free port */
+	int threads;               /* thread pool size */
+	vtp_store *store;          /* borrowed */
+	vtp_recordings *recordings;/* borrowed */
+	const unsigned char *jwt_key; /* borrowed */
+	size_t jwt_key_len;
+	const char *data_dir;      /* for health checks */
+	const char *recordings_dir;
+	int token_ttl_seconds;     /* login token lifetime */
+} vtp_api_config;
+
+/* Starts serving; returns NULL with a reason in err on failure. */
+vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen);
+/* The bound port (useful when cfg->port was 0). */
+int vtp_api_port(const vtp_api *api);
+/* Stops accepting, finishes in-flight requests, frees everything. */
+void vtp_api_stop(vtp_api *api);
+
+#endif

@@ -1,0 +1,112 @@
+/* Internals shared by the files of src/api: the per-request object, the
+ * route table and the reply helpers. Not included outside src/api. */
+#ifndef VTP_API_INT_H
+#define VTP_API_INT_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api.h"
+#include "core/buf.h"
+#include "core/fail.h"
+#include "recording/recording.h"
+
+#define VTP_API_JSON_LIMIT (1u << 20) /* 1 MiB */
+#define VTP_API_MAX_PARAMS 2
+
+typedef struct vtp_req vtp_req;
+typedef void (*vtp_handler)(vtp_req *r);
+
+enum { AUTH_NONE, AUTH_USER };
+enum { BODY_NONE, BODY_JSON };
+
+typedef struct vtp_route {
+	const char *method;
+	const char *pattern;   /* "/api/v1/recordings/{id}/shares/{id}" */
+	vtp_handler handler;
+	int auth;
+	int body;
+	const char *name;      /* metrics label */
+} vtp_route;
+
+struct vtp_api {
+	struct MHD_Daemon *daemon;
+	vtp_api_config cfg;
+	vtp_throttle *throttle;
+	int port;
+};
+
+struct vtp_req {
+	vtp_api *api;
+	struct MHD_Connection *conn;
+	const char *method;
+	char *path;            /* decoded path, owned */
+	const vtp_route *route;
+	int route_index;       /* for metrics; -1 unmatched */
+	const char *params[VTP_API_MAX_PARAMS]; /* point into path copy */
+	char *path_segments;   /* owned copy split in place */
+	char request_id[17];
+	char ip[64];
+	const char *user_agent;
+	int64_t start_us;
+	int status;
+	bool responded;
+	bool body_too_big;
+	vtp_buf body;
+	json_t *json;          /* parsed body for BODY_JSON routes */
+	char allow[128];       /* Allow header for 405 */
+	char retry_after[24];  /* Retry-After header for 429 */
+	bool authed;
+	vtp_user user;
+	vtp_actor actor;
+};
+
+/* router.c */
+extern const vtp_route vtp__routes[];
+extern const int vtp__route_count;
+/* Resolves path+method. Returns the route or NULL; on NULL, *status is 404
+ * or 405 and allow (when 405) lists the permitted methods. */
+const vtp_route *vtp__route_match(const char *method, char *segments_copy,
+				  const char *path, const char **params,
+				  int *route_index, int *status, char *allow,
+				  size_t allow_len);
+
+/* response.c: each queues exactly one response on the request. */
+void vtp__reply_json(vtp_req *r, int status, json_t *body); /* consumes body */
+void vtp__reply_text(vtp_req *r, int status, const char *content_type,
+		     const char *text, size_t len);
+void vtp__reply_fail(vtp_req *r, const vtp_fail *fail);
+void vtp__reply_error(vtp_req *r, int status, const char *code,
+		      const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+int vtp__status_for(int code);
+/* Query parameter or NULL. */
+const char *vtp__query(vtp_req *r, const char *name);
+
+/* metrics.c */
+void vtp__metrics_observe(int route_index, int status, int64_t micros);
+void vtp__metrics_render(vtp_buf *out, int64_t active_recordings);
+
+/* handlers */
+void vtp__h_healthz(vtp_req *r);
+void vtp__h_metrics(vtp_req *r);
+void vtp__h_login(vtp_req *r);
+void vtp__h_me(vtp_req *r);
+void vtp__h_start(vtp_req *r);
+void vtp__h_stop(vtp_req *r);
+void vtp__h_stop_alias(vtp_req *r);
+void vtp__h_get(vtp_req *r);
+void vtp__h_get_alias(vtp_req *r);
+void vtp__h_list(vtp_req *r);
+void vtp__h_delete(vtp_req *r);
+void vtp__h_delete_alias(vtp_req *r);
+void vtp__h_restore(vtp_req *r);
+void vtp__h_participants(vtp_req *r);
+void vtp__h_shares_list(vtp_req *r);
+void vtp__h_share_create(vtp_req *r);
+void vtp__h_share_delete(vtp_req *r);
+void vtp__h_access_log(vtp_req *r);
+
+#endif

@@ -1,0 +1,121 @@
+/* Handlers for login, the caller's identity, health and metrics. */
+#include "api_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/jsonval.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+
+void vtp__h_healthz(vtp_req *r)
+{
+	int db = vtp_store_ping(r->api->cfg.store);
+	bool storage = access(r->api->cfg.data_dir, W_OK) == 0;
+	bool ok = db == 0 && storage;
+
+	vtp__reply_json(r, ok ? 200 : 503,
+			json_pack("{ss ss ss}", "status", ok ? "ok" : "unavailable",
+				  "database", db == 0 ? "ok" : vtp_strerror(db),
+				  "storage", storage ? "ok" : "not writable"));
+}
+
+void vtp__h_metrics(vtp_req *r)
+{
+	int64_t active = -1;
+	vtp_buf b;
+
+	vtp_buf_init(&b, 1 << 20);
+	if (vtp_store_recording_count_active(r->api->cfg.store, &active) != 0)
+		active = -1;
+	vtp__metrics_render(&b, active);
+	vtp__reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
+	vtp_buf_free(&b);
+}
+
+static const vtp_json_param login_params[] = {
+	{"email", VTP_JV_STRING, true, 1, 320, NULL, false},
+	{"password", VTP_JV_STRING, true, 1, 1024, NULL, false},
+};
+
+static void lowercase(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+}
+
+void vtp__h_login(vtp_req *r)
+{
+	vtp_fail fail = VTP_FAIL_INIT;
+	char email_key[340], ip_key[80];
+	const char *password;
+	int64_t now = vtp_now_ms(), wait_ms = 0, wait2 = 0;
+	vtp_user u;
+	char *token = NULL;
+	char expires[VTP_TIME_BUFLEN];
+	int ttl = r->api->cfg.token_ttl_seconds;
+	int rc;
+	bool ok = false;
+
+	if (vtp_json_validate(r->json, login_params, 2, &fail)) {
+		vtp__reply_fail(r, &fail);
+		vtp_fail_clear(&fail);
+		return;
+	}
+	snprintf(email_key, sizeof(email_key), "email:%s", vtp_json_str(r->json, "email"));
+	lowercase(email_key);
+	snprintf(ip_key, sizeof(ip_key), "ip:%s", r->ip);
+	password = vtp_json_str(r->json, "password");
+	if (vtp_throttle_check(r->api->throttle, email_key, now, &wait_ms) ||
+	    vtp_throttle_check(r->api->throttle, ip_key, now, &wait2)) {
+		int64_t w = wait_ms > wait2 ? wait_ms : wait2;
+
+		snprintf(r->retry_after, sizeof(r->retry_after), "%lld", (long long)((w + 999) / 1000));
+		vtp__reply_error(r, 429, "too_many_requests", NULL,
+				 "too many failed logins; try again in %lld s",
+				 (long long)((w + 999) / 1000));
+		return;
+	}
+	memset(&u, 0, sizeof(u));
+	rc = vtp_store_user_by_email(r->api->cfg.store, vtp_json_str(r->json, "email"), &u);
+	if (rc && rc != VTP_ENOTFOUND) {
+		vtp__reply_error(r, rc == VTP_EUNAVAIL ? 503 : 500, NULL, NULL,
+				 "could not check the credentials");
+		return;
+	}
+	if (rc == 0 && u.password_hash)
+		ok = vtp_password_verify(u.password_hash, password);
+	else
+		vtp_password_burn(password); /* same cost for unknown users */
+	if (!ok) {
+		vtp_throttle_failure(r->api->throttle, email_key, now);
+		vtp_throttle_failure(r->api->throttle, ip_key, now);
+		VTP_INFO("failed login from %s", r->ip);
+		vtp__reply_error(r, 401, "invalid_credentials", NULL, "invalid email or password");
+		goto out;
+	}
+	vtp_throttle_success(r->api->throttle, email_key);
+	vtp_throttle_success(r->api->throttle, ip_key);
+	rc = vtp_jwt_sign(r->api->cfg.jwt_key, r->api->cfg.jwt_key_len, u.id,
+			  now / 1000, ttl, &token);
+	if (rc) {
+		vtp__reply_error(r, 500, NULL, NULL, "could not issue a token");
+		goto out;
+	}
+	vtp_time_format((now / 1000 + ttl) * 1000, expires);
+	vtp__reply_json(r, 200, json_pack("{ss ss so}", "token", token, "expiresAt", expires,
+					  "user", vtp_user_json(&u)));
+out:
+	vtp_free(token);
+	vtp_user_clear(&u);
+}
+
+void vtp__h_me(vtp_req *r)
+{
+	vtp__reply_json(r, 200, vtp_user_json(&r->user));
+}

@@ -1,0 +1,139 @@
+/* The route table and path matching. The most specific pattern (most literal
+ * segments) that matches a path wins regardless of method, so that
+ * GET /api/v1/recordings/start is 405 (POST only), not a lookup of a
+ * recording called "start". */
+#include "api_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const vtp_route vtp__routes[] = {
+	{"GET", "/healthz", vtp__h_healthz, AUTH_NONE, BODY_NONE, "healthz"},
+	{"GET", "/metrics", vtp__h_metrics, AUTH_NONE, BODY_NONE, "metrics"},
+	{"POST", "/api/v1/auth/login", vtp__h_login, AUTH_NONE, BODY_JSON, "login"},
+	{"GET", "/api/v1/users/me", vtp__h_me, AUTH_USER, BODY_NONE, "users_me"},
+	{"POST", "/api/v1/recordings/start", vtp__h_start, AUTH_USER, BODY_JSON, "recordings_start"},
+	{"POST", "/api/v1/recordings/stop", vtp__h_stop_alias, AUTH_USER, BODY_NONE, "recordings_stop"},
+	{"GET", "/api/v1/recordings/get", vtp__h_get_alias, AUTH_USER, BODY_NONE, "recordings_get"},
+	{"DELETE", "/api/v1/recordings/delete", vtp__h_delete_alias, AUTH_USER, BODY_NONE, "recordings_delete"},
+	{"GET", "/api/v1/recordings", vtp__h_list, AUTH_USER, BODY_NONE, "recordings_list"},
+	{"GET", "/api/v1/recordings/{}", vtp__h_get, AUTH_USER, BODY_NONE, "recordings_get"},
+	{"DELETE", "/api/v1/recordings/{}", vtp__h_delete, AUTH_USER, BODY_NONE, "recordings_delete"},
+	{"POST", "/api/v1/recordings/{}/stop", vtp__h_stop, AUTH_USER, BODY_NONE, "recordings_stop"},
+	{"POST", "/api/v1/recordings/{}/restore", vtp__h_restore, AUTH_USER, BODY_NONE, "recordings_restore"},
+	{"GET", "/api/v1/recordings/{}/participants", vtp__h_participants, AUTH_USER, BODY_NONE, "recordings_participants"},
+	{"GET", "/api/v1/recordings/{}/shares", vtp__h_shares_list, AUTH_USER, BODY_NONE, "recordings_shares"},
+	{"POST", "/api/v1/recordings/{}/shares", vtp__h_share_create, AUTH_USER, BODY_JSON, "recordings_shares"},
+	{"DELETE", "/api/v1/recordings/{}/shares/{}", vtp__h_share_delete, AUTH_USER, BODY_NONE, "recordings_shares"},
+	{"GET", "/api/v1/recordings/{}/access-log", vtp__h_access_log, AUTH_USER, BODY_NONE, "recordings_access_log"},
+};
+
+const int vtp__route_count = (int)(sizeof(vtp__routes) / sizeof(vtp__routes[0]));
+
+#define MAX_SEGMENTS 16
+
+static int split(char *s, char **seg)
+{
+	int n = 0;
+
+	if (*s != '/')
+		return -1;
+	s++;
+	while (n < MAX_SEGMENTS) {
+		char *slash = strchr(s, '/');
+
+		seg[n++] = s;
+		if (!slash)
+			return n;
+		*slash = '\0';
+		s = slash + 1;
+	}
+	return -1;
+}
+
+/* Number of literal segments when pattern matches, else -1. */
+static int match(const char *pattern, char **seg, int nseg, const char **params)
+{
+	int i = 0, literal = 0, np = 0;
+	const char *p = pattern + 1;
+
+	while (*p) {
+		const char *end = strchr(p, '/');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (i >= nseg)
+			return -1;
+		if (len == 2 && p[0] == '{' && p[1] == '}') {
+			if (!*seg[i])
+				return -1;
+			if (np < VTP_API_MAX_PARAMS)
+				params[np++] = seg[i];
+		} else {
+			if (strlen(seg[i]) != len || memcmp(seg[i], p, len) != 0)
+				return -1;
+			literal++;
+		}
+		i++;
+		p = end ? end + 1 : p + len;
+	}
+	return i == nseg ? literal : -1;
+}
+
+const vtp_route *vtp__route_match(const char *method, char *segments_copy,
+				  const char *path, const char **params,
+				  int *route_index, int *status, char *allow,
+				  size_t allow_len)
+{
+	char *seg[MAX_SEGMENTS];
+	const char *tmp[VTP_API_MAX_PARAMS];
+	int nseg, best = -1, chosen = -1;
+	const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
+	const char *best_pattern = NULL;
+	size_t used = 0;
+
+	*route_index = -1;
+	*status = 404;
+	nseg = split(segments_copy, seg);
+	if (nseg < 0)
+		return NULL;
+	for (int i = 0; i < vtp__route_count; i++) {
+		int lit = match(vtp__routes[i].pattern, seg, nseg, tmp);
+
+		if (lit > best) {
+			best = lit;
+			best_pattern = vtp__routes[i].pattern;
+		}
+	}
+	if (!best_pattern)
+		return NULL;
+	allow[0] = '\0';
+	for (int i = 0; i < vtp__route_count; i++) {
+		int w;
+
+		if (strcmp(vtp__routes[i].pattern, best_pattern) != 0)
+			continue;
+		if (strcmp(vtp__routes[i].method, m) == 0) {
+			chosen = i;
+			break;
+		}
+		w = snprintf(allow + used, allow_len - used, "%s%s", used ? ", " : "",
+			     vtp__routes[i].method);
+		if (w > 0 && (size_t)w < allow_len - used)
+			used += (size_t)w;
+		if (strcmp(vtp__routes[i].method, "GET") == 0) {
+			w = snprintf(allow + used, allow_len - used, ", HEAD");
+			if (w > 0 && (size_t)w < allow_len - used)
+				used += (size_t)w;
+		}
+	}
+	(void)path;
+	if (chosen < 0) {
+		*status = 405;
+		return NULL;
+	}
+	match(vtp__routes[chosen].pattern, seg, nseg, params);
+	*route_index = chosen;
+	*status = 0;
+	allow[0] = '\0';
+	return &vtp__routes[chosen];
+}

@@ -1,0 +1,320 @@
+/* libmicrohttpd glue: one vtp_req per request, created on the first callback
+ * (route, method, auth, content type and declared size are checked there, so
+ * bad requests are refused before their body is read), the body collected in
+ * a capped buffer, the handler run on the last callback, and the request
+ * logged and counted when MHD reports completion. */
+#include "api_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/random.h"
+#include "core/timeutil.h"
+
+static void client_ip(struct MHD_Connection *conn, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	snprintf(out, len, "unknown");
+	if (!sa)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+}
+
+/* Bearer token -> user. Replies 401 itself and returns false on failure. */
+static bool authenticate(vtp_req *r)
+{
+	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_AUTHORIZATION);
+	char sub[VTP_UUID_BUFLEN];
+	const char *reason = NULL;
+	int rc;
+
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+		vtp__reply_error(r, 401, "unauthorized", NULL,
+				 "missing bearer token (Authorization: Bearer <token>)");
+		return false;
+	}
+	h += 7;
+	while (*h == ' ')
+		h++;
+	rc = vtp_jwt_verify(r->api->cfg.jwt_key, r->api->cfg.jwt_key_len, h,
+			    vtp_now_ms() / 1000, sub, NULL, &reason);
+	if (rc) {
+		vtp__reply_error(r, 401, "unauthorized", NULL, "%s",
+				 reason && strcmp(reason, "expired") == 0
+					 ? "the token has expired"
+					 : "invalid token");
+		return false;
+	}
+	rc = vtp_store_user_by_id(r->api->cfg.store, sub, &r->user);
+	if (rc == VTP_ENOTFOUND) {
+		vtp__reply_error(r, 401, "unauthorized", NULL, "the token's user no longer exists");
+		return false;
+	}
+	if (rc) {
+		vtp__reply_error(r, rc == VTP_EUNAVAIL ? 503 : 500, NULL, NULL,
+				 "could not check the token's user");
+		return false;
+	}
+	r->authed = true;
+	snprintf(r->actor.user_id, sizeof(r->actor.user_id), "%s", r->user.id);
+	snprintf(r->actor.role, sizeof(r->actor.role), "%s", r->user.role);
+	r->actor.ip = r->ip;
+	r->actor.user_agent = r->user_agent;
+	return true;
+}
+
+static bool is_json_type(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (!ct)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	if (strncasecmp(ct, "application/json", n) != 0)
+		return false;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+/* First callback: everything that can be decided from the headers. */
+static void begin(vtp_req *r)
+{
+	const char *cl, *te, *ct;
+	int status;
+
+	r->route = vtp__route_match(r->method, r->path_segments, r->path, r->params,
+				    &r->route_index, &status, r->allow, sizeof(r->allow));
+	if (!r->route) {
+		if (status == 405) {
+			vtp__reply_error(r, 405, "method_not_allowed", NULL,
+					 "%s is not allowed here (allowed: %s)", r->method, r->allow);
+		} else {
+			r->allow[0] = '\0';
+			vtp__reply_error(r, 404, "not_found", NULL, "no such endpoint");
+		}
+		return;
+	}
+	if (r->route->auth == AUTH_USER && !authenticate(r))
+		return;
+	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (r->route->body == BODY_JSON) {
+		bool has_body = te != NULL || (cl && strcmp(cl, "0") != 0);
+
+		if (has_body && !is_json_type(ct)) {
+			vtp__reply_error(r, 415, "unsupported_media_type", NULL,
+					 "the body must be application/json");
+			return;
+		}
+	}
+	if (cl) {
+		char *end;
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(cl, &end, 10);
+		if (!errno && *end == '\0' && n > VTP_API_JSON_LIMIT) {
+			vtp__reply_error(r, 413, "payload_too_large", NULL,
+					 "the body is larger than %u bytes", VTP_API_JSON_LIMIT);
+			return;
+		}
+	}
+}
+
+static void finish(vtp_req *r)
+{
+	json_error_t jerr;
+
+	if (r->body_too_big) {
+		vtp__reply_error(r, 413, "payload_too_large", NULL,
+				 "the body is larger than %u bytes", VTP_API_JSON_LIMIT);
+		return;
+	}
+	if (r->route->body == BODY_JSON) {
+		if (r->body.len == 0) {
+			vtp__reply_error(r, 400, "invalid_json", NULL, "a JSON body is required");
+			return;
+		}
+		r->json = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+		if (!r->json) {
+			vtp__reply_error(r, 400, "invalid_json", NULL,
+					 "the body is not valid JSON (line %d, column %d: %s)",
+					 jerr.line, jerr.column, jerr.text);
+			return;
+		}
+		if (!json_is_object(r->json)) {
+			vtp__reply_error(r, 400, "invalid_json", NULL,
+					 "the body must be a JSON object");
+			return;
+		}
+	}
+	r->route->handler(r);
+	if (!r->responded) {
+		VTP_ERROR("handler %s sent no response", r->route->name);
+		vtp__reply_error(r, 500, "internal", NULL, "internal error");
+	}
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+				  const char *url, const char *method,
+				  const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	vtp_api *api = cls;
+	vtp_req *r = *con_cls;
+
+	(void)version;
+	if (!r) {
+		r = vtp_calloc(1, sizeof(*r));
+		*con_cls = r;
+		r->api = api;
+		r->conn = conn;
+		r->method = method;
+		r->start_us = vtp_mono_us();
+		r->route_index = -1;
+		vtp_random_hex(r->request_id, 8);
+		client_ip(conn, r->ip, sizeof(r->ip));
+		r->user_agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							    MHD_HTTP_HEADER_USER_AGENT);
+		r->path = vtp_strdup(url);
+		r->path_segments = vtp_strdup(url);
+		vtp_buf_init(&r->body, VTP_API_JSON_LIMIT);
+		begin(r);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!r->responded && !r->body_too_big &&
+		    vtp_buf_append(&r->body, upload_data, *upload_data_size) != 0) {
+			r->body_too_big = true;
+			vtp_buf_free(&r->body);
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (!r->responded)
+		finish(r);
+	return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	vtp_req *r = *con_cls;
+	int64_t us;
+
+	(void)cls;
+	(void)conn;
+	if (!r)
+		return;
+	us = vtp_mono_us() - r->start_us;
+	vtp__metrics_observe(r->route_index, r->status, us);
+	if (vtp__log_level <= VTP_LOG_INFO) {
+		json_t *f = json_pack("{ss ss ss ss si sI ss}", "rid", r->request_id,
+				      "method", r->method, "path", r->path,
+				      "user", r->authed ? r->user.id : "-",
+				      "status", r->status, "us", (json_int_t)us,
+				      "ip", r->ip);
+
+		if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+			json_object_set_new(f, "aborted", json_true());
+		vtp_log_fields(VTP_LOG_INFO, "http", f);
+	}
+	json_decref(r->json);
+	vtp_buf_free(&r->body);
+	vtp_user_clear(&r->user);
+	vtp_free(r->path);
+	vtp_free(r->path_segments);
+	vtp_free(r);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	VTP_WARN("http: %s", msg);
+}
+
+vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
+{
+	struct addrinfo hints, *ai = NULL;
+	const union MHD_DaemonInfo *info;
+	char port[16];
+	vtp_api *api;
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof(port), "%d", cfg->port);
+	rc = getaddrinfo(cfg->host, port, &hints, &ai);
+	if (rc != 0 || !ai) {
+		snprintf(err, errlen, "cannot resolve listen address %s: %s", cfg->host,
+			 gai_strerror(rc));
+		return NULL;
+	}
+	api = vtp_calloc(1, sizeof(*api));
+	api->cfg = *cfg;
+	api->throttle = vtp_throttle_new();
+	api->daemon = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+			(ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+		(uint16_t)cfg->port, NULL, NULL, on_request, api,
+		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 0 ? cfg->threads : 1),
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)0,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (!api->daemon) {
+		snprintf(err, errlen, "cannot listen on %s:%d (%s)", cfg->host, cfg->port,
+			 errno ? strerror(errno) : "address in use or not available");
+		vtp_throttle_free(api->throttle);
+		vtp_free(api);
+		return NULL;
+	}
+	info = MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	api->port = info ? info->port : cfg->port;
+	return api;
+}
+
+int vtp_api_port(const vtp_api *api)
+{
+	return api->port;
+}
+
+void vtp_api_stop(vtp_api *api)
+{
+	if (!api)
+		return;
+	MHD_stop_daemon(api->daemon);
+	vtp_throttle_free(api->throttle);
+	vtp_free(api);
+}

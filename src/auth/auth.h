@@ -1,0 +1,86 @@
+/* Authentication and authorisation: argon2id password hashes, HS256 JWTs,
+ * login throttling and the permission policy. Nothing here touches HTTP or
+ * the database; callers pass in what the policy needs. */
+#ifndef VTP_AUTH_H
+#define VTP_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/random.h"
+
+/* ---- passwords (argon2id) ----------------------------------------------- */
+
+/* Hashes with a random salt; *encoded is the PHC string ($argon2id$...),
+ * freed with vtp_free. */
+int vtp_password_hash(const char *password, char **encoded);
+/* True only if encoded is a valid argon2id hash of password. */
+bool vtp_password_verify(const char *encoded, const char *password);
+/* Spends the same time as a verify, for unknown users (no timing oracle). */
+void vtp_password_burn(const char *password);
+
+/* ---- JWT (HS256 only) --------------------------------------------------- */
+
+/* Signs {"sub":sub,"iat":now_s,"exp":now_s+ttl_s} with HS256. *token freed
+ * with vtp_free. */
+int vtp_jwt_sign(const unsigned char *key, size_t keylen, const char *sub,
+		 int64_t now_s, int64_t ttl_s, char **token);
+/* Verifies signature and claims. Refuses any alg other than HS256 (incl.
+ * "none"), a missing or non-integer exp, exp <= now_s, a sub that is not a
+ * UUID. On success sub receives the user id and *exp (if non-NULL) the
+ * expiry. On failure returns VTP_EUNAUTH and sets *reason (static string,
+ * if non-NULL): "malformed", "bad_alg", "bad_signature", "expired",
+ * "no_exp", "bad_sub". */
+int vtp_jwt_verify(const unsigned char *key, size_t keylen, const char *token,
+		   int64_t now_s, char sub[VTP_UUID_BUFLEN], int64_t *exp,
+		   const char **reason);
+
+/* ---- login throttling --------------------------------------------------- */
+
+/* Counts failures per key (an email or an IP address). After 5 failures in
+ * 15 minutes a key must wait 2^(failures-5) seconds (capped at 15 minutes)
+ * after its latest failure. Thread-safe; bounded memory (oldest keys are
+ * forgotten first). */
+typedef struct vtp_throttle vtp_throttle;
+vtp_throttle *vtp_throttle_new(void);
+void vtp_throttle_free(vtp_throttle *t);
+/* 0 when the key may try now, else VTP_ELIMIT and *retry_after_ms. */
+int vtp_throttle_check(vtp_throttle *t, const char *key, int64_t now_ms,
+		       int64_t *retry_after_ms);
+void vtp_throttle_failure(vtp_throttle *t, const char *key, int64_t now_ms);
+void vtp_throttle_success(vtp_throttle *t, const char *key);
+
+/* ---- permission policy -------------------------------------------------- */
+
+enum { VTP_PERM_NONE = 0, VTP_PERM_VIEW = 1, VTP_PERM_DOWNLOAD = 2, VTP_PERM_SHARE = 3 };
+
+typedef enum vtp_action {
+	VTP_ACT_VIEW,          /* get, participants, hls, thumbnail */
+	VTP_ACT_DOWNLOAD,
+	VTP_ACT_STOP,
+	VTP_ACT_DELETE,
+	VTP_ACT_RESTORE,
+	VTP_ACT_SHARE,         /* create a share */
+	VTP_ACT_MANAGE_SHARES, /* list / revoke shares */
+	VTP_ACT_ACCESS_LOG,
+	VTP_ACT_TRACKS,        /* register / end ingest tracks */
+} vtp_action;
+
+bool vtp_role_valid(const char *role);
+/* Only instructors and admins start recordings. */
+bool vtp_policy_can_start(const char *role);
+/* Decides whether a user may do `action` on one recording.
+ *   role        the user's role
+ *   is_starter  the user started the recording
+ *   share_level the highest VTP_PERM_* the user holds through shares
+ * Returns 0 (allowed), VTP_ENOTFOUND (the recording is not visible to the
+ * user: answer as if it did not exist) or VTP_EFORBIDDEN (visible, but not
+ * this action). Permissions are ordered: share > download > view. */
+int vtp_policy_check(const char *role, bool is_starter, int share_level,
+		     vtp_action action);
+/* "view" -> VTP_PERM_VIEW ...; VTP_PERM_NONE for anything else. */
+int vtp_perm_parse(const char *s);
+const char *vtp_perm_name(int level);
+
+#endif

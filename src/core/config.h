@@ -1,0 +1,43 @@
+/* Configuration from the environment (CONTRACT §2), overridden by flags of
+ * the same name (VTP_DATA_DIR -> --data-dir). Every value is validated at
+ * load; a bad one produces one line naming the variable. */
+#ifndef VTP_CORE_CONFIG_H
+#define VTP_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct vtp_config {
+	char *listen;         /* as given, "host:port" */
+	char *listen_host;    /* host part, brackets removed for IPv6 */
+	int listen_port;      /* 0..65535; 0 = any free port */
+	char *data_dir;
+	char *database_url;
+	char *storage_url;
+	char *jwt_secret;     /* NULL: read/generate $data_dir/jwt.secret */
+	char *public_ip;
+	int rtp_port_min;
+	int rtp_port_max;
+	int workers;
+	int retention_days;
+	bool s3_proxy;
+	char *s3_access_key;
+	char *s3_secret_key;
+	char *webhook_url;
+	char *webhook_secret;
+	bool log_json;
+	int log_level;        /* VTP_LOG_* */
+	int http_threads;     /* VTP_HTTP_THREADS, default = CPU count */
+} vtp_config;
+
+/* Loads the environment, then consumes the configuration flags found in
+ * argv[first..*argc) (both "--name value" and "--name=value"), compacting
+ * argv so only unconsumed arguments remain. Returns 0 or VTP_EINVAL with a
+ * one-line message in err. */
+int vtp_config_load(vtp_config *cfg, int first, int *argc, char **argv,
+		    char *err, size_t errlen);
+void vtp_config_clear(vtp_config *cfg);
+/* Usage lines for the configuration flags (for --help). */
+const char *vtp_config_help(void);
+
+#endif

@@ -1,0 +1,39 @@
+/* Logging: one line per event on stderr, text or JSON (VTP_LOG_FORMAT).
+ * The macros test the level before formatting anything. Errors and warnings
+ * carry file:line. Never log secrets or tokens; never log per packet. */
+#ifndef VTP_CORE_LOG_H
+#define VTP_CORE_LOG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+enum { VTP_LOG_DEBUG = 0, VTP_LOG_INFO, VTP_LOG_WARN, VTP_LOG_ERROR, VTP_LOG_OFF };
+
+extern int vtp__log_level;
+
+void vtp_log_init(int level, bool json);
+bool vtp_log_is_json(void);
+void vtp__log(int level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* A structured event: `fields` (a JSON object, may be NULL) is consumed. */
+void vtp__log_fields(int level, const char *file, int line, const char *msg,
+		     json_t *fields);
+
+#define vtp_log(level, ...)                                                   \
+	do {                                                                  \
+		if ((level) >= vtp__log_level)                                \
+			vtp__log((level), __FILE__, __LINE__, __VA_ARGS__);   \
+	} while (0)
+#define vtp_log_fields(level, msg, fields)                                    \
+	do {                                                                  \
+		if ((level) >= vtp__log_level)                                \
+			vtp__log_fields((level), __FILE__, __LINE__, (msg),   \
+					(fields));                            \
+	} while (0)
+
+#define VTP_DEBUG(...) vtp_log(VTP_LOG_DEBUG, __VA_ARGS__)
+#define VTP_INFO(...) vtp_log(VTP_LOG_INFO, __VA_ARGS__)
+#define VTP_WARN(...) vtp_log(VTP_LOG_WARN, __VA_ARGS__)
+#define VTP_ERROR(...) vtp_log(VTP_LOG_ERROR, __VA_ARGS__)
+
+#endif

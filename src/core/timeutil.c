@@ -1,0 +1,123 @@
+/* Clocks and RFC 3339 formatting/parsing. */
+#include "timeutil.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t (*injected_now)(void);
+
+void vtp_clock_set(int64_t (*now_ms)(void))
+{
+	injected_now = now_ms;
+}
+
+int64_t vtp_now_ms(void)
+{
+	struct timespec ts;
+
+	if (injected_now)
+		return injected_now();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t vtp_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void vtp_time_format(int64_t ms, char out[VTP_TIME_BUFLEN])
+{
+	time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+	int frac = (int)(ms - (int64_t)secs * 1000);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	snprintf(out, VTP_TIME_BUFLEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec, frac);
+}
+
+static bool digits(const char *s, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+bool vtp_time_parse(const char *s, int64_t *ms)
+{
+	int y, mo, d, h, mi, sec, frac_ms = 0, off_min = 0;
+	struct tm tm;
+	const char *p;
+	time_t t;
+
+	if (!s || strlen(s) < 19)
+		return false;
+	if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+	    s[7] != '-' || !digits(s + 8, 2, &d) ||
+	    (s[10] != 'T' && s[10] != ' ' && s[10] != 't') ||
+	    !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) ||
+	    s[16] != ':' || !digits(s + 17, 2, &sec))
+		return false;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return false;
+	p = s + 19;
+	if (*p == '.') {
+		int n = 0, scale = 100;
+
+		p++;
+		while (*p >= '0' && *p <= '9') {
+			if (n < 3)
+				frac_ms += (*p - '0') * scale;
+			scale /= 10;
+			n++;
+			p++;
+		}
+		if (n == 0)
+			return false;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int oh, om = 0, sign = *p == '-' ? -1 : 1;
+
+		if (!digits(p + 1, 2, &oh))
+			return false;
+		p += 3;
+		if (*p == ':') {
+			if (!digits(p + 1, 2, &om))
+				return false;
+			p += 3;
+		} else if (p[0] >= '0' && p[0] <= '9') {
+			if (!digits(p, 2, &om))
+				return false;
+			p += 2;
+		}
+		off_min = sign * (oh * 60 + om);
+	} else {
+		return false;
+	}
+	if (*p)
+		return false;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	*ms = ((int64_t)t - (int64_t)off_min * 60) * 1000 + frac_ms;
+	return true;
+}

@@ -1,0 +1,505 @@
+/* vtp-recorder: the command line. Parses the subcommand, loads the
+ * configuration (environment, then flags), and runs one of: serve, migrate,
+ * user add, token. Exit codes: 0 success, 1 runtime failure, 2 bad usage or
+ * configuration. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "auth/auth.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/random.h"
+#include "core/timeutil.h"
+#include "recording/recording.h"
+#include "store/store.h"
+
+#define PROG "vtp-recorder"
+#define LOGIN_TOKEN_TTL (12 * 3600)
+#define SECRET_MAX 4096
+
+static const char usage_text[] =
+	"Usage: " PROG " <command> [options]\n"
+	"\n"
+	"Records live online classes: every peer's audio and video, composed into one file.\n"
+	"\n"
+	"Commands:\n"
+	"  serve                          HTTP API and recording service (until SIGINT/SIGTERM)\n"
+	"  migrate                        apply database migrations and exit\n"
+	"  user add --email E --name N --role R [--password-stdin]\n"
+	"                                 create a user (role: admin, instructor, student, service)\n"
+	"                                 and print its id; without --password-stdin the user\n"
+	"                                 cannot log in with a password (use `token`)\n"
+	"  token --email E [--ttl SECONDS]\n"
+	"                                 print a signed JWT for that user (default ttl 3600)\n"
+	"\n"
+	"Options:\n"
+	"  --help                         show this help and exit\n"
+	"  --version                      show the version and exit\n"
+	"\n"
+	"Configuration (environment variable, or the flag of the same name; flags win):\n";
+
+static void usage(FILE *f)
+{
+	fputs(usage_text, f);
+	fputs(vtp_config_help(), f);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, PROG ": ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see " PROG " --help)\n");
+	return 2;
+}
+
+/* ---- shared set-up ------------------------------------------------------ */
+
+static int make_private_dir(const char *path)
+{
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return 0;
+	fprintf(stderr, PROG ": cannot create %s: %s\n", path, strerror(errno));
+	return -1;
+}
+
+/* The JWT key: VTP_JWT_SECRET, else $data_dir/jwt.secret, generated (0600)
+ * on first use. The file's bytes (trailing newline removed) are the key. */
+static int load_secret(const vtp_config *cfg, unsigned char **key, size_t *keylen)
+{
+	char path[4096], buf[SECRET_MAX + 1];
+	ssize_t n;
+	int fd;
+
+	if (cfg->jwt_secret) {
+		if (strlen(cfg->jwt_secret) < 16) {
+			fprintf(stderr, PROG ": VTP_JWT_SECRET: too short (at least 16 characters)\n");
+			return 2;
+		}
+		*key = (unsigned char *)vtp_strdup(cfg->jwt_secret);
+		*keylen = strlen(cfg->jwt_secret);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/jwt.secret", cfg->data_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		char hex[65];
+
+		vtp_random_hex(hex, 32);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			if (write(fd, hex, 64) != 64 || write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
+				fprintf(stderr, PROG ": cannot write %s: %s\n", path, strerror(errno));
+				close(fd);
+				unlink(path);
+				return 1;
+			}
+			close(fd);
+			VTP_INFO("generated a new JWT signing key in %s", path);
+		} else if (errno != EEXIST) {
+			fprintf(stderr, PROG ": cannot create %s: %s\n", path, strerror(errno));
+			return 1;
+		}
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		fprintf(stderr, PROG ": cannot read %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	n = read(fd, buf, SECRET_MAX);
+	close(fd);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	if (n < 16) {
+		fprintf(stderr, PROG ": %s is too short to be a signing key\n", path);
+		return 1;
+	}
+	*key = vtp_malloc((size_t)n);
+	memcpy(*key, buf, (size_t)n);
+	*keylen = (size_t)n;
+	return 0;
+}
+
+static int open_store(const vtp_config *cfg, int pool, vtp_store **store)
+{
+	char err[512];
+	int applied = 0, rc;
+
+	if (make_private_dir(cfg->data_dir))
+		return 1;
+	rc = vtp_store_open(cfg->database_url, pool, store, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, PROG ": cannot open the database: %s\n", err);
+		return 1;
+	}
+	rc = vtp_store_migrate(*store, &applied);
+	if (rc) {
+		fprintf(stderr, PROG ": database migration failed: %s\n", vtp_strerror(rc));
+		vtp_store_free(*store);
+		*store = NULL;
+		return 1;
+	}
+	if (applied)
+		VTP_INFO("applied %d database migration(s) on %s", applied, vtp_store_backend(*store));
+	return 0;
+}
+
+static bool valid_email(const char *e)
+{
+	const char *at = strchr(e, '@');
+	size_t len = strlen(e);
+
+	if (len < 3 || len > 320 || !at || at == e || !at[1] || strchr(at + 1, '@'))
+		return false;
+	for (const char *p = e; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static int create_user(vtp_store *store, const char *email, const char *name,
+		       const char *role, const char *password, char id[VTP_UUID_BUFLEN])
+{
+	vtp_user u;
+	char *hash = NULL;
+	int rc;
+
+	memset(&u, 0, sizeof(u));
+	vtp_uuid_v4(u.id);
+	u.email = vtp_strdup(email);
+	for (char *p = u.email; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	u.full_name = (char *)name;
+	u.role = (char *)role;
+	if (password && (rc = vtp_password_hash(password, &hash)))
+		goto out;
+	u.password_hash = hash;
+	u.created_at = vtp_now_ms();
+	rc = vtp_store_user_insert(store, &u);
+	if (!rc)
+		memcpy(id, u.id, VTP_UUID_BUFLEN);
+out:
+	vtp_free(u.email);
+	vtp_free(hash);
+	return rc;
+}
+
+/* ---- serve -------------------------------------------------------------- */
+
+static int bootstrap_admin(vtp_store *store)
+{
+	char password[21], id[VTP_UUID_BUFLEN];
+	int64_t count = 0;
+	int rc;
+
+	if ((rc = vtp_store_user_count(store, &count)))
+		return rc;
+	if (count > 0)
+		return 0;
+	vtp_random_hex(password, 10);
+	rc = create_user(store, "admin@localhost", "Administrator", "admin", password, id);
+	if (rc == VTP_ECONFLICT) /* another node did it at the same moment */
+		return 0;
+	if (rc)
+		return rc;
+	printf("First start: created the administrator account (shown only this once)\n"
+	       "  email:    admin@localhost\n"
+	       "  password: %s\n", password);
+	fflush(stdout);
+	return 0;
+}
+
+static int cmd_serve(vtp_config *cfg)
+{
+	vtp_store *store = NULL;
+	vtp_recordings *recs = NULL;
+	vtp_api *api = NULL;
+	unsigned char *key = NULL;
+	size_t keylen = 0;
+	char recdir[4096], err[512];
+	vtp_api_config ac;
+	sigset_t set;
+	int sig = 0, rc;
+
+	if ((rc = open_store(cfg, cfg->http_threads + 2, &store)))
+		goto out;
+	if ((rc = load_secret(cfg, &key, &keylen)))
+		goto out;
+	snprintf(recdir, sizeof(recdir), "%s/recordings", cfg->data_dir);
+	if (make_private_dir(recdir)) {
+		rc = 1;
+		goto out;
+	}
+	if (bootstrap_admin(store)) {
+		fprintf(stderr, PROG ": cannot create the administrator account\n");
+		rc = 1;
+		goto out;
+	}
+	recs = vtp_recordings_new(store, recdir);
+
+	/* Signals are taken by sigwait() below; block them before any thread
+	 * exists so every thread inherits the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&ac, 0, sizeof(ac));
+	ac.host = cfg->listen_host;
+	ac.port = cfg->listen_port;
+	ac.threads = cfg->http_threads;
+	ac.store = store;
+	ac.recordings = recs;
+	ac.jwt_key = key;
+	ac.jwt_key_len = keylen;
+	ac.data_dir = cfg->data_dir;
+	ac.recordings_dir = recdir;
+	ac.token_ttl_seconds = LOGIN_TOKEN_TTL;
+	api = vtp_api_start(&ac, err, sizeof(err));
+	if (!api) {
+		fprintf(stderr, PROG ": %s\n", err);
+		rc = 1;
+		goto out;
+	}
+	printf("VTP Recorder %s listening on http://%s%s%s:%d (database: %s)\n", VTP_VERSION,
+	       strchr(cfg->listen_host, ':') ? "[" : "", cfg->listen_host,
+	       strchr(cfg->listen_host, ':') ? "]" : "", vtp_api_port(api),
+	       vtp_store_backend(store));
+	fflush(stdout);
+	VTP_INFO("listening on %s:%d with %d HTTP threads", cfg->listen_host,
+		 vtp_api_port(api), cfg->http_threads);
+	sigwait(&set, &sig);
+	VTP_INFO("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	rc = 0;
+out:
+	vtp_api_stop(api);
+	vtp_recordings_free(recs);
+	vtp_store_free(store);
+	vtp_free(key);
+	return rc;
+}
+
+/* ---- migrate, user add, token ------------------------------------------ */
+
+static int cmd_migrate(vtp_config *cfg)
+{
+	vtp_store *store = NULL;
+	int rc = open_store(cfg, 1, &store);
+
+	if (!rc)
+		printf("database schema is up to date (%s)\n", vtp_store_backend(store));
+	vtp_store_free(store);
+	return rc;
+}
+
+/* Finds "--name value" / "--name=value" in argv; flags are removed. */
+static const char *take_opt(int *argc, char **argv, const char *name, bool has_value, bool *present)
+{
+	size_t len = strlen(name);
+
+	for (int i = 2; i < *argc; i++) {
+		const char *val = NULL;
+		int used = 1;
+
+		if (strncmp(argv[i], name, len) != 0)
+			continue;
+		if (argv[i][len] == '=' && has_value) {
+			val = argv[i] + len + 1;
+		} else if (argv[i][len] == '\0') {
+			if (has_value) {
+				if (i + 1 >= *argc)
+					return NULL;
+				val = argv[i + 1];
+				used = 2;
+			}
+		} else {
+			continue;
+		}
+		if (present)
+			*present = true;
+		memmove(&argv[i], &argv[i + used], sizeof(char *) * (size_t)(*argc - i - used + 1));
+		*argc -= used;
+		return val ? val : "";
+	}
+	return NULL;
+}
+
+static int read_password_stdin(char *buf, size_t len)
+{
+	size_t n = 0;
+
+	while (n < len - 1) {
+		ssize_t k = read(STDIN_FILENO, buf + n, len - 1 - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+	}
+	buf[n] = '\0';
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	return (int)n;
+}
+
+static int cmd_user(vtp_config *cfg, int argc, char **argv)
+{
+	const char *email, *name, *role;
+	bool with_password = false;
+	char password[1025], id[VTP_UUID_BUFLEN];
+	vtp_store *store = NULL;
+	int rc;
+
+	if (argc < 3 || strcmp(argv[2], "add") != 0)
+		return usage_error("%s: expected `user add`", argc > 2 ? argv[2] : "user");
+	argv[2] = argv[1]; /* shift so options start at index 2 */
+	argv++;
+	argc--;
+	email = take_opt(&argc, argv, "--email", true, NULL);
+	name = take_opt(&argc, argv, "--name", true, NULL);
+	role = take_opt(&argc, argv, "--role", true, NULL);
+	take_opt(&argc, argv, "--password-stdin", false, &with_password);
+	if (argc > 2)
+		return usage_error("user add: unknown argument '%s'", argv[2]);
+	if (!email || !valid_email(email))
+		return usage_error("user add: --email %s is missing or not an email address",
+				   email ? email : "");
+	if (!name || !*name || strlen(name) > 255)
+		return usage_error("user add: --name%s must be 1..255 characters", "");
+	if (!role || !vtp_role_valid(role))
+		return usage_error("user add: --role %s must be admin, instructor, student or service",
+				   role ? role : "");
+	if (with_password) {
+		int n = read_password_stdin(password, sizeof(password));
+
+		if (n < 8) {
+			fprintf(stderr, PROG ": user add: the password on stdin must be at least 8 characters\n");
+			return 2;
+		}
+	}
+	if ((rc = open_store(cfg, 1, &store)))
+		return rc;
+	rc = create_user(store, email, name, role, with_password ? password : NULL, id);
+	vtp_store_free(store);
+	if (rc == VTP_ECONFLICT) {
+		fprintf(stderr, PROG ": user add: a user with email %s already exists\n", email);
+		return 1;
+	}
+	if (rc) {
+		fprintf(stderr, PROG ": user add: %s\n", vtp_strerror(rc));
+		return 1;
+	}
+	printf("%s\n", id);
+	return 0;
+}
+
+static int cmd_token(vtp_config *cfg, int argc, char **argv)
+{
+	const char *email = take_opt(&argc, argv, "--email", true, NULL);
+	const char *ttl_s = take_opt(&argc, argv, "--ttl", true, NULL);
+	vtp_store *store = NULL;
+	unsigned char *key = NULL;
+	size_t keylen = 0;
+	char *token = NULL, *end;
+	long ttl = 3600;
+	vtp_user u;
+	int rc;
+
+	if (argc > 2)
+		return usage_error("token: unknown argument '%s'", argv[2]);
+	if (!email || !*email)
+		return usage_error("token: --email is required%s", "");
+	if (ttl_s) {
+		errno = 0;
+		ttl = strtol(ttl_s, &end, 10);
+		if (errno || *end || !*ttl_s || ttl < 1 || ttl > 31536000)
+			return usage_error("token: --ttl %s must be 1..31536000 seconds", ttl_s);
+	}
+	if ((rc = open_store(cfg, 1, &store)))
+		return rc;
+	memset(&u, 0, sizeof(u));
+	rc = vtp_store_user_by_email(store, email, &u);
+	if (rc) {
+		fprintf(stderr, PROG ": token: %s\n",
+			rc == VTP_ENOTFOUND ? "no user with that email" : vtp_strerror(rc));
+		rc = 1;
+		goto out;
+	}
+	if ((rc = load_secret(cfg, &key, &keylen)))
+		goto out;
+	if (vtp_jwt_sign(key, keylen, u.id, vtp_now_ms() / 1000, ttl, &token)) {
+		fprintf(stderr, PROG ": token: cannot sign\n");
+		rc = 1;
+		goto out;
+	}
+	printf("%s\n", token);
+	rc = 0;
+out:
+	vtp_free(token);
+	vtp_free(key);
+	vtp_user_clear(&u);
+	vtp_store_free(store);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	vtp_config cfg;
+	char err[512];
+	const char *cmd;
+	int rc;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+		printf(PROG " %s\n", VTP_VERSION);
+		return 0;
+	}
+	if (cmd[0] == '-')
+		return usage_error("unknown option '%s'", cmd);
+	if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 &&
+	    strcmp(cmd, "user") != 0 && strcmp(cmd, "token") != 0)
+		return usage_error("unknown command '%s'", cmd);
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		}
+	if (vtp_config_load(&cfg, 2, &argc, argv, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return 2;
+	}
+	vtp_log_init(cfg.log_level, cfg.log_json);
+	if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "migrate") == 0) {
+		if (argc > 2) {
+			rc = usage_error("unknown option '%s'", argv[2]);
+			goto out;
+		}
+		rc = strcmp(cmd, "serve") == 0 ? cmd_serve(&cfg) : cmd_migrate(&cfg);
+	} else if (strcmp(cmd, "user") == 0) {
+		rc = cmd_user(&cfg, argc, argv);
+	} else {
+		rc = cmd_token(&cfg, argc, argv);
+	}
+out:
+	vtp_config_clear(&cfg);
+	return rc;
+}

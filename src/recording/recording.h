@@ -1,0 +1,101 @@
+/* The recording service: the lifecycle state machine (pending -> recording
+ * -> stopped -> processing -> done|failed), one active recording per room,
+ * visibility and permissions, shares, participants and the audit trail.
+ * Every operation that a person performs is checked against the policy and
+ * written to the access log here, so the REST API and the Socket.IO events
+ * apply exactly the same rules. No HTTP, no SQL, no media I/O. */
+#ifndef VTP_RECORDING_H
+#define VTP_RECORDING_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/fail.h"
+#include "core/random.h"
+#include "store/store.h"
+
+typedef struct vtp_recordings vtp_recordings;
+
+/* Who is asking, and from where (for the access log). Strings borrowed. */
+typedef struct vtp_actor {
+	char user_id[VTP_UUID_BUFLEN];
+	char role[16];
+	const char *ip;
+	const char *user_agent;
+} vtp_actor;
+
+/* store is borrowed; recordings_dir is where per-recording folders live
+ * ($VTP_DATA_DIR/recordings). */
+vtp_recordings *vtp_recordings_new(vtp_store *store, const char *recordings_dir);
+void vtp_recordings_free(vtp_recordings *svc);
+
+/* StartRecordingRequest after validation; strings point into the JSON body. */
+typedef struct vtp_start_request {
+	const char *room_id;
+	const char *title;
+	const char *description;
+	const char *format;
+	const char *video_codec;
+	const char *audio_codec;
+	int bitrate;
+} vtp_start_request;
+
+/* Validates a StartRecordingRequest and applies the defaults (webm, codecs
+ * by format, 2000 kbps). Fails with a field-level VTP_EINVAL. */
+int vtp_start_request_parse(json_t *body, vtp_start_request *req, vtp_fail *fail);
+
+/* Each returns 0 or a negative code with fail filled for the client. On
+ * success, output structs are owned by the caller (vtp_*_clear). */
+int vtp_recordings_start(vtp_recordings *svc, const vtp_actor *who,
+			 const vtp_start_request *req, vtp_recording *out,
+			 vtp_fail *fail);
+int vtp_recordings_stop(vtp_recordings *svc, const vtp_actor *who,
+			const char *id, vtp_recording *out, vtp_fail *fail);
+/* Reads one recording for display and logs a "view". */
+int vtp_recordings_get(vtp_recordings *svc, const vtp_actor *who,
+		       const char *id, vtp_recording *out, vtp_fail *fail);
+
+typedef struct vtp_list_query {
+	const char *room_id;
+	const char *status;
+	bool deleted;
+	int limit;
+	int offset;
+} vtp_list_query;
+
+int vtp_recordings_list(vtp_recordings *svc, const vtp_actor *who,
+			const vtp_list_query *q, vtp_recording **out, size_t *n,
+			int64_t *total, vtp_fail *fail);
+/* Soft delete (an active recording is stopped first). */
+int vtp_recordings_delete(vtp_recordings *svc, const vtp_actor *who,
+			  const char *id, int64_t *deleted_at, vtp_fail *fail);
+int vtp_recordings_restore(vtp_recordings *svc, const vtp_actor *who,
+			   const char *id, vtp_recording *out, vtp_fail *fail);
+
+/* body: {"userId"} or {"role"}, "permission". *created: new vs replaced. */
+int vtp_recordings_share(vtp_recordings *svc, const vtp_actor *who,
+			 const char *id, json_t *body, vtp_share *out,
+			 bool *created, vtp_fail *fail);
+int vtp_recordings_shares(vtp_recordings *svc, const vtp_actor *who,
+			  const char *id, vtp_share **out, size_t *n,
+			  vtp_fail *fail);
+int vtp_recordings_unshare(vtp_recordings *svc, const vtp_actor *who,
+			   const char *id, const char *share_id, vtp_fail *fail);
+int vtp_recordings_participants(vtp_recordings *svc, const vtp_actor *who,
+				const char *id, vtp_participant **out,
+				size_t *n, vtp_fail *fail);
+int vtp_recordings_access_log(vtp_recordings *svc, const vtp_actor *who,
+			      const char *id, int limit, int offset,
+			      vtp_access_entry **out, size_t *n, int64_t *total,
+			      vtp_fail *fail);
+
+/* Client-facing JSON (camelCase, RFC 3339 times, never a server path). */
+json_t *vtp_recording_json(const vtp_recording *r);
+json_t *vtp_share_json(const vtp_share *sh);
+json_t *vtp_participant_json(const vtp_participant *p);
+json_t *vtp_access_entry_json(const vtp_access_entry *e);
+json_t *vtp_user_json(const vtp_user *u);
+
+#endif

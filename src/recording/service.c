@@ -1,0 +1,571 @@
+/* Recording service: validation, lifecycle transitions, the permission
+ * checks of CONTRACT §3 (via the auth policy) and the audit trail. Invisible
+ * recordings are reported as not found, never as forbidden. */
+#include "recording.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "core/error.h"
+#include "core/jsonval.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/path.h"
+#include "core/timeutil.h"
+
+struct vtp_recordings {
+	vtp_store *store;
+	char *dir;
+};
+
+vtp_recordings *vtp_recordings_new(vtp_store *store, const char *recordings_dir)
+{
+	vtp_recordings *svc = vtp_calloc(1, sizeof(*svc));
+
+	svc->store = store;
+	svc->dir = vtp_strdup(recordings_dir);
+	return svc;
+}
+
+void vtp_recordings_free(vtp_recordings *svc)
+{
+	if (!svc)
+		return;
+	vtp_free(svc->dir);
+	vtp_free(svc);
+}
+
+/* ---- validation --------------------------------------------------------- */
+
+static const char *const formats[] = {"webm", "mp4", NULL};
+static const char *const video_codecs[] = {"vp8", "h264", NULL};
+static const char *const audio_codecs[] = {"opus", "aac", NULL};
+static const char *const permissions[] = {"view", "download", "share", NULL};
+static const char *const roles[] = {"admin", "instructor", "student", "service", NULL};
+
+static const vtp_json_param start_params[] = {
+	{"roomId", VTP_JV_STRING, true, 1, 255, NULL, true},
+	{"title", VTP_JV_STRING, true, 1, 500, NULL, false},
+	{"description", VTP_JV_STRING, false, 0, 10000, NULL, false},
+	{"format", VTP_JV_STRING, false, 0, -1, formats, false},
+	{"videoCodec", VTP_JV_STRING, false, 0, -1, video_codecs, false},
+	{"audioCodec", VTP_JV_STRING, false, 0, -1, audio_codecs, false},
+	{"bitrate", VTP_JV_INT, false, 100, 20000, NULL, false},
+};
+
+int vtp_start_request_parse(json_t *body, vtp_start_request *req, vtp_fail *fail)
+{
+	int rc;
+	bool webm;
+
+	rc = vtp_json_validate(body, start_params,
+			       sizeof(start_params) / sizeof(start_params[0]), fail);
+	if (rc)
+		return rc;
+	memset(req, 0, sizeof(*req));
+	req->room_id = vtp_json_str(body, "roomId");
+	req->title = vtp_json_str(body, "title");
+	req->description = vtp_json_str(body, "description");
+	req->format = vtp_json_str(body, "format");
+	req->video_codec = vtp_json_str(body, "videoCodec");
+	req->audio_codec = vtp_json_str(body, "audioCodec");
+	req->bitrate = (int)vtp_json_int(body, "bitrate", 2000);
+	if (!req->format)
+		req->format = "webm";
+	webm = strcmp(req->format, "webm") == 0;
+	if (!req->video_codec)
+		req->video_codec = webm ? "vp8" : "h264";
+	if (!req->audio_codec)
+		req->audio_codec = webm ? "opus" : "aac";
+	/* WebM carries VP8/VP9/AV1 and Opus/Vorbis only. MP4 takes either
+	 * codec, but H.264+AAC is what every player opens. */
+	if (webm && strcmp(req->video_codec, "vp8") != 0)
+		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "videoCodec",
+				    "videoCodec %s cannot be stored in webm (use vp8, or format mp4)",
+				    req->video_codec);
+	if (webm && strcmp(req->audio_codec, "opus") != 0)
+		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "audioCodec",
+				    "audioCodec %s cannot be stored in webm (use opus, or format mp4)",
+				    req->audio_codec);
+	if (!webm && strcmp(req->video_codec, "h264") != 0)
+		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "videoCodec",
+				    "videoCodec %s is not supported in mp4 (use h264, or format webm)",
+				    req->video_codec);
+	return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void audit(vtp_recordings *svc, const vtp_actor *who, const char *rec_id,
+		  const char *type, json_t *detail)
+{
+	vtp_access_entry e;
+	char *detail_text = NULL;
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	vtp_uuid_v4(e.id);
+	snprintf(e.recording_id, sizeof(e.recording_id), "%s", rec_id);
+	e.accessed_by = who ? (char *)who->user_id : NULL;
+	e.access_type = (char *)type;
+	e.ip_address = who ? (char *)who->ip : NULL;
+	e.user_agent = who ? (char *)who->user_agent : NULL;
+	if (detail) {
+		detail_text = json_dumps(detail, JSON_COMPACT);
+		json_decref(detail);
+	}
+	e.detail = detail_text;
+	e.accessed_at = vtp_now_ms();
+	rc = vtp_store_access_log_insert(svc->store, &e);
+	if (rc)
+		VTP_ERROR("audit entry %s for recording %s lost: %s", type, rec_id,
+			  vtp_strerror(rc));
+	free(detail_text);
+}
+
+static int store_fail(vtp_fail *fail, int rc)
+{
+	if (rc == VTP_EUNAVAIL)
+		return vtp_fail_set(fail, rc, "unavailable", NULL, "the database is unavailable");
+	return vtp_fail_set(fail, rc, "internal", NULL, "internal error");
+}
+
+static int not_found(vtp_fail *fail)
+{
+	return vtp_fail_set(fail, VTP_ENOTFOUND, "not_found", NULL, "recording not found");
+}
+
+static const char *action_verb(vtp_action a)
+{
+	switch (a) {
+	case VTP_ACT_VIEW: return "view";
+	case VTP_ACT_DOWNLOAD: return "download";
+	case VTP_ACT_STOP: return "stop";
+	case VTP_ACT_DELETE: return "delete";
+	case VTP_ACT_RESTORE: return "restore";
+	case VTP_ACT_SHARE: return "share";
+	case VTP_ACT_MANAGE_SHARES: return "manage the shares of";
+	case VTP_ACT_ACCESS_LOG: return "read the access log of";
+	case VTP_ACT_TRACKS: return "register tracks for";
+	}
+	return "access";
+}
+
+/* Loads a recording and checks that `who` may do `action` on it. A deleted
+ * recording exists only for RESTORE (and only for its starter or an admin);
+ * RESTORE of a live one is a conflict. */
+static int load_authorized(vtp_recordings *svc, const vtp_actor *who,
+			   const char *raw_id, vtp_action action,
+			   vtp_recording *rec, vtp_fail *fail)
+{
+	char id[VTP_UUID_BUFLEN];
+	int rc, level = VTP_PERM_NONE;
+	bool starter, deleted;
+
+	memset(rec, 0, sizeof(*rec));
+	if (!raw_id || !vtp_uuid_parse(raw_id, id))
+		return not_found(fail);
+	rc = vtp_store_recording_get(svc->store, id, rec);
+	if (rc == VTP_ENOTFOUND)
+		return not_found(fail);
+	if (rc)
+		return store_fail(fail, rc);
+	deleted = rec->deleted_at != 0;
+	starter = strcmp(rec->started_by, who->user_id) == 0;
+	if (deleted && action != VTP_ACT_RESTORE)
+		goto invisible;
+	if (!starter && strcmp(who->role, "admin") != 0 && !deleted) {
+		rc = vtp_store_share_level(svc->store, rec->id, who->user_id, who->role, &level);
+		if (rc) {
+			vtp_recording_clear(rec);
+			return store_fail(fail, rc);
+		}
+	}
+	rc = vtp_policy_check(who->role, starter, level, action);
+	if (rc == VTP_ENOTFOUND)
+		goto invisible;
+	if (rc) {
+		vtp_recording_clear(rec);
+		return vtp_fail_set(fail, VTP_EFORBIDDEN, "forbidden", NULL,
+				    "you may not %s this recording", action_verb(action));
+	}
+	if (action == VTP_ACT_RESTORE && !deleted) {
+		vtp_recording_clear(rec);
+		return vtp_fail_set(fail, VTP_ECONFLICT, "not_deleted", NULL,
+				    "the recording is not deleted");
+	}
+	return 0;
+invisible:
+	vtp_recording_clear(rec);
+	return not_found(fail);
+}
+
+static int reload(vtp_recordings *svc, const char *id, vtp_recording *out, vtp_fail *fail)
+{
+	int rc;
+
+	vtp_recording_clear(out);
+	rc = vtp_store_recording_get(svc->store, id, out);
+	return rc ? store_fail(fail, rc) : 0;
+}
+
+/* mkdir -p with mode 0700 for the parts below the recordings dir. */
+static int make_dir(const char *path)
+{
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return 0;
+	return VTP_EIO;
+}
+
+/* ---- operations --------------------------------------------------------- */
+
+int vtp_recordings_start(vtp_recordings *svc, const vtp_actor *who,
+			 const vtp_start_request *req, vtp_recording *out,
+			 vtp_fail *fail)
+{
+	char room_dir[VTP_PATH_COMPONENT_MAX + 1];
+	char active[VTP_UUID_BUFLEN];
+	char path[4096];
+	vtp_recording r;
+	int rc;
+
+	if (!vtp_policy_can_start(who->role))
+		return vtp_fail_set(fail, VTP_EFORBIDDEN, "forbidden", NULL,
+				    "only instructors and admins start recordings");
+	memset(&r, 0, sizeof(r));
+	vtp_uuid_v4(r.id);
+	r.room_id = (char *)req->room_id;
+	r.title = (char *)req->title;
+	r.description = (char *)req->description;
+	snprintf(r.started_by, sizeof(r.started_by), "%s", who->user_id);
+	r.status = "recording";
+	r.file_size = -1;
+	r.duration_seconds = -1;
+	r.format = (char *)req->format;
+	r.video_codec = (char *)req->video_codec;
+	r.audio_codec = (char *)req->audio_codec;
+	r.resolution_width = 1280;
+	r.resolution_height = 720;
+	r.fps = 30;
+	r.bitrate = req->bitrate;
+	r.metadata = "{}";
+	r.created_at = vtp_now_ms();
+
+	/* The capture folder: recordings/<encoded room>/<id>/, 0700. */
+	vtp_path_encode_component(req->room_id, room_dir);
+	if (make_dir(svc->dir) ||
+	    (snprintf(path, sizeof(path), "%s/%s", svc->dir, room_dir), make_dir(path)) ||
+	    (snprintf(path, sizeof(path), "%s/%s/%s", svc->dir, room_dir, r.id), make_dir(path))) {
+		VTP_ERROR("cannot create the recording folder under %s: %s", svc->dir, strerror(errno));
+		return vtp_fail_set(fail, VTP_EIO, "storage_error", NULL,
+				    "cannot create the recording's storage folder");
+	}
+	rc = vtp_store_recording_insert(svc->store, &r);
+	if (rc == VTP_ECONFLICT) {
+		rmdir(path);
+		vtp_fail_set(fail, VTP_ECONFLICT, "room_busy", "roomId",
+			     "the room already has an active recording");
+		if (vtp_store_recording_active_in_room(svc->store, req->room_id, active) == 0)
+			vtp_fail_extra(fail, "activeRecordingId", json_string(active));
+		return VTP_ECONFLICT;
+	}
+	if (rc) {
+		rmdir(path);
+		return store_fail(fail, rc);
+	}
+	audit(svc, who, r.id, "start", json_pack("{ss}", "status", "recording"));
+	VTP_INFO("recording %s started in room of %zu chars by %s", r.id,
+		 vtp_utf8_length(req->room_id), who->user_id);
+	memset(out, 0, sizeof(*out));
+	return reload(svc, r.id, out, fail);
+}
+
+/* Moves a live recording to stopped, with the server-measured duration. */
+static int stop_locked(vtp_recordings *svc, const vtp_actor *who, vtp_recording *rec,
+		       vtp_fail *fail)
+{
+	int64_t now = vtp_now_ms();
+	double duration = (double)(now - rec->created_at) / 1000.0;
+	int rc;
+
+	if (duration < 0)
+		duration = 0;
+	rc = vtp_store_recording_stop(svc->store, rec->id, now, duration);
+	if (rc == VTP_ECONFLICT)
+		return vtp_fail_set(fail, VTP_ECONFLICT, "not_active", NULL,
+				    "the recording is not active (status %s)", rec->status);
+	if (rc)
+		return store_fail(fail, rc);
+	audit(svc, who, rec->id, "stop", json_pack("{ss}", "status", "stopped"));
+	VTP_INFO("recording %s stopped after %.3f s", rec->id, duration);
+	return 0;
+}
+
+int vtp_recordings_stop(vtp_recordings *svc, const vtp_actor *who,
+			const char *id, vtp_recording *out, vtp_fail *fail)
+{
+	int rc = load_authorized(svc, who, id, VTP_ACT_STOP, out, fail);
+
+	if (rc)
+		return rc;
+	rc = stop_locked(svc, who, out, fail);
+	if (rc) {
+		vtp_recording_clear(out);
+		return rc;
+	}
+	return reload(svc, out->id, out, fail);
+}
+
+int vtp_recordings_get(vtp_recordings *svc, const vtp_actor *who,
+		       const char *id, vtp_recording *out, vtp_fail *fail)
+{
+	int rc = load_authorized(svc, who, id, VTP_ACT_VIEW, out, fail);
+
+	if (rc)
+		return rc;
+	audit(svc, who, out->id, "view", NULL);
+	return 0;
+}
+
+static const char *const statuses[] = {"pending", "recording", "stopped",
+				       "processing", "done", "failed", NULL};
+
+int vtp_recordings_list(vtp_recordings *svc, const vtp_actor *who,
+			const vtp_list_query *q, vtp_recording **out, size_t *n,
+			int64_t *total, vtp_fail *fail)
+{
+	vtp_recording_filter f;
+	int rc;
+
+	if (q->status) {
+		bool ok = false;
+
+		for (const char *const *s = statuses; *s; s++)
+			ok = ok || strcmp(*s, q->status) == 0;
+		if (!ok)
+			return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "status",
+					    "status must be one of pending, recording, stopped, processing, done, failed");
+	}
+	if (q->room_id && (!*q->room_id || vtp_utf8_length(q->room_id) > 255))
+		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "room_id",
+				    "room_id must be 1..255 characters");
+	memset(&f, 0, sizeof(f));
+	f.room_id = q->room_id;
+	f.status = q->status;
+	f.deleted = q->deleted;
+	f.viewer_id = who->user_id;
+	f.viewer_role = who->role;
+	f.viewer_is_admin = strcmp(who->role, "admin") == 0;
+	f.limit = q->limit;
+	f.offset = q->offset;
+	rc = vtp_store_recording_list(svc->store, &f, out, n, total);
+	return rc ? store_fail(fail, rc) : 0;
+}
+
+int vtp_recordings_delete(vtp_recordings *svc, const vtp_actor *who,
+			  const char *id, int64_t *deleted_at, vtp_fail *fail)
+{
+	vtp_recording rec;
+	int64_t now;
+	int rc = load_authorized(svc, who, id, VTP_ACT_DELETE, &rec, fail);
+
+	if (rc)
+		return rc;
+	if (strcmp(rec.status, "pending") == 0 || strcmp(rec.status, "recording") == 0) {
+		rc = stop_locked(svc, who, &rec, fail);
+		if (rc && rc != VTP_ECONFLICT) /* raced with another stop: fine */
+			goto out;
+		vtp_fail_clear(fail);
+	}
+	now = vtp_now_ms();
+	rc = vtp_store_recording_soft_delete(svc->store, rec.id, now);
+	if (rc == VTP_ECONFLICT) {
+		rc = vtp_fail_set(fail, VTP_ECONFLICT, "already_deleted", NULL,
+				  "the recording is already deleted");
+		goto out;
+	}
+	if (rc) {
+		rc = store_fail(fail, rc);
+		goto out;
+	}
+	audit(svc, who, rec.id, "delete", NULL);
+	*deleted_at = now;
+out:
+	vtp_recording_clear(&rec);
+	return rc;
+}
+
+int vtp_recordings_restore(vtp_recordings *svc, const vtp_actor *who,
+			   const char *id, vtp_recording *out, vtp_fail *fail)
+{
+	int rc = load_authorized(svc, who, id, VTP_ACT_RESTORE, out, fail);
+
+	if (rc)
+		return rc;
+	rc = vtp_store_recording_restore(svc->store, out->id);
+	if (rc == VTP_ECONFLICT) {
+		vtp_recording_clear(out);
+		return vtp_fail_set(fail, VTP_ECONFLICT, "not_deleted", NULL,
+				    "the recording is not deleted");
+	}
+	if (rc) {
+		vtp_recording_clear(out);
+		return store_fail(fail, rc);
+	}
+	audit(svc, who, out->id, "restore", NULL);
+	return reload(svc, out->id, out, fail);
+}
+
+static const vtp_json_param share_params[] = {
+	{"userId", VTP_JV_STRING, false, 36, 36, NULL, true},
+	{"role", VTP_JV_STRING, false, 0, -1, roles, false},
+	{"permission", VTP_JV_STRING, true, 0, -1, permissions, false},
+};
+
+int vtp_recordings_share(vtp_recordings *svc, const vtp_actor *who,
+			 const char *id, json_t *body, vtp_share *out,
+			 bool *created, vtp_fail *fail)
+{
+	char user_id[VTP_UUID_BUFLEN];
+	const char *uid, *role;
+	vtp_recording rec;
+	vtp_user target;
+	vtp_share sh;
+	int rc;
+
+	rc = load_authorized(svc, who, id, VTP_ACT_SHARE, &rec, fail);
+	if (rc)
+		return rc;
+	rc = vtp_json_validate(body, share_params,
+			       sizeof(share_params) / sizeof(share_params[0]), fail);
+	if (rc)
+		goto out;
+	uid = vtp_json_str(body, "userId");
+	role = vtp_json_str(body, "role");
+	if ((uid == NULL) == (role == NULL)) {
+		rc = vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "userId",
+				  "give exactly one of userId or role");
+		goto out;
+	}
+	memset(&sh, 0, sizeof(sh));
+	if (uid) {
+		if (!vtp_uuid_parse(uid, user_id)) {
+			rc = vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "userId",
+					  "userId must be a UUID");
+			goto out;
+		}
+		memset(&target, 0, sizeof(target));
+		rc = vtp_store_user_by_id(svc->store, user_id, &target);
+		vtp_user_clear(&target);
+		if (rc == VTP_ENOTFOUND) {
+			rc = vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "userId",
+					  "no such user");
+			goto out;
+		}
+		if (rc) {
+			rc = store_fail(fail, rc);
+			goto out;
+		}
+		sh.user_id = user_id;
+	} else {
+		sh.role = (char *)role;
+	}
+	vtp_uuid_v4(sh.id);
+	snprintf(sh.recording_id, sizeof(sh.recording_id), "%s", rec.id);
+	sh.permission = (char *)vtp_json_str(body, "permission");
+	sh.shared_by = (char *)who->user_id;
+	sh.shared_at = vtp_now_ms();
+	rc = vtp_store_share_put(svc->store, &sh, out, created);
+	if (rc) {
+		rc = store_fail(fail, rc);
+		goto out;
+	}
+	audit(svc, who, rec.id, "share",
+	      json_pack("{sssssssb}", "shareId", out->id, uid ? "userId" : "role",
+			uid ? user_id : role, "permission", out->permission,
+			"created", *created));
+out:
+	vtp_recording_clear(&rec);
+	return rc;
+}
+
+int vtp_recordings_shares(vtp_recordings *svc, const vtp_actor *who,
+			  const char *id, vtp_share **out, size_t *n,
+			  vtp_fail *fail)
+{
+	vtp_recording rec;
+	int rc = load_authorized(svc, who, id, VTP_ACT_MANAGE_SHARES, &rec, fail);
+
+	if (rc)
+		return rc;
+	rc = vtp_store_share_list(svc->store, rec.id, out, n);
+	if (rc)
+		rc = store_fail(fail, rc);
+	vtp_recording_clear(&rec);
+	return rc;
+}
+
+int vtp_recordings_unshare(vtp_recordings *svc, const vtp_actor *who,
+			   const char *id, const char *share_id, vtp_fail *fail)
+{
+	char sid[VTP_UUID_BUFLEN];
+	vtp_recording rec;
+	int rc = load_authorized(svc, who, id, VTP_ACT_MANAGE_SHARES, &rec, fail);
+
+	if (rc)
+		return rc;
+	if (!share_id || !vtp_uuid_parse(share_id, sid)) {
+		rc = vtp_fail_set(fail, VTP_ENOTFOUND, "not_found", NULL, "share not found");
+		goto out;
+	}
+	rc = vtp_store_share_delete(svc->store, rec.id, sid);
+	if (rc == VTP_ENOTFOUND) {
+		rc = vtp_fail_set(fail, VTP_ENOTFOUND, "not_found", NULL, "share not found");
+		goto out;
+	}
+	if (rc) {
+		rc = store_fail(fail, rc);
+		goto out;
+	}
+	audit(svc, who, rec.id, "unshare", json_pack("{ss}", "shareId", sid));
+out:
+	vtp_recording_clear(&rec);
+	return rc;
+}
+
+int vtp_recordings_participants(vtp_recordings *svc, const vtp_actor *who,
+				const char *id, vtp_participant **out,
+				size_t *n, vtp_fail *fail)
+{
+	vtp_recording rec;
+	int rc = load_authorized(svc, who, id, VTP_ACT_VIEW, &rec, fail);
+
+	if (rc)
+		return rc;
+	rc = vtp_store_participant_list(svc->store, rec.id, out, n);
+	if (rc)
+		rc = store_fail(fail, rc);
+	vtp_recording_clear(&rec);
+	return rc;
+}
+
+int vtp_recordings_access_log(vtp_recordings *svc, const vtp_actor *who,
+			      const char *id, int limit, int offset,
+			      vtp_access_entry **out, size_t *n, int64_t *total,
+			      vtp_fail *fail)
+{
+	vtp_recording rec;
+	int rc = load_authorized(svc, who, id, VTP_ACT_ACCESS_LOG, &rec, fail);
+
+	if (rc)
+		return rc;
+	rc = vtp_store_access_log_list(svc->store, rec.id, limit, offset, out, n, total);
+	if (rc)
+		rc = store_fail(fail, rc);
+	vtp_recording_clear(&rec);
+	return rc;
+}

@@ -1,0 +1,207 @@
+/* The metadata store: users, recordings, participants, shares and the access
+ * log, behind one interface with two backends (SQLite, PostgreSQL). Callers
+ * never see SQL or know which backend is in use.
+ *
+ * Conventions:
+ * - every function returns 0 or a negative VTP_E* code (src/core/error.h);
+ *   VTP_EDB for a database fault (already logged), VTP_EUNAVAIL when the
+ *   database cannot be reached;
+ * - times are int64 milliseconds since the Unix epoch; 0 means NULL/unset;
+ * - ids are canonical lowercase UUID strings; callers validate ids they got
+ *   from outside with vtp_uuid_parse() before passing them here;
+ * - structs filled by the store own their strings: release them with the
+ *   matching *_clear / *_free_array function. Structs passed in are borrowed.
+ * - the store is safe to use from many threads at once (connection pool). */
+#ifndef VTP_STORE_H
+#define VTP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/random.h"
+
+typedef struct vtp_store vtp_store;
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+/* url: "sqlite://PATH" (relative or absolute; the file is created, WAL mode)
+ * or "postgres://user:pass@host:port/db" (also "postgresql://").
+ * pool_size: connections kept (>= 1). On failure returns a negative code and
+ * writes a one-line reason (no password) into err. Does not migrate. */
+int vtp_store_open(const char *url, int pool_size, vtp_store **out, char *err,
+		   size_t errlen);
+void vtp_store_free(vtp_store *s);
+/* "sqlite" or "postgres". */
+const char *vtp_store_backend(const vtp_store *s);
+/* Applies the embedded migrations not yet applied (idempotent, safe to run
+ * from several processes at once). *applied receives how many ran. */
+int vtp_store_migrate(vtp_store *s, int *applied);
+/* Cheap round trip for health checks. */
+int vtp_store_ping(vtp_store *s);
+
+/* ---- users -------------------------------------------------------------- */
+
+typedef struct vtp_user {
+	char id[VTP_UUID_BUFLEN];
+	char *email;         /* stored lowercase, unique */
+	char *full_name;
+	char *role;          /* admin | instructor | student | service */
+	char *password_hash; /* argon2id encoded; NULL: password login disabled */
+	int64_t created_at;
+} vtp_user;
+
+void vtp_user_clear(vtp_user *u);
+/* VTP_ECONFLICT if the email is taken. */
+int vtp_store_user_insert(vtp_store *s, const vtp_user *u);
+/* VTP_ENOTFOUND if absent. email is matched case-insensitively. */
+int vtp_store_user_by_email(vtp_store *s, const char *email, vtp_user *out);
+int vtp_store_user_by_id(vtp_store *s, const char *id, vtp_user *out);
+int vtp_store_user_count(vtp_store *s, int64_t *count);
+
+/* ---- recordings --------------------------------------------------------- */
+
+typedef struct vtp_recording {
+	char id[VTP_UUID_BUFLEN];
+	char *room_id;
+	char *title;
+	char *description;   /* may be NULL */
+	char started_by[VTP_UUID_BUFLEN];
+	char *status;        /* pending|recording|stopped|processing|done|failed */
+	char *file_path;     /* storage key of the output; never sent to clients */
+	int64_t file_size;   /* -1: unknown */
+	double duration_seconds; /* < 0: unknown */
+	char *format;        /* webm | mp4 */
+	char *video_codec;   /* vp8 | h264 */
+	char *audio_codec;   /* opus | aac */
+	int resolution_width;
+	int resolution_height;
+	int fps;
+	int bitrate;         /* kbps */
+	int progress;        /* 0..100 */
+	char *error;         /* NULL unless failed */
+	char *node_id;       /* node that ingests it; may be NULL */
+	char *metadata;      /* JSON object text, never NULL once read ("{}") */
+	int64_t created_at;
+	int64_t stopped_at;
+	int64_t completed_at;
+	int64_t deleted_at;
+	int participant_count; /* read-only: computed from participants */
+} vtp_recording;
+
+void vtp_recording_clear(vtp_recording *r);
+void vtp_recording_free_array(vtp_recording *arr, size_t n);
+
+/* Inserts r (status must be pending or recording for the room constraint to
+ * apply). VTP_ECONFLICT when the room already has a pending/recording
+ * recording: enforced by a partial unique index, not check-then-insert. */
+int vtp_store_recording_insert(vtp_store *s, const vtp_recording *r);
+/* id of the pending/recording recording of a room; VTP_ENOTFOUND if none. */
+int vtp_store_recording_active_in_room(vtp_store *s, const char *room_id,
+				       char id[VTP_UUID_BUFLEN]);
+/* Reads one recording whether or not it is soft-deleted (check deleted_at).
+ * VTP_ENOTFOUND if no such id. */
+int vtp_store_recording_get(vtp_store *s, const char *id, vtp_recording *out);
+
+typedef struct vtp_recording_filter {
+	const char *room_id;  /* NULL: any */
+	const char *status;   /* NULL: any */
+	bool deleted;         /* false: live ones only; true: soft-deleted only */
+	/* Visibility: admins see all; others see what they started or what is
+	 * shared with their user id or their role. When deleted is true only
+	 * the starter (or an admin) sees a recording, shares do not count. */
+	const char *viewer_id;
+	const char *viewer_role;
+	bool viewer_is_admin;
+	int limit;            /* 1..100 */
+	int offset;           /* >= 0 */
+} vtp_recording_filter;
+
+/* Newest first (created_at DESC, id DESC). *total = rows matching without
+ * limit/offset. *out is an array of *n recordings (free with
+ * vtp_recording_free_array), NULL when *n == 0. */
+int vtp_store_recording_list(vtp_store *s, const vtp_recording_filter *f,
+			     vtp_recording **out, size_t *n, int64_t *total);
+/* pending|recording -> stopped, sets stopped_at and duration_seconds.
+ * VTP_ECONFLICT if the recording is not pending/recording (or deleted). */
+int vtp_store_recording_stop(vtp_store *s, const char *id, int64_t stopped_at,
+			     double duration_seconds);
+/* Sets deleted_at. VTP_ECONFLICT if already deleted. */
+int vtp_store_recording_soft_delete(vtp_store *s, const char *id, int64_t at);
+/* Clears deleted_at. VTP_ECONFLICT if not deleted. */
+int vtp_store_recording_restore(vtp_store *s, const char *id);
+/* Number of recordings in status pending or recording (for /metrics). */
+int vtp_store_recording_count_active(vtp_store *s, int64_t *count);
+
+/* ---- participants ------------------------------------------------------- */
+
+typedef struct vtp_participant {
+	char id[VTP_UUID_BUFLEN];
+	char recording_id[VTP_UUID_BUFLEN];
+	char *peer_id;
+	char *user_id;    /* may be NULL */
+	char *full_name;
+	char *role;       /* may be NULL */
+	int64_t joined_at;
+	int64_t left_at;  /* 0 while present */
+} vtp_participant;
+
+void vtp_participant_clear(vtp_participant *p);
+void vtp_participant_free_array(vtp_participant *arr, size_t n);
+int vtp_store_participant_insert(vtp_store *s, const vtp_participant *p);
+/* Ordered by joined_at, then id. */
+int vtp_store_participant_list(vtp_store *s, const char *recording_id,
+			       vtp_participant **out, size_t *n);
+
+/* ---- shares ------------------------------------------------------------- */
+
+typedef struct vtp_share {
+	char id[VTP_UUID_BUFLEN];
+	char recording_id[VTP_UUID_BUFLEN];
+	char *user_id;     /* exactly one of user_id / role is set */
+	char *role;
+	char *permission;  /* view | download | share */
+	char *shared_by;   /* user id */
+	int64_t shared_at;
+} vtp_share;
+
+void vtp_share_clear(vtp_share *sh);
+void vtp_share_free_array(vtp_share *arr, size_t n);
+/* Creates the share, or when the recording already has a share for the same
+ * user (or role) replaces its permission, shared_by and shared_at. *out
+ * receives the stored row (with the existing id in the replace case);
+ * *created tells which happened. */
+int vtp_store_share_put(vtp_store *s, const vtp_share *sh, vtp_share *out,
+			bool *created);
+int vtp_store_share_list(vtp_store *s, const char *recording_id,
+			 vtp_share **out, size_t *n);
+/* VTP_ENOTFOUND unless share_id belongs to recording_id. */
+int vtp_store_share_delete(vtp_store *s, const char *recording_id,
+			   const char *share_id);
+/* Highest permission the user holds on the recording through shares to its
+ * id or its role: 0 none, 1 view, 2 download, 3 share. */
+int vtp_store_share_level(vtp_store *s, const char *recording_id,
+			  const char *user_id, const char *role, int *level);
+
+/* ---- access log --------------------------------------------------------- */
+
+typedef struct vtp_access_entry {
+	char id[VTP_UUID_BUFLEN];
+	char recording_id[VTP_UUID_BUFLEN];
+	char *accessed_by;  /* user id; NULL for the system */
+	char *access_type;  /* start, stop, view, share, unshare, delete, ... */
+	char *ip_address;   /* may be NULL */
+	char *user_agent;   /* may be NULL */
+	char *detail;       /* JSON object text or NULL */
+	int64_t accessed_at;
+} vtp_access_entry;
+
+void vtp_access_entry_clear(vtp_access_entry *e);
+void vtp_access_entry_free_array(vtp_access_entry *arr, size_t n);
+int vtp_store_access_log_insert(vtp_store *s, const vtp_access_entry *e);
+/* Newest first; *total counts all entries of the recording. */
+int vtp_store_access_log_list(vtp_store *s, const char *recording_id,
+			      int limit, int offset, vtp_access_entry **out,
+			      size_t *n, int64_t *total);
+
+#endif
