@@ -34,7 +34,8 @@ typedef struct vtp_route {
 struct vtp_api {
 	struct MHD_Daemon *daemon;
 	vtp_api_config cfg;
-	vtp_throttle *throttle;
+	vtp_throttle *throttle;    /* failed logins per email */
+	vtp_throttle *ip_throttle; /* failed logins per client address */
 	int port;
 };
 

@@ -72,7 +72,7 @@ void vtp__h_login(vtp_req *r)
 	snprintf(ip_key, sizeof(ip_key), "ip:%s", r->ip);
 	password = vtp_json_str(r->json, "password");
 	if (vtp_throttle_check(r->api->throttle, email_key, now, &wait_ms) ||
-	    vtp_throttle_check(r->api->throttle, ip_key, now, &wait2)) {
+	    vtp_throttle_check(r->api->ip_throttle, ip_key, now, &wait2)) {
 		int64_t w = wait_ms > wait2 ? wait_ms : wait2;
 
 		snprintf(r->retry_after, sizeof(r->retry_after), "%lld", (long long)((w + 999) / 1000));
@@ -94,13 +94,14 @@ void vtp__h_login(vtp_req *r)
 		vtp_password_burn(password); /* same cost for unknown users */
 	if (!ok) {
 		vtp_throttle_failure(r->api->throttle, email_key, now);
-		vtp_throttle_failure(r->api->throttle, ip_key, now);
+		vtp_throttle_failure(r->api->ip_throttle, ip_key, now);
 		VTP_INFO("failed login from %s", r->ip);
 		vtp__reply_error(r, 401, "invalid_credentials", NULL, "invalid email or password");
 		goto out;
 	}
 	vtp_throttle_success(r->api->throttle, email_key);
-	vtp_throttle_success(r->api->throttle, ip_key);
+	/* The address counter is not reset: one good account must not buy an
+	 * address fresh guesses at other accounts. */
 	rc = vtp_jwt_sign(r->api->cfg.jwt_key, r->api->cfg.jwt_key_len, u.id,
 			  now / 1000, ttl, &token);
 	if (rc) {

@@ -277,7 +277,8 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 	}
 	api = vtp_calloc(1, sizeof(*api));
 	api->cfg = *cfg;
-	api->throttle = vtp_throttle_new();
+	api->throttle = vtp_throttle_new(5);
+	api->ip_throttle = vtp_throttle_new(50);
 	api->daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
 			(ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
@@ -297,6 +298,7 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot listen on %s:%d (%s)", cfg->host, cfg->port,
 			 errno ? strerror(errno) : "address in use or not available");
 		vtp_throttle_free(api->throttle);
+		vtp_throttle_free(api->ip_throttle);
 		vtp_free(api);
 		return NULL;
 	}
@@ -316,5 +318,6 @@ void vtp_api_stop(vtp_api *api)
 		return;
 	MHD_stop_daemon(api->daemon);
 	vtp_throttle_free(api->throttle);
+	vtp_throttle_free(api->ip_throttle);
 	vtp_free(api);
 }

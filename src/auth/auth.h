@@ -38,12 +38,12 @@ int vtp_jwt_verify(const unsigned char *key, size_t keylen, const char *token,
 
 /* ---- login throttling --------------------------------------------------- */
 
-/* Counts failures per key (an email or an IP address). After 5 failures in
- * 15 minutes a key must wait 2^(failures-5) seconds (capped at 15 minutes)
- * after its latest failure. Thread-safe; bounded memory (oldest keys are
+/* Counts failures per key (an email or an IP address). After `threshold`
+ * failures in 15 minutes a key must wait 2^(failures-threshold) seconds
+ * (capped at 15 minutes) after its latest failure. Thread-safe; bounded memory (oldest keys are
  * forgotten first). */
 typedef struct vtp_throttle vtp_throttle;
-vtp_throttle *vtp_throttle_new(void);
+vtp_throttle *vtp_throttle_new(int threshold);
 void vtp_throttle_free(vtp_throttle *t);
 /* 0 when the key may try now, else VTP_ELIMIT and *retry_after_ms. */
 int vtp_throttle_check(vtp_throttle *t, const char *key, int64_t now_ms,

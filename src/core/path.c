@@ -19,6 +19,11 @@ size_t vtp_path_encode_component(const char *in, char out[VTP_PATH_COMPONENT_MAX
 	const unsigned char *p = (const unsigned char *)in;
 	int truncated = 0;
 
+	if (inlen == 0) { /* never an empty component; NUL cannot occur otherwise */
+		memcpy(out, "%00", 4);
+		return 3;
+	}
+
 	for (size_t i = 0; i < inlen; i++) {
 		size_t need = safe_byte(p[i]) ? 1 : 3;
 

@@ -11,6 +11,7 @@
  * %XX (so "." and "/" never survive, and neither do control bytes). An input
  * whose encoding would exceed VTP_PATH_COMPONENT_MAX is cut and suffixed with
  * "~" and 16 hex digits of its SHA-256, keeping distinct inputs distinct.
+ * The empty string becomes "%00" (no other input can produce it).
  * `out` must hold VTP_PATH_COMPONENT_MAX + 1 bytes. Returns the length. */
 size_t vtp_path_encode_component(const char *in, char out[VTP_PATH_COMPONENT_MAX + 1]);
 

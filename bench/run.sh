@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# make bench: HTTP API throughput and latency, side by side with nginx serving
+# the very same JSON bytes as static files (the upper bound for any dynamic
+# server on this machine). Prints a Markdown table; raw wrk output goes to
+# bench/results/. Everything runs on 127.0.0.1 and stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${VTP_BIN:-build/vtp-recorder}
+DURATION=${BENCH_DURATION:-10s}
+CONNS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+out=bench/results; mkdir -p "$out"
+work=$(mktemp -d /tmp/vtp-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+# ---- our server (SQLite, default settings, request log kept but discarded) --
+port=$(free_port)
+export VTP_DATA_DIR=$work/data VTP_LISTEN=127.0.0.1:$port VTP_LOG_FORMAT=json
+"$BIN" serve >"$work/serve.out" 2>/dev/null & pids+=($!)
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+"$BIN" user add --email bench@example.com --name Bench --role instructor >/dev/null
+token=$("$BIN" token --email bench@example.com --ttl 3600)
+auth="Authorization: Bearer $token"
+api="http://127.0.0.1:$port/api/v1"
+# 60 recordings in 30 rooms, stopped, so the list has real rows to page through.
+id=""
+for i in $(seq 60); do
+  id=$(curl -fs "$api/recordings/start" -H "$auth" -H 'Content-Type: application/json' \
+        -d "{\"roomId\":\"room-$i\",\"title\":\"Lecture $i\",\"description\":\"bench\"}" | python3 -c 'import sys,json;print(json.load(sys.stdin)["recordingId"])')
+  curl -fs -X POST "$api/recordings/$id/stop" -H "$auth" >/dev/null
+done
+get_path="/api/v1/recordings/$id"
+list_path="/api/v1/recordings?limit=20"
+
+# ---- nginx with the same bytes ------------------------------------------------
+mkdir -p "$work/www/api/v1/recordings"
+curl -fs "http://127.0.0.1:$port$get_path" -H "$auth" >"$work/www/api/v1/recordings/$id"
+curl -fs "http://127.0.0.1:$port$list_path" -H "$auth" >"$work/www/list.json"
+nport=$(free_port)
+cat >"$work/nginx.conf" <<NGINX
+worker_processes auto;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log /dev/null;
+  default_type application/json;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$nport;
+    root $work/www;
+    location = /api/v1/recordings { try_files /list.json =404; }
+  }
+}
+NGINX
+nginx -c "$work/nginx.conf" -g 'daemon off;' & pids+=($!)
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$nport$get_path" >/dev/null 2>&1 && break; sleep 0.1; done
+
+run() { # name url -> "req/s p99_ms"
+  local name=$1 url=$2
+  wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -H "$auth" "$url" >"$out/$name.txt"
+  local rps p99
+  rps=$(awk '/^Requests\/sec/ {print $2}' "$out/$name.txt")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' "$out/$name.txt")
+  local errs
+  errs=$(awk '/Non-2xx|Socket errors/ {print}' "$out/$name.txt")
+  [ -z "$errs" ] || echo "warning: $name: $errs" >&2
+  echo "$rps $p99"
+}
+
+read -r vg_rps vg_p99 < <(run vtp-get "http://127.0.0.1:$port$get_path")
+read -r ng_rps ng_p99 < <(run nginx-get "http://127.0.0.1:$nport$get_path")
+read -r vl_rps vl_p99 < <(run vtp-list "http://127.0.0.1:$port$list_path")
+read -r nl_rps nl_p99 < <(run nginx-list "http://127.0.0.1:$nport$list_path")
+
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+echo
+echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency, $(nproc) cores, server and wrk on the same machine"
+echo
+echo "| endpoint | server | req/s | p99 (ms) | ratio to nginx |"
+echo "|---|---|---:|---:|---:|"
+echo "| GET /api/v1/recordings/{id} | vtp-recorder (SQLite) | $vg_rps | $vg_p99 | $(ratio "$vg_rps" "$ng_rps") |"
+echo "| GET /api/v1/recordings/{id} | nginx, same bytes, static | $ng_rps | $ng_p99 | 1.00 |"
+echo "| GET /api/v1/recordings?limit=20 | vtp-recorder (SQLite) | $vl_rps | $vl_p99 | $(ratio "$vl_rps" "$nl_rps") |"
+echo "| GET /api/v1/recordings?limit=20 | nginx, same bytes, static | $nl_rps | $nl_p99 | 1.00 |"
