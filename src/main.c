@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,10 +54,16 @@ static void usage(FILE *f)
 	fputs(vtp_config_help(), f);
 }
 
-static int usage_error(const char *fmt, const char *arg)
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, PROG ": ");
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, " (see " PROG " --help)\n");
 	return 2;
 }
@@ -376,7 +383,7 @@ static int cmd_user(vtp_config *cfg, int argc, char **argv)
 		return usage_error("user add: --email %s is missing or not an email address",
 				   email ? email : "");
 	if (!name || !*name || strlen(name) > 255)
-		return usage_error("user add: --name%s must be 1..255 characters", "");
+		return usage_error("user add: --name must be 1..255 characters");
 	if (!role || !vtp_role_valid(role))
 		return usage_error("user add: --role %s must be admin, instructor, student or service",
 				   role ? role : "");
@@ -419,7 +426,7 @@ static int cmd_token(vtp_config *cfg, int argc, char **argv)
 	if (argc > 2)
 		return usage_error("token: unknown argument '%s'", argv[2]);
 	if (!email || !*email)
-		return usage_error("token: --email is required%s", "");
+		return usage_error("token: --email is required");
 	if (ttl_s) {
 		errno = 0;
 		ttl = strtol(ttl_s, &end, 10);

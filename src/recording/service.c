@@ -2,6 +2,7 @@
  * checks of CONTRACT §3 (via the auth policy) and the audit trail. Invisible
  * recordings are reported as not found, never as forbidden. */
 #include "recording.h"
+#include "audit.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 
 struct vtp_recordings {
 	vtp_store *store;
+	vtp_audit *audit;
 	char *dir;
 };
 
@@ -27,6 +29,7 @@ vtp_recordings *vtp_recordings_new(vtp_store *store, const char *recordings_dir)
 	vtp_recordings *svc = vtp_calloc(1, sizeof(*svc));
 
 	svc->store = store;
+	svc->audit = vtp_audit_new(store);
 	svc->dir = vtp_strdup(recordings_dir);
 	return svc;
 }
@@ -35,6 +38,7 @@ void vtp_recordings_free(vtp_recordings *svc)
 {
 	if (!svc)
 		return;
+	vtp_audit_free(svc->audit);
 	vtp_free(svc->dir);
 	vtp_free(svc);
 }
@@ -120,7 +124,9 @@ static void audit(vtp_recordings *svc, const vtp_actor *who, const char *rec_id,
 	}
 	e.detail = detail_text;
 	e.accessed_at = vtp_now_ms();
-	rc = vtp_store_access_log_insert(svc->store, &e);
+	/* Views are the read path's only write: queued, not waited for. State
+	 * changes are committed before the caller answers. */
+	rc = vtp_audit_add(svc->audit, &e, strcmp(type, "view") != 0);
 	if (rc)
 		VTP_ERROR("audit entry %s for recording %s lost: %s", type, rec_id,
 			  vtp_strerror(rc));
@@ -131,7 +137,8 @@ static int store_fail(vtp_fail *fail, int rc)
 {
 	if (rc == VTP_EUNAVAIL)
 		return vtp_fail_set(fail, rc, "unavailable", NULL, "the database is unavailable");
-	return vtp_fail_set(fail, rc, "internal", NULL, "internal error");
+	return vtp_fail_set(fail, rc == VTP_EDB ? rc : VTP_EINTERNAL, "internal", NULL,
+			    "internal error (%s)", vtp_strerror(rc));
 }
 
 static int not_found(vtp_fail *fail)
@@ -206,10 +213,12 @@ invisible:
 
 static int reload(vtp_recordings *svc, const char *id, vtp_recording *out, vtp_fail *fail)
 {
+	char copy[VTP_UUID_BUFLEN];
 	int rc;
 
+	snprintf(copy, sizeof(copy), "%s", id); /* id may point into *out */
 	vtp_recording_clear(out);
-	rc = vtp_store_recording_get(svc->store, id, out);
+	rc = vtp_store_recording_get(svc->store, copy, out);
 	return rc ? store_fail(fail, rc) : 0;
 }
 

@@ -199,6 +199,9 @@ typedef struct vtp_access_entry {
 void vtp_access_entry_clear(vtp_access_entry *e);
 void vtp_access_entry_free_array(vtp_access_entry *arr, size_t n);
 int vtp_store_access_log_insert(vtp_store *s, const vtp_access_entry *e);
+/* Inserts n entries in one transaction (all or none). */
+int vtp_store_access_log_insert_many(vtp_store *s, const vtp_access_entry *e,
+				     size_t n);
 /* Newest first; *total counts all entries of the recording. */
 int vtp_store_access_log_list(vtp_store *s, const char *recording_id,
 			      int limit, int offset, vtp_access_entry **out,

@@ -1,0 +1,202 @@
+/* The embedded schema migrations, one array per backend with the same version
+ * numbers (index + 1). A released migration is never edited: change the
+ * schema by appending a new one to both arrays. The two dialects differ only
+ * where they must: UUID/TIMESTAMPTZ/JSONB on PostgreSQL, STRICT tables with
+ * TEXT ids and vtp_time_format() text times on SQLite (which sort
+ * lexicographically). schema_migrations itself is created by store.c. */
+#include "store/db_int.h"
+
+#include <stddef.h>
+
+const char *const vtp__postgres_migrations[] = {
+	/* 1: users, recordings, participants, shares, access log. */
+	"CREATE TABLE users ("
+	" id UUID PRIMARY KEY,"
+	" email VARCHAR(320) NOT NULL UNIQUE,"
+	" full_name VARCHAR(255) NOT NULL,"
+	" role VARCHAR(20) NOT NULL"
+	"  CHECK (role IN ('admin','instructor','student','service')),"
+	" password_hash TEXT,"
+	" created_at TIMESTAMPTZ NOT NULL DEFAULT now());"
+
+	"CREATE TABLE recordings ("
+	" id UUID PRIMARY KEY,"
+	" room_id VARCHAR(255) NOT NULL CHECK (room_id <> ''),"
+	" title VARCHAR(500) NOT NULL,"
+	" description TEXT,"
+	" started_by UUID NOT NULL REFERENCES users(id),"
+	" status VARCHAR(20) NOT NULL CHECK (status IN"
+	"  ('pending','recording','stopped','processing','done','failed')),"
+	" file_path VARCHAR(1000),"
+	" file_size BIGINT,"
+	" duration_seconds DOUBLE PRECISION,"
+	" format VARCHAR(50),"
+	" video_codec VARCHAR(50),"
+	" audio_codec VARCHAR(50),"
+	" resolution_width INT DEFAULT 1280,"
+	" resolution_height INT DEFAULT 720,"
+	" fps INT DEFAULT 30,"
+	" bitrate INT DEFAULT 2000,"
+	" progress INT NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),"
+	" error TEXT,"
+	" node_id TEXT,"
+	" metadata JSONB NOT NULL DEFAULT '{}',"
+	" created_at TIMESTAMPTZ NOT NULL DEFAULT now(),"
+	" stopped_at TIMESTAMPTZ,"
+	" completed_at TIMESTAMPTZ,"
+	" deleted_at TIMESTAMPTZ);"
+	"CREATE INDEX idx_recordings_room_id ON recordings (room_id);"
+	"CREATE INDEX idx_recordings_status ON recordings (status);"
+	"CREATE INDEX idx_recordings_created_at ON recordings (created_at, id);"
+	"CREATE INDEX idx_recordings_started_by ON recordings (started_by);"
+	/* One active recording per room, enforced by the database. */
+	"CREATE UNIQUE INDEX uq_recordings_active_room ON recordings (room_id)"
+	" WHERE status IN ('pending','recording');"
+
+	"CREATE TABLE recording_participants ("
+	" id UUID PRIMARY KEY,"
+	" recording_id UUID NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,"
+	" peer_id VARCHAR(255),"
+	" user_id UUID REFERENCES users(id),"
+	" full_name VARCHAR(255),"
+	" role VARCHAR(50),"
+	" joined_at TIMESTAMPTZ NOT NULL DEFAULT now(),"
+	" left_at TIMESTAMPTZ);"
+	"CREATE INDEX idx_participants_recording"
+	" ON recording_participants (recording_id, joined_at);"
+
+	"CREATE TABLE recording_sharing ("
+	" id UUID PRIMARY KEY,"
+	" recording_id UUID NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,"
+	" shared_with_user_id UUID REFERENCES users(id),"
+	" shared_with_role VARCHAR(50),"
+	" permission VARCHAR(20) NOT NULL"
+	"  CHECK (permission IN ('view','download','share')),"
+	" shared_by UUID REFERENCES users(id),"
+	" shared_at TIMESTAMPTZ NOT NULL DEFAULT now(),"
+	" CHECK ((shared_with_user_id IS NOT NULL AND shared_with_role IS NULL)"
+	"  OR (shared_with_user_id IS NULL AND shared_with_role IS NOT NULL)));"
+	"CREATE UNIQUE INDEX uq_sharing_user"
+	" ON recording_sharing (recording_id, shared_with_user_id)"
+	" WHERE shared_with_user_id IS NOT NULL;"
+	"CREATE UNIQUE INDEX uq_sharing_role"
+	" ON recording_sharing (recording_id, shared_with_role)"
+	" WHERE shared_with_role IS NOT NULL;"
+	"CREATE INDEX idx_sharing_user ON recording_sharing (shared_with_user_id);"
+	"CREATE INDEX idx_sharing_role ON recording_sharing (shared_with_role);"
+
+	/* No foreign key to recordings: audit entries outlive a purge. */
+	"CREATE TABLE recording_access_log ("
+	" id UUID PRIMARY KEY,"
+	" recording_id UUID NOT NULL,"
+	" accessed_by UUID REFERENCES users(id),"
+	" access_type VARCHAR(50) NOT NULL,"
+	" ip_address VARCHAR(45),"
+	" user_agent TEXT,"
+	" detail JSONB,"
+	" accessed_at TIMESTAMPTZ NOT NULL DEFAULT now());"
+	"CREATE INDEX idx_access_log_recording"
+	" ON recording_access_log (recording_id, accessed_at);",
+
+	NULL,
+};
+
+#define SQLITE_NOW "(strftime('%Y-%m-%dT%H:%M:%fZ','now'))"
+
+const char *const vtp__sqlite_migrations[] = {
+	/* 1: users, recordings, participants, shares, access log. */
+	"CREATE TABLE users ("
+	" id TEXT NOT NULL PRIMARY KEY,"
+	" email TEXT NOT NULL UNIQUE CHECK (length(email) <= 320),"
+	" full_name TEXT NOT NULL CHECK (length(full_name) <= 255),"
+	" role TEXT NOT NULL"
+	"  CHECK (role IN ('admin','instructor','student','service')),"
+	" password_hash TEXT,"
+	" created_at TEXT NOT NULL DEFAULT " SQLITE_NOW ") STRICT;"
+
+	"CREATE TABLE recordings ("
+	" id TEXT NOT NULL PRIMARY KEY,"
+	/* length() counts characters, like VARCHAR(n) on PostgreSQL. */
+	" room_id TEXT NOT NULL CHECK (length(room_id) BETWEEN 1 AND 255),"
+	" title TEXT NOT NULL CHECK (length(title) <= 500),"
+	" description TEXT,"
+	" started_by TEXT NOT NULL REFERENCES users(id),"
+	" status TEXT NOT NULL CHECK (status IN"
+	"  ('pending','recording','stopped','processing','done','failed')),"
+	" file_path TEXT CHECK (length(file_path) <= 1000),"
+	" file_size INTEGER,"
+	" duration_seconds REAL,"
+	" format TEXT CHECK (length(format) <= 50),"
+	" video_codec TEXT CHECK (length(video_codec) <= 50),"
+	" audio_codec TEXT CHECK (length(audio_codec) <= 50),"
+	" resolution_width INTEGER DEFAULT 1280,"
+	" resolution_height INTEGER DEFAULT 720,"
+	" fps INTEGER DEFAULT 30,"
+	" bitrate INTEGER DEFAULT 2000,"
+	" progress INTEGER NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),"
+	" error TEXT,"
+	" node_id TEXT,"
+	" metadata TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),"
+	" created_at TEXT NOT NULL DEFAULT " SQLITE_NOW ","
+	" stopped_at TEXT,"
+	" completed_at TEXT,"
+	" deleted_at TEXT) STRICT;"
+	"CREATE INDEX idx_recordings_room_id ON recordings (room_id);"
+	"CREATE INDEX idx_recordings_status ON recordings (status);"
+	"CREATE INDEX idx_recordings_created_at ON recordings (created_at, id);"
+	"CREATE INDEX idx_recordings_started_by ON recordings (started_by);"
+	"CREATE UNIQUE INDEX uq_recordings_active_room ON recordings (room_id)"
+	" WHERE status IN ('pending','recording');"
+
+	"CREATE TABLE recording_participants ("
+	" id TEXT NOT NULL PRIMARY KEY,"
+	" recording_id TEXT NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,"
+	" peer_id TEXT CHECK (length(peer_id) <= 255),"
+	" user_id TEXT REFERENCES users(id),"
+	" full_name TEXT CHECK (length(full_name) <= 255),"
+	" role TEXT CHECK (length(role) <= 50),"
+	" joined_at TEXT NOT NULL DEFAULT " SQLITE_NOW ","
+	" left_at TEXT) STRICT;"
+	"CREATE INDEX idx_participants_recording"
+	" ON recording_participants (recording_id, joined_at);"
+
+	"CREATE TABLE recording_sharing ("
+	" id TEXT NOT NULL PRIMARY KEY,"
+	" recording_id TEXT NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,"
+	" shared_with_user_id TEXT REFERENCES users(id),"
+	" shared_with_role TEXT CHECK (length(shared_with_role) <= 50),"
+	" permission TEXT NOT NULL"
+	"  CHECK (permission IN ('view','download','share')),"
+	" shared_by TEXT REFERENCES users(id),"
+	" shared_at TEXT NOT NULL DEFAULT " SQLITE_NOW ","
+	" CHECK ((shared_with_user_id IS NOT NULL AND shared_with_role IS NULL)"
+	"  OR (shared_with_user_id IS NULL AND shared_with_role IS NOT NULL)))"
+	" STRICT;"
+	"CREATE UNIQUE INDEX uq_sharing_user"
+	" ON recording_sharing (recording_id, shared_with_user_id)"
+	" WHERE shared_with_user_id IS NOT NULL;"
+	"CREATE UNIQUE INDEX uq_sharing_role"
+	" ON recording_sharing (recording_id, shared_with_role)"
+	" WHERE shared_with_role IS NOT NULL;"
+	"CREATE INDEX idx_sharing_user ON recording_sharing (shared_with_user_id);"
+	"CREATE INDEX idx_sharing_role ON recording_sharing (shared_with_role);"
+
+	/* No foreign key to recordings: audit entries outlive a purge. */
+	"CREATE TABLE recording_access_log ("
+	" id TEXT NOT NULL PRIMARY KEY,"
+	" recording_id TEXT NOT NULL,"
+	" accessed_by TEXT REFERENCES users(id),"
+	" access_type TEXT NOT NULL CHECK (length(access_type) <= 50),"
+	" ip_address TEXT CHECK (length(ip_address) <= 45),"
+	" user_agent TEXT,"
+	" detail TEXT CHECK (detail IS NULL OR json_valid(detail)),"
+	" accessed_at TEXT NOT NULL DEFAULT " SQLITE_NOW ") STRICT;"
+	"CREATE INDEX idx_access_log_recording"
+	" ON recording_access_log (recording_id, accessed_at);",
+
+	NULL,
+};
+
+_Static_assert(sizeof(vtp__sqlite_migrations) ==
+		       sizeof(vtp__postgres_migrations),
+	       "both backends must have the same migration versions");

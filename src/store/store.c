@@ -1,0 +1,1235 @@
+/* The store's domain functions (store.h) and its connection pool. Every
+ * query is written once here, in the SQL subset both backends accept, with
+ * `?` placeholders; the backend behind s->ops (sqlite.c, postgres.c) runs it.
+ * The pool is a stack of connection slots under one mutex: a call pops a
+ * slot, connects it lazily if needed, runs its statements on it and pushes
+ * it back, so the hot path is two short critical sections around cached
+ * prepared statements. Also here: applying the embedded migrations. */
+#include "store/store.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "store/db_int.h"
+
+#define POOL_MAX 256
+
+struct vtp_store {
+	const vtp__db_ops *ops;
+	char *target; /* file path or libpq URL */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int pool_size;
+	void **conns;    /* NULL: slot not connected yet */
+	int *free_slots; /* stack of idle slots */
+	int nfree;
+};
+
+/* ---- parameters and columns ------------------------------------------- */
+
+static vtp__param p_null(void)
+{
+	return (vtp__param){.type = VTP__PARAM_NULL};
+}
+
+static vtp__param p_text(const char *s)
+{
+	return (vtp__param){.type = s ? VTP__PARAM_TEXT : VTP__PARAM_NULL,
+			    .s = s};
+}
+
+static vtp__param p_int(int64_t v)
+{
+	return (vtp__param){.type = VTP__PARAM_INT64, .i = v};
+}
+
+static vtp__param p_double(double v)
+{
+	return (vtp__param){.type = VTP__PARAM_DOUBLE, .d = v};
+}
+
+/* 0 ms is NULL; anything else crosses the DB layer as vtp_time_format text. */
+static vtp__param p_time(int64_t ms, char buf[VTP_TIME_BUFLEN])
+{
+	if (!ms)
+		return p_null();
+	vtp_time_format(ms, buf);
+	return p_text(buf);
+}
+
+static const char *col_text(const vtp__row *r, int col)
+{
+	return r->ops->text(r, col);
+}
+
+static char *col_strdup(const vtp__row *r, int col)
+{
+	return vtp_strdup(col_text(r, col));
+}
+
+static int64_t col_int(const vtp__row *r, int col)
+{
+	return r->ops->is_null(r, col) ? 0 : r->ops->int64(r, col);
+}
+
+static int64_t col_time(const vtp__row *r, int col)
+{
+	const char *t = col_text(r, col);
+	int64_t ms;
+
+	if (!t)
+		return 0;
+	if (!vtp_time_parse(t, &ms)) {
+		VTP_WARN("store: unparsable time in column %d: %.40s", col, t);
+		return 0;
+	}
+	return ms;
+}
+
+static void col_id(const vtp__row *r, int col, char out[VTP_UUID_BUFLEN])
+{
+	const char *t = col_text(r, col);
+
+	snprintf(out, VTP_UUID_BUFLEN, "%s", t ? t : "");
+}
+
+/* Canonical lowercase id, or false when s is not a UUID. */
+static bool norm_id(const char *s, char out[VTP_UUID_BUFLEN])
+{
+	return s && vtp_uuid_parse(s, out);
+}
+
+/* Grows a row array by one zeroed element and returns it. */
+static void *array_push(void **arr, size_t *n, size_t *cap, size_t size)
+{
+	char *elem;
+
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 8;
+		*arr = vtp_realloc(*arr, *cap * size);
+	}
+	elem = (char *)*arr + *n * size;
+	memset(elem, 0, size);
+	(*n)++;
+	return elem;
+}
+
+static int read_count(void *ctx, const vtp__row *row)
+{
+	*(int64_t *)ctx = col_int(row, 0);
+	return 0;
+}
+
+static int read_exists(void *ctx, const vtp__row *row)
+{
+	*(bool *)ctx = true;
+	return 0;
+}
+
+/* ---- pool --------------------------------------------------------------- */
+
+static int acquire(vtp_store *s, int *slot)
+{
+	char err[256];
+	int i, rc;
+
+	pthread_mutex_lock(&s->mu);
+	while (s->nfree == 0)
+		pthread_cond_wait(&s->cv, &s->mu);
+	i = s->free_slots[--s->nfree];
+	pthread_mutex_unlock(&s->mu);
+
+	if (!s->conns[i]) {
+		rc = s->ops->connect(s->target, &s->conns[i], err, sizeof(err));
+		if (rc) {
+			VTP_ERROR("store: %s", err);
+			pthread_mutex_lock(&s->mu);
+			s->free_slots[s->nfree++] = i;
+			pthread_cond_signal(&s->cv);
+			pthread_mutex_unlock(&s->mu);
+			return rc == VTP_EINVAL ? rc : VTP_EUNAVAIL;
+		}
+	}
+	*slot = i;
+	return 0;
+}
+
+static void release(vtp_store *s, int slot)
+{
+	pthread_mutex_lock(&s->mu);
+	s->free_slots[s->nfree++] = slot;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static int run(vtp_store *s, int slot, const char *sql, const vtp__param *p,
+	       int np, vtp__row_fn fn, void *ctx, int64_t *changes)
+{
+	return s->ops->query(s->conns[slot], sql, p, np, fn, ctx, changes);
+}
+
+/* One statement on a pooled connection. */
+static int query(vtp_store *s, const char *sql, const vtp__param *p, int np,
+		 vtp__row_fn fn, void *ctx, int64_t *changes)
+{
+	int slot, rc;
+
+	if ((rc = acquire(s, &slot)) != 0)
+		return rc;
+	rc = run(s, slot, sql, p, np, fn, ctx, changes);
+	release(s, slot);
+	return rc;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+int vtp_store_open(const char *url, int pool_size, vtp_store **out, char *err,
+		   size_t errlen)
+{
+	const vtp__db_ops *ops;
+	const char *target;
+	vtp_store *s;
+	int rc;
+
+	*out = NULL;
+	if (!url) {
+		snprintf(err, errlen, "store: no database URL");
+		return VTP_EINVAL;
+	}
+	if (strncmp(url, "sqlite://", 9) == 0) {
+		ops = &vtp__sqlite_ops;
+		target = url + 9;
+	} else if (strncmp(url, "postgres://", 11) == 0 ||
+		   strncmp(url, "postgresql://", 13) == 0) {
+		ops = &vtp__postgres_ops;
+		target = url;
+	} else {
+		snprintf(err, errlen,
+			 "store: unsupported database URL (want sqlite:// or "
+			 "postgres://)");
+		return VTP_EINVAL;
+	}
+	if (pool_size < 1 || pool_size > POOL_MAX) {
+		snprintf(err, errlen, "store: pool size must be 1..%d",
+			 POOL_MAX);
+		return VTP_EINVAL;
+	}
+
+	s = vtp_calloc(1, sizeof(*s));
+	s->ops = ops;
+	s->target = vtp_strdup(target);
+	s->pool_size = pool_size;
+	s->conns = vtp_calloc((size_t)pool_size, sizeof(*s->conns));
+	s->free_slots = vtp_calloc((size_t)pool_size, sizeof(*s->free_slots));
+	/* Slot 0 on top of the stack: the connection opened now is reused
+	 * first, the others open only under concurrency. */
+	for (int i = 0; i < pool_size; i++)
+		s->free_slots[i] = pool_size - 1 - i;
+	s->nfree = pool_size;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+
+	rc = ops->connect(s->target, &s->conns[0], err, errlen);
+	if (rc) {
+		vtp_store_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void vtp_store_free(vtp_store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->pool_size; i++)
+		s->ops->disconnect(s->conns[i]);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	vtp_free(s->conns);
+	vtp_free(s->free_slots);
+	vtp_free(s->target);
+	vtp_free(s);
+}
+
+const char *vtp_store_backend(const vtp_store *s)
+{
+	return s->ops->name;
+}
+
+/* Same text on both backends; applied_at holds vtp_time_format() text. */
+static const char migrations_table[] =
+	"CREATE TABLE IF NOT EXISTS schema_migrations ("
+	" version INTEGER NOT NULL PRIMARY KEY,"
+	" applied_at TEXT NOT NULL)";
+
+int vtp_store_migrate(vtp_store *s, int *applied)
+{
+	char now[VTP_TIME_BUFLEN];
+	bool in_tx = false;
+	int slot, rc, count = 0;
+	void *c;
+
+	if (applied)
+		*applied = 0;
+	if ((rc = acquire(s, &slot)) != 0)
+		return rc;
+	c = s->conns[slot];
+	/* One transaction per version, each holding the migration lock, so
+	 * concurrent migrators apply every version exactly once. */
+	for (int v = 1; s->ops->migrations[v - 1]; v++) {
+		vtp__param p[2];
+		bool done = false;
+
+		if ((rc = s->ops->exec(c, s->ops->migrate_begin)) != 0)
+			goto out;
+		in_tx = true;
+		if ((rc = s->ops->exec(c, migrations_table)) != 0)
+			goto out;
+		p[0] = p_int(v);
+		rc = run(s, slot,
+			 "SELECT version FROM schema_migrations WHERE version = ?",
+			 p, 1, read_exists, &done, NULL);
+		if (rc)
+			goto out;
+		if (!done) {
+			if ((rc = s->ops->exec(c, s->ops->migrations[v - 1])) != 0)
+				goto out;
+			p[1] = p_time(vtp_now_ms(), now);
+			rc = run(s, slot,
+				 "INSERT INTO schema_migrations (version, "
+				 "applied_at) VALUES (?, ?)",
+				 p, 2, NULL, NULL, NULL);
+			if (rc)
+				goto out;
+		}
+		if ((rc = s->ops->exec(c, "COMMIT")) != 0)
+			goto out;
+		in_tx = false;
+		if (!done) {
+			count++;
+			VTP_INFO("store: applied %s migration %d", s->ops->name,
+				 v);
+		}
+	}
+out:
+	if (in_tx)
+		s->ops->exec(c, "ROLLBACK");
+	release(s, slot);
+	if (applied)
+		*applied = count;
+	return rc;
+}
+
+int vtp_store_ping(vtp_store *s)
+{
+	int64_t one = 0;
+
+	return query(s, "SELECT 1", NULL, 0, read_count, &one, NULL);
+}
+
+/* ---- users -------------------------------------------------------------- */
+
+#define USER_COLS "id, email, full_name, role, password_hash, created_at"
+
+void vtp_user_clear(vtp_user *u)
+{
+	if (!u)
+		return;
+	vtp_free(u->email);
+	vtp_free(u->full_name);
+	vtp_free(u->role);
+	vtp_free(u->password_hash);
+	memset(u, 0, sizeof(*u));
+}
+
+/* Emails are stored and looked up ASCII-lowercased. */
+static char *lower_dup(const char *s)
+{
+	char *d = vtp_strdup(s);
+
+	for (char *p = d; p && *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return d;
+}
+
+typedef struct one_ctx {
+	void *out;
+	bool found;
+} one_ctx;
+
+static int read_user(void *ctx, const vtp__row *row)
+{
+	one_ctx *oc = ctx;
+	vtp_user *u = oc->out;
+
+	col_id(row, 0, u->id);
+	u->email = col_strdup(row, 1);
+	u->full_name = col_strdup(row, 2);
+	u->role = col_strdup(row, 3);
+	u->password_hash = col_strdup(row, 4);
+	u->created_at = col_time(row, 5);
+	oc->found = true;
+	return 0;
+}
+
+int vtp_store_user_insert(vtp_store *s, const vtp_user *u)
+{
+	char id[VTP_UUID_BUFLEN], created[VTP_TIME_BUFLEN];
+	char *email;
+	vtp__param p[6];
+	int rc;
+
+	if (!norm_id(u->id, id) || !u->email || !u->role)
+		return VTP_EINVAL;
+	email = lower_dup(u->email);
+	p[0] = p_text(id);
+	p[1] = p_text(email);
+	p[2] = p_text(u->full_name ? u->full_name : "");
+	p[3] = p_text(u->role);
+	p[4] = p_text(u->password_hash);
+	p[5] = p_time(u->created_at ? u->created_at : vtp_now_ms(), created);
+	rc = query(s,
+		   "INSERT INTO users (" USER_COLS ") VALUES (?, ?, ?, ?, ?, ?)",
+		   p, 6, NULL, NULL, NULL);
+	vtp_free(email);
+	return rc;
+}
+
+static int user_by(vtp_store *s, const char *sql, const char *arg,
+		   vtp_user *out)
+{
+	one_ctx oc = {.out = out};
+	vtp__param p[1] = {p_text(arg)};
+	int rc;
+
+	rc = query(s, sql, p, 1, read_user, &oc, NULL);
+	if (rc == 0 && !oc.found)
+		rc = VTP_ENOTFOUND;
+	if (rc)
+		vtp_user_clear(out);
+	return rc;
+}
+
+int vtp_store_user_by_email(vtp_store *s, const char *email, vtp_user *out)
+{
+	char *lower;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!email)
+		return VTP_ENOTFOUND;
+	lower = lower_dup(email);
+	rc = user_by(s, "SELECT " USER_COLS " FROM users WHERE email = ?",
+		     lower, out);
+	vtp_free(lower);
+	return rc;
+}
+
+int vtp_store_user_by_id(vtp_store *s, const char *id, vtp_user *out)
+{
+	char uid[VTP_UUID_BUFLEN];
+
+	memset(out, 0, sizeof(*out));
+	if (!norm_id(id, uid))
+		return VTP_ENOTFOUND;
+	return user_by(s, "SELECT " USER_COLS " FROM users WHERE id = ?", uid,
+		       out);
+}
+
+int vtp_store_user_count(vtp_store *s, int64_t *count)
+{
+	*count = 0;
+	return query(s, "SELECT COUNT(*) FROM users", NULL, 0, read_count,
+		     count, NULL);
+}
+
+/* ---- recordings --------------------------------------------------------- */
+
+#define REC_COLS                                                              \
+	"r.id, r.room_id, r.title, r.description, r.started_by, r.status,"   \
+	" r.file_path, r.file_size, r.duration_seconds, r.format,"          \
+	" r.video_codec, r.audio_codec, r.resolution_width,"                \
+	" r.resolution_height, r.fps, r.bitrate, r.progress, r.error,"      \
+	" r.node_id, r.metadata, r.created_at, r.stopped_at,"               \
+	" r.completed_at, r.deleted_at,"                                      \
+	" (SELECT COUNT(*) FROM recording_participants p"                     \
+	" WHERE p.recording_id = r.id)"
+
+#define ACTIVE_STATUSES "('pending','recording')"
+
+void vtp_recording_clear(vtp_recording *r)
+{
+	if (!r)
+		return;
+	vtp_free(r->room_id);
+	vtp_free(r->title);
+	vtp_free(r->description);
+	vtp_free(r->status);
+	vtp_free(r->file_path);
+	vtp_free(r->format);
+	vtp_free(r->video_codec);
+	vtp_free(r->audio_codec);
+	vtp_free(r->error);
+	vtp_free(r->node_id);
+	vtp_free(r->metadata);
+	memset(r, 0, sizeof(*r));
+}
+
+void vtp_recording_free_array(vtp_recording *arr, size_t n)
+{
+	for (size_t i = 0; arr && i < n; i++)
+		vtp_recording_clear(&arr[i]);
+	vtp_free(arr);
+}
+
+static void fill_recording(const vtp__row *row, vtp_recording *r)
+{
+	col_id(row, 0, r->id);
+	r->room_id = col_strdup(row, 1);
+	r->title = col_strdup(row, 2);
+	r->description = col_strdup(row, 3);
+	col_id(row, 4, r->started_by);
+	r->status = col_strdup(row, 5);
+	r->file_path = col_strdup(row, 6);
+	r->file_size = row->ops->is_null(row, 7) ? -1 : col_int(row, 7);
+	r->duration_seconds =
+		row->ops->is_null(row, 8) ? -1.0 : row->ops->dbl(row, 8);
+	r->format = col_strdup(row, 9);
+	r->video_codec = col_strdup(row, 10);
+	r->audio_codec = col_strdup(row, 11);
+	r->resolution_width = (int)col_int(row, 12);
+	r->resolution_height = (int)col_int(row, 13);
+	r->fps = (int)col_int(row, 14);
+	r->bitrate = (int)col_int(row, 15);
+	r->progress = (int)col_int(row, 16);
+	r->error = col_strdup(row, 17);
+	r->node_id = col_strdup(row, 18);
+	r->metadata = col_strdup(row, 19);
+	if (!r->metadata)
+		r->metadata = vtp_strdup("{}");
+	r->created_at = col_time(row, 20);
+	r->stopped_at = col_time(row, 21);
+	r->completed_at = col_time(row, 22);
+	r->deleted_at = col_time(row, 23);
+	r->participant_count = (int)col_int(row, 24);
+}
+
+static int read_recording(void *ctx, const vtp__row *row)
+{
+	one_ctx *oc = ctx;
+
+	fill_recording(row, oc->out);
+	oc->found = true;
+	return 0;
+}
+
+typedef struct array_ctx {
+	void *items;
+	size_t n, cap;
+} array_ctx;
+
+static int read_recording_item(void *ctx, const vtp__row *row)
+{
+	array_ctx *ac = ctx;
+
+	fill_recording(row, array_push(&ac->items, &ac->n, &ac->cap,
+				       sizeof(vtp_recording)));
+	return 0;
+}
+
+int vtp_store_recording_insert(vtp_store *s, const vtp_recording *r)
+{
+	char id[VTP_UUID_BUFLEN], by[VTP_UUID_BUFLEN];
+	char t[4][VTP_TIME_BUFLEN];
+	vtp__param p[24];
+
+	if (!norm_id(r->id, id) || !norm_id(r->started_by, by) ||
+	    !r->room_id || !r->title || !r->status)
+		return VTP_EINVAL;
+	p[0] = p_text(id);
+	p[1] = p_text(r->room_id);
+	p[2] = p_text(r->title);
+	p[3] = p_text(r->description);
+	p[4] = p_text(by);
+	p[5] = p_text(r->status);
+	p[6] = p_text(r->file_path);
+	p[7] = r->file_size < 0 ? p_null() : p_int(r->file_size);
+	p[8] = r->duration_seconds < 0 ? p_null() : p_double(r->duration_seconds);
+	p[9] = p_text(r->format);
+	p[10] = p_text(r->video_codec);
+	p[11] = p_text(r->audio_codec);
+	p[12] = p_int(r->resolution_width);
+	p[13] = p_int(r->resolution_height);
+	p[14] = p_int(r->fps);
+	p[15] = p_int(r->bitrate);
+	p[16] = p_int(r->progress);
+	p[17] = p_text(r->error);
+	p[18] = p_text(r->node_id);
+	p[19] = p_text(r->metadata ? r->metadata : "{}");
+	p[20] = p_time(r->created_at ? r->created_at : vtp_now_ms(), t[0]);
+	p[21] = p_time(r->stopped_at, t[1]);
+	p[22] = p_time(r->completed_at, t[2]);
+	p[23] = p_time(r->deleted_at, t[3]);
+	return query(s,
+		     "INSERT INTO recordings (id, room_id, title, description,"
+		     " started_by, status, file_path, file_size,"
+		     " duration_seconds, format, video_codec, audio_codec,"
+		     " resolution_width, resolution_height, fps, bitrate,"
+		     " progress, error, node_id, metadata, created_at,"
+		     " stopped_at, completed_at, deleted_at) VALUES"
+		     " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		     " ?, ?, ?, ?, ?, ?)",
+		     p, 24, NULL, NULL, NULL);
+}
+
+static int read_id(void *ctx, const vtp__row *row)
+{
+	one_ctx *oc = ctx;
+
+	col_id(row, 0, oc->out);
+	oc->found = true;
+	return 0;
+}
+
+int vtp_store_recording_active_in_room(vtp_store *s, const char *room_id,
+				       char id[VTP_UUID_BUFLEN])
+{
+	one_ctx oc = {.out = id};
+	vtp__param p[1] = {p_text(room_id)};
+	int rc;
+
+	id[0] = '\0';
+	if (!room_id)
+		return VTP_ENOTFOUND;
+	rc = query(s,
+		   "SELECT id FROM recordings WHERE room_id = ? AND status IN "
+		   ACTIVE_STATUSES,
+		   p, 1, read_id, &oc, NULL);
+	if (rc == 0 && !oc.found)
+		rc = VTP_ENOTFOUND;
+	return rc;
+}
+
+int vtp_store_recording_get(vtp_store *s, const char *id, vtp_recording *out)
+{
+	char rid[VTP_UUID_BUFLEN];
+	one_ctx oc = {.out = out};
+	vtp__param p[1];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!norm_id(id, rid))
+		return VTP_ENOTFOUND;
+	p[0] = p_text(rid);
+	rc = query(s, "SELECT " REC_COLS " FROM recordings r WHERE r.id = ?",
+		   p, 1, read_recording, &oc, NULL);
+	if (rc == 0 && !oc.found)
+		rc = VTP_ENOTFOUND;
+	if (rc)
+		vtp_recording_clear(out);
+	return rc;
+}
+
+int vtp_store_recording_list(vtp_store *s, const vtp_recording_filter *f,
+			     vtp_recording **out, size_t *n, int64_t *total)
+{
+	char viewer[VTP_UUID_BUFLEN];
+	const char *viewer_id = NULL;
+	array_ctx ac = {0};
+	vtp__param p[8];
+	vtp_buf where, sql;
+	int np = 0, slot, rc;
+
+	*out = NULL;
+	*n = 0;
+	*total = 0;
+	if (f->limit < 1 || f->limit > 100 || f->offset < 0)
+		return VTP_EINVAL;
+	if (norm_id(f->viewer_id, viewer))
+		viewer_id = viewer;
+
+	/* The WHERE clause is assembled from fixed fragments; values only
+	 * ever travel as parameters. */
+	vtp_buf_init(&where, 4096);
+	vtp_buf_init(&sql, 8192);
+	vtp_buf_appends(&where, f->deleted
+					? " FROM recordings r WHERE r.deleted_at IS NOT NULL"
+					: " FROM recordings r WHERE r.deleted_at IS NULL");
+	if (f->room_id) {
+		vtp_buf_appends(&where, " AND r.room_id = ?");
+		p[np++] = p_text(f->room_id);
+	}
+	if (f->status) {
+		vtp_buf_appends(&where, " AND r.status = ?");
+		p[np++] = p_text(f->status);
+	}
+	if (!f->viewer_is_admin && f->deleted) {
+		vtp_buf_appends(&where, " AND r.started_by = ?");
+		p[np++] = p_text(viewer_id);
+	} else if (!f->viewer_is_admin) {
+		vtp_buf_appends(&where,
+				" AND (r.started_by = ? OR EXISTS (SELECT 1"
+				" FROM recording_sharing sh"
+				" WHERE sh.recording_id = r.id"
+				" AND (sh.shared_with_user_id = ?"
+				" OR sh.shared_with_role = ?)))");
+		p[np++] = p_text(viewer_id);
+		p[np++] = p_text(viewer_id);
+		p[np++] = p_text(f->viewer_role);
+	}
+
+	if ((rc = acquire(s, &slot)) != 0)
+		goto out;
+	vtp_buf_appendf(&sql, "SELECT COUNT(*)%s", where.data);
+	rc = run(s, slot, sql.data, p, np, read_count, total, NULL);
+	if (rc == 0 && *total > f->offset) {
+		vtp_buf_reset(&sql);
+		vtp_buf_appendf(&sql,
+				"SELECT " REC_COLS "%s ORDER BY r.created_at"
+				" DESC, r.id DESC LIMIT ? OFFSET ?",
+				where.data);
+		p[np] = p_int(f->limit);
+		p[np + 1] = p_int(f->offset);
+		rc = run(s, slot, sql.data, p, np + 2, read_recording_item, &ac,
+			 NULL);
+	}
+	release(s, slot);
+	if (rc) {
+		vtp_recording_free_array(ac.items, ac.n);
+		*total = 0;
+		goto out;
+	}
+	*out = ac.n ? ac.items : NULL;
+	*n = ac.n;
+	if (!ac.n)
+		vtp_free(ac.items);
+out:
+	vtp_buf_free(&where);
+	vtp_buf_free(&sql);
+	return rc;
+}
+
+/* For an UPDATE that matched nothing: ENOTFOUND if the id does not exist,
+ * else ECONFLICT (it exists in the wrong state). */
+static int conflict_or_missing(vtp_store *s, int slot, const char *id)
+{
+	vtp__param p[1] = {p_text(id)};
+	bool exists = false;
+	int rc;
+
+	rc = run(s, slot, "SELECT 1 FROM recordings WHERE id = ?", p, 1,
+		 read_exists, &exists, NULL);
+	if (rc)
+		return rc;
+	return exists ? VTP_ECONFLICT : VTP_ENOTFOUND;
+}
+
+/* Runs a state-guarded UPDATE on one recording (p[idpos] is its id). */
+static int guarded_update(vtp_store *s, const char *sql, vtp__param *p,
+			  int np, const char *id)
+{
+	int64_t changes = 0;
+	int slot, rc;
+
+	if ((rc = acquire(s, &slot)) != 0)
+		return rc;
+	rc = run(s, slot, sql, p, np, NULL, NULL, &changes);
+	if (rc == 0 && changes == 0)
+		rc = conflict_or_missing(s, slot, id);
+	release(s, slot);
+	return rc;
+}
+
+int vtp_store_recording_stop(vtp_store *s, const char *id, int64_t stopped_at,
+			     double duration_seconds)
+{
+	char rid[VTP_UUID_BUFLEN], at[VTP_TIME_BUFLEN];
+	vtp__param p[3];
+
+	if (!norm_id(id, rid))
+		return VTP_ENOTFOUND;
+	p[0] = p_time(stopped_at ? stopped_at : vtp_now_ms(), at);
+	p[1] = duration_seconds < 0 ? p_null() : p_double(duration_seconds);
+	p[2] = p_text(rid);
+	return guarded_update(s,
+			      "UPDATE recordings SET status = 'stopped',"
+			      " stopped_at = ?, duration_seconds = ?"
+			      " WHERE id = ? AND deleted_at IS NULL"
+			      " AND status IN " ACTIVE_STATUSES,
+			      p, 3, rid);
+}
+
+int vtp_store_recording_soft_delete(vtp_store *s, const char *id, int64_t at)
+{
+	char rid[VTP_UUID_BUFLEN], t[VTP_TIME_BUFLEN];
+	vtp__param p[2];
+
+	if (!norm_id(id, rid))
+		return VTP_ENOTFOUND;
+	p[0] = p_time(at ? at : vtp_now_ms(), t);
+	p[1] = p_text(rid);
+	return guarded_update(s,
+			      "UPDATE recordings SET deleted_at = ?"
+			      " WHERE id = ? AND deleted_at IS NULL",
+			      p, 2, rid);
+}
+
+int vtp_store_recording_restore(vtp_store *s, const char *id)
+{
+	char rid[VTP_UUID_BUFLEN];
+	vtp__param p[1];
+
+	if (!norm_id(id, rid))
+		return VTP_ENOTFOUND;
+	p[0] = p_text(rid);
+	return guarded_update(s,
+			      "UPDATE recordings SET deleted_at = NULL"
+			      " WHERE id = ? AND deleted_at IS NOT NULL",
+			      p, 1, rid);
+}
+
+int vtp_store_recording_count_active(vtp_store *s, int64_t *count)
+{
+	*count = 0;
+	return query(s,
+		     "SELECT COUNT(*) FROM recordings WHERE status IN "
+		     ACTIVE_STATUSES,
+		     NULL, 0, read_count, count, NULL);
+}
+
+/* ---- participants ------------------------------------------------------- */
+
+void vtp_participant_clear(vtp_participant *p)
+{
+	if (!p)
+		return;
+	vtp_free(p->peer_id);
+	vtp_free(p->user_id);
+	vtp_free(p->full_name);
+	vtp_free(p->role);
+	memset(p, 0, sizeof(*p));
+}
+
+void vtp_participant_free_array(vtp_participant *arr, size_t n)
+{
+	for (size_t i = 0; arr && i < n; i++)
+		vtp_participant_clear(&arr[i]);
+	vtp_free(arr);
+}
+
+/* Uses `given` when it is a UUID, generates one when it is empty. */
+static bool id_or_new(const char *given, char out[VTP_UUID_BUFLEN])
+{
+	if (!given || !*given) {
+		vtp_uuid_v4(out);
+		return true;
+	}
+	return vtp_uuid_parse(given, out);
+}
+
+int vtp_store_participant_insert(vtp_store *s, const vtp_participant *pt)
+{
+	char id[VTP_UUID_BUFLEN], rid[VTP_UUID_BUFLEN], uid[VTP_UUID_BUFLEN];
+	char joined[VTP_TIME_BUFLEN], left[VTP_TIME_BUFLEN];
+	vtp__param p[8];
+
+	if (!id_or_new(pt->id, id) || !norm_id(pt->recording_id, rid) ||
+	    (pt->user_id && !norm_id(pt->user_id, uid)))
+		return VTP_EINVAL;
+	p[0] = p_text(id);
+	p[1] = p_text(rid);
+	p[2] = p_text(pt->peer_id);
+	p[3] = p_text(pt->user_id ? uid : NULL);
+	p[4] = p_text(pt->full_name);
+	p[5] = p_text(pt->role);
+	p[6] = p_time(pt->joined_at ? pt->joined_at : vtp_now_ms(), joined);
+	p[7] = p_time(pt->left_at, left);
+	return query(s,
+		     "INSERT INTO recording_participants (id, recording_id,"
+		     " peer_id, user_id, full_name, role, joined_at, left_at)"
+		     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		     p, 8, NULL, NULL, NULL);
+}
+
+static int read_participant_item(void *ctx, const vtp__row *row)
+{
+	array_ctx *ac = ctx;
+	vtp_participant *pt = array_push(&ac->items, &ac->n, &ac->cap,
+					 sizeof(*pt));
+
+	col_id(row, 0, pt->id);
+	col_id(row, 1, pt->recording_id);
+	pt->peer_id = col_strdup(row, 2);
+	pt->user_id = col_strdup(row, 3);
+	pt->full_name = col_strdup(row, 4);
+	pt->role = col_strdup(row, 5);
+	pt->joined_at = col_time(row, 6);
+	pt->left_at = col_time(row, 7);
+	return 0;
+}
+
+int vtp_store_participant_list(vtp_store *s, const char *recording_id,
+			       vtp_participant **out, size_t *n)
+{
+	char rid[VTP_UUID_BUFLEN];
+	array_ctx ac = {0};
+	vtp__param p[1];
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!norm_id(recording_id, rid))
+		return 0;
+	p[0] = p_text(rid);
+	rc = query(s,
+		   "SELECT id, recording_id, peer_id, user_id, full_name, role,"
+		   " joined_at, left_at FROM recording_participants"
+		   " WHERE recording_id = ? ORDER BY joined_at, id",
+		   p, 1, read_participant_item, &ac, NULL);
+	if (rc || !ac.n) {
+		vtp_participant_free_array(ac.items, ac.n);
+		return rc;
+	}
+	*out = ac.items;
+	*n = ac.n;
+	return 0;
+}
+
+/* ---- shares ------------------------------------------------------------- */
+
+#define SHARE_COLS                                                            \
+	"id, recording_id, shared_with_user_id, shared_with_role, permission," \
+	" shared_by, shared_at"
+
+#define SHARE_UPSERT_SET                                                      \
+	" DO UPDATE SET permission = excluded.permission,"                    \
+	" shared_by = excluded.shared_by, shared_at = excluded.shared_at"     \
+	" RETURNING " SHARE_COLS
+
+void vtp_share_clear(vtp_share *sh)
+{
+	if (!sh)
+		return;
+	vtp_free(sh->user_id);
+	vtp_free(sh->role);
+	vtp_free(sh->permission);
+	vtp_free(sh->shared_by);
+	memset(sh, 0, sizeof(*sh));
+}
+
+void vtp_share_free_array(vtp_share *arr, size_t n)
+{
+	for (size_t i = 0; arr && i < n; i++)
+		vtp_share_clear(&arr[i]);
+	vtp_free(arr);
+}
+
+static void fill_share(const vtp__row *row, vtp_share *sh)
+{
+	col_id(row, 0, sh->id);
+	col_id(row, 1, sh->recording_id);
+	sh->user_id = col_strdup(row, 2);
+	sh->role = col_strdup(row, 3);
+	sh->permission = col_strdup(row, 4);
+	sh->shared_by = col_strdup(row, 5);
+	sh->shared_at = col_time(row, 6);
+}
+
+static int read_share(void *ctx, const vtp__row *row)
+{
+	one_ctx *oc = ctx;
+
+	fill_share(row, oc->out);
+	oc->found = true;
+	return 0;
+}
+
+static int read_share_item(void *ctx, const vtp__row *row)
+{
+	array_ctx *ac = ctx;
+
+	fill_share(row, array_push(&ac->items, &ac->n, &ac->cap,
+				   sizeof(vtp_share)));
+	return 0;
+}
+
+int vtp_store_share_put(vtp_store *s, const vtp_share *sh, vtp_share *out,
+			bool *created)
+{
+	char id[VTP_UUID_BUFLEN], rid[VTP_UUID_BUFLEN], uid[VTP_UUID_BUFLEN];
+	char by[VTP_UUID_BUFLEN], at[VTP_TIME_BUFLEN];
+	one_ctx oc = {.out = out};
+	vtp__param p[6];
+	const char *sql;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	*created = false;
+	if (!id_or_new(sh->id, id) || !norm_id(sh->recording_id, rid) ||
+	    !sh->permission || (sh->user_id != NULL) == (sh->role != NULL) ||
+	    (sh->user_id && !norm_id(sh->user_id, uid)) ||
+	    (sh->shared_by && !norm_id(sh->shared_by, by)))
+		return VTP_EINVAL;
+	p[0] = p_text(id);
+	p[1] = p_text(rid);
+	p[2] = p_text(sh->user_id ? uid : sh->role);
+	p[3] = p_text(sh->permission);
+	p[4] = p_text(sh->shared_by ? by : NULL);
+	p[5] = p_time(sh->shared_at ? sh->shared_at : vtp_now_ms(), at);
+	/* One statement either way, so concurrent puts cannot both insert. */
+	if (sh->user_id)
+		sql = "INSERT INTO recording_sharing (id, recording_id,"
+		      " shared_with_user_id, permission, shared_by, shared_at)"
+		      " VALUES (?, ?, ?, ?, ?, ?)"
+		      " ON CONFLICT (recording_id, shared_with_user_id)"
+		      " WHERE shared_with_user_id IS NOT NULL" SHARE_UPSERT_SET;
+	else
+		sql = "INSERT INTO recording_sharing (id, recording_id,"
+		      " shared_with_role, permission, shared_by, shared_at)"
+		      " VALUES (?, ?, ?, ?, ?, ?)"
+		      " ON CONFLICT (recording_id, shared_with_role)"
+		      " WHERE shared_with_role IS NOT NULL" SHARE_UPSERT_SET;
+	rc = query(s, sql, p, 6, read_share, &oc, NULL);
+	if (rc == 0 && !oc.found) {
+		VTP_ERROR("store: share upsert returned no row");
+		rc = VTP_EDB;
+	}
+	if (rc) {
+		vtp_share_clear(out);
+		return rc;
+	}
+	*created = strcmp(out->id, id) == 0;
+	return 0;
+}
+
+int vtp_store_share_list(vtp_store *s, const char *recording_id,
+			 vtp_share **out, size_t *n)
+{
+	char rid[VTP_UUID_BUFLEN];
+	array_ctx ac = {0};
+	vtp__param p[1];
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!norm_id(recording_id, rid))
+		return 0;
+	p[0] = p_text(rid);
+	rc = query(s,
+		   "SELECT " SHARE_COLS " FROM recording_sharing"
+		   " WHERE recording_id = ? ORDER BY shared_at, id",
+		   p, 1, read_share_item, &ac, NULL);
+	if (rc || !ac.n) {
+		vtp_share_free_array(ac.items, ac.n);
+		return rc;
+	}
+	*out = ac.items;
+	*n = ac.n;
+	return 0;
+}
+
+int vtp_store_share_delete(vtp_store *s, const char *recording_id,
+			   const char *share_id)
+{
+	char rid[VTP_UUID_BUFLEN], sid[VTP_UUID_BUFLEN];
+	int64_t changes = 0;
+	vtp__param p[2];
+	int rc;
+
+	if (!norm_id(recording_id, rid) || !norm_id(share_id, sid))
+		return VTP_ENOTFOUND;
+	p[0] = p_text(sid);
+	p[1] = p_text(rid);
+	rc = query(s,
+		   "DELETE FROM recording_sharing WHERE id = ? AND"
+		   " recording_id = ?",
+		   p, 2, NULL, NULL, &changes);
+	if (rc == 0 && changes == 0)
+		rc = VTP_ENOTFOUND;
+	return rc;
+}
+
+int vtp_store_share_level(vtp_store *s, const char *recording_id,
+			  const char *user_id, const char *role, int *level)
+{
+	char rid[VTP_UUID_BUFLEN], uid[VTP_UUID_BUFLEN];
+	const char *u = NULL;
+	int64_t max = 0;
+	vtp__param p[3];
+	int rc;
+
+	*level = 0;
+	if (norm_id(user_id, uid))
+		u = uid;
+	if (!norm_id(recording_id, rid) || (!u && !role))
+		return 0;
+	p[0] = p_text(rid);
+	p[1] = p_text(u);
+	p[2] = p_text(role);
+	rc = query(s,
+		   "SELECT MAX(CASE permission WHEN 'view' THEN 1"
+		   " WHEN 'download' THEN 2 WHEN 'share' THEN 3 ELSE 0 END)"
+		   " FROM recording_sharing WHERE recording_id = ?"
+		   " AND (shared_with_user_id = ? OR shared_with_role = ?)",
+		   p, 3, read_count, &max, NULL);
+	if (rc == 0)
+		*level = (int)max;
+	return rc;
+}
+
+/* ---- access log --------------------------------------------------------- */
+
+void vtp_access_entry_clear(vtp_access_entry *e)
+{
+	if (!e)
+		return;
+	vtp_free(e->accessed_by);
+	vtp_free(e->access_type);
+	vtp_free(e->ip_address);
+	vtp_free(e->user_agent);
+	vtp_free(e->detail);
+	memset(e, 0, sizeof(*e));
+}
+
+void vtp_access_entry_free_array(vtp_access_entry *arr, size_t n)
+{
+	for (size_t i = 0; arr && i < n; i++)
+		vtp_access_entry_clear(&arr[i]);
+	vtp_free(arr);
+}
+
+static const char access_insert_sql[] =
+	"INSERT INTO recording_access_log (id, recording_id,"
+	" accessed_by, access_type, ip_address, user_agent,"
+	" detail, accessed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+
+typedef struct access_params {
+	char id[VTP_UUID_BUFLEN], rid[VTP_UUID_BUFLEN], by[VTP_UUID_BUFLEN];
+	char at[VTP_TIME_BUFLEN];
+	vtp__param p[8];
+} access_params;
+
+static int bind_access(const vtp_access_entry *e, access_params *a)
+{
+	if (!id_or_new(e->id, a->id) || !norm_id(e->recording_id, a->rid) ||
+	    (e->accessed_by && !norm_id(e->accessed_by, a->by)) ||
+	    !e->access_type)
+		return VTP_EINVAL;
+	a->p[0] = p_text(a->id);
+	a->p[1] = p_text(a->rid);
+	a->p[2] = p_text(e->accessed_by ? a->by : NULL);
+	a->p[3] = p_text(e->access_type);
+	a->p[4] = p_text(e->ip_address);
+	a->p[5] = p_text(e->user_agent);
+	a->p[6] = p_text(e->detail);
+	a->p[7] = p_time(e->accessed_at ? e->accessed_at : vtp_now_ms(), a->at);
+	return 0;
+}
+
+int vtp_store_access_log_insert(vtp_store *s, const vtp_access_entry *e)
+{
+	access_params a;
+	int rc = bind_access(e, &a);
+
+	if (rc)
+		return rc;
+	return query(s, access_insert_sql, a.p, 8, NULL, NULL, NULL);
+}
+
+int vtp_store_access_log_insert_many(vtp_store *s, const vtp_access_entry *e,
+				     size_t n)
+{
+	access_params a;
+	int slot, rc;
+
+	if (n == 0)
+		return 0;
+	if (n == 1)
+		return vtp_store_access_log_insert(s, e);
+	if ((rc = acquire(s, &slot)) != 0)
+		return rc;
+	if ((rc = s->ops->exec(s->conns[slot], "BEGIN")) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = bind_access(&e[i], &a)) != 0 ||
+		    (rc = run(s, slot, access_insert_sql, a.p, 8, NULL, NULL, NULL)) != 0) {
+			s->ops->exec(s->conns[slot], "ROLLBACK");
+			goto out;
+		}
+	}
+	rc = s->ops->exec(s->conns[slot], "COMMIT");
+	if (rc)
+		s->ops->exec(s->conns[slot], "ROLLBACK");
+out:
+	release(s, slot);
+	return rc;
+}
+
+static int read_access_item(void *ctx, const vtp__row *row)
+{
+	array_ctx *ac = ctx;
+	vtp_access_entry *e = array_push(&ac->items, &ac->n, &ac->cap,
+					 sizeof(*e));
+
+	col_id(row, 0, e->id);
+	col_id(row, 1, e->recording_id);
+	e->accessed_by = col_strdup(row, 2);
+	e->access_type = col_strdup(row, 3);
+	e->ip_address = col_strdup(row, 4);
+	e->user_agent = col_strdup(row, 5);
+	e->detail = col_strdup(row, 6);
+	e->accessed_at = col_time(row, 7);
+	return 0;
+}
+
+int vtp_store_access_log_list(vtp_store *s, const char *recording_id,
+			      int limit, int offset, vtp_access_entry **out,
+			      size_t *n, int64_t *total)
+{
+	char rid[VTP_UUID_BUFLEN];
+	array_ctx ac = {0};
+	vtp__param p[3];
+	int slot, rc;
+
+	*out = NULL;
+	*n = 0;
+	*total = 0;
+	if (limit < 1 || limit > 1000 || offset < 0)
+		return VTP_EINVAL;
+	if (!norm_id(recording_id, rid))
+		return 0;
+	p[0] = p_text(rid);
+	p[1] = p_int(limit);
+	p[2] = p_int(offset);
+	if ((rc = acquire(s, &slot)) != 0)
+		return rc;
+	rc = run(s, slot,
+		 "SELECT COUNT(*) FROM recording_access_log"
+		 " WHERE recording_id = ?",
+		 p, 1, read_count, total, NULL);
+	if (rc == 0 && *total > offset)
+		rc = run(s, slot,
+			 "SELECT id, recording_id, accessed_by, access_type,"
+			 " ip_address, user_agent, detail, accessed_at"
+			 " FROM recording_access_log WHERE recording_id = ?"
+			 " ORDER BY accessed_at DESC, id DESC LIMIT ? OFFSET ?",
+			 p, 3, read_access_item, &ac, NULL);
+	release(s, slot);
+	if (rc || !ac.n) {
+		vtp_access_entry_free_array(ac.items, ac.n);
+		if (rc)
+			*total = 0;
+		return rc;
+	}
+	*out = ac.items;
+	*n = ac.n;
+	return 0;
+}

@@ -1,0 +1,1203 @@
+/* Store tests: one table of cases run against both backends, SQLite (a
+ * temporary file) and PostgreSQL (a database created for this run on the
+ * server whose URL is in the file named by VTP_TEST_PG_URL_FILE; missing
+ * means failure, not skip). Cases use fresh users and room ids, so they do
+ * not depend on each other beyond the migration done in the group setup. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/random.h"
+#include "core/timeutil.h"
+#include "store/store.h"
+
+#define T0 INT64_C(1795000000123) /* 2026-11-18T..., with milliseconds */
+
+typedef struct fixture {
+	const char *backend;
+	vtp_store *s;
+	int first_applied;
+	char url[1024];
+	/* SQLite */
+	char dir[256];
+	/* PostgreSQL */
+	char admin_url[1024];
+	char dbname[64];
+} fixture;
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void unique(char *out, size_t n, const char *prefix)
+{
+	char hex[17];
+
+	vtp_random_hex(hex, 8);
+	snprintf(out, n, "%s-%s", prefix, hex);
+}
+
+static void make_user(fixture *fx, const char *role, char id[VTP_UUID_BUFLEN])
+{
+	char email[128], local[64];
+	vtp_user u = {0};
+
+	unique(local, sizeof(local), role);
+	snprintf(email, sizeof(email), "%s@Example.COM", local);
+	vtp_uuid_v4(u.id);
+	u.email = email;
+	u.full_name = "Test User";
+	u.role = (char *)role;
+	u.password_hash = "$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA";
+	assert_int_equal(vtp_store_user_insert(fx->s, &u), 0);
+	memcpy(id, u.id, VTP_UUID_BUFLEN);
+}
+
+static void rec_init(vtp_recording *r, const char *room, const char *starter,
+		     const char *status, int64_t created_at)
+{
+	memset(r, 0, sizeof(*r));
+	vtp_uuid_v4(r->id);
+	r->room_id = (char *)room;
+	r->title = "Lecture";
+	memcpy(r->started_by, starter, VTP_UUID_BUFLEN);
+	r->status = (char *)status;
+	r->file_size = -1;
+	r->duration_seconds = -1;
+	r->format = "webm";
+	r->video_codec = "vp8";
+	r->audio_codec = "opus";
+	r->resolution_width = 1280;
+	r->resolution_height = 720;
+	r->fps = 30;
+	r->bitrate = 2000;
+	r->created_at = created_at;
+}
+
+static void make_rec(fixture *fx, const char *room, const char *starter,
+		     const char *status, int64_t created_at,
+		     char id[VTP_UUID_BUFLEN])
+{
+	vtp_recording r;
+
+	rec_init(&r, room, starter, status, created_at);
+	assert_int_equal(vtp_store_recording_insert(fx->s, &r), 0);
+	memcpy(id, r.id, VTP_UUID_BUFLEN);
+}
+
+static int64_t list_total(fixture *fx, const vtp_recording_filter *f)
+{
+	vtp_recording *arr = NULL;
+	size_t n = 0;
+	int64_t total = -1;
+
+	assert_int_equal(vtp_store_recording_list(fx->s, f, &arr, &n, &total),
+			 0);
+	vtp_recording_free_array(arr, n);
+	return total;
+}
+
+static void assert_json_equal(const char *a, const char *b)
+{
+	json_t *ja = json_loads(a, 0, NULL), *jb = json_loads(b, 0, NULL);
+
+	assert_non_null(ja);
+	assert_non_null(jb);
+	assert_true(json_equal(ja, jb));
+	json_decref(ja);
+	json_decref(jb);
+}
+
+/* ---- cases -------------------------------------------------------------- */
+
+static void test_migrate_idempotent(void **state)
+{
+	fixture *fx = *state;
+	int applied = -1;
+
+	assert_int_equal(fx->first_applied, 1);
+	assert_int_equal(vtp_store_migrate(fx->s, &applied), 0);
+	assert_int_equal(applied, 0);
+	assert_int_equal(vtp_store_ping(fx->s), 0);
+	assert_string_equal(vtp_store_backend(fx->s), fx->backend);
+}
+
+/* SQLite: the database (and its WAL) are private to the owner; relative
+ * paths resolve from the working directory. */
+static void test_sqlite_files(void **state)
+{
+	fixture *fx = *state;
+	char path[400], cwd[400];
+	vtp_store *s = NULL;
+	struct stat st;
+	char err[256];
+	int applied = 0;
+
+	if (strcmp(fx->backend, "sqlite") != 0)
+		return;
+	snprintf(path, sizeof(path), "%s/sub/vtp.db", fx->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	snprintf(path, sizeof(path), "%s/sub/vtp.db-wal", fx->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(fx->dir), 0);
+	assert_int_equal(vtp_store_open("sqlite://./data/rel.db", 2, &s, err,
+					sizeof(err)),
+			 0);
+	assert_int_equal(vtp_store_migrate(s, &applied), 0);
+	assert_int_equal(applied, 1);
+	vtp_store_free(s);
+	assert_int_equal(chdir(cwd), 0);
+	snprintf(path, sizeof(path), "%s/data/rel.db", fx->dir);
+	assert_int_equal(stat(path, &st), 0);
+}
+
+static void test_users(void **state)
+{
+	fixture *fx = *state;
+	char id[VTP_UUID_BUFLEN], email[128], upper[128];
+	int64_t before = 0, after = 0;
+	vtp_user u = {0}, got;
+
+	assert_int_equal(vtp_store_user_count(fx->s, &before), 0);
+	unique(email, sizeof(email), "alice");
+	strncat(email, "@example.com", sizeof(email) - strlen(email) - 1);
+	vtp_uuid_v4(id);
+	memcpy(u.id, id, sizeof(id));
+	u.email = email;
+	u.full_name = "Alice Ünicode";
+	u.role = "instructor";
+	u.created_at = T0;
+	assert_int_equal(vtp_store_user_insert(fx->s, &u), 0);
+	assert_int_equal(vtp_store_user_count(fx->s, &after), 0);
+	assert_int_equal(after, before + 1);
+
+	/* Same email in another case: conflict. */
+	for (size_t i = 0; i <= strlen(email); i++)
+		upper[i] = (char)(email[i] >= 'a' && email[i] <= 'z'
+					  ? email[i] - 32
+					  : email[i]);
+	vtp_uuid_v4(u.id);
+	u.email = upper;
+	assert_int_equal(vtp_store_user_insert(fx->s, &u), VTP_ECONFLICT);
+	/* Same id: conflict too. */
+	memcpy(u.id, id, sizeof(id));
+	u.email = "other-unique@example.com";
+	assert_int_equal(vtp_store_user_insert(fx->s, &u), VTP_ECONFLICT);
+	/* Invalid role is rejected by the schema. */
+	vtp_uuid_v4(u.id);
+	u.role = "superuser";
+	assert_int_equal(vtp_store_user_insert(fx->s, &u), VTP_EINVAL);
+
+	assert_int_equal(vtp_store_user_by_email(fx->s, upper, &got), 0);
+	assert_string_equal(got.id, id);
+	assert_string_equal(got.email, email);
+	assert_string_equal(got.full_name, "Alice Ünicode");
+	assert_string_equal(got.role, "instructor");
+	assert_null(got.password_hash);
+	assert_int_equal(got.created_at, T0);
+	vtp_user_clear(&got);
+
+	assert_int_equal(vtp_store_user_by_id(fx->s, id, &got), 0);
+	assert_string_equal(got.email, email);
+	vtp_user_clear(&got);
+
+	assert_int_equal(vtp_store_user_by_email(fx->s, "nobody@example.com",
+						 &got),
+			 VTP_ENOTFOUND);
+	vtp_uuid_v4(u.id);
+	assert_int_equal(vtp_store_user_by_id(fx->s, u.id, &got),
+			 VTP_ENOTFOUND);
+	assert_int_equal(vtp_store_user_by_id(fx->s, "not-a-uuid", &got),
+			 VTP_ENOTFOUND);
+}
+
+static void test_recording_active_room(void **state)
+{
+	fixture *fx = *state;
+	char starter[VTP_UUID_BUFLEN], room[64], a[VTP_UUID_BUFLEN],
+		b[VTP_UUID_BUFLEN], active[VTP_UUID_BUFLEN];
+	int64_t count0 = 0, count1 = 0;
+	vtp_recording r, got;
+
+	make_user(fx, "instructor", starter);
+	unique(room, sizeof(room), "room");
+	assert_int_equal(vtp_store_recording_count_active(fx->s, &count0), 0);
+	assert_int_equal(vtp_store_recording_active_in_room(fx->s, room,
+							    active),
+			 VTP_ENOTFOUND);
+	make_rec(fx, room, starter, "pending", T0, a);
+	assert_int_equal(vtp_store_recording_count_active(fx->s, &count1), 0);
+	assert_int_equal(count1, count0 + 1);
+
+	rec_init(&r, room, starter, "recording", T0 + 1);
+	assert_int_equal(vtp_store_recording_insert(fx->s, &r), VTP_ECONFLICT);
+	assert_int_equal(vtp_store_recording_active_in_room(fx->s, room,
+							    active),
+			 0);
+	assert_string_equal(active, a);
+
+	assert_int_equal(vtp_store_recording_stop(fx->s, a, T0 + 5000, 4.25),
+			 0);
+	assert_int_equal(vtp_store_recording_stop(fx->s, a, T0 + 6000, 5.0),
+			 VTP_ECONFLICT);
+	assert_int_equal(vtp_store_recording_active_in_room(fx->s, room,
+							    active),
+			 VTP_ENOTFOUND);
+	assert_int_equal(vtp_store_recording_get(fx->s, a, &got), 0);
+	assert_string_equal(got.status, "stopped");
+	assert_int_equal(got.stopped_at, T0 + 5000);
+	assert_true(got.duration_seconds == 4.25);
+	vtp_recording_clear(&got);
+
+	/* The room is free again. */
+	make_rec(fx, room, starter, "recording", T0 + 10000, b);
+	assert_int_equal(vtp_store_recording_active_in_room(fx->s, room,
+							    active),
+			 0);
+	assert_string_equal(active, b);
+
+	/* Unknown ids and a starter that is not a user. */
+	vtp_uuid_v4(r.id);
+	assert_int_equal(vtp_store_recording_stop(fx->s, r.id, T0, 1),
+			 VTP_ENOTFOUND);
+	assert_int_equal(vtp_store_recording_stop(fx->s, "garbage", T0, 1),
+			 VTP_ENOTFOUND);
+	rec_init(&r, "another-room-x", starter, "stopped", T0);
+	vtp_uuid_v4(r.started_by);
+	assert_int_equal(vtp_store_recording_insert(fx->s, &r), VTP_EINVAL);
+	rec_init(&r, room, starter, "bogus", T0);
+	assert_int_equal(vtp_store_recording_insert(fx->s, &r), VTP_EINVAL);
+}
+
+static void test_recording_get_fields(void **state)
+{
+	fixture *fx = *state;
+	char starter[VTP_UUID_BUFLEN], room[64];
+	vtp_recording r, got;
+
+	make_user(fx, "instructor", starter);
+	unique(room, sizeof(room), "room");
+	rec_init(&r, room, starter, "done", T0);
+	r.description = "Week 3: \"quotes\" and 'apostrophes' ?";
+	r.file_path = "recordings/x/y/recording.mp4";
+	r.file_size = INT64_C(5000000000);
+	r.duration_seconds = 3723.125;
+	r.format = "mp4";
+	r.video_codec = "h264";
+	r.audio_codec = "aac";
+	r.resolution_width = 1920;
+	r.resolution_height = 1080;
+	r.fps = 25;
+	r.bitrate = 4500;
+	r.progress = 100;
+	r.node_id = "node-a";
+	r.metadata = "{\"layout\":\"grid\",\"n\":[1,2]}";
+	r.stopped_at = T0 + 3723125;
+	r.completed_at = T0 + 3800001;
+	assert_int_equal(vtp_store_recording_insert(fx->s, &r), 0);
+
+	assert_int_equal(vtp_store_recording_get(fx->s, r.id, &got), 0);
+	assert_string_equal(got.id, r.id);
+	assert_string_equal(got.room_id, room);
+	assert_string_equal(got.title, "Lecture");
+	assert_string_equal(got.description, r.description);
+	assert_string_equal(got.started_by, starter);
+	assert_string_equal(got.status, "done");
+	assert_string_equal(got.file_path, r.file_path);
+	assert_int_equal(got.file_size, INT64_C(5000000000));
+	assert_true(got.duration_seconds == 3723.125);
+	assert_string_equal(got.format, "mp4");
+	assert_string_equal(got.video_codec, "h264");
+	assert_string_equal(got.audio_codec, "aac");
+	assert_int_equal(got.resolution_width, 1920);
+	assert_int_equal(got.resolution_height, 1080);
+	assert_int_equal(got.fps, 25);
+	assert_int_equal(got.bitrate, 4500);
+	assert_int_equal(got.progress, 100);
+	assert_null(got.error);
+	assert_string_equal(got.node_id, "node-a");
+	assert_json_equal(got.metadata, r.metadata);
+	assert_int_equal(got.created_at, T0);
+	assert_int_equal(got.stopped_at, T0 + 3723125);
+	assert_int_equal(got.completed_at, T0 + 3800001);
+	assert_int_equal(got.deleted_at, 0);
+	assert_int_equal(got.participant_count, 0);
+	vtp_recording_clear(&got);
+
+	/* Unset values come back as unknown / "{}". */
+	rec_init(&r, room, starter, "failed", T0);
+	r.error = "encoder crashed";
+	assert_int_equal(vtp_store_recording_insert(fx->s, &r), 0);
+	assert_int_equal(vtp_store_recording_get(fx->s, r.id, &got), 0);
+	assert_int_equal(got.file_size, -1);
+	assert_true(got.duration_seconds < 0);
+	assert_null(got.description);
+	assert_null(got.node_id);
+	assert_string_equal(got.error, "encoder crashed");
+	assert_json_equal(got.metadata, "{}");
+	assert_int_equal(got.stopped_at, 0);
+	vtp_recording_clear(&got);
+
+	vtp_uuid_v4(r.id);
+	assert_int_equal(vtp_store_recording_get(fx->s, r.id, &got),
+			 VTP_ENOTFOUND);
+	/* Bad JSON metadata is rejected on both backends. */
+	rec_init(&r, room, starter, "done", T0);
+	r.metadata = "{not json";
+	assert_int_equal(vtp_store_recording_insert(fx->s, &r), VTP_EINVAL);
+}
+
+static void test_soft_delete_restore(void **state)
+{
+	fixture *fx = *state;
+	char starter[VTP_UUID_BUFLEN], room[64], id[VTP_UUID_BUFLEN],
+		missing[VTP_UUID_BUFLEN];
+	vtp_recording got;
+
+	make_user(fx, "instructor", starter);
+	unique(room, sizeof(room), "room");
+	make_rec(fx, room, starter, "recording", T0, id);
+
+	assert_int_equal(vtp_store_recording_restore(fx->s, id), VTP_ECONFLICT);
+	assert_int_equal(vtp_store_recording_soft_delete(fx->s, id, T0 + 42), 0);
+	assert_int_equal(vtp_store_recording_soft_delete(fx->s, id, T0 + 43),
+			 VTP_ECONFLICT);
+	/* Still readable, with deleted_at. */
+	assert_int_equal(vtp_store_recording_get(fx->s, id, &got), 0);
+	assert_int_equal(got.deleted_at, T0 + 42);
+	vtp_recording_clear(&got);
+	/* A deleted recording cannot be stopped. */
+	assert_int_equal(vtp_store_recording_stop(fx->s, id, T0 + 50, 1.0),
+			 VTP_ECONFLICT);
+	assert_int_equal(vtp_store_recording_restore(fx->s, id), 0);
+	assert_int_equal(vtp_store_recording_restore(fx->s, id), VTP_ECONFLICT);
+	assert_int_equal(vtp_store_recording_get(fx->s, id, &got), 0);
+	assert_int_equal(got.deleted_at, 0);
+	vtp_recording_clear(&got);
+	assert_int_equal(vtp_store_recording_stop(fx->s, id, T0 + 60, 1.0), 0);
+
+	vtp_uuid_v4(missing);
+	assert_int_equal(vtp_store_recording_soft_delete(fx->s, missing, T0),
+			 VTP_ENOTFOUND);
+	assert_int_equal(vtp_store_recording_restore(fx->s, missing),
+			 VTP_ENOTFOUND);
+}
+
+static void test_list(void **state)
+{
+	fixture *fx = *state;
+	char starter[VTP_UUID_BUFLEN], admin[VTP_UUID_BUFLEN],
+		friend[VTP_UUID_BUFLEN], student[VTP_UUID_BUFLEN],
+		stranger[VTP_UUID_BUFLEN], room[64], id[6][VTP_UUID_BUFLEN];
+	vtp_recording_filter f;
+	vtp_recording *arr = NULL;
+	vtp_share sh, out;
+	int64_t total = 0;
+	bool created;
+	size_t n = 0;
+
+	make_user(fx, "instructor", starter);
+	make_user(fx, "admin", admin);
+	make_user(fx, "student", friend);
+	make_user(fx, "student", student);
+	make_user(fx, "instructor", stranger);
+	unique(room, sizeof(room), "room");
+	make_rec(fx, room, starter, "stopped", T0 + 1000, id[0]);
+	make_rec(fx, room, starter, "done", T0 + 2000, id[1]);
+	make_rec(fx, room, starter, "stopped", T0 + 3000, id[2]);
+	make_rec(fx, room, starter, "stopped", T0 + 4000, id[3]);
+	make_rec(fx, room, starter, "recording", T0 + 4000, id[4]);
+
+	/* Admin, room filter: all five, newest first, ties by id DESC. */
+	memset(&f, 0, sizeof(f));
+	f.room_id = room;
+	f.viewer_id = admin;
+	f.viewer_role = "admin";
+	f.viewer_is_admin = true;
+	f.limit = 100;
+	assert_int_equal(vtp_store_recording_list(fx->s, &f, &arr, &n, &total),
+			 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(total, 5);
+	{
+		const char *hi = strcmp(id[3], id[4]) > 0 ? id[3] : id[4];
+		const char *lo = hi == id[3] ? id[4] : id[3];
+
+		assert_string_equal(arr[0].id, hi);
+		assert_string_equal(arr[1].id, lo);
+	}
+	assert_string_equal(arr[2].id, id[2]);
+	assert_string_equal(arr[3].id, id[1]);
+	assert_string_equal(arr[4].id, id[0]);
+	vtp_recording_free_array(arr, n);
+
+	/* limit/offset keep the total. */
+	f.limit = 2;
+	f.offset = 2;
+	assert_int_equal(vtp_store_recording_list(fx->s, &f, &arr, &n, &total),
+			 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(total, 5);
+	assert_string_equal(arr[0].id, id[2]);
+	assert_string_equal(arr[1].id, id[1]);
+	vtp_recording_free_array(arr, n);
+	f.offset = 10;
+	assert_int_equal(vtp_store_recording_list(fx->s, &f, &arr, &n, &total),
+			 0);
+	assert_int_equal(n, 0);
+	assert_null(arr);
+	assert_int_equal(total, 5);
+	f.offset = 0;
+	f.limit = 0;
+	assert_int_equal(vtp_store_recording_list(fx->s, &f, &arr, &n, &total),
+			 VTP_EINVAL);
+	f.limit = 101;
+	assert_int_equal(vtp_store_recording_list(fx->s, &f, &arr, &n, &total),
+			 VTP_EINVAL);
+	f.limit = 10;
+	f.offset = -1;
+	assert_int_equal(vtp_store_recording_list(fx->s, &f, &arr, &n, &total),
+			 VTP_EINVAL);
+	f.offset = 0;
+
+	/* Status filter. */
+	f.status = "done";
+	assert_int_equal(vtp_store_recording_list(fx->s, &f, &arr, &n, &total),
+			 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(arr[0].id, id[1]);
+	vtp_recording_free_array(arr, n);
+	f.status = NULL;
+
+	/* The starter sees all of them, even without a room filter. */
+	f.viewer_is_admin = false;
+	f.viewer_id = starter;
+	f.viewer_role = "instructor";
+	assert_int_equal(list_total(fx, &f), 5);
+	f.room_id = NULL;
+	assert_int_equal(list_total(fx, &f), 5);
+	f.room_id = room;
+
+	/* A stranger sees nothing; so does a viewer without an id. */
+	f.viewer_id = stranger;
+	assert_int_equal(list_total(fx, &f), 0);
+	f.viewer_id = NULL;
+	f.viewer_role = NULL;
+	assert_int_equal(list_total(fx, &f), 0);
+
+	/* A share to the friend's id, one to the student role. */
+	memset(&sh, 0, sizeof(sh));
+	memcpy(sh.recording_id, id[0], VTP_UUID_BUFLEN);
+	sh.user_id = friend;
+	sh.permission = "view";
+	sh.shared_by = starter;
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created), 0);
+	vtp_share_clear(&out);
+	memcpy(sh.recording_id, id[1], VTP_UUID_BUFLEN);
+	sh.user_id = NULL;
+	sh.role = "student";
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created), 0);
+	vtp_share_clear(&out);
+
+	f.viewer_id = friend;
+	f.viewer_role = "instructor";
+	assert_int_equal(vtp_store_recording_list(fx->s, &f, &arr, &n, &total),
+			 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(arr[0].id, id[0]);
+	vtp_recording_free_array(arr, n);
+	f.viewer_role = "student";
+	assert_int_equal(list_total(fx, &f), 2);
+	f.viewer_id = student;
+	assert_int_equal(vtp_store_recording_list(fx->s, &f, &arr, &n, &total),
+			 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(arr[0].id, id[1]);
+	vtp_recording_free_array(arr, n);
+
+	/* Soft-deleted: gone from live lists; listed only to starter/admin,
+	 * shares do not count. */
+	assert_int_equal(vtp_store_recording_soft_delete(fx->s, id[0], T0 + 9),
+			 0);
+	f.viewer_id = friend;
+	assert_int_equal(list_total(fx, &f), 1);
+	f.deleted = true;
+	assert_int_equal(list_total(fx, &f), 0);
+	f.viewer_id = starter;
+	f.viewer_role = "instructor";
+	assert_int_equal(vtp_store_recording_list(fx->s, &f, &arr, &n, &total),
+			 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(arr[0].id, id[0]);
+	assert_int_equal(arr[0].deleted_at, T0 + 9);
+	vtp_recording_free_array(arr, n);
+	f.viewer_id = admin;
+	f.viewer_is_admin = true;
+	assert_int_equal(list_total(fx, &f), 1);
+	f.deleted = false;
+	assert_int_equal(list_total(fx, &f), 4);
+}
+
+static void test_room_ids(void **state)
+{
+	fixture *fx = *state;
+	char starter[VTP_UUID_BUFLEN], id[VTP_UUID_BUFLEN],
+		active[VTP_UUID_BUFLEN];
+	char room[2 * 256 + 32];
+	const char *rooms[3];
+	vtp_recording r, got;
+
+	make_user(fx, "instructor", starter);
+	/* 255 two-byte characters: fits VARCHAR(255) / the length check. */
+	room[0] = '\0';
+	for (int i = 0; i < 255; i++)
+		strncat(room, "é", sizeof(room) - strlen(room) - 1);
+	assert_int_equal(strlen(room), 510);
+	rooms[0] = room;
+	rooms[1] = "../../x";
+	rooms[2] = "room with 'quote' and ? and \"dq\"";
+	for (int i = 0; i < 3; i++) {
+		/* fixed names: free the room should an earlier run hold it */
+		if (vtp_store_recording_active_in_room(fx->s, rooms[i],
+						       active) == 0)
+			assert_int_equal(vtp_store_recording_stop(fx->s, active,
+								  T0, 1),
+					 0);
+		make_rec(fx, rooms[i], starter, "recording", T0, id);
+		assert_int_equal(vtp_store_recording_active_in_room(
+					 fx->s, rooms[i], active),
+				 0);
+		assert_string_equal(active, id);
+		assert_int_equal(vtp_store_recording_get(fx->s, id, &got), 0);
+		assert_string_equal(got.room_id, rooms[i]);
+		vtp_recording_clear(&got);
+	}
+
+	/* 256 characters: rejected on both backends. */
+	room[0] = '\0';
+	for (int i = 0; i < 256; i++)
+		strncat(room, "é", sizeof(room) - strlen(room) - 1);
+	rec_init(&r, room, starter, "stopped", T0);
+	assert_int_equal(vtp_store_recording_insert(fx->s, &r), VTP_EINVAL);
+	rec_init(&r, "", starter, "stopped", T0);
+	assert_int_equal(vtp_store_recording_insert(fx->s, &r), VTP_EINVAL);
+}
+
+static void test_shares(void **state)
+{
+	fixture *fx = *state;
+	char starter[VTP_UUID_BUFLEN], friend[VTP_UUID_BUFLEN],
+		other[VTP_UUID_BUFLEN], room[64], rec[VTP_UUID_BUFLEN],
+		rec2[VTP_UUID_BUFLEN], user_share[VTP_UUID_BUFLEN];
+	vtp_share sh, out, *arr = NULL;
+	bool created = false;
+	size_t n = 0;
+	int level = -1;
+
+	make_user(fx, "instructor", starter);
+	make_user(fx, "student", friend);
+	make_user(fx, "student", other);
+	unique(room, sizeof(room), "room");
+	make_rec(fx, room, starter, "stopped", T0, rec);
+	make_rec(fx, room, starter, "stopped", T0 + 1, rec2);
+
+	memset(&sh, 0, sizeof(sh));
+	memcpy(sh.recording_id, rec, VTP_UUID_BUFLEN);
+	sh.user_id = friend;
+	sh.permission = "view";
+	sh.shared_by = starter;
+	sh.shared_at = T0 + 10;
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created), 0);
+	assert_true(created);
+	assert_string_equal(out.recording_id, rec);
+	assert_string_equal(out.user_id, friend);
+	assert_null(out.role);
+	assert_string_equal(out.permission, "view");
+	assert_string_equal(out.shared_by, starter);
+	assert_int_equal(out.shared_at, T0 + 10);
+	memcpy(user_share, out.id, VTP_UUID_BUFLEN);
+	vtp_share_clear(&out);
+
+	/* Same user again: replaced, same id. */
+	sh.permission = "download";
+	sh.shared_at = T0 + 20;
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created), 0);
+	assert_false(created);
+	assert_string_equal(out.id, user_share);
+	assert_string_equal(out.permission, "download");
+	assert_int_equal(out.shared_at, T0 + 20);
+	vtp_share_clear(&out);
+
+	/* A role share. */
+	sh.user_id = NULL;
+	sh.role = "student";
+	sh.permission = "view";
+	sh.shared_at = T0 + 30;
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created), 0);
+	assert_true(created);
+	assert_null(out.user_id);
+	assert_string_equal(out.role, "student");
+	vtp_share_clear(&out);
+
+	assert_int_equal(vtp_store_share_list(fx->s, rec, &arr, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(arr[0].id, user_share);
+	assert_string_equal(arr[0].permission, "download");
+	assert_string_equal(arr[1].role, "student");
+	vtp_share_free_array(arr, n);
+	assert_int_equal(vtp_store_share_list(fx->s, rec2, &arr, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(arr);
+
+	/* Levels: max over the user's and the role's shares. */
+	assert_int_equal(vtp_store_share_level(fx->s, rec, friend, "student",
+					       &level),
+			 0);
+	assert_int_equal(level, 2);
+	assert_int_equal(vtp_store_share_level(fx->s, rec, other, "student",
+					       &level),
+			 0);
+	assert_int_equal(level, 1);
+	assert_int_equal(vtp_store_share_level(fx->s, rec, other, "instructor",
+					       &level),
+			 0);
+	assert_int_equal(level, 0);
+	assert_int_equal(vtp_store_share_level(fx->s, rec2, friend, "student",
+					       &level),
+			 0);
+	assert_int_equal(level, 0);
+	sh.permission = "share";
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created), 0);
+	assert_false(created);
+	vtp_share_clear(&out);
+	assert_int_equal(vtp_store_share_level(fx->s, rec, friend, "student",
+					       &level),
+			 0);
+	assert_int_equal(level, 3);
+
+	/* Invalid shares. */
+	sh.user_id = friend; /* and role: both set */
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created),
+			 VTP_EINVAL);
+	sh.user_id = NULL;
+	sh.role = NULL;
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created),
+			 VTP_EINVAL);
+	sh.role = "student";
+	sh.permission = "own";
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created),
+			 VTP_EINVAL);
+
+	/* Delete: only under its own recording. */
+	assert_int_equal(vtp_store_share_delete(fx->s, rec2, user_share),
+			 VTP_ENOTFOUND);
+	assert_int_equal(vtp_store_share_delete(fx->s, rec, user_share), 0);
+	assert_int_equal(vtp_store_share_delete(fx->s, rec, user_share),
+			 VTP_ENOTFOUND);
+	assert_int_equal(vtp_store_share_level(fx->s, rec, friend, NULL,
+					       &level),
+			 0);
+	assert_int_equal(level, 0);
+}
+
+static void test_access_log(void **state)
+{
+	fixture *fx = *state;
+	char user[VTP_UUID_BUFLEN], rec[VTP_UUID_BUFLEN], ghost[VTP_UUID_BUFLEN];
+	vtp_access_entry e, *arr = NULL;
+	int64_t total = 0;
+	size_t n = 0;
+
+	make_user(fx, "instructor", user);
+	vtp_uuid_v4(rec); /* no recording row needed: entries outlive purges */
+	for (int i = 0; i < 5; i++) {
+		memset(&e, 0, sizeof(e));
+		memcpy(e.recording_id, rec, VTP_UUID_BUFLEN);
+		e.accessed_by = i == 4 ? NULL : user;
+		e.access_type = i == 4 ? "purge" : "view";
+		e.ip_address = "2001:db8::1";
+		e.user_agent = "Mozilla/5.0";
+		e.detail = i == 0 ? "{\"range\":\"bytes=0-\"}" : NULL;
+		e.accessed_at = T0 + i;
+		assert_int_equal(vtp_store_access_log_insert(fx->s, &e), 0);
+	}
+	e.detail = "not json";
+	assert_int_equal(vtp_store_access_log_insert(fx->s, &e), VTP_EINVAL);
+
+	assert_int_equal(vtp_store_access_log_list(fx->s, rec, 3, 0, &arr, &n,
+						   &total),
+			 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(total, 5);
+	assert_int_equal(arr[0].accessed_at, T0 + 4);
+	assert_null(arr[0].accessed_by);
+	assert_string_equal(arr[0].access_type, "purge");
+	assert_int_equal(arr[1].accessed_at, T0 + 3);
+	assert_string_equal(arr[1].accessed_by, user);
+	assert_string_equal(arr[1].ip_address, "2001:db8::1");
+	assert_string_equal(arr[1].user_agent, "Mozilla/5.0");
+	assert_string_equal(arr[1].recording_id, rec);
+	assert_int_equal(arr[2].accessed_at, T0 + 2);
+	vtp_access_entry_free_array(arr, n);
+
+	assert_int_equal(vtp_store_access_log_list(fx->s, rec, 3, 3, &arr, &n,
+						   &total),
+			 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(total, 5);
+	assert_int_equal(arr[1].accessed_at, T0);
+	assert_json_equal(arr[1].detail, "{\"range\":\"bytes=0-\"}");
+	vtp_access_entry_free_array(arr, n);
+
+	vtp_uuid_v4(ghost);
+	assert_int_equal(vtp_store_access_log_list(fx->s, ghost, 10, 0, &arr,
+						   &n, &total),
+			 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(total, 0);
+	assert_int_equal(vtp_store_access_log_list(fx->s, rec, 0, 0, &arr, &n,
+						   &total),
+			 VTP_EINVAL);
+}
+
+static void test_participants(void **state)
+{
+	fixture *fx = *state;
+	char starter[VTP_UUID_BUFLEN], room[64], rec[VTP_UUID_BUFLEN],
+		ghost[VTP_UUID_BUFLEN];
+	vtp_participant p, *arr = NULL;
+	vtp_recording got;
+	char peer[16];
+	size_t n = 0;
+
+	make_user(fx, "instructor", starter);
+	unique(room, sizeof(room), "room");
+	make_rec(fx, room, starter, "recording", T0, rec);
+	for (int i = 0; i < 3; i++) {
+		memset(&p, 0, sizeof(p));
+		snprintf(peer, sizeof(peer), "peer-%d", i);
+		memcpy(p.recording_id, rec, VTP_UUID_BUFLEN);
+		p.peer_id = peer;
+		p.user_id = i == 0 ? starter : NULL;
+		p.full_name = i == 0 ? "Teacher" : "Guest";
+		p.role = i == 0 ? "instructor" : NULL;
+		p.joined_at = T0 + 300 - i * 100; /* inserted newest first */
+		p.left_at = i == 1 ? T0 + 999 : 0;
+		assert_int_equal(vtp_store_participant_insert(fx->s, &p), 0);
+	}
+	assert_int_equal(vtp_store_participant_list(fx->s, rec, &arr, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(arr[0].peer_id, "peer-2");
+	assert_int_equal(arr[0].joined_at, T0 + 100);
+	assert_null(arr[0].user_id);
+	assert_int_equal(arr[0].left_at, 0);
+	assert_string_equal(arr[1].peer_id, "peer-1");
+	assert_int_equal(arr[1].left_at, T0 + 999);
+	assert_string_equal(arr[2].peer_id, "peer-0");
+	assert_string_equal(arr[2].user_id, starter);
+	assert_string_equal(arr[2].role, "instructor");
+	assert_string_equal(arr[2].recording_id, rec);
+	vtp_participant_free_array(arr, n);
+
+	assert_int_equal(vtp_store_recording_get(fx->s, rec, &got), 0);
+	assert_int_equal(got.participant_count, 3);
+	vtp_recording_clear(&got);
+
+	vtp_uuid_v4(ghost);
+	assert_int_equal(vtp_store_participant_list(fx->s, ghost, &arr, &n), 0);
+	assert_int_equal(n, 0);
+	/* A participant of no recording is refused. */
+	memcpy(p.recording_id, ghost, VTP_UUID_BUFLEN);
+	assert_int_equal(vtp_store_participant_insert(fx->s, &p), VTP_EINVAL);
+}
+
+static void test_times_roundtrip(void **state)
+{
+	fixture *fx = *state;
+	static const int64_t times[] = {
+		1,
+		999,
+		INT64_C(951782400000),      /* 2000-02-29 */
+		INT64_C(1795000000123),
+		INT64_C(1795000000999),
+		INT64_C(4102444799999),     /* 2099-12-31T23:59:59.999Z */
+		INT64_C(253402300799999),   /* 9999-12-31T23:59:59.999Z */
+	};
+
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		char email[96], local[48];
+		vtp_user u = {0}, got;
+
+		unique(local, sizeof(local), "t");
+		snprintf(email, sizeof(email), "%s@example.com", local);
+		vtp_uuid_v4(u.id);
+		u.email = email;
+		u.full_name = "T";
+		u.role = "student";
+		u.created_at = times[i];
+		assert_int_equal(vtp_store_user_insert(fx->s, &u), 0);
+		assert_int_equal(vtp_store_user_by_id(fx->s, u.id, &got), 0);
+		assert_int_equal(got.created_at, times[i]);
+		vtp_user_clear(&got);
+	}
+}
+
+/* ---- concurrency -------------------------------------------------------- */
+
+#define RACERS 8
+
+typedef struct racer {
+	fixture *fx;
+	pthread_barrier_t *barrier;
+	const char *room;
+	const char *starter;
+	int rc;
+} racer;
+
+static void *race_insert(void *arg)
+{
+	racer *r = arg;
+	vtp_recording rec;
+
+	rec_init(&rec, r->room, r->starter, "recording", T0);
+	pthread_barrier_wait(r->barrier);
+	r->rc = vtp_store_recording_insert(r->fx->s, &rec);
+	return NULL;
+}
+
+static void test_concurrent_active_insert(void **state)
+{
+	fixture *fx = *state;
+	char starter[VTP_UUID_BUFLEN], room[64];
+	pthread_t th[RACERS];
+	racer rs[RACERS];
+	pthread_barrier_t barrier;
+	int ok = 0, conflict = 0;
+
+	make_user(fx, "instructor", starter);
+	for (int round = 0; round < 3; round++) {
+		unique(room, sizeof(room), "race");
+		pthread_barrier_init(&barrier, NULL, RACERS);
+		for (int i = 0; i < RACERS; i++) {
+			rs[i] = (racer){.fx = fx, .barrier = &barrier,
+					.room = room, .starter = starter};
+			assert_int_equal(pthread_create(&th[i], NULL,
+							race_insert, &rs[i]),
+					 0);
+		}
+		ok = conflict = 0;
+		for (int i = 0; i < RACERS; i++) {
+			pthread_join(th[i], NULL);
+			ok += rs[i].rc == 0;
+			conflict += rs[i].rc == VTP_ECONFLICT;
+		}
+		pthread_barrier_destroy(&barrier);
+		assert_int_equal(ok, 1);
+		assert_int_equal(conflict, RACERS - 1);
+	}
+}
+
+typedef struct migrator {
+	const char *url;
+	pthread_barrier_t *barrier;
+	int rc, applied;
+} migrator;
+
+static void *race_migrate(void *arg)
+{
+	migrator *m = arg;
+	vtp_store *s = NULL;
+	char err[256];
+
+	m->rc = vtp_store_open(m->url, 1, &s, err, sizeof(err));
+	pthread_barrier_wait(m->barrier);
+	if (m->rc == 0)
+		m->rc = vtp_store_migrate(s, &m->applied);
+	vtp_store_free(s);
+	return NULL;
+}
+
+static int pg_admin_exec(const char *admin_url, const char *sql);
+static void replace_dbname(const char *url, const char *db, char *out,
+			   size_t n);
+
+/* Several stores (as from several processes) migrating one fresh database
+ * at once: every version is applied exactly once. */
+static void test_concurrent_migrate(void **state)
+{
+	fixture *fx = *state;
+	char url[1100], name[64], sql[128];
+	pthread_t th[4];
+	migrator ms[4];
+	pthread_barrier_t barrier;
+	int total = 0;
+
+	if (strcmp(fx->backend, "sqlite") == 0) {
+		snprintf(url, sizeof(url), "sqlite://%s/migrate-race.db",
+			 fx->dir);
+	} else {
+		unique(name, sizeof(name), "vtp_store_mig");
+		for (char *p = name; *p; p++)
+			if (*p == '-')
+				*p = '_';
+		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+		assert_int_equal(pg_admin_exec(fx->admin_url, sql), 0);
+		replace_dbname(fx->admin_url, name, url, sizeof(url));
+	}
+	pthread_barrier_init(&barrier, NULL, 4);
+	for (int i = 0; i < 4; i++) {
+		ms[i] = (migrator){.url = url, .barrier = &barrier};
+		assert_int_equal(pthread_create(&th[i], NULL, race_migrate,
+						&ms[i]),
+				 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(ms[i].rc, 0);
+		total += ms[i].applied;
+	}
+	pthread_barrier_destroy(&barrier);
+	assert_int_equal(total, 1);
+	if (strcmp(fx->backend, "postgres") == 0) {
+		snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)",
+			 name);
+		assert_int_equal(pg_admin_exec(fx->admin_url, sql), 0);
+	}
+}
+
+/* PostgreSQL: connections killed under the pool are re-established on the
+ * next call (the server restarting looks the same to libpq). */
+static void test_reconnect(void **state)
+{
+	fixture *fx = *state;
+	char sql[256];
+	int64_t count = 0;
+
+	if (strcmp(fx->backend, "postgres") != 0)
+		return;
+	assert_int_equal(vtp_store_ping(fx->s), 0);
+	snprintf(sql, sizeof(sql),
+		 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+		 " WHERE datname = '%s' AND pid <> pg_backend_pid()",
+		 fx->dbname);
+	assert_int_equal(pg_admin_exec(fx->admin_url, sql), 0);
+	usleep(100 * 1000);
+	assert_int_equal(vtp_store_ping(fx->s), 0);
+	assert_int_equal(vtp_store_user_count(fx->s, &count), 0);
+	assert_true(count > 0);
+}
+
+static void test_open_errors(void **state)
+{
+	vtp_store *s = NULL;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(vtp_store_open("mysql://x", 1, &s, err, sizeof(err)),
+			 VTP_EINVAL);
+	assert_null(s);
+	assert_int_equal(vtp_store_open("sqlite:///tmp/x.db", 0, &s, err,
+					sizeof(err)),
+			 VTP_EINVAL);
+	assert_int_equal(vtp_store_open("sqlite:///proc/no/such/x.db", 1, &s,
+					err, sizeof(err)),
+			 VTP_EUNAVAIL);
+	/* Port 1 refuses; the message must not reveal the password. */
+	assert_int_equal(vtp_store_open("postgres://u:s3cretpw@127.0.0.1:1/db",
+					1, &s, err, sizeof(err)),
+			 VTP_EUNAVAIL);
+	assert_null(strstr(err, "s3cretpw"));
+	assert_null(strchr(err, '\n'));
+	assert_int_equal(vtp_store_open("postgresql://u:s3cr%zzpw@h/db", 1, &s,
+					err, sizeof(err)),
+			 VTP_EINVAL);
+	assert_null(strstr(err, "s3cr"));
+}
+
+/* ---- fixtures ----------------------------------------------------------- */
+
+static int pg_admin_exec(const char *admin_url, const char *sql)
+{
+	PGconn *pg = PQconnectdb(admin_url);
+	PGresult *res;
+	int rc = 0;
+
+	if (PQstatus(pg) != CONNECTION_OK) {
+		fprintf(stderr, "admin connect: %s", PQerrorMessage(pg));
+		PQfinish(pg);
+		return -1;
+	}
+	res = PQexec(pg, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "%s: %s", sql, PQerrorMessage(pg));
+		rc = -1;
+	}
+	PQclear(res);
+	PQfinish(pg);
+	return rc;
+}
+
+/* postgres://user@host:port/db?x -> same with another db name. */
+static void replace_dbname(const char *url, const char *db, char *out, size_t n)
+{
+	const char *hostpart = strstr(url, "://");
+	const char *slash = hostpart ? strchr(hostpart + 3, '/') : NULL;
+	const char *query;
+	int prefix;
+
+	if (!slash)
+		slash = url + strlen(url);
+	query = strchr(slash, '?');
+	prefix = (int)(slash - url);
+	snprintf(out, n, "%.*s/%s%s", prefix, url, db, query ? query : "");
+}
+
+static int open_and_migrate(fixture *fx)
+{
+	char err[256];
+	int rc;
+
+	rc = vtp_store_open(fx->url, RACERS, &fx->s, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "vtp_store_open(%s): %s\n", fx->backend, err);
+		return -1;
+	}
+	if (vtp_store_migrate(fx->s, &fx->first_applied) != 0) {
+		fprintf(stderr, "migrate(%s) failed\n", fx->backend);
+		return -1;
+	}
+	return 0;
+}
+
+static int setup_sqlite(void **state)
+{
+	static fixture fx;
+
+	memset(&fx, 0, sizeof(fx));
+	fx.backend = "sqlite";
+	snprintf(fx.dir, sizeof(fx.dir), "/tmp/vtp-store-test.XXXXXX");
+	if (!mkdtemp(fx.dir))
+		return -1;
+	/* absolute path, and a parent directory the store must create */
+	snprintf(fx.url, sizeof(fx.url), "sqlite://%s/sub/vtp.db", fx.dir);
+	*state = &fx;
+	return open_and_migrate(&fx);
+}
+
+static int teardown_sqlite(void **state)
+{
+	fixture *fx = *state;
+	char cmd[400];
+
+	vtp_store_free(fx->s);
+	fx->s = NULL;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int setup_pg(void **state)
+{
+	static fixture fx;
+	const char *file = getenv("VTP_TEST_PG_URL_FILE");
+	char sql[128];
+	FILE *f;
+	size_t len;
+
+	memset(&fx, 0, sizeof(fx));
+	fx.backend = "postgres";
+	*state = &fx;
+	if (!file || !(f = fopen(file, "r"))) {
+		fprintf(stderr, "VTP_TEST_PG_URL_FILE (%s) is missing: start "
+				"scripts/test-pg.sh\n",
+			file ? file : "unset");
+		return -1;
+	}
+	if (!fgets(fx.admin_url, sizeof(fx.admin_url), f)) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	len = strlen(fx.admin_url);
+	while (len && (fx.admin_url[len - 1] == '\n' ||
+		       fx.admin_url[len - 1] == '\r'))
+		fx.admin_url[--len] = '\0';
+	unique(fx.dbname, sizeof(fx.dbname), "vtp_store_test");
+	for (char *p = fx.dbname; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", fx.dbname);
+	if (pg_admin_exec(fx.admin_url, sql) != 0)
+		return -1;
+	replace_dbname(fx.admin_url, fx.dbname, fx.url, sizeof(fx.url));
+	return open_and_migrate(&fx);
+}
+
+static int teardown_pg(void **state)
+{
+	fixture *fx = *state;
+	char sql[128];
+
+	vtp_store_free(fx->s);
+	fx->s = NULL;
+	if (!fx->dbname[0])
+		return 0;
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)",
+		 fx->dbname);
+	return pg_admin_exec(fx->admin_url, sql);
+}
+
+#define CASES(name)                                                           \
+	const struct CMUnitTest name[] = {                                    \
+		cmocka_unit_test(test_migrate_idempotent),                    \
+		cmocka_unit_test(test_sqlite_files),                          \
+		cmocka_unit_test(test_users),                                 \
+		cmocka_unit_test(test_recording_active_room),                 \
+		cmocka_unit_test(test_recording_get_fields),                  \
+		cmocka_unit_test(test_soft_delete_restore),                   \
+		cmocka_unit_test(test_list),                                  \
+		cmocka_unit_test(test_room_ids),                              \
+		cmocka_unit_test(test_shares),                                \
+		cmocka_unit_test(test_access_log),                            \
+		cmocka_unit_test(test_participants),                          \
+		cmocka_unit_test(test_times_roundtrip),                       \
+		cmocka_unit_test(test_concurrent_active_insert),              \
+		cmocka_unit_test(test_concurrent_migrate),                    \
+		cmocka_unit_test(test_reconnect),                             \
+	}
+
+int main(void)
+{
+	CASES(sqlite_cases);
+	CASES(postgres_cases);
+	const struct CMUnitTest common_cases[] = {
+		cmocka_unit_test(test_open_errors),
+	};
+	int failed = 0;
+
+	vtp_log_init(getenv("VTP_TEST_LOG") ? VTP_LOG_DEBUG : VTP_LOG_ERROR,
+		     false);
+	failed += cmocka_run_group_tests_name("store_common", common_cases,
+					      NULL, NULL);
+	failed += cmocka_run_group_tests_name("store_sqlite", sqlite_cases,
+					      setup_sqlite, teardown_sqlite);
+	failed += cmocka_run_group_tests_name("store_postgres", postgres_cases,
+					      setup_pg, teardown_pg);
+	return failed ? 1 : 0;
+}
