@@ -22,17 +22,21 @@ port=$(free_port)
 export VTP_DATA_DIR=$work/data VTP_LISTEN=127.0.0.1:$port VTP_LOG_FORMAT=json
 "$BIN" serve >"$work/serve.out" 2>/dev/null & pids+=($!)
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-"$BIN" user add --email bench@example.com --name Bench --role instructor >/dev/null
-token=$("$BIN" token --email bench@example.com --ttl 3600)
-auth="Authorization: Bearer $token"
-api="http://127.0.0.1:$port/api/v1"
-# 60 recordings in 30 rooms, stopped, so the list has real rows to page through.
-id=""
-for i in $(seq 60); do
-  id=$(curl -fs "$api/recordings/start" -H "$auth" -H 'Content-Type: application/json' \
-        -d "{\"roomId\":\"room-$i\",\"title\":\"Lecture $i\",\"description\":\"bench\"}" | python3 -c 'import sys,json;print(json.load(sys.stdin)["recordingId"])')
-  curl -fs -X POST "$api/recordings/$id/stop" -H "$auth" >/dev/null
+# A university-sized library: USERS instructors with PER_USER recordings each,
+# created and stopped through the API. The benchmark user is one of them, so
+# the list endpoint must find its rows among all the others.
+USERS=${BENCH_USERS:-50}
+PER_USER=${BENCH_PER_USER:-100}
+: >"$work/tokens"
+for i in $(seq 0 $((USERS - 1))); do
+  "$BIN" user add --email "bench$i@example.com" --name "Bench $i" --role instructor >/dev/null
+  "$BIN" token --email "bench$i@example.com" --ttl 3600 >>"$work/tokens"
 done
+token=$(head -1 "$work/tokens")
+auth="Authorization: Bearer $token"
+seed_start=$(date +%s.%N)
+id=$(python3 bench/seed.py "http://127.0.0.1:$port" "$work/tokens" "$PER_USER")
+seed_s=$(python3 -c "print(f'{$(date +%s.%N) - $seed_start:.1f}')")
 get_path="/api/v1/recordings/$id"
 list_path="/api/v1/recordings?limit=20"
 
@@ -80,6 +84,7 @@ read -r nl_rps nl_p99 < <(run nginx-list "http://127.0.0.1:$nport$list_path")
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 echo
 echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency, $(nproc) cores, server and wrk on the same machine"
+echo "dataset: $USERS instructors x $PER_USER recordings = $((USERS * PER_USER)) recordings, seeded through the API in ${seed_s}s"
 echo
 echo "| endpoint | server | req/s | p99 (ms) | ratio to nginx |"
 echo "|---|---|---:|---:|---:|"

@@ -17,6 +17,7 @@
 #define VTP_API_MAX_PARAMS 2
 
 typedef struct vtp_req vtp_req;
+typedef struct vtp__authcache vtp__authcache;
 typedef void (*vtp_handler)(vtp_req *r);
 
 enum { AUTH_NONE, AUTH_USER };
@@ -36,6 +37,7 @@ struct vtp_api {
 	vtp_api_config cfg;
 	vtp_throttle *throttle;    /* failed logins per email */
 	vtp_throttle *ip_throttle; /* failed logins per client address */
+	vtp__authcache *authcache;
 	int port;
 };
 
@@ -76,6 +78,8 @@ const vtp_route *vtp__route_match(const char *method, char *segments_copy,
 
 /* response.c: each queues exactly one response on the request. */
 void vtp__reply_json(vtp_req *r, int status, json_t *body); /* consumes body */
+/* Sends the bytes of a JSON buffer (taken over and emptied). */
+void vtp__reply_buf(vtp_req *r, int status, vtp_buf *json);
 void vtp__reply_text(vtp_req *r, int status, const char *content_type,
 		     const char *text, size_t len);
 void vtp__reply_fail(vtp_req *r, const vtp_fail *fail);
@@ -85,6 +89,14 @@ void vtp__reply_error(vtp_req *r, int status, const char *code,
 int vtp__status_for(int code);
 /* Query parameter or NULL. */
 const char *vtp__query(vtp_req *r, const char *name);
+
+/* authcache.c: verified tokens -> user snapshots (see the file). */
+vtp__authcache *vtp__authcache_new(void);
+void vtp__authcache_free(vtp__authcache *c);
+/* 0 and a copy of the user on a fresh hit, else VTP_ENOTFOUND. */
+int vtp__authcache_get(vtp__authcache *c, const char *token, int64_t now_ms, vtp_user *out);
+void vtp__authcache_put(vtp__authcache *c, const char *token, int64_t exp_s,
+			int64_t now_ms, const vtp_user *u);
 
 /* metrics.c */
 void vtp__metrics_observe(int route_index, int status, int64_t micros);

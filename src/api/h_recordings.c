@@ -50,10 +50,18 @@ static bool query_int(vtp_req *r, const char *name, int def, int min, int max, i
 	return true;
 }
 
+#define RESPONSE_MAX (64u << 20)
+
 static void reply_recording(vtp_req *r, int status, vtp_recording *rec)
 {
-	vtp__reply_json(r, status, vtp_recording_json(rec));
+	vtp_buf b;
+	vtp_jw w;
+
+	vtp_buf_init(&b, RESPONSE_MAX);
+	vtp_jw_init(&w, &b);
+	vtp_recording_write(&w, rec);
 	vtp_recording_clear(rec);
+	vtp__reply_buf(r, status, &b);
 }
 
 void vtp__h_start(vtp_req *r)
@@ -127,7 +135,8 @@ void vtp__h_list(vtp_req *r)
 	size_t n = 0;
 	int64_t total = 0;
 	const char *deleted;
-	json_t *list;
+	vtp_buf b;
+	vtp_jw w;
 
 	memset(&q, 0, sizeof(q));
 	if (!query_int(r, "limit", 10, 1, 100, &q.limit) ||
@@ -150,13 +159,25 @@ void vtp__h_list(vtp_req *r)
 		reply_and_clear(r, &fail);
 		return;
 	}
-	list = json_array();
+	vtp_buf_init(&b, RESPONSE_MAX);
+	vtp_jw_init(&w, &b);
+	vtp_jw_object_begin(&w);
+	vtp_jw_key(&w, "recordings");
+	vtp_jw_array_begin(&w);
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(list, vtp_recording_json(&arr[i]));
+		vtp_recording_write(&w, &arr[i]);
+	vtp_jw_array_end(&w);
+	vtp_jw_key(&w, "count");
+	vtp_jw_int(&w, (long long)n);
+	vtp_jw_key(&w, "total");
+	vtp_jw_int(&w, total);
+	vtp_jw_key(&w, "limit");
+	vtp_jw_int(&w, q.limit);
+	vtp_jw_key(&w, "offset");
+	vtp_jw_int(&w, q.offset);
+	vtp_jw_object_end(&w);
 	vtp_recording_free_array(arr, n);
-	vtp__reply_json(r, 200, json_pack("{so sI sI si si}", "recordings", list,
-					  "count", (json_int_t)n, "total", (json_int_t)total,
-					  "limit", q.limit, "offset", q.offset));
+	vtp__reply_buf(r, 200, &b);
 }
 
 static void delete_recording(vtp_req *r, const char *id)

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/mem.h"
 
 int vtp__status_for(int code)
 {
@@ -94,6 +95,16 @@ void vtp__reply_json(vtp_req *r, int status, json_t *body)
 	}
 	len = strlen(text);
 	resp = MHD_create_response_from_buffer_with_free_callback(len, text, free);
+	queue(r, status, resp, "application/json; charset=utf-8");
+}
+
+void vtp__reply_buf(vtp_req *r, int status, vtp_buf *json)
+{
+	size_t len = 0;
+	char *text = vtp_buf_steal(json, &len);
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer_with_free_callback(len, text, vtp_free);
+
 	queue(r, status, resp, "application/json; charset=utf-8");
 }
 

@@ -41,6 +41,7 @@ static bool authenticate(vtp_req *r)
 						    MHD_HTTP_HEADER_AUTHORIZATION);
 	char sub[VTP_UUID_BUFLEN];
 	const char *reason = NULL;
+	int64_t now, exp = 0;
 	int rc;
 
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
@@ -51,8 +52,11 @@ static bool authenticate(vtp_req *r)
 	h += 7;
 	while (*h == ' ')
 		h++;
+	now = vtp_now_ms();
+	if (vtp__authcache_get(r->api->authcache, h, now, &r->user) == 0)
+		goto authed;
 	rc = vtp_jwt_verify(r->api->cfg.jwt_key, r->api->cfg.jwt_key_len, h,
-			    vtp_now_ms() / 1000, sub, NULL, &reason);
+			    now / 1000, sub, &exp, &reason);
 	if (rc) {
 		vtp__reply_error(r, 401, "unauthorized", NULL, "%s",
 				 reason && strcmp(reason, "expired") == 0
@@ -70,6 +74,8 @@ static bool authenticate(vtp_req *r)
 				 "could not check the token's user");
 		return false;
 	}
+	vtp__authcache_put(r->api->authcache, h, exp, now, &r->user);
+authed:
 	r->authed = true;
 	snprintf(r->actor.user_id, sizeof(r->actor.user_id), "%s", r->user.id);
 	snprintf(r->actor.role, sizeof(r->actor.role), "%s", r->user.role);
@@ -225,15 +231,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	us = vtp_mono_us() - r->start_us;
 	vtp__metrics_observe(r->route_index, r->status, us);
 	if (vtp__log_level <= VTP_LOG_INFO) {
-		json_t *f = json_pack("{ss ss ss ss si sI ss}", "rid", r->request_id,
-				      "method", r->method, "path", r->path,
-				      "user", r->authed ? r->user.id : "-",
-				      "status", r->status, "us", (json_int_t)us,
-				      "ip", r->ip);
+		vtp_log_kv kv[8] = {
+			{"rid", r->request_id, 0},
+			{"method", r->method, 0},
+			{"path", r->path, 0},
+			{"user", r->authed ? r->user.id : "-", 0},
+			{"status", NULL, r->status},
+			{"us", NULL, us},
+			{"ip", r->ip, 0},
+			{"aborted", "true", 0},
+		};
 
-		if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-			json_object_set_new(f, "aborted", json_true());
-		vtp_log_fields(VTP_LOG_INFO, "http", f);
+		vtp_log_kv(VTP_LOG_INFO, "http", kv,
+			   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? 7 : 8);
 	}
 	json_decref(r->json);
 	vtp_buf_free(&r->body);
@@ -279,6 +289,7 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 	api->cfg = *cfg;
 	api->throttle = vtp_throttle_new(5);
 	api->ip_throttle = vtp_throttle_new(50);
+	api->authcache = vtp__authcache_new();
 	api->daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
 			(ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
@@ -299,6 +310,7 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 			 errno ? strerror(errno) : "address in use or not available");
 		vtp_throttle_free(api->throttle);
 		vtp_throttle_free(api->ip_throttle);
+		vtp__authcache_free(api->authcache);
 		vtp_free(api);
 		return NULL;
 	}
@@ -319,5 +331,6 @@ void vtp_api_stop(vtp_api *api)
 	MHD_stop_daemon(api->daemon);
 	vtp_throttle_free(api->throttle);
 	vtp_throttle_free(api->ip_throttle);
+	vtp__authcache_free(api->authcache);
 	vtp_free(api);
 }

@@ -32,7 +32,8 @@ int vtp_buf_append(vtp_buf *b, const void *p, size_t n)
 {
 	if (n > b->max || b->len > b->max - n)
 		return VTP_ETOOBIG;
-	ensure(b, b->len + n);
+	if (b->len + n + 1 > b->cap)
+		ensure(b, b->len + n);
 	if (n)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;

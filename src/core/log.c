@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "jsonw.h"
 #include "mem.h"
 #include "timeutil.h"
 
@@ -115,6 +116,54 @@ void vtp__log_fields(int level, const char *file, int line, const char *msg,
 			vtp_buf_appendf(&b, " (%s:%d)", basename_of(file), line);
 	}
 	json_decref(fields);
+	emit(&b);
+	vtp_buf_free(&b);
+}
+
+void vtp__log_kv(int level, const char *file, int line, const char *msg,
+		 const vtp_log_kv *kv, size_t n)
+{
+	char ts[VTP_TIME_BUFLEN];
+	vtp_buf b;
+	vtp_jw w;
+
+	if (level < VTP_LOG_DEBUG || level > VTP_LOG_ERROR)
+		level = VTP_LOG_ERROR;
+	vtp_buf_init(&b, 1 << 20);
+	vtp_time_format(vtp_now_ms(), ts);
+	if (log_json) {
+		vtp_jw_init(&w, &b);
+		vtp_jw_object_begin(&w);
+		vtp_jw_key(&w, "ts");
+		vtp_jw_string(&w, ts);
+		vtp_jw_key(&w, "level");
+		vtp_jw_string(&w, level_names[level]);
+		vtp_jw_key(&w, "msg");
+		vtp_jw_string(&w, msg);
+		for (size_t i = 0; i < n; i++) {
+			vtp_jw_key(&w, kv[i].key);
+			if (kv[i].str)
+				vtp_jw_string(&w, kv[i].str);
+			else
+				vtp_jw_int(&w, kv[i].num);
+		}
+		vtp_jw_object_end(&w);
+	} else {
+		vtp_buf_appendf(&b, "%s %-5s %s", ts, level_names[level], msg);
+		for (size_t i = 0; i < n; i++) {
+			if (!kv[i].str) {
+				vtp_buf_appendf(&b, " %s=%lld", kv[i].key, kv[i].num);
+			} else if (*kv[i].str && !strpbrk(kv[i].str, " \t\"=\\\n\r")) {
+				vtp_buf_appendf(&b, " %s=%s", kv[i].key, kv[i].str);
+			} else {
+				vtp_jw_init(&w, &b);
+				vtp_buf_appendf(&b, " %s=", kv[i].key);
+				vtp_jw_string(&w, kv[i].str);
+			}
+		}
+	}
+	(void)file;
+	(void)line;
 	emit(&b);
 	vtp_buf_free(&b);
 }

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 enum { VTP_LOG_DEBUG = 0, VTP_LOG_INFO, VTP_LOG_WARN, VTP_LOG_ERROR, VTP_LOG_OFF };
 
@@ -18,6 +19,24 @@ void vtp__log(int level, const char *file, int line, const char *fmt, ...)
 /* A structured event: `fields` (a JSON object, may be NULL) is consumed. */
 void vtp__log_fields(int level, const char *file, int line, const char *msg,
 		     json_t *fields);
+
+/* Key/value fields for hot log lines (one per HTTP request): formatted
+ * straight into the line, no JSON tree. */
+typedef struct vtp_log_kv {
+	const char *key;
+	const char *str; /* string value, or NULL to use num */
+	long long num;
+} vtp_log_kv;
+
+void vtp__log_kv(int level, const char *file, int line, const char *msg,
+		 const vtp_log_kv *kv, size_t n);
+
+#define vtp_log_kv(level, msg, kv, n)                                         \
+	do {                                                                  \
+		if ((level) >= vtp__log_level)                                \
+			vtp__log_kv((level), __FILE__, __LINE__, (msg), (kv), \
+				    (n));                                     \
+	} while (0)
 
 #define vtp_log(level, ...)                                                   \
 	do {                                                                  \

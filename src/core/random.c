@@ -1,16 +1,73 @@
 /* Random bytes, hex tokens and UUIDs from OpenSSL's CSPRNG. */
 #include "random.h"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
-void vtp_random_bytes(void *buf, size_t n)
+#include "timeutil.h"
+
+/* RAND_bytes costs about a microsecond per call whatever the size, and the
+ * request path wants a few bytes several times per request: each thread draws
+ * 4 KiB at a time and hands it out. A forked child must never replay its
+ * parent's buffer, so fork empties it (generation counter). */
+#define POOL_SIZE 4096
+
+static _Thread_local unsigned char pool[POOL_SIZE];
+static _Thread_local size_t pool_pos = POOL_SIZE;
+static _Thread_local unsigned pool_generation;
+static unsigned fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	fork_generation++;
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+static void fill(void *buf, size_t n)
 {
 	if (RAND_bytes(buf, (int)n) != 1) {
 		fprintf(stderr, "vtp-recorder: the random number generator failed\n");
 		abort();
+	}
+}
+
+void vtp_random_bytes(void *buf, size_t n)
+{
+	unsigned char *out = buf;
+
+	pthread_once(&atfork_once, register_atfork);
+	if (pool_generation != fork_generation) {
+		pool_pos = POOL_SIZE;
+		pool_generation = fork_generation;
+	}
+	if (n > POOL_SIZE / 4) {
+		fill(buf, n);
+		return;
+	}
+	while (n) {
+		size_t k;
+
+		if (pool_pos == POOL_SIZE) {
+			fill(pool, POOL_SIZE);
+			pool_pos = 0;
+		}
+		k = POOL_SIZE - pool_pos < n ? POOL_SIZE - pool_pos : n;
+		memcpy(out, pool + pool_pos, k);
+		/* never hand out the same bytes twice */
+		OPENSSL_cleanse(pool + pool_pos, k);
+		pool_pos += k;
+		out += k;
+		n -= k;
 	}
 }
 
@@ -32,6 +89,14 @@ void vtp_random_hex(char *out, size_t n)
 	*out = '\0';
 }
 
+static void format_uuid(const unsigned char b[16], char out[VTP_UUID_BUFLEN])
+{
+	snprintf(out, VTP_UUID_BUFLEN,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
+		 b[11], b[12], b[13], b[14], b[15]);
+}
+
 void vtp_uuid_v4(char out[VTP_UUID_BUFLEN])
 {
 	unsigned char b[16];
@@ -39,10 +104,20 @@ void vtp_uuid_v4(char out[VTP_UUID_BUFLEN])
 	vtp_random_bytes(b, sizeof(b));
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, VTP_UUID_BUFLEN,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
-		 b[11], b[12], b[13], b[14], b[15]);
+	format_uuid(b, out);
+}
+
+void vtp_uuid_v7(char out[VTP_UUID_BUFLEN])
+{
+	unsigned char b[16];
+	uint64_t ms = (uint64_t)vtp_now_ms();
+
+	vtp_random_bytes(b + 6, 10);
+	for (int i = 0; i < 6; i++)
+		b[i] = (unsigned char)(ms >> (40 - 8 * i));
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x70);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	format_uuid(b, out);
 }
 
 bool vtp_uuid_parse(const char *s, char out[VTP_UUID_BUFLEN])

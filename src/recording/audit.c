@@ -5,12 +5,15 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mem.h"
 
 #define AUDIT_QUEUE_MAX 100000 /* entries waiting; beyond this views are dropped */
+#define AUDIT_BATCH 512        /* write at once when this many are waiting */
+#define AUDIT_DELAY_MS 10      /* else gather views for at most this long */
 
 struct vtp_audit {
 	vtp_store *store;
@@ -25,6 +28,7 @@ struct vtp_audit {
 	uint64_t failed_from;     /* first seq of the last failed batch */
 	uint64_t failed_to;
 	uint64_t lost;
+	uint64_t durable_waiting;  /* highest seq a caller waits for */
 	bool stopping;
 };
 
@@ -55,6 +59,22 @@ static void *writer(void *arg)
 			pthread_cond_wait(&a->wake, &a->lock);
 		if (a->len == 0 && a->stopping)
 			break;
+		/* Views can wait a little to share one transaction; a caller
+		 * waiting for a durable entry cannot. */
+		if (!a->stopping && a->durable_waiting <= a->done_seq && a->len < AUDIT_BATCH) {
+			struct timespec deadline;
+
+			clock_gettime(CLOCK_MONOTONIC, &deadline);
+			deadline.tv_nsec += AUDIT_DELAY_MS * 1000000L;
+			if (deadline.tv_nsec >= 1000000000L) {
+				deadline.tv_sec++;
+				deadline.tv_nsec -= 1000000000L;
+			}
+			while (!a->stopping && a->durable_waiting <= a->done_seq &&
+			       a->len < AUDIT_BATCH &&
+			       pthread_cond_timedwait(&a->wake, &a->lock, &deadline) == 0)
+				;
+		}
 		/* swap the queue with the (empty) batch buffer */
 		{
 			vtp_access_entry *q = a->queue;
@@ -94,10 +114,15 @@ static void *writer(void *arg)
 vtp_audit *vtp_audit_new(vtp_store *store)
 {
 	vtp_audit *a = vtp_calloc(1, sizeof(*a));
+	pthread_condattr_t attr;
 
 	a->store = store;
+
 	pthread_mutex_init(&a->lock, NULL);
-	pthread_cond_init(&a->wake, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->wake, &attr);
+	pthread_condattr_destroy(&attr);
 	pthread_cond_init(&a->committed, NULL);
 	if (pthread_create(&a->thread, NULL, writer, a) != 0) {
 		VTP_ERROR("audit: cannot start the writer thread");
@@ -141,7 +166,12 @@ int vtp_audit_add(vtp_audit *a, const vtp_access_entry *e, bool durable)
 	}
 	entry_copy(&a->queue[a->len++], e);
 	seq = ++a->queued_seq;
-	pthread_cond_signal(&a->wake);
+	if (durable)
+		a->durable_waiting = seq;
+	/* Wake the writer only when it has something new to decide: the first
+	 * entry, a full batch, or a caller that waits. */
+	if (a->len == 1 || a->len == AUDIT_BATCH || durable)
+		pthread_cond_signal(&a->wake);
 	if (durable) {
 		while (a->done_seq < seq)
 			pthread_cond_wait(&a->committed, &a->lock);
@@ -158,6 +188,9 @@ void vtp_audit_flush(vtp_audit *a)
 	{
 		uint64_t seq = a->queued_seq;
 
+		if (seq > a->durable_waiting)
+			a->durable_waiting = seq;
+		pthread_cond_signal(&a->wake);
 		while (a->done_seq < seq)
 			pthread_cond_wait(&a->committed, &a->lock);
 	}

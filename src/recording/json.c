@@ -2,6 +2,7 @@
  * present as null so every object of a kind has the same shape. */
 #include "recording.h"
 
+#include "core/buf.h"
 #include "core/timeutil.h"
 
 static json_t *time_or_null(int64_t ms)
@@ -19,36 +20,79 @@ static json_t *str_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
+void vtp_recording_write(vtp_jw *w, const vtp_recording *r)
+{
+	vtp_jw_object_begin(w);
+	vtp_jw_key(w, "id");
+	vtp_jw_string(w, r->id);
+	vtp_jw_key(w, "roomId");
+	vtp_jw_string(w, r->room_id);
+	vtp_jw_key(w, "title");
+	vtp_jw_string(w, r->title);
+	vtp_jw_key(w, "description");
+	vtp_jw_string(w, r->description);
+	vtp_jw_key(w, "startedBy");
+	vtp_jw_string(w, r->started_by);
+	vtp_jw_key(w, "status");
+	vtp_jw_string(w, r->status);
+	vtp_jw_key(w, "fileSize");
+	if (r->file_size >= 0)
+		vtp_jw_int(w, r->file_size);
+	else
+		vtp_jw_null(w);
+	vtp_jw_key(w, "durationSeconds");
+	if (r->duration_seconds >= 0)
+		vtp_jw_double(w, r->duration_seconds);
+	else
+		vtp_jw_null(w);
+	vtp_jw_key(w, "format");
+	vtp_jw_string(w, r->format);
+	vtp_jw_key(w, "videoCodec");
+	vtp_jw_string(w, r->video_codec);
+	vtp_jw_key(w, "audioCodec");
+	vtp_jw_string(w, r->audio_codec);
+	vtp_jw_key(w, "resolutionWidth");
+	vtp_jw_int(w, r->resolution_width);
+	vtp_jw_key(w, "resolutionHeight");
+	vtp_jw_int(w, r->resolution_height);
+	vtp_jw_key(w, "fps");
+	vtp_jw_int(w, r->fps);
+	vtp_jw_key(w, "bitrate");
+	vtp_jw_int(w, r->bitrate);
+	vtp_jw_key(w, "createdAt");
+	vtp_jw_time(w, r->created_at);
+	vtp_jw_key(w, "startedAt");
+	vtp_jw_time(w, r->created_at);
+	vtp_jw_key(w, "stoppedAt");
+	vtp_jw_time(w, r->stopped_at);
+	vtp_jw_key(w, "completedAt");
+	vtp_jw_time(w, r->completed_at);
+	vtp_jw_key(w, "deletedAt");
+	vtp_jw_time(w, r->deleted_at);
+	vtp_jw_key(w, "progress");
+	vtp_jw_int(w, r->progress);
+	vtp_jw_key(w, "error");
+	vtp_jw_string(w, r->error);
+	vtp_jw_key(w, "participantCount");
+	vtp_jw_int(w, r->participant_count);
+	vtp_jw_key(w, "tracks");
+	vtp_jw_array_begin(w);
+	vtp_jw_array_end(w);
+	vtp_jw_object_end(w);
+}
+
 json_t *vtp_recording_json(const vtp_recording *r)
 {
-	json_t *o = json_object();
+	vtp_buf b;
+	vtp_jw w;
+	json_t *o;
 
-	json_object_set_new(o, "id", json_string(r->id));
-	json_object_set_new(o, "roomId", json_string(r->room_id));
-	json_object_set_new(o, "title", json_string(r->title));
-	json_object_set_new(o, "description", str_or_null(r->description));
-	json_object_set_new(o, "startedBy", json_string(r->started_by));
-	json_object_set_new(o, "status", json_string(r->status));
-	json_object_set_new(o, "fileSize", r->file_size >= 0 ? json_integer(r->file_size) : json_null());
-	json_object_set_new(o, "durationSeconds",
-			    r->duration_seconds >= 0 ? json_real(r->duration_seconds) : json_null());
-	json_object_set_new(o, "format", json_string(r->format));
-	json_object_set_new(o, "videoCodec", json_string(r->video_codec));
-	json_object_set_new(o, "audioCodec", json_string(r->audio_codec));
-	json_object_set_new(o, "resolutionWidth", json_integer(r->resolution_width));
-	json_object_set_new(o, "resolutionHeight", json_integer(r->resolution_height));
-	json_object_set_new(o, "fps", json_integer(r->fps));
-	json_object_set_new(o, "bitrate", json_integer(r->bitrate));
-	json_object_set_new(o, "createdAt", time_or_null(r->created_at));
-	json_object_set_new(o, "startedAt", time_or_null(r->created_at));
-	json_object_set_new(o, "stoppedAt", time_or_null(r->stopped_at));
-	json_object_set_new(o, "completedAt", time_or_null(r->completed_at));
-	json_object_set_new(o, "deletedAt", time_or_null(r->deleted_at));
-	json_object_set_new(o, "progress", json_integer(r->progress));
-	json_object_set_new(o, "error", str_or_null(r->error));
-	json_object_set_new(o, "participantCount", json_integer(r->participant_count));
-	json_object_set_new(o, "tracks", json_array());
-	return o;
+	vtp_buf_init(&b, 1 << 20);
+	vtp_jw_init(&w, &b);
+	vtp_recording_write(&w, r);
+	o = json_loadb(b.data, b.len, 0, NULL);
+	vtp_buf_free(&b);
+	return o ? o : json_object();
 }
 
 json_t *vtp_share_json(const vtp_share *sh)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/fail.h"
+#include "core/jsonw.h"
 #include "core/random.h"
 #include "store/store.h"
 
@@ -91,7 +92,10 @@ int vtp_recordings_access_log(vtp_recordings *svc, const vtp_actor *who,
 			      vtp_access_entry **out, size_t *n, int64_t *total,
 			      vtp_fail *fail);
 
-/* Client-facing JSON (camelCase, RFC 3339 times, never a server path). */
+/* Client-facing JSON (camelCase, RFC 3339 times, never a server path).
+ * vtp_recording_write streams a Recording for the hot paths; the json_t form
+ * is derived from it (one field list). */
+void vtp_recording_write(vtp_jw *w, const vtp_recording *r);
 json_t *vtp_recording_json(const vtp_recording *r);
 json_t *vtp_share_json(const vtp_share *sh);
 json_t *vtp_participant_json(const vtp_participant *p);

@@ -112,7 +112,7 @@ static void audit(vtp_recordings *svc, const vtp_actor *who, const char *rec_id,
 	int rc;
 
 	memset(&e, 0, sizeof(e));
-	vtp_uuid_v4(e.id);
+	vtp_uuid_v7(e.id);
 	snprintf(e.recording_id, sizeof(e.recording_id), "%s", rec_id);
 	e.accessed_by = who ? (char *)who->user_id : NULL;
 	e.access_type = (char *)type;

@@ -545,6 +545,11 @@ static int read_recording_item(void *ctx, const vtp__row *row)
 	return 0;
 }
 
+typedef struct page_ctx {
+	array_ctx ac;
+	int64_t total;
+} page_ctx;
+
 int vtp_store_recording_insert(vtp_store *s, const vtp_recording *r)
 {
 	char id[VTP_UUID_BUFLEN], by[VTP_UUID_BUFLEN];
@@ -644,6 +649,7 @@ int vtp_store_recording_list(vtp_store *s, const vtp_recording_filter *f,
 	char viewer[VTP_UUID_BUFLEN];
 	const char *viewer_id = NULL;
 	array_ctx ac = {0};
+	page_ctx pc = {{0}, 0};
 	vtp__param p[8];
 	vtp_buf where, sql;
 	int np = 0, slot, rc;
@@ -675,12 +681,15 @@ int vtp_store_recording_list(vtp_store *s, const vtp_recording_filter *f,
 		vtp_buf_appends(&where, " AND r.started_by = ?");
 		p[np++] = p_text(viewer_id);
 	} else if (!f->viewer_is_admin) {
+		/* Visible = started by the viewer or shared with the viewer or
+		 * the viewer's role. Both arms are index lookups (SQLite runs
+		 * it as a multi-index OR); an EXISTS per row would scan every
+		 * recording. */
 		vtp_buf_appends(&where,
-				" AND (r.started_by = ? OR EXISTS (SELECT 1"
-				" FROM recording_sharing sh"
-				" WHERE sh.recording_id = r.id"
-				" AND (sh.shared_with_user_id = ?"
-				" OR sh.shared_with_role = ?)))");
+				" AND (r.started_by = ? OR r.id IN"
+				" (SELECT recording_id FROM recording_sharing"
+				" WHERE shared_with_user_id = ?"
+				" OR shared_with_role = ?))");
 		p[np++] = p_text(viewer_id);
 		p[np++] = p_text(viewer_id);
 		p[np++] = p_text(f->viewer_role);
@@ -688,20 +697,25 @@ int vtp_store_recording_list(vtp_store *s, const vtp_recording_filter *f,
 
 	if ((rc = acquire(s, &slot)) != 0)
 		goto out;
+	/* The total, then the page in two steps: the inner query sorts and
+	 * limits only ids (the sorter would otherwise copy every column of
+	 * every visible row), the outer one reads the page's full rows. */
 	vtp_buf_appendf(&sql, "SELECT COUNT(*)%s", where.data);
-	rc = run(s, slot, sql.data, p, np, read_count, total, NULL);
-	if (rc == 0 && *total > f->offset) {
+	rc = run(s, slot, sql.data, p, np, read_count, &pc.total, NULL);
+	if (rc == 0 && pc.total > f->offset) {
 		vtp_buf_reset(&sql);
 		vtp_buf_appendf(&sql,
-				"SELECT " REC_COLS "%s ORDER BY r.created_at"
-				" DESC, r.id DESC LIMIT ? OFFSET ?",
+				"SELECT " REC_COLS " FROM recordings r WHERE r.id IN"
+				" (SELECT r.id%s ORDER BY r.created_at DESC, r.id DESC"
+				" LIMIT ? OFFSET ?) ORDER BY r.created_at DESC, r.id DESC",
 				where.data);
 		p[np] = p_int(f->limit);
 		p[np + 1] = p_int(f->offset);
-		rc = run(s, slot, sql.data, p, np + 2, read_recording_item, &ac,
-			 NULL);
+		rc = run(s, slot, sql.data, p, np + 2, read_recording_item, &pc.ac, NULL);
 	}
 	release(s, slot);
+	ac = pc.ac;
+	*total = pc.total;
 	if (rc) {
 		vtp_recording_free_array(ac.items, ac.n);
 		*total = 0;
