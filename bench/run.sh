@@ -44,6 +44,8 @@ list_path="/api/v1/recordings?limit=20"
 mkdir -p "$work/www/api/v1/recordings"
 curl -fs "http://127.0.0.1:$port$get_path" -H "$auth" >"$work/www/api/v1/recordings/$id"
 curl -fs "http://127.0.0.1:$port$list_path" -H "$auth" >"$work/www/list.json"
+# nginx's workers do not run as root: the files must be world-readable.
+chmod 755 "$work" && chmod -R a+rX "$work/www"
 nport=$(free_port)
 cat >"$work/nginx.conf" <<NGINX
 worker_processes auto;
@@ -63,23 +65,25 @@ http {
 NGINX
 nginx -c "$work/nginx.conf" -g 'daemon off;' & pids+=($!)
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$nport$get_path" >/dev/null 2>&1 && break; sleep 0.1; done
+# Both servers must answer the same bytes, or the comparison means nothing.
+for pair in "$get_path|$work/www/api/v1/recordings/$id" "$list_path|$work/www/list.json"; do
+  path=${pair%%|*} file=${pair#*|}
+  curl -fs "http://127.0.0.1:$nport$path" | cmp -s - "$file" || { echo "bench: nginx does not serve $path correctly" >&2; exit 1; }
+done
 
-run() { # name url -> "req/s p99_ms"
-  local name=$1 url=$2
+run() { # name url -> sets rps and p99 (ms); any failed request stops the bench
+  local name=$1 url=$2 errs
   wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -H "$auth" "$url" >"$out/$name.txt"
-  local rps p99
+  errs=$(awk '/Non-2xx|Socket errors/ {print}' "$out/$name.txt")
+  [ -z "$errs" ] || { echo "bench: $name had failed requests: $errs" >&2; exit 1; }
   rps=$(awk '/^Requests\/sec/ {print $2}' "$out/$name.txt")
   p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' "$out/$name.txt")
-  local errs
-  errs=$(awk '/Non-2xx|Socket errors/ {print}' "$out/$name.txt")
-  [ -z "$errs" ] || echo "warning: $name: $errs" >&2
-  echo "$rps $p99"
 }
 
-read -r vg_rps vg_p99 < <(run vtp-get "http://127.0.0.1:$port$get_path")
-read -r ng_rps ng_p99 < <(run nginx-get "http://127.0.0.1:$nport$get_path")
-read -r vl_rps vl_p99 < <(run vtp-list "http://127.0.0.1:$port$list_path")
-read -r nl_rps nl_p99 < <(run nginx-list "http://127.0.0.1:$nport$list_path")
+run vtp-get "http://127.0.0.1:$port$get_path"; vg_rps=$rps vg_p99=$p99
+run nginx-get "http://127.0.0.1:$nport$get_path"; ng_rps=$rps ng_p99=$p99
+run vtp-list "http://127.0.0.1:$port$list_path"; vl_rps=$rps vl_p99=$p99
+run nginx-list "http://127.0.0.1:$nport$list_path"; nl_rps=$rps nl_p99=$p99
 
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 echo

@@ -144,8 +144,6 @@ void vtp__h_list(vtp_req *r)
 		return;
 	q.room_id = vtp__query(r, "room_id");
 	q.status = vtp__query(r, "status");
-	if (q.status && !*q.status)
-		q.status = NULL;
 	deleted = vtp__query(r, "deleted");
 	if (deleted) {
 		if (strcmp(deleted, "true") == 0 || strcmp(deleted, "1") == 0) {

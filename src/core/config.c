@@ -204,8 +204,8 @@ static const entry *find_flag(const char *arg, const char **inline_val)
 	return NULL;
 }
 
-int vtp_config_load(vtp_config *cfg, int first, int *argc, char **argv,
-		    char *err, size_t errlen)
+static int load(vtp_config *cfg, int first, int *argc, char **argv, char *err,
+		size_t errlen)
 {
 	int rc, out;
 
@@ -244,8 +244,7 @@ int vtp_config_load(vtp_config *cfg, int first, int *argc, char **argv,
 			return rc;
 	}
 	*argc = out;
-	if (out < (int)0x7fffffff)
-		argv[out] = NULL;
+	argv[out] = NULL;
 
 	if (cfg->rtp_port_min > cfg->rtp_port_max) {
 		snprintf(err, errlen, "VTP_RTP_PORT_MIN: invalid value '%d' (greater than VTP_RTP_PORT_MAX %d)",
@@ -265,6 +264,16 @@ int vtp_config_load(vtp_config *cfg, int first, int *argc, char **argv,
 		snprintf(cfg->storage_url, n, "file://%s/recordings", cfg->data_dir);
 	}
 	return 0;
+}
+
+int vtp_config_load(vtp_config *cfg, int first, int *argc, char **argv,
+		    char *err, size_t errlen)
+{
+	int rc = load(cfg, first, argc, argv, err, errlen);
+
+	if (rc)
+		vtp_config_clear(cfg); /* nothing half-loaded outlives a failure */
+	return rc;
 }
 
 void vtp_config_clear(vtp_config *cfg)

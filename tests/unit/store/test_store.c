@@ -776,6 +776,208 @@ static void test_access_log(void **state)
 			 VTP_EINVAL);
 }
 
+/* insert_many: n entries in one transaction. BATCH_MAX entries at most per
+ * call here; each case gets its own recording id. */
+#define BATCH_MAX 300
+
+typedef struct batch {
+	vtp_access_entry e[BATCH_MAX];
+	char agents[BATCH_MAX][32];
+	char rec[VTP_UUID_BUFLEN];
+} batch;
+
+static void batch_init(batch *b, const char *user, size_t n)
+{
+	memset(b, 0, sizeof(*b));
+	vtp_uuid_v4(b->rec);
+	for (size_t i = 0; i < n; i++) {
+		vtp_access_entry *e = &b->e[i];
+
+		/* caller-chosen ids on even entries, store-made on odd ones */
+		if (i % 2 == 0)
+			vtp_uuid_v7(e->id);
+		memcpy(e->recording_id, b->rec, VTP_UUID_BUFLEN);
+		e->accessed_by = i % 5 == 4 ? NULL : (char *)user;
+		e->access_type = "view";
+		e->ip_address = i % 3 ? "198.51.100.20" : NULL;
+		snprintf(b->agents[i], sizeof(b->agents[i]), "agent-%zu", i);
+		e->user_agent = b->agents[i];
+		e->detail = i % 7 == 0 ? "{\"n\":1}" : NULL;
+		e->accessed_at = T0 + (int64_t)i;
+	}
+}
+
+static int64_t access_total(fixture *fx, const char *rec)
+{
+	vtp_access_entry *arr = NULL;
+	size_t n = 0;
+	int64_t total = -1;
+
+	assert_int_equal(vtp_store_access_log_list(fx->s, rec, 1, 0, &arr, &n,
+						   &total),
+			 0);
+	vtp_access_entry_free_array(arr, n);
+	return total;
+}
+
+static void test_access_log_insert_many(void **state)
+{
+	fixture *fx = *state;
+	static const size_t sizes[] = {0, 1, 2, BATCH_MAX};
+	char user[VTP_UUID_BUFLEN];
+	batch *b = vtp_malloc(sizeof(*b));
+
+	make_user(fx, "student", user);
+	/* nothing to insert: nothing happens, even with no array */
+	assert_int_equal(vtp_store_access_log_insert_many(fx->s, NULL, 0), 0);
+
+	for (size_t c = 0; c < sizeof(sizes) / sizeof(sizes[0]); c++) {
+		size_t n = sizes[c];
+		vtp_access_entry *arr = NULL;
+		size_t got = 0;
+		int64_t total = -1;
+
+		batch_init(b, user, n);
+		assert_int_equal(vtp_store_access_log_insert_many(fx->s, b->e, n), 0);
+		assert_int_equal(vtp_store_access_log_list(fx->s, b->rec, 1000, 0,
+							   &arr, &got, &total),
+				 0);
+		assert_int_equal(total, n);
+		assert_int_equal(got, n);
+		/* newest first, every field as given */
+		for (size_t k = 0; k < got; k++) {
+			const vtp_access_entry *want = &b->e[n - 1 - k];
+
+			assert_int_equal(arr[k].accessed_at, want->accessed_at);
+			assert_string_equal(arr[k].user_agent, want->user_agent);
+			assert_string_equal(arr[k].recording_id, b->rec);
+			assert_string_equal(arr[k].access_type, "view");
+			if (want->id[0])
+				assert_string_equal(arr[k].id, want->id);
+			else
+				assert_true(vtp_uuid_parse(arr[k].id, NULL));
+			if (want->accessed_by)
+				assert_string_equal(arr[k].accessed_by, user);
+			else
+				assert_null(arr[k].accessed_by);
+			if (want->ip_address)
+				assert_string_equal(arr[k].ip_address, want->ip_address);
+			else
+				assert_null(arr[k].ip_address);
+			if (want->detail)
+				assert_json_equal(arr[k].detail, want->detail);
+			else
+				assert_null(arr[k].detail);
+		}
+		vtp_access_entry_free_array(arr, got);
+	}
+	vtp_free(b);
+}
+
+/* One bad entry anywhere in a batch: the call fails and none of the batch
+ * is stored, whether the entry is refused before SQL (ids, NULL type) or by
+ * the database (JSON check, foreign key, duplicate key). The connection is
+ * fine afterwards. */
+static void test_access_log_insert_many_atomic(void **state)
+{
+	fixture *fx = *state;
+	enum { BAD_RECORDING, BAD_ID, BAD_BY, NULL_TYPE, LONG_TYPE, BAD_JSON,
+	       UNKNOWN_USER, DUPLICATE_ID, EXISTING_ID };
+	static const struct {
+		const char *name;
+		int what;
+		size_t n, at;
+		int rc; /* 0: any failure */
+	} cases[] = {
+		{"non-UUID recording_id in the middle", BAD_RECORDING, BATCH_MAX, 150, VTP_EINVAL},
+		{"non-UUID recording_id first", BAD_RECORDING, BATCH_MAX, 0, VTP_EINVAL},
+		{"non-UUID recording_id last", BAD_RECORDING, BATCH_MAX, BATCH_MAX - 1, VTP_EINVAL},
+		{"non-UUID recording_id, batch of 2", BAD_RECORDING, 2, 1, VTP_EINVAL},
+		{"non-UUID recording_id, batch of 1", BAD_RECORDING, 1, 0, VTP_EINVAL},
+		{"non-UUID id", BAD_ID, BATCH_MAX, 200, VTP_EINVAL},
+		{"non-UUID accessed_by", BAD_BY, BATCH_MAX, 77, VTP_EINVAL},
+		{"NULL access_type", NULL_TYPE, BATCH_MAX, 299, VTP_EINVAL},
+		{"access_type over 50 characters", LONG_TYPE, BATCH_MAX, 120, 0},
+		{"detail not JSON", BAD_JSON, BATCH_MAX, 250, VTP_EINVAL},
+		{"detail not JSON, batch of 1", BAD_JSON, 1, 0, VTP_EINVAL},
+		{"accessed_by no such user", UNKNOWN_USER, BATCH_MAX, 10, 0},
+		{"same id twice in the batch", DUPLICATE_ID, BATCH_MAX, 280, VTP_ECONFLICT},
+		{"id already stored", EXISTING_ID, BATCH_MAX, 90, VTP_ECONFLICT},
+	};
+	char user[VTP_UUID_BUFLEN], ghost[VTP_UUID_BUFLEN], stored[VTP_UUID_BUFLEN];
+	char long_type[64];
+	batch *b = vtp_malloc(sizeof(*b));
+	vtp_access_entry one;
+
+	make_user(fx, "student", user);
+	vtp_uuid_v4(ghost);
+	memset(long_type, 't', 51);
+	long_type[51] = '\0';
+	/* an entry whose id a batch will reuse */
+	memset(&one, 0, sizeof(one));
+	vtp_uuid_v7(one.id);
+	vtp_uuid_v4(one.recording_id);
+	one.access_type = "view";
+	one.accessed_at = T0;
+	assert_int_equal(vtp_store_access_log_insert(fx->s, &one), 0);
+	memcpy(stored, one.id, VTP_UUID_BUFLEN);
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		vtp_access_entry *e;
+		int rc;
+
+		batch_init(b, user, cases[c].n);
+		e = &b->e[cases[c].at];
+		switch (cases[c].what) {
+		case BAD_RECORDING:
+			snprintf(e->recording_id, sizeof(e->recording_id), "%s",
+				 "not-a-recording-id");
+			break;
+		case BAD_ID:
+			snprintf(e->id, sizeof(e->id), "%s", "1234");
+			break;
+		case BAD_BY:
+			e->accessed_by = "00000000-0000-0000-0000-00000000000g";
+			break;
+		case NULL_TYPE:
+			e->access_type = NULL;
+			break;
+		case LONG_TYPE:
+			e->access_type = long_type;
+			break;
+		case BAD_JSON:
+			e->detail = "{not json";
+			break;
+		case UNKNOWN_USER:
+			e->accessed_by = ghost;
+			break;
+		case DUPLICATE_ID:
+			memcpy(e->id, b->e[4].id, VTP_UUID_BUFLEN);
+			break;
+		case EXISTING_ID:
+			memcpy(e->id, stored, VTP_UUID_BUFLEN);
+			break;
+		}
+		rc = vtp_store_access_log_insert_many(fx->s, b->e, cases[c].n);
+		if (cases[c].rc ? rc != cases[c].rc : rc >= 0)
+			fail_msg("%s: got %d, want %d", cases[c].name, rc, cases[c].rc);
+		if (access_total(fx, b->rec) != 0)
+			fail_msg("%s: %lld of the batch stored", cases[c].name,
+				 (long long)access_total(fx, b->rec));
+
+		/* the same batch repaired goes in whole, on a connection that
+		 * is not left inside a transaction */
+		batch_init(b, user, cases[c].n);
+		assert_int_equal(vtp_store_access_log_insert_many(fx->s, b->e,
+								  cases[c].n),
+				 0);
+		assert_int_equal(access_total(fx, b->rec), cases[c].n);
+	}
+	/* the entry whose id was reused is still the only one of its recording */
+	assert_int_equal(access_total(fx, one.recording_id), 1);
+	vtp_free(b);
+}
+
 static void test_participants(void **state)
 {
 	fixture *fx = *state;
@@ -1175,6 +1377,8 @@ static int teardown_pg(void **state)
 		cmocka_unit_test(test_room_ids),                              \
 		cmocka_unit_test(test_shares),                                \
 		cmocka_unit_test(test_access_log),                            \
+		cmocka_unit_test(test_access_log_insert_many),                \
+		cmocka_unit_test(test_access_log_insert_many_atomic),         \
 		cmocka_unit_test(test_participants),                          \
 		cmocka_unit_test(test_times_roundtrip),                       \
 		cmocka_unit_test(test_concurrent_active_insert),              \
