@@ -18,6 +18,7 @@
 
 typedef struct vtp_req vtp_req;
 typedef struct vtp__authcache vtp__authcache;
+typedef struct vtp__deferq vtp__deferq;
 typedef void (*vtp_handler)(vtp_req *r);
 
 enum { AUTH_NONE, AUTH_USER };
@@ -38,6 +39,7 @@ struct vtp_api {
 	vtp_throttle *throttle;    /* failed logins per email */
 	vtp_throttle *ip_throttle; /* failed logins per client address */
 	vtp__authcache *authcache;
+	vtp__deferq *deferq;       /* slow work (password checks) */
 	int port;
 };
 
@@ -61,6 +63,10 @@ struct vtp_req {
 	json_t *json;          /* parsed body for BODY_JSON routes */
 	char allow[128];       /* Allow header for 405 */
 	char retry_after[24];  /* Retry-After header for 429 */
+	bool deferred;         /* handed to a worker (set before it can run) */
+	bool in_worker;        /* a deferred worker is replying */
+	struct MHD_Response *parked; /* reply made by a worker, queued on resume */
+	int parked_status;
 	bool authed;
 	vtp_user user;
 	vtp_actor actor;
@@ -97,6 +103,13 @@ void vtp__authcache_free(vtp__authcache *c);
 int vtp__authcache_get(vtp__authcache *c, const char *token, int64_t now_ms, vtp_user *out);
 void vtp__authcache_put(vtp__authcache *c, const char *token, int64_t exp_s,
 			int64_t now_ms, const vtp_user *u);
+
+/* defer.c: runs `work` on a worker thread with the connection suspended;
+ * work replies with the usual helpers. Replies 503 when the queue is full. */
+vtp__deferq *vtp__deferq_new(void);
+void vtp__deferq_drain(vtp__deferq *q); /* finishes queued work, stops workers */
+void vtp__deferq_free(vtp__deferq *q);
+void vtp__defer(vtp_req *r, vtp_handler work);
 
 /* metrics.c */
 void vtp__metrics_observe(int route_index, int status, int64_t micros);

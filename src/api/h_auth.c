@@ -49,38 +49,27 @@ static void lowercase(char *s)
 			*s = (char)(*s - 'A' + 'a');
 }
 
-void vtp__h_login(vtp_req *r)
+static void throttle_keys(vtp_req *r, char *email_key, size_t elen, char *ip_key, size_t ilen)
 {
-	vtp_fail fail = VTP_FAIL_INIT;
-	char email_key[340], ip_key[80];
-	const char *password;
-	int64_t now = vtp_now_ms(), wait_ms = 0, wait2 = 0;
-	vtp_user u;
-	char *token = NULL;
-	char expires[VTP_TIME_BUFLEN];
-	int ttl = r->api->cfg.token_ttl_seconds;
-	int rc;
-	bool ok = false;
-
-	if (vtp_json_validate(r->json, login_params, 2, &fail)) {
-		vtp__reply_fail(r, &fail);
-		vtp_fail_clear(&fail);
-		return;
-	}
-	snprintf(email_key, sizeof(email_key), "email:%s", vtp_json_str(r->json, "email"));
+	snprintf(email_key, elen, "email:%s", vtp_json_str(r->json, "email"));
 	lowercase(email_key);
-	snprintf(ip_key, sizeof(ip_key), "ip:%s", r->ip);
-	password = vtp_json_str(r->json, "password");
-	if (vtp_throttle_check(r->api->throttle, email_key, now, &wait_ms) ||
-	    vtp_throttle_check(r->api->ip_throttle, ip_key, now, &wait2)) {
-		int64_t w = wait_ms > wait2 ? wait_ms : wait2;
+	snprintf(ip_key, ilen, "ip:%s", r->ip);
+}
 
-		snprintf(r->retry_after, sizeof(r->retry_after), "%lld", (long long)((w + 999) / 1000));
-		vtp__reply_error(r, 429, "too_many_requests", NULL,
-				 "too many failed logins; try again in %lld s",
-				 (long long)((w + 999) / 1000));
-		return;
-	}
+/* The slow half of a login, on a worker thread (vtp__defer): look the user
+ * up, verify the password (argon2id), issue the token. */
+static void login_verify(vtp_req *r)
+{
+	char email_key[340], ip_key[80], expires[VTP_TIME_BUFLEN];
+	const char *password = vtp_json_str(r->json, "password");
+	int64_t now = vtp_now_ms();
+	int ttl = r->api->cfg.token_ttl_seconds;
+	char *token = NULL;
+	bool ok = false;
+	vtp_user u;
+	int rc;
+
+	throttle_keys(r, email_key, sizeof(email_key), ip_key, sizeof(ip_key));
 	memset(&u, 0, sizeof(u));
 	rc = vtp_store_user_by_email(r->api->cfg.store, vtp_json_str(r->json, "email"), &u);
 	if (rc && rc != VTP_ENOTFOUND) {
@@ -114,6 +103,31 @@ void vtp__h_login(vtp_req *r)
 out:
 	vtp_free(token);
 	vtp_user_clear(&u);
+}
+
+void vtp__h_login(vtp_req *r)
+{
+	vtp_fail fail = VTP_FAIL_INIT;
+	char email_key[340], ip_key[80];
+	int64_t now = vtp_now_ms(), wait_ms = 0, wait2 = 0;
+
+	if (vtp_json_validate(r->json, login_params, 2, &fail)) {
+		vtp__reply_fail(r, &fail);
+		vtp_fail_clear(&fail);
+		return;
+	}
+	throttle_keys(r, email_key, sizeof(email_key), ip_key, sizeof(ip_key));
+	if (vtp_throttle_check(r->api->throttle, email_key, now, &wait_ms) ||
+	    vtp_throttle_check(r->api->ip_throttle, ip_key, now, &wait2)) {
+		int64_t w = wait_ms > wait2 ? wait_ms : wait2;
+
+		snprintf(r->retry_after, sizeof(r->retry_after), "%lld", (long long)((w + 999) / 1000));
+		vtp__reply_error(r, 429, "too_many_requests", NULL,
+				 "too many failed logins; try again in %lld s",
+				 (long long)((w + 999) / 1000));
+		return;
+	}
+	vtp__defer(r, login_verify);
 }
 
 void vtp__h_me(vtp_req *r)

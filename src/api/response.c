@@ -63,11 +63,16 @@ static void queue(vtp_req *r, int status, struct MHD_Response *resp, const char 
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
 	if (status == 401)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	r->status = status;
+	r->responded = true;
+	if (r->in_worker) { /* queued by the access handler after resume */
+		r->parked = resp;
+		r->parked_status = status;
+		return;
+	}
 	if (MHD_queue_response(r->conn, (unsigned)status, resp) != MHD_YES)
 		VTP_WARN("could not queue the response of request %s", r->request_id);
 	MHD_destroy_response(resp);
-	r->status = status;
-	r->responded = true;
 }
 
 void vtp__reply_text(vtp_req *r, int status, const char *content_type,

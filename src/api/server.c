@@ -171,6 +171,8 @@ static void finish(vtp_req *r)
 		}
 	}
 	r->route->handler(r);
+	if (r->deferred) /* a worker owns the request until it resumes it */
+		return;
 	if (!r->responded) {
 		VTP_ERROR("handler %s sent no response", r->route->name);
 		vtp__reply_error(r, 500, "internal", NULL, "internal error");
@@ -186,6 +188,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	vtp_req *r = *con_cls;
 
 	(void)version;
+	if (r && r->parked) { /* a deferred worker finished: send its reply */
+		if (MHD_queue_response(conn, (unsigned)r->parked_status, r->parked) != MHD_YES)
+			VTP_WARN("could not queue the response of request %s", r->request_id);
+		MHD_destroy_response(r->parked);
+		r->parked = NULL;
+		return MHD_YES;
+	}
 	if (!r) {
 		r = vtp_calloc(1, sizeof(*r));
 		*con_cls = r;
@@ -213,7 +222,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (!r->responded)
+	if (!r->responded && !r->deferred)
 		finish(r);
 	return MHD_YES;
 }
@@ -245,6 +254,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		vtp_log_kv(VTP_LOG_INFO, "http", kv,
 			   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? 7 : 8);
 	}
+	if (r->parked)
+		MHD_destroy_response(r->parked);
 	json_decref(r->json);
 	vtp_buf_free(&r->body);
 	vtp_user_clear(&r->user);
@@ -290,10 +301,13 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 	api->throttle = vtp_throttle_new(5);
 	api->ip_throttle = vtp_throttle_new(50);
 	api->authcache = vtp__authcache_new();
+	api->deferq = vtp__deferq_new();
 	api->daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
+			MHD_ALLOW_SUSPEND_RESUME |
 			(ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 		(uint16_t)cfg->port, NULL, NULL, on_request, api,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 0 ? cfg->threads : 1),
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
@@ -302,7 +316,6 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)0,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (!api->daemon) {
@@ -310,6 +323,8 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 			 errno ? strerror(errno) : "address in use or not available");
 		vtp_throttle_free(api->throttle);
 		vtp_throttle_free(api->ip_throttle);
+		vtp__deferq_drain(api->deferq);
+		vtp__deferq_free(api->deferq);
 		vtp__authcache_free(api->authcache);
 		vtp_free(api);
 		return NULL;
@@ -328,7 +343,11 @@ void vtp_api_stop(vtp_api *api)
 {
 	if (!api)
 		return;
+	/* Deferred requests are suspended connections, which MHD cannot stop
+	 * with: finish them first (new ones get 503 meanwhile). */
+	vtp__deferq_drain(api->deferq);
 	MHD_stop_daemon(api->daemon);
+	vtp__deferq_free(api->deferq);
 	vtp_throttle_free(api->throttle);
 	vtp_throttle_free(api->ip_throttle);
 	vtp__authcache_free(api->authcache);
