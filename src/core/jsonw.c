@@ -1,6 +1,7 @@
 /* Streaming JSON writer (see jsonw.h). */
 #include "jsonw.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,17 +141,16 @@ void vtp_jw_double(vtp_jw *w, double v)
 		vtp_jw_null(w);
 		return;
 	}
-	n = snprintf(tmp, sizeof(tmp), "%.17g", v);
-	/* shortest form that round-trips, as jansson would print */
-	for (int prec = 1; prec < 17; prec++) {
-		char t2[32];
-		int n2 = snprintf(t2, sizeof(t2), "%.*g", prec, v);
-
-		if (strtod(t2, NULL) == v) {
-			memcpy(tmp, t2, (size_t)n2 + 1);
-			n = n2;
+	/* Shortest form that reads back as the same double. Up to 15
+	 * significant digits every decimal survives the trip, and %g drops
+	 * trailing zeros, so %.15g is already the shortest when it round-trips;
+	 * otherwise 16, then 17 digits (always exact). Subnormals carry fewer
+	 * digits, so for them the search starts at 1. */
+	n = 0;
+	for (int prec = (v != 0 && fabs(v) < DBL_MIN) ? 1 : 15; prec <= 17; prec++) {
+		n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+		if (prec == 17 || strtod(tmp, NULL) == v)
 			break;
-		}
 	}
 	if (!strpbrk(tmp, ".eEn") && n < 30) { /* keep it a real: 3 -> 3.0 */
 		tmp[n++] = '.';

@@ -98,6 +98,12 @@ const char *const vtp__postgres_migrations[] = {
 	"CREATE INDEX idx_access_log_recording"
 	" ON recording_access_log (recording_id, accessed_at);",
 
+	/* 2: a library page of one user (their live recordings, newest first)
+	 * is read from this index alone; it supersedes the started_by index. */
+	"CREATE INDEX idx_recordings_owner_live"
+	" ON recordings (started_by, deleted_at, created_at, id);"
+	"DROP INDEX idx_recordings_started_by;",
+
 	NULL,
 };
 
@@ -193,6 +199,12 @@ const char *const vtp__sqlite_migrations[] = {
 	" accessed_at TEXT NOT NULL DEFAULT " SQLITE_NOW ") STRICT;"
 	"CREATE INDEX idx_access_log_recording"
 	" ON recording_access_log (recording_id, accessed_at);",
+
+	/* 2: a library page of one user (their live recordings, newest first)
+	 * is read from this index alone; it supersedes the started_by index. */
+	"CREATE INDEX idx_recordings_owner_live"
+	" ON recordings (started_by, deleted_at, created_at, id);"
+	"DROP INDEX idx_recordings_started_by;",
 
 	NULL,
 };

@@ -114,7 +114,17 @@ static int sqlite_connect(const char *path, void **out, char *err,
 	}
 	sqlite3_extended_result_codes(c->db, 1);
 	sqlite3_busy_timeout(c->db, 10000);
-	rc = sqlite3_exec(c->db, setup, NULL, NULL, &msg);
+	/* Switching a new file to WAL while other connections open it can
+	 * fail with SQLITE_BUSY without consulting the busy handler: retry
+	 * for up to ~10 s, like the busy timeout would. */
+	for (int attempt = 0;; attempt++) {
+		rc = sqlite3_exec(c->db, setup, NULL, NULL, &msg);
+		if ((rc & 0xff) != SQLITE_BUSY || attempt >= 1000)
+			break;
+		sqlite3_free(msg);
+		msg = NULL;
+		sqlite3_sleep(10);
+	}
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "sqlite: %s: %s", path,
 			 msg ? msg : sqlite3_errstr(rc));

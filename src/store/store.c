@@ -545,10 +545,19 @@ static int read_recording_item(void *ctx, const vtp__row *row)
 	return 0;
 }
 
+/* A list page row: the recording plus the window total in column 25. */
 typedef struct page_ctx {
 	array_ctx ac;
 	int64_t total;
 } page_ctx;
+
+static int read_page_item(void *ctx, const vtp__row *row)
+{
+	page_ctx *pc = ctx;
+
+	pc->total = col_int(row, 25);
+	return read_recording_item(&pc->ac, row);
+}
 
 int vtp_store_recording_insert(vtp_store *s, const vtp_recording *r)
 {
@@ -697,21 +706,25 @@ int vtp_store_recording_list(vtp_store *s, const vtp_recording_filter *f,
 
 	if ((rc = acquire(s, &slot)) != 0)
 		goto out;
-	/* The total, then the page in two steps: the inner query sorts and
-	 * limits only ids (the sorter would otherwise copy every column of
-	 * every visible row), the outer one reads the page's full rows. */
-	vtp_buf_appendf(&sql, "SELECT COUNT(*)%s", where.data);
-	rc = run(s, slot, sql.data, p, np, read_count, &pc.total, NULL);
-	if (rc == 0 && pc.total > f->offset) {
+	/* One pass over the visible rows gives the page and the total: the
+	 * inner query sorts only (id, created_at) and counts them with a
+	 * window, the join then reads the page's full rows. (Sorting full
+	 * rows made the sorter copy every column of every visible row; a
+	 * separate COUNT visited them all a second time.) Only a page past
+	 * the end, which returns no row to carry the total, needs a COUNT. */
+	vtp_buf_appendf(&sql,
+			"SELECT " REC_COLS ", t.total FROM (SELECT r.id, r.created_at,"
+			" COUNT(*) OVER () AS total%s ORDER BY r.created_at DESC, r.id DESC"
+			" LIMIT ? OFFSET ?) t JOIN recordings r ON r.id = t.id"
+			" ORDER BY t.created_at DESC, t.id DESC",
+			where.data);
+	p[np] = p_int(f->limit);
+	p[np + 1] = p_int(f->offset);
+	rc = run(s, slot, sql.data, p, np + 2, read_page_item, &pc, NULL);
+	if (rc == 0 && pc.ac.n == 0) {
 		vtp_buf_reset(&sql);
-		vtp_buf_appendf(&sql,
-				"SELECT " REC_COLS " FROM recordings r WHERE r.id IN"
-				" (SELECT r.id%s ORDER BY r.created_at DESC, r.id DESC"
-				" LIMIT ? OFFSET ?) ORDER BY r.created_at DESC, r.id DESC",
-				where.data);
-		p[np] = p_int(f->limit);
-		p[np + 1] = p_int(f->offset);
-		rc = run(s, slot, sql.data, p, np + 2, read_recording_item, &pc.ac, NULL);
+		vtp_buf_appendf(&sql, "SELECT COUNT(*)%s", where.data);
+		rc = run(s, slot, sql.data, p, np, read_count, &pc.total, NULL);
 	}
 	release(s, slot);
 	ac = pc.ac;

@@ -499,8 +499,8 @@ static void w_one_double(vtp_jw *w)
 	vtp_jw_double(w, current_double);
 }
 
-/* The text is a JSON real that jansson reads back to exactly v, and no
- * shorter %g form would have done. */
+/* The text is a JSON real that jansson reads back to exactly v, and no %g
+ * form with fewer significant digits would have done. */
 static void check_double_text(double v, const char *text)
 {
 	json_t *j = parse(text);
@@ -512,14 +512,23 @@ static void check_double_text(double v, const char *text)
 		fail_msg("%.17g written as %s reads back as %.17g", v, text,
 			 json_real_value(j));
 	json_decref(j);
-	/* significant digits in the mantissa; the ".0" that keeps an
-	 * integral value a real is not one */
-	for (const char *p = text; *p && *p != 'e' && *p != 'E'; p++)
-		if (*p >= '0' && *p <= '9' && (digits || *p != '0'))
-			digits++;
-	if (!strpbrk(text, "eE") && strlen(text) > 2 &&
-	    strcmp(text + strlen(text) - 2, ".0") == 0)
-		digits--;
+	/* significant digits in the mantissa: from its first to its last
+	 * non-zero digit (so "100.0" has one, like "1e+02") */
+	{
+		int seen = 0, since_last = 0;
+
+		for (const char *p = text; *p && *p != 'e' && *p != 'E'; p++) {
+			if (*p < '0' || *p > '9')
+				continue;
+			if (*p != '0') {
+				digits = seen + since_last + 1;
+				seen = digits;
+				since_last = 0;
+			} else if (seen) {
+				since_last++;
+			}
+		}
+	}
 	if (digits > 1 && v != 0) {
 		char shorter[400];
 
