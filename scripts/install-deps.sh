@@ -6,7 +6,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libssl-dev
   libjwt-dev libargon2-dev)
-test_pkgs=(libcmocka-dev postgresql nodejs curl wrk nginx-light)
+test_pkgs=(libcmocka-dev postgresql nodejs python3 curl wrk nginx-light)
 
 want=("${build_pkgs[@]}")
 for arg in "$@"; do

@@ -238,7 +238,18 @@ static int cmd_serve(vtp_config *cfg)
 	sigset_t set;
 	int sig = 0, rc;
 
-	if ((rc = open_store(cfg, cfg->http_threads + 2, &store)))
+	/* Signals are taken by sigwait() below. Block them before any thread
+	 * exists (the store, the audit writer, the HTTP pool), so that every
+	 * thread inherits the mask and a SIGTERM always means a clean stop. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* one connection per HTTP thread, plus the login workers, the audit
+	 * writer and one spare */
+	if ((rc = open_store(cfg, cfg->http_threads + 4, &store)))
 		goto out;
 	if ((rc = load_secret(cfg, &key, &keylen)))
 		goto out;
@@ -261,13 +272,6 @@ static int cmd_serve(vtp_config *cfg)
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 
-	/* Signals are taken by sigwait() below; block them before any thread
-	 * exists so every thread inherits the mask. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	memset(&ac, 0, sizeof(ac));
 	ac.host = cfg->listen_host;

@@ -54,7 +54,7 @@ struct vtp_req {
 	char *path_segments;   /* owned copy split in place */
 	char request_id[17];
 	char ip[64];
-	const char *user_agent;
+	char *user_agent;      /* sanitised copy, owned; NULL if absent */
 	int64_t start_us;
 	int status;
 	bool responded;
@@ -75,10 +75,11 @@ struct vtp_req {
 /* router.c */
 extern const vtp_route vtp__routes[];
 extern const int vtp__route_count;
-/* Resolves path+method. Returns the route or NULL; on NULL, *status is 404
- * or 405 and allow (when 405) lists the permitted methods. */
+/* Resolves a path (given as a copy the matcher splits in place; params
+ * point into it) and a method. Returns the route or NULL; on NULL, *status
+ * is 404 or 405 and allow (when 405) lists the permitted methods. */
 const vtp_route *vtp__route_match(const char *method, char *segments_copy,
-				  const char *path, const char **params,
+				  const char **params,
 				  int *route_index, int *status, char *allow,
 				  size_t allow_len);
 
@@ -105,11 +106,12 @@ void vtp__authcache_put(vtp__authcache *c, const char *token, int64_t exp_s,
 			int64_t now_ms, const vtp_user *u);
 
 /* defer.c: runs `work` on a worker thread with the connection suspended;
- * work replies with the usual helpers. Replies 503 when the queue is full. */
+ * work replies with the usual helpers. When the queue is full it replies 503
+ * itself and returns false. */
 vtp__deferq *vtp__deferq_new(void);
 void vtp__deferq_drain(vtp__deferq *q); /* finishes queued work, stops workers */
 void vtp__deferq_free(vtp__deferq *q);
-void vtp__defer(vtp_req *r, vtp_handler work);
+bool vtp__defer(vtp_req *r, vtp_handler work);
 
 /* metrics.c */
 void vtp__metrics_observe(int route_index, int status, int64_t micros);

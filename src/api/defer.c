@@ -94,7 +94,7 @@ void vtp__deferq_free(vtp__deferq *q)
 	vtp_free(q);
 }
 
-void vtp__defer(vtp_req *r, vtp_handler work)
+bool vtp__defer(vtp_req *r, vtp_handler work)
 {
 	vtp__deferq *q = r->api->deferq;
 	bool queued = false;
@@ -116,4 +116,5 @@ void vtp__defer(vtp_req *r, vtp_handler work)
 		vtp__reply_error(r, 503, "unavailable", NULL,
 				 "the server is busy; try again in a moment");
 	}
+	return queued;
 }

@@ -72,7 +72,9 @@ static void login_verify(vtp_req *r)
 	throttle_keys(r, email_key, sizeof(email_key), ip_key, sizeof(ip_key));
 	memset(&u, 0, sizeof(u));
 	rc = vtp_store_user_by_email(r->api->cfg.store, vtp_json_str(r->json, "email"), &u);
-	if (rc && rc != VTP_ENOTFOUND) {
+	if (rc && rc != VTP_ENOTFOUND) { /* not the caller's failure */
+		vtp_throttle_refund(r->api->throttle, email_key);
+		vtp_throttle_refund(r->api->ip_throttle, ip_key);
 		vtp__reply_error(r, rc == VTP_EUNAVAIL ? 503 : 500, NULL, NULL,
 				 "could not check the credentials");
 		return;
@@ -81,16 +83,15 @@ static void login_verify(vtp_req *r)
 		ok = vtp_password_verify(u.password_hash, password);
 	else
 		vtp_password_burn(password); /* same cost for unknown users */
-	if (!ok) {
-		vtp_throttle_failure(r->api->throttle, email_key, now);
-		vtp_throttle_failure(r->api->ip_throttle, ip_key, now);
+	if (!ok) { /* already counted by vtp_throttle_attempt */
 		VTP_INFO("failed login from %s", r->ip);
 		vtp__reply_error(r, 401, "invalid_credentials", NULL, "invalid email or password");
 		goto out;
 	}
 	vtp_throttle_success(r->api->throttle, email_key);
-	/* The address counter is not reset: one good account must not buy an
-	 * address fresh guesses at other accounts. */
+	/* The address only gets its one attempt back: a good account must not
+	 * buy an address fresh guesses at other accounts. */
+	vtp_throttle_refund(r->api->ip_throttle, ip_key);
 	rc = vtp_jwt_sign(r->api->cfg.jwt_key, r->api->cfg.jwt_key_len, u.id,
 			  now / 1000, ttl, &token);
 	if (rc) {
@@ -117,8 +118,12 @@ void vtp__h_login(vtp_req *r)
 		return;
 	}
 	throttle_keys(r, email_key, sizeof(email_key), ip_key, sizeof(ip_key));
-	if (vtp_throttle_check(r->api->throttle, email_key, now, &wait_ms) ||
-	    vtp_throttle_check(r->api->ip_throttle, ip_key, now, &wait2)) {
+	/* Each attempt is counted as a failure before the password is checked
+	 * (and given back if it was right): a burst of parallel guesses cannot
+	 * all pass the check while the first ones are still being verified. */
+	if (vtp_throttle_attempt(r->api->ip_throttle, ip_key, now, &wait2) ||
+	    (vtp_throttle_attempt(r->api->throttle, email_key, now, &wait_ms) &&
+	     (vtp_throttle_refund(r->api->ip_throttle, ip_key), 1))) {
 		int64_t w = wait_ms > wait2 ? wait_ms : wait2;
 
 		snprintf(r->retry_after, sizeof(r->retry_after), "%lld", (long long)((w + 999) / 1000));
@@ -127,7 +132,10 @@ void vtp__h_login(vtp_req *r)
 				 (long long)((w + 999) / 1000));
 		return;
 	}
-	vtp__defer(r, login_verify);
+	if (!vtp__defer(r, login_verify)) { /* busy: the attempt did not happen */
+		vtp_throttle_refund(r->api->throttle, email_key);
+		vtp_throttle_refund(r->api->ip_throttle, ip_key);
+	}
 }
 
 void vtp__h_me(vtp_req *r)

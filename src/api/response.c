@@ -116,10 +116,12 @@ void vtp__reply_buf(vtp_req *r, int status, vtp_buf *json)
 static void reply_error_obj(vtp_req *r, int status, const char *code,
 			    const char *field, const char *message, json_t *extra)
 {
-	json_t *err = json_object();
+	json_t *err = json_object(), *msg;
 
 	json_object_set_new(err, "code", json_string(code ? code : default_reason(status)));
-	json_object_set_new(err, "message", json_string(message));
+	/* json_string refuses invalid UTF-8; the message must never be lost */
+	msg = json_string(message);
+	json_object_set_new(err, "message", msg ? msg : json_string("invalid request"));
 	if (field && *field)
 		json_object_set_new(err, "field", json_string(field));
 	if (status >= 500)

@@ -80,7 +80,7 @@ static int match(const char *pattern, char **seg, int nseg, const char **params)
 }
 
 const vtp_route *vtp__route_match(const char *method, char *segments_copy,
-				  const char *path, const char **params,
+				  const char **params,
 				  int *route_index, int *status, char *allow,
 				  size_t allow_len)
 {
@@ -126,7 +126,6 @@ const vtp_route *vtp__route_match(const char *method, char *segments_copy,
 				used += (size_t)w;
 		}
 	}
-	(void)path;
 	if (chosen < 0) {
 		*status = 405;
 		return NULL;

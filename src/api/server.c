@@ -18,6 +18,7 @@
 #include "core/mem.h"
 #include "core/random.h"
 #include "core/timeutil.h"
+#include "core/utf8.h"
 
 static void client_ip(struct MHD_Connection *conn, char *out, size_t len)
 {
@@ -103,12 +104,15 @@ static void begin(vtp_req *r)
 	const char *cl, *te, *ct;
 	int status;
 
-	r->route = vtp__route_match(r->method, r->path_segments, r->path, r->params,
+	r->route = vtp__route_match(r->method, r->path_segments, r->params,
 				    &r->route_index, &status, r->allow, sizeof(r->allow));
 	if (!r->route) {
 		if (status == 405) {
+			char *method = vtp_utf8_sanitize(r->method, 32);
+
 			vtp__reply_error(r, 405, "method_not_allowed", NULL,
-					 "%s is not allowed here (allowed: %s)", r->method, r->allow);
+					 "%s is not allowed here (allowed: %s)", method, r->allow);
+			vtp_free(method);
 		} else {
 			r->allow[0] = '\0';
 			vtp__reply_error(r, 404, "not_found", NULL, "no such endpoint");
@@ -205,8 +209,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		r->route_index = -1;
 		vtp_random_hex(r->request_id, 8);
 		client_ip(conn, r->ip, sizeof(r->ip));
-		r->user_agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							    MHD_HTTP_HEADER_USER_AGENT);
+		/* stored in the access log: valid UTF-8, no controls, capped */
+		r->user_agent = vtp_utf8_sanitize(
+			MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_USER_AGENT),
+			512);
 		r->path = vtp_strdup(url);
 		r->path_segments = vtp_strdup(url);
 		vtp_buf_init(&r->body, VTP_API_JSON_LIMIT);
@@ -261,21 +268,26 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	vtp_user_clear(&r->user);
 	vtp_free(r->path);
 	vtp_free(r->path_segments);
+	vtp_free(r->user_agent);
 	vtp_free(r);
 	*con_cls = NULL;
 }
 
+/* libmicrohttpd's own messages can quote the request (a decoded URL): they
+ * go into a field, which the logger escapes, never into the message. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
 	size_t n;
+	vtp_log_kv kv[1];
 
 	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	VTP_WARN("http: %s", msg);
+	kv[0] = (vtp_log_kv){"detail", msg, 0};
+	vtp_log_kv(VTP_LOG_WARN, "libmicrohttpd", kv, 1);
 }
 
 vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)

@@ -49,6 +49,14 @@ void vtp_throttle_free(vtp_throttle *t);
 int vtp_throttle_check(vtp_throttle *t, const char *key, int64_t now_ms,
 		       int64_t *retry_after_ms);
 void vtp_throttle_failure(vtp_throttle *t, const char *key, int64_t now_ms);
+/* Check and count in one step, under the lock: 0 means the attempt is
+ * allowed and already counted as a failure (so parallel attempts cannot all
+ * pass the check before any of them fails); else VTP_ELIMIT, nothing
+ * counted. Undo with vtp_throttle_success (forget the key) or
+ * vtp_throttle_refund (take back one count) when the attempt succeeds. */
+int vtp_throttle_attempt(vtp_throttle *t, const char *key, int64_t now_ms,
+			 int64_t *retry_after_ms);
+void vtp_throttle_refund(vtp_throttle *t, const char *key);
 void vtp_throttle_success(vtp_throttle *t, const char *key);
 
 /* ---- permission policy -------------------------------------------------- */

@@ -197,20 +197,13 @@ static bool entry_expired(const vtp_throttle *t, const throttle_entry *e, int64_
 	       wait_ms(t->threshold, e->failures) + THROTTLE_WINDOW_MS;
 }
 
-int vtp_throttle_check(vtp_throttle *t, const char *key, int64_t now_ms,
-		       int64_t *retry_after_ms)
+/* Wait still owed by the key (0: may try now). Caller holds the lock. */
+static int64_t owed_locked(vtp_throttle *t, const char *key, size_t keylen,
+			   uint64_t hash, int64_t now_ms)
 {
-	size_t keylen;
-	uint64_t hash;
-	int32_t idx;
+	int32_t idx = find(t, key, keylen, hash);
 	int64_t retry = 0;
 
-	if (!key)
-		key = "";
-	keylen = key_length(key);
-	hash = siphash24(t->sipkey, key, keylen);
-	pthread_mutex_lock(&t->lock);
-	idx = find(t, key, keylen, hash);
 	if (idx != NIL) {
 		const throttle_entry *e = &t->entries[idx];
 
@@ -220,25 +213,16 @@ int vtp_throttle_check(vtp_throttle *t, const char *key, int64_t now_ms,
 				retry = 0;
 		}
 	}
-	pthread_mutex_unlock(&t->lock);
-	if (retry_after_ms)
-		*retry_after_ms = retry;
-	return retry > 0 ? VTP_ELIMIT : 0;
+	return retry;
 }
 
-void vtp_throttle_failure(vtp_throttle *t, const char *key, int64_t now_ms)
+/* Counts one failure for the key. Caller holds the lock. */
+static void failure_locked(vtp_throttle *t, const char *key, size_t keylen,
+			   uint64_t hash, int64_t now_ms)
 {
 	throttle_entry *e;
-	size_t keylen;
-	uint64_t hash;
-	int32_t idx, *bucket;
+	int32_t idx = find(t, key, keylen, hash), *bucket;
 
-	if (!key)
-		key = "";
-	keylen = key_length(key);
-	hash = siphash24(t->sipkey, key, keylen);
-	pthread_mutex_lock(&t->lock);
-	idx = find(t, key, keylen, hash);
 	if (idx != NIL) {
 		e = &t->entries[idx];
 		if (entry_expired(t, e, now_ms)) {
@@ -265,6 +249,76 @@ void vtp_throttle_failure(vtp_throttle *t, const char *key, int64_t now_ms)
 	/* A clock that steps back must not shorten an existing wait. */
 	if (now_ms > e->last_failure_ms || e->failures == 1)
 		e->last_failure_ms = now_ms;
+}
+
+int vtp_throttle_check(vtp_throttle *t, const char *key, int64_t now_ms,
+		       int64_t *retry_after_ms)
+{
+	size_t keylen;
+	uint64_t hash;
+	int64_t retry;
+
+	if (!key)
+		key = "";
+	keylen = key_length(key);
+	hash = siphash24(t->sipkey, key, keylen);
+	pthread_mutex_lock(&t->lock);
+	retry = owed_locked(t, key, keylen, hash, now_ms);
+	pthread_mutex_unlock(&t->lock);
+	if (retry_after_ms)
+		*retry_after_ms = retry;
+	return retry > 0 ? VTP_ELIMIT : 0;
+}
+
+void vtp_throttle_failure(vtp_throttle *t, const char *key, int64_t now_ms)
+{
+	size_t keylen;
+	uint64_t hash;
+
+	if (!key)
+		key = "";
+	keylen = key_length(key);
+	hash = siphash24(t->sipkey, key, keylen);
+	pthread_mutex_lock(&t->lock);
+	failure_locked(t, key, keylen, hash, now_ms);
+	pthread_mutex_unlock(&t->lock);
+}
+
+int vtp_throttle_attempt(vtp_throttle *t, const char *key, int64_t now_ms,
+			 int64_t *retry_after_ms)
+{
+	size_t keylen;
+	uint64_t hash;
+	int64_t retry;
+
+	if (!key)
+		key = "";
+	keylen = key_length(key);
+	hash = siphash24(t->sipkey, key, keylen);
+	pthread_mutex_lock(&t->lock);
+	retry = owed_locked(t, key, keylen, hash, now_ms);
+	if (retry == 0)
+		failure_locked(t, key, keylen, hash, now_ms);
+	pthread_mutex_unlock(&t->lock);
+	if (retry_after_ms)
+		*retry_after_ms = retry;
+	return retry > 0 ? VTP_ELIMIT : 0;
+}
+
+void vtp_throttle_refund(vtp_throttle *t, const char *key)
+{
+	size_t keylen;
+	uint64_t hash;
+	int32_t idx;
+
+	if (!key)
+		key = "";
+	keylen = key_length(key);
+	hash = siphash24(t->sipkey, key, keylen);
+	pthread_mutex_lock(&t->lock);
+	idx = find(t, key, keylen, hash);
+	if (idx != NIL && t->entries[idx].failures > 0 && --t->entries[idx].failures == 0)
+		unlink_entry(t, idx);
 	pthread_mutex_unlock(&t->lock);
 }
 

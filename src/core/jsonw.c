@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "timeutil.h"
+#include "utf8.h"
 
 void vtp_jw_init(vtp_jw *w, vtp_buf *b)
 {
@@ -50,22 +51,42 @@ void vtp_jw_object_end(vtp_jw *w) { close_(w, '}'); }
 void vtp_jw_array_begin(vtp_jw *w) { open(w, '['); }
 void vtp_jw_array_end(vtp_jw *w) { close_(w, ']'); }
 
+/* Escapes s as a JSON string that is valid whatever the bytes: invalid UTF-8
+ * becomes \ufffd, and control characters (C0, DEL, C1) are \u-escaped so
+ * that neither a parser nor a terminal reading a log line acts on them. */
 static void escaped(vtp_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s, *run = p;
+	size_t left = strlen(s);
 
 	vtp_buf_append(b, "\"", 1);
-	for (; *p; p++) {
+	while (left) {
 		unsigned char c = *p;
 		char esc[6];
-		size_t n = 2;
+		size_t n = 2, k = 1;
+		uint32_t cp = c;
 
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			p++;
+			left--;
 			continue;
+		}
+		if (c >= 0x80) {
+			k = vtp_utf8_next(p, left, &cp);
+			if (k && cp > 0x9f) { /* valid and printable: copy as is */
+				p += k;
+				left -= k;
+				continue;
+			}
+			if (!k) {
+				k = 1;
+				cp = 0xfffd;
+			}
+		}
 		vtp_buf_append(b, run, (size_t)(p - run));
 		esc[0] = '\\';
-		switch (c) {
+		switch (cp) {
 		case '"': esc[1] = '"'; break;
 		case '\\': esc[1] = '\\'; break;
 		case '\n': esc[1] = 'n'; break;
@@ -75,14 +96,16 @@ static void escaped(vtp_buf *b, const char *s)
 		case '\f': esc[1] = 'f'; break;
 		default:
 			esc[1] = 'u';
-			esc[2] = '0';
-			esc[3] = '0';
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
+			esc[2] = hex[(cp >> 12) & 15];
+			esc[3] = hex[(cp >> 8) & 15];
+			esc[4] = hex[(cp >> 4) & 15];
+			esc[5] = hex[cp & 15];
 			n = 6;
 		}
 		vtp_buf_append(b, esc, n);
-		run = p + 1;
+		p += k;
+		left -= k;
+		run = p;
 	}
 	vtp_buf_append(b, run, (size_t)(p - run));
 	vtp_buf_append(b, "\"", 1);

@@ -11,6 +11,7 @@
 #include "jsonw.h"
 #include "mem.h"
 #include "timeutil.h"
+#include "utf8.h"
 
 int vtp__log_level = VTP_LOG_INFO;
 static bool log_json;
@@ -51,18 +52,25 @@ static void emit(vtp_buf *b)
 	}
 }
 
+/* A text-format value that needs no quoting: printable ASCII only. */
+static bool plain(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f || *s == '"' ||
+		    *s == '=' || *s == '\\')
+			return false;
+	return true;
+}
+
 static void text_value(vtp_buf *b, json_t *v)
 {
 	char *s;
 
-	if (json_is_string(v)) {
-		const char *str = json_string_value(v);
-		bool quote = !*str || strpbrk(str, " \t\"=") != NULL;
-
-		if (!quote) {
-			vtp_buf_appends(b, str);
-			return;
-		}
+	if (json_is_string(v) && plain(json_string_value(v))) {
+		vtp_buf_appends(b, json_string_value(v));
+		return;
 	}
 	s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 	if (s) {
@@ -71,9 +79,12 @@ static void text_value(vtp_buf *b, json_t *v)
 	}
 }
 
-void vtp__log_fields(int level, const char *file, int line, const char *msg,
+void vtp__log_fields(int level, const char *file, int line, const char *raw_msg,
 		     json_t *fields)
 {
+	/* a message may quote outside bytes: never let them break the line */
+	char *owned = vtp_utf8_valid(raw_msg, true) ? NULL : vtp_utf8_sanitize(raw_msg, 4096);
+	const char *msg = owned ? owned : raw_msg;
 	char ts[VTP_TIME_BUFLEN];
 	vtp_buf b;
 	const char *key;
@@ -118,11 +129,14 @@ void vtp__log_fields(int level, const char *file, int line, const char *msg,
 	json_decref(fields);
 	emit(&b);
 	vtp_buf_free(&b);
+	vtp_free(owned);
 }
 
-void vtp__log_kv(int level, const char *file, int line, const char *msg,
+void vtp__log_kv(int level, const char *file, int line, const char *raw_msg,
 		 const vtp_log_kv *kv, size_t n)
 {
+	char *owned = vtp_utf8_valid(raw_msg, true) ? NULL : vtp_utf8_sanitize(raw_msg, 4096);
+	const char *msg = owned ? owned : raw_msg;
 	char ts[VTP_TIME_BUFLEN];
 	vtp_buf b;
 	vtp_jw w;
@@ -153,7 +167,7 @@ void vtp__log_kv(int level, const char *file, int line, const char *msg,
 		for (size_t i = 0; i < n; i++) {
 			if (!kv[i].str) {
 				vtp_buf_appendf(&b, " %s=%lld", kv[i].key, kv[i].num);
-			} else if (*kv[i].str && !strpbrk(kv[i].str, " \t\"=\\\n\r")) {
+			} else if (plain(kv[i].str)) {
 				vtp_buf_appendf(&b, " %s=%s", kv[i].key, kv[i].str);
 			} else {
 				vtp_jw_init(&w, &b);
@@ -166,6 +180,7 @@ void vtp__log_kv(int level, const char *file, int line, const char *msg,
 	(void)line;
 	emit(&b);
 	vtp_buf_free(&b);
+	vtp_free(owned);
 }
 
 void vtp__log(int level, const char *file, int line, const char *fmt, ...)

@@ -17,6 +17,7 @@
 #include "core/mem.h"
 #include "core/path.h"
 #include "core/timeutil.h"
+#include "core/utf8.h"
 
 struct vtp_recordings {
 	vtp_store *store;
@@ -359,9 +360,10 @@ int vtp_recordings_list(vtp_recordings *svc, const vtp_actor *who,
 			return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "status",
 					    "status must be one of pending, recording, stopped, processing, done, failed");
 	}
-	if (q->room_id && (!*q->room_id || vtp_utf8_length(q->room_id) > 255))
+	if (q->room_id && (!*q->room_id || !vtp_utf8_valid(q->room_id, true) ||
+			   vtp_utf8_length(q->room_id) > 255))
 		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "room_id",
-				    "room_id must be 1..255 characters");
+				    "room_id must be 1..255 characters of UTF-8 text");
 	memset(&f, 0, sizeof(f));
 	f.room_id = q->room_id;
 	f.status = q->status;
@@ -444,6 +446,7 @@ int vtp_recordings_share(vtp_recordings *svc, const vtp_actor *who,
 	vtp_recording rec;
 	vtp_user target;
 	vtp_share sh;
+	bool owner;
 	int rc;
 
 	rc = load_authorized(svc, who, id, VTP_ACT_SHARE, &rec, fail);
@@ -488,7 +491,17 @@ int vtp_recordings_share(vtp_recordings *svc, const vtp_actor *who,
 	sh.permission = (char *)vtp_json_str(body, "permission");
 	sh.shared_by = (char *)who->user_id;
 	sh.shared_at = vtp_now_ms();
-	rc = vtp_store_share_put(svc->store, &sh, out, created);
+	/* Holders of "share" may add shares; changing an existing one (which
+	 * could lower or revoke what the starter granted) is for the starter
+	 * and admins. */
+	owner = strcmp(rec.started_by, who->user_id) == 0 || strcmp(who->role, "admin") == 0;
+	rc = vtp_store_share_put(svc->store, &sh, owner, out, created);
+	if (rc == VTP_ECONFLICT) {
+		rc = vtp_fail_set(fail, VTP_ECONFLICT, "share_exists", uid ? "userId" : "role",
+				  "this %s already has a share; only the recording's starter or an "
+				  "admin can change it", uid ? "user" : "role");
+		goto out;
+	}
 	if (rc) {
 		rc = store_fail(fail, rc);
 		goto out;

@@ -940,6 +940,22 @@ int vtp_store_participant_list(vtp_store *s, const char *recording_id,
 	" DO UPDATE SET permission = excluded.permission,"                    \
 	" shared_by = excluded.shared_by, shared_at = excluded.shared_at"     \
 	" RETURNING " SHARE_COLS
+/* an existing share stays as it is, and no row comes back */
+#define SHARE_INSERT_ONLY " DO NOTHING RETURNING " SHARE_COLS
+
+#define SHARE_INSERT_USER                                                     \
+	"INSERT INTO recording_sharing (id, recording_id,"                    \
+	" shared_with_user_id, permission, shared_by, shared_at)"             \
+	" VALUES (?, ?, ?, ?, ?, ?)"                                          \
+	" ON CONFLICT (recording_id, shared_with_user_id)"                    \
+	" WHERE shared_with_user_id IS NOT NULL"
+
+#define SHARE_INSERT_ROLE                                                     \
+	"INSERT INTO recording_sharing (id, recording_id,"                    \
+	" shared_with_role, permission, shared_by, shared_at)"                \
+	" VALUES (?, ?, ?, ?, ?, ?)"                                          \
+	" ON CONFLICT (recording_id, shared_with_role)"                       \
+	" WHERE shared_with_role IS NOT NULL"
 
 void vtp_share_clear(vtp_share *sh)
 {
@@ -988,8 +1004,8 @@ static int read_share_item(void *ctx, const vtp__row *row)
 	return 0;
 }
 
-int vtp_store_share_put(vtp_store *s, const vtp_share *sh, vtp_share *out,
-			bool *created)
+int vtp_store_share_put(vtp_store *s, const vtp_share *sh, bool replace,
+			vtp_share *out, bool *created)
 {
 	char id[VTP_UUID_BUFLEN], rid[VTP_UUID_BUFLEN], uid[VTP_UUID_BUFLEN];
 	char by[VTP_UUID_BUFLEN], at[VTP_TIME_BUFLEN];
@@ -1013,19 +1029,15 @@ int vtp_store_share_put(vtp_store *s, const vtp_share *sh, vtp_share *out,
 	p[5] = p_time(sh->shared_at ? sh->shared_at : vtp_now_ms(), at);
 	/* One statement either way, so concurrent puts cannot both insert. */
 	if (sh->user_id)
-		sql = "INSERT INTO recording_sharing (id, recording_id,"
-		      " shared_with_user_id, permission, shared_by, shared_at)"
-		      " VALUES (?, ?, ?, ?, ?, ?)"
-		      " ON CONFLICT (recording_id, shared_with_user_id)"
-		      " WHERE shared_with_user_id IS NOT NULL" SHARE_UPSERT_SET;
+		sql = replace ? SHARE_INSERT_USER SHARE_UPSERT_SET
+			      : SHARE_INSERT_USER SHARE_INSERT_ONLY;
 	else
-		sql = "INSERT INTO recording_sharing (id, recording_id,"
-		      " shared_with_role, permission, shared_by, shared_at)"
-		      " VALUES (?, ?, ?, ?, ?, ?)"
-		      " ON CONFLICT (recording_id, shared_with_role)"
-		      " WHERE shared_with_role IS NOT NULL" SHARE_UPSERT_SET;
+		sql = replace ? SHARE_INSERT_ROLE SHARE_UPSERT_SET
+			      : SHARE_INSERT_ROLE SHARE_INSERT_ONLY;
 	rc = query(s, sql, p, 6, read_share, &oc, NULL);
 	if (rc == 0 && !oc.found) {
+		if (!replace)
+			return VTP_ECONFLICT;
 		VTP_ERROR("store: share upsert returned no row");
 		rc = VTP_EDB;
 	}

@@ -167,12 +167,13 @@ typedef struct vtp_share {
 
 void vtp_share_clear(vtp_share *sh);
 void vtp_share_free_array(vtp_share *arr, size_t n);
-/* Creates the share, or when the recording already has a share for the same
- * user (or role) replaces its permission, shared_by and shared_at. *out
- * receives the stored row (with the existing id in the replace case);
- * *created tells which happened. */
-int vtp_store_share_put(vtp_store *s, const vtp_share *sh, vtp_share *out,
-			bool *created);
+/* Creates the share. When the recording already has a share for the same
+ * user (or role): with replace, its permission, shared_by and shared_at are
+ * replaced (*out is the stored row, with the existing id); without replace,
+ * nothing changes and VTP_ECONFLICT is returned. *created tells which
+ * happened. */
+int vtp_store_share_put(vtp_store *s, const vtp_share *sh, bool replace,
+			vtp_share *out, bool *created);
 int vtp_store_share_list(vtp_store *s, const char *recording_id,
 			 vtp_share **out, size_t *n);
 /* VTP_ENOTFOUND unless share_id belongs to recording_id. */

@@ -268,6 +268,30 @@ static void *hammer(void *p)
 	return NULL;
 }
 
+/* attempt = check + count in one step; refund takes one count back. */
+static void test_attempt_and_refund(void **state)
+{
+	vtp_throttle *t = vtp_throttle_new(5);
+	int64_t retry = -1;
+
+	(void)state;
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(vtp_throttle_attempt(t, "k", T0, &retry), 0);
+	/* five attempts in flight are five failures until proven otherwise */
+	assert_int_equal(vtp_throttle_attempt(t, "k", T0, &retry), VTP_ELIMIT);
+	assert_int_equal(retry, 1 * SEC);
+	/* a refused attempt counted nothing: still exactly 5 */
+	vtp_throttle_refund(t, "k");
+	assert_int_equal(retry_of(t, "k", T0), 0);
+	assert_int_equal(vtp_throttle_attempt(t, "k", T0, &retry), 0);
+	/* refunds never go below zero, and an emptied key is forgotten */
+	for (int i = 0; i < 10; i++)
+		vtp_throttle_refund(t, "k");
+	assert_int_equal(retry_of(t, "k", T0), 0);
+	vtp_throttle_refund(t, "never-seen");
+	vtp_throttle_free(t);
+}
+
 static void test_concurrent(void **state)
 {
 	vtp_throttle *t = vtp_throttle_new(5);
@@ -295,6 +319,7 @@ int main(void)
 		cmocka_unit_test(test_long_keys),
 		cmocka_unit_test(test_eviction_when_full),
 		cmocka_unit_test(test_siphash_vectors),
+		cmocka_unit_test(test_attempt_and_refund),
 		cmocka_unit_test(test_concurrent),
 	};
 

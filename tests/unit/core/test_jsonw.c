@@ -295,17 +295,48 @@ static const struct {
 	{"\x01", "\"\\u0001\""},
 	{"x\x1fy", "\"x\\u001fy\""},
 	{"\x0b\x0e\x10\x1a\x1b", "\"\\u000b\\u000e\\u0010\\u001a\\u001b\""},
-	{"\x7f", "\"\x7f\""},          /* DEL is legal in JSON strings */
+	{"\x7f", "\"\\u007f\""},        /* DEL: legal raw, escaped for logs */
 	{"a/b</script>", "\"a/b</script>\""},
 	{"\xc3\xa9t\xc3\xa9", "\"\xc3\xa9t\xc3\xa9\""},           /* été */
 	{"\xe4\xb8\xad\xe6\x96\x87", "\"\xe4\xb8\xad\xe6\x96\x87\""}, /* 中文 */
 	{"\xf0\x9f\x8e\xa5 rec", "\"\xf0\x9f\x8e\xa5 rec\""},     /* 🎥 */
 	{"\xe2\x80\xa8", "\"\xe2\x80\xa8\""},                     /* U+2028 */
-	{"\xc2\x85", "\"\xc2\x85\""},                             /* U+0085 */
+	{"\xc2\x85", "\"\\u0085\""},                           /* C1 NEL: escaped */
+	{"\xc2\xa0", "\"\xc2\xa0\""},                             /* U+00A0 as is */
 	{"end\\\"", "\"end\\\\\\\"\""},
 	{"\"\"\"", "\"\\\"\\\"\\\"\""},
 	{"mixed \xc3\xa9\n\"\x02\\", "\"mixed \xc3\xa9\\n\\\"\\u0002\\\\\""},
 };
+
+/* Invalid UTF-8 still yields valid JSON: each bad byte is \ufffd. */
+static void test_invalid_utf8(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} bad[] = {
+		{"a\xff" "b", "\"a\\ufffdb\""},
+		{"\xc0\xaf", "\"\\ufffd\\ufffd\""},
+		{"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},
+		{"cut\xe2\x82", "\"cut\\ufffd\\ufffd\""},
+	};
+	vtp_buf b;
+	vtp_jw w;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *j;
+
+		vtp_buf_init(&b, 1024);
+		vtp_jw_init(&w, &b);
+		vtp_jw_string(&w, bad[i].in);
+		if (strcmp(b.data, bad[i].want) != 0)
+			fail_msg("bad %zu: got %s want %s", i, b.data, bad[i].want);
+		j = json_loads(b.data, JSON_DECODE_ANY, NULL);
+		assert_non_null(j);
+		json_decref(j);
+		vtp_buf_free(&b);
+	}
+}
 
 static size_t current_string;
 
@@ -701,6 +732,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_structure),
 		cmocka_unit_test(test_strings),
+		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_all_ascii),
 		cmocka_unit_test(test_ints),
 		cmocka_unit_test(test_doubles),

@@ -518,12 +518,12 @@ static void test_list(void **state)
 	sh.user_id = friend;
 	sh.permission = "view";
 	sh.shared_by = starter;
-	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created), 0);
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, true, &out, &created), 0);
 	vtp_share_clear(&out);
 	memcpy(sh.recording_id, id[1], VTP_UUID_BUFLEN);
 	sh.user_id = NULL;
 	sh.role = "student";
-	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created), 0);
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, true, &out, &created), 0);
 	vtp_share_clear(&out);
 
 	f.viewer_id = friend;
@@ -634,7 +634,7 @@ static void test_shares(void **state)
 	sh.permission = "view";
 	sh.shared_by = starter;
 	sh.shared_at = T0 + 10;
-	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created), 0);
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, true, &out, &created), 0);
 	assert_true(created);
 	assert_string_equal(out.recording_id, rec);
 	assert_string_equal(out.user_id, friend);
@@ -648,7 +648,7 @@ static void test_shares(void **state)
 	/* Same user again: replaced, same id. */
 	sh.permission = "download";
 	sh.shared_at = T0 + 20;
-	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created), 0);
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, true, &out, &created), 0);
 	assert_false(created);
 	assert_string_equal(out.id, user_share);
 	assert_string_equal(out.permission, "download");
@@ -660,7 +660,7 @@ static void test_shares(void **state)
 	sh.role = "student";
 	sh.permission = "view";
 	sh.shared_at = T0 + 30;
-	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created), 0);
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, true, &out, &created), 0);
 	assert_true(created);
 	assert_null(out.user_id);
 	assert_string_equal(out.role, "student");
@@ -694,7 +694,7 @@ static void test_shares(void **state)
 			 0);
 	assert_int_equal(level, 0);
 	sh.permission = "share";
-	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created), 0);
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, true, &out, &created), 0);
 	assert_false(created);
 	vtp_share_clear(&out);
 	assert_int_equal(vtp_store_share_level(fx->s, rec, friend, "student",
@@ -704,15 +704,15 @@ static void test_shares(void **state)
 
 	/* Invalid shares. */
 	sh.user_id = friend; /* and role: both set */
-	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created),
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, true, &out, &created),
 			 VTP_EINVAL);
 	sh.user_id = NULL;
 	sh.role = NULL;
-	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created),
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, true, &out, &created),
 			 VTP_EINVAL);
 	sh.role = "student";
 	sh.permission = "own";
-	assert_int_equal(vtp_store_share_put(fx->s, &sh, &out, &created),
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, true, &out, &created),
 			 VTP_EINVAL);
 
 	/* Delete: only under its own recording. */
