@@ -545,20 +545,6 @@ static int read_recording_item(void *ctx, const vtp__row *row)
 	return 0;
 }
 
-/* A list page row: the recording plus the window total in column 25. */
-typedef struct page_ctx {
-	array_ctx ac;
-	int64_t total;
-} page_ctx;
-
-static int read_page_item(void *ctx, const vtp__row *row)
-{
-	page_ctx *pc = ctx;
-
-	pc->total = col_int(row, 25);
-	return read_recording_item(&pc->ac, row);
-}
-
 int vtp_store_recording_insert(vtp_store *s, const vtp_recording *r)
 {
 	char id[VTP_UUID_BUFLEN], by[VTP_UUID_BUFLEN];
@@ -652,16 +638,47 @@ int vtp_store_recording_get(vtp_store *s, const char *id, vtp_recording *out)
 	return rc;
 }
 
+/* A list is the union of at most two disjoint "arms", each a WHERE clause
+ * (fixed fragments, values only as parameters) over recordings r. */
+typedef struct list_arm {
+	vtp_buf where; /* " FROM recordings r WHERE ..." */
+	vtp__param p[8];
+	int np;
+} list_arm;
+
+static void arm_init(list_arm *a, const vtp_recording_filter *f)
+{
+	vtp_buf_init(&a->where, 4096);
+	a->np = 0;
+	vtp_buf_appends(&a->where, f->deleted
+					   ? " FROM recordings r WHERE r.deleted_at IS NOT NULL"
+					   : " FROM recordings r WHERE r.deleted_at IS NULL");
+	if (f->room_id) {
+		vtp_buf_appends(&a->where, " AND r.room_id = ?");
+		a->p[a->np++] = p_text(f->room_id);
+	}
+	if (f->status) {
+		vtp_buf_appends(&a->where, " AND r.status = ?");
+		a->p[a->np++] = p_text(f->status);
+	}
+}
+
+static int append_params(vtp__param *dst, int n, const list_arm *a)
+{
+	memcpy(dst + n, a->p, sizeof(*a->p) * (size_t)a->np);
+	return n + a->np;
+}
+
 int vtp_store_recording_list(vtp_store *s, const vtp_recording_filter *f,
 			     vtp_recording **out, size_t *n, int64_t *total)
 {
 	char viewer[VTP_UUID_BUFLEN];
 	const char *viewer_id = NULL;
 	array_ctx ac = {0};
-	page_ctx pc = {{0}, 0};
-	vtp__param p[8];
-	vtp_buf where, sql;
-	int np = 0, slot, rc;
+	list_arm arm[2];
+	int narms = 1, np = 0, slot, rc;
+	vtp__param p[32];
+	vtp_buf sql;
 
 	*out = NULL;
 	*n = 0;
@@ -671,64 +688,70 @@ int vtp_store_recording_list(vtp_store *s, const vtp_recording_filter *f,
 	if (norm_id(f->viewer_id, viewer))
 		viewer_id = viewer;
 
-	/* The WHERE clause is assembled from fixed fragments; values only
-	 * ever travel as parameters. */
-	vtp_buf_init(&where, 4096);
-	vtp_buf_init(&sql, 8192);
-	vtp_buf_appends(&where, f->deleted
-					? " FROM recordings r WHERE r.deleted_at IS NOT NULL"
-					: " FROM recordings r WHERE r.deleted_at IS NULL");
-	if (f->room_id) {
-		vtp_buf_appends(&where, " AND r.room_id = ?");
-		p[np++] = p_text(f->room_id);
+	/* Arms: an admin sees everything (one arm). Anyone else sees what
+	 * they started (read in order from the owner index), plus, for live
+	 * recordings, what is shared with them or their role and started by
+	 * someone else. The arms are disjoint, so each is counted and paged
+	 * on its own: a page costs O(offset + limit) rows of each arm, not a
+	 * sort of everything the user may see. */
+	arm_init(&arm[0], f);
+	if (!f->viewer_is_admin) {
+		vtp_buf_appends(&arm[0].where, " AND r.started_by = ?");
+		arm[0].p[arm[0].np++] = p_text(viewer_id);
+		if (!f->deleted) {
+			arm_init(&arm[1], f);
+			vtp_buf_appends(&arm[1].where,
+					" AND r.started_by <> ? AND r.id IN"
+					" (SELECT recording_id FROM recording_sharing"
+					" WHERE shared_with_user_id = ?"
+					" OR shared_with_role = ?)");
+			arm[1].p[arm[1].np++] = p_text(viewer_id);
+			arm[1].p[arm[1].np++] = p_text(viewer_id);
+			arm[1].p[arm[1].np++] = p_text(f->viewer_role);
+			narms = 2;
+		}
 	}
-	if (f->status) {
-		vtp_buf_appends(&where, " AND r.status = ?");
-		p[np++] = p_text(f->status);
-	}
-	if (!f->viewer_is_admin && f->deleted) {
-		vtp_buf_appends(&where, " AND r.started_by = ?");
-		p[np++] = p_text(viewer_id);
-	} else if (!f->viewer_is_admin) {
-		/* Visible = started by the viewer or shared with the viewer or
-		 * the viewer's role. Both arms are index lookups (SQLite runs
-		 * it as a multi-index OR); an EXISTS per row would scan every
-		 * recording. */
-		vtp_buf_appends(&where,
-				" AND (r.started_by = ? OR r.id IN"
-				" (SELECT recording_id FROM recording_sharing"
-				" WHERE shared_with_user_id = ?"
-				" OR shared_with_role = ?))");
-		p[np++] = p_text(viewer_id);
-		p[np++] = p_text(viewer_id);
-		p[np++] = p_text(f->viewer_role);
-	}
-
+	vtp_buf_init(&sql, 16384);
 	if ((rc = acquire(s, &slot)) != 0)
 		goto out;
-	/* One pass over the visible rows gives the page and the total: the
-	 * inner query sorts only (id, created_at) and counts them with a
-	 * window, the join then reads the page's full rows. (Sorting full
-	 * rows made the sorter copy every column of every visible row; a
-	 * separate COUNT visited them all a second time.) Only a page past
-	 * the end, which returns no row to carry the total, needs a COUNT. */
-	vtp_buf_appendf(&sql,
-			"SELECT " REC_COLS ", t.total FROM (SELECT r.id, r.created_at,"
-			" COUNT(*) OVER () AS total%s ORDER BY r.created_at DESC, r.id DESC"
-			" LIMIT ? OFFSET ?) t JOIN recordings r ON r.id = t.id"
-			" ORDER BY t.created_at DESC, t.id DESC",
-			where.data);
-	p[np] = p_int(f->limit);
-	p[np + 1] = p_int(f->offset);
-	rc = run(s, slot, sql.data, p, np + 2, read_page_item, &pc, NULL);
-	if (rc == 0 && pc.ac.n == 0) {
+
+	if (narms == 1) {
+		vtp_buf_appendf(&sql, "SELECT COUNT(*)%s", arm[0].where.data);
+	} else {
+		vtp_buf_appendf(&sql, "SELECT (SELECT COUNT(*)%s) + (SELECT COUNT(*)%s)",
+				arm[0].where.data, arm[1].where.data);
+	}
+	for (int i = 0; i < narms; i++)
+		np = append_params(p, np, &arm[i]);
+	rc = run(s, slot, sql.data, p, np, read_count, total, NULL);
+
+	if (rc == 0 && *total > f->offset) {
+		/* The page's ids in order (each arm cut to offset + limit
+		 * first), then its full rows. */
 		vtp_buf_reset(&sql);
-		vtp_buf_appendf(&sql, "SELECT COUNT(*)%s", where.data);
-		rc = run(s, slot, sql.data, p, np, read_count, &pc.total, NULL);
+		np = 0;
+		vtp_buf_appends(&sql, "SELECT " REC_COLS " FROM (");
+		if (narms == 1) {
+			vtp_buf_appendf(&sql, "SELECT r.id, r.created_at%s", arm[0].where.data);
+			np = append_params(p, np, &arm[0]);
+		} else {
+			for (int i = 0; i < 2; i++) {
+				vtp_buf_appendf(&sql,
+						"%sSELECT id, created_at FROM (SELECT r.id, r.created_at%s"
+						" ORDER BY r.created_at DESC, r.id DESC LIMIT ?) a%d",
+						i ? " UNION ALL " : "", arm[i].where.data, i);
+				np = append_params(p, np, &arm[i]);
+				p[np++] = p_int((int64_t)f->offset + f->limit);
+			}
+		}
+		vtp_buf_appends(&sql, " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?)"
+				      " t JOIN recordings r ON r.id = t.id"
+				      " ORDER BY t.created_at DESC, t.id DESC");
+		p[np++] = p_int(f->limit);
+		p[np++] = p_int(f->offset);
+		rc = run(s, slot, sql.data, p, np, read_recording_item, &ac, NULL);
 	}
 	release(s, slot);
-	ac = pc.ac;
-	*total = pc.total;
 	if (rc) {
 		vtp_recording_free_array(ac.items, ac.n);
 		*total = 0;
@@ -739,7 +762,8 @@ int vtp_store_recording_list(vtp_store *s, const vtp_recording_filter *f,
 	if (!ac.n)
 		vtp_free(ac.items);
 out:
-	vtp_buf_free(&where);
+	for (int i = 0; i < narms; i++)
+		vtp_buf_free(&arm[i].where);
 	vtp_buf_free(&sql);
 	return rc;
 }

@@ -565,6 +565,80 @@ static void test_list(void **state)
 	assert_int_equal(list_total(fx, &f), 4);
 }
 
+/* A viewer's list merges what they started with what is shared with them
+ * (by user or by role), newest first, across page boundaries; a recording
+ * both owned and shared appears once; totals match at every offset. */
+static void test_list_owned_and_shared_pages(void **state)
+{
+	fixture *fx = *state;
+	char me[VTP_UUID_BUFLEN], other[VTP_UUID_BUFLEN], room[64];
+	char id[8][VTP_UUID_BUFLEN];
+	/* expected order, newest first: created at T0 + 8000 ... T0 + 1000 */
+	int expect_order[] = {7, 6, 5, 4, 3, 2, 1, 0};
+	vtp_recording_filter f;
+	vtp_share sh, out;
+	bool created;
+
+	make_user(fx, "student", me);
+	make_user(fx, "instructor", other);
+	unique(room, sizeof(room), "merge");
+	/* even i: started by me; odd i: by the other user, shared with me */
+	for (int i = 0; i < 8; i++)
+		make_rec(fx, room, i % 2 ? other : me, "stopped", T0 + 1000 * (i + 1), id[i]);
+	for (int i = 1; i < 8; i += 2) {
+		memset(&sh, 0, sizeof(sh));
+		memcpy(sh.recording_id, id[i], VTP_UUID_BUFLEN);
+		if (i == 3)
+			sh.role = "student"; /* through my role */
+		else
+			sh.user_id = me;
+		sh.permission = "view";
+		sh.shared_by = other;
+		assert_int_equal(vtp_store_share_put(fx->s, &sh, true, &out, &created), 0);
+		vtp_share_clear(&out);
+	}
+	/* one of mine is also shared with my role: still listed once */
+	memset(&sh, 0, sizeof(sh));
+	memcpy(sh.recording_id, id[4], VTP_UUID_BUFLEN);
+	sh.role = "student";
+	sh.permission = "view";
+	sh.shared_by = me;
+	assert_int_equal(vtp_store_share_put(fx->s, &sh, true, &out, &created), 0);
+	vtp_share_clear(&out);
+	/* someone else's, not shared: never listed */
+	{
+		char hidden[VTP_UUID_BUFLEN];
+
+		make_rec(fx, room, other, "stopped", T0 + 9000, hidden);
+	}
+
+	memset(&f, 0, sizeof(f));
+	f.room_id = room;
+	f.viewer_id = me;
+	f.viewer_role = "student";
+	for (int limit = 1; limit <= 9; limit++) {
+		int seen = 0;
+
+		for (int offset = 0; offset <= 9; offset += limit) {
+			vtp_recording *arr = NULL;
+			size_t n = 0;
+			int64_t total = -1;
+
+			f.limit = limit;
+			f.offset = offset;
+			assert_int_equal(vtp_store_recording_list(fx->s, &f, &arr, &n, &total), 0);
+			assert_int_equal(total, 8);
+			for (size_t k = 0; k < n; k++) {
+				assert_true(seen < 8);
+				assert_string_equal(arr[k].id, id[expect_order[seen]]);
+				seen++;
+			}
+			vtp_recording_free_array(arr, n);
+		}
+		assert_int_equal(seen, 8);
+	}
+}
+
 static void test_room_ids(void **state)
 {
 	fixture *fx = *state;
@@ -1385,6 +1459,7 @@ static int teardown_pg(void **state)
 		cmocka_unit_test(test_recording_get_fields),                  \
 		cmocka_unit_test(test_soft_delete_restore),                   \
 		cmocka_unit_test(test_list),                                  \
+		cmocka_unit_test(test_list_owned_and_shared_pages),           \
 		cmocka_unit_test(test_room_ids),                              \
 		cmocka_unit_test(test_shares),                                \
 		cmocka_unit_test(test_access_log),                            \
