@@ -115,7 +115,7 @@ bool vtp__defer(vtp_req *r, vtp_handler work);
 
 /* metrics.c */
 void vtp__metrics_observe(int route_index, int status, int64_t micros);
-void vtp__metrics_render(vtp_buf *out, int64_t active_recordings);
+void vtp__metrics_render(vtp_buf *out, int64_t active_recordings, uint64_t audit_lost);
 
 /* handlers */
 void vtp__h_healthz(vtp_req *r);

@@ -32,7 +32,7 @@ void vtp__h_metrics(vtp_req *r)
 	vtp_buf_init(&b, 1 << 20);
 	if (vtp_store_recording_count_active(r->api->cfg.store, &active) != 0)
 		active = -1;
-	vtp__metrics_render(&b, active);
+	vtp__metrics_render(&b, active, vtp_recordings_audit_lost(r->api->cfg.recordings));
 	vtp__reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
 	vtp_buf_free(&b);
 }

@@ -41,7 +41,7 @@ void vtp__metrics_observe(int route_index, int status, int64_t micros)
 	atomic_fetch_add_explicit(&total, 1, memory_order_relaxed);
 }
 
-void vtp__metrics_render(vtp_buf *out, int64_t active_recordings)
+void vtp__metrics_render(vtp_buf *out, int64_t active_recordings, uint64_t audit_lost)
 {
 	unsigned long long cum = 0;
 
@@ -85,4 +85,7 @@ void vtp__metrics_render(vtp_buf *out, int64_t active_recordings)
 	vtp_buf_appends(out, "# HELP vtp_recordings_active Recordings in status pending or recording.\n"
 			     "# TYPE vtp_recordings_active gauge\n");
 	vtp_buf_appendf(out, "vtp_recordings_active %lld\n", (long long)active_recordings);
+	vtp_buf_appends(out, "# HELP vtp_audit_entries_lost_total Access-log entries that could not be written.\n"
+			     "# TYPE vtp_audit_entries_lost_total counter\n");
+	vtp_buf_appendf(out, "vtp_audit_entries_lost_total %llu\n", (unsigned long long)audit_lost);
 }

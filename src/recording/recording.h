@@ -92,6 +92,9 @@ int vtp_recordings_access_log(vtp_recordings *svc, const vtp_actor *who,
 			      vtp_access_entry **out, size_t *n, int64_t *total,
 			      vtp_fail *fail);
 
+/* Access-log entries that could not be written since start (for /metrics). */
+uint64_t vtp_recordings_audit_lost(vtp_recordings *svc);
+
 /* Client-facing JSON (camelCase, RFC 3339 times, never a server path).
  * vtp_recording_write streams a Recording for the hot paths; the json_t form
  * is derived from it (one field list). */

@@ -44,6 +44,11 @@ void vtp_recordings_free(vtp_recordings *svc)
 	vtp_free(svc);
 }
 
+uint64_t vtp_recordings_audit_lost(vtp_recordings *svc)
+{
+	return vtp_audit_lost(svc->audit);
+}
+
 /* ---- validation --------------------------------------------------------- */
 
 static const char *const formats[] = {"webm", "mp4", NULL};

@@ -591,4 +591,6 @@ test('healthz and metrics', async () => {
   const m2 = await srv.api('GET', '/metrics', { token: u.admin.token });
   const gauge2 = [...m2.text.matchAll(/^vtp_recordings_active(?:\{[^}]*\})? (\S+)/gm)].map((x) => Number(x[1]));
   assert.equal(gauge2.reduce((s, x) => s + x, 0), active - 1, 'gauge did not drop after stop');
+  // the audit trail reports what it could not write (nothing, here)
+  assert.match(m2.text, /^vtp_audit_entries_lost_total 0$/m, 'audit loss counter missing or non-zero');
 });
