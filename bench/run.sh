@@ -17,9 +17,16 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
-# ---- our server (SQLite, default settings, request log kept but discarded) --
+# ---- our server (default settings, request log kept but discarded) ----------
+# BENCH_BACKEND=postgres runs it on a throwaway PostgreSQL (scripts/test-pg.sh).
+BACKEND=${BENCH_BACKEND:-sqlite}
 port=$(free_port)
 export VTP_DATA_DIR=$work/data VTP_LISTEN=127.0.0.1:$port VTP_LOG_FORMAT=json
+if [ "$BACKEND" = postgres ]; then
+  scripts/test-pg.sh start "$work/pg" >/dev/null
+  trap 'scripts/test-pg.sh stop "$work/pg"; cleanup' EXIT
+  export VTP_DATABASE_URL=$(cat "$work/pg/url")
+fi
 "$BIN" serve >"$work/serve.out" 2>/dev/null & pids+=($!)
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 # A university-sized library: USERS instructors with PER_USER recordings each,
@@ -92,7 +99,7 @@ echo "dataset: $USERS instructors x $PER_USER recordings = $((USERS * PER_USER))
 echo
 echo "| endpoint | server | req/s | p99 (ms) | ratio to nginx |"
 echo "|---|---|---:|---:|---:|"
-echo "| GET /api/v1/recordings/{id} | vtp-recorder (SQLite) | $vg_rps | $vg_p99 | $(ratio "$vg_rps" "$ng_rps") |"
+echo "| GET /api/v1/recordings/{id} | vtp-recorder ($BACKEND) | $vg_rps | $vg_p99 | $(ratio "$vg_rps" "$ng_rps") |"
 echo "| GET /api/v1/recordings/{id} | nginx, same bytes, static | $ng_rps | $ng_p99 | 1.00 |"
-echo "| GET /api/v1/recordings?limit=20 | vtp-recorder (SQLite) | $vl_rps | $vl_p99 | $(ratio "$vl_rps" "$nl_rps") |"
+echo "| GET /api/v1/recordings?limit=20 | vtp-recorder ($BACKEND) | $vl_rps | $vl_p99 | $(ratio "$vl_rps" "$nl_rps") |"
 echo "| GET /api/v1/recordings?limit=20 | nginx, same bytes, static | $nl_rps | $nl_p99 | 1.00 |"
