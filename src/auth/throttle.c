@@ -126,6 +126,16 @@ static size_t key_length(const char *key)
 	return strnlen(key, THROTTLE_KEY_MAX);
 }
 
+/* The key as stored ("" for NULL), its length and its bucket hash. */
+static const char *key_of(vtp_throttle *t, const char *key, size_t *keylen, uint64_t *hash)
+{
+	if (!key)
+		key = "";
+	*keylen = key_length(key);
+	*hash = siphash24(t->sipkey, key, *keylen);
+	return key;
+}
+
 static int32_t *bucket_of(vtp_throttle *t, uint64_t hash)
 {
 	return &t->buckets[hash & (THROTTLE_BUCKETS - 1)];
@@ -258,10 +268,7 @@ int vtp_throttle_check(vtp_throttle *t, const char *key, int64_t now_ms,
 	uint64_t hash;
 	int64_t retry;
 
-	if (!key)
-		key = "";
-	keylen = key_length(key);
-	hash = siphash24(t->sipkey, key, keylen);
+	key = key_of(t, key, &keylen, &hash);
 	pthread_mutex_lock(&t->lock);
 	retry = owed_locked(t, key, keylen, hash, now_ms);
 	pthread_mutex_unlock(&t->lock);
@@ -275,10 +282,7 @@ void vtp_throttle_failure(vtp_throttle *t, const char *key, int64_t now_ms)
 	size_t keylen;
 	uint64_t hash;
 
-	if (!key)
-		key = "";
-	keylen = key_length(key);
-	hash = siphash24(t->sipkey, key, keylen);
+	key = key_of(t, key, &keylen, &hash);
 	pthread_mutex_lock(&t->lock);
 	failure_locked(t, key, keylen, hash, now_ms);
 	pthread_mutex_unlock(&t->lock);
@@ -291,10 +295,7 @@ int vtp_throttle_attempt(vtp_throttle *t, const char *key, int64_t now_ms,
 	uint64_t hash;
 	int64_t retry;
 
-	if (!key)
-		key = "";
-	keylen = key_length(key);
-	hash = siphash24(t->sipkey, key, keylen);
+	key = key_of(t, key, &keylen, &hash);
 	pthread_mutex_lock(&t->lock);
 	retry = owed_locked(t, key, keylen, hash, now_ms);
 	if (retry == 0)
@@ -311,10 +312,7 @@ void vtp_throttle_refund(vtp_throttle *t, const char *key)
 	uint64_t hash;
 	int32_t idx;
 
-	if (!key)
-		key = "";
-	keylen = key_length(key);
-	hash = siphash24(t->sipkey, key, keylen);
+	key = key_of(t, key, &keylen, &hash);
 	pthread_mutex_lock(&t->lock);
 	idx = find(t, key, keylen, hash);
 	if (idx != NIL && t->entries[idx].failures > 0 && --t->entries[idx].failures == 0)
@@ -328,10 +326,7 @@ void vtp_throttle_success(vtp_throttle *t, const char *key)
 	uint64_t hash;
 	int32_t idx;
 
-	if (!key)
-		key = "";
-	keylen = key_length(key);
-	hash = siphash24(t->sipkey, key, keylen);
+	key = key_of(t, key, &keylen, &hash);
 	pthread_mutex_lock(&t->lock);
 	idx = find(t, key, keylen, hash);
 	if (idx != NIL)
