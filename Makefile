@@ -5,7 +5,7 @@ ASAN_DIR  ?= build-asan
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: all build run test test-asan bench deps clean
+.PHONY: all build run test test-asan bench fuzz deps clean
 
 all: build
 
@@ -33,9 +33,26 @@ test-asan:
 	@cmake --build $(ASAN_DIR) -j $(JOBS) -- --no-print-directory
 	@cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure --timeout 900
 
+# libFuzzer on every target for FUZZ_SECONDS each (new inputs go to
+# build-fuzz/found/<target>, the repo corpus is only read).
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/install-deps.sh --fuzz
+	@cmake -S . -B $(FUZZ_DIR) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DVTP_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_DIR) -j $(JOBS) -- --no-print-directory
+	@for t in $(FUZZ_DIR)/fuzz_*; do case $$t in *_replay) continue;; esac; \
+	  name=$$(basename $$t); corpus=$${name#fuzz_}; mkdir -p $(FUZZ_DIR)/found/$$corpus; \
+	  echo "fuzzing $$name for $(FUZZ_SECONDS) s"; \
+	  if ! $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_DIR)/found/$$corpus \
+	       tests/fuzz/corpus/$$corpus > $(FUZZ_DIR)/$$name.log 2>&1; then \
+	    tail -40 $(FUZZ_DIR)/$$name.log; echo "$$name found a failure (log: $(FUZZ_DIR)/$$name.log)"; exit 1; \
+	  fi; grep -E 'stat::(number_of_executed_units|new_units_added)' $(FUZZ_DIR)/$$name.log; \
+	done
+
 bench: build
 	@scripts/install-deps.sh --test
 	@bench/run.sh
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

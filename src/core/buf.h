@@ -20,7 +20,8 @@ int vtp_buf_append(vtp_buf *b, const void *p, size_t n);
 int vtp_buf_appends(vtp_buf *b, const char *s);
 int vtp_buf_appendf(vtp_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-int vtp_buf_vappendf(vtp_buf *b, const char *fmt, va_list ap);
+int vtp_buf_vappendf(vtp_buf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 void vtp_buf_reset(vtp_buf *b);
 /* Hands the bytes to the caller (who frees with vtp_free); b is emptied. */
 char *vtp_buf_steal(vtp_buf *b, size_t *len);

@@ -175,6 +175,11 @@ bool vtp_time_parse(const char *s, int64_t *ms)
 	tm.tm_min = mi;
 	tm.tm_sec = sec;
 	t = timegm(&tm);
-	*ms = ((int64_t)t - (int64_t)off_min * 60) * 1000 + frac_ms;
+	t -= (time_t)off_min * 60;
+	/* The instant must have a four-digit UTC year itself, or it could not
+	 * be written back (9999-12-31T23:59-01:00 is in year 10000). */
+	if ((int64_t)t < -62167219200LL || (int64_t)t > 253402300799LL)
+		return false;
+	*ms = (int64_t)t * 1000 + frac_ms;
 	return true;
 }

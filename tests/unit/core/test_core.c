@@ -136,6 +136,9 @@ static void test_time_parse_refuses(void **state)
 		"+2026-11-24T05:31:00Z",
 		"2026-00-24T05:31:00Z",
 		"2026-13-24T05:31:00Z",
+		/* local times whose UTC instant has no four-digit year */
+		"9999-12-31T23:59:59.999-23:59",
+		"0000-01-01T00:00:00+00:01",
 		"2026-11-00T05:31:00Z",
 		"2026-11-32T05:31:00Z",
 		"2026-11-24T24:00:00Z",
