@@ -334,7 +334,10 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 		MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (!api->daemon) {
-		snprintf(err, errlen, "cannot listen on %s:%d (%s)", cfg->host, cfg->port,
+		bool v6 = strchr(cfg->host, ':') != NULL;
+
+		snprintf(err, errlen, "cannot listen on %s%s%s:%d (%s)", v6 ? "[" : "", cfg->host,
+			 v6 ? "]" : "", cfg->port,
 			 errno ? strerror(errno) : "address in use or not available");
 		vtp_throttle_free(api->throttle);
 		vtp_throttle_free(api->ip_throttle);
