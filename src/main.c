@@ -282,7 +282,6 @@ static int cmd_serve(vtp_config *cfg)
 	ac.jwt_key = key;
 	ac.jwt_key_len = keylen;
 	ac.data_dir = cfg->data_dir;
-	ac.recordings_dir = recdir;
 	ac.token_ttl_seconds = LOGIN_TOKEN_TTL;
 	api = vtp_api_start(&ac, err, sizeof(err));
 	if (!api) {

@@ -21,7 +21,6 @@ typedef struct vtp_api_config {
 	const unsigned char *jwt_key; /* borrowed */
 	size_t jwt_key_len;
 	const char *data_dir;      /* for health checks */
-	const char *recordings_dir;
 	int token_ttl_seconds;     /* login token lifetime */
 } vtp_api_config;
 

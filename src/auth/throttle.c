@@ -261,8 +261,9 @@ static void failure_locked(vtp_throttle *t, const char *key, size_t keylen,
 		e->last_failure_ms = now_ms;
 }
 
-int vtp_throttle_check(vtp_throttle *t, const char *key, int64_t now_ms,
-		       int64_t *retry_after_ms)
+/* Check, and with count also record the attempt, in one locked step. */
+static int decide(vtp_throttle *t, const char *key, int64_t now_ms, bool count,
+		  int64_t *retry_after_ms)
 {
 	size_t keylen;
 	uint64_t hash;
@@ -271,10 +272,24 @@ int vtp_throttle_check(vtp_throttle *t, const char *key, int64_t now_ms,
 	key = key_of(t, key, &keylen, &hash);
 	pthread_mutex_lock(&t->lock);
 	retry = owed_locked(t, key, keylen, hash, now_ms);
+	if (retry == 0 && count)
+		failure_locked(t, key, keylen, hash, now_ms);
 	pthread_mutex_unlock(&t->lock);
 	if (retry_after_ms)
 		*retry_after_ms = retry;
 	return retry > 0 ? VTP_ELIMIT : 0;
+}
+
+int vtp_throttle_check(vtp_throttle *t, const char *key, int64_t now_ms,
+		       int64_t *retry_after_ms)
+{
+	return decide(t, key, now_ms, false, retry_after_ms);
+}
+
+int vtp_throttle_attempt(vtp_throttle *t, const char *key, int64_t now_ms,
+			 int64_t *retry_after_ms)
+{
+	return decide(t, key, now_ms, true, retry_after_ms);
 }
 
 void vtp_throttle_failure(vtp_throttle *t, const char *key, int64_t now_ms)
@@ -286,24 +301,6 @@ void vtp_throttle_failure(vtp_throttle *t, const char *key, int64_t now_ms)
 	pthread_mutex_lock(&t->lock);
 	failure_locked(t, key, keylen, hash, now_ms);
 	pthread_mutex_unlock(&t->lock);
-}
-
-int vtp_throttle_attempt(vtp_throttle *t, const char *key, int64_t now_ms,
-			 int64_t *retry_after_ms)
-{
-	size_t keylen;
-	uint64_t hash;
-	int64_t retry;
-
-	key = key_of(t, key, &keylen, &hash);
-	pthread_mutex_lock(&t->lock);
-	retry = owed_locked(t, key, keylen, hash, now_ms);
-	if (retry == 0)
-		failure_locked(t, key, keylen, hash, now_ms);
-	pthread_mutex_unlock(&t->lock);
-	if (retry_after_ms)
-		*retry_after_ms = retry;
-	return retry > 0 ? VTP_ELIMIT : 0;
 }
 
 void vtp_throttle_refund(vtp_throttle *t, const char *key)

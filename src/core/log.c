@@ -1,5 +1,7 @@
 /* Line-oriented logger: each event is formatted into one buffer and written
- * with a single write(2), so lines from different threads never interleave. */
+ * with a single write(2), so lines from different threads never interleave.
+ * One renderer (vtp__log_kv) serves both formats; messages and values from
+ * outside are escaped, so no client can forge or break a line. */
 #include "log.h"
 
 #include <stdarg.h>
@@ -64,74 +66,6 @@ static bool plain(const char *s)
 	return true;
 }
 
-static void text_value(vtp_buf *b, json_t *v)
-{
-	char *s;
-
-	if (json_is_string(v) && plain(json_string_value(v))) {
-		vtp_buf_appends(b, json_string_value(v));
-		return;
-	}
-	s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-	if (s) {
-		vtp_buf_appends(b, s);
-		free(s);
-	}
-}
-
-void vtp__log_fields(int level, const char *file, int line, const char *raw_msg,
-		     json_t *fields)
-{
-	/* a message may quote outside bytes: never let them break the line */
-	char *owned = vtp_utf8_valid(raw_msg, true) ? NULL : vtp_utf8_sanitize(raw_msg, 4096);
-	const char *msg = owned ? owned : raw_msg;
-	char ts[VTP_TIME_BUFLEN];
-	vtp_buf b;
-	const char *key;
-	json_t *v;
-
-	if (level < VTP_LOG_DEBUG || level > VTP_LOG_ERROR)
-		level = VTP_LOG_ERROR;
-	vtp_buf_init(&b, 1 << 20);
-	vtp_time_format(vtp_now_ms(), ts);
-	if (log_json) {
-		json_t *o = json_object();
-		char *s;
-
-		json_object_set_new(o, "ts", json_string(ts));
-		json_object_set_new(o, "level", json_string(level_names[level]));
-		json_object_set_new(o, "msg", json_string(msg));
-		if (level >= VTP_LOG_WARN) {
-			char where[256];
-
-			snprintf(where, sizeof(where), "%s:%d", basename_of(file), line);
-			json_object_set_new(o, "src", json_string(where));
-		}
-		if (fields)
-			json_object_update(o, fields);
-		s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		if (s) {
-			vtp_buf_appends(&b, s);
-			free(s);
-		}
-		json_decref(o);
-	} else {
-		vtp_buf_appendf(&b, "%s %-5s %s", ts, level_names[level], msg);
-		if (fields) {
-			json_object_foreach(fields, key, v) {
-				vtp_buf_appendf(&b, " %s=", key);
-				text_value(&b, v);
-			}
-		}
-		if (level >= VTP_LOG_WARN)
-			vtp_buf_appendf(&b, " (%s:%d)", basename_of(file), line);
-	}
-	json_decref(fields);
-	emit(&b);
-	vtp_buf_free(&b);
-	vtp_free(owned);
-}
-
 void vtp__log_kv(int level, const char *file, int line, const char *raw_msg,
 		 const vtp_log_kv *kv, size_t n)
 {
@@ -154,6 +88,13 @@ void vtp__log_kv(int level, const char *file, int line, const char *raw_msg,
 		vtp_jw_string(&w, level_names[level]);
 		vtp_jw_key(&w, "msg");
 		vtp_jw_string(&w, msg);
+		if (level >= VTP_LOG_WARN) {
+			char where[256];
+
+			snprintf(where, sizeof(where), "%s:%d", basename_of(file), line);
+			vtp_jw_key(&w, "src");
+			vtp_jw_string(&w, where);
+		}
 		for (size_t i = 0; i < n; i++) {
 			vtp_jw_key(&w, kv[i].key);
 			if (kv[i].str)
@@ -175,9 +116,9 @@ void vtp__log_kv(int level, const char *file, int line, const char *raw_msg,
 				vtp_jw_string(&w, kv[i].str);
 			}
 		}
+		if (level >= VTP_LOG_WARN)
+			vtp_buf_appendf(&b, " (%s:%d)", basename_of(file), line);
 	}
-	(void)file;
-	(void)line;
 	emit(&b);
 	vtp_buf_free(&b);
 	vtp_free(owned);
@@ -191,5 +132,5 @@ void vtp__log(int level, const char *file, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	vtp__log_fields(level, file, line, msg, NULL);
+	vtp__log_kv(level, file, line, msg, NULL, 0);
 }

@@ -4,7 +4,6 @@
 #ifndef VTP_CORE_LOG_H
 #define VTP_CORE_LOG_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -16,12 +15,8 @@ void vtp_log_init(int level, bool json);
 bool vtp_log_is_json(void);
 void vtp__log(int level, const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-/* A structured event: `fields` (a JSON object, may be NULL) is consumed. */
-void vtp__log_fields(int level, const char *file, int line, const char *msg,
-		     json_t *fields);
-
-/* Key/value fields for hot log lines (one per HTTP request): formatted
- * straight into the line, no JSON tree. */
+/* A structured event: key/value fields formatted straight into the line
+ * (JSON members or text key=value), no JSON tree. */
 typedef struct vtp_log_kv {
 	const char *key;
 	const char *str; /* string value, or NULL to use num */
@@ -43,13 +38,6 @@ void vtp__log_kv(int level, const char *file, int line, const char *msg,
 		if ((level) >= vtp__log_level)                                \
 			vtp__log((level), __FILE__, __LINE__, __VA_ARGS__);   \
 	} while (0)
-#define vtp_log_fields(level, msg, fields)                                    \
-	do {                                                                  \
-		if ((level) >= vtp__log_level)                                \
-			vtp__log_fields((level), __FILE__, __LINE__, (msg),   \
-					(fields));                            \
-	} while (0)
-
 #define VTP_DEBUG(...) vtp_log(VTP_LOG_DEBUG, __VA_ARGS__)
 #define VTP_INFO(...) vtp_log(VTP_LOG_INFO, __VA_ARGS__)
 #define VTP_WARN(...) vtp_log(VTP_LOG_WARN, __VA_ARGS__)
