@@ -277,6 +277,7 @@ static int cmd_serve(vtp_config *cfg)
 	ac.host = cfg->listen_host;
 	ac.port = cfg->listen_port;
 	ac.threads = cfg->http_threads;
+	ac.list_cache = cfg->list_cache;
 	ac.store = store;
 	ac.recordings = recs;
 	ac.jwt_key = key;

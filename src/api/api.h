@@ -4,6 +4,7 @@
 #ifndef VTP_API_H
 #define VTP_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "auth/auth.h"
@@ -22,6 +23,7 @@ typedef struct vtp_api_config {
 	size_t jwt_key_len;
 	const char *data_dir;      /* for health checks */
 	int token_ttl_seconds;     /* login token lifetime */
+	bool list_cache;           /* cache rendered list pages (listcache.c) */
 } vtp_api_config;
 
 /* Starts serving; returns NULL with a reason in err on failure. */

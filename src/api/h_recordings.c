@@ -137,6 +137,10 @@ void vtp__h_list(vtp_req *r)
 	const char *deleted;
 	vtp_buf b;
 	vtp_jw w;
+	char key[VTP__LISTCACHE_KEY_MAX];
+	size_t key_len = 0;
+	uint64_t gen = 0;
+	vtp__listcache *cache = r->api->listcache;
 
 	memset(&q, 0, sizeof(q));
 	if (!query_int(r, "limit", 10, 1, 100, &q.limit) ||
@@ -153,11 +157,21 @@ void vtp__h_list(vtp_req *r)
 			return;
 		}
 	}
+	vtp_buf_init(&b, RESPONSE_MAX);
+	/* The generation is read before the query: a change committed while
+	 * it runs leaves this answer tagged as already stale. */
+	if (cache && vtp__listcache_key(&r->actor, &q, key, &key_len)) {
+		gen = vtp_store_generation(r->api->cfg.store);
+		if (vtp__listcache_get(cache, key, key_len, gen, &b)) {
+			vtp__reply_buf(r, 200, &b);
+			return;
+		}
+	}
 	if (vtp_recordings_list(r->api->cfg.recordings, &r->actor, &q, &arr, &n, &total, &fail)) {
+		vtp_buf_free(&b);
 		reply_and_clear(r, &fail);
 		return;
 	}
-	vtp_buf_init(&b, RESPONSE_MAX);
 	vtp_jw_init(&w, &b);
 	vtp_jw_object_begin(&w);
 	vtp_jw_key(&w, "recordings");
@@ -175,6 +189,8 @@ void vtp__h_list(vtp_req *r)
 	vtp_jw_int(&w, q.offset);
 	vtp_jw_object_end(&w);
 	vtp_recording_free_array(arr, n);
+	if (gen)
+		vtp__listcache_put(cache, key, key_len, gen, b.data, b.len);
 	vtp__reply_buf(r, 200, &b);
 }
 

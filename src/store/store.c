@@ -9,7 +9,9 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <strings.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -30,6 +32,9 @@ struct vtp_store {
 	void **conns;    /* NULL: slot not connected yet */
 	int *free_slots; /* stack of idle slots */
 	int nfree;
+	/* Bumped after every committed change outside the access log; see
+	 * vtp_store_generation(). */
+	_Atomic uint64_t generation;
 };
 
 /* ---- parameters and columns ------------------------------------------- */
@@ -169,10 +174,41 @@ static void release(vtp_store *s, int slot)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* Does a statement change data that readers may keep results of? Every
+ * write is an INSERT, UPDATE or DELETE written in this file; the access log
+ * is append-only and no kept result reads it. */
+static bool changes_data(const char *sql)
+{
+	if (strncasecmp(sql, "INSERT", 6) != 0 &&
+	    strncasecmp(sql, "UPDATE", 6) != 0 &&
+	    strncasecmp(sql, "DELETE", 6) != 0)
+		return false;
+	return strstr(sql, "recording_access_log") == NULL;
+}
+
+/* Runs one statement. Outside an explicit transaction a write is committed
+ * when this returns, so the generation moves after it: a reader that saw
+ * the old number before its query can never keep a result tagged with the
+ * new one. Transactions bump in commit() instead. */
 static int run(vtp_store *s, int slot, const char *sql, const vtp__param *p,
 	       int np, vtp__row_fn fn, void *ctx, int64_t *changes)
 {
-	return s->ops->query(s->conns[slot], sql, p, np, fn, ctx, changes);
+	int rc = s->ops->query(s->conns[slot], sql, p, np, fn, ctx, changes);
+
+	if (changes_data(sql))
+		atomic_fetch_add(&s->generation, 1);
+	return rc;
+}
+
+/* COMMIT of an explicit transaction; data_changed: it wrote something
+ * changes_data() covers. */
+static int commit(vtp_store *s, int slot, bool data_changed)
+{
+	int rc = s->ops->exec(s->conns[slot], "COMMIT");
+
+	if (data_changed)
+		atomic_fetch_add(&s->generation, 1);
+	return rc;
 }
 
 /* One statement on a pooled connection. */
@@ -259,6 +295,15 @@ void vtp_store_free(vtp_store *s)
 	vtp_free(s);
 }
 
+uint64_t vtp_store_generation(vtp_store *s)
+{
+	/* PostgreSQL may be shared by several nodes whose writes this counter
+	 * never sees; SQLite is one process's file. */
+	if (s->ops != &vtp__sqlite_ops)
+		return 0;
+	return atomic_load(&s->generation) + 1;
+}
+
 const char *vtp_store_backend(const vtp_store *s)
 {
 	return s->ops->name;
@@ -310,7 +355,7 @@ int vtp_store_migrate(vtp_store *s, int *applied)
 			if (rc)
 				goto out;
 		}
-		if ((rc = s->ops->exec(c, "COMMIT")) != 0)
+		if ((rc = commit(s, slot, !done)) != 0)
 			goto out;
 		in_tx = false;
 		if (!done) {
@@ -1228,7 +1273,7 @@ int vtp_store_access_log_insert_many(vtp_store *s, const vtp_access_entry *e,
 			goto out;
 		}
 	}
-	rc = s->ops->exec(s->conns[slot], "COMMIT");
+	rc = commit(s, slot, false);
 	if (rc)
 		s->ops->exec(s->conns[slot], "ROLLBACK");
 out:

@@ -39,6 +39,12 @@ const char *vtp_store_backend(const vtp_store *s);
 int vtp_store_migrate(vtp_store *s, int *applied);
 /* Cheap round trip for health checks. */
 int vtp_store_ping(vtp_store *s);
+/* A number that changes after every committed change this store makes to
+ * users, recordings, participants or shares (not the access log), or 0 when
+ * the backend cannot promise that (PostgreSQL: other nodes write to it too).
+ * Read it before a query whose result you keep: the result is current for
+ * as long as the number stays the same. */
+uint64_t vtp_store_generation(vtp_store *s);
 
 /* ---- users -------------------------------------------------------------- */
 
