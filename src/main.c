@@ -81,6 +81,41 @@ static int make_private_dir(const char *path)
 
 /* The JWT key: VTP_JWT_SECRET, else $data_dir/jwt.secret, generated (0600)
  * on first use. The file's bytes (trailing newline removed) are the key. */
+/* This node's id (recordings it ingests carry it, so that after a crash it
+ * recovers its own): DATA_DIR/node.id, generated on first start. */
+static int load_node_id(const vtp_config *cfg, char id[VTP_UUID_BUFLEN])
+{
+	char path[4096], buf[64];
+	ssize_t n = -1;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/node.id", cfg->data_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = '\0';
+			buf[strcspn(buf, "\r\n")] = '\0';
+			if (vtp_uuid_parse(buf, id))
+				return 0;
+		}
+		fprintf(stderr, PROG ": %s does not hold a node id (a UUID)\n", path);
+		return 1;
+	}
+	vtp_uuid_v4(id);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, id, strlen(id)) != (ssize_t)strlen(id) || write(fd, "\n", 1) != 1 ||
+	    fsync(fd) != 0) {
+		fprintf(stderr, PROG ": cannot write %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	close(fd);
+	return 0;
+}
+
 static int load_secret(const vtp_config *cfg, unsigned char **key, size_t *keylen)
 {
 	char path[4096], buf[SECRET_MAX + 1];
@@ -231,6 +266,10 @@ static int cmd_serve(vtp_config *cfg)
 	vtp_store *store = NULL;
 	vtp_recordings *recs = NULL;
 	vtp_api *api = NULL;
+	vtp_ingest *ingest = NULL;
+	vtp_ingest_config ic;
+	char node_id[VTP_UUID_BUFLEN];
+	int recovered = 0;
 	unsigned char *key = NULL;
 	size_t keylen = 0;
 	char recdir[4096], err[512];
@@ -263,7 +302,34 @@ static int cmd_serve(vtp_config *cfg)
 		rc = 1;
 		goto out;
 	}
+	if (load_node_id(cfg, node_id)) {
+		rc = 1;
+		goto out;
+	}
 	recs = vtp_recordings_new(store, recdir);
+	vtp_recordings_set_node(recs, node_id);
+
+	memset(&ic, 0, sizeof(ic));
+	ic.public_ip = cfg->public_ip;
+	ic.port_min = cfg->rtp_port_min;
+	ic.port_max = cfg->rtp_port_max;
+	ic.recordings = recs;
+	ic.node_id = node_id;
+	ingest = vtp_ingest_start(&ic, err, sizeof(err));
+	if (!ingest) {
+		fprintf(stderr, PROG ": %s\n", err);
+		rc = 1;
+		goto out;
+	}
+	/* Recordings this node was capturing when it stopped (crash, kill,
+	 * power loss) become stopped before anyone can see them as live. */
+	if (vtp_ingest_recover(ingest, &recovered) != 0) {
+		fprintf(stderr, PROG ": cannot recover interrupted recordings\n");
+		rc = 1;
+		goto out;
+	}
+	if (recovered)
+		VTP_WARN("recovered %d recording(s) interrupted by the last stop", recovered);
 
 	/* Keep freed heap memory: every SQL statement builds and frees small
 	 * temporary B-trees, and glibc's default trimming returned that memory
@@ -278,6 +344,7 @@ static int cmd_serve(vtp_config *cfg)
 	ac.port = cfg->listen_port;
 	ac.threads = cfg->http_threads;
 	ac.list_cache = cfg->list_cache;
+	ac.ingest = ingest;
 	ac.store = store;
 	ac.recordings = recs;
 	ac.jwt_key = key;
@@ -302,6 +369,7 @@ static int cmd_serve(vtp_config *cfg)
 	rc = 0;
 out:
 	vtp_api_stop(api);
+	vtp_ingest_stop(ingest);
 	vtp_recordings_free(recs);
 	vtp_store_free(store);
 	vtp_free(key);

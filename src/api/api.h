@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "auth/auth.h"
+#include "ingest/ingest.h"
 #include "recording/recording.h"
 #include "store/store.h"
 
@@ -24,6 +25,7 @@ typedef struct vtp_api_config {
 	const char *data_dir;      /* for health checks */
 	int token_ttl_seconds;     /* login token lifetime */
 	bool list_cache;           /* cache rendered list pages (listcache.c) */
+	vtp_ingest *ingest;        /* borrowed; NULL: no media ingest */
 } vtp_api_config;
 
 /* Starts serving; returns NULL with a reason in err on failure. */

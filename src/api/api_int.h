@@ -151,5 +151,7 @@ void vtp__h_shares_list(vtp_req *r);
 void vtp__h_share_create(vtp_req *r);
 void vtp__h_share_delete(vtp_req *r);
 void vtp__h_access_log(vtp_req *r);
+void vtp__h_track_add(vtp_req *r);
+void vtp__h_track_end(vtp_req *r);
 
 #endif

@@ -29,10 +29,12 @@ void vtp__h_metrics(vtp_req *r)
 	int64_t active = -1;
 	vtp_buf b;
 
-	vtp_buf_init(&b, 1 << 20);
+	vtp_buf_init(&b, 64u << 20);
 	if (vtp_store_recording_count_active(r->api->cfg.store, &active) != 0)
 		active = -1;
 	vtp__metrics_render(&b, active, vtp_recordings_audit_lost(r->api->cfg.recordings));
+	if (r->api->cfg.ingest)
+		vtp_ingest_metrics(r->api->cfg.ingest, &b);
 	vtp__reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
 	vtp_buf_free(&b);
 }

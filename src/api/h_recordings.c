@@ -176,8 +176,13 @@ void vtp__h_list(vtp_req *r)
 	vtp_jw_object_begin(&w);
 	vtp_jw_key(&w, "recordings");
 	vtp_jw_array_begin(&w);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		/* an active recording's live track statistics change without
+		 * a write: such a page is never kept */
+		if (strcmp(arr[i].status, "recording") == 0 || strcmp(arr[i].status, "pending") == 0)
+			gen = 0;
 		vtp_recording_write(&w, &arr[i]);
+	}
 	vtp_jw_array_end(&w);
 	vtp_jw_key(&w, "count");
 	vtp_jw_int(&w, (long long)n);
@@ -320,4 +325,37 @@ void vtp__h_access_log(vtp_req *r)
 	vtp__reply_json(r, 200, json_pack("{so sI sI si si}", "entries", list,
 					  "count", (json_int_t)n, "total", (json_int_t)total,
 					  "limit", limit, "offset", offset));
+}
+
+void vtp__h_track_add(vtp_req *r)
+{
+	vtp_fail fail = VTP_FAIL_INIT;
+	vtp_buf b;
+
+	if (!r->api->cfg.ingest) {
+		vtp__reply_error(r, 503, "unavailable", NULL, "media ingest is not running");
+		return;
+	}
+	vtp_buf_init(&b, 4096);
+	if (vtp_ingest_add_track(r->api->cfg.ingest, &r->actor, r->params[0], r->json, &b, &fail)) {
+		vtp_buf_free(&b);
+		reply_and_clear(r, &fail);
+		return;
+	}
+	vtp__reply_buf(r, 201, &b);
+}
+
+void vtp__h_track_end(vtp_req *r)
+{
+	vtp_fail fail = VTP_FAIL_INIT;
+
+	if (!r->api->cfg.ingest) {
+		vtp__reply_error(r, 503, "unavailable", NULL, "media ingest is not running");
+		return;
+	}
+	if (vtp_ingest_end_track(r->api->cfg.ingest, &r->actor, r->params[0], r->params[1], &fail)) {
+		reply_and_clear(r, &fail);
+		return;
+	}
+	vtp__reply_json(r, 200, json_pack("{sb ss}", "success", 1, "trackId", r->params[1]));
 }

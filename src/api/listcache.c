@@ -1,7 +1,9 @@
 /* A cache of rendered list responses. A class's page of recordings is asked
  * for again and again (every student's page load, every refresh) while it
  * changes a few times an hour, so GET /api/v1/recordings keeps the exact
- * bytes of its last answers, keyed by everything the answer depends on:
+ * bytes of its last answers (pages without an active recording, whose live
+ * track statistics change without a write), keyed by everything the answer
+ * depends on:
  * the caller's id and role and the normalised query. An entry is served only
  * while the store's generation (vtp_store_generation) is the one read
  * before its query ran, so any committed start, stop, delete, restore,

@@ -26,6 +26,8 @@ const vtp_route vtp__routes[] = {
 	{"POST", "/api/v1/recordings/{}/shares", vtp__h_share_create, AUTH_USER, BODY_JSON, "recordings_shares"},
 	{"DELETE", "/api/v1/recordings/{}/shares/{}", vtp__h_share_delete, AUTH_USER, BODY_NONE, "recordings_shares"},
 	{"GET", "/api/v1/recordings/{}/access-log", vtp__h_access_log, AUTH_USER, BODY_NONE, "recordings_access_log"},
+	{"POST", "/api/v1/recordings/{}/tracks", vtp__h_track_add, AUTH_USER, BODY_JSON, "recordings_tracks"},
+	{"DELETE", "/api/v1/recordings/{}/tracks/{}", vtp__h_track_end, AUTH_USER, BODY_NONE, "recordings_tracks"},
 };
 
 const int vtp__route_count = (int)(sizeof(vtp__routes) / sizeof(vtp__routes[0]));

@@ -76,8 +76,12 @@ void vtp_recording_write(vtp_jw *w, const vtp_recording *r)
 	vtp_jw_key(w, "participantCount");
 	vtp_jw_int(w, r->participant_count);
 	vtp_jw_key(w, "tracks");
-	vtp_jw_array_begin(w);
-	vtp_jw_array_end(w);
+	if (r->tracks) {
+		vtp_jw_raw(w, r->tracks);
+	} else {
+		vtp_jw_array_begin(w);
+		vtp_jw_array_end(w);
+	}
 	vtp_jw_object_end(w);
 }
 

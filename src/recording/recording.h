@@ -92,6 +92,53 @@ int vtp_recordings_access_log(vtp_recordings *svc, const vtp_actor *who,
 			      vtp_access_entry **out, size_t *n, int64_t *total,
 			      vtp_fail *fail);
 
+/* ---- media (implemented by src/ingest, which depends on this module) ---- */
+
+typedef struct vtp_media_hooks {
+	void *ctx;
+	/* A recording just left pending/recording: end its tracks, sync their
+	 * logs, and return their statistics as a JSON array (vtp_malloc'd
+	 * text, caller frees) or NULL when it had none. */
+	char *(*end_recording)(void *ctx, const char *recording_id);
+	/* Live statistics of an active recording's tracks, same shape, or NULL
+	 * when it has none on this node. */
+	char *(*live_tracks)(void *ctx, const char *recording_id);
+} vtp_media_hooks;
+
+/* Installs the hooks (before serving; NULL clears them). */
+void vtp_recordings_set_media(vtp_recordings *svc, const vtp_media_hooks *hooks);
+/* The node id written on recordings started here (borrowed, set once
+ * before serving). */
+void vtp_recordings_set_node(vtp_recordings *svc, const char *node_id);
+
+/* Track registration: checks that who may register tracks on id (starter,
+ * admin, service), that it is active (409 not_active), and fills out. */
+int vtp_recordings_for_tracks(vtp_recordings *svc, const vtp_actor *who,
+			      const char *id, vtp_recording *out, vtp_fail *fail);
+/* The folder of a recording's packet logs, created (0700) if needed:
+ * <recordings dir>/<encoded room>/<id>/tracks. */
+int vtp_recordings_tracks_dir(vtp_recordings *svc, const vtp_recording *r,
+			      char *out, size_t outlen);
+/* Writes an audit entry for a track operation (access type "track_add" or
+ * "track_end"). detail is consumed. */
+void vtp_recordings_audit_track(vtp_recordings *svc, const vtp_actor *who,
+				const char *id, const char *type, json_t *detail);
+/* A peer's first packet (joined) and its departure (left): participant
+ * rows. joined fills the new row's id. */
+int vtp_recordings_participant_joined(vtp_recordings *svc, const char *recording_id,
+				      const char *peer_id, const char *full_name,
+				      const char *user_id, const char *role,
+				      int64_t at, char id_out[VTP_UUID_BUFLEN]);
+int vtp_recordings_participant_left(vtp_recordings *svc, const char *participant_id,
+				    int64_t at);
+/* Recordings of this node left pending/recording by a crash. */
+int vtp_recordings_interrupted(vtp_recordings *svc, vtp_recording **out, size_t *n);
+/* Marks one stopped after a crash: stopped_at = the last packet kept (or
+ * its start), tracks statistics, and metadata.interrupted = note. */
+int vtp_recordings_mark_interrupted(vtp_recordings *svc, const vtp_recording *r,
+				    int64_t stopped_at, const char *tracks,
+				    const char *note);
+
 /* Access-log entries that could not be written since start (for /metrics). */
 uint64_t vtp_recordings_audit_lost(vtp_recordings *svc);
 

@@ -23,6 +23,8 @@ struct vtp_recordings {
 	vtp_store *store;
 	vtp_audit *audit;
 	char *dir;
+	vtp_media_hooks media; /* all NULL without ingest */
+	const char *node_id;
 };
 
 vtp_recordings *vtp_recordings_new(vtp_store *store, const char *recordings_dir)
@@ -268,6 +270,7 @@ int vtp_recordings_start(vtp_recordings *svc, const vtp_actor *who,
 	r.fps = 30;
 	r.bitrate = req->bitrate;
 	r.metadata = "{}";
+	r.node_id = (char *)svc->node_id;
 	r.created_at = vtp_now_ms();
 
 	/* The capture folder: recordings/<encoded room>/<id>/, 0700. */
@@ -299,6 +302,44 @@ int vtp_recordings_start(vtp_recordings *svc, const vtp_actor *who,
 	return reload(svc, r.id, out, fail);
 }
 
+/* After a recording left pending/recording: its captures end (logs synced)
+ * and their statistics are kept; everyone still present leaves. The status
+ * changed first, so no track can be added behind this. */
+static void end_media(vtp_recordings *svc, const char *id, int64_t at)
+{
+	char *tracks;
+	int rc;
+
+	if (svc->media.end_recording) {
+		tracks = svc->media.end_recording(svc->media.ctx, id);
+		if (tracks) {
+			rc = vtp_store_recording_set_tracks(svc->store, id, tracks);
+			if (rc)
+				VTP_ERROR("recording %s: track statistics not saved: %s", id,
+					  vtp_strerror(rc));
+			vtp_free(tracks);
+		}
+	}
+	rc = vtp_store_participant_left_all(svc->store, id, at);
+	if (rc)
+		VTP_ERROR("recording %s: participants not closed: %s", id, vtp_strerror(rc));
+}
+
+/* Active recordings show their tracks' live statistics. */
+static void overlay_live(vtp_recordings *svc, vtp_recording *r)
+{
+	char *live;
+
+	if (!svc->media.live_tracks || (strcmp(r->status, "recording") != 0 &&
+					strcmp(r->status, "pending") != 0))
+		return;
+	live = svc->media.live_tracks(svc->media.ctx, r->id);
+	if (live) {
+		vtp_free(r->tracks);
+		r->tracks = live;
+	}
+}
+
 /* Moves a live recording to stopped, with the server-measured duration. */
 static int stop_locked(vtp_recordings *svc, const vtp_actor *who, vtp_recording *rec,
 		       vtp_fail *fail)
@@ -317,6 +358,7 @@ static int stop_locked(vtp_recordings *svc, const vtp_actor *who, vtp_recording 
 		return store_fail(fail, rc);
 	audit(svc, who, rec->id, "stop", json_pack("{ss}", "status", "stopped"));
 	VTP_INFO("recording %s stopped after %.3f s", rec->id, duration);
+	end_media(svc, rec->id, now);
 	return 0;
 }
 
@@ -342,6 +384,7 @@ int vtp_recordings_get(vtp_recordings *svc, const vtp_actor *who,
 
 	if (rc)
 		return rc;
+	overlay_live(svc, out);
 	audit(svc, who, out->id, "view", NULL);
 	return 0;
 }
@@ -379,7 +422,11 @@ int vtp_recordings_list(vtp_recordings *svc, const vtp_actor *who,
 	f.limit = q->limit;
 	f.offset = q->offset;
 	rc = vtp_store_recording_list(svc->store, &f, out, n, total);
-	return rc ? store_fail(fail, rc) : 0;
+	if (rc)
+		return store_fail(fail, rc);
+	for (size_t i = 0; i < *n; i++)
+		overlay_live(svc, &(*out)[i]);
+	return 0;
 }
 
 int vtp_recordings_delete(vtp_recordings *svc, const vtp_actor *who,
@@ -594,5 +641,126 @@ int vtp_recordings_access_log(vtp_recordings *svc, const vtp_actor *who,
 	if (rc)
 		rc = store_fail(fail, rc);
 	vtp_recording_clear(&rec);
+	return rc;
+}
+
+/* ---- media ---------------------------------------------------------------- */
+
+void vtp_recordings_set_media(vtp_recordings *svc, const vtp_media_hooks *hooks)
+{
+	if (hooks)
+		svc->media = *hooks;
+	else
+		memset(&svc->media, 0, sizeof(svc->media));
+}
+
+void vtp_recordings_set_node(vtp_recordings *svc, const char *node_id)
+{
+	svc->node_id = node_id;
+}
+
+int vtp_recordings_for_tracks(vtp_recordings *svc, const vtp_actor *who,
+			      const char *id, vtp_recording *out, vtp_fail *fail)
+{
+	int rc = load_authorized(svc, who, id, VTP_ACT_TRACKS, out, fail);
+
+	if (rc)
+		return rc;
+	if (strcmp(out->status, "recording") != 0 && strcmp(out->status, "pending") != 0) {
+		vtp_fail_set(fail, VTP_ECONFLICT, "not_active", NULL,
+			     "the recording is not active (status %s)", out->status);
+		vtp_recording_clear(out);
+		return VTP_ECONFLICT;
+	}
+	return 0;
+}
+
+int vtp_recordings_tracks_dir(vtp_recordings *svc, const vtp_recording *r,
+			      char *out, size_t outlen)
+{
+	char room_dir[VTP_PATH_COMPONENT_MAX + 1];
+	int n;
+
+	vtp_path_encode_component(r->room_id, room_dir);
+	n = snprintf(out, outlen, "%s/%s/%s/tracks", svc->dir, room_dir, r->id);
+	if (n < 0 || (size_t)n >= outlen)
+		return VTP_ETOOBIG;
+	if (make_dir(svc->dir))
+		return VTP_EIO;
+	snprintf(out, outlen, "%s/%s", svc->dir, room_dir);
+	if (make_dir(out))
+		return VTP_EIO;
+	snprintf(out, outlen, "%s/%s/%s", svc->dir, room_dir, r->id);
+	if (make_dir(out))
+		return VTP_EIO;
+	snprintf(out, outlen, "%s/%s/%s/tracks", svc->dir, room_dir, r->id);
+	return make_dir(out);
+}
+
+void vtp_recordings_audit_track(vtp_recordings *svc, const vtp_actor *who,
+				const char *id, const char *type, json_t *detail)
+{
+	audit(svc, who, id, type, detail);
+}
+
+int vtp_recordings_participant_joined(vtp_recordings *svc, const char *recording_id,
+				      const char *peer_id, const char *full_name,
+				      const char *user_id, const char *role,
+				      int64_t at, char id_out[VTP_UUID_BUFLEN])
+{
+	vtp_participant p;
+
+	memset(&p, 0, sizeof(p));
+	vtp_uuid_v4(p.id);
+	snprintf(p.recording_id, sizeof(p.recording_id), "%s", recording_id);
+	p.peer_id = (char *)peer_id;
+	p.full_name = (char *)full_name;
+	p.user_id = (char *)user_id;
+	p.role = (char *)role;
+	p.joined_at = at;
+	memcpy(id_out, p.id, VTP_UUID_BUFLEN);
+	return vtp_store_participant_insert(svc->store, &p);
+}
+
+int vtp_recordings_participant_left(vtp_recordings *svc, const char *participant_id,
+				    int64_t at)
+{
+	return vtp_store_participant_left(svc->store, participant_id, at);
+}
+
+int vtp_recordings_interrupted(vtp_recordings *svc, vtp_recording **out, size_t *n)
+{
+	return vtp_store_recording_active_of_node(svc->store, svc->node_id, out, n);
+}
+
+int vtp_recordings_mark_interrupted(vtp_recordings *svc, const vtp_recording *r,
+				    int64_t stopped_at, const char *tracks,
+				    const char *note)
+{
+	json_t *meta = json_loads(r->metadata ? r->metadata : "{}", 0, NULL);
+	double duration;
+	char *meta_text;
+	int rc;
+
+	if (!json_is_object(meta)) {
+		json_decref(meta);
+		meta = json_object();
+	}
+	json_object_set_new(meta, "interrupted", json_string(note));
+	meta_text = json_dumps(meta, JSON_COMPACT);
+	json_decref(meta);
+	if (stopped_at < r->created_at)
+		stopped_at = r->created_at;
+	duration = (double)(stopped_at - r->created_at) / 1000.0;
+	rc = vtp_store_recording_interrupt(svc->store, r->id, stopped_at, duration, tracks,
+					   meta_text);
+	free(meta_text);
+	if (rc == 0) {
+		rc = vtp_store_participant_left_all(svc->store, r->id, stopped_at);
+		audit(svc, NULL, r->id, "stop",
+		      json_pack("{ss ss}", "status", "stopped", "reason", "recovered after restart"));
+		VTP_WARN("recording %s was interrupted by a restart: stopped at its last packet (%.3f s)",
+			 r->id, duration);
+	}
 	return rc;
 }

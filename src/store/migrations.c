@@ -104,6 +104,12 @@ const char *const vtp__postgres_migrations[] = {
 	" ON recordings (started_by, deleted_at, created_at, id);"
 	"DROP INDEX idx_recordings_started_by;",
 
+	/* 3: per-track ingest statistics of a finished capture (JSON array);
+	 * recovery finds a node's interrupted recordings by node_id. */
+	"ALTER TABLE recordings ADD COLUMN tracks JSONB;"
+	"CREATE INDEX idx_recordings_node_active ON recordings (node_id)"
+	" WHERE status IN ('pending','recording');",
+
 	NULL,
 };
 
@@ -205,6 +211,13 @@ const char *const vtp__sqlite_migrations[] = {
 	"CREATE INDEX idx_recordings_owner_live"
 	" ON recordings (started_by, deleted_at, created_at, id);"
 	"DROP INDEX idx_recordings_started_by;",
+
+	/* 3: per-track ingest statistics of a finished capture (JSON array);
+	 * recovery finds a node's interrupted recordings by node_id. */
+	"ALTER TABLE recordings ADD COLUMN tracks TEXT"
+	" CHECK (tracks IS NULL OR json_valid(tracks));"
+	"CREATE INDEX idx_recordings_node_active ON recordings (node_id)"
+	" WHERE status IN ('pending','recording');",
 
 	NULL,
 };

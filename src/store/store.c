@@ -505,8 +505,9 @@ int vtp_store_user_count(vtp_store *s, int64_t *count)
 	" r.resolution_height, r.fps, r.bitrate, r.progress, r.error,"      \
 	" r.node_id, r.metadata, r.created_at, r.stopped_at,"               \
 	" r.completed_at, r.deleted_at,"                                      \
-	" (SELECT COUNT(*) FROM recording_participants p"                     \
-	" WHERE p.recording_id = r.id)"
+	" (SELECT COUNT(DISTINCT COALESCE(p.peer_id, p.id))"                 \
+	" FROM recording_participants p WHERE p.recording_id = r.id),"       \
+	" r.tracks"
 
 #define ACTIVE_STATUSES "('pending','recording')"
 
@@ -525,6 +526,7 @@ void vtp_recording_clear(vtp_recording *r)
 	vtp_free(r->error);
 	vtp_free(r->node_id);
 	vtp_free(r->metadata);
+	vtp_free(r->tracks);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -565,6 +567,7 @@ static void fill_recording(const vtp__row *row, vtp_recording *r)
 	r->completed_at = col_time(row, 22);
 	r->deleted_at = col_time(row, 23);
 	r->participant_count = (int)col_int(row, 24);
+	r->tracks = col_strdup(row, 25);
 }
 
 static int read_recording(void *ctx, const vtp__row *row)
@@ -892,6 +895,65 @@ int vtp_store_recording_restore(vtp_store *s, const char *id)
 			      p, 1, rid);
 }
 
+int vtp_store_recording_set_tracks(vtp_store *s, const char *id, const char *tracks)
+{
+	char rid[VTP_UUID_BUFLEN];
+	vtp__param p[2];
+
+	if (!norm_id(id, rid))
+		return VTP_ENOTFOUND;
+	p[0] = p_text(tracks);
+	p[1] = p_text(rid);
+	return guarded_update(s, "UPDATE recordings SET tracks = ? WHERE id = ?",
+			      p, 2, rid);
+}
+
+int vtp_store_recording_interrupt(vtp_store *s, const char *id, int64_t stopped_at,
+				  double duration_seconds, const char *tracks,
+				  const char *metadata)
+{
+	char rid[VTP_UUID_BUFLEN], at[VTP_TIME_BUFLEN];
+	vtp__param p[5];
+
+	if (!norm_id(id, rid))
+		return VTP_ENOTFOUND;
+	p[0] = p_time(stopped_at ? stopped_at : vtp_now_ms(), at);
+	p[1] = duration_seconds < 0 ? p_null() : p_double(duration_seconds);
+	p[2] = p_text(tracks);
+	p[3] = p_text(metadata ? metadata : "{}");
+	p[4] = p_text(rid);
+	return guarded_update(s,
+			      "UPDATE recordings SET status = 'stopped',"
+			      " stopped_at = ?, duration_seconds = ?, tracks = ?,"
+			      " metadata = ? WHERE id = ? AND status IN "
+			      ACTIVE_STATUSES,
+			      p, 5, rid);
+}
+
+int vtp_store_recording_active_of_node(vtp_store *s, const char *node_id,
+				       vtp_recording **out, size_t *n)
+{
+	array_ctx ac = {0};
+	vtp__param p[1];
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	p[0] = p_text(node_id);
+	rc = query(s,
+		   "SELECT " REC_COLS " FROM recordings r WHERE r.status IN "
+		   ACTIVE_STATUSES " AND (r.node_id = ? OR r.node_id IS NULL)"
+		   " ORDER BY r.created_at, r.id",
+		   p, 1, read_recording_item, &ac, NULL);
+	if (rc || !ac.n) {
+		vtp_recording_free_array(ac.items, ac.n);
+		return rc;
+	}
+	*out = ac.items;
+	*n = ac.n;
+	return 0;
+}
+
 int vtp_store_recording_count_active(vtp_store *s, int64_t *count)
 {
 	*count = 0;
@@ -953,6 +1015,36 @@ int vtp_store_participant_insert(vtp_store *s, const vtp_participant *pt)
 		     " peer_id, user_id, full_name, role, joined_at, left_at)"
 		     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 		     p, 8, NULL, NULL, NULL);
+}
+
+int vtp_store_participant_left(vtp_store *s, const char *id, int64_t at)
+{
+	char pid[VTP_UUID_BUFLEN], t[VTP_TIME_BUFLEN];
+	vtp__param p[2];
+
+	if (!norm_id(id, pid))
+		return VTP_ENOTFOUND;
+	p[0] = p_time(at ? at : vtp_now_ms(), t);
+	p[1] = p_text(pid);
+	return query(s,
+		     "UPDATE recording_participants SET left_at = ?"
+		     " WHERE id = ? AND left_at IS NULL",
+		     p, 2, NULL, NULL, NULL);
+}
+
+int vtp_store_participant_left_all(vtp_store *s, const char *recording_id, int64_t at)
+{
+	char rid[VTP_UUID_BUFLEN], t[VTP_TIME_BUFLEN];
+	vtp__param p[2];
+
+	if (!norm_id(recording_id, rid))
+		return VTP_ENOTFOUND;
+	p[0] = p_time(at ? at : vtp_now_ms(), t);
+	p[1] = p_text(rid);
+	return query(s,
+		     "UPDATE recording_participants SET left_at = ?"
+		     " WHERE recording_id = ? AND left_at IS NULL",
+		     p, 2, NULL, NULL, NULL);
 }
 
 static int read_participant_item(void *ctx, const vtp__row *row)

@@ -88,6 +88,7 @@ typedef struct vtp_recording {
 	char *error;         /* NULL unless failed */
 	char *node_id;       /* node that ingests it; may be NULL */
 	char *metadata;      /* JSON object text, never NULL once read ("{}") */
+	char *tracks;        /* JSON array of per-track ingest statistics, or NULL */
 	int64_t created_at;
 	int64_t stopped_at;
 	int64_t completed_at;
@@ -136,6 +137,17 @@ int vtp_store_recording_stop(vtp_store *s, const char *id, int64_t stopped_at,
 int vtp_store_recording_soft_delete(vtp_store *s, const char *id, int64_t at);
 /* Clears deleted_at. VTP_ECONFLICT if not deleted. */
 int vtp_store_recording_restore(vtp_store *s, const char *id);
+/* Sets the per-track statistics (a JSON array text). */
+int vtp_store_recording_set_tracks(vtp_store *s, const char *id, const char *tracks);
+/* pending|recording -> stopped after a crash: stopped_at, duration, tracks
+ * and a metadata object (replacing the old one). VTP_ECONFLICT if not
+ * active any more. */
+int vtp_store_recording_interrupt(vtp_store *s, const char *id, int64_t stopped_at,
+				  double duration_seconds, const char *tracks,
+				  const char *metadata);
+/* Recordings in pending/recording ingested by node_id (or by no node). */
+int vtp_store_recording_active_of_node(vtp_store *s, const char *node_id,
+				       vtp_recording **out, size_t *n);
 /* Number of recordings in status pending or recording (for /metrics). */
 int vtp_store_recording_count_active(vtp_store *s, int64_t *count);
 
@@ -155,6 +167,10 @@ typedef struct vtp_participant {
 void vtp_participant_clear(vtp_participant *p);
 void vtp_participant_free_array(vtp_participant *arr, size_t n);
 int vtp_store_participant_insert(vtp_store *s, const vtp_participant *p);
+/* Sets left_at on one participant row if it is still present. */
+int vtp_store_participant_left(vtp_store *s, const char *id, int64_t at);
+/* Sets left_at on every still-present participant of a recording. */
+int vtp_store_participant_left_all(vtp_store *s, const char *recording_id, int64_t at);
 /* Ordered by joined_at, then id. */
 int vtp_store_participant_list(vtp_store *s, const char *recording_id,
 			       vtp_participant **out, size_t *n);

@@ -1,0 +1,122 @@
+/* The packet log: one append-only file per track, readable up to its last
+ * whole record after a crash or a full disk (ARCHITECTURE.md "Packet log").
+ *
+ * File layout (all integers little-endian):
+ *   header  "VTPCAP\r\n" (8 bytes) | u16 version (1) | u16 flags (0)
+ *           | u32 meta_len | meta (meta_len bytes of UTF-8 JSON, the track's
+ *           metadata: codec, payload type, clock rate, kind, peer...)
+ *           | u32 crc32c of every header byte before it
+ *   records u32 len | u64 arrival_ns (CLOCK_REALTIME) | u8 kind (1 rtp,
+ *           2 rtcp) | len bytes (the datagram as received)
+ *           | u32 crc32c of every record byte before it
+ * len is 1..VTP_CAP_MAX_PAYLOAD; meta_len is at most VTP_CAP_MAX_META.
+ *
+ * The writer buffers records in memory and hands them to the kernel with
+ * write() when its buffer fills or when vtp_capw_flush() is called; the
+ * owner calls flush on a timer so that a kill -9 loses at most that
+ * interval. vtp_capw_sync() (fdatasync) may run on another thread while the
+ * owner appends: it touches only the descriptor. After the first failed
+ * write (ENOSPC, EIO) the writer refuses further records; the file then ends
+ * at its last whole record or in a torn one, which readers stop before. */
+#ifndef VTP_CAPTURE_H
+#define VTP_CAPTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VTP_CAP_MAGIC "VTPCAP\r\n"
+#define VTP_CAP_VERSION 1
+#define VTP_CAP_MAX_PAYLOAD 65535
+#define VTP_CAP_MAX_META (64 * 1024)
+#define VTP_CAP_HEADER_FIXED 16 /* magic + version + flags + meta_len */
+#define VTP_CAP_RECORD_OVERHEAD 17 /* len + arrival + kind + crc */
+
+enum { VTP_CAP_RTP = 1, VTP_CAP_RTCP = 2 };
+
+/* ---- writer ------------------------------------------------------------- */
+
+typedef struct vtp_capw vtp_capw;
+
+/* Creates path (O_EXCL, mode 0600) and writes the header with meta (JSON
+ * text, not validated here). buffer_bytes: in-memory batch size (0: 64 KiB).
+ * Returns 0, VTP_EINVAL (meta too long), VTP_ECONFLICT (file exists) or
+ * VTP_EIO (errno kept in *err_no when err_no is not NULL). */
+int vtp_capw_open(const char *path, const char *meta, size_t buffer_bytes,
+		  vtp_capw **out, int *err_no);
+/* Appends one record. VTP_EINVAL for len 0 or over VTP_CAP_MAX_PAYLOAD or an
+ * unknown kind; VTP_EIO once a write has failed (see vtp_capw_errno). May
+ * call write() when the buffer is full. */
+int vtp_capw_append(vtp_capw *w, int kind, uint64_t arrival_ns,
+		    const uint8_t *data, size_t len);
+/* Writes buffered records to the kernel. 0 or VTP_EIO. */
+int vtp_capw_flush(vtp_capw *w);
+/* fdatasync; safe to call from another thread than the appender. */
+int vtp_capw_sync(vtp_capw *w);
+/* Flushes, syncs, closes and frees (w may be NULL). Returns the first error
+ * seen over the writer's life, or 0. */
+int vtp_capw_close(vtp_capw *w);
+/* The errno of the first failed write, or 0. */
+int vtp_capw_errno(const vtp_capw *w);
+/* Records appended / bytes in the file once flushed (header included). */
+uint64_t vtp_capw_records(const vtp_capw *w);
+uint64_t vtp_capw_bytes(const vtp_capw *w);
+
+/* ---- reader ------------------------------------------------------------- */
+
+typedef struct vtp_capr vtp_capr;
+
+typedef struct vtp_cap_record {
+	uint64_t arrival_ns;
+	int kind;           /* VTP_CAP_RTP | VTP_CAP_RTCP */
+	const uint8_t *data; /* valid until the next call */
+	size_t len;
+	uint64_t offset;    /* of the record in the file */
+} vtp_cap_record;
+
+/* How a read ended. */
+enum {
+	VTP_CAPR_RECORD = 1, /* *rec filled */
+	VTP_CAPR_END = 0,    /* clean end of file, after a whole record */
+	VTP_CAPR_TORN = -1,  /* the file ends inside a record (crash, full disk) */
+	VTP_CAPR_CORRUPT = -2, /* bad length, kind or CRC: stopped there */
+	VTP_CAPR_IOERR = -3,
+};
+
+/* Opens and checks the header. Returns 0, VTP_ENOTFOUND, VTP_EIO, or
+ * VTP_EINVAL with a one-line reason in err (not a capture, unknown version,
+ * corrupt or torn header, empty file). */
+int vtp_capr_open(const char *path, vtp_capr **out, char *err, size_t errlen);
+void vtp_capr_close(vtp_capr *r);
+/* The header's metadata JSON (NUL-terminated, as written). */
+const char *vtp_capr_meta(const vtp_capr *r);
+/* Next record: one of the VTP_CAPR_* values. After anything but RECORD,
+ * every further call returns the same value. */
+int vtp_capr_next(vtp_capr *r, vtp_cap_record *rec);
+/* Offset of the first byte not consumed as a whole record. */
+uint64_t vtp_capr_good_bytes(const vtp_capr *r);
+
+/* ---- summary (vtp-recorder inspect) -------------------------------------- */
+
+typedef struct vtp_cap_summary {
+	char *meta;              /* header JSON, owned */
+	uint64_t rtp_packets, rtcp_packets, rtp_bytes;
+	uint64_t sender_reports; /* RTCP SR seen */
+	uint64_t first_arrival_ns, last_arrival_ns; /* 0 when no record */
+	uint32_t ssrc;           /* of the first RTP packet */
+	bool ssrc_changed;       /* more than one SSRC among RTP packets */
+	uint64_t seq_gaps;       /* places where sequence numbers jump forward */
+	uint64_t seq_missing;    /* packets those jumps skip */
+	uint64_t reordered_or_dup; /* packets at or behind the highest seq */
+	double media_seconds;    /* RTP timestamp span / clock rate (meta), or 0 */
+	int end;                 /* VTP_CAPR_END | TORN | CORRUPT | IOERR */
+	uint64_t good_bytes, file_bytes;
+} vtp_cap_summary;
+
+/* Reads a whole capture. 0 (even when it ends torn or corrupt: see
+ * s->end) or an error from vtp_capr_open (reason in err). */
+int vtp_cap_summarize(const char *path, vtp_cap_summary *s, char *err,
+		      size_t errlen);
+void vtp_cap_summary_clear(vtp_cap_summary *s);
+
+#endif

@@ -1,0 +1,920 @@
+/* The control side of the ingest (see ingest.h for the threads): track
+ * registration and its validation, UDP port allocation, the keeper thread
+ * (log syncs and closes, participant events), the recording service's media
+ * hooks, metrics and crash recovery. The packet path is in loop.c. */
+#include "ingest_int.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/jsonval.h"
+#include "core/jsonw.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+
+#define SYNC_INTERVAL_MS 1000
+#define CAPTURE_BUFFER (32 * 1024)
+#define DEFAULT_RCVBUF (4 * 1024 * 1024)
+
+/* ---- small pieces ----------------------------------------------------------- */
+
+void vtp__completion_init(completion *c, int pending)
+{
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	c->pending = pending;
+}
+
+void vtp__completion_done(completion *c)
+{
+	pthread_mutex_lock(&c->mu);
+	if (--c->pending <= 0)
+		pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+void vtp__completion_wait(completion *c)
+{
+	pthread_mutex_lock(&c->mu);
+	while (c->pending > 0)
+		pthread_cond_wait(&c->cv, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+}
+
+void vtp__completion_destroy(completion *c)
+{
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+}
+
+void vtp__track_ref(track *t)
+{
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+}
+
+void vtp__track_unref(track *t)
+{
+	if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (t->fd >= 0)
+		close(t->fd);
+	vtp_capw_close(t->cap); /* normally closed by the keeper already */
+	vtp_free(t->peer_id);
+	vtp_free(t->full_name);
+	vtp_free(t->user_id);
+	vtp_free(t->role);
+	vtp_free(t);
+}
+
+static const char *state_name(int s)
+{
+	switch (s) {
+	case TRACK_WAITING: return "waiting";
+	case TRACK_RECEIVING: return "receiving";
+	case TRACK_IDLE: return "idle";
+	case TRACK_ENDED: return "ended";
+	default: return "failed";
+	}
+}
+
+/* One track's statistics as a JSON object (the Recording's `tracks`). */
+static void write_track(vtp_jw *w, track *t)
+{
+	int64_t first = atomic_load_explicit(&t->a_first_ms, memory_order_relaxed);
+	int64_t last = atomic_load_explicit(&t->a_last_ms, memory_order_relaxed);
+	int cap_errno = atomic_load_explicit(&t->a_cap_errno, memory_order_relaxed);
+
+	vtp_jw_object_begin(w);
+	vtp_jw_key(w, "trackId");
+	vtp_jw_string(w, t->id);
+	vtp_jw_key(w, "peerId");
+	vtp_jw_string(w, t->peer_id);
+	vtp_jw_key(w, "fullName");
+	vtp_jw_string(w, t->full_name);
+	vtp_jw_key(w, "kind");
+	vtp_jw_string(w, t->video ? "video" : "audio");
+	vtp_jw_key(w, "codec");
+	vtp_jw_string(w, t->codec);
+	vtp_jw_key(w, "state");
+	vtp_jw_string(w, state_name(atomic_load_explicit(&t->a_state, memory_order_relaxed)));
+	vtp_jw_key(w, "packets");
+	vtp_jw_int(w, (long long)atomic_load_explicit(&t->a_packets, memory_order_relaxed));
+	vtp_jw_key(w, "bytes");
+	vtp_jw_int(w, (long long)atomic_load_explicit(&t->a_bytes, memory_order_relaxed));
+	vtp_jw_key(w, "lost");
+	vtp_jw_int(w, (long long)atomic_load_explicit(&t->a_lost, memory_order_relaxed));
+	vtp_jw_key(w, "reordered");
+	vtp_jw_int(w, (long long)atomic_load_explicit(&t->a_reordered, memory_order_relaxed));
+	vtp_jw_key(w, "duplicates");
+	vtp_jw_int(w, (long long)atomic_load_explicit(&t->a_duplicates, memory_order_relaxed));
+	vtp_jw_key(w, "dropped");
+	vtp_jw_int(w, (long long)atomic_load_explicit(&t->a_dropped, memory_order_relaxed));
+	vtp_jw_key(w, "jitterMs");
+	vtp_jw_double(w, (double)atomic_load_explicit(&t->a_jitter_us, memory_order_relaxed) / 1000.0);
+	vtp_jw_key(w, "bitrate");
+	vtp_jw_int(w, (long long)atomic_load_explicit(&t->a_bitrate, memory_order_relaxed));
+	vtp_jw_key(w, "firstPacketAt");
+	vtp_jw_time(w, first);
+	vtp_jw_key(w, "lastPacketAt");
+	vtp_jw_time(w, last);
+	if (cap_errno) {
+		vtp_jw_key(w, "error");
+		vtp_jw_string(w, strerror(cap_errno));
+	}
+	vtp_jw_object_end(w);
+}
+
+/* ---- keeper: syncs, closes, participants -------------------------------------- */
+
+void vtp__keeper_post(vtp_ingest *ing, enum ev_type type, track *t, int64_t at_ms,
+		      completion *done)
+{
+	ev *e = vtp_calloc(1, sizeof(*e));
+
+	e->type = type;
+	e->t = t;
+	e->at_ms = at_ms;
+	e->done = done;
+	vtp__track_ref(t);
+	pthread_mutex_lock(&ing->ev_mu);
+	*ing->ev_tail = e;
+	ing->ev_tail = &e->next;
+	pthread_cond_signal(&ing->ev_cv);
+	pthread_mutex_unlock(&ing->ev_mu);
+}
+
+/* A peer is present while any of its tracks is: one participant row per
+ * stint, shared by the peer's audio and video. */
+static track *peer_sibling_present(vtp_ingest *ing, track *t)
+{
+	track *found = NULL;
+
+	pthread_mutex_lock(&ing->reg_mu);
+	for (track *o = ing->tracks; o; o = o->reg_next) {
+		if (o != t && o->participant_id[0] && strcmp(o->recording_id, t->recording_id) == 0 &&
+		    strcmp(o->peer_id, t->peer_id) == 0) {
+			found = o;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ing->reg_mu);
+	return found;
+}
+
+static void on_event(vtp_ingest *ing, ev *e)
+{
+	track *t = e->t, *sib;
+	int rc;
+
+	switch (e->type) {
+	case EV_JOINED:
+		if (t->participant_id[0])
+			break;
+		sib = peer_sibling_present(ing, t);
+		if (sib) {
+			memcpy(t->participant_id, sib->participant_id, sizeof(t->participant_id));
+			break;
+		}
+		rc = vtp_recordings_participant_joined(ing->cfg.recordings, t->recording_id,
+						       t->peer_id, t->full_name, t->user_id,
+						       t->role, e->at_ms, t->participant_id);
+		if (rc) {
+			t->participant_id[0] = '\0';
+			VTP_ERROR("recording %s: participant %s not recorded: %s", t->recording_id,
+				  t->peer_id, vtp_strerror(rc));
+		}
+		break;
+	case EV_LEFT:
+		if (!t->participant_id[0])
+			break;
+		sib = peer_sibling_present(ing, t);
+		if (!sib || strcmp(sib->participant_id, t->participant_id) != 0) {
+			rc = vtp_recordings_participant_left(ing->cfg.recordings, t->participant_id,
+							     e->at_ms);
+			if (rc)
+				VTP_ERROR("recording %s: participant %s leaving not recorded: %s",
+					  t->recording_id, t->peer_id, vtp_strerror(rc));
+		}
+		t->participant_id[0] = '\0';
+		break;
+	case EV_CLOSE:
+		rc = vtp_capw_close(t->cap);
+		t->cap = NULL;
+		if (rc)
+			VTP_ERROR("track %s of recording %s: packet log closed with an error: %s",
+				  t->id, t->recording_id, vtp_strerror(rc));
+		if (e->done)
+			vtp__completion_done(e->done);
+		break;
+	}
+}
+
+static void sync_all(vtp_ingest *ing)
+{
+	track **batch;
+	int n = 0, cap;
+
+	pthread_mutex_lock(&ing->reg_mu);
+	cap = ing->ntracks;
+	batch = vtp_calloc((size_t)(cap ? cap : 1), sizeof(*batch));
+	for (track *t = ing->tracks; t && n < cap; t = t->reg_next) {
+		if (t->cap) {
+			vtp__track_ref(t);
+			batch[n++] = t;
+		}
+	}
+	pthread_mutex_unlock(&ing->reg_mu);
+	/* Only the keeper closes logs, so each t->cap stays valid here. */
+	for (int i = 0; i < n; i++) {
+		if (batch[i]->cap && vtp_capw_sync(batch[i]->cap) != 0)
+			VTP_WARN("track %s: fdatasync failed: %s", batch[i]->id, strerror(errno));
+		vtp__track_unref(batch[i]);
+	}
+	vtp_free(batch);
+}
+
+static void *keeper_main(void *arg)
+{
+	vtp_ingest *ing = arg;
+	int64_t next_sync = vtp_now_ms() + SYNC_INTERVAL_MS;
+
+	for (;;) {
+		struct timespec until;
+		ev *e, *next;
+		bool quit;
+
+		pthread_mutex_lock(&ing->ev_mu);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		while (!ing->ev_head && !ing->keeper_quit && vtp_now_ms() < next_sync) {
+			if (pthread_cond_timedwait(&ing->ev_cv, &ing->ev_mu, &until) != 0)
+				break;
+		}
+		e = ing->ev_head;
+		ing->ev_head = NULL;
+		ing->ev_tail = &ing->ev_head;
+		quit = ing->keeper_quit;
+		pthread_mutex_unlock(&ing->ev_mu);
+		for (; e; e = next) {
+			next = e->next;
+			on_event(ing, e);
+			vtp__track_unref(e->t);
+			vtp_free(e);
+		}
+		if (vtp_now_ms() >= next_sync) {
+			sync_all(ing);
+			next_sync = vtp_now_ms() + SYNC_INTERVAL_MS;
+		}
+		if (quit)
+			break;
+	}
+	return NULL;
+}
+
+/* ---- registration ------------------------------------------------------------ */
+
+static const char *const kinds[] = {"audio", "video", NULL};
+static const char *const codecs[] = {"opus", "vp8", "h264", NULL};
+
+static const vtp_json_param track_params[] = {
+	{"peerId", VTP_JV_STRING, true, 1, 255, NULL, true},
+	{"fullName", VTP_JV_STRING, true, 1, 255, NULL, true},
+	{"userId", VTP_JV_STRING, false, 1, 64, NULL, true},
+	{"role", VTP_JV_STRING, false, 1, 50, NULL, true},
+	{"kind", VTP_JV_STRING, true, 0, -1, kinds, false},
+	{"codec", VTP_JV_STRING, true, 0, -1, codecs, false},
+	{"payloadType", VTP_JV_INT, true, 0, 127, NULL, false},
+	{"clockRate", VTP_JV_INT, false, 1, 1000000, NULL, false},
+	{"ssrc", VTP_JV_INT, false, 0, 4294967295LL, NULL, false},
+};
+
+static int parse_track(vtp_ingest *ing, json_t *body, track *t, vtp_fail *fail)
+{
+	const char *kind, *codec, *user_id;
+	uint32_t want_rate;
+	int rc;
+
+	(void)ing;
+	rc = vtp_json_validate(body, track_params, sizeof(track_params) / sizeof(track_params[0]),
+			       fail);
+	if (rc)
+		return rc;
+	kind = vtp_json_str(body, "kind");
+	codec = vtp_json_str(body, "codec");
+	t->video = strcmp(kind, "video") == 0;
+	if (t->video == (strcmp(codec, "opus") == 0))
+		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "codec",
+				    "codec %s is not a%s codec (audio: opus; video: vp8, h264)",
+				    codec, t->video ? " video" : "n audio");
+	snprintf(t->codec, sizeof(t->codec), "%s", codec);
+	t->pt = (int)vtp_json_int(body, "payloadType", -1);
+	/* RFC 5761 §4: with RTP and RTCP on one port, these payload types
+	 * would be read as RTCP packet types 192..223 */
+	if (t->pt >= 64 && t->pt <= 95)
+		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "payloadType",
+				    "payloadType %d collides with RTCP on a muxed port (RFC 5761); "
+				    "use 0..63 or 96..127", t->pt);
+	want_rate = t->video ? 90000 : 48000;
+	t->clock_rate = (uint32_t)vtp_json_int(body, "clockRate", want_rate);
+	if (t->clock_rate != want_rate)
+		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "clockRate",
+				    "clockRate of %s RTP is %u Hz", codec, want_rate);
+	if (json_is_integer(json_object_get(body, "ssrc"))) {
+		t->ssrc_fixed = true;
+		t->ssrc_expected = (uint32_t)vtp_json_int(body, "ssrc", 0);
+	}
+	user_id = vtp_json_str(body, "userId");
+	if (user_id) {
+		char uid[VTP_UUID_BUFLEN];
+
+		if (!vtp_uuid_parse(user_id, uid))
+			return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "userId",
+					    "userId must be a user's UUID");
+		t->user_id = vtp_strdup(uid);
+	}
+	t->peer_id = vtp_strdup(vtp_json_str(body, "peerId"));
+	t->full_name = vtp_strdup(vtp_json_str(body, "fullName"));
+	if (vtp_json_str(body, "role"))
+		t->role = vtp_strdup(vtp_json_str(body, "role"));
+	return 0;
+}
+
+/* Binds a UDP socket on the next free port of the range (reg_mu held). */
+static int bind_port(vtp_ingest *ing, int *port_out)
+{
+	int span = ing->cfg.port_max - ing->cfg.port_min + 1;
+
+	for (int i = 0; i < span; i++) {
+		int idx = (ing->port_cursor + i) % span;
+		int port = ing->cfg.port_min + idx;
+		struct sockaddr_in sa;
+		int fd, one = 1, buf = ing->cfg.rcvbuf;
+
+		if (ing->port_used[idx])
+			continue;
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -1;
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, ing->bind_ip, &sa.sin_addr);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+			close(fd);
+			continue; /* taken by another program */
+		}
+		/* A keyframe is a burst of dozens of packets: the default buffer
+		 * overflows on it. FORCE passes rmem_max when privileged. */
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)) != 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+		setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+		ing->port_used[idx] = 1;
+		ing->port_cursor = (idx + 1) % span;
+		*port_out = port;
+		return fd;
+	}
+	return -1;
+}
+
+static char *track_meta(const track *t)
+{
+	char created[VTP_TIME_BUFLEN];
+	json_t *m;
+	char *s;
+
+	vtp_time_format(t->created_ms, created);
+	m = json_pack("{si ss ss ss ss ss ss si si ss}", "version", 1, "trackId", t->id,
+		      "recordingId", t->recording_id, "peerId", t->peer_id,
+		      "fullName", t->full_name, "kind", t->video ? "video" : "audio",
+		      "codec", t->codec, "payloadType", t->pt, "clockRate", (int)t->clock_rate,
+		      "createdAt", created);
+	if (t->user_id)
+		json_object_set_new(m, "userId", json_string(t->user_id));
+	if (t->role)
+		json_object_set_new(m, "role", json_string(t->role));
+	if (t->ssrc_fixed)
+		json_object_set_new(m, "ssrc", json_integer(t->ssrc_expected));
+	s = json_dumps(m, JSON_COMPACT);
+	json_decref(m);
+	return s;
+}
+
+int vtp_ingest_add_track(vtp_ingest *ing, const vtp_actor *who, const char *recording_id,
+			 json_t *body, vtp_buf *info_json, vtp_fail *fail)
+{
+	char dir[4096], path[4200];
+	vtp_recording rec;
+	track *t;
+	char *meta;
+	int rc, err_no = 0;
+	vtp_jw w;
+
+	rc = vtp_recordings_for_tracks(ing->cfg.recordings, who, recording_id, &rec, fail);
+	if (rc)
+		return rc;
+	t = vtp_calloc(1, sizeof(*t));
+	atomic_init(&t->refs, 1); /* the registry's */
+	t->fd = -1;
+	rc = parse_track(ing, body, t, fail);
+	if (rc)
+		goto out;
+	vtp_uuid_v4(t->id);
+	memcpy(t->recording_id, rec.id, sizeof(t->recording_id));
+	t->created_ms = vtp_now_ms();
+	if (vtp_recordings_tracks_dir(ing->cfg.recordings, &rec, dir, sizeof(dir)) != 0) {
+		VTP_ERROR("recording %s: cannot create its tracks folder: %s", rec.id, strerror(errno));
+		rc = vtp_fail_set(fail, VTP_EIO, "storage_error", NULL,
+				  "cannot create the recording's tracks folder");
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/%s.vtpcap", dir, t->id);
+
+	/* Serialised against end_recording: either the stop sees this track,
+	 * or this sees the stop. */
+	pthread_mutex_lock(&ing->ctl_mu);
+	vtp_recording_clear(&rec);
+	rc = vtp_recordings_for_tracks(ing->cfg.recordings, who, recording_id, &rec, fail);
+	if (rc) {
+		pthread_mutex_unlock(&ing->ctl_mu);
+		goto out;
+	}
+	meta = track_meta(t);
+	rc = vtp_capw_open(path, meta, CAPTURE_BUFFER, &t->cap, &err_no);
+	free(meta);
+	if (rc) {
+		pthread_mutex_unlock(&ing->ctl_mu);
+		VTP_ERROR("recording %s: cannot create packet log: %s", rec.id, strerror(err_no));
+		rc = vtp_fail_set(fail, VTP_EIO, "storage_error", NULL,
+				  "cannot create the track's capture file");
+		goto out;
+	}
+	pthread_mutex_lock(&ing->reg_mu);
+	t->fd = bind_port(ing, &t->port);
+	if (t->fd < 0) {
+		pthread_mutex_unlock(&ing->reg_mu);
+		pthread_mutex_unlock(&ing->ctl_mu);
+		vtp_capw_close(t->cap);
+		t->cap = NULL;
+		unlink(path);
+		VTP_WARN("recording %s: no free UDP port in %d..%d for a new track", rec.id,
+			 ing->cfg.port_min, ing->cfg.port_max);
+		rc = vtp_fail_set(fail, VTP_EUNAVAIL, "no_ports", NULL,
+				  "no free media port on this server; try again later");
+		goto out;
+	}
+	t->reg_next = ing->tracks;
+	ing->tracks = t;
+	t->in_registry = true;
+	ing->ntracks++;
+	pthread_mutex_unlock(&ing->reg_mu);
+	vtp__loop_post(ing, CMD_ADD, t, NULL);
+	pthread_mutex_unlock(&ing->ctl_mu);
+
+	vtp_recordings_audit_track(ing->cfg.recordings, who, rec.id, "track_add",
+				   json_pack("{ss ss ss si}", "trackId", t->id, "peerId", t->peer_id,
+					     "kind", t->video ? "video" : "audio", "port", t->port));
+	VTP_INFO("recording %s: track %s (%s %s, pt %d) of peer registered on port %d", rec.id,
+		 t->id, t->video ? "video" : "audio", t->codec, t->pt, t->port);
+	vtp_jw_init(&w, info_json);
+	vtp_jw_object_begin(&w);
+	vtp_jw_key(&w, "trackId");
+	vtp_jw_string(&w, t->id);
+	vtp_jw_key(&w, "ip");
+	vtp_jw_string(&w, ing->public_ip);
+	vtp_jw_key(&w, "port");
+	vtp_jw_int(&w, t->port);
+	vtp_jw_key(&w, "rtcpMux");
+	vtp_jw_bool(&w, true);
+	vtp_jw_object_end(&w);
+	vtp_recording_clear(&rec);
+	return 0;
+out:
+	vtp_recording_clear(&rec);
+	vtp__track_unref(t);
+	return rc;
+}
+
+/* Removes tracks from the registry and frees their ports (reg_mu held). */
+static void unregister(vtp_ingest *ing, track *t)
+{
+	for (track **pp = &ing->tracks; *pp; pp = &(*pp)->reg_next) {
+		if (*pp == t) {
+			*pp = t->reg_next;
+			t->in_registry = false;
+			ing->ntracks--;
+			ing->port_used[t->port - ing->cfg.port_min] = 0;
+			return;
+		}
+	}
+}
+
+/* Ends the given tracks and waits until each log is synced and closed.
+ * Returns their statistics as a JSON array (NULL when n == 0). */
+static char *end_tracks(vtp_ingest *ing, track **ts, int n)
+{
+	completion done;
+	vtp_buf b;
+	vtp_jw w;
+
+	if (n == 0)
+		return NULL;
+	vtp__completion_init(&done, n);
+	for (int i = 0; i < n; i++)
+		vtp__loop_post(ing, CMD_END, ts[i], &done);
+	vtp__completion_wait(&done);
+	vtp__completion_destroy(&done);
+
+	vtp_buf_init(&b, 1 << 24);
+	vtp_jw_init(&w, &b);
+	vtp_jw_array_begin(&w);
+	for (int i = n - 1; i >= 0; i--) /* in registration order */
+		write_track(&w, ts[i]);
+	vtp_jw_array_end(&w);
+	pthread_mutex_lock(&ing->reg_mu);
+	for (int i = 0; i < n; i++)
+		unregister(ing, ts[i]);
+	pthread_mutex_unlock(&ing->reg_mu);
+	for (int i = 0; i < n; i++) {
+		vtp__track_unref(ts[i]); /* the collector's */
+		vtp__track_unref(ts[i]); /* the registry's */
+	}
+	return vtp_buf_steal(&b, NULL);
+}
+
+/* References to the tracks of one recording (all when id is NULL). */
+static track **collect(vtp_ingest *ing, const char *recording_id, const char *track_id, int *n)
+{
+	track **out;
+	int k = 0;
+
+	pthread_mutex_lock(&ing->reg_mu);
+	out = vtp_calloc((size_t)ing->ntracks + 1, sizeof(*out));
+	for (track *t = ing->tracks; t; t = t->reg_next) {
+		if (recording_id && strcmp(t->recording_id, recording_id) != 0)
+			continue;
+		if (track_id && strcmp(t->id, track_id) != 0)
+			continue;
+		vtp__track_ref(t);
+		out[k++] = t;
+	}
+	pthread_mutex_unlock(&ing->reg_mu);
+	*n = k;
+	return out;
+}
+
+int vtp_ingest_end_track(vtp_ingest *ing, const vtp_actor *who, const char *recording_id,
+			 const char *track_id, vtp_fail *fail)
+{
+	char tid[VTP_UUID_BUFLEN];
+	vtp_recording rec;
+	track **ts;
+	char *stats;
+	int n, rc;
+
+	rc = vtp_recordings_for_tracks(ing->cfg.recordings, who, recording_id, &rec, fail);
+	if (rc) /* a stopped recording's tracks ended with it: 409 */
+		return rc;
+	if (!vtp_uuid_parse(track_id, tid)) {
+		vtp_recording_clear(&rec);
+		return vtp_fail_set(fail, VTP_ENOTFOUND, "not_found", NULL, "no such track");
+	}
+	pthread_mutex_lock(&ing->ctl_mu);
+	ts = collect(ing, rec.id, tid, &n);
+	stats = end_tracks(ing, ts, n);
+	pthread_mutex_unlock(&ing->ctl_mu);
+	vtp_free(ts);
+	if (n == 0) {
+		vtp_recording_clear(&rec);
+		return vtp_fail_set(fail, VTP_ENOTFOUND, "not_found", NULL, "no such track");
+	}
+	vtp_recordings_audit_track(ing->cfg.recordings, who, rec.id, "track_end",
+				   json_pack("{ss}", "trackId", tid));
+	VTP_INFO("recording %s: track %s ended: %s", rec.id, tid, stats);
+	vtp_free(stats);
+	vtp_recording_clear(&rec);
+	return 0;
+}
+
+/* ---- media hooks ------------------------------------------------------------- */
+
+static char *hook_end_recording(void *ctx, const char *recording_id)
+{
+	vtp_ingest *ing = ctx;
+	track **ts;
+	char *stats;
+	int n;
+
+	pthread_mutex_lock(&ing->ctl_mu);
+	ts = collect(ing, recording_id, NULL, &n);
+	stats = end_tracks(ing, ts, n);
+	pthread_mutex_unlock(&ing->ctl_mu);
+	vtp_free(ts);
+	return stats;
+}
+
+static char *hook_live_tracks(void *ctx, const char *recording_id)
+{
+	vtp_ingest *ing = ctx;
+	vtp_buf b;
+	vtp_jw w;
+	track **ts;
+	int n;
+
+	ts = collect(ing, recording_id, NULL, &n);
+	if (n == 0) {
+		vtp_free(ts);
+		return NULL;
+	}
+	vtp_buf_init(&b, 1 << 24);
+	vtp_jw_init(&w, &b);
+	vtp_jw_array_begin(&w);
+	/* registry order is newest first: list in registration order */
+	for (int i = n - 1; i >= 0; i--) {
+		write_track(&w, ts[i]);
+		vtp__track_unref(ts[i]);
+	}
+	vtp_jw_array_end(&w);
+	vtp_free(ts);
+	return vtp_buf_steal(&b, NULL);
+}
+
+/* ---- metrics ----------------------------------------------------------------- */
+
+void vtp_ingest_metrics(vtp_ingest *ing, vtp_buf *out)
+{
+	track **ts;
+	int n;
+
+	vtp_buf_appendf(out,
+			"# HELP vtp_ingest_datagrams_total UDP datagrams received on media ports.\n"
+			"# TYPE vtp_ingest_datagrams_total counter\n"
+			"vtp_ingest_datagrams_total %llu\n"
+			"# HELP vtp_ingest_bytes_total Bytes received on media ports.\n"
+			"# TYPE vtp_ingest_bytes_total counter\n"
+			"vtp_ingest_bytes_total %llu\n"
+			"# HELP vtp_ingest_feedback_sent_total RTCP packets sent (RR, PLI, FIR).\n"
+			"# TYPE vtp_ingest_feedback_sent_total counter\n"
+			"vtp_ingest_feedback_sent_total %llu\n"
+			"# HELP vtp_ingest_dropped_total Datagrams dropped, by reason.\n"
+			"# TYPE vtp_ingest_dropped_total counter\n",
+			(unsigned long long)atomic_load(&ing->rx_datagrams),
+			(unsigned long long)atomic_load(&ing->rx_bytes),
+			(unsigned long long)atomic_load(&ing->feedback_sent));
+	for (int i = 0; i < DROP_COUNT; i++)
+		vtp_buf_appendf(out, "vtp_ingest_dropped_total{reason=\"%s\"} %llu\n",
+				vtp__drop_names[i], (unsigned long long)atomic_load(&ing->drops[i]));
+	ts = collect(ing, NULL, NULL, &n);
+	vtp_buf_appendf(out,
+			"# HELP vtp_ingest_tracks Tracks registered on this node.\n"
+			"# TYPE vtp_ingest_tracks gauge\n"
+			"vtp_ingest_tracks %d\n"
+			"# HELP vtp_track_packets_total RTP packets captured per track.\n"
+			"# TYPE vtp_track_packets_total counter\n"
+			"# HELP vtp_track_bytes_total RTP payload bytes captured per track.\n"
+			"# TYPE vtp_track_bytes_total counter\n"
+			"# HELP vtp_track_lost_total RTP packets lost per track.\n"
+			"# TYPE vtp_track_lost_total counter\n"
+			"# HELP vtp_track_jitter_seconds Interarrival jitter per track.\n"
+			"# TYPE vtp_track_jitter_seconds gauge\n"
+			"# HELP vtp_track_bitrate_bits Receive bitrate per track.\n"
+			"# TYPE vtp_track_bitrate_bits gauge\n",
+			n);
+	for (int i = 0; i < n; i++) {
+		track *t = ts[i];
+		char labels[160];
+
+		snprintf(labels, sizeof(labels), "recording=\"%s\",track=\"%s\",kind=\"%s\"",
+			 t->recording_id, t->id, t->video ? "video" : "audio");
+		vtp_buf_appendf(out,
+				"vtp_track_packets_total{%s} %llu\n"
+				"vtp_track_bytes_total{%s} %llu\n"
+				"vtp_track_lost_total{%s} %llu\n"
+				"vtp_track_jitter_seconds{%s} %.6f\n"
+				"vtp_track_bitrate_bits{%s} %llu\n",
+				labels, (unsigned long long)atomic_load(&t->a_packets), labels,
+				(unsigned long long)atomic_load(&t->a_bytes), labels,
+				(unsigned long long)atomic_load(&t->a_lost), labels,
+				(double)atomic_load(&t->a_jitter_us) / 1e6, labels,
+				(unsigned long long)atomic_load(&t->a_bitrate));
+		vtp__track_unref(t);
+	}
+	vtp_free(ts);
+}
+
+/* ---- recovery ------------------------------------------------------------------- */
+
+/* Statistics of one packet log read back from disk (after a crash). */
+static void write_summary(vtp_jw *w, const char *path, int64_t *last_ms)
+{
+	vtp_cap_summary s;
+	char err[256];
+	json_t *meta;
+
+	if (vtp_cap_summarize(path, &s, err, sizeof(err)) != 0) {
+		VTP_WARN("recovery: %s unreadable: %s", path, err);
+		return;
+	}
+	meta = json_loads(s.meta ? s.meta : "{}", 0, NULL);
+	vtp_jw_object_begin(w);
+	vtp_jw_key(w, "trackId");
+	vtp_jw_string(w, json_string_value(json_object_get(meta, "trackId")));
+	vtp_jw_key(w, "peerId");
+	vtp_jw_string(w, json_string_value(json_object_get(meta, "peerId")));
+	vtp_jw_key(w, "fullName");
+	vtp_jw_string(w, json_string_value(json_object_get(meta, "fullName")));
+	vtp_jw_key(w, "kind");
+	vtp_jw_string(w, json_string_value(json_object_get(meta, "kind")));
+	vtp_jw_key(w, "codec");
+	vtp_jw_string(w, json_string_value(json_object_get(meta, "codec")));
+	vtp_jw_key(w, "state");
+	vtp_jw_string(w, "interrupted");
+	vtp_jw_key(w, "packets");
+	vtp_jw_int(w, (long long)s.rtp_packets);
+	vtp_jw_key(w, "bytes");
+	vtp_jw_int(w, (long long)s.rtp_bytes);
+	vtp_jw_key(w, "lost");
+	vtp_jw_int(w, (long long)s.seq_missing);
+	vtp_jw_key(w, "reordered");
+	vtp_jw_int(w, (long long)s.reordered_or_dup);
+	vtp_jw_key(w, "firstPacketAt");
+	vtp_jw_time(w, (int64_t)(s.first_arrival_ns / 1000000ULL));
+	vtp_jw_key(w, "lastPacketAt");
+	vtp_jw_time(w, (int64_t)(s.last_arrival_ns / 1000000ULL));
+	vtp_jw_key(w, "logEnd");
+	vtp_jw_string(w, s.end == VTP_CAPR_END ? "clean" : s.end == VTP_CAPR_TORN ? "torn" : "corrupt");
+	vtp_jw_object_end(w);
+	if ((int64_t)(s.last_arrival_ns / 1000000ULL) > *last_ms)
+		*last_ms = (int64_t)(s.last_arrival_ns / 1000000ULL);
+	json_decref(meta);
+	vtp_cap_summary_clear(&s);
+}
+
+int vtp_ingest_recover(vtp_ingest *ing, int *recovered)
+{
+	vtp_recording *arr = NULL;
+	size_t n = 0;
+	int rc;
+
+	*recovered = 0;
+	rc = vtp_recordings_interrupted(ing->cfg.recordings, &arr, &n);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		char dir[4096], path[4400], when[VTP_TIME_BUFLEN], note[160];
+		int64_t last_ms = 0;
+		struct dirent *de;
+		vtp_buf b;
+		vtp_jw w;
+		DIR *d;
+
+		vtp_buf_init(&b, 1 << 24);
+		vtp_jw_init(&w, &b);
+		vtp_jw_array_begin(&w);
+		if (vtp_recordings_tracks_dir(ing->cfg.recordings, &arr[i], dir, sizeof(dir)) == 0 &&
+		    (d = opendir(dir)) != NULL) {
+			while ((de = readdir(d)) != NULL) {
+				size_t len = strlen(de->d_name);
+
+				if (len < 8 || strcmp(de->d_name + len - 7, ".vtpcap") != 0)
+					continue;
+				snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+				write_summary(&w, path, &last_ms);
+			}
+			closedir(d);
+		}
+		vtp_jw_array_end(&w);
+		vtp_time_format(vtp_now_ms(), when);
+		snprintf(note, sizeof(note),
+			 "the server stopped while recording; restarted at %s, "
+			 "tracks kept up to their last packet", when);
+		if (vtp_recordings_mark_interrupted(ing->cfg.recordings, &arr[i],
+						    last_ms ? last_ms : arr[i].created_at, b.data,
+						    note) == 0)
+			(*recovered)++;
+		vtp_buf_free(&b);
+	}
+	vtp_recording_free_array(arr, n);
+	return 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------ */
+
+/* Binds to the public address when it is one of this machine's; else to
+ * every address (behind NAT the public one is not local). */
+static void choose_bind_ip(vtp_ingest *ing)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	snprintf(ing->bind_ip, sizeof(ing->bind_ip), "0.0.0.0");
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	if (fd >= 0 && inet_pton(AF_INET, ing->public_ip, &sa.sin_addr) == 1 &&
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		snprintf(ing->bind_ip, sizeof(ing->bind_ip), "%s", ing->public_ip);
+	else
+		VTP_INFO("ingest: %s is not an address of this machine; media ports listen on all "
+			 "addresses", ing->public_ip);
+	if (fd >= 0)
+		close(fd);
+}
+
+vtp_ingest *vtp_ingest_start(const vtp_ingest_config *cfg, char *err, size_t errlen)
+{
+	vtp_ingest *ing;
+	vtp_media_hooks hooks;
+
+	if (cfg->port_min < 1 || cfg->port_max > 65535 || cfg->port_min > cfg->port_max) {
+		snprintf(err, errlen, "ingest: bad media port range %d..%d", cfg->port_min,
+			 cfg->port_max);
+		return NULL;
+	}
+	ing = vtp_calloc(1, sizeof(*ing));
+	ing->cfg = *cfg;
+	if (ing->cfg.idle_seconds <= 0)
+		ing->cfg.idle_seconds = 10;
+	if (ing->cfg.rcvbuf <= 0)
+		ing->cfg.rcvbuf = DEFAULT_RCVBUF;
+	ing->public_ip = vtp_strdup(cfg->public_ip ? cfg->public_ip : "127.0.0.1");
+	ing->node_id = vtp_strdup(cfg->node_id ? cfg->node_id : "");
+	ing->cfg.public_ip = ing->public_ip;
+	ing->cfg.node_id = ing->node_id;
+	ing->port_used = vtp_calloc((size_t)(cfg->port_max - cfg->port_min + 1), 1);
+	ing->evfd = ing->epfd = ing->timerfd = -1;
+	pthread_mutex_init(&ing->ctl_mu, NULL);
+	pthread_mutex_init(&ing->reg_mu, NULL);
+	pthread_mutex_init(&ing->cmd_mu, NULL);
+	pthread_mutex_init(&ing->ev_mu, NULL);
+	pthread_cond_init(&ing->ev_cv, NULL);
+	ing->cmd_tail = &ing->cmd_head;
+	ing->ev_tail = &ing->ev_head;
+	choose_bind_ip(ing);
+	if (vtp__loop_start(ing, err, errlen) != 0) {
+		vtp_ingest_stop(ing);
+		return NULL;
+	}
+	if (pthread_create(&ing->keeper_thread, NULL, keeper_main, ing) != 0) {
+		snprintf(err, errlen, "ingest: cannot start the keeper thread");
+		vtp_ingest_stop(ing);
+		return NULL;
+	}
+	ing->keeper_started = true;
+	hooks.ctx = ing;
+	hooks.end_recording = hook_end_recording;
+	hooks.live_tracks = hook_live_tracks;
+	vtp_recordings_set_media(cfg->recordings, &hooks);
+	return ing;
+}
+
+void vtp_ingest_stop(vtp_ingest *ing)
+{
+	track **ts;
+	int n;
+
+	if (!ing)
+		return;
+	vtp_recordings_set_media(ing->cfg.recordings, NULL);
+	/* the loop ends every live track on its way out; the keeper then
+	 * closes their logs */
+	vtp__loop_join(ing);
+	if (ing->keeper_started) {
+		pthread_mutex_lock(&ing->ev_mu);
+		ing->keeper_quit = true;
+		pthread_cond_signal(&ing->ev_cv);
+		pthread_mutex_unlock(&ing->ev_mu);
+		pthread_join(ing->keeper_thread, NULL);
+	}
+	ts = collect(ing, NULL, NULL, &n);
+	pthread_mutex_lock(&ing->reg_mu);
+	for (int i = 0; i < n; i++)
+		unregister(ing, ts[i]);
+	pthread_mutex_unlock(&ing->reg_mu);
+	for (int i = 0; i < n; i++) {
+		vtp__track_unref(ts[i]);
+		vtp__track_unref(ts[i]);
+	}
+	vtp_free(ts);
+	if (ing->epfd >= 0)
+		close(ing->epfd);
+	if (ing->evfd >= 0)
+		close(ing->evfd);
+	if (ing->timerfd >= 0)
+		close(ing->timerfd);
+	pthread_mutex_destroy(&ing->ctl_mu);
+	pthread_mutex_destroy(&ing->reg_mu);
+	pthread_mutex_destroy(&ing->cmd_mu);
+	pthread_mutex_destroy(&ing->ev_mu);
+	pthread_cond_destroy(&ing->ev_cv);
+	vtp_free(ing->port_used);
+	vtp_free(ing->public_ip);
+	vtp_free(ing->node_id);
+	vtp_free(ing);
+}

@@ -1,0 +1,69 @@
+/* Plain-RTP ingest: the UDP loop that receives every registered track and
+ * writes it, packet for packet, to its packet log (src/capture).
+ *
+ * Threads. One loop thread owns every media socket: epoll, recvmmsg
+ * batches, RTP/RTCP checks, statistics, feedback (PLI/FIR, receiver
+ * reports) and appends to the packet logs; nothing on that path takes a
+ * lock that an HTTP thread can hold. HTTP threads reach the loop through a
+ * command queue and an eventfd and wait for the loop's answer when they
+ * need one (ending a track). A second thread, the keeper, runs everything
+ * slow the loop must not wait for: fdatasync of every log at least every
+ * second, closing finished logs, and the participant joined/left events it
+ * reports to the recording service (database writes).
+ *
+ * Live statistics are published by the loop as relaxed atomics in each
+ * track and read from there by anyone; tracks are reference counted, so a
+ * reader never sees one freed under it. */
+#ifndef VTP_INGEST_H
+#define VTP_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/fail.h"
+#include "recording/recording.h"
+
+typedef struct vtp_ingest vtp_ingest;
+
+typedef struct vtp_ingest_config {
+	const char *public_ip;  /* put in registrations; bound when local */
+	int port_min, port_max; /* inclusive */
+	vtp_recordings *recordings; /* borrowed: authorisation, participants */
+	const char *node_id;
+	/* Seconds without packets before a peer counts as gone (default 10). */
+	int idle_seconds;
+	/* Socket receive buffer per track, bytes (default 4 MiB). */
+	int rcvbuf;
+} vtp_ingest_config;
+
+/* Starts the loop and keeper threads. NULL with a reason in err. Also
+ * registers itself as the recording service's media hooks (stop ends the
+ * captures, reads include live track statistics). */
+vtp_ingest *vtp_ingest_start(const vtp_ingest_config *cfg, char *err, size_t errlen);
+/* Ends every track (logs synced), stops the threads, frees. */
+void vtp_ingest_stop(vtp_ingest *ing);
+
+/* Registers a track on a recording for `who`, from a parsed JSON body
+ * (CONTRACT §4.1). Fills info_json with {"trackId","ip","port","rtcpMux"}.
+ * Errors: 400 fields, 404 recording, 403, 409 not_active, 503 no_ports. */
+int vtp_ingest_add_track(vtp_ingest *ing, const vtp_actor *who,
+			 const char *recording_id, json_t *body,
+			 vtp_buf *info_json, vtp_fail *fail);
+/* Ends one track (the peer left): its log is synced and closed when this
+ * returns. 404 when unknown on this recording. */
+int vtp_ingest_end_track(vtp_ingest *ing, const vtp_actor *who,
+			 const char *recording_id, const char *track_id,
+			 vtp_fail *fail);
+
+/* Prometheus lines for /metrics (totals and per-track series). */
+void vtp_ingest_metrics(vtp_ingest *ing, vtp_buf *out);
+
+/* Recovery after a crash: every recording of this node still marked
+ * pending/recording becomes stopped, with its tracks summarised from their
+ * packet logs and a note in metadata. Run once at start, before serving.
+ * *recovered receives how many. */
+int vtp_ingest_recover(vtp_ingest *ing, int *recovered);
+
+#endif

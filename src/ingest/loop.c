@@ -1,0 +1,592 @@
+/* The ingest loop: one thread, one epoll set with every track's UDP socket,
+ * an eventfd for commands and a 100 ms timerfd. Each readable socket is
+ * drained with recvmmsg in batches of BATCH datagrams; the kernel stamps
+ * each datagram's arrival (SO_TIMESTAMPNS, CLOCK_REALTIME), which is what
+ * the packet log keeps. Per datagram: the source must be the latched one,
+ * RTP must carry the registered payload type and the learned (or given)
+ * SSRC, duplicates are dropped, and everything dropped is counted by
+ * reason. RTCP from the source (sender reports above all: they tie the RTP
+ * clock to the sender's NTP clock for lip sync) is kept in the log too.
+ *
+ * Feedback: a video track gets a PLI and a FIR as soon as its first packet
+ * arrives, so that the capture starts at a keyframe, and a PLI after loss
+ * or a pause (at most every PLI_MIN_NS); every track with a known SSRC gets
+ * a receiver report every second. Timer ticks flush each log's buffer to
+ * the kernel every FLUSH_NS (so a kill -9 loses at most that), publish
+ * bitrates, and notice peers silent for idle_seconds. */
+#include "ingest_int.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/random.h"
+
+#define BATCH 64
+#define PKT_MAX 4096                      /* larger datagrams are dropped */
+#define TICK_NS (100 * 1000000ULL)
+#define FLUSH_NS (200 * 1000000ULL)
+#define RR_NS (1000 * 1000000ULL)
+#define PLI_MIN_NS (500 * 1000000ULL)
+#define PAUSE_NS (1000 * 1000000ULL)     /* a pause this long asks for a keyframe */
+#define WINDOW_NS (1000 * 1000000ULL)    /* bitrate window */
+#define MAX_EVENTS 256
+
+const char *const vtp__drop_names[DROP_COUNT] = {
+	"garbage", "wrong_source", "wrong_payload_type", "wrong_ssrc",
+	"oversize", "duplicate", "capture_failed",
+};
+
+typedef struct loop_state {
+	vtp_ingest *ing;
+	track *tracks;               /* every live track (loop list) */
+	struct mmsghdr msgs[BATCH];
+	struct iovec iov[BATCH];
+	struct sockaddr_storage addrs[BATCH];
+	char ctrl[BATCH][CMSG_SPACE(sizeof(struct timespec))];
+	uint8_t bufs[BATCH][PKT_MAX];
+} loop_state;
+
+static uint64_t now_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void drop(vtp_ingest *ing, track *t, enum drop_reason why)
+{
+	atomic_fetch_add_explicit(&ing->drops[why], 1, memory_order_relaxed);
+	t->drops++;
+	atomic_store_explicit(&t->a_dropped, t->drops, memory_order_relaxed);
+}
+
+static bool same_addr(const struct sockaddr_storage *a, socklen_t alen,
+		      const struct sockaddr_storage *b, socklen_t blen)
+{
+	if (alen != blen || a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+	}
+	return false;
+}
+
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)(const void *)b)->sin_addr.s_addr;
+	return memcmp(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
+		      &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr,
+		      sizeof(struct in6_addr)) == 0;
+}
+
+/* Feedback goes where the sender's RTCP comes from (it listens there), else
+ * to its RTP source (rtcp-mux). */
+static void send_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n)
+{
+	const struct sockaddr_storage *to = t->rtcp_latched ? &t->rtcp_src : &t->src;
+	socklen_t tolen = t->rtcp_latched ? t->rtcp_srclen : t->srclen;
+
+	if (!n || (!t->latched && !t->rtcp_latched))
+		return;
+	/* non-blocking: feedback that does not fit the socket buffer is
+	 * simply not sent, never waited for */
+	if (sendto(t->fd, p, n, MSG_DONTWAIT, (const struct sockaddr *)to, tolen) ==
+	    (ssize_t)n) {
+		atomic_fetch_add_explicit(&ing->feedback_sent, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&t->a_feedback, 1, memory_order_relaxed);
+	}
+}
+
+static void ask_keyframe(vtp_ingest *ing, track *t, uint64_t now, bool with_fir)
+{
+	uint8_t buf[64];
+	size_t n;
+
+	if (!t->video || !t->have_ssrc)
+		return;
+	if (t->last_pli_ns && now - t->last_pli_ns < PLI_MIN_NS)
+		return;
+	t->last_pli_ns = now;
+	n = vtp_rtcp_build_pli(buf, sizeof(buf), t->our_ssrc, t->ssrc);
+	send_rtcp(ing, t, buf, n);
+	if (with_fir) {
+		n = vtp_rtcp_build_fir(buf, sizeof(buf), t->our_ssrc, t->ssrc, t->fir_seq++);
+		send_rtcp(ing, t, buf, n);
+	}
+}
+
+static void capture(vtp_ingest *ing, track *t, int kind, uint64_t at, const uint8_t *p,
+		    size_t n)
+{
+	int rc;
+
+	if (t->failed) {
+		drop(ing, t, DROP_CAPTURE);
+		return;
+	}
+	rc = vtp_capw_append(t->cap, kind, at, p, n);
+	if (rc == 0) {
+		t->dirty = true;
+		return;
+	}
+	if (rc == VTP_EIO) {
+		int e = vtp_capw_errno(t->cap);
+
+		t->failed = true;
+		atomic_store_explicit(&t->a_cap_errno, e, memory_order_relaxed);
+		atomic_store_explicit(&t->a_state, TRACK_FAILED, memory_order_relaxed);
+		VTP_ERROR("track %s of recording %s: packet log write failed: %s; "
+			  "capture of this track stops here",
+			  t->id, t->recording_id, strerror(e));
+	}
+	drop(ing, t, DROP_CAPTURE);
+}
+
+/* A peer is present from its first packet until idle_seconds of silence. */
+static void mark_present(vtp_ingest *ing, track *t, uint64_t at)
+{
+	if (t->present)
+		return;
+	t->present = true;
+	if (!t->failed)
+		atomic_store_explicit(&t->a_state, TRACK_RECEIVING, memory_order_relaxed);
+	vtp__keeper_post(ing, EV_JOINED, t, (int64_t)(at / 1000000ULL), NULL);
+}
+
+static void on_rtp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t at)
+{
+	vtp_rtp rtp;
+	uint32_t arrival_ts;
+	uint32_t prev_max;
+	bool first;
+	int res;
+
+	if (vtp_rtp_parse(p, n, &rtp) != 0) {
+		drop(ing, t, DROP_GARBAGE);
+		return;
+	}
+	if (rtp.pt != t->pt) {
+		drop(ing, t, DROP_PT);
+		return;
+	}
+	if (t->have_ssrc && rtp.ssrc != t->ssrc) {
+		drop(ing, t, DROP_SSRC);
+		return;
+	}
+	if (!t->have_ssrc) {
+		if (t->ssrc_fixed && rtp.ssrc != t->ssrc_expected) {
+			drop(ing, t, DROP_SSRC);
+			return;
+		}
+		t->have_ssrc = true;
+		t->ssrc = rtp.ssrc;
+		atomic_store_explicit(&t->a_ssrc, rtp.ssrc, memory_order_relaxed);
+	}
+	first = !t->st.started;
+	if (first)
+		t->first_ns = at;
+	arrival_ts = (uint32_t)((at - t->first_ns) / 1000ULL * t->clock_rate / 1000000ULL);
+	prev_max = vtp_rtp_stats_ext_max(&t->st);
+	res = vtp_rtp_stats_update(&t->st, rtp.seq, rtp.ts, arrival_ts, rtp.payload_len);
+	if (res == VTP_SEQ_DUPLICATE) {
+		atomic_store_explicit(&t->a_duplicates, t->st.duplicates, memory_order_relaxed);
+		drop(ing, t, DROP_DUPLICATE);
+		return;
+	}
+	capture(ing, t, VTP_CAP_RTP, at, p, n);
+	if (t->failed)
+		return;
+	if (first) {
+		atomic_store_explicit(&t->a_first_ms, (int64_t)(at / 1000000ULL), memory_order_relaxed);
+		ask_keyframe(ing, t, at, true);
+	} else if ((res == VTP_SEQ_OK && vtp_rtp_stats_ext_max(&t->st) > prev_max + 1) ||
+		   res == VTP_SEQ_RESTART || (t->last_ns && at - t->last_ns > PAUSE_NS)) {
+		ask_keyframe(ing, t, at, false); /* a gap: the decoder needs a keyframe */
+	}
+	t->last_ns = at;
+	t->window_bytes += n;
+	mark_present(ing, t, at);
+	atomic_store_explicit(&t->a_packets, t->st.received, memory_order_relaxed);
+	atomic_store_explicit(&t->a_bytes, t->st.bytes, memory_order_relaxed);
+	atomic_store_explicit(&t->a_reordered, t->st.reordered, memory_order_relaxed);
+	atomic_store_explicit(&t->a_last_ms, (int64_t)(at / 1000000ULL), memory_order_relaxed);
+}
+
+static void on_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t at)
+{
+	vtp_rtcp_info info;
+
+	if (vtp_rtcp_parse(p, n, &info) != 0) {
+		drop(ing, t, DROP_GARBAGE);
+		return;
+	}
+	if (info.has_sr) {
+		if (t->have_ssrc && info.sr.ssrc != t->ssrc) {
+			drop(ing, t, DROP_SSRC);
+			return;
+		}
+		vtp_rtp_stats_on_sr(&t->st, info.sr.ntp, at);
+	}
+	capture(ing, t, VTP_CAP_RTCP, at, p, n);
+	if (!t->failed)
+		atomic_fetch_add_explicit(&t->a_rtcp, 1, memory_order_relaxed);
+}
+
+static uint64_t msg_arrival(struct msghdr *mh, uint64_t fallback)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+			struct timespec ts;
+
+			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+			return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+		}
+	}
+	return fallback;
+}
+
+/* Latching: RTP is taken from the first address that sends a plausible RTP
+ * packet, RTCP from the first that sends RTCP (it must be the RTP sender's
+ * host once that is known). Everything else is someone else's. */
+static bool source_ok(track *t, int kind, const struct sockaddr_storage *from, socklen_t len)
+{
+	if (kind == VTP_PKT_RTP) {
+		if (t->latched)
+			return same_addr(&t->src, t->srclen, from, len);
+		memcpy(&t->src, from, sizeof(t->src));
+		t->srclen = len;
+		t->latched = true;
+		/* an RTCP latch from another host than the media's is void */
+		if (t->rtcp_latched && !same_host(&t->rtcp_src, &t->src))
+			t->rtcp_latched = false;
+		return true;
+	}
+	if (t->rtcp_latched)
+		return same_addr(&t->rtcp_src, t->rtcp_srclen, from, len);
+	if (t->latched && !same_host(&t->src, from))
+		return false;
+	memcpy(&t->rtcp_src, from, sizeof(t->rtcp_src));
+	t->rtcp_srclen = len;
+	t->rtcp_latched = true;
+	return true;
+}
+
+static void on_readable(loop_state *ls, track *t)
+{
+	vtp_ingest *ing = ls->ing;
+
+	for (;;) {
+		uint64_t now;
+		int got;
+
+		for (int i = 0; i < BATCH; i++) {
+			ls->iov[i].iov_base = ls->bufs[i];
+			ls->iov[i].iov_len = PKT_MAX;
+			memset(&ls->msgs[i].msg_hdr, 0, sizeof(ls->msgs[i].msg_hdr));
+			ls->msgs[i].msg_hdr.msg_iov = &ls->iov[i];
+			ls->msgs[i].msg_hdr.msg_iovlen = 1;
+			ls->msgs[i].msg_hdr.msg_name = &ls->addrs[i];
+			ls->msgs[i].msg_hdr.msg_namelen = sizeof(ls->addrs[i]);
+			ls->msgs[i].msg_hdr.msg_control = ls->ctrl[i];
+			ls->msgs[i].msg_hdr.msg_controllen = sizeof(ls->ctrl[i]);
+		}
+		got = recvmmsg(t->fd, ls->msgs, BATCH, MSG_DONTWAIT, NULL);
+		if (got <= 0) {
+			if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				VTP_WARN("track %s: receive failed: %s", t->id, strerror(errno));
+			return;
+		}
+		now = now_realtime_ns();
+		for (int i = 0; i < got; i++) {
+			struct msghdr *mh = &ls->msgs[i].msg_hdr;
+			size_t n = ls->msgs[i].msg_len;
+			const uint8_t *p = ls->bufs[i];
+			uint64_t at = msg_arrival(mh, now);
+			int kind;
+
+			atomic_fetch_add_explicit(&ing->rx_datagrams, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&ing->rx_bytes, n, memory_order_relaxed);
+			if (mh->msg_flags & MSG_TRUNC) {
+				drop(ing, t, DROP_OVERSIZE);
+				continue;
+			}
+			kind = vtp_pkt_classify(p, n);
+			if (kind == VTP_PKT_GARBAGE) {
+				drop(ing, t, DROP_GARBAGE);
+				continue;
+			}
+			if (!source_ok(t, kind, &ls->addrs[i], mh->msg_namelen)) {
+				drop(ing, t, DROP_SOURCE);
+				continue;
+			}
+			if (kind == VTP_PKT_RTP)
+				on_rtp(ing, t, p, n, at);
+			else
+				on_rtcp(ing, t, p, n, at);
+		}
+		if (got < BATCH)
+			return;
+	}
+}
+
+static void flush_track(track *t, uint64_t now)
+{
+	t->last_flush_ns = now;
+	if (!t->dirty || t->failed)
+		return;
+	t->dirty = false;
+	if (vtp_capw_flush(t->cap) != 0) {
+		int e = vtp_capw_errno(t->cap);
+
+		t->failed = true;
+		atomic_store_explicit(&t->a_cap_errno, e, memory_order_relaxed);
+		atomic_store_explicit(&t->a_state, TRACK_FAILED, memory_order_relaxed);
+		VTP_ERROR("track %s of recording %s: packet log write failed: %s; "
+			  "capture of this track stops here",
+			  t->id, t->recording_id, strerror(e));
+	}
+}
+
+static void tick(loop_state *ls)
+{
+	vtp_ingest *ing = ls->ing;
+	uint64_t now = now_realtime_ns();
+	uint64_t idle_ns = (uint64_t)ing->cfg.idle_seconds * 1000000000ULL;
+	uint8_t buf[64];
+
+	for (track *t = ls->tracks; t; t = t->loop_next) {
+		if (now - t->last_flush_ns >= FLUSH_NS)
+			flush_track(t, now);
+		if (t->have_ssrc && now - t->last_rr_ns >= RR_NS) {
+			t->last_rr_ns = now;
+			send_rtcp(ing, t, buf,
+				  vtp_rtcp_build_rr(buf, sizeof(buf), t->our_ssrc, t->ssrc, &t->st, now));
+			atomic_store_explicit(&t->a_lost, vtp_rtp_stats_lost(&t->st),
+					      memory_order_relaxed);
+			atomic_store_explicit(&t->a_jitter_us,
+					      (uint64_t)(vtp_rtp_stats_jitter_seconds(&t->st, t->clock_rate) * 1e6),
+					      memory_order_relaxed);
+		}
+		if (now - t->window_start_ns >= WINDOW_NS) {
+			uint64_t span = now - t->window_start_ns;
+
+			atomic_store_explicit(&t->a_bitrate,
+					      t->window_start_ns ? t->window_bytes * 8ULL * 1000000000ULL / span : 0,
+					      memory_order_relaxed);
+			t->window_start_ns = now;
+			t->window_bytes = 0;
+		}
+		if (t->present && now > t->last_ns && now - t->last_ns >= idle_ns) {
+			t->present = false;
+			if (!t->failed)
+				atomic_store_explicit(&t->a_state, TRACK_IDLE, memory_order_relaxed);
+			vtp__keeper_post(ing, EV_LEFT, t, (int64_t)(t->last_ns / 1000000ULL), NULL);
+		}
+	}
+}
+
+static void add_track(loop_state *ls, track *t)
+{
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = t};
+
+	if (epoll_ctl(ls->ing->epfd, EPOLL_CTL_ADD, t->fd, &e) != 0) {
+		VTP_ERROR("track %s: cannot watch its socket: %s", t->id, strerror(errno));
+		atomic_store_explicit(&t->a_state, TRACK_FAILED, memory_order_relaxed);
+	}
+	vtp_random_bytes(&t->our_ssrc, sizeof(t->our_ssrc));
+	t->last_flush_ns = now_realtime_ns();
+	t->window_start_ns = t->last_flush_ns;
+	t->loop_next = ls->tracks;
+	ls->tracks = t; /* the command's reference is now the loop's */
+}
+
+/* Ends a track: what the kernel still holds is read and kept, the log is
+ * flushed, and the keeper closes (fdatasync) it and signals done. */
+static void end_track(loop_state *ls, track *t, completion *done)
+{
+	vtp_ingest *ing = ls->ing;
+	track **pp;
+
+	for (pp = &ls->tracks; *pp && *pp != t; pp = &(*pp)->loop_next)
+		;
+	if (!*pp) { /* already ended */
+		if (done)
+			vtp__completion_done(done);
+		vtp__track_unref(t); /* the command's reference */
+		return;
+	}
+	*pp = t->loop_next;
+	on_readable(ls, t);
+	epoll_ctl(ing->epfd, EPOLL_CTL_DEL, t->fd, NULL);
+	close(t->fd);
+	t->fd = -1;
+	flush_track(t, now_realtime_ns());
+	atomic_store_explicit(&t->a_lost, vtp_rtp_stats_lost(&t->st), memory_order_relaxed);
+	atomic_store_explicit(&t->a_jitter_us,
+			      (uint64_t)(vtp_rtp_stats_jitter_seconds(&t->st, t->clock_rate) * 1e6),
+			      memory_order_relaxed);
+	if (t->present) {
+		t->present = false;
+		vtp__keeper_post(ing, EV_LEFT, t, (int64_t)(now_realtime_ns() / 1000000ULL), NULL);
+	}
+	if (!t->failed)
+		atomic_store_explicit(&t->a_state, TRACK_ENDED, memory_order_relaxed);
+	vtp__keeper_post(ing, EV_CLOSE, t, 0, done);
+	vtp__track_unref(t); /* the loop's reference */
+	vtp__track_unref(t); /* the command's reference */
+}
+
+static bool run_commands(loop_state *ls)
+{
+	vtp_ingest *ing = ls->ing;
+	uint64_t v;
+	cmd *c, *next;
+	bool quit = false;
+
+	if (read(ing->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		VTP_WARN("ingest: eventfd read failed: %s", strerror(errno));
+	pthread_mutex_lock(&ing->cmd_mu);
+	c = ing->cmd_head;
+	ing->cmd_head = NULL;
+	ing->cmd_tail = &ing->cmd_head;
+	pthread_mutex_unlock(&ing->cmd_mu);
+	for (; c; c = next) {
+		next = c->next;
+		switch (c->type) {
+		case CMD_ADD:
+			add_track(ls, c->t);
+			break;
+		case CMD_END:
+			end_track(ls, c->t, c->done);
+			break;
+		case CMD_QUIT:
+			quit = true;
+			break;
+		}
+		vtp_free(c);
+	}
+	return quit;
+}
+
+static void *loop_main(void *arg)
+{
+	vtp_ingest *ing = arg;
+	loop_state *ls = vtp_calloc(1, sizeof(*ls));
+	struct epoll_event evs[MAX_EVENTS];
+	bool quit = false;
+
+	ls->ing = ing;
+	while (!quit) {
+		int n = epoll_wait(ing->epfd, evs, MAX_EVENTS, 1000);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			VTP_ERROR("ingest: epoll_wait failed: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+
+			if (p == &ing->evfd) {
+				quit = run_commands(ls) || quit;
+			} else if (p == &ing->timerfd) {
+				uint64_t expirations;
+
+				if (read(ing->timerfd, &expirations, sizeof(expirations)) < 0 &&
+				    errno != EAGAIN)
+					VTP_WARN("ingest: timerfd read failed: %s", strerror(errno));
+				tick(ls);
+			} else {
+				on_readable(ls, p);
+			}
+		}
+	}
+	/* every track still live ends with its log closed */
+	while (ls->tracks) {
+		track *t = ls->tracks;
+
+		vtp__track_ref(t); /* end_track drops a command's reference */
+		end_track(ls, t, NULL);
+	}
+	vtp_free(ls);
+	return NULL;
+}
+
+void vtp__loop_post(vtp_ingest *ing, enum cmd_type type, track *t, completion *done)
+{
+	cmd *c = vtp_calloc(1, sizeof(*c));
+	uint64_t one = 1;
+
+	c->type = type;
+	c->t = t;
+	c->done = done;
+	if (t)
+		vtp__track_ref(t);
+	pthread_mutex_lock(&ing->cmd_mu);
+	*ing->cmd_tail = c;
+	ing->cmd_tail = &c->next;
+	pthread_mutex_unlock(&ing->cmd_mu);
+	if (write(ing->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		VTP_ERROR("ingest: eventfd write failed: %s", strerror(errno));
+}
+
+int vtp__loop_start(vtp_ingest *ing, char *err, size_t errlen)
+{
+	struct epoll_event e = {.events = EPOLLIN};
+	struct itimerspec its = {
+		.it_interval = {0, (long)TICK_NS},
+		.it_value = {0, (long)TICK_NS},
+	};
+
+	ing->epfd = epoll_create1(EPOLL_CLOEXEC);
+	ing->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ing->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (ing->epfd < 0 || ing->evfd < 0 || ing->timerfd < 0 ||
+	    timerfd_settime(ing->timerfd, 0, &its, NULL) != 0) {
+		snprintf(err, errlen, "ingest: cannot create its event descriptors: %s",
+			 strerror(errno));
+		return VTP_EIO;
+	}
+	e.data.ptr = &ing->evfd;
+	epoll_ctl(ing->epfd, EPOLL_CTL_ADD, ing->evfd, &e);
+	e.data.ptr = &ing->timerfd;
+	epoll_ctl(ing->epfd, EPOLL_CTL_ADD, ing->timerfd, &e);
+	if (pthread_create(&ing->loop_thread, NULL, loop_main, ing) != 0) {
+		snprintf(err, errlen, "ingest: cannot start the loop thread");
+		return VTP_EINTERNAL;
+	}
+	ing->loop_started = true;
+	return 0;
+}
+
+void vtp__loop_join(vtp_ingest *ing)
+{
+	if (!ing->loop_started)
+		return;
+	vtp__loop_post(ing, CMD_QUIT, NULL, NULL);
+	pthread_join(ing->loop_thread, NULL);
+	ing->loop_started = false;
+}
