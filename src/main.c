@@ -21,6 +21,7 @@
 #include "core/mem.h"
 #include "core/random.h"
 #include "core/timeutil.h"
+#include "capture/capture.h"
 #include "recording/recording.h"
 #include "store/store.h"
 
@@ -42,6 +43,9 @@ static const char usage_text[] =
 	"                                 cannot log in with a password (use `token`)\n"
 	"  token --email E [--ttl SECONDS]\n"
 	"                                 print a signed JWT for that user (default ttl 3600)\n"
+	"  inspect [--json] FILE          summary of a track capture (.vtpcap): codec, packets,\n"
+	"                                 gaps, duration, first/last arrival, and whether it\n"
+	"                                 ends cleanly; exit 1 if FILE is not a readable capture\n"
 	"\n"
 	"Options:\n"
 	"  --help                         show this help and exit\n"
@@ -540,6 +544,94 @@ out:
 	return rc;
 }
 
+/* ---- inspect ---------------------------------------------------------------- */
+
+static const char *end_name(int end)
+{
+	switch (end) {
+	case VTP_CAPR_END: return "clean";
+	case VTP_CAPR_TORN: return "torn";
+	case VTP_CAPR_CORRUPT: return "corrupt";
+	default: return "io_error";
+	}
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+	const char *path = NULL;
+	char err[256], first[VTP_TIME_BUFLEN] = "-", last[VTP_TIME_BUFLEN] = "-";
+	bool as_json = false;
+	vtp_cap_summary s;
+	json_t *meta, *o;
+	char *text;
+	double span;
+
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			as_json = true;
+		else if (argv[i][0] == '-' && argv[i][1])
+			return usage_error("inspect: unknown option '%s'", argv[i]);
+		else if (path)
+			return usage_error("inspect: one FILE at a time");
+		else
+			path = argv[i];
+	}
+	if (!path)
+		return usage_error("inspect: FILE is required");
+	if (vtp_cap_summarize(path, &s, err, sizeof(err)) != 0) {
+		fprintf(stderr, PROG ": %s: %s\n", path, err);
+		return 1;
+	}
+	meta = json_loads(s.meta ? s.meta : "{}", 0, NULL);
+	if (!meta)
+		meta = json_object();
+	if (s.first_arrival_ns)
+		vtp_time_format((int64_t)(s.first_arrival_ns / 1000000ULL), first);
+	if (s.last_arrival_ns)
+		vtp_time_format((int64_t)(s.last_arrival_ns / 1000000ULL), last);
+	span = s.last_arrival_ns > s.first_arrival_ns
+		       ? (double)(s.last_arrival_ns - s.first_arrival_ns) / 1e9 : 0;
+	o = json_pack("{sO sI sI sI sI sI sI sI sI sf sf ss ss ss sI sI}",
+		      "meta", meta, "rtpPackets", (json_int_t)s.rtp_packets,
+		      "rtpBytes", (json_int_t)s.rtp_bytes, "rtcpPackets", (json_int_t)s.rtcp_packets,
+		      "senderReports", (json_int_t)s.sender_reports, "ssrc", (json_int_t)s.ssrc,
+		      "gaps", (json_int_t)s.seq_gaps, "missing", (json_int_t)s.seq_missing,
+		      "reorderedOrDuplicate", (json_int_t)s.reordered_or_dup,
+		      "mediaSeconds", s.media_seconds, "arrivalSeconds", span,
+		      "firstArrival", first, "lastArrival", last, "end", end_name(s.end),
+		      "readableBytes", (json_int_t)s.good_bytes, "fileBytes", (json_int_t)s.file_bytes);
+	if (as_json) {
+		text = json_dumps(o, JSON_INDENT(2));
+		printf("%s\n", text);
+		free(text);
+	} else {
+		text = json_dumps(meta, JSON_COMPACT | JSON_ENSURE_ASCII);
+		printf("file:       %s\n", path);
+		printf("track:      %s\n", text);
+		free(text);
+		printf("rtp:        %llu packets, %llu bytes, ssrc 0x%08x%s\n",
+		       (unsigned long long)s.rtp_packets, (unsigned long long)s.rtp_bytes,
+		       (unsigned)s.ssrc, s.ssrc_changed ? " (changed during the capture)" : "");
+		printf("rtcp:       %llu packets, %llu sender reports\n",
+		       (unsigned long long)s.rtcp_packets, (unsigned long long)s.sender_reports);
+		printf("gaps:       %llu (%llu packets missing), %llu reordered or duplicate\n",
+		       (unsigned long long)s.seq_gaps, (unsigned long long)s.seq_missing,
+		       (unsigned long long)s.reordered_or_dup);
+		printf("duration:   %.3f s of media; arrivals %s .. %s (%.3f s)\n", s.media_seconds,
+		       first, last, span);
+		if (s.end == VTP_CAPR_END)
+			printf("end:        clean (%llu bytes)\n", (unsigned long long)s.file_bytes);
+		else
+			printf("end:        %s after %llu of %llu bytes; everything before is intact\n",
+			       end_name(s.end), (unsigned long long)s.good_bytes,
+			       (unsigned long long)s.file_bytes);
+	}
+	json_decref(o);
+	json_decref(meta);
+	vtp_cap_summary_clear(&s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	vtp_config cfg;
@@ -562,6 +654,14 @@ int main(int argc, char **argv)
 	}
 	if (cmd[0] == '-')
 		return usage_error("unknown option '%s'", cmd);
+	if (strcmp(cmd, "inspect") == 0) {
+		for (int i = 2; i < argc; i++)
+			if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+				usage(stdout);
+				return 0;
+			}
+		return cmd_inspect(argc, argv);
+	}
 	if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 &&
 	    strcmp(cmd, "user") != 0 && strcmp(cmd, "token") != 0)
 		return usage_error("unknown command '%s'", cmd);

@@ -75,6 +75,8 @@ void vtp_recording_write(vtp_jw *w, const vtp_recording *r)
 	vtp_jw_string(w, r->error);
 	vtp_jw_key(w, "participantCount");
 	vtp_jw_int(w, r->participant_count);
+	vtp_jw_key(w, "metadata");
+	vtp_jw_raw(w, r->metadata ? r->metadata : "{}");
 	vtp_jw_key(w, "tracks");
 	if (r->tracks) {
 		vtp_jw_raw(w, r->tracks);

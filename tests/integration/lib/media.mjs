@@ -1,0 +1,196 @@
+// Real media for the ingest tests: ffmpeg and GStreamer senders, a counting
+// UDP relay between a sender and the recorder, a reader for the packet-log
+// format (ARCHITECTURE.md), and a decoder check that replays a capture into
+// ffmpeg's own RTP demuxer (libavformat/libavcodec) and counts the frames it
+// decodes.
+
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sleep } from './server.mjs';
+
+/** Runs a command to completion; resolves {code, stdout, stderr}. */
+export function run(cmd, args, { timeoutMs = 60000, env } = {}) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env || process.env });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
+    p.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('error', (e) => { clearTimeout(timer); reject(e); });
+    p.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+
+/**
+ * A UDP relay: the sender sends to relay.port, the relay forwards each
+ * datagram from one socket to the recorder (so RTP and RTCP arrive muxed,
+ * from one address) and counts what passed in each direction. Feedback from
+ * the recorder (RR, PLI, FIR) is counted by RTCP type and forwarded back to
+ * the last sender address.
+ */
+export class Relay {
+  constructor(targetPort) {
+    this.targetPort = targetPort;
+    this.rtp = 0;
+    this.rtcp = 0;
+    this.rtpBytes = 0;
+    this.feedback = { rr: 0, pli: 0, fir: 0, other: 0 };
+    this.seqs = new Set();
+  }
+
+  async start() {
+    this.inSock = dgram.createSocket('udp4');
+    this.outSock = dgram.createSocket('udp4');
+    await new Promise((r) => this.inSock.bind(0, '127.0.0.1', r));
+    await new Promise((r) => this.outSock.bind(0, '127.0.0.1', r));
+    this.port = this.inSock.address().port;
+    this.inSock.on('message', (msg, rinfo) => {
+      this.sender = rinfo;
+      const pt = msg.length > 1 ? msg[1] : 0;
+      if (pt >= 192 && pt <= 223) this.rtcp++;
+      else if (msg.length >= 12) {
+        this.rtp++;
+        this.rtpBytes += msg.length;
+        this.seqs.add(msg.readUInt16BE(2));
+      }
+      this.outSock.send(msg, this.targetPort, '127.0.0.1');
+    });
+    this.outSock.on('message', (msg) => {
+      // walk the compound packet
+      for (let off = 0; off + 4 <= msg.length;) {
+        const pt = msg[off + 1];
+        const fmt = msg[off] & 0x1f;
+        if (pt === 201) this.feedback.rr++;
+        else if (pt === 206 && fmt === 1) this.feedback.pli++;
+        else if (pt === 206 && fmt === 4) this.feedback.fir++;
+        else this.feedback.other++;
+        off += (msg.readUInt16BE(off + 2) + 1) * 4;
+      }
+    });
+    return this;
+  }
+
+  /** Sends raw bytes to the recorder from the relay's own socket. */
+  inject(buf) { return new Promise((r) => this.outSock.send(buf, this.targetPort, '127.0.0.1', r)); }
+
+  close() {
+    try { this.inSock.close(); } catch { /* already closed */ }
+    try { this.outSock.close(); } catch { /* already closed */ }
+  }
+}
+
+/** ffmpeg sending a test pattern and a tone as RTP: video and/or audio. */
+export function ffmpegArgs({ videoPort, audioPort, seconds = 3, video = 'vp8', videoPt = 96, audioPt = 111 }) {
+  const args = ['-hide_banner', '-loglevel', 'error', '-nostdin'];
+  if (videoPort) args.push('-re', '-f', 'lavfi', '-i', `testsrc2=size=320x240:rate=30:duration=${seconds}`);
+  if (audioPort) args.push('-re', '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${seconds}`);
+  let input = 0;
+  if (videoPort) {
+    args.push('-map', `${input++}:v`);
+    if (video === 'vp8') args.push('-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '400k', '-g', '30');
+    else args.push('-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p', '-g', '30', '-b:v', '400k');
+    args.push('-payload_type', String(videoPt), '-ssrc', '11111111', '-f', 'rtp', `rtp://127.0.0.1:${videoPort}?pkt_size=1200&rtcpport=${videoPort}`);
+  }
+  if (audioPort) {
+    args.push('-map', `${input++}:a`, '-c:a', 'libopus', '-b:a', '48k', '-payload_type', String(audioPt),
+      '-ssrc', '22222222', '-f', 'rtp', `rtp://127.0.0.1:${audioPort}?rtcpport=${audioPort}`);
+  }
+  return args;
+}
+
+// ---- packet log reader (the format of ARCHITECTURE.md / src/capture/capture.h) ----
+
+/** Parses a capture file: {meta, records:[{kind, arrivalNs, data}], end}. */
+export function readCapture(file) {
+  const buf = fs.readFileSync(file);
+  if (buf.length < 20 || buf.subarray(0, 8).toString('latin1') !== 'VTPCAP\r\n') throw new Error(`${file}: not a capture`);
+  const metaLen = buf.readUInt32LE(12);
+  const meta = JSON.parse(buf.subarray(16, 16 + metaLen).toString('utf8'));
+  const records = [];
+  let off = 16 + metaLen + 4;
+  let end = 'clean';
+  while (off < buf.length) {
+    if (off + 13 > buf.length) { end = 'torn'; break; }
+    const len = buf.readUInt32LE(off);
+    if (off + 13 + len + 4 > buf.length) { end = 'torn'; break; }
+    records.push({
+      arrivalNs: buf.readBigUInt64LE(off + 4),
+      kind: buf[off + 12],
+      data: buf.subarray(off + 13, off + 13 + len),
+    });
+    off += 13 + len + 4;
+  }
+  return { meta, records, end, size: buf.length };
+}
+
+function sdpFor(meta, port) {
+  const media = meta.kind === 'video' ? 'video' : 'audio';
+  const enc = { vp8: 'VP8/90000', h264: 'H264/90000', opus: 'opus/48000/2' }[meta.codec];
+  const lines = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=capture', 'c=IN IP4 127.0.0.1', 't=0 0',
+    `m=${media} ${port} RTP/AVP ${meta.payloadType}`, `a=rtpmap:${meta.payloadType} ${enc}`];
+  if (meta.codec === 'h264') lines.push(`a=fmtp:${meta.payloadType} packetization-mode=1`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** An even UDP port whose successor is free too (RTP + RTCP). */
+async function udpPortPair() {
+  for (let i = 0; i < 50; i++) {
+    const port = 30000 + 2 * Math.floor(Math.random() * 10000);
+    if (!(await portBound(port)) && !(await portBound(port + 1))) return port;
+  }
+  throw new Error('no free UDP port pair');
+}
+
+async function portBound(port) {
+  const s = dgram.createSocket('udp4');
+  try {
+    await new Promise((resolve, reject) => { s.once('error', reject); s.bind(port, '127.0.0.1', resolve); });
+    return false;
+  } catch {
+    return true;
+  } finally {
+    try { s.close(); } catch { /* not bound */ }
+  }
+}
+
+/**
+ * Replays the RTP packets of a capture into ffmpeg's RTP demuxer (an SDP
+ * input) and decodes them. Resolves {frames, errors, stderr}: frames is the
+ * number of frames ffmpeg decoded (one framecrc line each).
+ */
+export async function decodeCapture(file) {
+  const cap = readCapture(file);
+  const port = await udpPortPair();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vtp-decode-'));
+  const sdp = path.join(dir, 'in.sdp');
+  fs.writeFileSync(sdp, sdpFor(cap.meta, port));
+  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-protocol_whitelist', 'file,udp,rtp',
+    '-reorder_queue_size', '0', '-buffer_size', '8388608', '-listen_timeout', '1', '-i', sdp, '-map', '0', '-f', 'framecrc', '-'];
+  const done = run('ffmpeg', args, { timeoutMs: 60000 });
+  for (let i = 0; i < 100 && !(await portBound(port)); i++) await sleep(50);
+  const sock = dgram.createSocket('udp4');
+  let sent = 0;
+  for (const r of cap.records) {
+    if (r.kind !== 1) continue;
+    sock.send(r.data, port, '127.0.0.1');
+    if (++sent % 20 === 0) await sleep(2);
+  }
+  await sleep(300);
+  // RTCP BYE: the demuxer's end of stream (one per stream)
+  const bye = Buffer.from([0x81, 203, 0, 1, 0, 0, 0, 0]);
+  const ssrc = cap.records.find((r) => r.kind === 1)?.data.readUInt32BE(8) ?? 0;
+  bye.writeUInt32BE(ssrc, 4);
+  sock.send(bye, port + 1, '127.0.0.1');
+  sock.send(bye, port, '127.0.0.1');
+  const res = await done;
+  sock.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  const frames = res.stdout.split('\n').filter((l) => /^\d+,/.test(l)).length;
+  // the end of input is a read timeout (no more packets): not a decode error
+  const stderr = res.stderr.split('\n').filter((l) => l && !/timed out|Last message repeated/i.test(l)).join('\n');
+  return { frames, sent, code: res.code, stderr };
+}
