@@ -1,0 +1,593 @@
+/* The packet log (format in capture.h). The writer batches encoded records
+ * in one buffer and hands them to the kernel in large write()s; after the
+ * first failed write it stays failed, so the file ends at a record boundary
+ * or in one torn record and never has a hole. The reader pulls the file
+ * through a 256 KiB window (more than the largest record, so a record is
+ * always contiguous in it) and checks every length, kind and CRC before it
+ * hands a record out. The summary is the reader plus a minimal RTP header
+ * look, so this module needs nothing from src/ingest. */
+#include "capture.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/crc32c.h"
+#include "core/error.h"
+#include "core/mem.h"
+
+#define CAPW_DEFAULT_BUFFER (64 * 1024)
+#define CAPR_WINDOW (256 * 1024)
+#define RECORD_HEAD 13 /* len + arrival + kind, before the payload */
+
+/* ---- little-endian fields ------------------------------------------------ */
+
+static void put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+static bool kind_valid(int kind)
+{
+	return kind == VTP_CAP_RTP || kind == VTP_CAP_RTCP;
+}
+
+/* ---- writer -------------------------------------------------------------- */
+
+struct vtp_capw {
+	int fd;
+	uint8_t *buf;
+	size_t cap, used;
+	int err;        /* first error: VTP_EIO, then sticky */
+	int err_no;     /* errno of the first failed write */
+	/* Set by vtp_capw_sync on any thread, read by close: Linux reports a
+	 * writeback failure once per descriptor, so a failed sync on the
+	 * timer thread must not be forgotten by the final one. */
+	atomic_int sync_errno;
+	uint64_t records, bytes;
+};
+
+/* 0 or an errno value. Regular files rarely write short, but a full disk
+ * can cut a write in the middle: go on until the kernel says why. */
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = write(fd, p, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return errno;
+		if (k == 0)
+			return ENOSPC;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int capw_write(vtp_capw *w, const uint8_t *p, size_t n)
+{
+	int e = write_all(w->fd, p, n);
+
+	if (e) {
+		w->err = VTP_EIO;
+		w->err_no = e;
+		return VTP_EIO;
+	}
+	return 0;
+}
+
+int vtp_capw_open(const char *path, const char *meta, size_t buffer_bytes,
+		  vtp_capw **out, int *err_no)
+{
+	size_t meta_len = meta ? strlen(meta) : 0;
+	size_t header_len = VTP_CAP_HEADER_FIXED + meta_len + 4;
+	uint8_t *header = NULL;
+	vtp_capw *w = NULL;
+	int fd = -1, e = 0, rc;
+
+	*out = NULL;
+	if (err_no)
+		*err_no = 0;
+	if (meta_len > VTP_CAP_MAX_META)
+		return VTP_EINVAL;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		e = errno;
+		rc = e == EEXIST ? VTP_ECONFLICT : VTP_EIO;
+		goto fail;
+	}
+	header = vtp_malloc(header_len);
+	memcpy(header, VTP_CAP_MAGIC, 8);
+	put_le16(header + 8, VTP_CAP_VERSION);
+	put_le16(header + 10, 0);
+	put_le32(header + 12, (uint32_t)meta_len);
+	if (meta_len)
+		memcpy(header + VTP_CAP_HEADER_FIXED, meta, meta_len);
+	put_le32(header + header_len - 4,
+		 vtp_crc32c(0, header, header_len - 4));
+	e = write_all(fd, header, header_len);
+	vtp_free(header);
+	if (e) {
+		rc = VTP_EIO;
+		goto fail_unlink;
+	}
+
+	w = vtp_calloc(1, sizeof(*w));
+	w->fd = fd;
+	w->cap = buffer_bytes ? buffer_bytes : CAPW_DEFAULT_BUFFER;
+	w->buf = vtp_malloc(w->cap);
+	atomic_init(&w->sync_errno, 0);
+	w->bytes = header_len;
+	*out = w;
+	return 0;
+
+fail_unlink:
+	/* ours (O_EXCL) and useless without a whole header */
+	unlink(path);
+	close(fd);
+fail:
+	if (err_no)
+		*err_no = e;
+	return rc;
+}
+
+int vtp_capw_flush(vtp_capw *w)
+{
+	int rc;
+
+	if (w->err)
+		return w->err;
+	if (w->used == 0)
+		return 0;
+	rc = capw_write(w, w->buf, w->used);
+	w->used = 0;
+	return rc;
+}
+
+int vtp_capw_append(vtp_capw *w, int kind, uint64_t arrival_ns,
+		    const uint8_t *data, size_t len)
+{
+	size_t need = len + VTP_CAP_RECORD_OVERHEAD;
+	uint8_t head[RECORD_HEAD], tail[4], *p;
+	uint32_t crc;
+	int rc;
+
+	if (len == 0 || len > VTP_CAP_MAX_PAYLOAD || !kind_valid(kind) || !data)
+		return VTP_EINVAL;
+	if (w->err)
+		return w->err;
+	put_le32(head, (uint32_t)len);
+	put_le64(head + 4, arrival_ns);
+	head[12] = (uint8_t)kind;
+	crc = vtp_crc32c(vtp_crc32c(0, head, RECORD_HEAD), data, len);
+
+	if (need > w->cap - w->used) {
+		rc = vtp_capw_flush(w);
+		if (rc)
+			return rc;
+	}
+	if (need > w->cap) {
+		/* larger than the whole buffer: straight to the file */
+		put_le32(tail, crc);
+		rc = capw_write(w, head, RECORD_HEAD);
+		if (!rc)
+			rc = capw_write(w, data, len);
+		if (!rc)
+			rc = capw_write(w, tail, 4);
+		if (rc)
+			return rc;
+	} else {
+		p = w->buf + w->used;
+		memcpy(p, head, RECORD_HEAD);
+		memcpy(p + RECORD_HEAD, data, len);
+		put_le32(p + RECORD_HEAD + len, crc);
+		w->used += need;
+	}
+	w->records++;
+	w->bytes += need;
+	return 0;
+}
+
+int vtp_capw_sync(vtp_capw *w)
+{
+	int expected = 0;
+
+	if (fdatasync(w->fd) == 0)
+		return 0;
+	atomic_compare_exchange_strong(&w->sync_errno, &expected, errno);
+	return VTP_EIO;
+}
+
+int vtp_capw_close(vtp_capw *w)
+{
+	int rc, rc2;
+
+	if (!w)
+		return 0;
+	rc = vtp_capw_flush(w);
+	rc2 = vtp_capw_sync(w);
+	if (!rc)
+		rc = rc2;
+	if (!rc && atomic_load(&w->sync_errno))
+		rc = VTP_EIO;
+	if (close(w->fd) != 0 && !rc)
+		rc = VTP_EIO;
+	vtp_free(w->buf);
+	vtp_free(w);
+	return rc;
+}
+
+int vtp_capw_errno(const vtp_capw *w)
+{
+	return w->err_no;
+}
+
+uint64_t vtp_capw_records(const vtp_capw *w)
+{
+	return w->records;
+}
+
+uint64_t vtp_capw_bytes(const vtp_capw *w)
+{
+	return w->bytes;
+}
+
+/* ---- reader -------------------------------------------------------------- */
+
+struct vtp_capr {
+	int fd;
+	uint8_t *buf;      /* CAPR_WINDOW bytes */
+	size_t start, end; /* unconsumed bytes: buf[start..end) */
+	uint64_t pos;      /* file offset of buf[start] */
+	bool eof, ioerr;
+	int state;         /* 0 while records may follow, else the sticky end */
+	char *meta;
+};
+
+/* Makes at least want bytes (<= CAPR_WINDOW) available at buf + start, or
+ * as many as the file still has. Returns how many are available. */
+static size_t capr_fill(vtp_capr *r, size_t want)
+{
+	if (r->end - r->start >= want || r->eof || r->ioerr)
+		return r->end - r->start;
+	/* at most one partial record moves; every read gets a large span */
+	memmove(r->buf, r->buf + r->start, r->end - r->start);
+	r->end -= r->start;
+	r->start = 0;
+	while (r->end - r->start < want) {
+		ssize_t k = read(r->fd, r->buf + r->end, CAPR_WINDOW - r->end);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			r->ioerr = true;
+			break;
+		}
+		if (k == 0) {
+			r->eof = true;
+			break;
+		}
+		r->end += (size_t)k;
+	}
+	return r->end - r->start;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* 0, or VTP_EINVAL / VTP_EIO with the reason in err. */
+static int capr_read_header(vtp_capr *r, char *err, size_t errlen)
+{
+	const uint8_t *p;
+	size_t avail, total;
+	uint32_t meta_len;
+	uint16_t version, flags;
+
+	avail = capr_fill(r, VTP_CAP_HEADER_FIXED);
+	p = r->buf + r->start;
+	if (r->ioerr)
+		goto fail_io;
+	if (avail == 0) {
+		set_err(err, errlen, "empty file");
+		return VTP_EINVAL;
+	}
+	if (memcmp(p, VTP_CAP_MAGIC, avail < 8 ? avail : 8) != 0) {
+		set_err(err, errlen, "not a VTP capture (bad magic)");
+		return VTP_EINVAL;
+	}
+	if (avail < VTP_CAP_HEADER_FIXED)
+		goto fail_torn;
+	version = get_le16(p + 8);
+	flags = get_le16(p + 10);
+	meta_len = get_le32(p + 12);
+	if (version != VTP_CAP_VERSION) {
+		set_err(err, errlen, "unsupported version %u", (unsigned)version);
+		return VTP_EINVAL;
+	}
+	if (meta_len > VTP_CAP_MAX_META) {
+		set_err(err, errlen, "header corrupt (metadata length %u over %u)",
+			(unsigned)meta_len, (unsigned)VTP_CAP_MAX_META);
+		return VTP_EINVAL;
+	}
+	total = VTP_CAP_HEADER_FIXED + meta_len + 4;
+	avail = capr_fill(r, total);
+	p = r->buf + r->start;
+	if (r->ioerr)
+		goto fail_io;
+	if (avail < total)
+		goto fail_torn;
+	if (vtp_crc32c(0, p, total - 4) != get_le32(p + total - 4)) {
+		set_err(err, errlen, "header CRC mismatch");
+		return VTP_EINVAL;
+	}
+	/* after the CRC, so a flipped bit reads as corruption */
+	if (flags != 0) {
+		set_err(err, errlen, "unsupported header flags 0x%04x", (unsigned)flags);
+		return VTP_EINVAL;
+	}
+	r->meta = vtp_malloc((size_t)meta_len + 1);
+	memcpy(r->meta, p + VTP_CAP_HEADER_FIXED, meta_len);
+	r->meta[meta_len] = '\0';
+	r->start += total;
+	r->pos = total;
+	return 0;
+
+fail_torn:
+	set_err(err, errlen, "header torn");
+	return VTP_EINVAL;
+fail_io:
+	set_err(err, errlen, "read: %s", strerror(errno));
+	return VTP_EIO;
+}
+
+int vtp_capr_open(const char *path, vtp_capr **out, char *err, size_t errlen)
+{
+	vtp_capr *r;
+	int fd, rc;
+
+	*out = NULL;
+	set_err(err, errlen, "%s", "");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = errno == ENOENT ? VTP_ENOTFOUND : VTP_EIO;
+		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	r = vtp_calloc(1, sizeof(*r));
+	r->fd = fd;
+	r->buf = vtp_malloc(CAPR_WINDOW);
+	rc = capr_read_header(r, err, errlen);
+	if (rc) {
+		vtp_capr_close(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void vtp_capr_close(vtp_capr *r)
+{
+	if (!r)
+		return;
+	close(r->fd);
+	vtp_free(r->buf);
+	vtp_free(r->meta);
+	vtp_free(r);
+}
+
+const char *vtp_capr_meta(const vtp_capr *r)
+{
+	return r->meta;
+}
+
+static int capr_stop(vtp_capr *r, int state)
+{
+	r->state = state;
+	return state;
+}
+
+int vtp_capr_next(vtp_capr *r, vtp_cap_record *rec)
+{
+	const uint8_t *p;
+	size_t avail, total;
+	uint32_t len;
+
+	if (r->state)
+		return r->state;
+	avail = capr_fill(r, RECORD_HEAD);
+	p = r->buf + r->start;
+	if (r->ioerr)
+		return capr_stop(r, VTP_CAPR_IOERR);
+	if (avail == 0)
+		return capr_stop(r, VTP_CAPR_END);
+	/* Fields are checked as soon as they are there: a torn tail is a
+	 * prefix of a good record, so a bad field is corruption either way. */
+	len = avail >= 4 ? get_le32(p) : 0;
+	if (avail >= 4 && (len == 0 || len > VTP_CAP_MAX_PAYLOAD))
+		return capr_stop(r, VTP_CAPR_CORRUPT);
+	if (avail < RECORD_HEAD)
+		return capr_stop(r, VTP_CAPR_TORN);
+	if (!kind_valid(p[12]))
+		return capr_stop(r, VTP_CAPR_CORRUPT);
+	total = (size_t)len + VTP_CAP_RECORD_OVERHEAD;
+	avail = capr_fill(r, total);
+	p = r->buf + r->start;
+	if (r->ioerr)
+		return capr_stop(r, VTP_CAPR_IOERR);
+	if (avail < total)
+		return capr_stop(r, VTP_CAPR_TORN);
+	if (vtp_crc32c(0, p, total - 4) != get_le32(p + total - 4))
+		return capr_stop(r, VTP_CAPR_CORRUPT);
+	rec->arrival_ns = get_le64(p + 4);
+	rec->kind = p[12];
+	rec->data = p + RECORD_HEAD;
+	rec->len = len;
+	rec->offset = r->pos;
+	r->start += total;
+	r->pos += total;
+	return VTP_CAPR_RECORD;
+}
+
+uint64_t vtp_capr_good_bytes(const vtp_capr *r)
+{
+	return r->pos;
+}
+
+/* ---- summary ------------------------------------------------------------- */
+
+static long long meta_clock_rate(const char *meta)
+{
+	json_t *j = json_loads(meta, 0, NULL);
+	json_t *v = json_object_get(j, "clockRate");
+	long long rate = 0;
+
+	if (json_is_integer(v) && json_integer_value(v) > 0)
+		rate = json_integer_value(v);
+	json_decref(j);
+	return rate;
+}
+
+/* RTP bookkeeping over the packets that have a fixed header. */
+typedef struct rtp_track {
+	bool started;
+	uint32_t ssrc;
+	uint64_t max_seq;  /* extended: cycles << 16 | seq */
+	uint32_t prev_ts;
+	int64_t ts_span;   /* unwrapped timestamp of the latest packet minus the first's */
+} rtp_track;
+
+static void summarize_rtp(vtp_cap_summary *s, rtp_track *t, const uint8_t *p,
+			  size_t len)
+{
+	uint16_t seq, delta;
+	uint32_t ts, ssrc, dts;
+
+	if (len < 12 || p[0] >> 6 != 2)
+		return;
+	seq = (uint16_t)(p[2] << 8 | p[3]);
+	ts = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
+	ssrc = (uint32_t)p[8] << 24 | (uint32_t)p[9] << 16 | (uint32_t)p[10] << 8 | p[11];
+	if (!t->started) {
+		t->started = true;
+		t->ssrc = ssrc;
+		s->ssrc = ssrc;
+		t->max_seq = seq;
+		t->prev_ts = ts;
+		return;
+	}
+	if (ssrc != t->ssrc)
+		s->ssrc_changed = true;
+	/* Distance from the highest so far, modulo 2^16: under half the
+	 * space ahead is forward (with a wrap when it crosses 65535). */
+	delta = (uint16_t)(seq - (uint16_t)t->max_seq);
+	if (delta == 0 || delta >= 0x8000) {
+		s->reordered_or_dup++;
+	} else {
+		if (delta > 1) {
+			s->seq_gaps++;
+			s->seq_missing += delta - 1u;
+		}
+		t->max_seq += delta;
+	}
+	/* timestamps unwrap against the previous packet: steps under 2^31
+	 * either way */
+	dts = ts - t->prev_ts;
+	t->ts_span += dts < 0x80000000u ? (int64_t)dts : (int64_t)dts - ((int64_t)1 << 32);
+	t->prev_ts = ts;
+}
+
+int vtp_cap_summarize(const char *path, vtp_cap_summary *s, char *err,
+		      size_t errlen)
+{
+	vtp_capr *r = NULL;
+	vtp_cap_record rec;
+	rtp_track track = {0};
+	struct stat st;
+	long long clock_rate;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	rc = vtp_capr_open(path, &r, err, errlen);
+	if (rc)
+		return rc;
+	s->meta = vtp_strdup(vtp_capr_meta(r));
+	clock_rate = meta_clock_rate(s->meta);
+	while ((rc = vtp_capr_next(r, &rec)) == VTP_CAPR_RECORD) {
+		if (s->rtp_packets + s->rtcp_packets == 0)
+			s->first_arrival_ns = rec.arrival_ns;
+		s->last_arrival_ns = rec.arrival_ns;
+		if (rec.kind == VTP_CAP_RTP) {
+			s->rtp_packets++;
+			s->rtp_bytes += rec.len;
+			summarize_rtp(s, &track, rec.data, rec.len);
+		} else {
+			s->rtcp_packets++;
+			if (rec.len >= 2 && rec.data[1] == 200)
+				s->sender_reports++;
+		}
+	}
+	s->end = rc;
+	s->good_bytes = vtp_capr_good_bytes(r);
+	if (fstat(r->fd, &st) == 0)
+		s->file_bytes = (uint64_t)st.st_size;
+	if (clock_rate > 0 && track.ts_span > 0)
+		s->media_seconds = (double)track.ts_span / (double)clock_rate;
+	vtp_capr_close(r);
+	return 0;
+}
+
+void vtp_cap_summary_clear(vtp_cap_summary *s)
+{
+	if (!s)
+		return;
+	vtp_free(s->meta);
+	memset(s, 0, sizeof(*s));
+}
