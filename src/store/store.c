@@ -505,7 +505,7 @@ int vtp_store_user_count(vtp_store *s, int64_t *count)
 	" r.resolution_height, r.fps, r.bitrate, r.progress, r.error,"      \
 	" r.node_id, r.metadata, r.created_at, r.stopped_at,"               \
 	" r.completed_at, r.deleted_at,"                                      \
-	" (SELECT COUNT(DISTINCT COALESCE(p.peer_id, p.id))"                 \
+	" (SELECT COUNT(DISTINCT COALESCE(p.peer_id, CAST(p.id AS TEXT)))"  \
 	" FROM recording_participants p WHERE p.recording_id = r.id),"       \
 	" r.tracks"
 
