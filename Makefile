@@ -53,6 +53,7 @@ fuzz:
 bench: build
 	@scripts/install-deps.sh --test
 	@bench/run.sh
+	@bench/ingest.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)
