@@ -80,6 +80,7 @@ struct vtp_capw {
 	 * timer thread must not be forgotten by the final one. */
 	atomic_int sync_errno;
 	uint64_t records, bytes;
+	uint64_t device; /* st_dev of the file */
 };
 
 /* 0 or an errno value. Regular files rarely write short, but a full disk
@@ -151,6 +152,12 @@ int vtp_capw_open(const char *path, const char *meta, size_t buffer_bytes,
 
 	w = vtp_calloc(1, sizeof(*w));
 	w->fd = fd;
+	{
+		struct stat st;
+
+		if (fstat(fd, &st) == 0)
+			w->device = (uint64_t)st.st_dev;
+	}
 	w->cap = buffer_bytes ? buffer_bytes : CAPW_DEFAULT_BUFFER;
 	w->buf = vtp_malloc(w->cap);
 	atomic_init(&w->sync_errno, 0);
@@ -233,6 +240,21 @@ int vtp_capw_sync(vtp_capw *w)
 		return 0;
 	atomic_compare_exchange_strong(&w->sync_errno, &expected, errno);
 	return VTP_EIO;
+}
+
+int vtp_capw_syncfs(vtp_capw *w)
+{
+	int expected = 0;
+
+	if (syncfs(w->fd) == 0)
+		return 0;
+	atomic_compare_exchange_strong(&w->sync_errno, &expected, errno);
+	return VTP_EIO;
+}
+
+uint64_t vtp_capw_device(const vtp_capw *w)
+{
+	return w->device;
 }
 
 int vtp_capw_close(vtp_capw *w)

@@ -53,6 +53,12 @@ int vtp_capw_append(vtp_capw *w, int kind, uint64_t arrival_ns,
 int vtp_capw_flush(vtp_capw *w);
 /* fdatasync; safe to call from another thread than the appender. */
 int vtp_capw_sync(vtp_capw *w);
+/* syncfs on the file system holding w: every file of it at once (one
+ * journal commit instead of one per file when many logs are open). Same
+ * thread rules as vtp_capw_sync. */
+int vtp_capw_syncfs(vtp_capw *w);
+/* st_dev of the file, to group logs by file system. */
+uint64_t vtp_capw_device(const vtp_capw *w);
 /* Flushes, syncs, closes and frees (w may be NULL). Returns the first error
  * seen over the writer's life, or 0. */
 int vtp_capw_close(vtp_capw *w);
