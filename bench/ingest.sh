@@ -8,14 +8,14 @@
 # for the CPU per track side by side. Everything on 127.0.0.1, bounded.
 #
 # BENCH_TRACKS="500 1000 2000" (track counts), BENCH_SECONDS=20,
-# BENCH_FFMPEG_PEERS=10.
+# BENCH_FFMPEG_PEERS=50.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VTP_BIN:-build/vtp-recorder}
 GEN=${VTP_LOADGEN:-build/vtp-loadgen}
-TRACKS=${BENCH_TRACKS:-"500 1000 2000"}
+TRACKS=${BENCH_TRACKS:-"500 1000 2000 3000"}
 SECONDS_RUN=${BENCH_SECONDS:-20}
-FF_PEERS=${BENCH_FFMPEG_PEERS:-10}
+FF_PEERS=${BENCH_FFMPEG_PEERS:-50}
 out=bench/results; mkdir -p "$out"
 work=$(mktemp -d /tmp/vtp-bench-ingest.XXXXXX)
 pids=()
@@ -24,6 +24,8 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, clock ticks
+# the same for one named thread of a process (vtp-ingest, vtp-keeper)
+thread_ticks() { for t in /proc/$1/task/*; do if [ "$(cat "$t/comm")" = "$2" ]; then awk '{print $14 + $15}' "$t/stat"; fi; done; }
 hz=$(getconf CLK_TCK)
 
 port=$(free_port)
@@ -82,23 +84,25 @@ echo
 echo "source: ffmpeg VP8 640x360 800 kb/s ($vpps packets/s) + Opus 48 kb/s ($apps packets/s), replayed by vtp-loadgen for ${SECONDS_RUN}s per run"
 echo "$(nproc) cores; the load generator, the recorder and the receivers share them"
 echo
-echo "| receiver | tracks | packets/s sent | packets sent | captured | lost | CPU (cores) | CPU per 100 tracks |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| receiver | tracks | packets/s sent | packets sent | captured | lost | CPU, cores (loop / keeper) | CPU per 100 tracks | sender late (max ms) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 
 # ---- 2. the recorder at N tracks ----------------------------------------------------------
 for n in $TRACKS; do
   rec=$(ctl start "load-$n")
   ctl tracks "$rec" "$n" >"$work/targets"
-  c0=$(cpu_ticks "$server")
+  c0=$(cpu_ticks "$server"); l0=$(thread_ticks "$server" vtp-ingest); k0=$(thread_ticks "$server" vtp-keeper)
   res=$("$GEN" "$work/targets" "$SECONDS_RUN" "$vsrc" "$asrc")
-  c1=$(cpu_ticks "$server")
+  c1=$(cpu_ticks "$server"); l1=$(thread_ticks "$server" vtp-ingest); k1=$(thread_ticks "$server" vtp-keeper)
+  split=$(python3 -c "print(f'{($l1-$l0)/$hz/$SECONDS_RUN:.3f} / {($k1-$k0)/$hz/$SECONDS_RUN:.3f}')")
   sleep 0.5
   read -r captured lost dropped ntr < <(ctl stop "$rec")
   sent=$(echo "$res" | awk '{print $2}')
   cores=$(python3 -c "print(f'{($c1-$c0)/$hz/$SECONDS_RUN:.3f}')")
   per100=$(python3 -c "print(f'{($c1-$c0)/$hz/$SECONDS_RUN*100/$n:.4f}')")
   pps=$(python3 -c "print(round($sent/$SECONDS_RUN))")
-  echo "| vtp-recorder | $n | $pps | $sent | $captured | $((sent - captured)) | $cores | $per100 |"
+  late=$(echo "$res" | awk '{print $4}')
+  echo "| vtp-recorder | $n | $pps | $sent | $captured | $((sent - captured)) | $cores ($split) | $per100 | $late |"
   echo "$n $sent $captured $lost $dropped $cores" >>"$out/ingest-vtp.txt"
 done
 
@@ -119,7 +123,7 @@ m=audio $ap RTP/AVP 111
 a=rtpmap:111 opus/48000/2
 SDP
   ffmpeg -hide_banner -loglevel error -nostdin -protocol_whitelist file,udp,rtp -listen_timeout 3 \
-    -buffer_size 4194304 -i "$work/peer$i.sdp" -map 0 -c copy -f webm "$work/peer$i.webm" &
+    -buffer_size 4194304 -i "$work/peer$i.sdp" -map 0 -c copy -f webm "$work/peer$i.webm" 2>>"$work/ffmpeg.err" &
   ffpids+=($!); pids+=($!)
   echo "video $vp" >>"$work/ff-targets"; echo "audio $ap" >>"$work/ff-targets"
 done
@@ -134,4 +138,6 @@ n=$((FF_PEERS * 2))
 cores=$(python3 -c "print(f'{($f1-$f0)/$hz/$SECONDS_RUN:.3f}')")
 per100=$(python3 -c "print(f'{($f1-$f0)/$hz/$SECONDS_RUN*100/$n:.4f}')")
 pps=$(python3 -c "print(round($sent/$SECONDS_RUN))")
-echo "| ffmpeg -c copy to WebM, one process per peer | $n | $pps | $sent | (not counted) | - | $cores | $per100 |"
+webm=$(cat "$work"/peer*.webm 2>/dev/null | wc -c)
+late=$(echo "$res" | awk '{print $4}')
+echo "| ffmpeg -c copy to WebM, one process per peer | $n | $pps | $sent | $((webm / 1024)) KiB of WebM | - | $cores | $per100 | $late |"

@@ -714,7 +714,11 @@ void vtp_ingest_metrics(vtp_ingest *ing, vtp_buf *out)
 			"# HELP vtp_track_jitter_seconds Interarrival jitter per track.\n"
 			"# TYPE vtp_track_jitter_seconds gauge\n"
 			"# HELP vtp_track_bitrate_bits Receive bitrate per track.\n"
-			"# TYPE vtp_track_bitrate_bits gauge\n",
+			"# TYPE vtp_track_bitrate_bits gauge\n"
+			"# HELP vtp_track_reordered_total RTP packets that arrived late but new.\n"
+			"# TYPE vtp_track_reordered_total counter\n"
+			"# HELP vtp_track_duplicates_total RTP packets received twice (dropped).\n"
+			"# TYPE vtp_track_duplicates_total counter\n",
 			n);
 	for (int i = 0; i < n; i++) {
 		track *t = ts[i];
@@ -727,12 +731,16 @@ void vtp_ingest_metrics(vtp_ingest *ing, vtp_buf *out)
 				"vtp_track_bytes_total{%s} %llu\n"
 				"vtp_track_lost_total{%s} %llu\n"
 				"vtp_track_jitter_seconds{%s} %.6f\n"
-				"vtp_track_bitrate_bits{%s} %llu\n",
+				"vtp_track_bitrate_bits{%s} %llu\n"
+				"vtp_track_reordered_total{%s} %llu\n"
+				"vtp_track_duplicates_total{%s} %llu\n",
 				labels, (unsigned long long)atomic_load(&t->a_packets), labels,
 				(unsigned long long)atomic_load(&t->a_bytes), labels,
 				(unsigned long long)atomic_load(&t->a_lost), labels,
 				(double)atomic_load(&t->a_jitter_us) / 1e6, labels,
-				(unsigned long long)atomic_load(&t->a_bitrate));
+				(unsigned long long)atomic_load(&t->a_bitrate), labels,
+				(unsigned long long)atomic_load(&t->a_reordered), labels,
+				(unsigned long long)atomic_load(&t->a_duplicates));
 		vtp__track_unref(t);
 	}
 	vtp_free(ts);

@@ -7,9 +7,10 @@
  * lock that an HTTP thread can hold. HTTP threads reach the loop through a
  * command queue and an eventfd and wait for the loop's answer when they
  * need one (ending a track). A second thread, the keeper, runs everything
- * slow the loop must not wait for: fdatasync of every log at least every
- * second, closing finished logs, and the participant joined/left events it
- * reports to the recording service (database writes).
+ * slow the loop must not wait for: syncing every log to disk at least every
+ * second (fdatasync per log, or one syncfs per file system once 16 or more
+ * logs are open), closing finished logs, and the participant joined/left
+ * events it reports to the recording service (database writes).
  *
  * Live statistics are published by the loop as relaxed atomics in each
  * track and read from there by anyone; tracks are reference counted, so a
