@@ -359,3 +359,44 @@ test('kill -9 mid-recording: logs readable to within a second, recording stopped
   assert.ok(parts[0].leftAt, 'participant closed by the recovery');
   await crash.stop();
 });
+
+// ---- presence ------------------------------------------------------------------------
+
+test('a peer silent for 10 s has left; when it sends again it joins again', async () => {
+  const r = await startRec(srv, u.owner.token);
+  const at = await registered(u.owner.token, r.id, audio({ peerId: 'quiet' }));
+  const relay = await new Relay(at.port).start();
+  let seq = 1000;
+  const burst = async (n) => {
+    for (let i = 0; i < n; i++, seq++) {
+      const b = Buffer.alloc(12 + 80, 0x11);
+      b[0] = 0x80; b[1] = 111; b.writeUInt16BE(seq & 0xffff, 2); b.writeUInt32BE(seq * 960, 4); b.writeUInt32BE(0xabcdef01, 8);
+      await relay.inject(b);
+      await sleep(20);
+    }
+  };
+  const participants = async () => (await srv.api('GET', `/api/v1/recordings/${r.id}/participants`, { token: u.owner.token })).json.participants;
+  try {
+    await burst(25);
+    const first = await waitFor(async () => { const p = await participants(); return p.length === 1 ? p : null; }, 'the peer to join');
+    assert.equal(first[0].leftAt, null);
+    const lastSent = Date.now();
+    const gone = await waitFor(async () => { const p = await participants(); return p[0].leftAt ? p : null; }, 'the peer to leave', 14000);
+    // leftAt is the last packet, not the moment the silence was noticed
+    const left = Date.parse(gone[0].leftAt);
+    assert.ok(left <= lastSent + 200 && left >= lastSent - 1500, `leftAt ${gone[0].leftAt} vs last packet ~${new Date(lastSent).toISOString()}`);
+    assert.ok(Date.now() - lastSent >= 9500, 'left only after about 10 s of silence');
+    assert.equal((await getRec(u.owner.token, r.id)).tracks[0].state, 'idle');
+    await burst(5);
+    const again = await waitFor(async () => { const p = await participants(); return p.length === 2 ? p : null; }, 'the peer to join again');
+    assert.equal(again[1].peerId, 'quiet');
+    assert.equal(again[1].leftAt, null);
+    const rec = await stopRec(srv, u.owner.token, r.id);
+    assert.equal(rec.participantCount, 1, 'one peer, two stints');
+    assert.equal(rec.tracks[0].packets, 30);
+    const closed = await participants();
+    assert.ok(closed.every((p) => p.leftAt), JSON.stringify(closed));
+  } finally {
+    relay.close();
+  }
+});
