@@ -31,7 +31,11 @@ hz=$(getconf CLK_TCK)
 port=$(free_port)
 export VTP_DATA_DIR=$work/data VTP_LISTEN=127.0.0.1:$port VTP_LOG_FORMAT=json
 export VTP_RTP_PORT_MIN=30000 VTP_RTP_PORT_MAX=34999
-"$BIN" serve >"$work/serve.out" 2>"$work/serve.err" & server=$!; pids+=($server)
+# The load generator gets its own core, the receivers (ours, then ffmpeg's)
+# the other, so neither measurement is the other's cache noise. With one
+# core, both share it.
+if [ "$(nproc)" -ge 2 ]; then GEN_CPU=0 RX_CPU=1; else GEN_CPU=0 RX_CPU=0; fi
+taskset -c "$RX_CPU" "$BIN" serve >"$work/serve.out" 2>"$work/serve.err" & server=$!; pids+=($server)
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 "$BIN" user add --email bench@example.com --name Bench --role instructor >/dev/null
 token=$("$BIN" token --email bench@example.com --ttl 7200)
@@ -92,7 +96,7 @@ for n in $TRACKS; do
   rec=$(ctl start "load-$n")
   ctl tracks "$rec" "$n" >"$work/targets"
   c0=$(cpu_ticks "$server"); l0=$(thread_ticks "$server" vtp-ingest); k0=$(thread_ticks "$server" vtp-keeper)
-  res=$("$GEN" "$work/targets" "$SECONDS_RUN" "$vsrc" "$asrc")
+  res=$(taskset -c "$GEN_CPU" "$GEN" "$work/targets" "$SECONDS_RUN" "$vsrc" "$asrc")
   c1=$(cpu_ticks "$server"); l1=$(thread_ticks "$server" vtp-ingest); k1=$(thread_ticks "$server" vtp-keeper)
   split=$(python3 -c "print(f'{($l1-$l0)/$hz/$SECONDS_RUN:.3f} / {($k1-$k0)/$hz/$SECONDS_RUN:.3f}')")
   sleep 0.5
@@ -122,14 +126,14 @@ a=rtpmap:96 VP8/90000
 m=audio $ap RTP/AVP 111
 a=rtpmap:111 opus/48000/2
 SDP
-  ffmpeg -hide_banner -loglevel error -nostdin -protocol_whitelist file,udp,rtp -listen_timeout 3 \
+  taskset -c "$RX_CPU" ffmpeg -hide_banner -loglevel error -nostdin -protocol_whitelist file,udp,rtp -listen_timeout 3 \
     -buffer_size 4194304 -i "$work/peer$i.sdp" -map 0 -c copy -f webm "$work/peer$i.webm" 2>>"$work/ffmpeg.err" &
   ffpids+=($!); pids+=($!)
   echo "video $vp" >>"$work/ff-targets"; echo "audio $ap" >>"$work/ff-targets"
 done
 sleep 1
 f0=0; for p in "${ffpids[@]}"; do f0=$((f0 + $(cpu_ticks "$p"))); done
-res=$("$GEN" "$work/ff-targets" "$SECONDS_RUN" "$vsrc" "$asrc")
+res=$(taskset -c "$GEN_CPU" "$GEN" "$work/ff-targets" "$SECONDS_RUN" "$vsrc" "$asrc")
 f1=0; for p in "${ffpids[@]}"; do f1=$((f1 + $(cpu_ticks "$p"))); done
 for p in "${ffpids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
 for p in "${ffpids[@]}"; do wait "$p" 2>/dev/null || true; done

@@ -123,8 +123,9 @@ int vtp_recordings_tracks_dir(vtp_recordings *svc, const vtp_recording *r,
  * "track_end"). detail is consumed. */
 void vtp_recordings_audit_track(vtp_recordings *svc, const vtp_actor *who,
 				const char *id, const char *type, json_t *detail);
-/* A peer's first packet (joined) and its departure (left): participant
- * rows. joined fills the new row's id. */
+/* A peer's first packet (joined) and its departure (left): one participant
+ * row per peer, from its first arrival to its last departure (a peer that
+ * comes back is present again). joined fills the row's id. */
 int vtp_recordings_participant_joined(vtp_recordings *svc, const char *recording_id,
 				      const char *peer_id, const char *full_name,
 				      const char *user_id, const char *role,

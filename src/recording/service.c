@@ -718,8 +718,7 @@ int vtp_recordings_participant_joined(vtp_recordings *svc, const char *recording
 	p.user_id = (char *)user_id;
 	p.role = (char *)role;
 	p.joined_at = at;
-	memcpy(id_out, p.id, VTP_UUID_BUFLEN);
-	return vtp_store_participant_insert(svc->store, &p);
+	return vtp_store_participant_join(svc->store, &p, id_out);
 }
 
 int vtp_recordings_participant_left(vtp_recordings *svc, const char *participant_id,

@@ -505,8 +505,8 @@ int vtp_store_user_count(vtp_store *s, int64_t *count)
 	" r.resolution_height, r.fps, r.bitrate, r.progress, r.error,"      \
 	" r.node_id, r.metadata, r.created_at, r.stopped_at,"               \
 	" r.completed_at, r.deleted_at,"                                      \
-	" (SELECT COUNT(DISTINCT COALESCE(p.peer_id, CAST(p.id AS TEXT)))"  \
-	" FROM recording_participants p WHERE p.recording_id = r.id),"       \
+	" (SELECT COUNT(*) FROM recording_participants p"                     \
+	" WHERE p.recording_id = r.id),"                                      \
 	" r.tracks"
 
 #define ACTIVE_STATUSES "('pending','recording')"
@@ -1015,6 +1015,37 @@ int vtp_store_participant_insert(vtp_store *s, const vtp_participant *pt)
 		     " peer_id, user_id, full_name, role, joined_at, left_at)"
 		     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 		     p, 8, NULL, NULL, NULL);
+}
+
+int vtp_store_participant_join(vtp_store *s, const vtp_participant *pt,
+			       char id_out[VTP_UUID_BUFLEN])
+{
+	char rid[VTP_UUID_BUFLEN], found[VTP_UUID_BUFLEN];
+	one_ctx oc = {0};
+	vtp__param p[2];
+	int rc;
+
+	if (!norm_id(pt->recording_id, rid) || !pt->peer_id)
+		return VTP_EINVAL;
+	oc.out = found;
+	p[0] = p_text(rid);
+	p[1] = p_text(pt->peer_id);
+	rc = query(s,
+		   "SELECT id FROM recording_participants"
+		   " WHERE recording_id = ? AND peer_id = ? ORDER BY joined_at, id LIMIT 1",
+		   p, 2, read_id, &oc, NULL);
+	if (rc)
+		return rc;
+	if (oc.found) {
+		memcpy(id_out, found, VTP_UUID_BUFLEN);
+		p[0] = p_text(found);
+		return query(s, "UPDATE recording_participants SET left_at = NULL WHERE id = ?",
+			     p, 1, NULL, NULL, NULL);
+	}
+	rc = vtp_store_participant_insert(s, pt);
+	if (rc == 0)
+		memcpy(id_out, pt->id, VTP_UUID_BUFLEN);
+	return rc;
 }
 
 int vtp_store_participant_left(vtp_store *s, const char *id, int64_t at)

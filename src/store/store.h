@@ -167,6 +167,12 @@ typedef struct vtp_participant {
 void vtp_participant_clear(vtp_participant *p);
 void vtp_participant_free_array(vtp_participant *arr, size_t n);
 int vtp_store_participant_insert(vtp_store *s, const vtp_participant *p);
+/* A peer's media arrived: its row (one per peer and recording) is created
+ * with p (whose id must be set), or, when the peer was there before, made
+ * present again (left_at cleared; joined_at stays the first arrival).
+ * id_out receives the row's id. */
+int vtp_store_participant_join(vtp_store *s, const vtp_participant *p,
+			       char id_out[VTP_UUID_BUFLEN]);
 /* Sets left_at on one participant row if it is still present. */
 int vtp_store_participant_left(vtp_store *s, const char *id, int64_t at);
 /* Sets left_at on every still-present participant of a recording. */
