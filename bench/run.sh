@@ -47,7 +47,7 @@ seed_s=$(python3 -c "print(f'{$(date +%s.%N) - $seed_start:.1f}')")
 # The same server on the same database with the list cache off: every list
 # request then runs the query and renders the page (the cache's miss path).
 nc_port=$(free_port)
-VTP_LISTEN=127.0.0.1:$nc_port VTP_LIST_CACHE=0 "$BIN" serve >"$work/serve-nocache.out" 2>/dev/null & pids+=($!)
+VTP_LISTEN=127.0.0.1:$nc_port VTP_RESPONSE_CACHE=0 "$BIN" serve >"$work/serve-nocache.out" 2>/dev/null & pids+=($!)
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$nc_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 get_path="/api/v1/recordings/$id"
 list_path="/api/v1/recordings?limit=20"
@@ -97,7 +97,9 @@ run nginx-get "http://127.0.0.1:$nport$get_path"; ng_rps=$rps ng_p99=$p99
 run vtp-list "http://127.0.0.1:$port$list_path"; vl_rps=$rps vl_p99=$p99
 run nginx-list "http://127.0.0.1:$nport$list_path"; nl_rps=$rps nl_p99=$p99
 curl -fs "http://127.0.0.1:$nc_port$list_path" -H "$auth" | cmp -s - "$work/www/list.json" || { echo "bench: uncached list differs from the cached one" >&2; exit 1; }
+curl -fs "http://127.0.0.1:$nc_port$get_path" -H "$auth" | cmp -s - "$work/www/api/v1/recordings/$id" || { echo "bench: uncached GET differs from the cached one" >&2; exit 1; }
 run vtp-list-nocache "http://127.0.0.1:$nc_port$list_path"; vn_rps=$rps vn_p99=$p99
+run vtp-get-nocache "http://127.0.0.1:$nc_port$get_path"; vgn_rps=$rps vgn_p99=$p99
 
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 echo
@@ -110,4 +112,5 @@ echo "| GET /api/v1/recordings/{id} | vtp-recorder ($BACKEND) | $vg_rps | $vg_p9
 echo "| GET /api/v1/recordings/{id} | nginx, same bytes, static | $ng_rps | $ng_p99 | 1.00 |"
 echo "| GET /api/v1/recordings?limit=20 | vtp-recorder ($BACKEND) | $vl_rps | $vl_p99 | $(ratio "$vl_rps" "$nl_rps") |"
 echo "| GET /api/v1/recordings?limit=20 | nginx, same bytes, static | $nl_rps | $nl_p99 | 1.00 |"
-echo "| GET /api/v1/recordings?limit=20 | vtp-recorder ($BACKEND), VTP_LIST_CACHE=0 | $vn_rps | $vn_p99 | $(ratio "$vn_rps" "$nl_rps") |"
+echo "| GET /api/v1/recordings/{id} | vtp-recorder ($BACKEND), VTP_RESPONSE_CACHE=0 | $vgn_rps | $vgn_p99 | $(ratio "$vgn_rps" "$ng_rps") |"
+echo "| GET /api/v1/recordings?limit=20 | vtp-recorder ($BACKEND), VTP_RESPONSE_CACHE=0 | $vn_rps | $vn_p99 | $(ratio "$vn_rps" "$nl_rps") |"

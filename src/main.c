@@ -312,6 +312,7 @@ static int cmd_serve(vtp_config *cfg)
 	}
 	recs = vtp_recordings_new(store, recdir);
 	vtp_recordings_set_node(recs, node_id);
+	vtp_recordings_set_cache(recs, cfg->response_cache);
 
 	memset(&ic, 0, sizeof(ic));
 	ic.public_ip = cfg->public_ip;
@@ -347,7 +348,7 @@ static int cmd_serve(vtp_config *cfg)
 	ac.host = cfg->listen_host;
 	ac.port = cfg->listen_port;
 	ac.threads = cfg->http_threads;
-	ac.list_cache = cfg->list_cache;
+	ac.response_cache = cfg->response_cache;
 	ac.ingest = ingest;
 	ac.store = store;
 	ac.recordings = recs;

@@ -24,7 +24,7 @@ typedef struct vtp_api_config {
 	size_t jwt_key_len;
 	const char *data_dir;      /* for health checks */
 	int token_ttl_seconds;     /* login token lifetime */
-	bool list_cache;           /* cache rendered list pages (listcache.c) */
+	bool response_cache;       /* keep rendered answers (listcache.c, recording service) */
 	vtp_ingest *ingest;        /* borrowed; NULL: no media ingest */
 } vtp_api_config;
 

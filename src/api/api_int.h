@@ -11,6 +11,7 @@
 #include "api.h"
 #include "core/buf.h"
 #include "core/fail.h"
+#include "core/gencache.h"
 #include "recording/recording.h"
 
 #define VTP_API_JSON_LIMIT (1u << 20) /* 1 MiB */
@@ -108,7 +109,7 @@ void vtp__authcache_put(vtp__authcache *c, const char *token, int64_t exp_s,
 			int64_t now_ms, const vtp_user *u);
 
 /* listcache.c: rendered list responses (see the file). */
-#define VTP__LISTCACHE_KEY_MAX 512
+#define VTP__LISTCACHE_KEY_MAX VTP_GENCACHE_KEY_MAX
 vtp__listcache *vtp__listcache_new(void);
 void vtp__listcache_free(vtp__listcache *c);
 /* The key of a list answer; false when the query is too long to cache. */

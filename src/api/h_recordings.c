@@ -108,13 +108,15 @@ void vtp__h_stop_alias(vtp_req *r)
 static void get(vtp_req *r, const char *id)
 {
 	vtp_fail fail = VTP_FAIL_INIT;
-	vtp_recording rec;
+	vtp_buf b;
 
-	if (vtp_recordings_get(r->api->cfg.recordings, &r->actor, id, &rec, &fail)) {
+	vtp_buf_init(&b, RESPONSE_MAX);
+	if (vtp_recordings_get_json(r->api->cfg.recordings, &r->actor, id, &b, &fail)) {
+		vtp_buf_free(&b);
 		reply_and_clear(r, &fail);
 		return;
 	}
-	reply_recording(r, 200, &rec);
+	vtp__reply_buf(r, 200, &b);
 }
 
 void vtp__h_get(vtp_req *r) { get(r, r->params[0]); }

@@ -316,7 +316,7 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 	api->throttle = vtp_throttle_new(5);
 	api->ip_throttle = vtp_throttle_new(50);
 	api->authcache = vtp__authcache_new();
-	if (cfg->list_cache && vtp_store_generation(cfg->store) != 0)
+	if (cfg->response_cache && vtp_store_generation(cfg->store) != 0)
 		api->listcache = vtp__listcache_new();
 	api->deferq = vtp__deferq_new();
 	api->daemon = MHD_start_daemon(

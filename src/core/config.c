@@ -47,7 +47,7 @@ static const entry entries[] = {
 	{"VTP_LOG_FORMAT", "--log-format", T_LOGFMT, OFF(log_json), NULL, 0, 0, "text or json (default: text on a TTY, else json)"},
 	{"VTP_LOG_LEVEL", "--log-level", T_LOGLEVEL, OFF(log_level), "info", 0, 0, "debug, info, warn or error"},
 	{"VTP_HTTP_THREADS", "--http-threads", T_INT, OFF(http_threads), NULL, 1, 64, "HTTP worker threads (default: CPU count)"},
-	{"VTP_LIST_CACHE", "--list-cache", T_BOOL, OFF(list_cache), "1", 0, 0, "1: keep rendered list pages until the data changes (SQLite only)"},
+	{"VTP_RESPONSE_CACHE", "--response-cache", T_BOOL, OFF(response_cache), "1", 0, 0, "1: keep rendered recordings and list pages until the data changes (SQLite only)"},
 };
 
 #define N_ENTRIES (sizeof(entries) / sizeof(entries[0]))

@@ -28,7 +28,7 @@ typedef struct vtp_config {
 	bool log_json;
 	int log_level;        /* VTP_LOG_* */
 	int http_threads;     /* VTP_HTTP_THREADS, default = CPU count */
-	bool list_cache;      /* VTP_LIST_CACHE */
+	bool response_cache;  /* VTP_RESPONSE_CACHE */
 } vtp_config;
 
 /* Loads the environment, then consumes the configuration flags found in

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/fail.h"
 #include "core/jsonw.h"
 #include "core/random.h"
@@ -57,6 +58,11 @@ int vtp_recordings_stop(vtp_recordings *svc, const vtp_actor *who,
 /* Reads one recording for display and logs a "view". */
 int vtp_recordings_get(vtp_recordings *svc, const vtp_actor *who,
 		       const char *id, vtp_recording *out, vtp_fail *fail);
+/* The same, appending the Recording's JSON to out. Finished recordings are
+ * kept rendered until the store's generation moves; the permission check
+ * and the "view" entry happen on every call. */
+int vtp_recordings_get_json(vtp_recordings *svc, const vtp_actor *who,
+			    const char *id, vtp_buf *out, vtp_fail *fail);
 
 typedef struct vtp_list_query {
 	const char *room_id;
@@ -107,6 +113,9 @@ typedef struct vtp_media_hooks {
 
 /* Installs the hooks (before serving; NULL clears them). */
 void vtp_recordings_set_media(vtp_recordings *svc, const vtp_media_hooks *hooks);
+/* Keep rendered finished recordings (vtp_recordings_get_json); on by
+ * default. Set before serving. */
+void vtp_recordings_set_cache(vtp_recordings *svc, bool on);
 /* The node id written on recordings started here (borrowed, set once
  * before serving). */
 void vtp_recordings_set_node(vtp_recordings *svc, const char *node_id);
