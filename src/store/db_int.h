@@ -60,6 +60,10 @@ typedef struct vtp__db_ops {
 	/* Script opening a migration transaction that excludes other
 	 * migrators (other processes included) until COMMIT/ROLLBACK. */
 	const char *migrate_begin;
+	/* Appended to the sub-select that picks a job to claim: row locks that
+	 * let concurrent claimers skip each other ("" where writes are
+	 * serialised anyway, as on SQLite). */
+	const char *claim_lock;
 	/* NULL-terminated; migrations[i] is version i + 1. */
 	const char *const *migrations;
 } vtp__db_ops;

@@ -110,6 +110,24 @@ const char *const vtp__postgres_migrations[] = {
 	"CREATE INDEX idx_recordings_node_active ON recordings (node_id)"
 	" WHERE status IN ('pending','recording');",
 
+	/* 4: the processing queue: one job per recording and attempt cycle;
+	 * at most one queued/running job per recording. */
+	"CREATE TABLE jobs ("
+	" id UUID PRIMARY KEY,"
+	" recording_id UUID NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,"
+	" state VARCHAR(20) NOT NULL"
+	"  CHECK (state IN ('queued','running','done','failed')),"
+	" attempts INT NOT NULL DEFAULT 0,"
+	" run_after TIMESTAMPTZ NOT NULL,"
+	" claimed_by TEXT,"
+	" claimed_at TIMESTAMPTZ,"
+	" last_error TEXT,"
+	" created_at TIMESTAMPTZ NOT NULL,"
+	" updated_at TIMESTAMPTZ NOT NULL);"
+	"CREATE UNIQUE INDEX uq_jobs_recording_open ON jobs (recording_id)"
+	" WHERE state IN ('queued','running');"
+	"CREATE INDEX idx_jobs_queue ON jobs (state, run_after, id);",
+
 	NULL,
 };
 
@@ -218,6 +236,24 @@ const char *const vtp__sqlite_migrations[] = {
 	" CHECK (tracks IS NULL OR json_valid(tracks));"
 	"CREATE INDEX idx_recordings_node_active ON recordings (node_id)"
 	" WHERE status IN ('pending','recording');",
+
+	/* 4: the processing queue: one job per recording and attempt cycle;
+	 * at most one queued/running job per recording. */
+	"CREATE TABLE jobs ("
+	" id TEXT NOT NULL PRIMARY KEY,"
+	" recording_id TEXT NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,"
+	" state TEXT NOT NULL"
+	"  CHECK (state IN ('queued','running','done','failed')),"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" run_after TEXT NOT NULL,"
+	" claimed_by TEXT,"
+	" claimed_at TEXT,"
+	" last_error TEXT,"
+	" created_at TEXT NOT NULL,"
+	" updated_at TEXT NOT NULL) STRICT;"
+	"CREATE UNIQUE INDEX uq_jobs_recording_open ON jobs (recording_id)"
+	" WHERE state IN ('queued','running');"
+	"CREATE INDEX idx_jobs_queue ON jobs (state, run_after, id);",
 
 	NULL,
 };

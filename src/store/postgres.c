@@ -382,5 +382,6 @@ const vtp__db_ops vtp__postgres_ops = {
 	/* A transaction-scoped advisory lock (key: "vtp-migr") serialises
 	 * migrators across processes and is released by COMMIT/ROLLBACK. */
 	.migrate_begin = "BEGIN; SELECT pg_advisory_xact_lock(7310520933613512306)",
+	.claim_lock = " FOR UPDATE SKIP LOCKED",
 	.migrations = vtp__postgres_migrations,
 };

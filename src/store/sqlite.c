@@ -274,5 +274,6 @@ const vtp__db_ops vtp__sqlite_ops = {
 	/* IMMEDIATE takes the write lock now, so a second migrator waits
 	 * (busy timeout) instead of failing to upgrade a read lock. */
 	.migrate_begin = "BEGIN IMMEDIATE",
+	.claim_lock = "",
 	.migrations = vtp__sqlite_migrations,
 };

@@ -175,15 +175,21 @@ static void release(vtp_store *s, int slot)
 }
 
 /* Does a statement change data that readers may keep results of? Every
- * write is an INSERT, UPDATE or DELETE written in this file; the access log
- * is append-only and no kept result reads it. */
+ * write is an INSERT, UPDATE or DELETE written in this file. The access log
+ * (append-only) and the job queue are read by no kept result. */
 static bool changes_data(const char *sql)
 {
-	if (strncasecmp(sql, "INSERT", 6) != 0 &&
-	    strncasecmp(sql, "UPDATE", 6) != 0 &&
-	    strncasecmp(sql, "DELETE", 6) != 0)
+	const char *table;
+
+	if (strncasecmp(sql, "INSERT INTO ", 12) == 0)
+		table = sql + 12;
+	else if (strncasecmp(sql, "UPDATE ", 7) == 0)
+		table = sql + 7;
+	else if (strncasecmp(sql, "DELETE FROM ", 12) == 0)
+		table = sql + 12;
+	else
 		return false;
-	return strstr(sql, "recording_access_log") == NULL;
+	return strncmp(table, "recording_access_log ", 21) != 0 && strncmp(table, "jobs ", 5) != 0;
 }
 
 /* Runs one statement. Outside an explicit transaction a write is committed
@@ -1463,4 +1469,213 @@ int vtp_store_access_log_list(vtp_store *s, const char *recording_id,
 	*out = ac.items;
 	*n = ac.n;
 	return 0;
+}
+
+/* ---- recording processing ------------------------------------------------------ */
+
+int vtp_store_recording_processing(vtp_store *s, const char *id)
+{
+	char rid[VTP_UUID_BUFLEN];
+	vtp__param p[1];
+
+	if (!norm_id(id, rid))
+		return VTP_ENOTFOUND;
+	p[0] = p_text(rid);
+	return guarded_update(s,
+			      "UPDATE recordings SET status = 'processing', progress = 0,"
+			      " error = NULL WHERE id = ? AND status IN ('stopped','processing')",
+			      p, 1, rid);
+}
+
+int vtp_store_recording_progress(vtp_store *s, const char *id, int progress)
+{
+	char rid[VTP_UUID_BUFLEN];
+	vtp__param p[2];
+
+	if (!norm_id(id, rid))
+		return VTP_ENOTFOUND;
+	if (progress < 0 || progress > 100)
+		return VTP_EINVAL;
+	p[0] = p_int(progress);
+	p[1] = p_text(rid);
+	return guarded_update(s,
+			      "UPDATE recordings SET progress = ?"
+			      " WHERE id = ? AND status = 'processing'",
+			      p, 2, rid);
+}
+
+int vtp_store_recording_done(vtp_store *s, const char *id, const char *file_path,
+			     int64_t file_size, double duration_seconds,
+			     const char *metadata, int64_t completed_at)
+{
+	char rid[VTP_UUID_BUFLEN], at[VTP_TIME_BUFLEN];
+	vtp__param p[6];
+
+	if (!norm_id(id, rid))
+		return VTP_ENOTFOUND;
+	p[0] = p_text(file_path);
+	p[1] = file_size < 0 ? p_null() : p_int(file_size);
+	p[2] = duration_seconds < 0 ? p_null() : p_double(duration_seconds);
+	p[3] = p_text(metadata ? metadata : "{}");
+	p[4] = p_time(completed_at ? completed_at : vtp_now_ms(), at);
+	p[5] = p_text(rid);
+	return guarded_update(s,
+			      "UPDATE recordings SET status = 'done', progress = 100,"
+			      " file_path = ?, file_size = ?, duration_seconds = ?,"
+			      " metadata = ?, completed_at = ?, error = NULL"
+			      " WHERE id = ? AND status = 'processing'",
+			      p, 6, rid);
+}
+
+int vtp_store_recording_failed(vtp_store *s, const char *id, const char *error,
+			       int64_t completed_at)
+{
+	char rid[VTP_UUID_BUFLEN], at[VTP_TIME_BUFLEN];
+	vtp__param p[3];
+
+	if (!norm_id(id, rid))
+		return VTP_ENOTFOUND;
+	p[0] = p_text(error ? error : "failed");
+	p[1] = p_time(completed_at ? completed_at : vtp_now_ms(), at);
+	p[2] = p_text(rid);
+	return guarded_update(s,
+			      "UPDATE recordings SET status = 'failed', error = ?,"
+			      " completed_at = ? WHERE id = ?"
+			      " AND status IN ('stopped','processing')",
+			      p, 3, rid);
+}
+
+/* ---- jobs ------------------------------------------------------------------------ */
+
+/* A state-guarded UPDATE of one job: VTP_ECONFLICT when no row was in the
+ * expected state (or there is no such job). */
+static int job_update(vtp_store *s, const char *sql, vtp__param *p, int np)
+{
+	int64_t changes = 0;
+	int rc = query(s, sql, p, np, NULL, NULL, &changes);
+
+	if (rc == 0 && changes == 0)
+		rc = VTP_ECONFLICT;
+	return rc;
+}
+
+static int read_job(void *ctx, const vtp__row *row)
+{
+	one_ctx *oc = ctx;
+	vtp_job *j = oc->out;
+
+	col_id(row, 0, j->id);
+	col_id(row, 1, j->recording_id);
+	j->attempts = (int)col_int(row, 2);
+	oc->found = true;
+	return 0;
+}
+
+int vtp_store_job_enqueue(vtp_store *s, const char *recording_id, int64_t run_after,
+			  vtp_job *out)
+{
+	char rid[VTP_UUID_BUFLEN], t[2][VTP_TIME_BUFLEN];
+	vtp_job job;
+	vtp__param p[5];
+	int rc;
+
+	if (!norm_id(recording_id, rid))
+		return VTP_ENOTFOUND;
+	memset(&job, 0, sizeof(job));
+	vtp_uuid_v7(job.id);
+	memcpy(job.recording_id, rid, sizeof(rid));
+	p[0] = p_text(job.id);
+	p[1] = p_text(rid);
+	p[2] = p_time(run_after ? run_after : vtp_now_ms(), t[0]);
+	p[3] = p_time(vtp_now_ms(), t[1]);
+	p[4] = p_text(t[1]);
+	rc = query(s,
+		   "INSERT INTO jobs (id, recording_id, state, attempts, run_after,"
+		   " created_at, updated_at) VALUES (?, ?, 'queued', 0, ?, ?, ?)",
+		   p, 5, NULL, NULL, NULL);
+	if (rc == 0 && out)
+		*out = job;
+	return rc;
+}
+
+int vtp_store_job_claim(vtp_store *s, const char *node_id, int64_t now, vtp_job *out)
+{
+	char t[VTP_TIME_BUFLEN], sql[600];
+	one_ctx oc = {0};
+	vtp__param p[4];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	oc.out = out;
+	p[0] = p_text(node_id);
+	p[1] = p_time(now ? now : vtp_now_ms(), t);
+	p[2] = p_text(t);
+	p[3] = p_text(t);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
+		 " claimed_by = ?, claimed_at = ?, updated_at = ?"
+		 " WHERE id = (SELECT id FROM jobs WHERE state = 'queued'"
+		 " AND run_after <= ? ORDER BY run_after, id LIMIT 1%s)"
+		 " AND state = 'queued'"
+		 " RETURNING id, recording_id, attempts",
+		 s->ops->claim_lock);
+	rc = query(s, sql, p, 4, read_job, &oc, NULL);
+	if (rc)
+		return rc;
+	return oc.found ? 0 : VTP_ENOTFOUND;
+}
+
+int vtp_store_job_retry(vtp_store *s, const char *job_id, int64_t run_after,
+			const char *error)
+{
+	char jid[VTP_UUID_BUFLEN], t[2][VTP_TIME_BUFLEN];
+	vtp__param p[4];
+
+	if (!norm_id(job_id, jid))
+		return VTP_ENOTFOUND;
+	p[0] = p_time(run_after ? run_after : vtp_now_ms(), t[0]);
+	p[1] = p_text(error);
+	p[2] = p_time(vtp_now_ms(), t[1]);
+	p[3] = p_text(jid);
+	return job_update(s,
+			  "UPDATE jobs SET state = 'queued', run_after = ?,"
+			  " last_error = ?, claimed_by = NULL, updated_at = ?"
+			  " WHERE id = ? AND state = 'running'",
+			  p, 4);
+}
+
+int vtp_store_job_finish(vtp_store *s, const char *job_id, bool ok, const char *error)
+{
+	char jid[VTP_UUID_BUFLEN], t[VTP_TIME_BUFLEN];
+	vtp__param p[4];
+
+	if (!norm_id(job_id, jid))
+		return VTP_ENOTFOUND;
+	p[0] = p_text(ok ? "done" : "failed");
+	p[1] = p_text(error);
+	p[2] = p_time(vtp_now_ms(), t);
+	p[3] = p_text(jid);
+	return job_update(s,
+			  "UPDATE jobs SET state = ?, last_error = ?, updated_at = ?"
+			  " WHERE id = ? AND state = 'running'",
+			  p, 4);
+}
+
+int vtp_store_job_requeue_node(vtp_store *s, const char *node_id, int64_t now, int *count)
+{
+	char t[VTP_TIME_BUFLEN];
+	int64_t changes = 0;
+	vtp__param p[3];
+	int rc;
+
+	p[0] = p_time(now ? now : vtp_now_ms(), t);
+	p[1] = p_text(t);
+	p[2] = p_text(node_id);
+	rc = query(s,
+		   "UPDATE jobs SET state = 'queued', run_after = ?, updated_at = ?,"
+		   " claimed_by = NULL WHERE state = 'running' AND claimed_by = ?",
+		   p, 3, NULL, NULL, &changes);
+	if (count)
+		*count = (int)changes;
+	return rc;
 }

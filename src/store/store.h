@@ -151,6 +151,43 @@ int vtp_store_recording_active_of_node(vtp_store *s, const char *node_id,
 /* Number of recordings in status pending or recording (for /metrics). */
 int vtp_store_recording_count_active(vtp_store *s, int64_t *count);
 
+/* stopped -> processing, processing -> done|failed (and stopped -> failed).
+ * VTP_ECONFLICT when the recording is not in a status the move starts from. */
+int vtp_store_recording_processing(vtp_store *s, const char *id);
+int vtp_store_recording_progress(vtp_store *s, const char *id, int progress);
+/* processing -> done with the output: storage key, size, media duration,
+ * and a metadata object (replacing the old one). */
+int vtp_store_recording_done(vtp_store *s, const char *id, const char *file_path,
+			     int64_t file_size, double duration_seconds,
+			     const char *metadata, int64_t completed_at);
+int vtp_store_recording_failed(vtp_store *s, const char *id, const char *error,
+			       int64_t completed_at);
+
+/* ---- jobs (the processing queue) ------------------------------------------ */
+
+typedef struct vtp_job {
+	char id[VTP_UUID_BUFLEN];
+	char recording_id[VTP_UUID_BUFLEN];
+	int attempts; /* including the one just claimed */
+} vtp_job;
+
+/* Queues a job for a recording, runnable from run_after. VTP_ECONFLICT when
+ * it already has a queued or running one (a partial unique index). */
+int vtp_store_job_enqueue(vtp_store *s, const char *recording_id, int64_t run_after,
+			  vtp_job *out);
+/* Claims the oldest runnable queued job for node_id: it becomes running,
+ * attempts + 1. Atomic against other claimers, other nodes included
+ * (FOR UPDATE SKIP LOCKED on PostgreSQL). VTP_ENOTFOUND when none. */
+int vtp_store_job_claim(vtp_store *s, const char *node_id, int64_t now, vtp_job *out);
+/* running -> queued again, runnable from run_after, with the error seen. */
+int vtp_store_job_retry(vtp_store *s, const char *job_id, int64_t run_after,
+			const char *error);
+/* running -> done, or -> failed with the error. */
+int vtp_store_job_finish(vtp_store *s, const char *job_id, bool ok, const char *error);
+/* At start: this node's running jobs (interrupted by its stop) are queued
+ * again. *count receives how many. */
+int vtp_store_job_requeue_node(vtp_store *s, const char *node_id, int64_t now, int *count);
+
 /* ---- participants ------------------------------------------------------- */
 
 typedef struct vtp_participant {

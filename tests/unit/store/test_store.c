@@ -1241,6 +1241,146 @@ static void test_concurrent_active_insert(void **state)
 	}
 }
 
+/* The processing queue and the recording's processing statuses. */
+typedef struct claimer {
+	fixture *fx;
+	pthread_barrier_t *barrier;
+	char ids[32][VTP_UUID_BUFLEN];
+	int n;
+	int rc;
+} claimer;
+
+static void *claim_all(void *arg)
+{
+	claimer *c = arg;
+	vtp_job job;
+	int rc;
+
+	pthread_barrier_wait(c->barrier);
+	while ((rc = vtp_store_job_claim(c->fx->s, "node-c", T0 + 100000, &job)) == 0) {
+		if (c->n < 32)
+			memcpy(c->ids[c->n], job.id, VTP_UUID_BUFLEN);
+		c->n++;
+	}
+	c->rc = rc == VTP_ENOTFOUND ? 0 : rc;
+	return NULL;
+}
+
+static void test_jobs(void **state)
+{
+	fixture *fx = *state;
+	char user[VTP_UUID_BUFLEN], room[64], rec[VTP_UUID_BUFLEN], rec2[VTP_UUID_BUFLEN];
+	char recs[20][VTP_UUID_BUFLEN];
+	vtp_job job, got, again;
+	vtp_recording r;
+	uint64_t gen;
+	int count = -1;
+
+	make_user(fx, "instructor", user);
+	unique(room, sizeof(room), "jobs");
+	make_rec(fx, room, user, "stopped", T0, rec);
+	unique(room, sizeof(room), "jobs");
+	make_rec(fx, room, user, "stopped", T0, rec2);
+
+	/* nothing else is queued: every earlier job of this run is finished */
+	while (vtp_store_job_claim(fx->s, "drain", T0 + 100000, &got) == 0)
+		assert_int_equal(vtp_store_job_finish(fx->s, got.id, true, NULL), 0);
+
+	gen = vtp_store_generation(fx->s);
+	assert_int_equal(vtp_store_job_enqueue(fx->s, rec, T0, &job), 0);
+	assert_string_equal(job.recording_id, rec);
+	assert_int_equal(vtp_store_job_enqueue(fx->s, rec, T0, NULL), VTP_ECONFLICT);
+	assert_int_equal(vtp_store_job_claim(fx->s, "node-a", T0 + 1, &got), 0);
+	assert_string_equal(got.id, job.id);
+	assert_int_equal(got.attempts, 1);
+	/* running still blocks a second job for the recording */
+	assert_int_equal(vtp_store_job_enqueue(fx->s, rec, T0, NULL), VTP_ECONFLICT);
+	assert_int_equal(vtp_store_job_claim(fx->s, "node-a", T0 + 1, &again), VTP_ENOTFOUND);
+	/* retry later: not runnable before run_after */
+	assert_int_equal(vtp_store_job_retry(fx->s, job.id, T0 + 5000, "crashed"), 0);
+	assert_int_equal(vtp_store_job_retry(fx->s, job.id, T0 + 5000, "twice"), VTP_ECONFLICT);
+	assert_int_equal(vtp_store_job_claim(fx->s, "node-a", T0 + 4999, &again), VTP_ENOTFOUND);
+	assert_int_equal(vtp_store_job_claim(fx->s, "node-a", T0 + 5000, &again), 0);
+	assert_int_equal(again.attempts, 2);
+	/* a node restart puts its running jobs back */
+	assert_int_equal(vtp_store_job_requeue_node(fx->s, "node-b", T0 + 6000, &count), 0);
+	assert_int_equal(count, 0);
+	assert_int_equal(vtp_store_job_requeue_node(fx->s, "node-a", T0 + 6000, &count), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(vtp_store_job_claim(fx->s, "node-b", T0 + 6000, &again), 0);
+	assert_int_equal(again.attempts, 3);
+	assert_int_equal(vtp_store_job_finish(fx->s, again.id, false, "no_media"), 0);
+	assert_int_equal(vtp_store_job_finish(fx->s, again.id, true, NULL), VTP_ECONFLICT);
+	/* a finished job frees the recording for a new one */
+	assert_int_equal(vtp_store_job_enqueue(fx->s, rec, T0, &job), 0);
+	assert_int_equal(vtp_store_job_claim(fx->s, "node-a", T0 + 7000, &got), 0);
+	assert_int_equal(vtp_store_job_finish(fx->s, got.id, true, NULL), 0);
+	/* the queue is not data that rendered answers depend on */
+	assert_true(fx->backend[0] == 'p' || vtp_store_generation(fx->s) == gen);
+
+	/* processing statuses */
+	assert_int_equal(vtp_store_recording_progress(fx->s, rec, 10), VTP_ECONFLICT);
+	assert_int_equal(vtp_store_recording_processing(fx->s, rec), 0);
+	assert_int_equal(vtp_store_recording_progress(fx->s, rec, 55), 0);
+	assert_int_equal(vtp_store_recording_progress(fx->s, rec, 101), VTP_EINVAL);
+	assert_int_equal(vtp_store_recording_get(fx->s, rec, &r), 0);
+	assert_string_equal(r.status, "processing");
+	assert_int_equal(r.progress, 55);
+	vtp_recording_clear(&r);
+	assert_int_equal(vtp_store_recording_done(fx->s, rec, "recordings/x/recording.webm", 12345,
+						  61.5, "{\"sha256\":\"ab\"}", T0 + 9000), 0);
+	assert_int_equal(vtp_store_recording_get(fx->s, rec, &r), 0);
+	assert_string_equal(r.status, "done");
+	assert_int_equal(r.progress, 100);
+	assert_int_equal(r.file_size, 12345);
+	assert_true(r.duration_seconds > 61.49 && r.duration_seconds < 61.51);
+	assert_string_equal(r.file_path, "recordings/x/recording.webm");
+	assert_int_equal(r.completed_at, T0 + 9000);
+	assert_non_null(strstr(r.metadata, "sha256"));
+	vtp_recording_clear(&r);
+	assert_int_equal(vtp_store_recording_processing(fx->s, rec), VTP_ECONFLICT);
+	assert_int_equal(vtp_store_recording_failed(fx->s, rec, "late", 0), VTP_ECONFLICT);
+	assert_int_equal(vtp_store_recording_failed(fx->s, rec2, "no_media", T0 + 10), 0);
+	assert_int_equal(vtp_store_recording_get(fx->s, rec2, &r), 0);
+	assert_string_equal(r.status, "failed");
+	assert_string_equal(r.error, "no_media");
+	vtp_recording_clear(&r);
+
+	/* concurrent claimers: each job exactly once */
+	for (int i = 0; i < 20; i++) {
+		unique(room, sizeof(room), "claim");
+		make_rec(fx, room, user, "stopped", T0, recs[i]);
+		assert_int_equal(vtp_store_job_enqueue(fx->s, recs[i], T0, NULL), 0);
+	}
+	{
+		pthread_t th[4];
+		claimer cs[4];
+		pthread_barrier_t barrier;
+		int total = 0;
+
+		pthread_barrier_init(&barrier, NULL, 4);
+		for (int i = 0; i < 4; i++) {
+			memset(&cs[i], 0, sizeof(cs[i]));
+			cs[i].fx = fx;
+			cs[i].barrier = &barrier;
+			assert_int_equal(pthread_create(&th[i], NULL, claim_all, &cs[i]), 0);
+		}
+		for (int i = 0; i < 4; i++) {
+			pthread_join(th[i], NULL);
+			assert_int_equal(cs[i].rc, 0);
+			total += cs[i].n;
+		}
+		pthread_barrier_destroy(&barrier);
+		assert_int_equal(total, 20);
+		for (int i = 0; i < 4; i++)
+			for (int k = 0; k < cs[i].n; k++)
+				for (int j = 0; j < 4; j++)
+					for (int m = 0; m < cs[j].n; m++)
+						if (i != j || k != m)
+							assert_string_not_equal(cs[i].ids[k], cs[j].ids[m]);
+	}
+}
+
 typedef struct migrator {
 	const char *url;
 	pthread_barrier_t *barrier;
@@ -1512,6 +1652,7 @@ static int teardown_pg(void **state)
 		cmocka_unit_test(test_concurrent_migrate),                    \
 		cmocka_unit_test(test_reconnect),                             \
 		cmocka_unit_test(test_generation),                            \
+		cmocka_unit_test(test_jobs),                                  \
 	}
 
 int main(void)
