@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -265,6 +266,19 @@ static int bootstrap_admin(vtp_store *store)
 	return 0;
 }
 
+/* Every track holds a socket and a packet log: lift the soft descriptor
+ * limit (often 1024) to the hard one. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			VTP_WARN("cannot raise the open-file limit: %s", strerror(errno));
+	}
+}
+
 static int cmd_serve(vtp_config *cfg)
 {
 	vtp_store *store = NULL;
@@ -289,6 +303,7 @@ static int cmd_serve(vtp_config *cfg)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 
 	/* one connection per HTTP thread, plus the login workers, the audit
 	 * writer and one spare */

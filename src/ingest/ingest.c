@@ -376,7 +376,9 @@ static int parse_track(vtp_ingest *ing, json_t *body, track *t, vtp_fail *fail)
 	return 0;
 }
 
-/* Binds a UDP socket on the next free port of the range (reg_mu held). */
+/* Binds a UDP socket on the next free port of the range (reg_mu held).
+ * Returns the socket, or -1 with errno EADDRINUSE when every port is taken,
+ * or the errno of socket() (EMFILE: the descriptor limit). */
 static int bind_port(vtp_ingest *ing, int *port_out)
 {
 	int span = ing->cfg.port_max - ing->cfg.port_min + 1;
@@ -391,7 +393,7 @@ static int bind_port(vtp_ingest *ing, int *port_out)
 			continue;
 		fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
-			return -1;
+			return -1; /* errno from socket() */
 		memset(&sa, 0, sizeof(sa));
 		sa.sin_family = AF_INET;
 		sa.sin_port = htons((uint16_t)port);
@@ -410,6 +412,7 @@ static int bind_port(vtp_ingest *ing, int *port_out)
 		*port_out = port;
 		return fd;
 	}
+	errno = EADDRINUSE;
 	return -1;
 }
 
@@ -481,22 +484,36 @@ int vtp_ingest_add_track(vtp_ingest *ing, const vtp_actor *who, const char *reco
 	if (rc) {
 		pthread_mutex_unlock(&ing->ctl_mu);
 		VTP_ERROR("recording %s: cannot create packet log: %s", rec.id, strerror(err_no));
-		rc = vtp_fail_set(fail, VTP_EIO, "storage_error", NULL,
-				  "cannot create the track's capture file");
+		if (err_no == EMFILE || err_no == ENFILE)
+			rc = vtp_fail_set(fail, VTP_EUNAVAIL, "no_capacity", NULL,
+					  "this server cannot open more files (%s); try again later",
+					  strerror(err_no));
+		else
+			rc = vtp_fail_set(fail, VTP_EIO, "storage_error", NULL,
+					  "cannot create the track's capture file");
 		goto out;
 	}
 	pthread_mutex_lock(&ing->reg_mu);
 	t->fd = bind_port(ing, &t->port);
 	if (t->fd < 0) {
+		int e = errno;
+
 		pthread_mutex_unlock(&ing->reg_mu);
 		pthread_mutex_unlock(&ing->ctl_mu);
 		vtp_capw_close(t->cap);
 		t->cap = NULL;
 		unlink(path);
-		VTP_WARN("recording %s: no free UDP port in %d..%d for a new track", rec.id,
-			 ing->cfg.port_min, ing->cfg.port_max);
-		rc = vtp_fail_set(fail, VTP_EUNAVAIL, "no_ports", NULL,
-				  "no free media port on this server; try again later");
+		if (e == EADDRINUSE) {
+			VTP_WARN("recording %s: no free UDP port in %d..%d for a new track", rec.id,
+				 ing->cfg.port_min, ing->cfg.port_max);
+			rc = vtp_fail_set(fail, VTP_EUNAVAIL, "no_ports", NULL,
+					  "no free media port on this server; try again later");
+		} else {
+			VTP_ERROR("recording %s: cannot open a media socket: %s", rec.id, strerror(e));
+			rc = vtp_fail_set(fail, VTP_EUNAVAIL, "no_capacity", NULL,
+					  "this server cannot open more media sockets (%s); try again later",
+					  strerror(e));
+		}
 		goto out;
 	}
 	t->reg_next = ing->tracks;
