@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "compose/depack.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -26,34 +28,6 @@
 			fail_msg("case \"%s\": %s", c->name, #cond); \
 	} while (0)
 
-/* Hex digits to bytes; spaces and '|' are separators for readability. */
-static size_t unhex(const char *s, uint8_t *out, size_t cap)
-{
-	size_t n = 0;
-	int hi = -1;
-
-	for (; *s; s++) {
-		int v = 0;
-
-		if (*s == ' ' || *s == '|')
-			continue;
-		if (*s >= '0' && *s <= '9')
-			v = *s - '0';
-		else if (*s >= 'a' && *s <= 'f')
-			v = *s - 'a' + 10;
-		else
-			fail_msg("bad hex character '%c'", *s);
-		if (hi < 0) {
-			hi = v;
-			continue;
-		}
-		assert_true(n < cap);
-		out[n++] = (uint8_t)(hi << 4 | v);
-		hi = -1;
-	}
-	assert_int_equal(hi, -1);
-	return n;
-}
 
 /* A 12-byte RTP header (PT 96, SSRC 0x11223344) and the payload. */
 static size_t make_rtp(uint8_t *out, uint16_t seq, uint32_t ts, bool marker,
@@ -81,7 +55,7 @@ static size_t make_rtp_hex(uint8_t *out, uint16_t seq, uint32_t ts, bool marker,
 			   const char *hex)
 {
 	uint8_t payload[PKT_MAX];
-	size_t n = unhex(hex, payload, sizeof(payload));
+	size_t n = vtp_test_unhex(hex, payload, sizeof(payload));
 
 	return make_rtp(out, seq, ts, marker, payload, n);
 }
@@ -332,7 +306,7 @@ static void run_depack_cases(const struct depack_case *cases, size_t n_cases)
 						 c->name, got,
 						 (unsigned long long)f.ext_ts);
 				want = &c->frames[got++];
-				n = unhex(want->hex, bytes, sizeof(bytes));
+				n = vtp_test_unhex(want->hex, bytes, sizeof(bytes));
 				CHECK(f.ext_ts == want->ts);
 				CHECK(f.keyframe == want->key);
 				CHECK(f.len == n);
@@ -637,7 +611,7 @@ static void test_pipeline_h264(void **state)
 				size_t n;
 
 				assert_true(got < ARRAY_LEN(want));
-				n = unhex(want[got], bytes, sizeof(bytes));
+				n = vtp_test_unhex(want[got], bytes, sizeof(bytes));
 				assert_int_equal(f.len, n);
 				assert_memory_equal(f.data, bytes, n);
 				assert_true(f.ext_ts > prev_ts);

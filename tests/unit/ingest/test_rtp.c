@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "core/error.h"
 #include "ingest/rtp.h"
 
@@ -25,34 +27,6 @@
 			fail_msg("case \"%s\": %s", c->name, #cond); \
 	} while (0)
 
-/* Hex digits to bytes; spaces and '|' are separators for readability. */
-static size_t unhex(const char *s, uint8_t *out)
-{
-	size_t n = 0;
-	int hi = -1;
-
-	for (; *s; s++) {
-		int v = 0;
-
-		if (*s == ' ' || *s == '|')
-			continue;
-		if (*s >= '0' && *s <= '9')
-			v = *s - '0';
-		else if (*s >= 'a' && *s <= 'f')
-			v = *s - 'a' + 10;
-		else
-			fail_msg("bad hex character '%c'", *s);
-		if (hi < 0) {
-			hi = v;
-			continue;
-		}
-		assert_true(n < PKT_MAX);
-		out[n++] = (uint8_t)(hi << 4 | v);
-		hi = -1;
-	}
-	assert_int_equal(hi, -1);
-	return n;
-}
 
 /* ---- RTP parsing ------------------------------------------------------------ */
 
@@ -113,7 +87,7 @@ static void test_rtp_parse_valid(void **state)
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
 		const struct rtp_valid_case *c = &cases[i];
 		uint8_t p[PKT_MAX];
-		size_t n = unhex(c->hex, p);
+		size_t n = vtp_test_unhex(c->hex, p, PKT_MAX);
 		vtp_rtp r;
 
 		CHECK(vtp_rtp_parse(p, n, &r) == 0);
@@ -141,7 +115,7 @@ static void test_rtp_parse_valid(void **state)
 static void test_rtp_parse_fields(void **state)
 {
 	uint8_t p[PKT_MAX];
-	size_t n = unhex("80 e1 ff fe | fe dc ba 98 | 01 02 03 04 | de ad | be ef", p);
+	size_t n = vtp_test_unhex("80 e1 ff fe | fe dc ba 98 | 01 02 03 04 | de ad | be ef", p, PKT_MAX);
 	vtp_rtp r;
 
 	assert_int_equal(vtp_rtp_parse(p, n, &r), 0);
@@ -194,7 +168,7 @@ static void test_rtp_parse_malformed(void **state)
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
 		const struct rtp_malformed_case *c = &cases[i];
 		uint8_t p[PKT_MAX];
-		size_t n = unhex(c->hex, p);
+		size_t n = vtp_test_unhex(c->hex, p, PKT_MAX);
 		vtp_rtp r, before;
 
 		memset(&r, 0xab, sizeof(r));
@@ -240,7 +214,7 @@ static void test_classify(void **state)
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
 		const struct classify_case *c = &cases[i];
 		uint8_t p[PKT_MAX];
-		size_t n = unhex(c->hex, p);
+		size_t n = vtp_test_unhex(c->hex, p, PKT_MAX);
 
 		CHECK(vtp_pkt_classify(p, n) == c->kind);
 	}
@@ -310,7 +284,7 @@ static void test_rtcp_parse_valid(void **state)
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
 		const struct rtcp_valid_case *c = &cases[i];
 		uint8_t p[PKT_MAX];
-		size_t n = unhex(c->hex, p);
+		size_t n = vtp_test_unhex(c->hex, p, PKT_MAX);
 		vtp_rtcp_info info;
 
 		CHECK(vtp_pkt_classify(p, n) == VTP_PKT_RTCP);
@@ -332,8 +306,8 @@ static void test_rtcp_parse_valid(void **state)
 static void test_rtcp_parse_first_sr_wins(void **state)
 {
 	uint8_t p[PKT_MAX];
-	size_t n = unhex(SR "80 c8 00 06 | 99 99 99 99 | 00 00 00 01 00 00 00 02 | 00 00 00 03"
-			 "| 00 00 00 04 | 00 00 00 05", p);
+	size_t n = vtp_test_unhex(SR "80 c8 00 06 | 99 99 99 99 | 00 00 00 01 00 00 00 02 | 00 00 00 03"
+			 "| 00 00 00 04 | 00 00 00 05", p, PKT_MAX);
 	vtp_rtcp_info info;
 
 	assert_int_equal(vtp_rtcp_parse(p, n, &info), 0);
@@ -387,7 +361,7 @@ static void test_rtcp_parse_malformed(void **state)
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
 		const struct rtcp_malformed_case *c = &cases[i];
 		uint8_t p[PKT_MAX];
-		size_t n = unhex(c->hex, p);
+		size_t n = vtp_test_unhex(c->hex, p, PKT_MAX);
 		vtp_rtcp_info info, before;
 
 		memset(&info, 0xab, sizeof(info));
@@ -716,8 +690,8 @@ static void test_build_rr(void **state)
 	n = vtp_rtcp_build_rr(out, sizeof(out), 0x0a0b0c0d, 0x11223344, &s,
 			      1 * SEC_NS + 1500000000);
 	assert_int_equal(n, 32);
-	unhex("81 c9 00 07 | 0a 0b 0c 0d | 11 22 33 44 | 40 00 00 02 | 00 00 00 07"
-	      "| 00 00 00 14 | 2f 1a 12 34 | 00 01 80 00", want);
+	vtp_test_unhex("81 c9 00 07 | 0a 0b 0c 0d | 11 22 33 44 | 40 00 00 02 | 00 00 00 07"
+	      "| 00 00 00 14 | 2f 1a 12 34 | 00 01 80 00", want, PKT_MAX);
 	assert_memory_equal(out, want, 32);
 	assert_rtcp_roundtrip(out, n);
 	assert_int_equal(s.expected_prior, 8);
@@ -727,8 +701,8 @@ static void test_build_rr(void **state)
 	n = vtp_rtcp_build_rr(out, sizeof(out), 0x0a0b0c0d, 0x11223344, &s,
 			      3 * SEC_NS);
 	assert_int_equal(n, 32);
-	unhex("81 c9 00 07 | 0a 0b 0c 0d | 11 22 33 44 | 00 00 00 02 | 00 00 00 07"
-	      "| 00 00 00 14 | 2f 1a 12 34 | 00 02 00 00", want);
+	vtp_test_unhex("81 c9 00 07 | 0a 0b 0c 0d | 11 22 33 44 | 00 00 00 02 | 00 00 00 07"
+	      "| 00 00 00 14 | 2f 1a 12 34 | 00 02 00 00", want, PKT_MAX);
 	assert_memory_equal(out, want, 32);
 
 	/* 8..15 with 9 and 10 lost, then 10 late: 1 of 8 lost = 32/256 */
@@ -787,13 +761,13 @@ static void test_build_pli_fir(void **state)
 
 	n = vtp_rtcp_build_pli(out, sizeof(out), 0x0a0b0c0d, 0x11223344);
 	assert_int_equal(n, 12);
-	unhex("81 ce 00 02 | 0a 0b 0c 0d | 11 22 33 44", want);
+	vtp_test_unhex("81 ce 00 02 | 0a 0b 0c 0d | 11 22 33 44", want, PKT_MAX);
 	assert_memory_equal(out, want, n);
 	assert_rtcp_roundtrip(out, n);
 
 	n = vtp_rtcp_build_fir(out, sizeof(out), 0x0a0b0c0d, 0x11223344, 7);
 	assert_int_equal(n, 20);
-	unhex("84 ce 00 04 | 0a 0b 0c 0d | 00 00 00 00 | 11 22 33 44 | 07 00 00 00", want);
+	vtp_test_unhex("84 ce 00 04 | 0a 0b 0c 0d | 00 00 00 00 | 11 22 33 44 | 07 00 00 00", want, PKT_MAX);
 	assert_memory_equal(out, want, n);
 	assert_rtcp_roundtrip(out, n);
 }
