@@ -50,6 +50,44 @@ typedef struct stream {
 	uint32_t loops;
 } stream;
 
+static uint32_t rd32(const uint8_t *d)
+{
+	return (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
+}
+
+static void wr32(uint8_t *d, uint32_t v)
+{
+	d[0] = (uint8_t)(v >> 24);
+	d[1] = (uint8_t)(v >> 16);
+	d[2] = (uint8_t)(v >> 8);
+	d[3] = (uint8_t)v;
+}
+
+/* Adds dseq to the sequence number and dts to the timestamp of an RTP header. */
+static void shift_header(uint8_t *d, uint16_t dseq, uint32_t dts)
+{
+	uint16_t seq = (uint16_t)((d[2] << 8 | d[3]) + dseq);
+
+	d[2] = (uint8_t)(seq >> 8);
+	d[3] = (uint8_t)seq;
+	wr32(d + 4, rd32(d + 4) + dts);
+}
+
+/* Sends a whole batch (sendmmsg may take part of it). */
+static int send_batch(int fd, struct mmsghdr *msgs, int n)
+{
+	for (int k = 0; k < n;) {
+		int r = sendmmsg(fd, msgs + k, (unsigned)(n - k), 0);
+
+		if (r < 0 && errno != EINTR && errno != EAGAIN) {
+			perror("sendmmsg");
+			return -1;
+		}
+		k += r > 0 ? r : 0;
+	}
+	return 0;
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -83,15 +121,13 @@ static int load(const char *path, source *s)
 		if (!s->n) {
 			first = rec.arrival_ns;
 			seq0 = (uint16_t)(rec.data[2] << 8 | rec.data[3]);
-			ts0 = (uint32_t)rec.data[4] << 24 | (uint32_t)rec.data[5] << 16 |
-			      (uint32_t)rec.data[6] << 8 | rec.data[7];
+			ts0 = rd32(rec.data + 4);
 		}
 		s->p[s->n].at_ns = rec.arrival_ns - first;
 		s->p[s->n].len = (uint16_t)rec.len;
 		memcpy(s->p[s->n].data, rec.data, rec.len);
 		seq_last = (uint16_t)(rec.data[2] << 8 | rec.data[3]);
-		ts_last = (uint32_t)rec.data[4] << 24 | (uint32_t)rec.data[5] << 16 |
-			  (uint32_t)rec.data[6] << 8 | rec.data[7];
+		ts_last = rd32(rec.data + 4);
 		s->n++;
 	}
 	vtp_capr_close(r);
@@ -104,18 +140,8 @@ static int load(const char *path, source *s)
 	s->seq_span = (uint16_t)(seq_last - seq0 + 1);
 	s->ts_span = ts_last - ts0 + 3600;
 	/* rebase sequence numbers and timestamps to 0 */
-	for (size_t i = 0; i < s->n; i++) {
-		uint8_t *d = s->p[i].data;
-		uint16_t seq = (uint16_t)((d[2] << 8 | d[3]) - seq0);
-		uint32_t ts = ((uint32_t)d[4] << 24 | (uint32_t)d[5] << 16 | (uint32_t)d[6] << 8 | d[7]) - ts0;
-
-		d[2] = (uint8_t)(seq >> 8);
-		d[3] = (uint8_t)seq;
-		d[4] = (uint8_t)(ts >> 24);
-		d[5] = (uint8_t)(ts >> 16);
-		d[6] = (uint8_t)(ts >> 8);
-		d[7] = (uint8_t)ts;
-	}
+	for (size_t i = 0; i < s->n; i++)
+		shift_header(s->p[i].data, (uint16_t)-seq0, (uint32_t)-ts0);
 	return 0;
 }
 
@@ -185,42 +211,20 @@ int main(int argc, char **argv)
 				const pkt *p = &s->src->p[s->next];
 				uint64_t due = s->base_ns + p->at_ns;
 				uint8_t *d;
-				uint16_t seq;
-				uint32_t ts;
 
 				if (due > now || due >= end)
 					break;
 				if (now - due > late_max)
 					late_max = now - due;
 				if (n == BATCH) {
-					int k = 0;
-
-					while (k < n) {
-						int r = sendmmsg(fd, msgs + k, (unsigned)(n - k), 0);
-
-						if (r < 0 && errno != EINTR && errno != EAGAIN) {
-							perror("sendmmsg");
-							return 1;
-						}
-						k += r > 0 ? r : 0;
-					}
+					if (send_batch(fd, msgs, n))
+						return 1;
 					n = 0;
 				}
 				d = bufs[n];
 				memcpy(d, p->data, p->len);
-				seq = (uint16_t)((d[2] << 8 | d[3]) + s->seq_off);
-				ts = ((uint32_t)d[4] << 24 | (uint32_t)d[5] << 16 | (uint32_t)d[6] << 8 | d[7]) +
-				     s->ts_off;
-				d[2] = (uint8_t)(seq >> 8);
-				d[3] = (uint8_t)seq;
-				d[4] = (uint8_t)(ts >> 24);
-				d[5] = (uint8_t)(ts >> 16);
-				d[6] = (uint8_t)(ts >> 8);
-				d[7] = (uint8_t)ts;
-				d[8] = (uint8_t)(s->ssrc >> 24);
-				d[9] = (uint8_t)(s->ssrc >> 16);
-				d[10] = (uint8_t)(s->ssrc >> 8);
-				d[11] = (uint8_t)s->ssrc;
+				shift_header(d, s->seq_off, s->ts_off);
+				wr32(d + 8, s->ssrc);
 				iov[n].iov_base = d;
 				iov[n].iov_len = p->len;
 				memset(&msgs[n].msg_hdr, 0, sizeof(msgs[n].msg_hdr));
@@ -240,15 +244,8 @@ int main(int argc, char **argv)
 				}
 			}
 		}
-		for (int k = 0; k < n;) {
-			int r = sendmmsg(fd, msgs + k, (unsigned)(n - k), 0);
-
-			if (r < 0 && errno != EINTR && errno != EAGAIN) {
-				perror("sendmmsg");
-				return 1;
-			}
-			k += r > 0 ? r : 0;
-		}
+		if (send_batch(fd, msgs, n))
+			return 1;
 		{
 			struct timespec ts = {0, 1000000};
 

@@ -20,7 +20,6 @@
 typedef struct vtp_req vtp_req;
 typedef struct vtp__authcache vtp__authcache;
 typedef struct vtp__deferq vtp__deferq;
-typedef struct vtp__listcache vtp__listcache;
 typedef void (*vtp_handler)(vtp_req *r);
 
 enum { AUTH_NONE, AUTH_USER };
@@ -42,7 +41,7 @@ struct vtp_api {
 	vtp_throttle *ip_throttle; /* failed logins per client address */
 	vtp__authcache *authcache;
 	vtp__deferq *deferq;       /* slow work (password checks) */
-	vtp__listcache *listcache; /* NULL: off */
+	vtp_gencache *listcache;   /* rendered list pages (listcache.c); NULL: off */
 	int port;
 };
 
@@ -108,18 +107,12 @@ int vtp__authcache_get(vtp__authcache *c, const char *token, int64_t now_ms, vtp
 void vtp__authcache_put(vtp__authcache *c, const char *token, int64_t exp_s,
 			int64_t now_ms, const vtp_user *u);
 
-/* listcache.c: rendered list responses (see the file). */
-#define VTP__LISTCACHE_KEY_MAX VTP_GENCACHE_KEY_MAX
-vtp__listcache *vtp__listcache_new(void);
-void vtp__listcache_free(vtp__listcache *c);
-/* The key of a list answer; false when the query is too long to cache. */
-bool vtp__listcache_key(const vtp_actor *who, const vtp_list_query *q,
-			char key[VTP__LISTCACHE_KEY_MAX], size_t *len);
-/* Appends the kept body to out when it was rendered at this generation. */
-bool vtp__listcache_get(vtp__listcache *c, const char *key, size_t len,
-			uint64_t generation, vtp_buf *out);
-void vtp__listcache_put(vtp__listcache *c, const char *key, size_t len,
-			uint64_t generation, const char *body, size_t body_len);
+/* listcache.c: the key of a rendered list page (see the file); false when
+ * the query is too long to keep. */
+#define VTP__LIST_SLOTS 256
+#define VTP__LIST_BODY_MAX (64 * 1024)
+bool vtp__list_key(const vtp_actor *who, const vtp_list_query *q,
+		   char key[VTP_GENCACHE_KEY_MAX], size_t *len);
 
 /* defer.c: runs `work` on a worker thread with the connection suspended;
  * work replies with the usual helpers. When the queue is full it replies 503

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/mem.h"
 
 #define AUTH_SLOTS 1024 /* power of two */
@@ -28,17 +29,6 @@ typedef struct auth_slot {
 struct vtp__authcache {
 	auth_slot slots[AUTH_SLOTS];
 };
-
-static uint64_t fnv1a(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
 
 static void user_copy(vtp_user *dst, const vtp_user *src)
 {
@@ -78,7 +68,7 @@ int vtp__authcache_get(vtp__authcache *c, const char *token, int64_t now_ms, vtp
 
 	if (len == 0 || len >= AUTH_TOKEN_MAX)
 		return rc;
-	s = &c->slots[fnv1a(token, len) & (AUTH_SLOTS - 1)];
+	s = &c->slots[vtp_fnv1a(token, len) & (AUTH_SLOTS - 1)];
 	pthread_mutex_lock(&s->mu);
 	if (s->len == len && memcmp(s->token, token, len) == 0 &&
 	    s->exp_s > now_ms / 1000 && now_ms - s->checked_ms < AUTH_RECHECK_MS &&
@@ -98,7 +88,7 @@ void vtp__authcache_put(vtp__authcache *c, const char *token, int64_t exp_s,
 
 	if (len == 0 || len >= AUTH_TOKEN_MAX)
 		return;
-	s = &c->slots[fnv1a(token, len) & (AUTH_SLOTS - 1)];
+	s = &c->slots[vtp_fnv1a(token, len) & (AUTH_SLOTS - 1)];
 	pthread_mutex_lock(&s->mu);
 	vtp_user_clear(&s->user);
 	memcpy(s->token, token, len);

@@ -139,10 +139,10 @@ void vtp__h_list(vtp_req *r)
 	const char *deleted;
 	vtp_buf b;
 	vtp_jw w;
-	char key[VTP__LISTCACHE_KEY_MAX];
+	char key[VTP_GENCACHE_KEY_MAX];
 	size_t key_len = 0;
 	uint64_t gen = 0;
-	vtp__listcache *cache = r->api->listcache;
+	vtp_gencache *cache = r->api->listcache;
 
 	memset(&q, 0, sizeof(q));
 	if (!query_int(r, "limit", 10, 1, 100, &q.limit) ||
@@ -162,9 +162,9 @@ void vtp__h_list(vtp_req *r)
 	vtp_buf_init(&b, RESPONSE_MAX);
 	/* The generation is read before the query: a change committed while
 	 * it runs leaves this answer tagged as already stale. */
-	if (cache && vtp__listcache_key(&r->actor, &q, key, &key_len)) {
+	if (cache && vtp__list_key(&r->actor, &q, key, &key_len)) {
 		gen = vtp_store_generation(r->api->cfg.store);
-		if (vtp__listcache_get(cache, key, key_len, gen, &b)) {
+		if (vtp_gencache_get(cache, key, key_len, gen, &b, NULL, 0)) {
 			vtp__reply_buf(r, 200, &b);
 			return;
 		}
@@ -181,7 +181,7 @@ void vtp__h_list(vtp_req *r)
 	for (size_t i = 0; i < n; i++) {
 		/* an active recording's live track statistics change without
 		 * a write: such a page is never kept */
-		if (strcmp(arr[i].status, "recording") == 0 || strcmp(arr[i].status, "pending") == 0)
+		if (vtp_recording_is_active(&arr[i]))
 			gen = 0;
 		vtp_recording_write(&w, &arr[i]);
 	}
@@ -197,7 +197,7 @@ void vtp__h_list(vtp_req *r)
 	vtp_jw_object_end(&w);
 	vtp_recording_free_array(arr, n);
 	if (gen)
-		vtp__listcache_put(cache, key, key_len, gen, b.data, b.len);
+		vtp_gencache_put(cache, key, key_len, gen, b.data, b.len, NULL, 0);
 	vtp__reply_buf(r, 200, &b);
 }
 

@@ -9,24 +9,12 @@
  * restore, share or participant change makes every entry stale at once;
  * the next request renders afresh. Backends that cannot promise a
  * generation (PostgreSQL, shared between nodes) report 0 and are never
- * cached. Storage is a vtp_gencache (src/core/gencache.h). */
+ * cached. The pages live in a vtp_gencache (src/core/gencache.h) that
+ * server.c creates; this file spells their keys. */
 #include "api_int.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#define LIST_SLOTS 256
-#define LIST_BODY_MAX (64 * 1024)
-
-vtp__listcache *vtp__listcache_new(void)
-{
-	return (vtp__listcache *)vtp_gencache_new(LIST_SLOTS, LIST_BODY_MAX);
-}
-
-void vtp__listcache_free(vtp__listcache *c)
-{
-	vtp_gencache_free((vtp_gencache *)c);
-}
 
 /* Appends a length-prefixed field so that no two different queries can
  * spell the same key ("a|b" + "c" vs "a" + "b|c"). */
@@ -35,11 +23,11 @@ static bool key_add(char *key, size_t *len, const char *s)
 	size_t n = s ? strlen(s) : 0;
 	int w;
 
-	w = snprintf(key + *len, VTP__LISTCACHE_KEY_MAX - *len, "%c%zu:", s ? 's' : 'n', n);
-	if (w < 0 || (size_t)w >= VTP__LISTCACHE_KEY_MAX - *len)
+	w = snprintf(key + *len, VTP_GENCACHE_KEY_MAX - *len, "%c%zu:", s ? 's' : 'n', n);
+	if (w < 0 || (size_t)w >= VTP_GENCACHE_KEY_MAX - *len)
 		return false;
 	*len += (size_t)w;
-	if (n >= VTP__LISTCACHE_KEY_MAX - *len)
+	if (n >= VTP_GENCACHE_KEY_MAX - *len)
 		return false;
 	memcpy(key + *len, s ? s : "", n);
 	*len += n;
@@ -47,8 +35,8 @@ static bool key_add(char *key, size_t *len, const char *s)
 	return true;
 }
 
-bool vtp__listcache_key(const vtp_actor *who, const vtp_list_query *q,
-			char key[VTP__LISTCACHE_KEY_MAX], size_t *len)
+bool vtp__list_key(const vtp_actor *who, const vtp_list_query *q,
+		   char key[VTP_GENCACHE_KEY_MAX], size_t *len)
 {
 	char nums[64];
 
@@ -58,16 +46,4 @@ bool vtp__listcache_key(const vtp_actor *who, const vtp_list_query *q,
 	return key_add(key, len, who->user_id) && key_add(key, len, who->role) &&
 	       key_add(key, len, nums) && key_add(key, len, q->room_id) &&
 	       key_add(key, len, q->status);
-}
-
-bool vtp__listcache_get(vtp__listcache *c, const char *key, size_t len,
-			uint64_t generation, vtp_buf *out)
-{
-	return vtp_gencache_get((vtp_gencache *)c, key, len, generation, out, NULL, 0);
-}
-
-void vtp__listcache_put(vtp__listcache *c, const char *key, size_t len,
-			uint64_t generation, const char *body, size_t body_len)
-{
-	vtp_gencache_put((vtp_gencache *)c, key, len, generation, body, body_len, NULL, 0);
 }

@@ -317,7 +317,7 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 	api->ip_throttle = vtp_throttle_new(50);
 	api->authcache = vtp__authcache_new();
 	if (cfg->response_cache && vtp_store_generation(cfg->store) != 0)
-		api->listcache = vtp__listcache_new();
+		api->listcache = vtp_gencache_new(VTP__LIST_SLOTS, VTP__LIST_BODY_MAX);
 	api->deferq = vtp__deferq_new();
 	api->daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
@@ -346,7 +346,7 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 		vtp__deferq_drain(api->deferq);
 		vtp__deferq_free(api->deferq);
 		vtp__authcache_free(api->authcache);
-		vtp__listcache_free(api->listcache);
+		vtp_gencache_free(api->listcache);
 		vtp_free(api);
 		return NULL;
 	}
@@ -372,6 +372,6 @@ void vtp_api_stop(vtp_api *api)
 	vtp_throttle_free(api->throttle);
 	vtp_throttle_free(api->ip_throttle);
 	vtp__authcache_free(api->authcache);
-	vtp__listcache_free(api->listcache);
+	vtp_gencache_free(api->listcache);
 	vtp_free(api);
 }

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "hash.h"
 #include "mem.h"
 
 typedef struct slot {
@@ -21,17 +22,6 @@ struct vtp_gencache {
 	size_t body_max;
 	slot *slots;
 };
-
-static uint64_t fnv1a(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
 
 vtp_gencache *vtp_gencache_new(size_t slots, size_t body_max)
 {
@@ -68,7 +58,7 @@ bool vtp_gencache_get(vtp_gencache *c, const char *key, size_t key_len, uint64_t
 
 	if (!c || generation == 0 || key_len >= VTP_GENCACHE_KEY_MAX || tag_len > VTP_GENCACHE_TAG_MAX)
 		return false;
-	s = &c->slots[fnv1a(key, key_len) & c->mask];
+	s = &c->slots[vtp_fnv1a(key, key_len) & c->mask];
 	pthread_mutex_lock(&s->mu);
 	if (s->generation == generation && s->key_len == key_len &&
 	    memcmp(s->key, key, key_len) == 0 && vtp_buf_append(out, s->body, s->body_len) == 0) {
@@ -91,7 +81,7 @@ void vtp_gencache_put(vtp_gencache *c, const char *key, size_t key_len, uint64_t
 		return;
 	copy = vtp_malloc(body_len ? body_len : 1);
 	memcpy(copy, body, body_len);
-	s = &c->slots[fnv1a(key, key_len) & c->mask];
+	s = &c->slots[vtp_fnv1a(key, key_len) & c->mask];
 	pthread_mutex_lock(&s->mu);
 	vtp_free(s->body);
 	s->body = copy;

@@ -86,51 +86,91 @@ static const char *state_name(int s)
 	}
 }
 
-/* One track's statistics as a JSON object (the Recording's `tracks`). */
-static void write_track(vtp_jw *w, track *t)
+/* One entry of the Recording's `tracks`, from live counters or, after a
+ * crash, from the packet log. Negative numbers (and NULL strings among the
+ * optional ones) are left out: a log cannot tell duplicates, drops, jitter
+ * or bitrate. */
+typedef struct track_json {
+	const char *id, *peer_id, *full_name, *kind, *codec, *state;
+	int64_t packets, bytes, lost, reordered, duplicates, dropped, bitrate;
+	double jitter_ms;
+	int64_t first_ms, last_ms;
+	const char *error;   /* optional */
+	const char *log_end; /* optional: how the log ended (recovery) */
+} track_json;
+
+static void write_track_json(vtp_jw *w, const track_json *j)
 {
-	int64_t first = atomic_load_explicit(&t->a_first_ms, memory_order_relaxed);
-	int64_t last = atomic_load_explicit(&t->a_last_ms, memory_order_relaxed);
-	int cap_errno = atomic_load_explicit(&t->a_cap_errno, memory_order_relaxed);
+	const struct {
+		const char *key;
+		int64_t v;
+	} counts[] = {
+		{"packets", j->packets}, {"bytes", j->bytes}, {"lost", j->lost},
+		{"reordered", j->reordered}, {"duplicates", j->duplicates},
+		{"dropped", j->dropped},
+	};
 
 	vtp_jw_object_begin(w);
 	vtp_jw_key(w, "trackId");
-	vtp_jw_string(w, t->id);
+	vtp_jw_string(w, j->id);
 	vtp_jw_key(w, "peerId");
-	vtp_jw_string(w, t->peer_id);
+	vtp_jw_string(w, j->peer_id);
 	vtp_jw_key(w, "fullName");
-	vtp_jw_string(w, t->full_name);
+	vtp_jw_string(w, j->full_name);
 	vtp_jw_key(w, "kind");
-	vtp_jw_string(w, t->video ? "video" : "audio");
+	vtp_jw_string(w, j->kind);
 	vtp_jw_key(w, "codec");
-	vtp_jw_string(w, t->codec);
+	vtp_jw_string(w, j->codec);
 	vtp_jw_key(w, "state");
-	vtp_jw_string(w, state_name(atomic_load_explicit(&t->a_state, memory_order_relaxed)));
-	vtp_jw_key(w, "packets");
-	vtp_jw_int(w, (long long)atomic_load_explicit(&t->a_packets, memory_order_relaxed));
-	vtp_jw_key(w, "bytes");
-	vtp_jw_int(w, (long long)atomic_load_explicit(&t->a_bytes, memory_order_relaxed));
-	vtp_jw_key(w, "lost");
-	vtp_jw_int(w, (long long)atomic_load_explicit(&t->a_lost, memory_order_relaxed));
-	vtp_jw_key(w, "reordered");
-	vtp_jw_int(w, (long long)atomic_load_explicit(&t->a_reordered, memory_order_relaxed));
-	vtp_jw_key(w, "duplicates");
-	vtp_jw_int(w, (long long)atomic_load_explicit(&t->a_duplicates, memory_order_relaxed));
-	vtp_jw_key(w, "dropped");
-	vtp_jw_int(w, (long long)atomic_load_explicit(&t->a_dropped, memory_order_relaxed));
-	vtp_jw_key(w, "jitterMs");
-	vtp_jw_double(w, (double)atomic_load_explicit(&t->a_jitter_us, memory_order_relaxed) / 1000.0);
-	vtp_jw_key(w, "bitrate");
-	vtp_jw_int(w, (long long)atomic_load_explicit(&t->a_bitrate, memory_order_relaxed));
+	vtp_jw_string(w, j->state);
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		if (counts[i].v < 0)
+			continue;
+		vtp_jw_key(w, counts[i].key);
+		vtp_jw_int(w, counts[i].v);
+	}
+	if (j->jitter_ms >= 0) {
+		vtp_jw_key(w, "jitterMs");
+		vtp_jw_double(w, j->jitter_ms);
+	}
+	if (j->bitrate >= 0) {
+		vtp_jw_key(w, "bitrate");
+		vtp_jw_int(w, j->bitrate);
+	}
 	vtp_jw_key(w, "firstPacketAt");
-	vtp_jw_time(w, first);
+	vtp_jw_time(w, j->first_ms);
 	vtp_jw_key(w, "lastPacketAt");
-	vtp_jw_time(w, last);
-	if (cap_errno) {
+	vtp_jw_time(w, j->last_ms);
+	if (j->error) {
 		vtp_jw_key(w, "error");
-		vtp_jw_string(w, strerror(cap_errno));
+		vtp_jw_string(w, j->error);
+	}
+	if (j->log_end) {
+		vtp_jw_key(w, "logEnd");
+		vtp_jw_string(w, j->log_end);
 	}
 	vtp_jw_object_end(w);
+}
+
+/* A live track's entry, from the counters the loop publishes. */
+static void write_track(vtp_jw *w, track *t)
+{
+#define LOAD(f) ((int64_t)atomic_load_explicit(&t->f, memory_order_relaxed))
+	int cap_errno = atomic_load_explicit(&t->a_cap_errno, memory_order_relaxed);
+	track_json j = {
+		.id = t->id, .peer_id = t->peer_id, .full_name = t->full_name,
+		.kind = t->video ? "video" : "audio", .codec = t->codec,
+		.state = state_name(atomic_load_explicit(&t->a_state, memory_order_relaxed)),
+		.packets = LOAD(a_packets), .bytes = LOAD(a_bytes), .lost = LOAD(a_lost),
+		.reordered = LOAD(a_reordered), .duplicates = LOAD(a_duplicates),
+		.dropped = LOAD(a_dropped), .bitrate = LOAD(a_bitrate),
+		.jitter_ms = (double)LOAD(a_jitter_us) / 1000.0,
+		.first_ms = LOAD(a_first_ms), .last_ms = LOAD(a_last_ms),
+		.error = cap_errno ? strerror(cap_errno) : NULL,
+	};
+#undef LOAD
+
+	write_track_json(w, &j);
 }
 
 /* ---- keeper: syncs, closes, participants -------------------------------------- */
@@ -325,13 +365,12 @@ static const vtp_json_param track_params[] = {
 	{"ssrc", VTP_JV_INT, false, 0, 4294967295LL, NULL, false},
 };
 
-static int parse_track(vtp_ingest *ing, json_t *body, track *t, vtp_fail *fail)
+static int parse_track(json_t *body, track *t, vtp_fail *fail)
 {
 	const char *kind, *codec, *user_id;
 	uint32_t want_rate;
 	int rc;
 
-	(void)ing;
 	rc = vtp_json_validate(body, track_params, sizeof(track_params) / sizeof(track_params[0]),
 			       fail);
 	if (rc)
@@ -455,7 +494,7 @@ int vtp_ingest_add_track(vtp_ingest *ing, const vtp_actor *who, const char *reco
 	t = vtp_calloc(1, sizeof(*t));
 	atomic_init(&t->refs, 1); /* the registry's */
 	t->fd = -1;
-	rc = parse_track(ing, body, t, fail);
+	rc = parse_track(body, t, fail);
 	if (rc)
 		goto out;
 	vtp_uuid_v4(t->id);
@@ -769,6 +808,7 @@ void vtp_ingest_metrics(vtp_ingest *ing, vtp_buf *out)
 static void write_summary(vtp_jw *w, const char *path, int64_t *last_ms)
 {
 	vtp_cap_summary s;
+	track_json j;
 	char err[256];
 	json_t *meta;
 
@@ -777,36 +817,23 @@ static void write_summary(vtp_jw *w, const char *path, int64_t *last_ms)
 		return;
 	}
 	meta = json_loads(s.meta ? s.meta : "{}", 0, NULL);
-	vtp_jw_object_begin(w);
-	vtp_jw_key(w, "trackId");
-	vtp_jw_string(w, json_string_value(json_object_get(meta, "trackId")));
-	vtp_jw_key(w, "peerId");
-	vtp_jw_string(w, json_string_value(json_object_get(meta, "peerId")));
-	vtp_jw_key(w, "fullName");
-	vtp_jw_string(w, json_string_value(json_object_get(meta, "fullName")));
-	vtp_jw_key(w, "kind");
-	vtp_jw_string(w, json_string_value(json_object_get(meta, "kind")));
-	vtp_jw_key(w, "codec");
-	vtp_jw_string(w, json_string_value(json_object_get(meta, "codec")));
-	vtp_jw_key(w, "state");
-	vtp_jw_string(w, "interrupted");
-	vtp_jw_key(w, "packets");
-	vtp_jw_int(w, (long long)s.rtp_packets);
-	vtp_jw_key(w, "bytes");
-	vtp_jw_int(w, (long long)s.rtp_bytes);
-	vtp_jw_key(w, "lost");
-	vtp_jw_int(w, (long long)s.seq_missing);
-	vtp_jw_key(w, "reordered");
-	vtp_jw_int(w, (long long)s.reordered_or_dup);
-	vtp_jw_key(w, "firstPacketAt");
-	vtp_jw_time(w, (int64_t)(s.first_arrival_ns / 1000000ULL));
-	vtp_jw_key(w, "lastPacketAt");
-	vtp_jw_time(w, (int64_t)(s.last_arrival_ns / 1000000ULL));
-	vtp_jw_key(w, "logEnd");
-	vtp_jw_string(w, s.end == VTP_CAPR_END ? "clean" : s.end == VTP_CAPR_TORN ? "torn" : "corrupt");
-	vtp_jw_object_end(w);
-	if ((int64_t)(s.last_arrival_ns / 1000000ULL) > *last_ms)
-		*last_ms = (int64_t)(s.last_arrival_ns / 1000000ULL);
+	j = (track_json){
+		.id = json_string_value(json_object_get(meta, "trackId")),
+		.peer_id = json_string_value(json_object_get(meta, "peerId")),
+		.full_name = json_string_value(json_object_get(meta, "fullName")),
+		.kind = json_string_value(json_object_get(meta, "kind")),
+		.codec = json_string_value(json_object_get(meta, "codec")),
+		.state = "interrupted",
+		.packets = (int64_t)s.rtp_packets, .bytes = (int64_t)s.rtp_bytes,
+		.lost = (int64_t)s.seq_missing, .reordered = (int64_t)s.reordered_or_dup,
+		.duplicates = -1, .dropped = -1, .bitrate = -1, .jitter_ms = -1,
+		.first_ms = (int64_t)(s.first_arrival_ns / 1000000ULL),
+		.last_ms = (int64_t)(s.last_arrival_ns / 1000000ULL),
+		.log_end = s.end == VTP_CAPR_END ? "clean" : s.end == VTP_CAPR_TORN ? "torn" : "corrupt",
+	};
+	write_track_json(w, &j);
+	if (j.last_ms > *last_ms)
+		*last_ms = j.last_ms;
 	json_decref(meta);
 	vtp_cap_summary_clear(&s);
 }

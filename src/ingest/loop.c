@@ -144,6 +144,29 @@ static void ask_keyframe(vtp_ingest *ing, track *t, uint64_t now, bool with_fir)
 	}
 }
 
+/* The packet log could not be written (disk full, I/O error): capture of
+ * this track ends here, visibly. */
+static void capture_failed(track *t)
+{
+	int e = vtp_capw_errno(t->cap);
+
+	t->failed = true;
+	atomic_store_explicit(&t->a_cap_errno, e, memory_order_relaxed);
+	atomic_store_explicit(&t->a_state, TRACK_FAILED, memory_order_relaxed);
+	VTP_ERROR("track %s of recording %s: packet log write failed: %s; "
+		  "capture of this track stops here",
+		  t->id, t->recording_id, strerror(e));
+}
+
+/* Loss and jitter, which the statistics derive rather than count. */
+static void publish_quality(track *t)
+{
+	atomic_store_explicit(&t->a_lost, vtp_rtp_stats_lost(&t->st), memory_order_relaxed);
+	atomic_store_explicit(&t->a_jitter_us,
+			      (uint64_t)(vtp_rtp_stats_jitter_seconds(&t->st, t->clock_rate) * 1e6),
+			      memory_order_relaxed);
+}
+
 static void capture(vtp_ingest *ing, track *t, int kind, uint64_t at, const uint8_t *p,
 		    size_t n)
 {
@@ -158,16 +181,8 @@ static void capture(vtp_ingest *ing, track *t, int kind, uint64_t at, const uint
 		t->dirty = true;
 		return;
 	}
-	if (rc == VTP_EIO) {
-		int e = vtp_capw_errno(t->cap);
-
-		t->failed = true;
-		atomic_store_explicit(&t->a_cap_errno, e, memory_order_relaxed);
-		atomic_store_explicit(&t->a_state, TRACK_FAILED, memory_order_relaxed);
-		VTP_ERROR("track %s of recording %s: packet log write failed: %s; "
-			  "capture of this track stops here",
-			  t->id, t->recording_id, strerror(e));
-	}
+	if (rc == VTP_EIO)
+		capture_failed(t);
 	drop(ing, t, DROP_CAPTURE);
 }
 
@@ -358,16 +373,8 @@ static void flush_track(track *t, uint64_t now)
 	if (!t->dirty || t->failed)
 		return;
 	t->dirty = false;
-	if (vtp_capw_flush(t->cap) != 0) {
-		int e = vtp_capw_errno(t->cap);
-
-		t->failed = true;
-		atomic_store_explicit(&t->a_cap_errno, e, memory_order_relaxed);
-		atomic_store_explicit(&t->a_state, TRACK_FAILED, memory_order_relaxed);
-		VTP_ERROR("track %s of recording %s: packet log write failed: %s; "
-			  "capture of this track stops here",
-			  t->id, t->recording_id, strerror(e));
-	}
+	if (vtp_capw_flush(t->cap) != 0)
+		capture_failed(t);
 }
 
 static void tick(loop_state *ls)
@@ -384,11 +391,7 @@ static void tick(loop_state *ls)
 			t->last_rr_ns = now;
 			send_rtcp(ing, t, buf,
 				  vtp_rtcp_build_rr(buf, sizeof(buf), t->our_ssrc, t->ssrc, &t->st, now));
-			atomic_store_explicit(&t->a_lost, vtp_rtp_stats_lost(&t->st),
-					      memory_order_relaxed);
-			atomic_store_explicit(&t->a_jitter_us,
-					      (uint64_t)(vtp_rtp_stats_jitter_seconds(&t->st, t->clock_rate) * 1e6),
-					      memory_order_relaxed);
+			publish_quality(t);
 		}
 		if (now - t->window_start_ns >= WINDOW_NS) {
 			uint64_t span = now - t->window_start_ns;
@@ -444,10 +447,7 @@ static void end_track(loop_state *ls, track *t, completion *done)
 	close(t->fd);
 	t->fd = -1;
 	flush_track(t, now_realtime_ns());
-	atomic_store_explicit(&t->a_lost, vtp_rtp_stats_lost(&t->st), memory_order_relaxed);
-	atomic_store_explicit(&t->a_jitter_us,
-			      (uint64_t)(vtp_rtp_stats_jitter_seconds(&t->st, t->clock_rate) * 1e6),
-			      memory_order_relaxed);
+	publish_quality(t);
 	if (t->present) {
 		t->present = false;
 		vtp__keeper_post(ing, EV_LEFT, t, (int64_t)(now_realtime_ns() / 1000000ULL), NULL);

@@ -149,6 +149,9 @@ int vtp_recordings_mark_interrupted(vtp_recordings *svc, const vtp_recording *r,
 				    int64_t stopped_at, const char *tracks,
 				    const char *note);
 
+/* pending or recording: media may still arrive, statistics are live. */
+bool vtp_recording_is_active(const vtp_recording *r);
+
 /* Access-log entries that could not be written since start (for /metrics). */
 uint64_t vtp_recordings_audit_lost(vtp_recordings *svc);
 

@@ -58,6 +58,11 @@ uint64_t vtp_recordings_audit_lost(vtp_recordings *svc)
 	return vtp_audit_lost(svc->audit);
 }
 
+bool vtp_recording_is_active(const vtp_recording *r)
+{
+	return strcmp(r->status, "recording") == 0 || strcmp(r->status, "pending") == 0;
+}
+
 /* ---- validation --------------------------------------------------------- */
 
 static const char *const formats[] = {"webm", "mp4", NULL};
@@ -245,13 +250,41 @@ static int make_dir(const char *path)
 	return VTP_EIO;
 }
 
+/* A recording's folder, <recordings dir>/<encoded room>/<id>[/<sub>], each
+ * level created 0700; out receives its path. The room id reaches the path
+ * only through vtp_path_encode_component. */
+static int recording_dir(vtp_recordings *svc, const char *room_id, const char *id,
+			 const char *sub, char *out, size_t outlen)
+{
+	char room_dir[VTP_PATH_COMPONENT_MAX + 1];
+	const char *parts[] = {room_dir, id, sub};
+	size_t len;
+	int n;
+
+	vtp_path_encode_component(room_id, room_dir);
+	n = snprintf(out, outlen, "%s", svc->dir);
+	if (n < 0 || (size_t)n >= outlen)
+		return VTP_ETOOBIG;
+	if (make_dir(out))
+		return VTP_EIO;
+	len = (size_t)n;
+	for (size_t i = 0; i < 3 && parts[i]; i++) {
+		n = snprintf(out + len, outlen - len, "/%s", parts[i]);
+		if (n < 0 || (size_t)n >= outlen - len)
+			return VTP_ETOOBIG;
+		len += (size_t)n;
+		if (make_dir(out))
+			return VTP_EIO;
+	}
+	return 0;
+}
+
 /* ---- operations --------------------------------------------------------- */
 
 int vtp_recordings_start(vtp_recordings *svc, const vtp_actor *who,
 			 const vtp_start_request *req, vtp_recording *out,
 			 vtp_fail *fail)
 {
-	char room_dir[VTP_PATH_COMPONENT_MAX + 1];
 	char active[VTP_UUID_BUFLEN];
 	char path[4096];
 	vtp_recording r;
@@ -281,10 +314,7 @@ int vtp_recordings_start(vtp_recordings *svc, const vtp_actor *who,
 	r.created_at = vtp_now_ms();
 
 	/* The capture folder: recordings/<encoded room>/<id>/, 0700. */
-	vtp_path_encode_component(req->room_id, room_dir);
-	if (make_dir(svc->dir) ||
-	    (snprintf(path, sizeof(path), "%s/%s", svc->dir, room_dir), make_dir(path)) ||
-	    (snprintf(path, sizeof(path), "%s/%s/%s", svc->dir, room_dir, r.id), make_dir(path))) {
+	if (recording_dir(svc, req->room_id, r.id, NULL, path, sizeof(path)) != 0) {
 		VTP_ERROR("cannot create the recording folder under %s: %s", svc->dir, strerror(errno));
 		return vtp_fail_set(fail, VTP_EIO, "storage_error", NULL,
 				    "cannot create the recording's storage folder");
@@ -337,8 +367,7 @@ static void overlay_live(vtp_recordings *svc, vtp_recording *r)
 {
 	char *live;
 
-	if (!svc->media.live_tracks || (strcmp(r->status, "recording") != 0 &&
-					strcmp(r->status, "pending") != 0))
+	if (!svc->media.live_tracks || !vtp_recording_is_active(r))
 		return;
 	live = svc->media.live_tracks(svc->media.ctx, r->id);
 	if (live) {
@@ -396,11 +425,6 @@ int vtp_recordings_get(vtp_recordings *svc, const vtp_actor *who,
 	return 0;
 }
 
-static bool is_active(const vtp_recording *r)
-{
-	return strcmp(r->status, "recording") == 0 || strcmp(r->status, "pending") == 0;
-}
-
 int vtp_recordings_get_json(vtp_recordings *svc, const vtp_actor *who,
 			    const char *id, vtp_buf *out, vtp_fail *fail)
 {
@@ -432,7 +456,7 @@ int vtp_recordings_get_json(vtp_recordings *svc, const vtp_actor *who,
 		return rc;
 	vtp_jw_init(&w, out);
 	vtp_recording_write(&w, &rec);
-	if (!is_active(&rec) && !rec.deleted_at) {
+	if (!vtp_recording_is_active(&rec) && !rec.deleted_at) {
 		memset(&tag, 0, sizeof(tag));
 		memcpy(tag.started_by, rec.started_by, sizeof(tag.started_by));
 		vtp_gencache_put(svc->rendered, rec.id, strlen(rec.id), gen, out->data + mark,
@@ -491,7 +515,7 @@ int vtp_recordings_delete(vtp_recordings *svc, const vtp_actor *who,
 
 	if (rc)
 		return rc;
-	if (strcmp(rec.status, "pending") == 0 || strcmp(rec.status, "recording") == 0) {
+	if (vtp_recording_is_active(&rec)) {
 		rc = stop_locked(svc, who, &rec, fail);
 		if (rc && rc != VTP_ECONFLICT) /* raced with another stop: fine */
 			goto out;
@@ -727,7 +751,7 @@ int vtp_recordings_for_tracks(vtp_recordings *svc, const vtp_actor *who,
 
 	if (rc)
 		return rc;
-	if (strcmp(out->status, "recording") != 0 && strcmp(out->status, "pending") != 0) {
+	if (!vtp_recording_is_active(out)) {
 		vtp_fail_set(fail, VTP_ECONFLICT, "not_active", NULL,
 			     "the recording is not active (status %s)", out->status);
 		vtp_recording_clear(out);
@@ -739,23 +763,7 @@ int vtp_recordings_for_tracks(vtp_recordings *svc, const vtp_actor *who,
 int vtp_recordings_tracks_dir(vtp_recordings *svc, const vtp_recording *r,
 			      char *out, size_t outlen)
 {
-	char room_dir[VTP_PATH_COMPONENT_MAX + 1];
-	int n;
-
-	vtp_path_encode_component(r->room_id, room_dir);
-	n = snprintf(out, outlen, "%s/%s/%s/tracks", svc->dir, room_dir, r->id);
-	if (n < 0 || (size_t)n >= outlen)
-		return VTP_ETOOBIG;
-	if (make_dir(svc->dir))
-		return VTP_EIO;
-	snprintf(out, outlen, "%s/%s", svc->dir, room_dir);
-	if (make_dir(out))
-		return VTP_EIO;
-	snprintf(out, outlen, "%s/%s/%s", svc->dir, room_dir, r->id);
-	if (make_dir(out))
-		return VTP_EIO;
-	snprintf(out, outlen, "%s/%s/%s/tracks", svc->dir, room_dir, r->id);
-	return make_dir(out);
+	return recording_dir(svc, r->room_id, r->id, "tracks", out, outlen);
 }
 
 void vtp_recordings_audit_track(vtp_recordings *svc, const vtp_actor *who,

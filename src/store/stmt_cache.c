@@ -6,18 +6,8 @@
 
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/mem.h"
-
-static uint64_t hash_sql(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
 
 void vtp__stmt_cache_init(vtp__stmt_cache *c)
 {
@@ -28,7 +18,7 @@ void vtp__stmt_cache_init(vtp__stmt_cache *c)
 
 void *vtp__stmt_cache_get(const vtp__stmt_cache *c, const char *sql)
 {
-	uint64_t h = hash_sql(sql);
+	uint64_t h = vtp_fnv1a(sql, strlen(sql));
 	vtp__stmt_entry *e;
 
 	for (e = c->buckets[h % c->nbuckets]; e; e = e->next)
@@ -62,7 +52,7 @@ void vtp__stmt_cache_put(vtp__stmt_cache *c, const char *sql, void *stmt)
 
 	if (c->count + 1 > c->nbuckets)
 		grow(c);
-	e->hash = hash_sql(sql);
+	e->hash = vtp_fnv1a(sql, strlen(sql));
 	e->sql = vtp_strdup(sql);
 	e->stmt = stmt;
 	e->next = c->buckets[e->hash % c->nbuckets];

@@ -1054,34 +1054,34 @@ int vtp_store_participant_join(vtp_store *s, const vtp_participant *pt,
 	return rc;
 }
 
-int vtp_store_participant_left(vtp_store *s, const char *id, int64_t at)
+/* left_at = at on the still-present participant rows that sql selects by
+ * one id (a participant's or a recording's). */
+static int set_left(vtp_store *s, const char *sql, const char *id, int64_t at)
 {
-	char pid[VTP_UUID_BUFLEN], t[VTP_TIME_BUFLEN];
+	char nid[VTP_UUID_BUFLEN], t[VTP_TIME_BUFLEN];
 	vtp__param p[2];
 
-	if (!norm_id(id, pid))
+	if (!norm_id(id, nid))
 		return VTP_ENOTFOUND;
 	p[0] = p_time(at ? at : vtp_now_ms(), t);
-	p[1] = p_text(pid);
-	return query(s,
-		     "UPDATE recording_participants SET left_at = ?"
-		     " WHERE id = ? AND left_at IS NULL",
-		     p, 2, NULL, NULL, NULL);
+	p[1] = p_text(nid);
+	return query(s, sql, p, 2, NULL, NULL, NULL);
+}
+
+int vtp_store_participant_left(vtp_store *s, const char *id, int64_t at)
+{
+	return set_left(s,
+			"UPDATE recording_participants SET left_at = ?"
+			" WHERE id = ? AND left_at IS NULL",
+			id, at);
 }
 
 int vtp_store_participant_left_all(vtp_store *s, const char *recording_id, int64_t at)
 {
-	char rid[VTP_UUID_BUFLEN], t[VTP_TIME_BUFLEN];
-	vtp__param p[2];
-
-	if (!norm_id(recording_id, rid))
-		return VTP_ENOTFOUND;
-	p[0] = p_time(at ? at : vtp_now_ms(), t);
-	p[1] = p_text(rid);
-	return query(s,
-		     "UPDATE recording_participants SET left_at = ?"
-		     " WHERE recording_id = ? AND left_at IS NULL",
-		     p, 2, NULL, NULL, NULL);
+	return set_left(s,
+			"UPDATE recording_participants SET left_at = ?"
+			" WHERE recording_id = ? AND left_at IS NULL",
+			recording_id, at);
 }
 
 static int read_participant_item(void *ctx, const vtp__row *row)
