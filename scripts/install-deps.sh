@@ -6,7 +6,8 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libssl-dev
   libjwt-dev libargon2-dev
-  libavformat-dev libavcodec-dev libavutil-dev)
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
+  libfreetype-dev fonts-dejavu-core)
 test_pkgs=(libcmocka-dev postgresql nodejs python3 curl wrk nginx-light
   ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
 fuzz_pkgs=(clang libclang-rt-14-dev)

@@ -1,0 +1,825 @@
+/* The composer (see compose.h): scan the tracks, map their clocks, then
+ * walk the timeline at the output frame rate: each output frame shows
+ * every present peer's latest decoded frame (or its name tile), and the
+ * audio of every track is mixed sample-exactly beside it. Decoding runs
+ * on one thread per video track ahead of the compositor; encoding runs
+ * on its own thread behind it. */
+#include "compose/compose_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/opt.h>
+#include <libswscale/swscale.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+
+void vtp_compose_defaults(vtp_compose_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->format = "webm";
+	o->video_codec = "vp8";
+	o->audio_codec = "opus";
+	o->width = 1280;
+	o->height = 720;
+	o->fps = 30;
+	o->bitrate_kbps = 2000;
+}
+
+/* ---- the job's state ---------------------------------------------------------- */
+
+typedef struct peer_view {
+	AVFrame *name_img;     /* the peer's name tile at the size it was drawn */
+	struct SwsContext *sws;
+} peer_view;
+
+typedef struct job {
+	const vtp_compose_opts *o;
+	vtp_compose_result *r;
+	vtp_ctrack *t;
+	size_t nt;
+	vtp_cpeer *p;
+	size_t np;
+	int64_t t0, t1;        /* timeline, recorder ns */
+	char tmp[4096];
+	AVFormatContext *oc;
+	AVStream *vs, *as;
+	AVCodecContext *venc, *aenc;
+	AVPacket *pkt;
+	vtp_vdec **vdec;       /* per track (NULL for audio) */
+	vtp_adec **adec;
+	peer_view *pv;
+	int64_t apos;          /* audio samples written */
+	float *mix;
+	AVFrame *aframe;
+	int last_pct;
+	bool mp4;
+} job;
+
+static int fail(job *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(job *j, int code, const char *fmt, ...)
+{
+	if (j->r->error[0] == '\0') {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(j->r->error, sizeof j->r->error, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+static const char *averr(int rc)
+{
+	static __thread char buf[AV_ERROR_MAX_STRING_SIZE];
+	return av_make_error_string(buf, sizeof buf, rc);
+}
+
+/* ---- options ---------------------------------------------------------------- */
+
+static int check_opts(job *j)
+{
+	const vtp_compose_opts *o = j->o;
+	if (!o->tracks_dir || !o->out_path)
+		return fail(j, VTP_COMPOSE_EINVAL, "tracks folder and output path are required");
+	if (!o->format || (strcmp(o->format, "webm") != 0 && strcmp(o->format, "mp4") != 0))
+		return fail(j, VTP_COMPOSE_EINVAL, "format must be webm or mp4");
+	j->mp4 = strcmp(o->format, "mp4") == 0;
+	const char *vc = o->video_codec ? o->video_codec : (j->mp4 ? "h264" : "vp8");
+	const char *ac = o->audio_codec ? o->audio_codec : (j->mp4 ? "aac" : "opus");
+	if (j->mp4 ? strcmp(vc, "h264") != 0 : strcmp(vc, "vp8") != 0)
+		return fail(j, VTP_COMPOSE_EINVAL, "%s needs video codec %s", o->format,
+			    j->mp4 ? "h264" : "vp8");
+	if (j->mp4 ? strcmp(ac, "aac") != 0 : strcmp(ac, "opus") != 0)
+		return fail(j, VTP_COMPOSE_EINVAL, "%s needs audio codec %s", o->format,
+			    j->mp4 ? "aac" : "opus");
+	if (o->width < 64 || o->width > 3840 || o->height < 64 || o->height > 2160 ||
+	    (o->width & 1) || (o->height & 1))
+		return fail(j, VTP_COMPOSE_EINVAL, "size must be even, 64x64 to 3840x2160");
+	if (o->fps < 1 || o->fps > 60)
+		return fail(j, VTP_COMPOSE_EINVAL, "fps must be 1..60");
+	if (o->bitrate_kbps < 100 || o->bitrate_kbps > 20000)
+		return fail(j, VTP_COMPOSE_EINVAL, "bitrate must be 100..20000 kbps");
+	return 0;
+}
+
+static int threads(const vtp_compose_opts *o)
+{
+	if (o->threads > 0)
+		return o->threads;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)(n > 16 ? 16 : n) : 1;
+}
+
+/* ---- tracks ---------------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int load_tracks(job *j)
+{
+	DIR *d = opendir(j->o->tracks_dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0; /* no tracks at all: no media */
+		return fail(j, VTP_COMPOSE_EIO, "cannot open the tracks folder: %s", strerror(errno));
+	}
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		if (l < 8 || strcmp(e->d_name + l - 7, ".vtpcap") != 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			names = vtp_realloc(names, cap * sizeof *names);
+		}
+		names[n++] = vtp_strdup(e->d_name);
+	}
+	closedir(d);
+	if (n)
+		qsort(names, n, sizeof *names, cmp_str);
+	j->t = vtp_calloc(n ? n : 1, sizeof *j->t);
+	for (size_t i = 0; i < n; i++) {
+		char path[4096], err[200];
+		snprintf(path, sizeof path, "%s/%s", j->o->tracks_dir, names[i]);
+		vtp_ctrack *t = &j->t[j->nt];
+		if (vtp_ctrack_scan(t, path, err, sizeof err) != 0) {
+			VTP_WARN("compose: skipping track %s: %s", names[i], err);
+			vtp_ctrack_clear(t);
+		} else {
+			if (t->cap_end != VTP_CAPR_END)
+				VTP_WARN("compose: track %s ends %s; using what is whole", names[i],
+					 t->cap_end == VTP_CAPR_TORN ? "torn" : "corrupt");
+			j->nt++;
+		}
+		vtp_free(names[i]);
+	}
+	vtp_free(names);
+	j->r->tracks = (int)j->nt;
+	/* Peers, by peer id. */
+	j->p = vtp_calloc(j->nt ? j->nt : 1, sizeof *j->p);
+	for (size_t i = 0; i < j->nt; i++) {
+		size_t k;
+		for (k = 0; k < j->np; k++)
+			if (strcmp(j->p[k].peer_id, j->t[i].peer_id) == 0)
+				break;
+		if (k == j->np) {
+			j->p[k].peer_id = j->t[i].peer_id;
+			j->p[k].full_name = j->t[i].full_name;
+			j->p[k].first_track = (int)i;
+			j->np++;
+		}
+		j->t[i].peer = (int)k;
+	}
+	return 0;
+}
+
+static int cmp_peer_start(const void *a, const void *b)
+{
+	const vtp_cpeer *p = *(vtp_cpeer *const *)a, *q = *(vtp_cpeer *const *)b;
+	return p->start_ns < q->start_ns ? -1 : p->start_ns > q->start_ns;
+}
+
+/* Timeline bounds and each peer's presence. false when nothing plays. */
+static bool timeline(job *j)
+{
+	vtp_ctracks_map(j->t, j->nt);
+	j->t0 = INT64_MAX;
+	j->t1 = INT64_MIN;
+	for (size_t k = 0; k < j->np; k++) {
+		j->p[k].start_ns = INT64_MAX;
+		j->p[k].end_ns = INT64_MIN;
+	}
+	for (size_t i = 0; i < j->nt; i++) {
+		vtp_ctrack *t = &j->t[i];
+		if (t->frames == 0)
+			continue;
+		vtp_cpeer *p = &j->p[t->peer];
+		if (t->start_ns < p->start_ns)
+			p->start_ns = t->start_ns;
+		if (t->end_ns > p->end_ns)
+			p->end_ns = t->end_ns;
+		p->has_video = p->has_video || t->video;
+		if (t->start_ns < j->t0)
+			j->t0 = t->start_ns;
+		if (t->end_ns > j->t1)
+			j->t1 = t->end_ns;
+		if (t->video)
+			j->r->video_tracks++;
+		else
+			j->r->audio_tracks++;
+	}
+	if (j->t0 == INT64_MAX)
+		return false;
+	/* Join order. */
+	vtp_cpeer **ord = vtp_malloc(j->np * sizeof *ord);
+	for (size_t k = 0; k < j->np; k++)
+		ord[k] = &j->p[k];
+	qsort(ord, j->np, sizeof *ord, cmp_peer_start);
+	for (size_t k = 0; k < j->np; k++)
+		ord[k]->order = (int)k;
+	vtp_free(ord);
+	for (size_t k = 0; k < j->np; k++)
+		if (j->p[k].start_ns != INT64_MAX)
+			j->r->peers++;
+	return true;
+}
+
+/* ---- output ----------------------------------------------------------------- */
+
+static int open_output(job *j)
+{
+	snprintf(j->tmp, sizeof j->tmp, "%s.tmp-%ld", j->o->out_path, (long)getpid());
+	int fd = open(j->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail(j, VTP_COMPOSE_EIO, "cannot create the output: %s", strerror(errno));
+	close(fd);
+	int rc = avformat_alloc_output_context2(&j->oc, NULL, j->mp4 ? "mp4" : "webm", j->tmp);
+	if (rc < 0)
+		return fail(j, VTP_COMPOSE_ECODEC, "muxer: %s", averr(rc));
+	rc = avio_open(&j->oc->pb, j->tmp, AVIO_FLAG_WRITE);
+	if (rc < 0)
+		return fail(j, VTP_COMPOSE_EIO, "cannot open the output: %s", averr(rc));
+	return 0;
+}
+
+static AVCodecContext *video_encoder(job *j, int kbps)
+{
+	const vtp_compose_opts *o = j->o;
+	const AVCodec *c = avcodec_find_encoder_by_name(j->mp4 ? "libx264" : "libvpx");
+	if (!c)
+		return NULL;
+	AVCodecContext *e = avcodec_alloc_context3(c);
+	e->width = o->width;
+	e->height = o->height;
+	e->pix_fmt = AV_PIX_FMT_YUV420P;
+	e->time_base = (AVRational){1, o->fps};
+	e->framerate = (AVRational){o->fps, 1};
+	e->bit_rate = (int64_t)kbps * 1000;
+	e->gop_size = o->fps * 2;
+	e->thread_count = threads(o);
+	if (j->oc->oformat->flags & AVFMT_GLOBALHEADER)
+		e->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+	AVDictionary *d = NULL;
+	if (j->mp4) {
+		av_dict_set(&d, "preset", "veryfast", 0);
+	} else {
+		av_dict_set(&d, "deadline", "realtime", 0);
+		av_dict_set(&d, "cpu-used", "8", 0);
+		av_dict_set(&d, "lag-in-frames", "0", 0);
+	}
+	int rc = avcodec_open2(e, c, &d);
+	av_dict_free(&d);
+	if (rc < 0) {
+		VTP_ERROR("compose: video encoder: %s", averr(rc));
+		avcodec_free_context(&e);
+	}
+	return e;
+}
+
+static AVCodecContext *audio_encoder(job *j)
+{
+	const AVCodec *c = avcodec_find_encoder_by_name(j->mp4 ? "aac" : "libopus");
+	if (!c)
+		return NULL;
+	AVCodecContext *e = avcodec_alloc_context3(c);
+	e->sample_rate = VTP_AUDIO_RATE;
+	av_channel_layout_default(&e->ch_layout, 2);
+	e->sample_fmt = j->mp4 ? AV_SAMPLE_FMT_FLTP : AV_SAMPLE_FMT_FLT;
+	e->bit_rate = j->mp4 ? 128000 : 96000;
+	e->time_base = (AVRational){1, VTP_AUDIO_RATE};
+	if (j->oc->oformat->flags & AVFMT_GLOBALHEADER)
+		e->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+	int rc = avcodec_open2(e, c, NULL);
+	if (rc < 0) {
+		VTP_ERROR("compose: audio encoder: %s", averr(rc));
+		avcodec_free_context(&e);
+		return NULL;
+	}
+	j->aframe = av_frame_alloc();
+	j->aframe->format = e->sample_fmt;
+	j->aframe->nb_samples = e->frame_size > 0 ? e->frame_size : 960;
+	av_channel_layout_copy(&j->aframe->ch_layout, &e->ch_layout);
+	j->aframe->sample_rate = VTP_AUDIO_RATE;
+	if (av_frame_get_buffer(j->aframe, 0) < 0) {
+		av_frame_free(&j->aframe);
+		avcodec_free_context(&e);
+	}
+	return e;
+}
+
+static int write_packets(job *j, AVCodecContext *enc, AVStream *st)
+{
+	for (;;) {
+		int rc = avcodec_receive_packet(enc, j->pkt);
+		if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
+			return 0;
+		if (rc < 0)
+			return fail(j, VTP_COMPOSE_ECODEC, "encoder: %s", averr(rc));
+		av_packet_rescale_ts(j->pkt, enc->time_base, st->time_base);
+		j->pkt->stream_index = st->index;
+		rc = av_interleaved_write_frame(j->oc, j->pkt);
+		if (rc < 0)
+			return fail(j, VTP_COMPOSE_EIO, "writing the output: %s", averr(rc));
+	}
+}
+
+/* Soft clip above 0.9 (tanh knee), after 2 dB of headroom. */
+static inline float soft(float x)
+{
+	x *= 0.794f;
+	float a = fabsf(x);
+	if (a <= 0.9f)
+		return x;
+	float y = 0.9f + 0.1f * tanhf((a - 0.9f) / 0.1f);
+	return x < 0 ? -y : y;
+}
+
+/* Mixes and encodes audio up to timeline sample `until`. */
+static int audio_until(job *j, int64_t until)
+{
+	int fs = j->aenc->frame_size > 0 ? j->aenc->frame_size : 960;
+	while (j->apos + fs <= until) {
+		memset(j->mix, 0, (size_t)fs * sizeof *j->mix);
+		for (size_t i = 0; i < j->nt; i++)
+			if (j->adec[i])
+				vtp_adec_mix(j->adec[i], j->apos, j->mix, fs);
+		int rc = av_frame_make_writable(j->aframe);
+		if (rc < 0)
+			return fail(j, VTP_COMPOSE_ECODEC, "audio frame: %s", averr(rc));
+		j->aframe->nb_samples = fs;
+		if (j->aenc->sample_fmt == AV_SAMPLE_FMT_FLTP) {
+			float *l = (float *)j->aframe->data[0], *r = (float *)j->aframe->data[1];
+			for (int k = 0; k < fs; k++)
+				l[k] = r[k] = soft(j->mix[k]);
+		} else {
+			float *lr = (float *)j->aframe->data[0];
+			for (int k = 0; k < fs; k++)
+				lr[2 * k] = lr[2 * k + 1] = soft(j->mix[k]);
+		}
+		j->aframe->pts = j->apos;
+		rc = avcodec_send_frame(j->aenc, j->aframe);
+		if (rc < 0)
+			return fail(j, VTP_COMPOSE_ECODEC, "audio encoder: %s", averr(rc));
+		if ((rc = write_packets(j, j->aenc, j->as)) != 0)
+			return rc;
+		j->apos += fs;
+	}
+	return 0;
+}
+
+static void progress(job *j, int64_t done_ns)
+{
+	int64_t len = j->t1 - j->t0;
+	int pct = len > 0 ? (int)(done_ns * 100 / len) : 100;
+	if (pct > 99)
+		pct = 99; /* 100 once the file is in place */
+	if (pct > j->last_pct && j->o->progress) {
+		j->last_pct = pct;
+		j->o->progress(j->o->ud, pct);
+	}
+}
+
+/* ---- composed video ------------------------------------------------------- */
+
+static int peer_track_at(job *j, int peer, int64_t at_ns)
+{
+	/* The peer's video track covering at (the latest started), else -1. */
+	int best = -1;
+	for (size_t i = 0; i < j->nt; i++) {
+		const vtp_ctrack *t = &j->t[i];
+		if (!t->video || t->peer != peer || t->frames == 0)
+			continue;
+		if (t->start_ns <= at_ns && at_ns < t->end_ns &&
+		    (best < 0 || t->start_ns > j->t[best].start_ns))
+			best = (int)i;
+	}
+	return best;
+}
+
+static void copy_rect(AVFrame *dst, const vtp_tile *t, const AVFrame *src)
+{
+	for (int y = 0; y < t->h; y++)
+		memcpy(dst->data[0] + (size_t)(t->y + y) * dst->linesize[0] + t->x,
+		       src->data[0] + (size_t)y * src->linesize[0], (size_t)t->w);
+	for (int p = 1; p < 3; p++)
+		for (int y = 0; y < t->h / 2; y++)
+			memcpy(dst->data[p] + (size_t)(t->y / 2 + y) * dst->linesize[p] + t->x / 2,
+			       src->data[p] + (size_t)y * src->linesize[p], (size_t)t->w / 2);
+}
+
+static void name_tile(job *j, AVFrame *canvas, int peer, const vtp_tile *tile)
+{
+	peer_view *v = &j->pv[peer];
+	if (!v->name_img || v->name_img->width != tile->w || v->name_img->height != tile->h) {
+		av_frame_free(&v->name_img);
+		v->name_img = av_frame_alloc();
+		v->name_img->width = tile->w;
+		v->name_img->height = tile->h;
+		v->name_img->format = AV_PIX_FMT_YUV420P;
+		if (av_frame_get_buffer(v->name_img, 0) < 0) {
+			av_frame_free(&v->name_img);
+			vtp_canvas_fill(canvas, tile->x, tile->y, tile->w, tile->h, 16, 128, 128);
+			return;
+		}
+		vtp_tile local = {0, 0, tile->w, tile->h};
+		vtp_canvas_name(v->name_img, &local, j->p[peer].peer_id, j->p[peer].full_name);
+	}
+	copy_rect(canvas, tile, v->name_img);
+}
+
+static int compose_video(job *j)
+{
+	const vtp_compose_opts *o = j->o;
+	int64_t len = j->t1 - j->t0;
+	int64_t frames = (len * o->fps + 999999999) / 1000000000;
+	AVFrame *canvas = av_frame_alloc();
+	canvas->width = o->width;
+	canvas->height = o->height;
+	canvas->format = AV_PIX_FMT_YUV420P;
+	if (av_frame_get_buffer(canvas, 0) < 0) {
+		av_frame_free(&canvas);
+		return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
+	}
+	int *present = vtp_malloc((j->np ? j->np : 1) * sizeof *present);
+	vtp_tile *tiles = vtp_malloc((j->np ? j->np : 1) * sizeof *tiles);
+	int prev_n = -1;
+	int rc = 0;
+	for (int64_t k = 0; k < frames && rc == 0; k++) {
+		int64_t at = k * 1000000000LL / o->fps; /* relative to t0 */
+		int64_t abs_at = j->t0 + at;
+		/* Present peers in join order. */
+		int n = 0;
+		for (size_t ord = 0; ord < j->np; ord++)
+			for (size_t p = 0; p < j->np; p++)
+				if ((size_t)j->p[p].order == ord && j->p[p].start_ns <= abs_at &&
+				    abs_at < j->p[p].end_ns)
+					present[n++] = (int)p;
+		if (n != prev_n) {
+			vtp_canvas_fill(canvas, 0, 0, o->width, o->height, 16, 128, 128);
+			vtp_layout(n, o->width, o->height, tiles);
+			prev_n = n;
+		}
+		if ((rc = av_frame_make_writable(canvas)) < 0) {
+			rc = fail(j, VTP_COMPOSE_ECODEC, "canvas: %s", averr(rc));
+			break;
+		}
+		/* Decoders of every video track advance, present or not, so none
+		 * falls behind the timeline. */
+		for (size_t i = 0; i < j->nt; i++)
+			if (j->vdec[i])
+				vtp_vdec_at(j->vdec[i], at + 500000000LL / o->fps);
+		for (int i = 0; i < n; i++) {
+			int p = present[i];
+			int ti = peer_track_at(j, p, abs_at);
+			const AVFrame *f = ti >= 0 && j->vdec[ti] ? vtp_vdec_at(j->vdec[ti], at + 500000000LL / o->fps) : NULL;
+			if (!f || vtp_canvas_blit(canvas, &tiles[i], f, &j->pv[p].sws) != 0)
+				name_tile(j, canvas, p, &tiles[i]);
+		}
+		canvas->pts = k;
+		if ((rc = audio_until(j, (at + 1000000000LL / o->fps) * VTP_AUDIO_RATE / 1000000000LL)) != 0)
+			break;
+		int sr = avcodec_send_frame(j->venc, canvas);
+		if (sr < 0) {
+			rc = fail(j, VTP_COMPOSE_ECODEC, "video encoder: %s", averr(sr));
+			break;
+		}
+		rc = write_packets(j, j->venc, j->vs);
+		j->r->frames_out++;
+		progress(j, at);
+	}
+	av_frame_free(&canvas);
+	vtp_free(present);
+	vtp_free(tiles);
+	return rc;
+}
+
+/* ---- fast path: one video track copied ----------------------------------- */
+
+/* The single video track that can be copied into this output, or -1. */
+static int fast_track(job *j)
+{
+	if (j->o->no_fast_path || j->r->peers != 1)
+		return -1;
+	int found = -1;
+	for (size_t i = 0; i < j->nt; i++) {
+		const vtp_ctrack *t = &j->t[i];
+		if (!t->video || t->frames == 0)
+			continue;
+		if (found >= 0)
+			return -1;
+		found = (int)i;
+	}
+	if (found < 0)
+		return -1;
+	const vtp_ctrack *t = &j->t[found];
+	bool match = j->mp4 ? t->codec == VTP_CODEC_H264 : t->codec == VTP_CODEC_VP8;
+	if (!match || t->size_changed || t->width <= 0 || t->keyframes == 0)
+		return -1;
+	return found;
+}
+
+/* Annex B parameter sets (SPS 7, PPS 8) of an access unit. */
+static size_t h264_params(const uint8_t *p, size_t n, uint8_t *out, size_t cap)
+{
+	size_t o = 0, i = 0;
+	while (i + 4 <= n) {
+		if (!(p[i] == 0 && p[i + 1] == 0 && p[i + 2] == 0 && p[i + 3] == 1)) {
+			i++;
+			continue;
+		}
+		size_t s = i + 4, e = s;
+		while (e + 4 <= n && !(p[e] == 0 && p[e + 1] == 0 && p[e + 2] == 0 && p[e + 3] == 1))
+			e++;
+		if (e + 4 > n)
+			e = n;
+		int type = s < n ? p[s] & 0x1f : 0;
+		if ((type == 7 || type == 8) && o + (e - i) <= cap) {
+			memcpy(out + o, p + i, e - i);
+			o += e - i;
+		}
+		i = e;
+	}
+	return o;
+}
+
+static int fast_video_stream(job *j, const vtp_ctrack *t, vtp_fsrc *src, vtp_frame *first)
+{
+	j->vs = avformat_new_stream(j->oc, NULL);
+	if (!j->vs)
+		return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
+	AVCodecParameters *cp = j->vs->codecpar;
+	cp->codec_type = AVMEDIA_TYPE_VIDEO;
+	cp->codec_id = t->codec == VTP_CODEC_VP8 ? AV_CODEC_ID_VP8 : AV_CODEC_ID_H264;
+	cp->width = t->width;
+	cp->height = t->height;
+	cp->format = AV_PIX_FMT_YUV420P;
+	j->vs->time_base = (AVRational){1, 90000};
+	/* The first keyframe (the depacketizer starts at one). */
+	while (vtp_fsrc_next(src, first))
+		if (first->keyframe)
+			break;
+	if (t->codec == VTP_CODEC_H264) {
+		uint8_t buf[1024];
+		size_t n = h264_params(first->data, first->len, buf, sizeof buf);
+		if (n == 0)
+			return fail(j, VTP_COMPOSE_ECODEC, "no SPS/PPS in the first keyframe");
+		cp->extradata = av_mallocz(n + AV_INPUT_BUFFER_PADDING_SIZE);
+		memcpy(cp->extradata, buf, n);
+		cp->extradata_size = (int)n;
+	}
+	return 0;
+}
+
+static int fast_path(job *j, int ti)
+{
+	const vtp_ctrack *t = &j->t[ti];
+	vtp_fsrc *src = vtp_fsrc_open(t);
+	if (!src)
+		return fail(j, VTP_COMPOSE_EIO, "cannot reopen track");
+	vtp_frame f;
+	int rc = fast_video_stream(j, t, src, &f);
+	if (rc == 0 && !(j->aenc = audio_encoder(j)))
+		rc = fail(j, VTP_COMPOSE_ECODEC, "no audio encoder");
+	if (rc == 0) {
+		j->as = avformat_new_stream(j->oc, NULL);
+		avcodec_parameters_from_context(j->as->codecpar, j->aenc);
+		j->as->time_base = j->aenc->time_base;
+		AVDictionary *d = NULL;
+		if (j->mp4)
+			av_dict_set(&d, "movflags", "+faststart", 0);
+		int wr = avformat_write_header(j->oc, &d);
+		av_dict_free(&d);
+		if (wr < 0)
+			rc = fail(j, VTP_COMPOSE_ECODEC, "muxer header: %s", averr(wr));
+	}
+	int64_t last = -1;
+	bool have = rc == 0;
+	while (have && rc == 0) {
+		int64_t ns = vtp_ctrack_map(t, f.ext_ts) - j->t0;
+		int64_t pts = av_rescale(ns, 90000, 1000000000);
+		if (pts <= last)
+			pts = last + 1;
+		last = pts;
+		if ((rc = audio_until(j, ns * VTP_AUDIO_RATE / 1000000000LL)) != 0)
+			break;
+		AVPacket *pk = j->pkt;
+		if (av_new_packet(pk, (int)f.len) < 0) {
+			rc = fail(j, VTP_COMPOSE_ECODEC, "out of memory");
+			break;
+		}
+		memcpy(pk->data, f.data, f.len);
+		pk->pts = pk->dts = av_rescale_q(pts, (AVRational){1, 90000}, j->vs->time_base);
+		pk->stream_index = j->vs->index;
+		if (f.keyframe)
+			pk->flags |= AV_PKT_FLAG_KEY;
+		int wr = av_interleaved_write_frame(j->oc, pk);
+		if (wr < 0)
+			rc = fail(j, VTP_COMPOSE_EIO, "writing the output: %s", averr(wr));
+		j->r->frames_out++;
+		progress(j, ns);
+		have = vtp_fsrc_next(src, &f);
+	}
+	j->r->frames_dropped += vtp_fsrc_dropped(src);
+	vtp_fsrc_close(src);
+	j->r->fast_path = true;
+	return rc;
+}
+
+/* ---- finishing ---------------------------------------------------------------- */
+
+static int flush_encoder(job *j, AVCodecContext *e, AVStream *st)
+{
+	if (!e)
+		return 0;
+	int rc = avcodec_send_frame(e, NULL);
+	if (rc < 0 && rc != AVERROR_EOF)
+		return fail(j, VTP_COMPOSE_ECODEC, "encoder flush: %s", averr(rc));
+	return write_packets(j, e, st);
+}
+
+static int sha256_file(const char *path, char hex[65], int64_t *size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	static __thread unsigned char buf[1 << 16];
+	ssize_t n;
+	int64_t total = 0;
+	while ((n = read(fd, buf, sizeof buf)) > 0) {
+		EVP_DigestUpdate(md, buf, (size_t)n);
+		total += n;
+	}
+	unsigned char dig[32];
+	unsigned int dl = 0;
+	EVP_DigestFinal_ex(md, dig, &dl);
+	EVP_MD_CTX_free(md);
+	int rc = n < 0 ? -1 : 0;
+	if (rc == 0 && fsync(fd) != 0)
+		rc = -1;
+	close(fd);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", dig[i]);
+	*size = total;
+	return rc;
+}
+
+static int finish_file(job *j)
+{
+	char hex[65];
+	int64_t size;
+	if (sha256_file(j->tmp, hex, &size) != 0)
+		return fail(j, VTP_COMPOSE_EIO, "cannot read back the output: %s", strerror(errno));
+	if (rename(j->tmp, j->o->out_path) != 0)
+		return fail(j, VTP_COMPOSE_EIO, "cannot move the output into place: %s", strerror(errno));
+	/* The rename itself must survive a crash. */
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", j->o->out_path);
+	char *slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		int dfd = open(slash == dir ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+	memcpy(j->r->sha256, hex, sizeof hex);
+	j->r->file_size = size;
+	return 0;
+}
+
+static int run(job *j)
+{
+	int rc = check_opts(j);
+	if (rc)
+		return rc;
+	if ((rc = load_tracks(j)) != 0)
+		return rc;
+	if (!timeline(j))
+		return fail(j, VTP_COMPOSE_NO_MEDIA, "no track carried decodable media");
+	j->pkt = av_packet_alloc();
+	if ((rc = open_output(j)) != 0)
+		return rc;
+	j->adec = vtp_calloc(j->nt, sizeof *j->adec);
+	j->vdec = vtp_calloc(j->nt, sizeof *j->vdec);
+	j->pv = vtp_calloc(j->np, sizeof *j->pv);
+	for (size_t i = 0; i < j->nt; i++)
+		if (!j->t[i].video && j->t[i].frames > 0)
+			j->adec[i] = vtp_adec_open(&j->t[i], j->t0);
+	j->mix = vtp_malloc(4096 * sizeof *j->mix);
+	int ft = fast_track(j);
+	if (ft >= 0) {
+		rc = fast_path(j, ft);
+	} else {
+		int abr = j->mp4 ? 128 : 96;
+		int vkbps = j->o->bitrate_kbps - abr > 100 ? j->o->bitrate_kbps - abr : 100;
+		if (!(j->venc = video_encoder(j, vkbps)) || !(j->aenc = audio_encoder(j)))
+			return fail(j, VTP_COMPOSE_ECODEC, "cannot open the encoders");
+		j->vs = avformat_new_stream(j->oc, NULL);
+		j->as = avformat_new_stream(j->oc, NULL);
+		if (!j->vs || !j->as)
+			return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
+		avcodec_parameters_from_context(j->vs->codecpar, j->venc);
+		avcodec_parameters_from_context(j->as->codecpar, j->aenc);
+		j->vs->time_base = j->venc->time_base;
+		j->as->time_base = j->aenc->time_base;
+		j->vs->avg_frame_rate = j->venc->framerate;
+		AVDictionary *d = NULL;
+		if (j->mp4)
+			av_dict_set(&d, "movflags", "+faststart", 0);
+		int wr = avformat_write_header(j->oc, &d);
+		av_dict_free(&d);
+		if (wr < 0)
+			return fail(j, VTP_COMPOSE_ECODEC, "muxer header: %s", averr(wr));
+		for (size_t i = 0; i < j->nt; i++)
+			if (j->t[i].video && j->t[i].frames > 0)
+				j->vdec[i] = vtp_vdec_start(&j->t[i], j->t0);
+		rc = compose_video(j);
+	}
+	if (!j->aenc)
+		return rc;
+	if (rc == 0) {
+		/* The rest of the audio, to the end of the timeline. */
+		rc = audio_until(j, (j->t1 - j->t0) * VTP_AUDIO_RATE / 1000000000LL);
+	}
+	if (rc == 0)
+		rc = flush_encoder(j, j->venc, j->vs);
+	if (rc == 0)
+		rc = flush_encoder(j, j->aenc, j->as);
+	if (rc == 0) {
+		int wr = av_write_trailer(j->oc);
+		if (wr < 0)
+			rc = fail(j, VTP_COMPOSE_EIO, "writing the output: %s", averr(wr));
+	}
+	if (rc == 0 && avio_closep(&j->oc->pb) < 0)
+		rc = fail(j, VTP_COMPOSE_EIO, "closing the output failed");
+	if (rc == 0)
+		rc = finish_file(j);
+	if (rc == 0)
+		j->r->duration_seconds = (double)(j->t1 - j->t0) / 1e9;
+	return rc;
+}
+
+int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
+{
+	memset(r, 0, sizeof *r);
+	job j = {.o = o, .r = r, .last_pct = -1};
+	int rc = run(&j);
+	for (size_t i = 0; i < j.nt; i++) {
+		if (j.vdec && j.vdec[i]) {
+			r->decode_errors += vtp_vdec_errors(j.vdec[i]);
+			r->frames_dropped += vtp_vdec_dropped(j.vdec[i]);
+			vtp_vdec_stop(j.vdec[i]);
+		}
+		if (j.adec && j.adec[i]) {
+			r->audio_concealed_ms += vtp_adec_concealed_ms(j.adec[i]);
+			r->decode_errors += vtp_adec_errors(j.adec[i]);
+			vtp_adec_close(j.adec[i]);
+		}
+	}
+	for (size_t k = 0; j.pv && k < j.np; k++) {
+		av_frame_free(&j.pv[k].name_img);
+		sws_freeContext(j.pv[k].sws);
+	}
+	avcodec_free_context(&j.venc);
+	avcodec_free_context(&j.aenc);
+	av_frame_free(&j.aframe);
+	av_packet_free(&j.pkt);
+	if (j.oc) {
+		if (j.oc->pb)
+			avio_closep(&j.oc->pb);
+		avformat_free_context(j.oc);
+	}
+	if (rc != 0 && j.tmp[0])
+		unlink(j.tmp);
+	for (size_t i = 0; i < j.nt; i++)
+		vtp_ctrack_clear(&j.t[i]);
+	vtp_free(j.t);
+	vtp_free(j.p);
+	vtp_free(j.pv);
+	vtp_free(j.vdec);
+	vtp_free(j.adec);
+	vtp_free(j.mix);
+	vtp_font_cleanup();
+	if (rc == VTP_COMPOSE_OK && o->progress)
+		o->progress(o->ud, 100);
+	return rc;
+}

@@ -1,0 +1,69 @@
+/* The composer: a recording's per-track packet logs in, one media file out.
+ *
+ * Reads every *.vtpcap in a folder, puts each track's packets back in order,
+ * reassembles frames (depack.h), maps every track's RTP clock to the
+ * recorder clock (lower envelope of arrival - RTP time; RTCP sender reports
+ * tie a peer's audio and video together), decodes, lays the video out in a
+ * grid that re-flows when peers join or leave (audio-only peers get a name
+ * tile), mixes the audio at 48 kHz, encodes and muxes (WebM VP8/Opus or MP4
+ * H.264/AAC with faststart). The file is written to a temporary name beside
+ * the output and renamed into place only when complete.
+ *
+ * Fast path: when exactly one participant sends video and its resolution
+ * never changes, the video frames are copied without re-encoding.
+ *
+ * No database, no HTTP: the caller passes paths and settings and hears
+ * progress through a callback. Runs in the `compose` child process. */
+#ifndef VTP_COMPOSE_COMPOSE_H
+#define VTP_COMPOSE_COMPOSE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct vtp_compose_opts {
+	const char *tracks_dir;   /* folder holding the *.vtpcap files */
+	const char *out_path;     /* final output file */
+	const char *format;       /* "webm" | "mp4" */
+	const char *video_codec;  /* "vp8" | "h264" */
+	const char *audio_codec;  /* "opus" | "aac" */
+	int width, height, fps;   /* output video (1280, 720, 30) */
+	int bitrate_kbps;         /* total, video gets most of it */
+	int threads;              /* worker threads, 0 = number of cores */
+	bool no_fast_path;        /* always re-encode (benchmarks, tests) */
+	/* Called with 0..100 as the timeline is composed (at most once per
+	 * percent); may be NULL. */
+	void (*progress)(void *ud, int percent);
+	void *ud;
+} vtp_compose_opts;
+
+typedef struct vtp_compose_result {
+	double duration_seconds;  /* of the media written */
+	int64_t file_size;
+	char sha256[65];          /* hex of the output file */
+	bool fast_path;
+	int tracks;               /* tracks read */
+	int video_tracks, audio_tracks;
+	int peers;
+	uint64_t frames_out;      /* video frames encoded or copied */
+	uint64_t frames_dropped;  /* incomplete / waiting for a keyframe */
+	uint64_t audio_concealed_ms;
+	uint64_t decode_errors;
+	char error[256];          /* when the call fails: what went wrong */
+} vtp_compose_result;
+
+enum {
+	VTP_COMPOSE_OK = 0,
+	VTP_COMPOSE_NO_MEDIA = 1,  /* no track carried any decodable media */
+	VTP_COMPOSE_EINVAL = 2,    /* bad options */
+	VTP_COMPOSE_EIO = 3,       /* could not read the tracks or write the file */
+	VTP_COMPOSE_ECODEC = 4,    /* an encoder/muxer refused */
+};
+
+/* Composes; on success the output exists at out_path. On failure nothing
+ * is left at out_path (nor the temporary file) and r->error says why. */
+int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r);
+
+/* Defaults (1280x720, 30 fps, 2000 kbps, webm/vp8/opus) into o. */
+void vtp_compose_defaults(vtp_compose_opts *o);
+
+#endif

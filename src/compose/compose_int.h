@@ -1,0 +1,139 @@
+/* Inside the composer: tracks, their clocks, frame sources, video and audio
+ * stages. Times are int64 nanoseconds; "recorder time" is the ingest
+ * node's CLOCK_REALTIME at arrival, the clock every track is mapped to. */
+#ifndef VTP_COMPOSE_INT_H
+#define VTP_COMPOSE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "capture/capture.h"
+#include "compose/compose.h"
+#include "compose/depack.h"
+
+struct AVFrame;
+struct SwsContext;
+
+/* A piecewise-linear function through points (x ascending), constant
+ * beyond its ends: the lower envelope of arrival - sender time. */
+typedef struct vtp_envelope {
+	int64_t *x, *y;
+	size_t n;
+} vtp_envelope;
+
+/* Sender reports of a track: RTP time -> sender NTP time (ns). */
+typedef struct vtp_srmap {
+	uint64_t *rtp;   /* extended RTP timestamps, ascending */
+	int64_t *ntp;    /* ns */
+	size_t n, cap;
+} vtp_srmap;
+
+typedef struct vtp_ctrack {
+	char *path;
+	char *track_id, *peer_id, *full_name;
+	bool video;
+	vtp_codec codec;
+	int pt;               /* -1: any */
+	uint32_t clock;       /* Hz */
+	int peer;             /* index into vtp_cpeer list */
+
+	/* scan (pass 1) */
+	uint64_t rtp_packets, frames, keyframes;
+	uint64_t first_ext_ts, last_ext_ts;
+	int width, height;    /* of the first keyframe (video) */
+	bool size_changed;    /* keyframes of more than one size */
+	bool use_sr;          /* mapped through sender reports */
+	vtp_srmap sr;
+	vtp_envelope env;     /* sender time -> offset to recorder time */
+	int64_t start_ns, end_ns; /* recorder time of first and last frame */
+	int cap_end;          /* how the capture ended (VTP_CAPR_*) */
+	void *scan;           /* scan samples, freed once mapped */
+} vtp_ctrack;
+
+typedef struct vtp_cpeer {
+	char *peer_id, *full_name;
+	int first_track;
+	bool has_video;
+	int64_t start_ns, end_ns; /* union of its tracks */
+	int order;            /* join order */
+} vtp_cpeer;
+
+/* ---- tracks.c ------------------------------------------------------------ */
+
+/* Reads a capture's header and scans its packets: frame counts, sizes,
+ * sender reports, the arrival samples for the clock map. 0 or -1 (err). */
+int vtp_ctrack_scan(vtp_ctrack *t, const char *path, char *err, size_t errlen);
+void vtp_ctrack_clear(vtp_ctrack *t);
+/* Builds the clock maps: per track from its own samples, or per peer from
+ * the samples of all its tracks in sender NTP time when every track of
+ * the peer has sender reports. Fills start_ns/end_ns. */
+int vtp_ctracks_map(vtp_ctrack *t, size_t n);
+/* Sender time (ns) of an extended RTP timestamp. */
+int64_t vtp_ctrack_sender_ns(const vtp_ctrack *t, uint64_t ext_ts);
+/* Recorder time (ns) of an extended RTP timestamp. */
+int64_t vtp_ctrack_map(const vtp_ctrack *t, uint64_t ext_ts);
+
+/* Streams a track's frames in order (pass 2). */
+typedef struct vtp_fsrc vtp_fsrc;
+vtp_fsrc *vtp_fsrc_open(const vtp_ctrack *t);
+void vtp_fsrc_close(vtp_fsrc *s);
+/* Next frame (data valid until the next call); false at the end. */
+bool vtp_fsrc_next(vtp_fsrc *s, vtp_frame *f);
+uint64_t vtp_fsrc_dropped(const vtp_fsrc *s);
+
+/* VP8 keyframe size from the frame bytes; false if not a keyframe. */
+bool vtp_vp8_keyframe_size(const uint8_t *p, size_t n, int *w, int *h);
+
+/* ---- video.c -------------------------------------------------------------- */
+
+typedef struct vtp_tile {
+	int x, y, w, h;
+} vtp_tile;
+
+/* Grid for n tiles on a w x h canvas: cols = ceil(sqrt(n)), rows =
+ * ceil(n / cols), the last row centred; positions and sizes even. */
+void vtp_layout(int n, int w, int h, vtp_tile *tiles);
+
+/* A video track being decoded on its own thread, frames handed over in
+ * recorder-time order through a short queue. */
+typedef struct vtp_vdec vtp_vdec;
+vtp_vdec *vtp_vdec_start(const vtp_ctrack *t, int64_t t0);
+void vtp_vdec_stop(vtp_vdec *d);
+/* The frame to show at output time pts_ns (relative to t0): the latest
+ * decoded frame at or before it; NULL before the first. Owned by d, valid
+ * until the next call. */
+const struct AVFrame *vtp_vdec_at(vtp_vdec *d, int64_t pts_ns);
+uint64_t vtp_vdec_errors(const vtp_vdec *d);
+uint64_t vtp_vdec_dropped(const vtp_vdec *d);
+
+/* Canvas drawing (YUV 4:2:0). */
+void vtp_canvas_fill(struct AVFrame *c, int x, int y, int w, int h,
+		     uint8_t Y, uint8_t U, uint8_t V);
+/* Scales src into tile (aspect kept, centred, background around it). *sws
+ * is the caller's cached context. */
+int vtp_canvas_blit(struct AVFrame *c, const vtp_tile *tile,
+		    const struct AVFrame *src, struct SwsContext **sws);
+/* A name tile: a colour from the peer id, the name centred. */
+void vtp_canvas_name(struct AVFrame *c, const vtp_tile *tile,
+		     const char *peer_id, const char *name);
+void vtp_font_cleanup(void);
+
+/* ---- audio.c -------------------------------------------------------------- */
+
+#define VTP_AUDIO_RATE 48000
+
+/* An audio track decoded to mono float at 48 kHz, placed on the recorder
+ * timeline (sample 0 = t0). Gaps are silence; a frame is placed where the
+ * clock map puts it unless it is within 20 ms of where the previous one
+ * ended (then it continues seamlessly). */
+typedef struct vtp_adec vtp_adec;
+vtp_adec *vtp_adec_open(const vtp_ctrack *t, int64_t t0);
+void vtp_adec_close(vtp_adec *a);
+/* Adds (mixes) samples [pos, pos + n) of this track into out. */
+void vtp_adec_mix(vtp_adec *a, int64_t pos, float *out, int n);
+uint64_t vtp_adec_concealed_ms(const vtp_adec *a);
+uint64_t vtp_adec_errors(const vtp_adec *a);
+
+#endif

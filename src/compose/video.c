@@ -1,0 +1,377 @@
+/* Video for the composer: the grid layout, drawing on a YUV 4:2:0 canvas
+ * (fills, scaled blits straight into a tile, name tiles rendered with
+ * FreeType), and per-track decoder threads that run ahead of the
+ * compositor through a short queue. */
+#include "compose/compose_int.h"
+
+#include <ft2build.h>
+#include FT_FREETYPE_H
+#include <libavcodec/avcodec.h>
+#include <libavutil/frame.h>
+#include <libswscale/swscale.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/utf8.h"
+
+/* ---- layout --------------------------------------------------------------- */
+
+void vtp_layout(int n, int w, int h, vtp_tile *tiles)
+{
+	if (n <= 0)
+		return;
+	int cols = (int)ceil(sqrt((double)n));
+	int rows = (n + cols - 1) / cols;
+	int tw = (w / cols) & ~1, th = (h / rows) & ~1;
+	for (int i = 0; i < n; i++) {
+		int row = i / cols, col = i % cols;
+		int in_row = (row == rows - 1) ? n - row * cols : cols;
+		int x0 = ((w - in_row * tw) / 2) & ~1; /* centre a short last row */
+		int y0 = ((h - rows * th) / 2) & ~1;
+		tiles[i].x = x0 + col * tw;
+		tiles[i].y = y0 + row * th;
+		tiles[i].w = tw;
+		tiles[i].h = th;
+	}
+}
+
+/* ---- canvas --------------------------------------------------------------- */
+
+void vtp_canvas_fill(AVFrame *c, int x, int y, int w, int h, uint8_t Y, uint8_t U, uint8_t V)
+{
+	for (int j = 0; j < h; j++)
+		memset(c->data[0] + (size_t)(y + j) * c->linesize[0] + x, Y, (size_t)w);
+	for (int j = 0; j < h / 2; j++) {
+		memset(c->data[1] + (size_t)(y / 2 + j) * c->linesize[1] + x / 2, U, (size_t)w / 2);
+		memset(c->data[2] + (size_t)(y / 2 + j) * c->linesize[2] + x / 2, V, (size_t)w / 2);
+	}
+}
+
+#define BG_Y 16
+#define BG_UV 128
+
+int vtp_canvas_blit(AVFrame *c, const vtp_tile *tile, const AVFrame *src, struct SwsContext **sws)
+{
+	if (src->width <= 0 || src->height <= 0)
+		return -1;
+	/* Fit, aspect kept (sample aspect ratio included when known). */
+	double sar = 1.0;
+	if (src->sample_aspect_ratio.num > 0 && src->sample_aspect_ratio.den > 0)
+		sar = (double)src->sample_aspect_ratio.num / src->sample_aspect_ratio.den;
+	double sw = src->width * sar, sh = src->height;
+	double k = fmin(tile->w / sw, tile->h / sh);
+	int dw = ((int)(sw * k + 0.5)) & ~1, dh = ((int)(sh * k + 0.5)) & ~1;
+	if (dw < 2 || dh < 2)
+		return -1;
+	if (dw > tile->w)
+		dw = tile->w;
+	if (dh > tile->h)
+		dh = tile->h;
+	int dx = tile->x + (((tile->w - dw) / 2) & ~1);
+	int dy = tile->y + (((tile->h - dh) / 2) & ~1);
+	if (dw < tile->w || dh < tile->h)
+		vtp_canvas_fill(c, tile->x, tile->y, tile->w, tile->h, BG_Y, BG_UV, BG_UV);
+	*sws = sws_getCachedContext(*sws, src->width, src->height, src->format, dw, dh,
+				    AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL, NULL);
+	if (!*sws)
+		return -1;
+	uint8_t *dst[4] = {
+		c->data[0] + (size_t)dy * c->linesize[0] + dx,
+		c->data[1] + (size_t)(dy / 2) * c->linesize[1] + dx / 2,
+		c->data[2] + (size_t)(dy / 2) * c->linesize[2] + dx / 2,
+		NULL,
+	};
+	int dls[4] = {c->linesize[0], c->linesize[1], c->linesize[2], 0};
+	sws_scale(*sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height, dst, dls);
+	return 0;
+}
+
+/* ---- name tiles --------------------------------------------------------- */
+
+static const char *font_paths[] = {
+	"/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+	"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+	"/usr/share/fonts/truetype/freefont/FreeSansBold.ttf",
+	"/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
+};
+
+static pthread_mutex_t font_lock = PTHREAD_MUTEX_INITIALIZER;
+static FT_Library ft_lib;
+static FT_Face ft_face;
+static bool ft_tried;
+
+static FT_Face font(void)
+{
+	if (ft_tried)
+		return ft_face;
+	ft_tried = true;
+	if (FT_Init_FreeType(&ft_lib) != 0)
+		return NULL;
+	for (size_t i = 0; i < sizeof font_paths / sizeof *font_paths; i++)
+		if (FT_New_Face(ft_lib, font_paths[i], 0, &ft_face) == 0)
+			return ft_face;
+	ft_face = NULL;
+	VTP_WARN("compose: no font found (install fonts-dejavu-core); name tiles without names");
+	return NULL;
+}
+
+void vtp_font_cleanup(void)
+{
+	pthread_mutex_lock(&font_lock);
+	if (ft_face)
+		FT_Done_Face(ft_face);
+	if (ft_lib)
+		FT_Done_FreeType(ft_lib);
+	ft_face = NULL;
+	ft_lib = NULL;
+	ft_tried = false;
+	pthread_mutex_unlock(&font_lock);
+}
+
+/* Width in pixels of s at the face's current size. */
+static int text_width(FT_Face f, const uint32_t *cps, size_t n)
+{
+	int w = 0;
+	for (size_t i = 0; i < n; i++)
+		if (FT_Load_Char(f, cps[i], FT_LOAD_DEFAULT) == 0)
+			w += (int)(f->glyph->advance.x >> 6);
+	return w;
+}
+
+static void draw_text(AVFrame *c, const vtp_tile *t, FT_Face f, const uint32_t *cps,
+		      size_t n, int px)
+{
+	FT_Set_Pixel_Sizes(f, 0, (FT_UInt)px);
+	int w = text_width(f, cps, n);
+	int pen_x = t->x + (t->w - w) / 2;
+	int base = t->y + t->h / 2 + px / 3;
+	for (size_t i = 0; i < n; i++) {
+		if (FT_Load_Char(f, cps[i], FT_LOAD_RENDER) != 0)
+			continue;
+		FT_GlyphSlot g = f->glyph;
+		int gx = pen_x + g->bitmap_left, gy = base - g->bitmap_top;
+		for (unsigned r = 0; r < g->bitmap.rows; r++) {
+			int y = gy + (int)r;
+			if (y < t->y || y >= t->y + t->h)
+				continue;
+			const uint8_t *row = g->bitmap.buffer + (ptrdiff_t)r * g->bitmap.pitch;
+			for (unsigned col = 0; col < g->bitmap.width; col++) {
+				int x = gx + (int)col;
+				if (x < t->x || x >= t->x + t->w || row[col] == 0)
+					continue;
+				uint8_t *py = c->data[0] + (size_t)y * c->linesize[0] + x;
+				*py = (uint8_t)(*py + ((235 - *py) * row[col]) / 255);
+				if ((x & 1) == 0 && (y & 1) == 0) {
+					uint8_t *pu = c->data[1] + (size_t)(y / 2) * c->linesize[1] + x / 2;
+					uint8_t *pv = c->data[2] + (size_t)(y / 2) * c->linesize[2] + x / 2;
+					*pu = (uint8_t)(*pu + ((128 - *pu) * row[col]) / 255);
+					*pv = (uint8_t)(*pv + ((128 - *pv) * row[col]) / 255);
+				}
+			}
+		}
+		pen_x += (int)(g->advance.x >> 6);
+	}
+}
+
+void vtp_canvas_name(AVFrame *c, const vtp_tile *t, const char *peer_id, const char *name)
+{
+	/* A muted colour from the peer id: Y 60..90, U/V around the centre. */
+	uint64_t h = vtp_fnv1a(peer_id, strlen(peer_id));
+	uint8_t Y = (uint8_t)(60 + h % 31), U = (uint8_t)(128 + (int)((h >> 8) % 41) - 20),
+		V = (uint8_t)(128 + (int)((h >> 16) % 41) - 20);
+	vtp_canvas_fill(c, t->x, t->y, t->w, t->h, Y, U, V);
+
+	size_t len = strlen(name), n = 0;
+	uint32_t *cps = vtp_malloc((len + 1) * sizeof *cps);
+	for (size_t i = 0; i < len && n < 64;) {
+		uint32_t cp;
+		size_t k = vtp_utf8_next((const unsigned char *)name + i, len - i, &cp);
+		if (k == 0)
+			break;
+		i += k;
+		if (cp >= 0x20)
+			cps[n++] = cp;
+	}
+	pthread_mutex_lock(&font_lock);
+	FT_Face f = font();
+	if (f && n > 0) {
+		/* As large as fits: a sixth of the tile height, shrunk to 90 % of
+		 * its width. */
+		int px = t->h / 6;
+		if (px > 8) {
+			FT_Set_Pixel_Sizes(f, 0, (FT_UInt)px);
+			int w = text_width(f, cps, n);
+			if (w > t->w * 9 / 10)
+				px = px * (t->w * 9 / 10) / w;
+			if (px >= 8)
+				draw_text(c, t, f, cps, n, px);
+		}
+	}
+	pthread_mutex_unlock(&font_lock);
+	vtp_free(cps);
+}
+
+/* ---- decoder threads ----------------------------------------------------- */
+
+#define VQ 4
+
+struct vtp_vdec {
+	const vtp_ctrack *t;
+	int64_t t0;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	AVFrame *q[VQ];
+	int head, count;
+	bool eof, quit;
+	AVFrame *cur;
+	uint64_t errors, dropped;
+};
+
+static bool put(vtp_vdec *d, AVFrame *f)
+{
+	pthread_mutex_lock(&d->mu);
+	while (d->count == VQ && !d->quit)
+		pthread_cond_wait(&d->cv, &d->mu);
+	bool ok = !d->quit;
+	if (ok) {
+		d->q[(d->head + d->count) % VQ] = f;
+		d->count++;
+		pthread_cond_broadcast(&d->cv);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return ok;
+}
+
+static bool drain(vtp_vdec *d, AVCodecContext *ctx)
+{
+	for (;;) {
+		AVFrame *f = av_frame_alloc();
+		int rc = avcodec_receive_frame(ctx, f);
+		if (rc != 0) {
+			av_frame_free(&f);
+			return true;
+		}
+		if (f->best_effort_timestamp != AV_NOPTS_VALUE)
+			f->pts = f->best_effort_timestamp;
+		if (!put(d, f)) {
+			av_frame_free(&f);
+			return false;
+		}
+	}
+}
+
+static void *vdec_main(void *arg)
+{
+	vtp_vdec *d = arg;
+	const AVCodec *codec = avcodec_find_decoder(d->t->codec == VTP_CODEC_VP8 ? AV_CODEC_ID_VP8
+										: AV_CODEC_ID_H264);
+	AVCodecContext *ctx = codec ? avcodec_alloc_context3(codec) : NULL;
+	vtp_fsrc *src = vtp_fsrc_open(d->t);
+	AVPacket *pkt = av_packet_alloc();
+	if (ctx) {
+		ctx->thread_count = 1;
+		ctx->pkt_timebase = (AVRational){1, 1000000000};
+	}
+	if (!ctx || !src || !pkt || avcodec_open2(ctx, codec, NULL) < 0) {
+		VTP_ERROR("compose: cannot decode track %s", d->t->track_id ? d->t->track_id : "?");
+		goto out;
+	}
+	vtp_frame fr;
+	int64_t last = INT64_MIN;
+	while (vtp_fsrc_next(src, &fr)) {
+		int64_t pts = vtp_ctrack_map(d->t, fr.ext_ts) - d->t0;
+		if (pts <= last)
+			pts = last + 1; /* decoders want increasing pts */
+		last = pts;
+		if (av_new_packet(pkt, (int)fr.len) < 0)
+			break;
+		memcpy(pkt->data, fr.data, fr.len);
+		pkt->pts = pkt->dts = pts;
+		if (fr.keyframe)
+			pkt->flags |= AV_PKT_FLAG_KEY;
+		int rc = avcodec_send_packet(ctx, pkt);
+		av_packet_unref(pkt);
+		if (rc < 0 && rc != AVERROR(EAGAIN))
+			d->errors++;
+		if (!drain(d, ctx))
+			goto out;
+	}
+	avcodec_send_packet(ctx, NULL);
+	drain(d, ctx);
+	d->dropped = vtp_fsrc_dropped(src);
+out:
+	pthread_mutex_lock(&d->mu);
+	d->eof = true;
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	av_packet_free(&pkt);
+	avcodec_free_context(&ctx);
+	vtp_fsrc_close(src);
+	return NULL;
+}
+
+vtp_vdec *vtp_vdec_start(const vtp_ctrack *t, int64_t t0)
+{
+	vtp_vdec *d = vtp_calloc(1, sizeof *d);
+	d->t = t;
+	d->t0 = t0;
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->cv, NULL);
+	if (pthread_create(&d->th, NULL, vdec_main, d) != 0) {
+		pthread_mutex_destroy(&d->mu);
+		pthread_cond_destroy(&d->cv);
+		vtp_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void vtp_vdec_stop(vtp_vdec *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->mu);
+	d->quit = true;
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	pthread_join(d->th, NULL);
+	for (int i = 0; i < d->count; i++)
+		av_frame_free(&d->q[(d->head + i) % VQ]);
+	av_frame_free(&d->cur);
+	pthread_mutex_destroy(&d->mu);
+	pthread_cond_destroy(&d->cv);
+	vtp_free(d);
+}
+
+const AVFrame *vtp_vdec_at(vtp_vdec *d, int64_t pts_ns)
+{
+	pthread_mutex_lock(&d->mu);
+	for (;;) {
+		while (d->count == 0 && !d->eof)
+			pthread_cond_wait(&d->cv, &d->mu);
+		if (d->count == 0 || d->q[d->head]->pts > pts_ns)
+			break;
+		av_frame_free(&d->cur);
+		d->cur = d->q[d->head];
+		d->head = (d->head + 1) % VQ;
+		d->count--;
+		pthread_cond_broadcast(&d->cv);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return d->cur;
+}
+
+uint64_t vtp_vdec_errors(const vtp_vdec *d)
+{
+	return d->errors;
+}
+
+uint64_t vtp_vdec_dropped(const vtp_vdec *d)
+{
+	return d->dropped;
+}
