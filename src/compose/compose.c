@@ -40,6 +40,8 @@ void vtp_compose_defaults(vtp_compose_opts *o)
 
 /* ---- the job's state ---------------------------------------------------------- */
 
+#define NCANVAS 3
+
 typedef struct peer_view {
 	AVFrame *name_img;     /* the peer's name tile at the size it was drawn */
 	struct SwsContext *sws;
@@ -66,17 +68,31 @@ typedef struct job {
 	AVFrame *aframe;
 	int last_pct;
 	bool mp4;
+	pthread_mutex_t mux_mu;   /* the muxer and r->error, shared with the encoder thread */
+	/* The video encoder's thread and the canvases handed to it: canvas
+	 * k % NCANVAS holds output frame k; produced/consumed count frames. */
+	pthread_t enc_th;
+	bool enc_running;
+	pthread_mutex_t enc_mu;
+	pthread_cond_t enc_cv;
+	AVFrame *canvas[NCANVAS];
+	int canvas_layout[NCANVAS];
+	int64_t produced, consumed;
+	bool enc_done, enc_failed;
+	AVPacket *enc_pkt;
 } job;
 
 static int fail(job *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(job *j, int code, const char *fmt, ...)
 {
+	pthread_mutex_lock(&j->mux_mu);
 	if (j->r->error[0] == '\0') {
 		va_list ap;
 		va_start(ap, fmt);
 		vsnprintf(j->r->error, sizeof j->r->error, fmt, ap);
 		va_end(ap);
 	}
+	pthread_mutex_unlock(&j->mux_mu);
 	return code;
 }
 
@@ -323,19 +339,28 @@ static AVCodecContext *audio_encoder(job *j)
 	return e;
 }
 
-static int write_packets(job *j, AVCodecContext *enc, AVStream *st)
+static int write_packet(job *j, AVPacket *pkt)
+{
+	pthread_mutex_lock(&j->mux_mu);
+	int rc = av_interleaved_write_frame(j->oc, pkt);
+	pthread_mutex_unlock(&j->mux_mu);
+	if (rc < 0)
+		return fail(j, VTP_COMPOSE_EIO, "writing the output: %s", averr(rc));
+	return 0;
+}
+
+static int write_packets(job *j, AVCodecContext *enc, AVStream *st, AVPacket *pkt)
 {
 	for (;;) {
-		int rc = avcodec_receive_packet(enc, j->pkt);
+		int rc = avcodec_receive_packet(enc, pkt);
 		if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
 			return 0;
 		if (rc < 0)
 			return fail(j, VTP_COMPOSE_ECODEC, "encoder: %s", averr(rc));
-		av_packet_rescale_ts(j->pkt, enc->time_base, st->time_base);
-		j->pkt->stream_index = st->index;
-		rc = av_interleaved_write_frame(j->oc, j->pkt);
-		if (rc < 0)
-			return fail(j, VTP_COMPOSE_EIO, "writing the output: %s", averr(rc));
+		av_packet_rescale_ts(pkt, enc->time_base, st->time_base);
+		pkt->stream_index = st->index;
+		if ((rc = write_packet(j, pkt)) != 0)
+			return rc;
 	}
 }
 
@@ -376,7 +401,7 @@ static int audio_until(job *j, int64_t until)
 		rc = avcodec_send_frame(j->aenc, j->aframe);
 		if (rc < 0)
 			return fail(j, VTP_COMPOSE_ECODEC, "audio encoder: %s", averr(rc));
-		if ((rc = write_packets(j, j->aenc, j->as)) != 0)
+		if ((rc = write_packets(j, j->aenc, j->as, j->pkt)) != 0)
 			return rc;
 		j->apos += fs;
 	}
@@ -443,23 +468,113 @@ static void name_tile(job *j, AVFrame *canvas, int peer, const vtp_tile *tile)
 	copy_rect(canvas, tile, v->name_img);
 }
 
+static int flush_encoder_pkt(job *j, AVCodecContext *e, AVStream *st, AVPacket *pkt);
+
+/* The encoder thread: encodes canvases in order as the compositor hands
+ * them over, then flushes the encoder. */
+static void *encoder_main(void *arg)
+{
+	job *j = arg;
+	int rc = 0;
+	for (;;) {
+		pthread_mutex_lock(&j->enc_mu);
+		while (j->consumed == j->produced && !j->enc_done)
+			pthread_cond_wait(&j->enc_cv, &j->enc_mu);
+		bool end = j->consumed == j->produced;
+		AVFrame *c = end ? NULL : j->canvas[j->consumed % NCANVAS];
+		pthread_mutex_unlock(&j->enc_mu);
+		if (end)
+			break;
+		int sr = avcodec_send_frame(j->venc, c);
+		if (sr < 0)
+			rc = fail(j, VTP_COMPOSE_ECODEC, "video encoder: %s", averr(sr));
+		else
+			rc = write_packets(j, j->venc, j->vs, j->enc_pkt);
+		pthread_mutex_lock(&j->enc_mu);
+		j->consumed++;
+		if (rc != 0)
+			j->enc_failed = true;
+		pthread_cond_broadcast(&j->enc_cv);
+		pthread_mutex_unlock(&j->enc_mu);
+		if (rc != 0)
+			return NULL;
+	}
+	if (flush_encoder_pkt(j, j->venc, j->vs, j->enc_pkt) != 0) {
+		pthread_mutex_lock(&j->enc_mu);
+		j->enc_failed = true;
+		pthread_mutex_unlock(&j->enc_mu);
+	}
+	return NULL;
+}
+
+/* The canvas for output frame k, once the encoder is done with it. NULL
+ * when the encoder failed. */
+static AVFrame *canvas_for(job *j, int64_t k)
+{
+	pthread_mutex_lock(&j->enc_mu);
+	while (j->produced - j->consumed == NCANVAS && !j->enc_failed)
+		pthread_cond_wait(&j->enc_cv, &j->enc_mu);
+	bool failed = j->enc_failed;
+	pthread_mutex_unlock(&j->enc_mu);
+	return failed ? NULL : j->canvas[k % NCANVAS];
+}
+
+static void canvas_done(job *j)
+{
+	pthread_mutex_lock(&j->enc_mu);
+	j->produced++;
+	pthread_cond_broadcast(&j->enc_cv);
+	pthread_mutex_unlock(&j->enc_mu);
+}
+
+static int start_encoder(job *j)
+{
+	const vtp_compose_opts *o = j->o;
+	for (int i = 0; i < NCANVAS; i++) {
+		AVFrame *c = av_frame_alloc();
+		j->canvas[i] = c;
+		c->width = o->width;
+		c->height = o->height;
+		c->format = AV_PIX_FMT_YUV420P;
+		if (av_frame_get_buffer(c, 0) < 0)
+			return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
+		j->canvas_layout[i] = -1;
+	}
+	j->enc_pkt = av_packet_alloc();
+	pthread_mutex_init(&j->enc_mu, NULL);
+	pthread_cond_init(&j->enc_cv, NULL);
+	if (pthread_create(&j->enc_th, NULL, encoder_main, j) != 0)
+		return fail(j, VTP_COMPOSE_ECODEC, "cannot start the encoder thread");
+	j->enc_running = true;
+	return 0;
+}
+
+/* Tells the encoder thread there is no more and waits for it. */
+static int stop_encoder(job *j)
+{
+	if (!j->enc_running)
+		return 0;
+	pthread_mutex_lock(&j->enc_mu);
+	j->enc_done = true;
+	pthread_cond_broadcast(&j->enc_cv);
+	pthread_mutex_unlock(&j->enc_mu);
+	pthread_join(j->enc_th, NULL);
+	j->enc_running = false;
+	return j->enc_failed ? VTP_COMPOSE_ECODEC : 0;
+}
+
 static int compose_video(job *j)
 {
 	const vtp_compose_opts *o = j->o;
 	int64_t len = j->t1 - j->t0;
 	int64_t frames = (len * o->fps + 999999999) / 1000000000;
-	AVFrame *canvas = av_frame_alloc();
-	canvas->width = o->width;
-	canvas->height = o->height;
-	canvas->format = AV_PIX_FMT_YUV420P;
-	if (av_frame_get_buffer(canvas, 0) < 0) {
-		av_frame_free(&canvas);
-		return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
-	}
+	int rc = start_encoder(j);
+	if (rc)
+		return rc;
 	int *present = vtp_malloc((j->np ? j->np : 1) * sizeof *present);
 	vtp_tile *tiles = vtp_malloc((j->np ? j->np : 1) * sizeof *tiles);
-	int prev_n = -1;
-	int rc = 0;
+	int prev_n = -1, layout = 0;
+	int64_t half = 500000000LL / o->fps;
 	for (int64_t k = 0; k < frames && rc == 0; k++) {
 		int64_t at = k * 1000000000LL / o->fps; /* relative to t0 */
 		int64_t abs_at = j->t0 + at;
@@ -471,42 +586,47 @@ static int compose_video(job *j)
 				    abs_at < j->p[p].end_ns)
 					present[n++] = (int)p;
 		if (n != prev_n) {
-			vtp_canvas_fill(canvas, 0, 0, o->width, o->height, 16, 128, 128);
 			vtp_layout(n, o->width, o->height, tiles);
 			prev_n = n;
+			layout++;
 		}
+		AVFrame *canvas = canvas_for(j, k);
+		if (!canvas) {
+			rc = VTP_COMPOSE_ECODEC;
+			break;
+		}
+		uint8_t *before = canvas->data[0];
 		if ((rc = av_frame_make_writable(canvas)) < 0) {
 			rc = fail(j, VTP_COMPOSE_ECODEC, "canvas: %s", averr(rc));
 			break;
+		}
+		int slot = (int)(k % NCANVAS);
+		if (canvas->data[0] != before || j->canvas_layout[slot] != layout) {
+			vtp_canvas_fill(canvas, 0, 0, o->width, o->height, 16, 128, 128);
+			j->canvas_layout[slot] = layout;
 		}
 		/* Decoders of every video track advance, present or not, so none
 		 * falls behind the timeline. */
 		for (size_t i = 0; i < j->nt; i++)
 			if (j->vdec[i])
-				vtp_vdec_at(j->vdec[i], at + 500000000LL / o->fps);
+				vtp_vdec_at(j->vdec[i], at + half);
 		for (int i = 0; i < n; i++) {
 			int p = present[i];
 			int ti = peer_track_at(j, p, abs_at);
-			const AVFrame *f = ti >= 0 && j->vdec[ti] ? vtp_vdec_at(j->vdec[ti], at + 500000000LL / o->fps) : NULL;
+			const AVFrame *f = ti >= 0 && j->vdec[ti] ? vtp_vdec_at(j->vdec[ti], at + half) : NULL;
 			if (!f || vtp_canvas_blit(canvas, &tiles[i], f, &j->pv[p].sws) != 0)
 				name_tile(j, canvas, p, &tiles[i]);
 		}
 		canvas->pts = k;
-		if ((rc = audio_until(j, (at + 1000000000LL / o->fps) * VTP_AUDIO_RATE / 1000000000LL)) != 0)
-			break;
-		int sr = avcodec_send_frame(j->venc, canvas);
-		if (sr < 0) {
-			rc = fail(j, VTP_COMPOSE_ECODEC, "video encoder: %s", averr(sr));
-			break;
-		}
-		rc = write_packets(j, j->venc, j->vs);
+		canvas_done(j);
 		j->r->frames_out++;
+		rc = audio_until(j, (at + 1000000000LL / o->fps) * VTP_AUDIO_RATE / 1000000000LL);
 		progress(j, at);
 	}
-	av_frame_free(&canvas);
+	int erc = stop_encoder(j);
 	vtp_free(present);
 	vtp_free(tiles);
-	return rc;
+	return rc ? rc : erc;
 }
 
 /* ---- fast path: one video track copied ----------------------------------- */
@@ -628,9 +748,7 @@ static int fast_path(job *j, int ti)
 		pk->stream_index = j->vs->index;
 		if (f.keyframe)
 			pk->flags |= AV_PKT_FLAG_KEY;
-		int wr = av_interleaved_write_frame(j->oc, pk);
-		if (wr < 0)
-			rc = fail(j, VTP_COMPOSE_EIO, "writing the output: %s", averr(wr));
+		rc = write_packet(j, pk);
 		j->r->frames_out++;
 		progress(j, ns);
 		have = vtp_fsrc_next(src, &f);
@@ -643,14 +761,14 @@ static int fast_path(job *j, int ti)
 
 /* ---- finishing ---------------------------------------------------------------- */
 
-static int flush_encoder(job *j, AVCodecContext *e, AVStream *st)
+static int flush_encoder_pkt(job *j, AVCodecContext *e, AVStream *st, AVPacket *pkt)
 {
 	if (!e)
 		return 0;
 	int rc = avcodec_send_frame(e, NULL);
 	if (rc < 0 && rc != AVERROR_EOF)
 		return fail(j, VTP_COMPOSE_ECODEC, "encoder flush: %s", averr(rc));
-	return write_packets(j, e, st);
+	return write_packets(j, e, st, pkt);
 }
 
 static int sha256_file(const char *path, char hex[65], int64_t *size)
@@ -761,9 +879,7 @@ static int run(job *j)
 		rc = audio_until(j, (j->t1 - j->t0) * VTP_AUDIO_RATE / 1000000000LL);
 	}
 	if (rc == 0)
-		rc = flush_encoder(j, j->venc, j->vs);
-	if (rc == 0)
-		rc = flush_encoder(j, j->aenc, j->as);
+		rc = flush_encoder_pkt(j, j->aenc, j->as, j->pkt);
 	if (rc == 0) {
 		int wr = av_write_trailer(j->oc);
 		if (wr < 0)
@@ -782,7 +898,13 @@ int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 {
 	memset(r, 0, sizeof *r);
 	job j = {.o = o, .r = r, .last_pct = -1};
+	pthread_mutex_init(&j.mux_mu, NULL);
 	int rc = run(&j);
+	if (j.enc_running)
+		stop_encoder(&j);
+	for (int i = 0; i < NCANVAS; i++)
+		av_frame_free(&j.canvas[i]);
+	av_packet_free(&j.enc_pkt);
 	for (size_t i = 0; i < j.nt; i++) {
 		if (j.vdec && j.vdec[i]) {
 			r->decode_errors += vtp_vdec_errors(j.vdec[i]);
@@ -819,6 +941,7 @@ int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 	vtp_free(j.adec);
 	vtp_free(j.mix);
 	vtp_font_cleanup();
+	pthread_mutex_destroy(&j.mux_mu);
 	if (rc == VTP_COMPOSE_OK && o->progress)
 		o->progress(o->ud, 100);
 	return rc;
