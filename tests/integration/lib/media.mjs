@@ -194,3 +194,105 @@ export async function decodeCapture(file) {
   const stderr = res.stderr.split('\n').filter((l) => l && !/timed out|Last message repeated/i.test(l)).join('\n');
   return { frames, sent, code: res.code, stderr };
 }
+
+// ---- senders and relays for the composition tests ---------------------------------
+
+/**
+ * A Relay that also notes when the first and last RTP packets passed
+ * (milliseconds, Date.now() scale with sub-millisecond precision) and can
+ * drop a fraction of the RTP packets at random (RTCP always passes).
+ * The random choice is a seeded xorshift, so a failure can be replayed
+ * with the same seed.
+ */
+export class MediaRelay extends Relay {
+  constructor(targetPort, { loss = 0, seed = 0x9e3779b9 } = {}) {
+    super(targetPort);
+    this.loss = loss;
+    this.seed = seed >>> 0 || 1;
+    this.state = this.seed;
+    this.dropped = 0;
+    this.forwarded = 0;
+    this.firstRtpAt = null;
+    this.lastRtpAt = null;
+  }
+
+  random() {
+    let x = this.state;
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    this.state = x;
+    return x / 4294967296;
+  }
+
+  async start() {
+    await super.start();
+    this.inSock.removeAllListeners('message');
+    this.inSock.on('message', (msg, rinfo) => {
+      this.sender = rinfo;
+      const pt = msg.length > 1 ? msg[1] : 0;
+      if (pt >= 192 && pt <= 223) {
+        this.rtcp++;
+      } else if (msg.length >= 12) {
+        const now = performance.timeOrigin + performance.now();
+        if (this.firstRtpAt === null) this.firstRtpAt = now;
+        this.lastRtpAt = now;
+        this.rtp++;
+        this.rtpBytes += msg.length;
+        this.seqs.add(msg.readUInt16BE(2));
+        if (this.loss > 0 && this.random() < this.loss) { this.dropped++; return; }
+        this.forwarded++;
+      }
+      this.outSock.send(msg, this.targetPort, '127.0.0.1');
+    });
+    return this;
+  }
+}
+
+// One encoder thread: libvpx's row threads wait for each other by spinning,
+// and on a busy machine (several senders, the composer, a build) a
+// multi-threaded sender falls to a tenth of real time.
+const VIDEO_ENCODERS = {
+  vp8: ['-c:v', 'libvpx', '-threads', '1', '-deadline', 'realtime', '-cpu-used', '8', '-pix_fmt', 'yuv420p'],
+  h264: ['-c:v', 'libx264', '-threads', '1', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p'],
+};
+
+/**
+ * ffmpeg arguments for one peer sending generated media as RTP from ONE
+ * process and ONE lavfi input (so audio and video share the sender's clock,
+ * read at the native rate with -re):
+ *   video: {port, source (a lavfi video graph, e.g. "color=red:s=320x240:r=30"),
+ *           codec 'vp8'|'h264', pt, ssrc, bitrate ('400k'), gop (frames)}
+ *   audio: {port, source (a lavfi audio graph, e.g. "sine=f=440:r=48000"), pt, ssrc}
+ * `seconds` bounds both (lavfi sources given here should not end earlier).
+ * RTCP goes to the same port as RTP (muxed): send through a relay so that
+ * both come from one address.
+ */
+export function lavfiSenderArgs({ seconds, video, audio }) {
+  const graphs = [];
+  if (video) graphs.push(`${video.source}[out${graphs.length}]`);
+  if (audio) graphs.push(`${audio.source}[out${graphs.length}]`);
+  const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-f', 'lavfi', '-t', String(seconds), '-i', graphs.join(';')];
+  if (video) {
+    const enc = VIDEO_ENCODERS[video.codec || 'vp8'];
+    args.push('-map', '0:v:0', ...enc, '-b:v', video.bitrate || '400k', '-g', String(video.gop || 30),
+      '-payload_type', String(video.pt ?? 96), '-ssrc', String(video.ssrc ?? 11111111),
+      '-f', 'rtp', `rtp://127.0.0.1:${video.port}?pkt_size=1200&rtcpport=${video.port}`);
+  }
+  if (audio) {
+    args.push('-map', '0:a:0', '-c:a', 'libopus', '-b:a', '48k', '-ar', '48000',
+      '-payload_type', String(audio.pt ?? 111), '-ssrc', String(audio.ssrc ?? 22222222),
+      '-f', 'rtp', `rtp://127.0.0.1:${audio.port}?rtcpport=${audio.port}`);
+  }
+  return args;
+}
+
+/**
+ * ffmpeg arguments that send the first video stream of an already encoded
+ * file (VP8 in WebM, say) as RTP without re-encoding, at its native rate.
+ */
+export function fileSenderArgs({ file, port, pt = 96, ssrc = 33333333 }) {
+  return ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-i', file, '-map', '0:v:0', '-c', 'copy',
+    '-payload_type', String(pt), '-ssrc', String(ssrc),
+    '-f', 'rtp', `rtp://127.0.0.1:${port}?pkt_size=1200&rtcpport=${port}`];
+}
