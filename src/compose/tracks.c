@@ -212,8 +212,8 @@ int vtp_ctrack_scan(vtp_ctrack *t, const char *path, char *err, size_t errlen)
 	vtp_depack *dp = vtp_depack_new(t->codec);
 	AVCodecParserContext *pc = NULL;
 	AVCodecContext *pctx = NULL;
-	uint64_t last_ext = 0;
-	bool have_ts = false;
+	uint64_t raw_ext = 0;
+	bool have_ts = false, have_raw = false;
 	vtp_cap_record rec;
 	int rc;
 	for (;;) {
@@ -221,9 +221,9 @@ int vtp_ctrack_scan(vtp_ctrack *t, const char *path, char *err, size_t errlen)
 		if (rc == VTP_CAPR_RECORD) {
 			if (rec.kind == VTP_CAP_RTCP) {
 				vtp_rtcp_info info;
-				if (have_ts && vtp_rtcp_parse(rec.data, rec.len, &info) == 0 &&
+				if (have_raw && vtp_rtcp_parse(rec.data, rec.len, &info) == 0 &&
 				    info.has_sr && info.sr.ntp != 0)
-					add_sr(sp, unwrap_near(last_ext, info.sr.rtp_ts), t->clock,
+					add_sr(sp, unwrap_near(raw_ext, info.sr.rtp_ts), t->clock,
 					       info.sr.ntp);
 				continue;
 			}
@@ -231,6 +231,11 @@ int vtp_ctrack_scan(vtp_ctrack *t, const char *path, char *err, size_t errlen)
 			if (vtp_rtp_parse(rec.data, rec.len, &h) != 0 ||
 			    (t->pt >= 0 && h.pt != t->pt))
 				continue;
+			/* The same extension as the reorderer's (2^32 + the first
+			 * timestamp, then nearest), for sender reports that come
+			 * before it releases anything. */
+			raw_ext = have_raw ? unwrap_near(raw_ext, h.ts) : (1ULL << 32) | h.ts;
+			have_raw = true;
 			vtp_reorder_push(ro, rec.data, rec.len, rec.arrival_ns);
 		} else {
 			vtp_reorder_end(ro);
@@ -241,7 +246,6 @@ int vtp_ctrack_scan(vtp_ctrack *t, const char *path, char *err, size_t errlen)
 				t->first_ext_ts = p.ext_ts;
 				have_ts = true;
 			}
-			last_ext = p.ext_ts;
 			t->rtp_packets++;
 			if (p.ext_ts >= t->first_ext_ts)
 				add_sample(t, sp, p.ext_ts, (int64_t)p.arrival_ns);
@@ -482,39 +486,69 @@ int vtp_ctracks_map(vtp_ctrack *t, size_t n)
 		pt2 *pts = NULL;
 		size_t np = 0, cap = 0;
 		if (members >= 2 && all_sr) {
+			/* Each track's own envelope in the common (NTP) time;
+			 * the peer's is their pointwise minimum, sampled at
+			 * every breakpoint of any of them. */
 			int64_t lo = INT64_MAX, hi = INT64_MIN;
+			size_t nx = 0;
 			for (size_t j = i; j < n; j++)
 				if (!done[j] && t[j].peer == t[i].peer && t[j].frames > 0) {
 					set_sr_constant(&t[j], sp[j]);
 					t[j].use_sr = true;
+					np = 0;
 					int64_t d = collect(&t[j], sp[j], &pts, &np, &cap);
 					lo = d < lo ? d : lo;
 					hi = d > hi ? d : hi;
+					hull(pts, np, &t[j].env);
+					nx += t[j].env.n;
 				}
 			/* Reports that disagree with arrivals by more than half a
 			 * second are not from one sane clock: map each track alone. */
 			if (hi - lo > 500000000LL) {
 				for (size_t j = i; j < n; j++)
-					if (t[j].peer == t[i].peer)
+					if (t[j].peer == t[i].peer && t[j].use_sr) {
 						t[j].use_sr = false;
-				np = 0;
+						vtp_free(t[j].env.x);
+						vtp_free(t[j].env.y);
+						memset(&t[j].env, 0, sizeof t[j].env);
+					}
 			} else {
-				vtp_envelope env;
-				hull(pts, np, &env);
-				bool first = true;
+				pt2 *m = vtp_malloc((nx ? nx : 1) * sizeof *m);
+				size_t nm = 0;
 				for (size_t j = i; j < n; j++)
-					if (!done[j] && t[j].peer == t[i].peer && t[j].frames > 0) {
-						priv_free(&t[j]);
-						if (first) {
-							t[j].env = env;
-							first = false;
-						} else {
-							t[j].env.n = env.n;
-							t[j].env.x = memdup(env.x, env.n * sizeof *env.x);
-							t[j].env.y = memdup(env.y, env.n * sizeof *env.y);
+					if (t[j].use_sr && t[j].peer == t[i].peer)
+						for (size_t k = 0; k < t[j].env.n; k++)
+							m[nm++].x = t[j].env.x[k];
+				for (size_t k = 0; k < nm; k++) {
+					m[k].y = INT64_MAX;
+					for (size_t j = i; j < n; j++)
+						if (t[j].use_sr && t[j].peer == t[i].peer) {
+							int64_t y = env_eval(&t[j].env, m[k].x);
+							if (y < m[k].y)
+								m[k].y = y;
 						}
+				}
+				qsort(m, nm, sizeof *m, cmp_pt);
+				vtp_envelope env = {vtp_malloc((nm ? nm : 1) * sizeof(int64_t)),
+						    vtp_malloc((nm ? nm : 1) * sizeof(int64_t)), 0};
+				for (size_t k = 0; k < nm; k++)
+					if (env.n == 0 || env.x[env.n - 1] != m[k].x) {
+						env.x[env.n] = m[k].x;
+						env.y[env.n++] = m[k].y;
+					}
+				vtp_free(m);
+				for (size_t j = i; j < n; j++)
+					if (t[j].use_sr && t[j].peer == t[i].peer) {
+						priv_free(&t[j]);
+						vtp_free(t[j].env.x);
+						vtp_free(t[j].env.y);
+						t[j].env.n = env.n;
+						t[j].env.x = memdup(env.x, env.n * sizeof *env.x);
+						t[j].env.y = memdup(env.y, env.n * sizeof *env.y);
 						done[j] = true;
 					}
+				vtp_free(env.x);
+				vtp_free(env.y);
 			}
 		}
 		vtp_free(pts);
