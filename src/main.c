@@ -1,10 +1,14 @@
 /* vtp-recorder: the command line. Parses the subcommand, loads the
- * configuration (environment, then flags), and runs one of: serve, migrate,
- * user add, token. Exit codes: 0 success, 1 runtime failure, 2 bad usage or
- * configuration. */
+ * configuration (environment, then flags), and runs one of: serve, worker,
+ * migrate, user add, token, compose, inspect. Exit codes: 0 success, 1
+ * runtime failure, 2 bad usage or configuration; compose also 3 (no media). */
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <strings.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +27,9 @@
 #include "core/random.h"
 #include "core/timeutil.h"
 #include "capture/capture.h"
+#include "compose/compose.h"
+#include "core/path.h"
+#include "jobs/jobs.h"
 #include "recording/recording.h"
 #include "store/store.h"
 
@@ -36,7 +43,10 @@ static const char usage_text[] =
 	"Records live online classes: every peer's audio and video, composed into one file.\n"
 	"\n"
 	"Commands:\n"
-	"  serve                          HTTP API and recording service (until SIGINT/SIGTERM)\n"
+	"  serve                          HTTP API, media ingest and VTP_WORKERS processing\n"
+	"                                 workers (until SIGINT/SIGTERM)\n"
+	"  worker                         processing workers only, no HTTP or ingest (scale-out\n"
+	"                                 nodes; until SIGINT/SIGTERM)\n"
 	"  migrate                        apply database migrations and exit\n"
 	"  user add --email E --name N --role R [--password-stdin]\n"
 	"                                 create a user (role: admin, instructor, student, service)\n"
@@ -47,6 +57,18 @@ static const char usage_text[] =
 	"  inspect [--json] FILE          summary of a track capture (.vtpcap): codec, packets,\n"
 	"                                 gaps, duration, first/last arrival, and whether it\n"
 	"                                 ends cleanly; exit 1 if FILE is not a readable capture\n"
+	"  compose --recording ID [--threads N] [--no-fast-path]\n"
+	"                                 compose one stopped (or processing) recording into\n"
+	"                                 its file with the settings it was started with (the\n"
+	"                                 workers run this as a child process); exit 0 done,\n"
+	"                                 1 failed (worth retrying), 2 refused, 3 no media\n"
+	"  compose --tracks DIR --output FILE [--format webm|mp4] [--video-codec vp8|h264]\n"
+	"          [--audio-codec opus|aac] [--bitrate KBPS] [--width W --height H] [--fps F]\n"
+	"          [--threads N] [--no-fast-path] [--json]\n"
+	"                                 compose a folder of captures (.vtpcap) into FILE, no\n"
+	"                                 database; prints a summary (JSON with --json).\n"
+	"                                 Defaults: webm (mp4 for FILE.mp4), vp8+opus (mp4:\n"
+	"                                 h264+aac), 2000 kbps, 1280x720, 30 fps, all cores\n"
 	"\n"
 	"Options:\n"
 	"  --help                         show this help and exit\n"
@@ -54,10 +76,20 @@ static const char usage_text[] =
 	"\n"
 	"Configuration (environment variable, or the flag of the same name; flags win):\n";
 
+static const char jobs_help[] =
+	"\n"
+	"Processing jobs (environment only; for operators and tests):\n"
+	"  VTP_JOB_TIMEOUT          a composer is killed after this many seconds plus\n"
+	"                           VTP_JOB_TIMEOUT_FACTOR per second of recording [60]\n"
+	"  VTP_JOB_TIMEOUT_FACTOR   [3]\n"
+	"  VTP_JOB_BACKOFF          seconds before each retry, comma-separated, the last\n"
+	"                           one repeats; 3 attempts in all [10,40]\n";
+
 static void usage(FILE *f)
 {
 	fputs(usage_text, f);
 	fputs(vtp_config_help(), f);
+	fputs(jobs_help, f);
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -279,11 +311,42 @@ static void raise_fd_limit(void)
 	}
 }
 
-static int cmd_serve(vtp_config *cfg)
+/* Store connections for the worker threads (they hold one only briefly). */
+static int worker_connections(const vtp_config *cfg)
+{
+	return cfg->workers < 16 ? cfg->workers : 16;
+}
+
+static vtp_jobs *start_jobs(vtp_config *cfg, const vtp_jobs_settings *js, vtp_store *store,
+			    vtp_recordings *recs, const char *claimer)
+{
+	vtp_jobs_config jc;
+	char err[512];
+	vtp_jobs *jobs;
+
+	memset(&jc, 0, sizeof(jc));
+	jc.store = store;
+	jc.recordings = recs;
+	jc.claimer = claimer;
+	jc.workers = cfg->workers;
+	jc.config = cfg;
+	jc.settings = *js;
+	jobs = vtp_jobs_start(&jc, err, sizeof(err));
+	if (!jobs) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return NULL;
+	}
+	if (cfg->workers > 0)
+		vtp_recordings_set_job_hook(recs, vtp_jobs_wake, jobs);
+	return jobs;
+}
+
+static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 {
 	vtp_store *store = NULL;
 	vtp_recordings *recs = NULL;
 	vtp_api *api = NULL;
+	vtp_jobs *jobs = NULL;
 	vtp_ingest *ingest = NULL;
 	vtp_ingest_config ic;
 	char node_id[VTP_UUID_BUFLEN];
@@ -306,8 +369,8 @@ static int cmd_serve(vtp_config *cfg)
 	raise_fd_limit();
 
 	/* one connection per HTTP thread, plus the login workers, the audit
-	 * writer and one spare */
-	if ((rc = open_store(cfg, cfg->http_threads + 4, &store)))
+	 * writer and one spare, plus the processing workers */
+	if ((rc = open_store(cfg, cfg->http_threads + 4 + worker_connections(cfg), &store)))
 		goto out;
 	if ((rc = load_secret(cfg, &key, &keylen)))
 		goto out;
@@ -350,6 +413,13 @@ static int cmd_serve(vtp_config *cfg)
 	}
 	if (recovered)
 		VTP_WARN("recovered %d recording(s) interrupted by the last stop", recovered);
+	/* processing: this node's interrupted jobs queued again, recordings
+	 * waiting without a job queued, then the workers */
+	jobs = start_jobs(cfg, js, store, recs, node_id);
+	if (!jobs) {
+		rc = 1;
+		goto out;
+	}
 
 	/* Keep freed heap memory: every SQL statement builds and frees small
 	 * temporary B-trees, and glibc's default trimming returned that memory
@@ -382,17 +452,74 @@ static int cmd_serve(vtp_config *cfg)
 	       strchr(cfg->listen_host, ':') ? "]" : "", vtp_api_port(api),
 	       vtp_store_backend(store));
 	fflush(stdout);
-	VTP_INFO("listening on %s:%d with %d HTTP threads", cfg->listen_host,
-		 vtp_api_port(api), cfg->http_threads);
+	VTP_INFO("listening on %s:%d with %d HTTP threads and %d processing workers",
+		 cfg->listen_host, vtp_api_port(api), cfg->http_threads, cfg->workers);
 	sigwait(&set, &sig);
 	VTP_INFO("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	rc = 0;
 out:
 	vtp_api_stop(api);
+	if (recs)
+		vtp_recordings_set_job_hook(recs, NULL, NULL);
+	vtp_jobs_stop(jobs);
 	vtp_ingest_stop(ingest);
 	vtp_recordings_free(recs);
 	vtp_store_free(store);
 	vtp_free(key);
+	return rc;
+}
+
+/* ---- worker --------------------------------------------------------------- */
+
+static int cmd_worker(vtp_config *cfg, const vtp_jobs_settings *js)
+{
+	char node_id[VTP_UUID_BUFLEN], claimer[VTP_UUID_BUFLEN + 16], recdir[4096];
+	vtp_recordings *recs = NULL;
+	vtp_store *store = NULL;
+	vtp_jobs *jobs = NULL;
+	sigset_t set;
+	int sig = 0, rc;
+
+	if (cfg->workers < 1)
+		return usage_error("worker: VTP_WORKERS is 0, there is nothing to run");
+	/* as in serve: SIGINT/SIGTERM go to sigwait(), blocked before any
+	 * thread exists */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((rc = open_store(cfg, worker_connections(cfg) + 2, &store)))
+		goto out;
+	snprintf(recdir, sizeof(recdir), "%s/recordings", cfg->data_dir);
+	if (make_private_dir(recdir) || load_node_id(cfg, node_id)) {
+		rc = 1;
+		goto out;
+	}
+	recs = vtp_recordings_new(store, recdir);
+	vtp_recordings_set_node(recs, node_id);
+	/* its own claimer name: a `serve` on the same data dir (same node id)
+	 * re-queues only its own jobs when it starts, and this one only its */
+	snprintf(claimer, sizeof(claimer), "%s/worker", node_id);
+	jobs = start_jobs(cfg, js, store, recs, claimer);
+	if (!jobs) {
+		rc = 1;
+		goto out;
+	}
+	printf("VTP Recorder %s worker running %d processing worker(s) (database: %s)\n",
+	       VTP_VERSION, cfg->workers, vtp_store_backend(store));
+	fflush(stdout);
+	VTP_INFO("worker started with %d processing workers", cfg->workers);
+	sigwait(&set, &sig);
+	VTP_INFO("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	rc = 0;
+out:
+	if (recs)
+		vtp_recordings_set_job_hook(recs, NULL, NULL);
+	vtp_jobs_stop(jobs);
+	vtp_recordings_free(recs);
+	vtp_store_free(store);
 	return rc;
 }
 
@@ -648,8 +775,431 @@ static int cmd_inspect(int argc, char **argv)
 	return 0;
 }
 
+/* ---- compose ---------------------------------------------------------------- */
+
+typedef struct compose_args {
+	const char *recording, *tracks, *output, *format, *video_codec, *audio_codec;
+	const char *bitrate, *width, *height, *fps, *threads;
+	bool no_fast_path, json;
+} compose_args;
+
+/* The flags of `compose`: name, where its value goes (NULL for a switch),
+ * where a switch goes, and whether it applies with --recording too. */
+typedef struct compose_flag {
+	const char *name;
+	size_t value;   /* offsetof a const char * in compose_args, or SIZE_MAX */
+	size_t toggle;  /* offsetof a bool, or SIZE_MAX */
+	bool with_recording;
+} compose_flag;
+
+#define CA(f) offsetof(compose_args, f)
+static const compose_flag compose_flags[] = {
+	{"--recording", CA(recording), SIZE_MAX, true},
+	{"--threads", CA(threads), SIZE_MAX, true},
+	{"--no-fast-path", SIZE_MAX, CA(no_fast_path), true},
+	{"--tracks", CA(tracks), SIZE_MAX, false},
+	{"--output", CA(output), SIZE_MAX, false},
+	{"--format", CA(format), SIZE_MAX, false},
+	{"--video-codec", CA(video_codec), SIZE_MAX, false},
+	{"--audio-codec", CA(audio_codec), SIZE_MAX, false},
+	{"--bitrate", CA(bitrate), SIZE_MAX, false},
+	{"--width", CA(width), SIZE_MAX, false},
+	{"--height", CA(height), SIZE_MAX, false},
+	{"--fps", CA(fps), SIZE_MAX, false},
+	{"--json", SIZE_MAX, CA(json), false},
+};
+#define N_COMPOSE_FLAGS (sizeof(compose_flags) / sizeof(compose_flags[0]))
+
+/* "--name value" and "--name=value"; each flag at most once. */
+static int parse_compose_args(int argc, char **argv, compose_args *a, bool seen[N_COMPOSE_FLAGS])
+{
+	for (int i = 2; i < argc; i++) {
+		const char *arg = argv[i], *val = NULL;
+		size_t k, len = 0;
+
+		for (k = 0; k < N_COMPOSE_FLAGS; k++) {
+			len = strlen(compose_flags[k].name);
+			if (strncmp(arg, compose_flags[k].name, len) == 0 &&
+			    (arg[len] == '\0' || arg[len] == '='))
+				break;
+		}
+		if (k == N_COMPOSE_FLAGS)
+			return usage_error(arg[0] == '-' ? "compose: unknown option '%s'"
+							 : "compose: unexpected argument '%s'", arg);
+		if (seen[k])
+			return usage_error("compose: %s given twice", compose_flags[k].name);
+		seen[k] = true;
+		if (compose_flags[k].toggle != SIZE_MAX) {
+			if (arg[len] == '=')
+				return usage_error("compose: %s takes no value", compose_flags[k].name);
+			*(bool *)((char *)a + compose_flags[k].toggle) = true;
+			continue;
+		}
+		if (arg[len] == '=')
+			val = arg + len + 1;
+		else if (i + 1 < argc)
+			val = argv[++i];
+		if (!val || !*val)
+			return usage_error("compose: %s needs a value", compose_flags[k].name);
+		*(const char **)((char *)a + compose_flags[k].value) = val;
+	}
+	return 0;
+}
+
+/* An integer flag within [min, max] (and even when asked). */
+static int int_flag(const char *name, const char *val, long min, long max, bool even, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(val, &end, 10);
+	if (errno || *end || end == val || v < min || v > max || (even && v % 2))
+		return usage_error("compose: %s %s must be %s integer %ld..%ld", name, val,
+				   even ? "an even" : "an", min, max);
+	*out = (int)v;
+	return 0;
+}
+
+/* Progress into the recording's row: at most two writes a second, never
+ * 100 (that is the done state's). */
+typedef struct compose_progress {
+	vtp_recordings *recs;
+	const char *id;
+	int64_t last_us;
+	int last;
+} compose_progress;
+
+static void compose_progress_cb(void *ud, int percent)
+{
+	compose_progress *p = ud;
+	int64_t now = vtp_mono_us();
+	int rc;
+
+	if (percent > 99)
+		percent = 99;
+	if (percent <= p->last || now - p->last_us < 500000)
+		return;
+	rc = vtp_recordings_progress(p->recs, p->id, percent);
+	if (rc)
+		VTP_WARN("recording %s: progress not saved: %s", p->id, vtp_strerror(rc));
+	p->last = percent;
+	p->last_us = now;
+}
+
+static json_t *compose_stats_json(const vtp_compose_result *res)
+{
+	return json_pack("{sb si si sI sI sI sI}", "fastPath", res->fast_path, "tracks",
+			 res->tracks, "peers", res->peers, "framesOut", (json_int_t)res->frames_out,
+			 "framesDropped", (json_int_t)res->frames_dropped, "audioConcealedMs",
+			 (json_int_t)res->audio_concealed_ms, "decodeErrors",
+			 (json_int_t)res->decode_errors);
+}
+
+/* Composer threads when none were asked for: the cores shared by the
+ * node's concurrent jobs. */
+static int default_threads(const vtp_config *cfg)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int workers = cfg->workers > 0 ? cfg->workers : 1;
+
+	if (cores < 1)
+		cores = 1;
+	return cores / workers > 0 ? (int)(cores / workers) : 1;
+}
+
+static int compose_recording(vtp_config *cfg, const compose_args *a, int threads)
+{
+	char id[VTP_UUID_BUFLEN], recdir[4096], tracks[4096], out_path[4096], key[1024];
+	const char *attempt_env = getenv("VTP_JOB_ATTEMPT");
+	vtp_recordings *recs = NULL;
+	vtp_store *store = NULL;
+	vtp_compose_opts o;
+	vtp_compose_result res;
+	compose_progress prog;
+	vtp_recording rec;
+	json_t *meta = NULL;
+	char *meta_text = NULL, *end = NULL;
+	long attempt = 0;
+	int64_t started;
+	double took;
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	if (!vtp_uuid_parse(a->recording, id))
+		return usage_error("compose: --recording %s is not a recording id (a UUID)",
+				   a->recording);
+	if (attempt_env) {
+		attempt = strtol(attempt_env, &end, 10);
+		if (!*attempt_env || *end || attempt < 0 || attempt > 1000)
+			attempt = 0;
+	}
+	if ((rc = open_store(cfg, 2, &store)))
+		goto out;
+	rc = vtp_store_recording_get(store, id, &rec);
+	if (rc == VTP_ENOTFOUND) {
+		fprintf(stderr, PROG ": compose: no recording %s\n", id);
+		rc = VTP_COMPOSE_EXIT_REFUSED;
+		goto out;
+	}
+	if (rc) {
+		fprintf(stderr, PROG ": compose: cannot read recording %s: %s\n", id, vtp_strerror(rc));
+		rc = VTP_COMPOSE_EXIT_FAILED;
+		goto out;
+	}
+	if (strcmp(rec.status, "stopped") != 0 && strcmp(rec.status, "processing") != 0) {
+		fprintf(stderr, PROG ": compose: recording %s is %s; only stopped or processing "
+			"recordings are composed\n", id, rec.status);
+		rc = VTP_COMPOSE_EXIT_REFUSED;
+		goto out;
+	}
+	snprintf(recdir, sizeof(recdir), "%s/recordings", cfg->data_dir);
+	if (make_private_dir(recdir)) {
+		rc = VTP_COMPOSE_EXIT_FAILED;
+		goto out;
+	}
+	recs = vtp_recordings_new(store, recdir);
+	rc = vtp_recordings_processing(recs, id, (int)attempt);
+	if (rc) {
+		fprintf(stderr, PROG ": compose: recording %s cannot move to processing: %s\n", id,
+			rc == VTP_ECONFLICT ? "its status changed meanwhile" : vtp_strerror(rc));
+		rc = rc == VTP_ECONFLICT ? VTP_COMPOSE_EXIT_REFUSED : VTP_COMPOSE_EXIT_FAILED;
+		goto out;
+	}
+	if (vtp_recordings_tracks_dir(recs, &rec, tracks, sizeof(tracks)) != 0 ||
+	    vtp_recordings_output_file(recs, &rec, strcmp(rec.format, "mp4") == 0
+						       ? "recording.mp4" : "recording.webm",
+				       key, sizeof(key), out_path, sizeof(out_path)) != 0) {
+		fprintf(stderr, PROG ": compose: recording %s: cannot prepare its folder under %s: %s\n",
+			id, recdir, strerror(errno));
+		rc = VTP_COMPOSE_EXIT_FAILED;
+		goto out;
+	}
+
+	vtp_compose_defaults(&o);
+	o.tracks_dir = tracks;
+	o.out_path = out_path;
+	o.format = rec.format;
+	o.video_codec = rec.video_codec;
+	o.audio_codec = rec.audio_codec;
+	if (rec.resolution_width > 0 && rec.resolution_height > 0) {
+		o.width = rec.resolution_width;
+		o.height = rec.resolution_height;
+	}
+	if (rec.fps > 0)
+		o.fps = rec.fps;
+	if (rec.bitrate > 0)
+		o.bitrate_kbps = rec.bitrate;
+	o.threads = threads;
+	o.no_fast_path = a->no_fast_path;
+	memset(&prog, 0, sizeof(prog));
+	prog.recs = recs;
+	prog.id = id;
+	prog.last_us = vtp_mono_us();
+	o.progress = compose_progress_cb;
+	o.ud = &prog;
+
+	started = vtp_mono_us();
+	rc = vtp_compose_run(&o, &res);
+	took = (double)(vtp_mono_us() - started) / 1e6;
+	if (rc == VTP_COMPOSE_NO_MEDIA) {
+		rc = vtp_recordings_failed(recs, id, "no_media",
+					   json_pack("{si ss}", "attempt", (int)attempt, "detail",
+						     res.error));
+		if (rc) {
+			fprintf(stderr, PROG ": compose: recording %s has no media, but it cannot be "
+				"marked failed: %s\n", id, vtp_strerror(rc));
+			rc = VTP_COMPOSE_EXIT_FAILED;
+			goto out;
+		}
+		VTP_WARN("recording %s failed: no_media (%s)", id, res.error[0] ? res.error
+							: "no track carried media");
+		rc = VTP_COMPOSE_EXIT_NO_MEDIA;
+		goto out;
+	}
+	if (rc) {
+		fprintf(stderr, PROG ": compose: recording %s: %s\n", id,
+			res.error[0] ? res.error : "the composer failed");
+		VTP_ERROR("recording %s: composing failed after %.1f s: %s", id, took,
+			  res.error[0] ? res.error : "no reason given");
+		rc = rc == VTP_COMPOSE_EINVAL ? VTP_COMPOSE_EXIT_REFUSED : VTP_COMPOSE_EXIT_FAILED;
+		goto out;
+	}
+
+	/* the row's metadata, plus what the composer measured */
+	meta = json_loads(rec.metadata ? rec.metadata : "{}", 0, NULL);
+	if (!json_is_object(meta)) {
+		json_decref(meta);
+		meta = json_object();
+	}
+	json_object_set_new(meta, "sha256", json_string(res.sha256));
+	json_object_set_new(meta, "compose", compose_stats_json(&res));
+	meta_text = json_dumps(meta, JSON_COMPACT);
+	rc = vtp_recordings_done(recs, id, key, res.file_size, res.duration_seconds, meta_text);
+	if (rc) {
+		fprintf(stderr, PROG ": compose: recording %s was composed but cannot be marked done: "
+			"%s\n", id, rc == VTP_ECONFLICT ? "its status changed meanwhile"
+							: vtp_strerror(rc));
+		rc = VTP_COMPOSE_EXIT_FAILED;
+		goto out;
+	}
+	VTP_INFO("recording %s done: %.3f s of media, %lld bytes, %d tracks of %d peers%s, "
+		 "composed in %.1f s (%.1fx real time)", id, res.duration_seconds,
+		 (long long)res.file_size, res.tracks, res.peers,
+		 res.fast_path ? ", video copied (fast path)" : "", took,
+		 took > 0 ? res.duration_seconds / took : 0.0);
+	rc = VTP_COMPOSE_EXIT_DONE;
+out:
+	free(meta_text);
+	json_decref(meta);
+	vtp_recording_clear(&rec);
+	vtp_recordings_free(recs);
+	vtp_store_free(store);
+	return rc;
+}
+
+/* --format from the output's extension when not given. */
+static const char *format_from_name(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+
+	if (dot && (strcasecmp(dot, ".mp4") == 0 || strcasecmp(dot, ".m4v") == 0 ||
+		    strcasecmp(dot, ".mov") == 0))
+		return "mp4";
+	return "webm";
+}
+
+static int compose_folder(const compose_args *a, int threads)
+{
+	const char *format = a->format, *video = a->video_codec, *audio = a->audio_codec;
+	const char *field;
+	char why[160], parent[4096];
+	vtp_compose_opts o;
+	vtp_compose_result res;
+	struct stat st;
+	int64_t started;
+	double took;
+	json_t *j;
+	char *text;
+	int rc;
+
+	vtp_compose_defaults(&o);
+	if (!a->tracks)
+		return usage_error("compose: --recording ID or --tracks DIR is required");
+	if (!a->output)
+		return usage_error("compose: --tracks needs --output FILE");
+	if (stat(a->tracks, &st) != 0)
+		return usage_error("compose: --tracks %s: %s", a->tracks, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return usage_error("compose: --tracks %s: not a directory", a->tracks);
+	snprintf(parent, sizeof(parent), "%s", a->output);
+	{
+		char *slash = strrchr(parent, '/');
+
+		if (!slash)
+			snprintf(parent, sizeof(parent), ".");
+		else if (slash == parent)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
+		return usage_error("compose: --output %s: folder %s does not exist", a->output, parent);
+	if (stat(a->output, &st) == 0 && S_ISDIR(st.st_mode))
+		return usage_error("compose: --output %s is a directory", a->output);
+	if (!format)
+		format = format_from_name(a->output);
+	field = vtp_output_check(&format, &video, &audio, why, sizeof(why));
+	if (field)
+		return usage_error("compose: %s: %s", strcmp(field, "format") == 0 ? "--format"
+					: strcmp(field, "videoCodec") == 0 ? "--video-codec"
+									   : "--audio-codec", why);
+	if (a->bitrate && (rc = int_flag("--bitrate", a->bitrate, 100, 20000, false, &o.bitrate_kbps)))
+		return rc;
+	if (!a->width != !a->height)
+		return usage_error("compose: --width and --height go together");
+	if (a->width && ((rc = int_flag("--width", a->width, 16, 7680, true, &o.width)) ||
+			 (rc = int_flag("--height", a->height, 16, 4320, true, &o.height))))
+		return rc;
+	if (a->fps && (rc = int_flag("--fps", a->fps, 1, 120, false, &o.fps)))
+		return rc;
+	o.tracks_dir = a->tracks;
+	o.out_path = a->output;
+	o.format = format;
+	o.video_codec = video;
+	o.audio_codec = audio;
+	o.threads = threads;
+	o.no_fast_path = a->no_fast_path;
+
+	started = vtp_mono_us();
+	rc = vtp_compose_run(&o, &res);
+	took = (double)(vtp_mono_us() - started) / 1e6;
+	if (rc == VTP_COMPOSE_NO_MEDIA) {
+		fprintf(stderr, PROG ": compose: no_media: %s\n",
+			res.error[0] ? res.error : "no track carried media");
+		return VTP_COMPOSE_EXIT_NO_MEDIA;
+	}
+	if (rc) {
+		fprintf(stderr, PROG ": compose: %s\n", res.error[0] ? res.error : "the composer failed");
+		return rc == VTP_COMPOSE_EINVAL ? VTP_COMPOSE_EXIT_REFUSED : VTP_COMPOSE_EXIT_FAILED;
+	}
+	if (a->json) {
+		j = compose_stats_json(&res);
+		json_object_set_new(j, "output", json_string(a->output));
+		json_object_set_new(j, "format", json_string(format));
+		json_object_set_new(j, "videoCodec", json_string(video));
+		json_object_set_new(j, "audioCodec", json_string(audio));
+		json_object_set_new(j, "durationSeconds", json_real(res.duration_seconds));
+		json_object_set_new(j, "fileSize", json_integer(res.file_size));
+		json_object_set_new(j, "sha256", json_string(res.sha256));
+		json_object_set_new(j, "videoTracks", json_integer(res.video_tracks));
+		json_object_set_new(j, "audioTracks", json_integer(res.audio_tracks));
+		json_object_set_new(j, "elapsedSeconds", json_real(took));
+		json_object_set_new(j, "speed", json_real(took > 0 ? res.duration_seconds / took : 0));
+		text = json_dumps(j, JSON_INDENT(2));
+		printf("%s\n", text);
+		free(text);
+		json_decref(j);
+		return 0;
+	}
+	printf("output:     %s (%s, %s + %s)\n", a->output, format, video, audio);
+	printf("size:       %lld bytes, sha256 %s\n", (long long)res.file_size, res.sha256);
+	printf("duration:   %.3f s of media, composed in %.2f s (%.1fx real time)\n",
+	       res.duration_seconds, took, took > 0 ? res.duration_seconds / took : 0.0);
+	printf("tracks:     %d (%d video, %d audio) of %d peers; fast path: %s\n", res.tracks,
+	       res.video_tracks, res.audio_tracks, res.peers, res.fast_path ? "yes" : "no");
+	printf("frames:     %llu out, %llu dropped; %llu ms of audio concealed; %llu decode errors\n",
+	       (unsigned long long)res.frames_out, (unsigned long long)res.frames_dropped,
+	       (unsigned long long)res.audio_concealed_ms, (unsigned long long)res.decode_errors);
+	return 0;
+}
+
+static int cmd_compose(vtp_config *cfg, int argc, char **argv)
+{
+	bool seen[N_COMPOSE_FLAGS] = {0};
+	compose_args a;
+	int threads, rc;
+
+	memset(&a, 0, sizeof(a));
+	if ((rc = parse_compose_args(argc, argv, &a, seen)))
+		return rc;
+	threads = default_threads(cfg);
+	if (a.threads && (rc = int_flag("--threads", a.threads, 0, 256, false, &threads)))
+		return rc;
+	if (a.recording) {
+		for (size_t k = 0; k < N_COMPOSE_FLAGS; k++)
+			if (seen[k] && !compose_flags[k].with_recording)
+				return usage_error("compose: %s does not go with --recording (a "
+						   "recording is composed with its own settings)",
+						   compose_flags[k].name);
+		return compose_recording(cfg, &a, threads);
+	}
+	return compose_folder(&a, a.threads ? threads : 0);
+}
+
 int main(int argc, char **argv)
 {
+	vtp_jobs_settings js;
 	vtp_config cfg;
 	char err[512];
 	const char *cmd;
@@ -678,8 +1228,9 @@ int main(int argc, char **argv)
 			}
 		return cmd_inspect(argc, argv);
 	}
-	if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 &&
-	    strcmp(cmd, "user") != 0 && strcmp(cmd, "token") != 0)
+	if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "worker") != 0 &&
+	    strcmp(cmd, "migrate") != 0 && strcmp(cmd, "user") != 0 &&
+	    strcmp(cmd, "token") != 0 && strcmp(cmd, "compose") != 0)
 		return usage_error("unknown command '%s'", cmd);
 	for (int i = 2; i < argc; i++)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -691,12 +1242,22 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	vtp_log_init(cfg.log_level, cfg.log_json);
-	if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "migrate") == 0) {
+	if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "worker") == 0 ||
+	    strcmp(cmd, "migrate") == 0) {
 		if (argc > 2) {
 			rc = usage_error("unknown option '%s'", argv[2]);
 			goto out;
 		}
-		rc = strcmp(cmd, "serve") == 0 ? cmd_serve(&cfg) : cmd_migrate(&cfg);
+		if (strcmp(cmd, "migrate") == 0) {
+			rc = cmd_migrate(&cfg);
+		} else if (vtp_jobs_settings_load(&js, err, sizeof(err))) {
+			fprintf(stderr, PROG ": %s\n", err);
+			rc = 2;
+		} else {
+			rc = strcmp(cmd, "serve") == 0 ? cmd_serve(&cfg, &js) : cmd_worker(&cfg, &js);
+		}
+	} else if (strcmp(cmd, "compose") == 0) {
+		rc = cmd_compose(&cfg, argc, argv);
 	} else if (strcmp(cmd, "user") == 0) {
 		rc = cmd_user(&cfg, argc, argv);
 	} else {

@@ -1,7 +1,9 @@
 /* Prometheus metrics for the HTTP API: request counters by route and status
  * and one latency histogram, kept in relaxed atomics (no lock on the request
- * path). */
+ * path); then the processing jobs' counters (src/jobs). */
 #include "api_int.h"
+
+#include "jobs/jobs.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -88,4 +90,5 @@ void vtp__metrics_render(vtp_buf *out, int64_t active_recordings, uint64_t audit
 	vtp_buf_appends(out, "# HELP vtp_audit_entries_lost_total Access-log entries that could not be written.\n"
 			     "# TYPE vtp_audit_entries_lost_total counter\n");
 	vtp_buf_appendf(out, "vtp_audit_entries_lost_total %llu\n", (unsigned long long)audit_lost);
+	vtp_jobs_metrics(out);
 }

@@ -44,6 +44,14 @@ typedef struct vtp_start_request {
 	int bitrate;
 } vtp_start_request;
 
+/* The output rules shared by the API and the compose CLI: fills a NULL
+ * format (webm) and NULL codecs (by format: vp8+opus, h264+aac), then checks
+ * the combination (webm: vp8+opus; mp4: h264 with opus or aac). Returns NULL
+ * when fine, else the offending field's name ("format", "videoCodec",
+ * "audioCodec") with a one-line reason in why. */
+const char *vtp_output_check(const char **format, const char **video_codec,
+			     const char **audio_codec, char *why, size_t whylen);
+
 /* Validates a StartRecordingRequest and applies the defaults (webm, codecs
  * by format, 2000 kbps). Fails with a field-level VTP_EINVAL. */
 int vtp_start_request_parse(json_t *body, vtp_start_request *req, vtp_fail *fail);
@@ -148,6 +156,35 @@ int vtp_recordings_interrupted(vtp_recordings *svc, vtp_recording **out, size_t 
 int vtp_recordings_mark_interrupted(vtp_recordings *svc, const vtp_recording *r,
 				    int64_t stopped_at, const char *tracks,
 				    const char *note);
+
+/* ---- processing (the job workers and the compose child process) ---------- */
+
+/* Every stop (API, delete of an active recording, recovery after a crash)
+ * queues a processing job; queued() is then called so that local workers
+ * wake at once (set before serving; NULL: nobody to wake). */
+void vtp_recordings_set_job_hook(vtp_recordings *svc, void (*queued)(void *ctx), void *ctx);
+/* Queues a job for every recording that waits for processing without one
+ * (vtp_store_recording_unqueued); *count receives how many were queued. */
+int vtp_recordings_queue_unqueued(vtp_recordings *svc, int *count);
+/* A file in the recording's folder (created 0700 if needed): key receives
+ * its storage key, <encoded room>/<id>/<name>, relative to the recordings
+ * dir (what file_path holds; never shown to clients), path its full path. */
+int vtp_recordings_output_file(vtp_recordings *svc, const vtp_recording *r, const char *name,
+			       char *key, size_t keylen, char *path, size_t pathlen);
+/* The transitions of processing, each written to the access log as the
+ * system's ("processing" with the attempt when > 0, "done", "failed").
+ * VTP_ECONFLICT when the recording is not in a status the move starts from
+ * (store.h). */
+int vtp_recordings_processing(vtp_recordings *svc, const char *id, int attempt);
+int vtp_recordings_progress(vtp_recordings *svc, const char *id, int percent);
+int vtp_recordings_done(vtp_recordings *svc, const char *id, const char *file_key,
+			int64_t file_size, double duration_seconds, const char *metadata);
+/* detail (consumed, may be NULL) is merged into the access-log entry. */
+int vtp_recordings_failed(vtp_recordings *svc, const char *id, const char *error,
+			  json_t *detail);
+/* An access-log entry by the system (e.g. "retry"); detail is consumed. */
+void vtp_recordings_audit_system(vtp_recordings *svc, const char *id, const char *type,
+				 json_t *detail);
 
 /* pending or recording: media may still arrive, statistics are live. */
 bool vtp_recording_is_active(const vtp_recording *r);

@@ -27,6 +27,8 @@ struct vtp_recordings {
 	vtp_media_hooks media; /* all NULL without ingest */
 	const char *node_id;
 	vtp_gencache *rendered; /* finished recordings' JSON by id */
+	void (*job_queued)(void *ctx); /* wakes local workers; may be NULL */
+	void *job_ctx;
 };
 
 #define RENDERED_SLOTS 4096
@@ -81,10 +83,57 @@ static const vtp_json_param start_params[] = {
 	{"bitrate", VTP_JV_INT, false, 100, 20000, NULL, false},
 };
 
+const char *vtp_output_check(const char **format, const char **video_codec,
+			     const char **audio_codec, char *why, size_t whylen)
+{
+	bool webm;
+
+	if (!*format)
+		*format = "webm";
+	webm = strcmp(*format, "webm") == 0;
+	if (!webm && strcmp(*format, "mp4") != 0) {
+		snprintf(why, whylen, "format %s is not supported (use webm or mp4)", *format);
+		return "format";
+	}
+	if (!*video_codec)
+		*video_codec = webm ? "vp8" : "h264";
+	if (!*audio_codec)
+		*audio_codec = webm ? "opus" : "aac";
+	if (strcmp(*video_codec, "vp8") != 0 && strcmp(*video_codec, "h264") != 0) {
+		snprintf(why, whylen, "videoCodec %s is not supported (use vp8 or h264)",
+			 *video_codec);
+		return "videoCodec";
+	}
+	if (strcmp(*audio_codec, "opus") != 0 && strcmp(*audio_codec, "aac") != 0) {
+		snprintf(why, whylen, "audioCodec %s is not supported (use opus or aac)",
+			 *audio_codec);
+		return "audioCodec";
+	}
+	/* WebM carries VP8/VP9/AV1 and Opus/Vorbis only. MP4 takes either
+	 * codec, but H.264+AAC is what every player opens. */
+	if (webm && strcmp(*video_codec, "vp8") != 0) {
+		snprintf(why, whylen, "videoCodec %s cannot be stored in webm (use vp8, or format mp4)",
+			 *video_codec);
+		return "videoCodec";
+	}
+	if (webm && strcmp(*audio_codec, "opus") != 0) {
+		snprintf(why, whylen, "audioCodec %s cannot be stored in webm (use opus, or format mp4)",
+			 *audio_codec);
+		return "audioCodec";
+	}
+	if (!webm && strcmp(*video_codec, "h264") != 0) {
+		snprintf(why, whylen, "videoCodec %s is not supported in mp4 (use h264, or format webm)",
+			 *video_codec);
+		return "videoCodec";
+	}
+	return NULL;
+}
+
 int vtp_start_request_parse(json_t *body, vtp_start_request *req, vtp_fail *fail)
 {
+	const char *field;
+	char why[160];
 	int rc;
-	bool webm;
 
 	rc = vtp_json_validate(body, start_params,
 			       sizeof(start_params) / sizeof(start_params[0]), fail);
@@ -98,27 +147,10 @@ int vtp_start_request_parse(json_t *body, vtp_start_request *req, vtp_fail *fail
 	req->video_codec = vtp_json_str(body, "videoCodec");
 	req->audio_codec = vtp_json_str(body, "audioCodec");
 	req->bitrate = (int)vtp_json_int(body, "bitrate", 2000);
-	if (!req->format)
-		req->format = "webm";
-	webm = strcmp(req->format, "webm") == 0;
-	if (!req->video_codec)
-		req->video_codec = webm ? "vp8" : "h264";
-	if (!req->audio_codec)
-		req->audio_codec = webm ? "opus" : "aac";
-	/* WebM carries VP8/VP9/AV1 and Opus/Vorbis only. MP4 takes either
-	 * codec, but H.264+AAC is what every player opens. */
-	if (webm && strcmp(req->video_codec, "vp8") != 0)
-		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "videoCodec",
-				    "videoCodec %s cannot be stored in webm (use vp8, or format mp4)",
-				    req->video_codec);
-	if (webm && strcmp(req->audio_codec, "opus") != 0)
-		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "audioCodec",
-				    "audioCodec %s cannot be stored in webm (use opus, or format mp4)",
-				    req->audio_codec);
-	if (!webm && strcmp(req->video_codec, "h264") != 0)
-		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "videoCodec",
-				    "videoCodec %s is not supported in mp4 (use h264, or format webm)",
-				    req->video_codec);
+	field = vtp_output_check(&req->format, &req->video_codec, &req->audio_codec, why,
+				 sizeof(why));
+	if (field)
+		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", field, "%s", why);
 	return 0;
 }
 
@@ -376,6 +408,24 @@ static void overlay_live(vtp_recordings *svc, vtp_recording *r)
 	}
 }
 
+/* A stopped recording goes to the processing queue (after its captures are
+ * synced), and local workers are woken. A job already queued is fine; a
+ * failure leaves it to the sweep that queues what waits without a job. */
+static void queue_processing(vtp_recordings *svc, const char *id)
+{
+	int rc = vtp_store_job_enqueue(svc->store, id, 0, NULL);
+
+	if (rc == VTP_ECONFLICT)
+		return;
+	if (rc) {
+		VTP_ERROR("recording %s: processing not queued (%s); the next sweep queues it",
+			  id, vtp_strerror(rc));
+		return;
+	}
+	if (svc->job_queued)
+		svc->job_queued(svc->job_ctx);
+}
+
 /* Moves a live recording to stopped, with the server-measured duration. */
 static int stop_locked(vtp_recordings *svc, const vtp_actor *who, vtp_recording *rec,
 		       vtp_fail *fail)
@@ -395,6 +445,7 @@ static int stop_locked(vtp_recordings *svc, const vtp_actor *who, vtp_recording 
 	audit(svc, who, rec->id, "stop", json_pack("{ss}", "status", "stopped"));
 	VTP_INFO("recording %s stopped after %.3f s", rec->id, duration);
 	end_media(svc, rec->id, now);
+	queue_processing(svc, rec->id);
 	return 0;
 }
 
@@ -829,6 +880,115 @@ int vtp_recordings_mark_interrupted(vtp_recordings *svc, const vtp_recording *r,
 		      json_pack("{ss ss}", "status", "stopped", "reason", "recovered after restart"));
 		VTP_WARN("recording %s was interrupted by a restart: stopped at its last packet (%.3f s)",
 			 r->id, duration);
+		queue_processing(svc, r->id);
 	}
 	return rc;
+}
+
+/* ---- processing ------------------------------------------------------------ */
+
+void vtp_recordings_set_job_hook(vtp_recordings *svc, void (*queued)(void *ctx), void *ctx)
+{
+	svc->job_queued = queued;
+	svc->job_ctx = ctx;
+}
+
+int vtp_recordings_queue_unqueued(vtp_recordings *svc, int *count)
+{
+	vtp_recording *arr = NULL;
+	size_t n = 0;
+	int rc, queued = 0;
+
+	*count = 0;
+	rc = vtp_store_recording_unqueued(svc->store, &arr, &n);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		int qrc = vtp_store_job_enqueue(svc->store, arr[i].id, 0, NULL);
+
+		if (qrc == 0)
+			queued++;
+		else if (qrc != VTP_ECONFLICT) /* ECONFLICT: queued by someone else meanwhile */
+			rc = qrc;
+	}
+	vtp_recording_free_array(arr, n);
+	if (queued && svc->job_queued)
+		svc->job_queued(svc->job_ctx);
+	*count = queued;
+	return rc;
+}
+
+int vtp_recordings_output_file(vtp_recordings *svc, const vtp_recording *r, const char *name,
+			       char *key, size_t keylen, char *path, size_t pathlen)
+{
+	char room_dir[VTP_PATH_COMPONENT_MAX + 1];
+	size_t len;
+	int rc, n;
+
+	rc = recording_dir(svc, r->room_id, r->id, NULL, path, pathlen);
+	if (rc)
+		return rc;
+	vtp_path_encode_component(r->room_id, room_dir);
+	n = snprintf(key, keylen, "%s/%s/%s", room_dir, r->id, name);
+	if (n < 0 || (size_t)n >= keylen)
+		return VTP_ETOOBIG;
+	len = strlen(path);
+	n = snprintf(path + len, pathlen - len, "/%s", name);
+	if (n < 0 || (size_t)n >= pathlen - len)
+		return VTP_ETOOBIG;
+	return 0;
+}
+
+int vtp_recordings_processing(vtp_recordings *svc, const char *id, int attempt)
+{
+	int rc = vtp_store_recording_processing(svc->store, id);
+
+	if (rc == 0)
+		audit(svc, NULL, id, "processing",
+		      attempt > 0 ? json_pack("{ss si}", "status", "processing", "attempt", attempt)
+				  : json_pack("{ss}", "status", "processing"));
+	return rc;
+}
+
+int vtp_recordings_progress(vtp_recordings *svc, const char *id, int percent)
+{
+	return vtp_store_recording_progress(svc->store, id, percent);
+}
+
+int vtp_recordings_done(vtp_recordings *svc, const char *id, const char *file_key,
+			int64_t file_size, double duration_seconds, const char *metadata)
+{
+	int rc = vtp_store_recording_done(svc->store, id, file_key, file_size, duration_seconds,
+					  metadata, vtp_now_ms());
+
+	if (rc == 0)
+		audit(svc, NULL, id, "done",
+		      json_pack("{ss sI sf}", "status", "done", "fileSize", (json_int_t)file_size,
+				"durationSeconds", duration_seconds));
+	return rc;
+}
+
+int vtp_recordings_failed(vtp_recordings *svc, const char *id, const char *error,
+			  json_t *detail)
+{
+	int rc = vtp_store_recording_failed(svc->store, id, error, vtp_now_ms());
+
+	if (rc == 0) {
+		if (!json_is_object(detail)) {
+			json_decref(detail);
+			detail = json_object();
+		}
+		json_object_set_new(detail, "status", json_string("failed"));
+		json_object_set_new(detail, "error", json_string(error));
+		audit(svc, NULL, id, "failed", detail);
+	} else {
+		json_decref(detail);
+	}
+	return rc;
+}
+
+void vtp_recordings_audit_system(vtp_recordings *svc, const char *id, const char *type,
+				 json_t *detail)
+{
+	audit(svc, NULL, id, type, detail);
 }

@@ -8,11 +8,16 @@
 #include "store/store.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <strings.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/error.h"
@@ -33,8 +38,13 @@ struct vtp_store {
 	int *free_slots; /* stack of idle slots */
 	int nfree;
 	/* Bumped after every committed change outside the access log; see
-	 * vtp_store_generation(). */
-	_Atomic uint64_t generation;
+	 * vtp_store_generation(). On SQLite it lives in a small file mapped
+	 * shared beside the database, so that every process writing to that
+	 * file (compose children, a `worker`, the CLI) moves the same number;
+	 * otherwise (or when that file cannot be mapped) in local_generation. */
+	_Atomic uint64_t *generation;
+	_Atomic uint64_t local_generation;
+	bool generation_mapped;
 };
 
 /* ---- parameters and columns ------------------------------------------- */
@@ -202,7 +212,7 @@ static int run(vtp_store *s, int slot, const char *sql, const vtp__param *p,
 	int rc = s->ops->query(s->conns[slot], sql, p, np, fn, ctx, changes);
 
 	if (changes_data(sql))
-		atomic_fetch_add(&s->generation, 1);
+		atomic_fetch_add(s->generation, 1);
 	return rc;
 }
 
@@ -213,7 +223,7 @@ static int commit(vtp_store *s, int slot, bool data_changed)
 	int rc = s->ops->exec(s->conns[slot], "COMMIT");
 
 	if (data_changed)
-		atomic_fetch_add(&s->generation, 1);
+		atomic_fetch_add(s->generation, 1);
 	return rc;
 }
 
@@ -231,6 +241,40 @@ static int query(vtp_store *s, const char *sql, const vtp__param *p, int np,
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
+
+/* SQLite: the generation counter in DB-generation beside the database file
+ * (0600), mapped shared, so that a write by any process on this database
+ * moves the number every process reads. Without it (cannot create or map
+ * the file) the counter is this process's own and the failure is logged. */
+static void map_shared_generation(vtp_store *s)
+{
+	size_t len = strlen(s->target) + sizeof("-generation");
+	char *path = vtp_malloc(len);
+	struct stat st;
+	void *map;
+	int fd;
+
+	snprintf(path, len, "%s-generation", s->target);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || fstat(fd, &st) != 0 ||
+	    (st.st_size < (off_t)sizeof(uint64_t) && ftruncate(fd, sizeof(uint64_t)) != 0)) {
+		VTP_WARN("store: cannot use %s (%s): writes by other processes will not "
+			 "refresh kept answers", path, strerror(errno));
+		goto out;
+	}
+	map = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		VTP_WARN("store: cannot map %s (%s): writes by other processes will not "
+			 "refresh kept answers", path, strerror(errno));
+		goto out;
+	}
+	s->generation = map;
+	s->generation_mapped = true;
+out:
+	if (fd >= 0)
+		close(fd);
+	vtp_free(path);
+}
 
 int vtp_store_open(const char *url, int pool_size, vtp_store **out, char *err,
 		   size_t errlen)
@@ -277,12 +321,15 @@ int vtp_store_open(const char *url, int pool_size, vtp_store **out, char *err,
 	s->nfree = pool_size;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	s->generation = &s->local_generation;
 
 	rc = ops->connect(s->target, &s->conns[0], err, errlen);
 	if (rc) {
 		vtp_store_free(s);
 		return rc;
 	}
+	if (ops == &vtp__sqlite_ops)
+		map_shared_generation(s);
 	*out = s;
 	return 0;
 }
@@ -293,6 +340,8 @@ void vtp_store_free(vtp_store *s)
 		return;
 	for (int i = 0; i < s->pool_size; i++)
 		s->ops->disconnect(s->conns[i]);
+	if (s->generation_mapped)
+		munmap((void *)s->generation, sizeof(*s->generation));
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	vtp_free(s->conns);
@@ -304,10 +353,10 @@ void vtp_store_free(vtp_store *s)
 uint64_t vtp_store_generation(vtp_store *s)
 {
 	/* PostgreSQL may be shared by several nodes whose writes this counter
-	 * never sees; SQLite is one process's file. */
+	 * never sees; SQLite is a file on this machine. */
 	if (s->ops != &vtp__sqlite_ops)
 		return 0;
-	return atomic_load(&s->generation) + 1;
+	return atomic_load(s->generation) + 1;
 }
 
 const char *vtp_store_backend(const vtp_store *s)
@@ -951,6 +1000,29 @@ int vtp_store_recording_active_of_node(vtp_store *s, const char *node_id,
 		   ACTIVE_STATUSES " AND (r.node_id = ? OR r.node_id IS NULL)"
 		   " ORDER BY r.created_at, r.id",
 		   p, 1, read_recording_item, &ac, NULL);
+	if (rc || !ac.n) {
+		vtp_recording_free_array(ac.items, ac.n);
+		return rc;
+	}
+	*out = ac.items;
+	*n = ac.n;
+	return 0;
+}
+
+int vtp_store_recording_unqueued(vtp_store *s, vtp_recording **out, size_t *n)
+{
+	array_ctx ac = {0};
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = query(s,
+		   "SELECT " REC_COLS " FROM recordings r"
+		   " WHERE r.status IN ('stopped','processing')"
+		   " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.recording_id = r.id"
+		   " AND j.state IN ('queued','running'))"
+		   " ORDER BY r.stopped_at, r.id",
+		   NULL, 0, read_recording_item, &ac, NULL);
 	if (rc || !ac.n) {
 		vtp_recording_free_array(ac.items, ac.n);
 		return rc;

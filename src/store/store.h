@@ -43,7 +43,9 @@ int vtp_store_ping(vtp_store *s);
  * users, recordings, participants or shares (not the access log), or 0 when
  * the backend cannot promise that (PostgreSQL: other nodes write to it too).
  * Read it before a query whose result you keep: the result is current for
- * as long as the number stays the same. */
+ * as long as the number stays the same. On SQLite the number is shared
+ * by every process using the file (a counter in DB-generation beside it),
+ * so writes by compose children, a `worker` or the CLI move it too. */
 uint64_t vtp_store_generation(vtp_store *s);
 
 /* ---- users -------------------------------------------------------------- */
@@ -148,6 +150,11 @@ int vtp_store_recording_interrupt(vtp_store *s, const char *id, int64_t stopped_
 /* Recordings in pending/recording ingested by node_id (or by no node). */
 int vtp_store_recording_active_of_node(vtp_store *s, const char *node_id,
 				       vtp_recording **out, size_t *n);
+/* Recordings waiting for processing without a queued or running job:
+ * stopped or processing ones whose job was never queued (stopped by an older
+ * build, or a crash between the stop and the enqueue) or was lost. Oldest
+ * stop first. */
+int vtp_store_recording_unqueued(vtp_store *s, vtp_recording **out, size_t *n);
 /* Number of recordings in status pending or recording (for /metrics). */
 int vtp_store_recording_count_active(vtp_store *s, int64_t *count);
 

@@ -324,7 +324,8 @@ test('garbage, foreign sources, wrong PT/SSRC and oversize datagrams are dropped
 // ---- crash ---------------------------------------------------------------------------
 
 test('kill -9 mid-recording: logs readable to within a second, recording stopped on restart', async () => {
-  const crash = await startServer();
+  // no processing workers: the recovered recording stays stopped for the checks below
+  const crash = await startServer({ env: { VTP_WORKERS: 0 } });
   const [o] = Object.values(await makeUsers(crash, { o: 'instructor' }));
   const res = await crash.api('POST', '/api/v1/recordings/start', { token: o.token, body: { roomId: `crash-${rand(4)}`, title: 'crash' } });
   const id = res.json.recordingId;

@@ -13,8 +13,10 @@ import { show, makeUsers, startRec, stopRec } from './lib/util.mjs';
 const servers = {};
 
 before(async () => {
-  servers.cached = await startServer();
-  servers.uncached = await startServer({ env: { VTP_RESPONSE_CACHE: '0' } });
+  // no processing workers: a stopped recording stays stopped, so that
+  // every change seen here is one the test made
+  servers.cached = await startServer({ env: { VTP_WORKERS: 0 } });
+  servers.uncached = await startServer({ env: { VTP_RESPONSE_CACHE: '0', VTP_WORKERS: 0 } });
 });
 after(cleanupAll);
 

@@ -159,6 +159,27 @@ export function runCli(args, { ctx, env, extraEnv = {}, input, timeoutMs = 20000
   });
 }
 
+/**
+ * Starts `vtp-recorder ...args` and leaves it running (e.g. `worker`); it is
+ * registered for cleanup. Returns {proc, stdout(), stderr(), stop(signal,
+ * timeoutMs) → {code, signal, escalated}}.
+ */
+export function startProcess(args, { ctx, extraEnv = {} } = {}) {
+  const env = ctx ? ctx.env(extraEnv) : { ...baseEnv(), ...extraEnv };
+  const p = trackProc(spawn(BIN, args, { env, cwd: ctx ? ctx.root : os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] }));
+  let out = '';
+  let err = '';
+  p.stdout.setEncoding('utf8').on('data', (d) => { out += d; });
+  p.stderr.setEncoding('utf8').on('data', (d) => { err += d; });
+  p.on('error', () => {});
+  return {
+    proc: p,
+    stdout: () => out,
+    stderr: () => err,
+    stop: (signal = 'SIGTERM', timeoutMs = 10000) => terminate(p, signal, timeoutMs),
+  };
+}
+
 const UUID_IN_TEXT = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
 
 /** `user add`; returns the new user's id. */

@@ -842,6 +842,105 @@ static void test_generation(void **state)
 	assert_true(vtp_store_generation(fx->s) != g);
 }
 
+/* On SQLite the generation is shared by every process using the file (a
+ * counter mapped from DB-generation): a write through another handle, as a
+ * compose child or a `worker` makes, moves this handle's number too; access
+ * log and queue writes move neither. */
+static void test_generation_shared(void **state)
+{
+	fixture *fx = *state;
+	char user[VTP_UUID_BUFLEN], room[64], id[VTP_UUID_BUFLEN], path[400], err[256];
+	vtp_access_entry e;
+	vtp_store *other = NULL;
+	struct stat st;
+	uint64_t g;
+
+	if (strcmp(fx->backend, "sqlite") != 0)
+		return;
+	snprintf(path, sizeof(path), "%s/sub/vtp.db-generation", fx->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(vtp_store_open(fx->url, 1, &other, err, sizeof(err)), 0);
+	make_user(fx, "instructor", user);
+	unique(room, sizeof(room), "room");
+	make_rec(fx, room, user, "recording", T0, id);
+	g = vtp_store_generation(fx->s);
+	assert_true(vtp_store_generation(other) == g);
+	assert_int_equal(vtp_store_recording_stop(other, id, T0 + 5, 1.0), 0);
+	assert_true(vtp_store_generation(fx->s) != g);
+	assert_true(vtp_store_generation(fx->s) == vtp_store_generation(other));
+	g = vtp_store_generation(fx->s);
+	memset(&e, 0, sizeof(e));
+	memcpy(e.recording_id, id, VTP_UUID_BUFLEN);
+	e.access_type = "processing";
+	e.accessed_at = T0 + 6;
+	assert_int_equal(vtp_store_access_log_insert(other, &e), 0);
+	assert_int_equal(vtp_store_job_enqueue(other, id, T0, NULL), 0);
+	assert_true(vtp_store_generation(fx->s) == g);
+	assert_int_equal(vtp_store_recording_processing(other, id), 0);
+	assert_true(vtp_store_generation(fx->s) != g);
+	vtp_store_free(other);
+}
+
+static bool in_list(const vtp_recording *arr, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(arr[i].id, id) == 0)
+			return true;
+	return false;
+}
+
+/* Recordings waiting for processing without an open job: stopped or
+ * processing, and no queued/running job (a finished one does not count). */
+static void test_unqueued(void **state)
+{
+	fixture *fx = *state;
+	char user[VTP_UUID_BUFLEN], room[64], ids[6][VTP_UUID_BUFLEN];
+	const char *statuses[] = {"stopped", "stopped", "stopped", "recording", "stopped", "stopped"};
+	vtp_recording *arr = NULL;
+	vtp_job job;
+	size_t n = 0;
+
+	make_user(fx, "instructor", user);
+	for (int i = 0; i < 6; i++) {
+		unique(room, sizeof(room), "unq");
+		make_rec(fx, room, user, statuses[i], T0 + i, ids[i]);
+	}
+	/* 0: no job; 1: queued; 2: running; 3: active; 4: job failed, still
+	 * stopped; 5: processing whose job was lost */
+	assert_int_equal(vtp_store_job_enqueue(fx->s, ids[1], T0 + 999999999, NULL), 0);
+	assert_int_equal(vtp_store_job_enqueue(fx->s, ids[2], T0, &job), 0);
+	assert_int_equal(vtp_store_job_claim(fx->s, "unq-node", T0 + 1, &job), 0);
+	if (strcmp(job.recording_id, ids[2]) != 0) {
+		/* an older runnable job of another case came first: finish and retry */
+		while (strcmp(job.recording_id, ids[2]) != 0) {
+			assert_int_equal(vtp_store_job_finish(fx->s, job.id, true, NULL), 0);
+			assert_int_equal(vtp_store_job_claim(fx->s, "unq-node", T0 + 1, &job), 0);
+		}
+	}
+	assert_int_equal(vtp_store_job_enqueue(fx->s, ids[4], T0, &job), 0);
+	assert_int_equal(vtp_store_job_claim(fx->s, "unq-node", T0 + 2, &job), 0);
+	assert_string_equal(job.recording_id, ids[4]);
+	assert_int_equal(vtp_store_job_finish(fx->s, job.id, false, "crashed"), 0);
+	assert_int_equal(vtp_store_recording_processing(fx->s, ids[5]), 0);
+
+	assert_int_equal(vtp_store_recording_unqueued(fx->s, &arr, &n), 0);
+	assert_true(in_list(arr, n, ids[0]));
+	assert_false(in_list(arr, n, ids[1]));
+	assert_false(in_list(arr, n, ids[2]));
+	assert_false(in_list(arr, n, ids[3]));
+	assert_true(in_list(arr, n, ids[4]));
+	assert_true(in_list(arr, n, ids[5]));
+	for (size_t i = 0; i < n; i++)
+		assert_true(strcmp(arr[i].status, "stopped") == 0 ||
+			    strcmp(arr[i].status, "processing") == 0);
+	vtp_recording_free_array(arr, n);
+	/* the running job is this case's: finish it so later cases see an empty queue */
+	assert_int_equal(vtp_store_job_requeue_node(fx->s, "unq-node", T0, NULL), 0);
+	while (vtp_store_job_claim(fx->s, "unq-drain", T0 + 1000000000, &job) == 0)
+		assert_int_equal(vtp_store_job_finish(fx->s, job.id, true, NULL), 0);
+}
+
 static void test_access_log(void **state)
 {
 	fixture *fx = *state;
@@ -1652,7 +1751,9 @@ static int teardown_pg(void **state)
 		cmocka_unit_test(test_concurrent_migrate),                    \
 		cmocka_unit_test(test_reconnect),                             \
 		cmocka_unit_test(test_generation),                            \
+		cmocka_unit_test(test_generation_shared),                     \
 		cmocka_unit_test(test_jobs),                                  \
+		cmocka_unit_test(test_unqueued),                              \
 	}
 
 int main(void)

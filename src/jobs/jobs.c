@@ -1,0 +1,516 @@
+/* The worker threads: claim, run the compose child (child.c), settle the
+ * outcome in the store (job retried or finished, recording failed when it
+ * will not be composed), count it for /metrics. The recording is always
+ * settled before its job, so that a job is never finished while its
+ * recording still waits (the sweep would queue it again). */
+#include "jobs/jobs.h"
+#include "jobs/jobs_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+
+#define SWEEP_INTERVAL_US (60 * INT64_C(1000000))
+#define DB_ERROR_LOG_INTERVAL_US (60 * INT64_C(1000000))
+
+struct vtp_jobs {
+	vtp_store *store;
+	vtp_recordings *recordings;
+	char *claimer;
+	vtp_jobs_settings settings;
+	char **env; /* the child's, without VTP_JOB_ATTEMPT */
+	int nworkers;
+	pthread_t *threads;
+	atomic_bool stopping;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;       /* CLOCK_MONOTONIC */
+	uint64_t wake_seq;       /* under mu: moved by every wake */
+	int64_t next_due_ms;     /* under mu: earliest retry this node queued (wall clock), 0 none */
+	_Atomic int64_t last_sweep_us;
+	_Atomic int64_t last_db_error_us;
+};
+
+/* One process runs one set of workers: plain counters for /metrics. */
+static atomic_ullong claimed_total, succeeded_total, retried_total, failed_total;
+static atomic_int running_now, workers_now;
+
+/* ---- settings ---------------------------------------------------------------------- */
+
+static bool parse_seconds(const char *s, double max, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || end == s || !(v >= 0) || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+int vtp_jobs_settings_load(vtp_jobs_settings *s, char *err, size_t errlen)
+{
+	const char *v;
+
+	memset(s, 0, sizeof(*s));
+	s->timeout_base = 60;
+	s->timeout_factor = 3;
+	s->backoff[0] = 10;
+	s->backoff[1] = 40;
+	s->nbackoff = 2;
+	s->poll_interval = 1;
+	if ((v = getenv("VTP_JOB_TIMEOUT")) && (!parse_seconds(v, 86400, &s->timeout_base) ||
+						 s->timeout_base <= 0)) {
+		snprintf(err, errlen, "VTP_JOB_TIMEOUT: invalid value '%.80s' (expected seconds "
+			 "above 0, at most 86400, e.g. 60 or 0.5)", v);
+		return VTP_EINVAL;
+	}
+	if ((v = getenv("VTP_JOB_TIMEOUT_FACTOR")) && !parse_seconds(v, 1000, &s->timeout_factor)) {
+		snprintf(err, errlen, "VTP_JOB_TIMEOUT_FACTOR: invalid value '%.80s' (expected "
+			 "0..1000 seconds per second of recording)", v);
+		return VTP_EINVAL;
+	}
+	if ((v = getenv("VTP_JOB_BACKOFF"))) {
+		const char *p = v;
+		int n = 0;
+		bool ok = true;
+
+		/* "10,40": every entry a number of seconds, none empty */
+		while (ok) {
+			char item[32];
+			size_t len = strcspn(p, ",");
+
+			ok = len > 0 && len < sizeof(item) && n < VTP_JOBS_BACKOFF_MAX;
+			if (ok) {
+				memcpy(item, p, len);
+				item[len] = '\0';
+				ok = parse_seconds(item, 86400, &s->backoff[n++]);
+			}
+			if (!ok || !p[len])
+				break;
+			p += len + 1;
+		}
+		if (!ok) {
+			snprintf(err, errlen, "VTP_JOB_BACKOFF: invalid value '%.80s' (expected 1..%d "
+				 "comma-separated delays in seconds, e.g. 10,40)", v,
+				 VTP_JOBS_BACKOFF_MAX);
+			return VTP_EINVAL;
+		}
+		s->nbackoff = n;
+	}
+	return 0;
+}
+
+/* ---- outcomes ------------------------------------------------------------------------ */
+
+static const char *signal_name(int sig, char buf[32])
+{
+	const char *abbrev = sigabbrev_np(sig);
+
+	if (abbrev)
+		snprintf(buf, 32, "SIG%s", abbrev);
+	else
+		snprintf(buf, 32, "signal %d", sig);
+	return buf;
+}
+
+/* "composer crashed (SIGSEGV)", "composer timed out after 75 s", ... */
+static void describe(const vtp__child_result *cr, double timeout_s, char *out, size_t outlen)
+{
+	char sig[32];
+
+	switch (cr->end) {
+	case VTP__CHILD_SIGNALED:
+		snprintf(out, outlen, "composer crashed (%s)", signal_name(cr->code, sig));
+		break;
+	case VTP__CHILD_TIMED_OUT:
+		snprintf(out, outlen, "composer timed out after %.*f s", timeout_s < 10 ? 1 : 0,
+			 timeout_s);
+		break;
+	case VTP__CHILD_NOT_STARTED:
+		snprintf(out, outlen, "composer not started");
+		break;
+	case VTP__CHILD_INTERRUPTED:
+		snprintf(out, outlen, "composer interrupted by a shutdown");
+		break;
+	case VTP__CHILD_EXITED:
+		if (cr->code == 127)
+			snprintf(out, outlen, "composer could not be executed");
+		else
+			snprintf(out, outlen, "composer failed");
+		break;
+	}
+}
+
+/* The error text of a job or a recording: what happened, how often, and
+ * the child's last word when it had one (a timeout speaks for itself). */
+static void error_text(const vtp__child_result *cr, double timeout_s, int attempts,
+		       char *out, size_t outlen)
+{
+	char what[96];
+
+	describe(cr, timeout_s, what, sizeof(what));
+	if (cr->tail[0] && cr->end != VTP__CHILD_TIMED_OUT)
+		snprintf(out, outlen, "%s on %d attempt%s: %s", what, attempts,
+			 attempts == 1 ? "" : "s", cr->tail);
+	else
+		snprintf(out, outlen, "%s on %d attempt%s", what, attempts, attempts == 1 ? "" : "s");
+}
+
+static void job_finish(vtp_jobs *j, const vtp_job *job, bool ok, const char *error)
+{
+	int rc = vtp_store_job_finish(j->store, job->id, ok, error);
+
+	if (rc)
+		VTP_ERROR("job %s: cannot record its end: %s", job->id, vtp_strerror(rc));
+	atomic_fetch_add(ok ? &succeeded_total : &failed_total, 1);
+}
+
+/* The recording will not be composed: failed with the error (unless it
+ * is already past processing), then the job. */
+static void give_up(vtp_jobs *j, const vtp_job *job, const char *error)
+{
+	int rc = vtp_recordings_failed(j->recordings, job->recording_id, error,
+				       json_pack("{si}", "attempts", job->attempts));
+
+	if (rc && rc != VTP_ECONFLICT)
+		VTP_ERROR("recording %s: cannot mark it failed: %s", job->recording_id,
+			  vtp_strerror(rc));
+	job_finish(j, job, false, error);
+	VTP_ERROR("recording %s failed: %s", job->recording_id, error);
+}
+
+static void note_due(vtp_jobs *j, int64_t due_ms)
+{
+	pthread_mutex_lock(&j->mu);
+	if (!j->next_due_ms || due_ms < j->next_due_ms)
+		j->next_due_ms = due_ms;
+	pthread_mutex_unlock(&j->mu);
+}
+
+static void retry_later(vtp_jobs *j, const vtp_job *job, const char *what, const char *tail)
+{
+	int idx = job->attempts - 1 < j->settings.nbackoff ? job->attempts - 1
+							    : j->settings.nbackoff - 1;
+	int64_t delay_ms = (int64_t)(j->settings.backoff[idx < 0 ? 0 : idx] * 1000.0);
+	int64_t due = vtp_now_ms() + delay_ms;
+	char error[600];
+	int rc;
+
+	snprintf(error, sizeof(error), "%s%s%s", what, tail[0] ? ": " : "", tail);
+	rc = vtp_store_job_retry(j->store, job->id, due, error);
+	if (rc) {
+		VTP_ERROR("job %s: cannot queue its retry: %s", job->id, vtp_strerror(rc));
+		return;
+	}
+	atomic_fetch_add(&retried_total, 1);
+	vtp_recordings_audit_system(j->recordings, job->recording_id, "retry",
+				    json_pack("{si ss sf}", "attempt", job->attempts, "error", error,
+					      "retryInSeconds", (double)delay_ms / 1000.0));
+	VTP_WARN("recording %s: %s (attempt %d of %d); retry in %.1f s", job->recording_id, error,
+		 job->attempts, VTP_JOBS_MAX_ATTEMPTS, (double)delay_ms / 1000.0);
+	note_due(j, due);
+}
+
+/* ---- one job ------------------------------------------------------------------------- */
+
+static void run_job(vtp_jobs *j, const vtp_job *job)
+{
+	char attempt_env[48], error[700];
+	const char *exe = "/proc/self/exe";
+	char *argv[] = {"vtp-recorder", "compose", "--recording", (char *)job->recording_id, NULL};
+	char **env = NULL;
+	vtp__child_result cr;
+	vtp_recording rec;
+	double timeout_s, duration;
+	size_t n = 0;
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	rc = vtp_store_recording_get(j->store, job->recording_id, &rec);
+	if (rc == VTP_ENOTFOUND) {
+		job_finish(j, job, false, "the recording no longer exists");
+		return;
+	}
+	if (rc) {
+		/* the database is in trouble: try again soon, without a child */
+		VTP_ERROR("job %s: cannot read recording %s: %s", job->id, job->recording_id,
+			  vtp_strerror(rc));
+		if (vtp_store_job_retry(j->store, job->id, vtp_now_ms() + 5000, vtp_strerror(rc)) == 0)
+			note_due(j, vtp_now_ms() + 5000);
+		return;
+	}
+	if (strcmp(rec.status, "stopped") != 0 && strcmp(rec.status, "processing") != 0) {
+		/* composed meanwhile (e.g. by an operator's `compose`) */
+		snprintf(error, sizeof(error), "nothing to do: the recording is %s", rec.status);
+		VTP_INFO("recording %s: %s", rec.id, error);
+		job_finish(j, job, strcmp(rec.status, "done") == 0, error);
+		goto out;
+	}
+	if (job->attempts > VTP_JOBS_MAX_ATTEMPTS) {
+		/* the earlier attempts were cut by restarts of the node */
+		snprintf(error, sizeof(error), "composer interrupted on %d attempts (restarts)",
+			 job->attempts - 1);
+		give_up(j, job, error);
+		goto out;
+	}
+	duration = rec.duration_seconds > 0 ? rec.duration_seconds : 0;
+	timeout_s = j->settings.timeout_base + j->settings.timeout_factor * duration;
+
+	/* the child's environment: ours plus which attempt this is */
+	snprintf(attempt_env, sizeof(attempt_env), "VTP_JOB_ATTEMPT=%d", job->attempts);
+	for (char **e = j->env; *e; e++)
+		n++;
+	env = vtp_calloc(n + 2, sizeof(char *));
+	memcpy(env, j->env, n * sizeof(char *));
+	env[n] = attempt_env;
+
+	VTP_INFO("recording %s: composing (attempt %d of %d, timeout %.1f s)", rec.id,
+		 job->attempts, VTP_JOBS_MAX_ATTEMPTS, timeout_s);
+	atomic_fetch_add(&running_now, 1);
+	vtp__child_run(exe, argv, env, timeout_s, &j->stopping, &cr);
+	atomic_fetch_sub(&running_now, 1);
+
+	if (cr.end == VTP__CHILD_INTERRUPTED) {
+		/* not the composer's fault: back in the queue for the next start
+		 * (or another node) */
+		rc = vtp_store_job_retry(j->store, job->id, vtp_now_ms(), "interrupted by a shutdown");
+		if (rc)
+			VTP_ERROR("job %s: cannot put it back in the queue: %s (the next start does)",
+				  job->id, vtp_strerror(rc));
+		VTP_WARN("recording %s: composer stopped by the shutdown; the job is queued again",
+			 rec.id);
+		goto out;
+	}
+	if (cr.end == VTP__CHILD_EXITED && cr.code == VTP_COMPOSE_EXIT_DONE) {
+		/* the child logged the outcome */
+		job_finish(j, job, true, NULL);
+		VTP_DEBUG("recording %s: composer done in %.1f s (attempt %d)", rec.id, cr.seconds,
+			  job->attempts);
+		goto out;
+	}
+	if (cr.end == VTP__CHILD_EXITED && cr.code == VTP_COMPOSE_EXIT_NO_MEDIA) {
+		/* the child failed the recording itself, and logged it */
+		job_finish(j, job, false, "no_media");
+		goto out;
+	}
+	if (cr.end == VTP__CHILD_EXITED && cr.code == VTP_COMPOSE_EXIT_REFUSED) {
+		snprintf(error, sizeof(error), "composer refused the recording: %s",
+			 cr.tail[0] ? cr.tail : "no reason given");
+		give_up(j, job, error);
+		goto out;
+	}
+	if (job->attempts < VTP_JOBS_MAX_ATTEMPTS) {
+		char what[96];
+
+		describe(&cr, timeout_s, what, sizeof(what));
+		retry_later(j, job, what, cr.end == VTP__CHILD_TIMED_OUT ? "" : cr.tail);
+		goto out;
+	}
+	error_text(&cr, timeout_s, job->attempts, error, sizeof(error));
+	give_up(j, job, error);
+out:
+	vtp_free(env);
+	vtp_recording_clear(&rec);
+}
+
+/* ---- the threads --------------------------------------------------------------------- */
+
+static void sweep(vtp_jobs *j)
+{
+	int queued = 0, rc = vtp_recordings_queue_unqueued(j->recordings, &queued);
+
+	if (rc)
+		VTP_ERROR("cannot queue the recordings waiting for processing: %s", vtp_strerror(rc));
+	if (queued)
+		VTP_WARN("queued %d recording(s) that waited for processing without a job", queued);
+}
+
+/* Sleeps until woken, the poll interval, or this node's earliest retry. */
+static void idle(vtp_jobs *j, uint64_t seen)
+{
+	int64_t wait_us = (int64_t)(j->settings.poll_interval * 1e6);
+	struct timespec ts;
+
+	pthread_mutex_lock(&j->mu);
+	if (j->next_due_ms) {
+		int64_t due_us = (j->next_due_ms - vtp_now_ms()) * 1000;
+
+		if (due_us <= 0)
+			j->next_due_ms = 0; /* due now: the next claim takes it */
+		if (due_us < wait_us)
+			wait_us = due_us > 0 ? due_us : 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += wait_us / 1000000;
+	ts.tv_nsec += (wait_us % 1000000) * 1000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	while (!atomic_load(&j->stopping) && j->wake_seq == seen && wait_us > 0)
+		if (pthread_cond_timedwait(&j->cv, &j->mu, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&j->mu);
+}
+
+static void *worker_main(void *arg)
+{
+	vtp_jobs *j = arg;
+
+	/* SIGINT/SIGTERM stay blocked as the starting thread had them (the
+	 * main thread's sigwait() takes them) */
+	while (!atomic_load(&j->stopping)) {
+		int64_t now = vtp_mono_us();
+		uint64_t seen;
+		vtp_job job;
+		int rc;
+
+		if (now - atomic_load(&j->last_sweep_us) >= SWEEP_INTERVAL_US) {
+			atomic_store(&j->last_sweep_us, now);
+			sweep(j);
+		}
+		pthread_mutex_lock(&j->mu);
+		seen = j->wake_seq;
+		pthread_mutex_unlock(&j->mu);
+		rc = vtp_store_job_claim(j->store, j->claimer, vtp_now_ms(), &job);
+		if (rc == 0) {
+			atomic_fetch_add(&claimed_total, 1);
+			run_job(j, &job);
+			continue;
+		}
+		if (rc != VTP_ENOTFOUND &&
+		    now - atomic_load(&j->last_db_error_us) >= DB_ERROR_LOG_INTERVAL_US) {
+			atomic_store(&j->last_db_error_us, now);
+			VTP_ERROR("workers cannot claim jobs: %s (retrying every %.1f s)",
+				  vtp_strerror(rc), j->settings.poll_interval);
+		}
+		idle(j, seen);
+	}
+	return NULL;
+}
+
+void vtp_jobs_wake(void *ctx)
+{
+	vtp_jobs *j = ctx;
+
+	if (!j)
+		return;
+	pthread_mutex_lock(&j->mu);
+	j->wake_seq++;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+vtp_jobs *vtp_jobs_start(const vtp_jobs_config *c, char *err, size_t errlen)
+{
+	pthread_condattr_t ca;
+	vtp_jobs *j;
+	int requeued = 0, rc;
+
+	/* before any thread of ours claims: what ran here before is queued
+	 * again, and what waits without a job gets one */
+	rc = vtp_store_job_requeue_node(c->store, c->claimer, vtp_now_ms(), &requeued);
+	if (rc) {
+		snprintf(err, errlen, "cannot re-queue the jobs interrupted by the last stop: %s",
+			 vtp_strerror(rc));
+		return NULL;
+	}
+	if (requeued)
+		VTP_WARN("re-queued %d processing job(s) interrupted by the last stop", requeued);
+
+	j = vtp_calloc(1, sizeof(*j));
+	j->store = c->store;
+	j->recordings = c->recordings;
+	j->claimer = vtp_strdup(c->claimer);
+	j->settings = c->settings;
+	if (j->settings.nbackoff < 1) {
+		j->settings.backoff[0] = 10;
+		j->settings.nbackoff = 1;
+	}
+	if (j->settings.poll_interval <= 0)
+		j->settings.poll_interval = 1;
+	j->env = vtp__env_build(c->config, NULL, 0);
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&j->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_store(&j->last_sweep_us, vtp_mono_us());
+	sweep(j);
+
+	j->threads = vtp_calloc(c->workers > 0 ? (size_t)c->workers : 1, sizeof(pthread_t));
+	for (int i = 0; i < c->workers; i++) {
+		char name[16];
+
+		rc = pthread_create(&j->threads[i], NULL, worker_main, j);
+		if (rc) {
+			snprintf(err, errlen, "cannot start worker thread %d: %s", i + 1, strerror(rc));
+			vtp_jobs_stop(j);
+			return NULL;
+		}
+		snprintf(name, sizeof(name), "vtp-job-%d", (i + 1) % 1000);
+		pthread_setname_np(j->threads[i], name);
+		j->nworkers++;
+	}
+	atomic_store(&workers_now, j->nworkers);
+	return j;
+}
+
+void vtp_jobs_stop(vtp_jobs *j)
+{
+	if (!j)
+		return;
+	atomic_store(&j->stopping, true);
+	vtp_jobs_wake(j);
+	for (int i = 0; i < j->nworkers; i++)
+		pthread_join(j->threads[i], NULL);
+	atomic_store(&workers_now, 0);
+	pthread_cond_destroy(&j->cv);
+	pthread_mutex_destroy(&j->mu);
+	vtp__env_free(j->env);
+	vtp_free(j->threads);
+	vtp_free(j->claimer);
+	vtp_free(j);
+}
+
+/* ---- metrics ----------------------------------------------------------------------------- */
+
+void vtp_jobs_metrics(vtp_buf *out)
+{
+	vtp_buf_appendf(out,
+			"# HELP vtp_jobs_claimed_total Processing jobs claimed by this process.\n"
+			"# TYPE vtp_jobs_claimed_total counter\n"
+			"vtp_jobs_claimed_total %llu\n"
+			"# HELP vtp_jobs_succeeded_total Processing jobs that ended with the recording done.\n"
+			"# TYPE vtp_jobs_succeeded_total counter\n"
+			"vtp_jobs_succeeded_total %llu\n"
+			"# HELP vtp_jobs_retried_total Composer attempts that failed, crashed or timed out and were retried.\n"
+			"# TYPE vtp_jobs_retried_total counter\n"
+			"vtp_jobs_retried_total %llu\n"
+			"# HELP vtp_jobs_failed_total Processing jobs that ended with the recording failed.\n"
+			"# TYPE vtp_jobs_failed_total counter\n"
+			"vtp_jobs_failed_total %llu\n"
+			"# HELP vtp_jobs_running Composer child processes running now.\n"
+			"# TYPE vtp_jobs_running gauge\n"
+			"vtp_jobs_running %d\n"
+			"# HELP vtp_jobs_workers Worker threads of this process.\n"
+			"# TYPE vtp_jobs_workers gauge\n"
+			"vtp_jobs_workers %d\n",
+			atomic_load(&claimed_total), atomic_load(&succeeded_total),
+			atomic_load(&retried_total), atomic_load(&failed_total),
+			atomic_load(&running_now), atomic_load(&workers_now));
+}

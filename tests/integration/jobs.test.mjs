@@ -1,0 +1,512 @@
+// Processing jobs (issue 4, item 1) through the real binary: a stop queues a
+// job, a worker thread runs `vtp-recorder compose --recording ID` as a child
+// process, and its exit settles the recording. Crashes (the test kills the
+// child it finds under the server in /proc), hangs (the test freezes it with
+// SIGSTOP, the job timeout kills it), graceful and kill -9 restarts while a
+// child runs, the `worker` subcommand beside a `serve` without workers, and
+// the DB-less `compose --tracks` of the command line. The media are real
+// captures made once by the server's own ingest from ffmpeg RTP senders and
+// copied into each recording's tracks folder.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startServer, startProcess, cleanupAll, sleep, rand, Context, runCli } from './lib/server.mjs';
+import { show, makeUsers, assertNoPaths } from './lib/util.mjs';
+import { run, Relay, ffmpegArgs, readCapture } from './lib/media.mjs';
+
+let mediaDir; // real captures: peer A video+audio, peer B video, MEDIA_SECONDS each
+let mediaSpan; // seconds from the first packet captured to the last
+const MEDIA_SECONDS = 3;
+
+// ---- helpers -------------------------------------------------------------------------
+
+const room = () => `jobs-${rand(5)}`; // only [A-Za-z0-9-]: its folder name is itself
+
+async function start(srv, token, extra = {}) {
+  const body = { roomId: room(), title: 'jobs', ...extra };
+  const res = await srv.api('POST', '/api/v1/recordings/start', { token, body });
+  assert.equal(res.status, 201, show(res));
+  return { id: res.json.recordingId, room: body.roomId };
+}
+
+async function getRec(srv, token, id) {
+  const res = await srv.api('GET', `/api/v1/recordings/${id}`, { token });
+  assert.equal(res.status, 200, show(res));
+  return res.json;
+}
+
+async function stop(srv, token, id) {
+  const res = await srv.api('POST', `/api/v1/recordings/${id}/stop`, { token, timeoutMs: 60000 });
+  assert.equal(res.status, 200, show(res));
+  assert.ok(['stopped', 'processing', 'done', 'failed'].includes(res.json.status), show(res));
+  return res.json;
+}
+
+function recDir(srv, rec) {
+  return path.join(srv.dataDir, 'recordings', rec.room, rec.id);
+}
+
+/** Copies the captures into the recording's tracks folder (as if the ingest had written them). */
+function putMedia(srv, rec) {
+  const dir = path.join(recDir(srv, rec), 'tracks');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const f of fs.readdirSync(mediaDir)) fs.copyFileSync(path.join(mediaDir, f), path.join(dir, f));
+}
+
+/** Polls the recording until its status is one of `want`; returns it. */
+async function waitStatus(srv, token, id, want, timeoutMs = 180000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    last = await getRec(srv, token, id);
+    if (want.includes(last.status)) return last;
+    if (Date.now() > deadline) assert.fail(`recording ${id} still ${last.status} (progress ${last.progress}, error ${last.error}) after ${timeoutMs} ms; wanted ${want.join('|')}`);
+    await sleep(150);
+  }
+}
+
+/** The access log, oldest first, without views. */
+async function history(srv, token, id) {
+  const all = [];
+  for (let offset = 0; ; offset += 100) {
+    const res = await srv.api('GET', `/api/v1/recordings/${id}/access-log?limit=100&offset=${offset}`, { token });
+    assert.equal(res.status, 200, show(res));
+    all.push(...res.json.entries);
+    if (res.json.entries.length < 100 || all.length >= res.json.total) break;
+  }
+  return all.filter((e) => e.accessType !== 'view').reverse();
+}
+
+const types = (h) => h.map((e) => e.accessType);
+
+/** Composer children of pid: [{pid, cmd}] from /proc (ppid in /proc/N/stat, argv with "compose"). */
+function composers(parentPid) {
+  const out = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) !== parentPid || fields[0] === 'Z') continue;
+      const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (cmd.includes('compose')) out.push({ pid: Number(d), cmd });
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
+}
+
+/** Waits for a composer child of parentPid other than the `seen` pids. */
+async function waitComposer(parentPid, seen = new Set(), timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const c = composers(parentPid).find((x) => !seen.has(x.pid));
+    if (c) return c;
+    if (Date.now() > deadline) assert.fail(`no composer child of ${parentPid} within ${timeoutMs} ms`);
+    await sleep(3);
+  }
+}
+
+function alive(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function waitGone(pid, what, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  while (alive(pid)) {
+    if (Date.now() > deadline) assert.fail(`${what} (pid ${pid}) still alive after ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+async function metrics(srv) {
+  const text = await fetch(`${srv.url}/metrics`).then((r) => r.text());
+  const get = (name) => {
+    const m = text.match(new RegExp(`^${name} (\\d+)$`, 'm'));
+    assert.ok(m, `${name} missing from /metrics`);
+    return Number(m[1]);
+  };
+  return {
+    claimed: get('vtp_jobs_claimed_total'), succeeded: get('vtp_jobs_succeeded_total'),
+    retried: get('vtp_jobs_retried_total'), failed: get('vtp_jobs_failed_total'),
+    running: get('vtp_jobs_running'), workers: get('vtp_jobs_workers'),
+  };
+}
+
+/** The media's duration: at least what each sender sent, at most the span of the arrivals (a busy sender stretches it). */
+function assertDuration(d) {
+  assert.ok(d > MEDIA_SECONDS - 0.5 && d < mediaSpan + 0.5, `durationSeconds ${d}: ${MEDIA_SECONDS} s sent, arrivals over ${mediaSpan.toFixed(3)} s`);
+}
+
+const sha256File = (f) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+
+/** What a composed recording must show: the file beside its tracks, its size and hash. */
+function assertComposed(srv, rec, r) {
+  assert.equal(r.status, 'done', JSON.stringify(r));
+  assert.equal(r.progress, 100);
+  assert.equal(r.error, null);
+  assert.ok(r.completedAt, 'completedAt');
+  const file = path.join(recDir(srv, rec), `recording.${r.format}`);
+  assert.ok(fs.existsSync(file), `${file} missing`);
+  const st = fs.statSync(file);
+  assert.equal(st.mode & 0o777, 0o600, `${file} mode ${(st.mode & 0o777).toString(8)}`);
+  assert.equal(r.fileSize, st.size);
+  assert.equal(r.metadata.sha256, sha256File(file));
+  assertDuration(r.durationSeconds);
+  const c = r.metadata.compose;
+  assert.ok(c && typeof c === 'object', JSON.stringify(r.metadata));
+  assert.equal(c.tracks, 3);
+  assert.equal(c.peers, 2);
+  assert.equal(c.fastPath, false);
+  assert.ok(c.framesOut > 0);
+  for (const k of ['framesDropped', 'audioConcealedMs', 'decodeErrors']) assert.equal(typeof c[k], 'number', k);
+}
+
+// ---- the captures ----------------------------------------------------------------------
+
+before(async () => {
+  mediaDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vtp-jobs-media-'));
+  const srv = await startServer({ env: { VTP_WORKERS: 0 } });
+  const { o } = await makeUsers(srv, { o: 'instructor' });
+  const rec = await start(srv, o.token);
+  const add = async (body) => {
+    const res = await srv.api('POST', `/api/v1/recordings/${rec.id}/tracks`, { token: o.token, body });
+    assert.equal(res.status, 201, show(res));
+    return new Relay(res.json.port).start();
+  };
+  const av = await add({ peerId: 'a', fullName: 'Ada', kind: 'video', codec: 'vp8', payloadType: 96 });
+  const aa = await add({ peerId: 'a', fullName: 'Ada', kind: 'audio', codec: 'opus', payloadType: 111 });
+  const bv = await add({ peerId: 'b', fullName: 'Bob', kind: 'video', codec: 'vp8', payloadType: 96 });
+  try {
+    const [x, y] = await Promise.all([
+      run('ffmpeg', ffmpegArgs({ videoPort: av.port, audioPort: aa.port, seconds: MEDIA_SECONDS })),
+      run('ffmpeg', ffmpegArgs({ videoPort: bv.port, seconds: MEDIA_SECONDS })),
+    ]);
+    assert.equal(x.code, 0, x.stderr);
+    assert.equal(y.code, 0, y.stderr);
+    await sleep(400);
+  } finally {
+    for (const r of [av, aa, bv]) r.close();
+  }
+  await stop(srv, o.token, rec.id);
+  const tracks = path.join(recDir(srv, rec), 'tracks');
+  const files = fs.readdirSync(tracks).filter((f) => f.endsWith('.vtpcap'));
+  assert.equal(files.length, 3, JSON.stringify(files));
+  let first = Infinity;
+  let last = 0;
+  for (const f of files) {
+    fs.copyFileSync(path.join(tracks, f), path.join(mediaDir, f));
+    for (const r of readCapture(path.join(tracks, f)).records) {
+      if (r.kind !== 1) continue; // RTP only
+      const t = Number(r.arrivalNs) / 1e9;
+      if (t < first) first = t;
+      if (t > last) last = t;
+    }
+  }
+  mediaSpan = last - first;
+  assert.ok(mediaSpan > MEDIA_SECONDS - 0.5, `captured ${mediaSpan} s`);
+  await srv.stop();
+});
+
+after(async () => {
+  await cleanupAll();
+  if (mediaDir) fs.rmSync(mediaDir, { recursive: true, force: true });
+});
+
+// ---- no media ----------------------------------------------------------------------------
+
+test('no media: stopped → processing → failed "no_media" on the first attempt, not retried', async () => {
+  const srv = await startServer();
+  const { o } = await makeUsers(srv, { o: 'instructor' });
+  const m0 = await metrics(srv);
+  assert.equal(m0.workers, 1);
+  const rec = await start(srv, o.token);
+  await stop(srv, o.token, rec.id);
+  const r = await waitStatus(srv, o.token, rec.id, ['failed', 'done'], 30000);
+  assert.equal(r.status, 'failed', JSON.stringify(r));
+  assert.equal(r.error, 'no_media');
+  assert.ok(r.completedAt);
+  assert.equal(r.fileSize, null);
+  assertNoPaths({ json: r, text: JSON.stringify(r) }, srv);
+  await sleep(1500); // a retry would have started by now
+  const h = await history(srv, o.token, rec.id);
+  assert.deepEqual(types(h), ['start', 'stop', 'processing', 'failed'], JSON.stringify(h));
+  assert.equal(h[2].detail.attempt, 1);
+  assert.equal(h[2].accessedBy, null, 'the system moved it');
+  assert.equal(h[3].detail.error, 'no_media');
+  const m = await metrics(srv);
+  assert.equal(m.claimed - m0.claimed, 1);
+  assert.equal(m.failed - m0.failed, 1);
+  assert.equal(m.retried - m0.retried, 0);
+  assert.equal(m.running, 0);
+
+  // deleting an active recording stops it, and the stop queues processing too
+  const gone = await start(srv, o.token);
+  assert.equal((await srv.api('DELETE', `/api/v1/recordings/${gone.id}`, { token: o.token })).status, 200);
+  await sleep(1000);
+  assert.equal((await srv.api('POST', `/api/v1/recordings/${gone.id}/restore`, { token: o.token })).status, 200);
+  const g = await waitStatus(srv, o.token, gone.id, ['failed', 'done'], 30000);
+  assert.equal(g.error, 'no_media');
+});
+
+test('a recording interrupted by kill -9 is stopped at the restart and then processed', async () => {
+  const srv = await startServer();
+  const { o } = await makeUsers(srv, { o: 'instructor' });
+  const rec = await start(srv, o.token);
+  await srv.kill9();
+  await srv.restart();
+  const r = await waitStatus(srv, o.token, rec.id, ['failed', 'done'], 30000);
+  assert.equal(r.error, 'no_media', JSON.stringify(r));
+  assert.match(JSON.stringify(r.metadata), /interrupted|stopped while recording/);
+  assert.deepEqual(types(await history(srv, o.token, rec.id)), ['start', 'stop', 'processing', 'failed']);
+});
+
+// ---- composed ------------------------------------------------------------------------------
+
+test('composed: done, with the file, its size, media duration and SHA-256; no path exposed', async () => {
+  const srv = await startServer();
+  const { o } = await makeUsers(srv, { o: 'instructor' });
+  const rec = await start(srv, o.token, { description: 'kept' });
+  putMedia(srv, rec);
+  await stop(srv, o.token, rec.id);
+  const r = await waitStatus(srv, o.token, rec.id, ['done', 'failed']);
+  assertComposed(srv, rec, r);
+  assert.equal(r.description, 'kept');
+  const res = await srv.api('GET', `/api/v1/recordings/${rec.id}`, { token: o.token });
+  assertNoPaths(res, srv);
+  assert.doesNotMatch(res.text, /recording\.webm/, 'the storage key leaked');
+  const h = await history(srv, o.token, rec.id);
+  assert.deepEqual(types(h), ['start', 'stop', 'processing', 'done'], JSON.stringify(h));
+  assert.equal(h[3].detail.fileSize, r.fileSize);
+  // composing it again is refused: it is done
+  const again = await srv.cli(['compose', '--recording', rec.id]);
+  assert.equal(again.code, 2, again.stderr);
+  assert.match(again.stderr, /is done/);
+  const m = await metrics(srv);
+  assert.equal(m.succeeded, 1);
+  assert.equal(m.running, 0);
+});
+
+// ---- crash, hang, restart ------------------------------------------------------------------
+
+test('a composer killed with SIGKILL is retried after the back-off; the attempts show', async () => {
+  const srv = await startServer({ env: { VTP_JOB_BACKOFF: '0.3' } });
+  const { o } = await makeUsers(srv, { o: 'instructor' });
+  const rec = await start(srv, o.token);
+  putMedia(srv, rec);
+  await stop(srv, o.token, rec.id);
+  const child = await waitComposer(srv.proc.pid);
+  assert.deepEqual(child.cmd.slice(1, 4), ['compose', '--recording', rec.id]);
+  process.kill(child.pid, 'SIGKILL');
+  const r = await waitStatus(srv, o.token, rec.id, ['done', 'failed']);
+  assertComposed(srv, rec, r);
+  // (the killed child may or may not have written its "processing" entry)
+  const h = (await history(srv, o.token, rec.id)).filter((e) => e.accessType !== 'processing' || e.detail.attempt !== 1);
+  assert.deepEqual(types(h), ['start', 'stop', 'retry', 'processing', 'done'], JSON.stringify(h));
+  assert.equal(h[2].detail.attempt, 1);
+  assert.match(h[2].detail.error, /^composer crashed \(SIGKILL\)/);
+  assert.equal(h[2].detail.retryInSeconds, 0.3);
+  assert.equal(h[3].detail.attempt, 2);
+  const m = await metrics(srv);
+  assert.equal(m.retried, 1);
+  assert.equal(m.succeeded, 1);
+  assert.equal(m.claimed, 2);
+});
+
+test('a composer that hangs is killed at the timeout, retried, then the recording fails with a readable error', async () => {
+  const srv = await startServer({ env: { VTP_JOB_TIMEOUT: '1', VTP_JOB_TIMEOUT_FACTOR: '0', VTP_JOB_BACKOFF: '0.2' } });
+  const { o } = await makeUsers(srv, { o: 'instructor' });
+  const rec = await start(srv, o.token);
+  putMedia(srv, rec);
+  await stop(srv, o.token, rec.id);
+  const seen = new Set();
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const child = await waitComposer(srv.proc.pid, seen);
+    seen.add(child.pid);
+    process.kill(child.pid, 'SIGSTOP'); // hung (before or after its "processing" entry)
+  }
+  const r = await waitStatus(srv, o.token, rec.id, ['done', 'failed'], 30000);
+  assert.equal(r.status, 'failed', JSON.stringify(r));
+  assert.equal(r.error, 'composer timed out after 1.0 s on 3 attempts');
+  for (const pid of seen) await waitGone(pid, 'a timed-out composer');
+  const h = (await history(srv, o.token, rec.id)).filter((e) => e.accessType !== 'processing');
+  assert.deepEqual(types(h), ['start', 'stop', 'retry', 'retry', 'failed'], JSON.stringify(h));
+  assert.deepEqual(h.slice(2, 4).map((e) => [e.detail.attempt, e.detail.error]),
+    [[1, 'composer timed out after 1.0 s'], [2, 'composer timed out after 1.0 s']]);
+  assert.equal(h[4].detail.attempts, 3);
+  assert.equal(h[4].detail.error, r.error);
+  const m = await metrics(srv);
+  assert.equal(m.retried, 2);
+  assert.equal(m.failed, 1);
+  assert.equal(m.running, 0);
+  assert.deepEqual(composers(srv.proc.pid), []);
+});
+
+test('restarts while a composer runs (SIGTERM, then kill -9): the job runs again after each', async () => {
+  const srv = await startServer();
+  const { o } = await makeUsers(srv, { o: 'instructor' });
+  const rec = await start(srv, o.token);
+  putMedia(srv, rec);
+  await stop(srv, o.token, rec.id);
+
+  // graceful: the child is killed and its job queued again
+  let child = await waitComposer(srv.proc.pid);
+  process.kill(child.pid, 'SIGSTOP'); // still busy when the server stops
+  const st = await srv.stop();
+  assert.equal(st.escalated, false, 'server did not stop within 10 s of SIGTERM');
+  assert.equal(st.code, 0, srv.stderr().slice(-2000));
+  await waitGone(child.pid, 'the composer of a stopped server');
+  await srv.restart();
+
+  // crash: the child dies with its server (PR_SET_PDEATHSIG); the restart re-queues the job
+  child = await waitComposer(srv.proc.pid);
+  process.kill(child.pid, 'SIGSTOP');
+  await srv.kill9();
+  await waitGone(child.pid, 'the composer of a killed server');
+  await srv.restart();
+
+  const r = await waitStatus(srv, o.token, rec.id, ['done', 'failed']);
+  assertComposed(srv, rec, r);
+  // the third claim composed it: the job came back after each stop (the
+  // frozen children may or may not have written their "processing" entry)
+  const h = await history(srv, o.token, rec.id);
+  assert.deepEqual(types(h).filter((t) => t !== 'processing'), ['start', 'stop', 'done'], JSON.stringify(h));
+  assert.deepEqual(types(h).slice(-2), ['processing', 'done']);
+  assert.equal(h.at(-2).detail.attempt, 3);
+});
+
+// ---- the worker subcommand -------------------------------------------------------------------
+
+test('`worker` processes the jobs a `serve` with VTP_WORKERS=0 queued on the same database', async () => {
+  const srv = await startServer({ env: { VTP_WORKERS: 0 } });
+  const { o } = await makeUsers(srv, { o: 'instructor' });
+  assert.equal((await metrics(srv)).workers, 0);
+  const empty = await start(srv, o.token);
+  await stop(srv, o.token, empty.id);
+  const full = await start(srv, o.token);
+  putMedia(srv, full);
+  await stop(srv, o.token, full.id);
+  await sleep(1500);
+  assert.equal((await getRec(srv, o.token, empty.id)).status, 'stopped', 'processed without a worker');
+  assert.equal((await getRec(srv, o.token, full.id)).status, 'stopped');
+
+  // bad job knobs and no workers: one line, exit 2
+  for (const [env, name] of [[{ VTP_JOB_TIMEOUT: '0' }, 'VTP_JOB_TIMEOUT'], [{ VTP_JOB_TIMEOUT_FACTOR: 'x' }, 'VTP_JOB_TIMEOUT_FACTOR'],
+    [{ VTP_JOB_BACKOFF: '10,,40' }, 'VTP_JOB_BACKOFF'], [{ VTP_JOB_BACKOFF: '-1' }, 'VTP_JOB_BACKOFF'], [{ VTP_WORKERS: 0 }, 'VTP_WORKERS']]) {
+    const bad = await srv.cli(['worker'], { extraEnv: { VTP_WORKERS: 1, ...env }, timeoutMs: 10000 });
+    assert.equal(bad.code, 2, `${JSON.stringify(env)}: ${bad.stderr}`);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+    assert.match(bad.stderr, new RegExp(name));
+  }
+
+  const w = startProcess(['worker'], { ctx: srv.ctx, extraEnv: { VTP_WORKERS: 2 } });
+  try {
+    const e = await waitStatus(srv, o.token, empty.id, ['failed', 'done'], 30000);
+    assert.equal(e.error, 'no_media');
+    const f = await waitStatus(srv, o.token, full.id, ['done', 'failed']);
+    assertComposed(srv, full, f);
+    assert.match(w.stdout(), /worker running 2 processing worker/);
+  } finally {
+    const st = await w.stop();
+    assert.equal(st.escalated, false, 'worker did not stop within 10 s of SIGTERM');
+    assert.equal(st.code, 0, w.stderr().slice(-2000));
+  }
+});
+
+// ---- compose on the command line ------------------------------------------------------------
+
+test('compose --tracks: every flag validated (exit 2, one line), no media exit 3, a folder composed', async () => {
+  const ctx = new Context();
+  const out = path.join(ctx.root, 'out');
+  fs.mkdirSync(out);
+  const cases = [
+    [[], /--recording ID or --tracks DIR/],
+    [['--tracks', mediaDir], /--output/],
+    [['--output', `${out}/x.webm`], /--recording ID or --tracks DIR/],
+    [['--tracks', path.join(ctx.root, 'nope'), '--output', `${out}/x.webm`], /--tracks/],
+    [['--tracks', path.join(mediaDir, fs.readdirSync(mediaDir)[0]), '--output', `${out}/x.webm`], /not a directory/],
+    [['--tracks', mediaDir, '--output', path.join(ctx.root, 'nope', 'x.webm')], /--output/],
+    [['--tracks', mediaDir, '--output', out], /is a directory/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, '--format', 'avi'], /--format/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, '--video-codec', 'h264'], /--video-codec/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, '--audio-codec', 'aac'], /--audio-codec/],
+    [['--tracks', mediaDir, '--output', `${out}/x.mp4`, '--video-codec', 'vp8'], /--video-codec/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, '--video-codec', 'av1'], /--video-codec/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, '--bitrate', '99'], /--bitrate/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, '--bitrate', '20001'], /--bitrate/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, '--bitrate', '2k'], /--bitrate/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, '--width', '640'], /--width and --height/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, '--width', '641', '--height', '480'], /--width/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, '--width', '640', '--height', '0'], /--height/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, '--fps', '0'], /--fps/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, '--fps', '121'], /--fps/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, '--threads', '-1'], /--threads/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, '--threads'], /--threads needs a value/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, '--json=yes'], /--json takes no value/],
+    [['--tracks', mediaDir, '--tracks', mediaDir, '--output', `${out}/x.webm`], /given twice/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, '--frobnicate'], /unknown option '--frobnicate'/],
+    [['--tracks', mediaDir, '--output', `${out}/x.webm`, 'extra'], /unexpected argument 'extra'/],
+    [['--recording', 'not-a-uuid'], /--recording/],
+    [['--recording', '00000000-0000-4000-8000-000000000000', '--output', `${out}/x.webm`], /--output does not go with --recording/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await runCli(['compose', ...args], { ctx });
+    const what = `compose ${args.join(' ')}`;
+    assert.equal(r.code, 2, `${what}: exit ${r.code}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, `${what}: ${r.stderr}`);
+    assert.match(r.stderr, re, what);
+    assert.equal(r.stdout, '', what);
+  }
+  assert.deepEqual(fs.readdirSync(out), [], 'a refused run left a file');
+
+  // an unknown recording is refused (exit 2) once the database is open
+  const unknown = await runCli(['compose', '--recording', '00000000-0000-4000-8000-000000000000'], { ctx });
+  assert.equal(unknown.code, 2, unknown.stderr);
+  assert.match(unknown.stderr, /no recording/);
+
+  // an empty folder: no media, exit 3, no file
+  fs.mkdirSync(path.join(ctx.root, 'empty'));
+  const none = await runCli(['compose', '--tracks', path.join(ctx.root, 'empty'), '--output', `${out}/none.webm`], { ctx });
+  assert.equal(none.code, 3, none.stderr);
+  assert.match(none.stderr, /no_media/);
+  assert.equal(fs.existsSync(`${out}/none.webm`), false);
+
+  // the captures: a JSON summary that matches the file; mp4 inferred from the name
+  const file = `${out}/class.mp4`;
+  const ok = await runCli(['compose', '--tracks', mediaDir, '--output', file, '--width', '640', '--height', '360', '--fps', '25', '--bitrate', '800', '--json'], { ctx, timeoutMs: 120000 });
+  assert.equal(ok.code, 0, ok.stderr);
+  const s = JSON.parse(ok.stdout);
+  assert.equal(s.format, 'mp4');
+  assert.equal(s.videoCodec, 'h264');
+  assert.equal(s.audioCodec, 'aac');
+  assert.equal(s.fileSize, fs.statSync(file).size);
+  assert.equal(s.sha256, sha256File(file));
+  assertDuration(s.durationSeconds);
+  assert.equal(s.fastPath, false);
+  assert.equal(s.tracks, 3);
+  assert.equal(s.videoTracks, 2);
+  assert.equal(s.audioTracks, 1);
+  assert.equal(s.peers, 2);
+  assert.ok(s.framesOut >= (MEDIA_SECONDS - 1) * 25, `framesOut ${s.framesOut}`);
+  for (const k of ['framesDropped', 'audioConcealedMs', 'decodeErrors', 'elapsedSeconds', 'speed']) assert.equal(typeof s[k], 'number', k);
+  const probe = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', file]);
+  assert.equal(probe.code, 0, probe.stderr);
+  const streams = JSON.parse(probe.stdout).streams;
+  assert.deepEqual(streams.map((x) => x.codec_name).sort(), ['aac', 'h264']);
+  const v = streams.find((x) => x.codec_name === 'h264');
+  assert.deepEqual([v.width, v.height], [640, 360]);
+  // text summary without --json
+  const text = await runCli(['compose', '--tracks', mediaDir, '--output', `${out}/class.webm`, '--width', '320', '--height', '180'], { ctx, timeoutMs: 120000 });
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /sha256 [0-9a-f]{64}/);
+  assert.match(text.stdout, new RegExp(`sha256 ${sha256File(`${out}/class.webm`)}`));
+  ctx.destroy();
+});
