@@ -57,8 +57,8 @@ function ffmpegMake(name, args) {
 
 /**
  * Registers a peer's tracks on recording recId and puts a relay (optionally
- * lossy) in front of each. spec: {peerId, fullName, video?: {codec, pt,
- * loss, ...lavfiSenderArgs video fields}, audio?: {...}}.
+ * lossy or slow) in front of each. spec: {peerId, fullName, video?: {codec,
+ * pt, loss, seed, delayMs, ...lavfiSenderArgs video fields}, audio?: {...}}.
  */
 async function addPeer(s, token, recId, spec) {
   const peer = { spec, tracks: {}, relays: {} };
@@ -72,7 +72,7 @@ async function addPeer(s, token, recId, spec) {
     });
     assert.equal(res.status, 201, `register ${spec.peerId} ${kind}: ${show(res)}`);
     peer.tracks[kind] = res.json;
-    peer.relays[kind] = await new MediaRelay(res.json.port, { loss: m.loss || 0, seed: m.seed }).start();
+    peer.relays[kind] = await new MediaRelay(res.json.port, { loss: m.loss || 0, seed: m.seed, delayMs: m.delayMs || 0 }).start();
   }
   return peer;
 }
@@ -216,9 +216,15 @@ test('analysis self-check: known A/V offset, tile colours and tones on ffmpeg-ma
 
 // ---- 1. lip sync -----------------------------------------------------------------------------
 
-test('lip sync within ±40 ms (EBU R37): flash + beep from one GStreamer rtpbin sender', async (t) => {
-  // The source: black with a white flash (frames 15-16 of every second) and
-  // silence with a 100 ms 1 kHz beep starting on the same instant, VP8 + Opus.
+let flashBeep = null;
+
+/**
+ * The lip-sync source, made once: black with a white flash (frames 15-16 of
+ * every second) and silence with a 100 ms 1 kHz beep starting on the same
+ * instant, VP8 + Opus in WebM, 7 s.
+ */
+async function flashBeepSource(t) {
+  if (flashBeep) return flashBeep;
   const src = ffmpegMake('flashbeep.webm', ['-f', 'lavfi', '-i',
     "color=black:s=320x240:r=30:d=7,drawbox=c=white:t=fill:enable='between(mod(n,30),15,16)'[out0];" +
     "aevalsrc='if(between(mod(t,1),0.5,0.6),0.5*sin(2*PI*1000*t),0)':s=48000:d=7[out1]",
@@ -226,40 +232,82 @@ test('lip sync within ±40 ms (EBU R37): flash + beep from one GStreamer rtpbin 
   const srcPairs = A.pairOnsets(A.flashOnsets(await A.videoFrames(src, { width: 64, height: 36, pixFmt: 'gray' })),
     A.beepOnsets(await A.audioPcm(src)));
   t.diagnostic(`source file: audio - video = ${srcPairs.map((p) => p.offsetMs.toFixed(0)).join(', ')} ms`);
+  flashBeep = src;
+  return src;
+}
 
+/**
+ * Records one peer playing the flash+beep file through GStreamer's rtpbin
+ * (one process, one clock, RTCP sender reports for both streams; udpsink
+ * paces in real time), its audio path optionally audioDelayMs slower than
+ * its video's, optionally beside a second (dark grey, silent) video peer so
+ * that the grid is composed instead of the fast path. Resolves the file.
+ */
+async function recordFlashBeep(src, { audioDelayMs = 0, second = false } = {}) {
   const r = await startRec(srv, u.owner.token);
-  const peer = await addPeer(srv, u.owner.token, r.id, { peerId: 'sync', fullName: 'Sync Source', video: {}, audio: {} });
+  const peer = await addPeer(srv, u.owner.token, r.id, { peerId: 'sync', fullName: 'Sync Source', video: {}, audio: { delayMs: audioDelayMs } });
+  const other = second && await addPeer(srv, u.owner.token, r.id, { peerId: 'other', fullName: 'Other', video: { source: solid([32, 32, 32]), bitrate: '100k' } });
   try {
-    // One GStreamer process plays the file out in real time (udpsink sync)
-    // through rtpbin, which sends RTCP sender reports for both streams from
-    // one clock; RTP and RTCP of a stream go to the same relay port.
+    // RTP and RTCP of a stream go to the same relay port (rtcp-mux at the recorder).
     const v = peer.relays.video.port;
     const a = peer.relays.audio.port;
-    const g = await run('gst-launch-1.0', ['-q', 'rtpbin', 'name=rb', 'filesrc', `location=${src}`, '!', 'matroskademux', 'name=d',
-      'd.video_0', '!', 'queue', '!', 'rtpvp8pay', 'pt=96', '!', 'rb.send_rtp_sink_0',
-      'rb.send_rtp_src_0', '!', 'udpsink', 'host=127.0.0.1', `port=${v}`,
-      'rb.send_rtcp_src_0', '!', 'udpsink', 'host=127.0.0.1', `port=${v}`, 'sync=false', 'async=false',
-      'd.audio_0', '!', 'queue', '!', 'rtpopuspay', 'pt=111', '!', 'rb.send_rtp_sink_1',
-      'rb.send_rtp_src_1', '!', 'udpsink', 'host=127.0.0.1', `port=${a}`,
-      'rb.send_rtcp_src_1', '!', 'udpsink', 'host=127.0.0.1', `port=${a}`, 'sync=false', 'async=false'], { timeoutMs: 40000 });
-    assert.equal(g.code, 0, `gst-launch: ${g.stderr}`);
-    t.diagnostic(`sent: video ${peer.relays.video.rtp} RTP / ${peer.relays.video.rtcp} RTCP, audio ${peer.relays.audio.rtp} RTP / ${peer.relays.audio.rtcp} RTCP`);
-    await sleep(400);
+    // gst-launch is given the clip's 7 s and 8 s more; should it not exit by
+    // then, what counts is that every packet went out (checked below).
+    const [g] = await Promise.all([
+      run('gst-launch-1.0', ['-q', 'rtpbin', 'name=rb', 'filesrc', `location=${src}`, '!', 'matroskademux', 'name=d',
+        'd.video_0', '!', 'queue', '!', 'rtpvp8pay', 'pt=96', '!', 'rb.send_rtp_sink_0',
+        'rb.send_rtp_src_0', '!', 'udpsink', 'host=127.0.0.1', `port=${v}`,
+        'rb.send_rtcp_src_0', '!', 'udpsink', 'host=127.0.0.1', `port=${v}`, 'sync=false', 'async=false',
+        'd.audio_0', '!', 'queue', '!', 'rtpopuspay', 'pt=111', '!', 'rb.send_rtp_sink_1',
+        'rb.send_rtp_src_1', '!', 'udpsink', 'host=127.0.0.1', `port=${a}`,
+        'rb.send_rtcp_src_1', '!', 'udpsink', 'host=127.0.0.1', `port=${a}`, 'sync=false', 'async=false'], { timeoutMs: 15000 }),
+      other && sendPeer(other, 7),
+    ]);
+    // 7 s: 210 VP8 frames of one packet each, 350 Opus packets
+    const sent = `${peer.relays.video.rtp} video and ${peer.relays.audio.rtp} audio packets`;
+    assert.ok(g.code === 0 || (g.signal === 'SIGKILL' && peer.relays.video.rtp >= 210 && peer.relays.audio.rtp >= 350),
+      `gst-launch exited ${g.code} ${g.signal} after ${sent}: ${g.stderr}`);
+    assert.ok(peer.relays.video.rtcp >= 1 && peer.relays.audio.rtcp >= 1, 'rtpbin sent sender reports on both streams');
+    await sleep(400 + audioDelayMs);
     await stopRec(srv, u.owner.token, r.id);
-    const { file } = await composed(srv, u.owner.token, r.id);
-    await assertDecodesClean(file);
-
-    const flashes = A.flashOnsets(await A.videoFrames(file, { width: 64, height: 36, pixFmt: 'gray' }));
-    const beeps = A.beepOnsets(await A.audioPcm(file));
-    const pairs = A.pairOnsets(flashes, beeps);
-    t.diagnostic(`composed: flashes ${flashes.map((x) => x.toFixed(3)).join(' ')}; beeps ${beeps.map((x) => x.toFixed(3)).join(' ')}`);
-    t.diagnostic(`composed: audio - video = ${pairs.map((p) => p.offsetMs.toFixed(0)).join(', ')} ms`);
-    assert.ok(pairs.length >= 3, `at least 3 flash/beep pairs (found ${pairs.length}: flashes ${flashes}, beeps ${beeps})`);
-    assert.ok(pairs.length >= flashes.length - 1, `every flash but at most one has its beep within 400 ms (${pairs.length} of ${flashes.length})`);
-    const bad = pairs.filter((p) => Math.abs(p.offsetMs) > 40);
-    assert.equal(bad.length, 0, `A/V offset beyond ±40 ms: ${bad.map((p) => `${p.offsetMs.toFixed(0)} ms at ${p.video.toFixed(2)} s`).join(', ')}`);
+    return r.id;
   } finally {
-    closeRelays([peer]);
+    closeRelays(other ? [peer, other] : [peer]);
+  }
+}
+
+/** Every beep of the composed file within ±40 ms of its flash. */
+async function assertLipSync(t, id, { fastPath }) {
+  const { file, rec } = await composed(srv, u.owner.token, id);
+  await assertDecodesClean(file);
+  assert.equal(rec.metadata?.compose?.fastPath, fastPath, `fastPath ${fastPath}: ${JSON.stringify(rec.metadata?.compose)}`);
+  const flashes = A.flashOnsets(await A.videoFrames(file, { width: 64, height: 36, pixFmt: 'gray' }));
+  const beeps = A.beepOnsets(await A.audioPcm(file));
+  const pairs = A.pairOnsets(flashes, beeps);
+  t.diagnostic(`flashes ${flashes.map((x) => x.toFixed(3)).join(' ')}; beeps ${beeps.map((x) => x.toFixed(3)).join(' ')}`);
+  t.diagnostic(`audio - video = ${pairs.map((p) => p.offsetMs.toFixed(0)).join(', ')} ms`);
+  assert.ok(pairs.length >= 3, `at least 3 flash/beep pairs (found ${pairs.length}: flashes ${flashes}, beeps ${beeps})`);
+  assert.ok(pairs.length >= flashes.length - 1, `every flash but at most one has its beep within 400 ms (${pairs.length} of ${flashes.length})`);
+  const bad = pairs.filter((p) => Math.abs(p.offsetMs) > 40);
+  assert.equal(bad.length, 0, `A/V offset beyond ±40 ms: ${bad.map((p) => `${p.offsetMs.toFixed(0)} ms at ${p.video.toFixed(2)} s`).join(', ')}`);
+}
+
+test('lip sync within ±40 ms (EBU R37) on a flash+beep source from one GStreamer rtpbin sender', async (t) => {
+  const src = await flashBeepSource(t);
+  // three recordings at once: the fast path, the composed grid, and the
+  // composed grid with the audio 150 ms behind on the network (only the
+  // RTCP sender reports can tell that the two belong together)
+  const cases = [
+    ['one peer (fast path)', { fastPath: true }, {}],
+    ['beside a second peer (composed grid)', { fastPath: false }, { second: true }],
+    ['composed grid, audio path 150 ms slower than the video (RTCP SR ties them)', { fastPath: false }, { second: true, audioDelayMs: 150 }],
+  ];
+  const ids = await Promise.allSettled(cases.map(([, , opts]) => recordFlashBeep(src, opts)));
+  for (const [k, [name, expect]] of cases.entries()) {
+    await t.test(name, async (st) => {
+      if (ids[k].status === 'rejected') throw ids[k].reason;
+      await assertLipSync(st, ids[k].value, expect);
+    });
   }
 });
 
@@ -394,7 +442,7 @@ test('a resolution change mid-stream (640x360 → 320x240, one SSRC): decodes cl
 
 // ---- 5. H.264 input ----------------------------------------------------------------------------
 
-test('H.264 input (constrained baseline, FU-A and single NAL packets): composes, decodes cleanly, frames present', async (t) => {
+test('H.264 input (constrained baseline, packetization-mode 1: FU-A, STAP-A): composes, decodes cleanly, frames present', async (t) => {
   const seconds = 5;
   const r = await startRec(srv, u.owner.token);
   const peer = await addPeer(srv, u.owner.token, r.id, {

@@ -127,9 +127,11 @@ export function meanLevel(frame) {
 /**
  * Flash onsets: times of the frames whose mean level rises across the
  * midpoint between the darkest and the brightest frame, from a frame below
- * it. Needs a clear contrast (brightest - darkest >= minContrast).
+ * it, and falls back below it within maxSeconds (a flash, not a change of
+ * picture such as a re-flowing grid). Needs a clear contrast (brightest -
+ * darkest >= minContrast).
  */
-export function flashOnsets(frames, { minContrast = 30 } = {}) {
+export function flashOnsets(frames, { minContrast = 30, maxSeconds = 0.15 } = {}) {
   const lv = frames.map(meanLevel);
   const lo = Math.min(...lv);
   const hi = Math.max(...lv);
@@ -137,7 +139,10 @@ export function flashOnsets(frames, { minContrast = 30 } = {}) {
   const mid = (lo + hi) / 2;
   const out = [];
   for (let i = 1; i < lv.length; i++) {
-    if (lv[i] >= mid && lv[i - 1] < mid) out.push(frames[i].t);
+    if (!(lv[i] >= mid && lv[i - 1] < mid)) continue;
+    let k = i;
+    while (k < lv.length && lv[k] >= mid) k++;
+    if (k < lv.length && frames[k].t - frames[i].t <= maxSeconds) out.push(frames[i].t);
   }
   return out;
 }

@@ -199,15 +199,17 @@ export async function decodeCapture(file) {
 
 /**
  * A Relay that also notes when the first and last RTP packets passed
- * (milliseconds, Date.now() scale with sub-millisecond precision) and can
- * drop a fraction of the RTP packets at random (RTCP always passes).
- * The random choice is a seeded xorshift, so a failure can be replayed
- * with the same seed.
+ * (milliseconds, Date.now() scale with sub-millisecond precision), can
+ * drop a fraction of the RTP packets at random (RTCP always passes) and
+ * can hold every datagram back by delayMs (a slower network path; order
+ * kept). The random choice is a seeded xorshift, so a failure can be
+ * replayed with the same seed.
  */
 export class MediaRelay extends Relay {
-  constructor(targetPort, { loss = 0, seed = 0x9e3779b9 } = {}) {
+  constructor(targetPort, { loss = 0, seed = 0x9e3779b9, delayMs = 0 } = {}) {
     super(targetPort);
     this.loss = loss;
+    this.delayMs = delayMs;
     this.seed = seed >>> 0 || 1;
     this.state = this.seed;
     this.dropped = 0;
@@ -243,9 +245,14 @@ export class MediaRelay extends Relay {
         if (this.loss > 0 && this.random() < this.loss) { this.dropped++; return; }
         this.forwarded++;
       }
-      this.outSock.send(msg, this.targetPort, '127.0.0.1');
+      if (this.delayMs > 0) setTimeout(() => this.forward(msg), this.delayMs);
+      else this.forward(msg);
     });
     return this;
+  }
+
+  forward(msg) {
+    try { this.outSock.send(msg, this.targetPort, '127.0.0.1'); } catch { /* closed meanwhile */ }
   }
 }
 
