@@ -62,6 +62,7 @@ typedef struct job {
 	AVPacket *pkt;
 	vtp_vdec **vdec;       /* per track (NULL for audio) */
 	vtp_adec **adec;
+	int *shown;            /* per track: the tile it is in now, or -1 */
 	peer_view *pv;
 	int64_t apos;          /* audio samples written */
 	float *mix;
@@ -606,14 +607,25 @@ static int compose_video(job *j)
 			j->canvas_layout[slot] = layout;
 		}
 		/* Decoders of every video track advance, present or not, so none
-		 * falls behind the timeline. */
+		 * falls behind the timeline; each is told the tile it fills so
+		 * that it scales ahead on its own thread. */
 		for (size_t i = 0; i < j->nt; i++)
-			if (j->vdec[i])
+			j->shown[i] = -1;
+		for (int i = 0; i < n; i++) {
+			int ti = peer_track_at(j, present[i], abs_at);
+			if (ti >= 0)
+				j->shown[ti] = i;
+		}
+		for (size_t i = 0; i < j->nt; i++)
+			if (j->vdec[i]) {
 				vtp_vdec_at(j->vdec[i], at + half);
+				int s = j->shown[i];
+				vtp_vdec_want(j->vdec[i], s >= 0 ? tiles[s].w : 0, s >= 0 ? tiles[s].h : 0);
+			}
 		for (int i = 0; i < n; i++) {
 			int p = present[i];
 			int ti = peer_track_at(j, p, abs_at);
-			const AVFrame *f = ti >= 0 && j->vdec[ti] ? vtp_vdec_at(j->vdec[ti], at + half) : NULL;
+			const vtp_vframe *f = ti >= 0 && j->vdec[ti] ? vtp_vdec_at(j->vdec[ti], at + half) : NULL;
 			if (!f || vtp_canvas_blit(canvas, &tiles[i], f, &j->pv[p].sws) != 0)
 				name_tile(j, canvas, p, &tiles[i]);
 		}
@@ -838,6 +850,7 @@ static int run(job *j)
 		return rc;
 	j->adec = vtp_calloc(j->nt, sizeof *j->adec);
 	j->vdec = vtp_calloc(j->nt, sizeof *j->vdec);
+	j->shown = vtp_calloc(j->nt, sizeof *j->shown);
 	j->pv = vtp_calloc(j->np, sizeof *j->pv);
 	for (size_t i = 0; i < j->nt; i++)
 		if (!j->t[i].video && j->t[i].frames > 0)
@@ -938,6 +951,7 @@ int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 	vtp_free(j.p);
 	vtp_free(j.pv);
 	vtp_free(j.vdec);
+	vtp_free(j.shown);
 	vtp_free(j.adec);
 	vtp_free(j.mix);
 	vtp_font_cleanup();

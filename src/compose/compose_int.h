@@ -96,25 +96,37 @@ typedef struct vtp_tile {
  * ceil(n / cols), the last row centred; positions and sizes even. */
 void vtp_layout(int n, int w, int h, vtp_tile *tiles);
 
+/* A decoded frame and, when the decoder thread knew the tile it goes to,
+ * the frame already scaled to fit that tile (aspect kept). */
+typedef struct vtp_vframe {
+	struct AVFrame *f;
+	struct AVFrame *scaled; /* NULL, or fitted to tile_w x tile_h */
+	int tile_w, tile_h;
+} vtp_vframe;
+
 /* A video track being decoded on its own thread, frames handed over in
  * recorder-time order through a short queue. */
 typedef struct vtp_vdec vtp_vdec;
 vtp_vdec *vtp_vdec_start(const vtp_ctrack *t, int64_t t0);
 void vtp_vdec_stop(vtp_vdec *d);
+/* The tile size the track is shown in now (0 x 0: not shown): the decoder
+ * thread scales the frames it decodes from now on to fit it. */
+void vtp_vdec_want(vtp_vdec *d, int tile_w, int tile_h);
 /* The frame to show at output time pts_ns (relative to t0): the latest
  * decoded frame at or before it; NULL before the first. Owned by d, valid
  * until the next call. */
-const struct AVFrame *vtp_vdec_at(vtp_vdec *d, int64_t pts_ns);
+const vtp_vframe *vtp_vdec_at(vtp_vdec *d, int64_t pts_ns);
 uint64_t vtp_vdec_errors(const vtp_vdec *d);
 uint64_t vtp_vdec_dropped(const vtp_vdec *d);
 
 /* Canvas drawing (YUV 4:2:0). */
 void vtp_canvas_fill(struct AVFrame *c, int x, int y, int w, int h,
 		     uint8_t Y, uint8_t U, uint8_t V);
-/* Scales src into tile (aspect kept, centred, background around it). *sws
- * is the caller's cached context. */
+/* Puts src into tile (aspect kept, centred, background around it): a copy
+ * when it was scaled for this tile already, else scaled here with *sws
+ * (the caller's cached context). */
 int vtp_canvas_blit(struct AVFrame *c, const vtp_tile *tile,
-		    const struct AVFrame *src, struct SwsContext **sws);
+		    const vtp_vframe *src, struct SwsContext **sws);
 /* A name tile: a colour from the peer id, the name centred. */
 void vtp_canvas_name(struct AVFrame *c, const vtp_tile *tile,
 		     const char *peer_id, const char *name);

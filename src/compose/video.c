@@ -54,31 +54,60 @@ void vtp_canvas_fill(AVFrame *c, int x, int y, int w, int h, uint8_t Y, uint8_t 
 #define BG_Y 16
 #define BG_UV 128
 
-int vtp_canvas_blit(AVFrame *c, const vtp_tile *tile, const AVFrame *src, struct SwsContext **sws)
+/* The size src takes in a tw x th tile (aspect kept, even). false when
+ * it would be degenerate. */
+static bool fit(const AVFrame *src, int tw, int th, int *dw, int *dh)
 {
-	if (src->width <= 0 || src->height <= 0)
-		return -1;
-	/* Fit, aspect kept (sample aspect ratio included when known). */
+	if (src->width <= 0 || src->height <= 0 || tw < 2 || th < 2)
+		return false;
 	double sar = 1.0;
 	if (src->sample_aspect_ratio.num > 0 && src->sample_aspect_ratio.den > 0)
 		sar = (double)src->sample_aspect_ratio.num / src->sample_aspect_ratio.den;
 	double sw = src->width * sar, sh = src->height;
-	double k = fmin(tile->w / sw, tile->h / sh);
-	int dw = ((int)(sw * k + 0.5)) & ~1, dh = ((int)(sh * k + 0.5)) & ~1;
-	if (dw < 2 || dh < 2)
-		return -1;
-	if (dw > tile->w)
-		dw = tile->w;
-	if (dh > tile->h)
-		dh = tile->h;
-	int dx = tile->x + (((tile->w - dw) / 2) & ~1);
-	int dy = tile->y + (((tile->h - dh) / 2) & ~1);
-	if (dw < tile->w || dh < tile->h)
-		vtp_canvas_fill(c, tile->x, tile->y, tile->w, tile->h, BG_Y, BG_UV, BG_UV);
+	double k = fmin(tw / sw, th / sh);
+	*dw = ((int)(sw * k + 0.5)) & ~1;
+	*dh = ((int)(sh * k + 0.5)) & ~1;
+	if (*dw > tw)
+		*dw = tw;
+	if (*dh > th)
+		*dh = th;
+	return *dw >= 2 && *dh >= 2;
+}
+
+static int scale_into(struct SwsContext **sws, const AVFrame *src, uint8_t *const dst[4],
+		      const int dls[4], int dw, int dh)
+{
 	*sws = sws_getCachedContext(*sws, src->width, src->height, src->format, dw, dh,
 				    AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL, NULL);
 	if (!*sws)
 		return -1;
+	sws_scale(*sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
+		  dst, dls);
+	return 0;
+}
+
+int vtp_canvas_blit(AVFrame *c, const vtp_tile *tile, const vtp_vframe *vf, struct SwsContext **sws)
+{
+	const AVFrame *src = vf->f;
+	int dw, dh;
+	if (!fit(src, tile->w, tile->h, &dw, &dh))
+		return -1;
+	int dx = tile->x + (((tile->w - dw) / 2) & ~1);
+	int dy = tile->y + (((tile->h - dh) / 2) & ~1);
+	if (dw < tile->w || dh < tile->h)
+		vtp_canvas_fill(c, tile->x, tile->y, tile->w, tile->h, BG_Y, BG_UV, BG_UV);
+	const AVFrame *s = vf->scaled;
+	if (s && vf->tile_w == tile->w && vf->tile_h == tile->h && s->width == dw &&
+	    s->height == dh) {
+		for (int y = 0; y < dh; y++)
+			memcpy(c->data[0] + (size_t)(dy + y) * c->linesize[0] + dx,
+			       s->data[0] + (size_t)y * s->linesize[0], (size_t)dw);
+		for (int p = 1; p < 3; p++)
+			for (int y = 0; y < dh / 2; y++)
+				memcpy(c->data[p] + (size_t)(dy / 2 + y) * c->linesize[p] + dx / 2,
+				       s->data[p] + (size_t)y * s->linesize[p], (size_t)dw / 2);
+		return 0;
+	}
 	uint8_t *dst[4] = {
 		c->data[0] + (size_t)dy * c->linesize[0] + dx,
 		c->data[1] + (size_t)(dy / 2) * c->linesize[1] + dx / 2,
@@ -86,8 +115,7 @@ int vtp_canvas_blit(AVFrame *c, const vtp_tile *tile, const AVFrame *src, struct
 		NULL,
 	};
 	int dls[4] = {c->linesize[0], c->linesize[1], c->linesize[2], 0};
-	sws_scale(*sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height, dst, dls);
-	return 0;
+	return scale_into(sws, src, dst, dls, dw, dh);
 }
 
 /* ---- name tiles --------------------------------------------------------- */
@@ -225,21 +253,30 @@ struct vtp_vdec {
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	AVFrame *q[VQ];
+	vtp_vframe q[VQ];
 	int head, count;
 	bool eof, quit;
-	AVFrame *cur;
+	vtp_vframe cur;
+	int want_w, want_h;   /* under mu */
+	struct SwsContext *sws; /* the decoder thread's */
 	uint64_t errors, dropped;
 };
 
-static bool put(vtp_vdec *d, AVFrame *f)
+static void vframe_clear(vtp_vframe *v)
+{
+	av_frame_free(&v->f);
+	av_frame_free(&v->scaled);
+	v->tile_w = v->tile_h = 0;
+}
+
+static bool put(vtp_vdec *d, vtp_vframe *v)
 {
 	pthread_mutex_lock(&d->mu);
 	while (d->count == VQ && !d->quit)
 		pthread_cond_wait(&d->cv, &d->mu);
 	bool ok = !d->quit;
 	if (ok) {
-		d->q[(d->head + d->count) % VQ] = f;
+		d->q[(d->head + d->count) % VQ] = *v;
 		d->count++;
 		pthread_cond_broadcast(&d->cv);
 	}
@@ -247,19 +284,43 @@ static bool put(vtp_vdec *d, AVFrame *f)
 	return ok;
 }
 
+/* Scales f for the tile the compositor last asked for, on this thread. */
+static void prescale(vtp_vdec *d, vtp_vframe *v)
+{
+	pthread_mutex_lock(&d->mu);
+	int tw = d->want_w, th = d->want_h;
+	pthread_mutex_unlock(&d->mu);
+	int dw, dh;
+	if (!fit(v->f, tw, th, &dw, &dh))
+		return;
+	AVFrame *s = av_frame_alloc();
+	s->width = dw;
+	s->height = dh;
+	s->format = AV_PIX_FMT_YUV420P;
+	if (!s || av_frame_get_buffer(s, 0) < 0 ||
+	    scale_into(&d->sws, v->f, s->data, s->linesize, dw, dh) != 0) {
+		av_frame_free(&s);
+		return;
+	}
+	v->scaled = s;
+	v->tile_w = tw;
+	v->tile_h = th;
+}
+
 static bool drain(vtp_vdec *d, AVCodecContext *ctx)
 {
 	for (;;) {
-		AVFrame *f = av_frame_alloc();
-		int rc = avcodec_receive_frame(ctx, f);
+		vtp_vframe v = {av_frame_alloc(), NULL, 0, 0};
+		int rc = avcodec_receive_frame(ctx, v.f);
 		if (rc != 0) {
-			av_frame_free(&f);
+			vframe_clear(&v);
 			return true;
 		}
-		if (f->best_effort_timestamp != AV_NOPTS_VALUE)
-			f->pts = f->best_effort_timestamp;
-		if (!put(d, f)) {
-			av_frame_free(&f);
+		if (v.f->best_effort_timestamp != AV_NOPTS_VALUE)
+			v.f->pts = v.f->best_effort_timestamp;
+		prescale(d, &v);
+		if (!put(d, &v)) {
+			vframe_clear(&v);
 			return false;
 		}
 	}
@@ -341,29 +402,38 @@ void vtp_vdec_stop(vtp_vdec *d)
 	pthread_mutex_unlock(&d->mu);
 	pthread_join(d->th, NULL);
 	for (int i = 0; i < d->count; i++)
-		av_frame_free(&d->q[(d->head + i) % VQ]);
-	av_frame_free(&d->cur);
+		vframe_clear(&d->q[(d->head + i) % VQ]);
+	vframe_clear(&d->cur);
+	sws_freeContext(d->sws);
 	pthread_mutex_destroy(&d->mu);
 	pthread_cond_destroy(&d->cv);
 	vtp_free(d);
 }
 
-const AVFrame *vtp_vdec_at(vtp_vdec *d, int64_t pts_ns)
+void vtp_vdec_want(vtp_vdec *d, int tile_w, int tile_h)
+{
+	pthread_mutex_lock(&d->mu);
+	d->want_w = tile_w;
+	d->want_h = tile_h;
+	pthread_mutex_unlock(&d->mu);
+}
+
+const vtp_vframe *vtp_vdec_at(vtp_vdec *d, int64_t pts_ns)
 {
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
 		while (d->count == 0 && !d->eof)
 			pthread_cond_wait(&d->cv, &d->mu);
-		if (d->count == 0 || d->q[d->head]->pts > pts_ns)
+		if (d->count == 0 || d->q[d->head].f->pts > pts_ns)
 			break;
-		av_frame_free(&d->cur);
+		vframe_clear(&d->cur);
 		d->cur = d->q[d->head];
 		d->head = (d->head + 1) % VQ;
 		d->count--;
 		pthread_cond_broadcast(&d->cv);
 	}
 	pthread_mutex_unlock(&d->mu);
-	return d->cur;
+	return d->cur.f ? &d->cur : NULL;
 }
 
 uint64_t vtp_vdec_errors(const vtp_vdec *d)
