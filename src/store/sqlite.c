@@ -84,6 +84,7 @@ static int sqlite_connect(const char *path, void **out, char *err,
 				    "PRAGMA mmap_size=268435456;";
 	sqlite_conn *c = NULL;
 	char *msg = NULL;
+	struct stat st;
 	int fd, rc;
 
 	if (!*path) {
@@ -91,15 +92,25 @@ static int sqlite_connect(const char *path, void **out, char *err,
 		return VTP_EINVAL;
 	}
 	make_parent_dirs(path);
-	/* Create the file ourselves so it is 0600 from the start; SQLite gives
-	 * the -wal and -shm files the same mode. */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
-			 strerror(errno));
-		return VTP_EUNAVAIL;
+	/* Create the file ourselves so it is 0600 from the start (SQLite gives
+	 * the -wal and -shm files the same mode), but only when it does not
+	 * exist yet. Closing any descriptor of a file drops every POSIX lock
+	 * this process holds on it, those of its open connections included;
+	 * another process (a compose child, the CLI) closing its connection
+	 * could then believe it was the last one, checkpoint and delete the
+	 * WAL while this process goes on appending commits to it: lost at the
+	 * next start. When the file does not exist, no connection of ours has
+	 * it open. */
+	if (stat(path, &st) != 0) {
+		fd = errno == ENOENT ? open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
+		if (fd < 0 && errno != EEXIST) {
+			snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
+				 strerror(errno));
+			return VTP_EUNAVAIL;
+		}
+		if (fd >= 0)
+			close(fd);
 	}
-	close(fd);
 
 	c = vtp_calloc(1, sizeof(*c));
 	pthread_once(&config_once, configure_library);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -1752,11 +1753,92 @@ static int teardown_pg(void **state)
 		cmocka_unit_test(test_reconnect),                             \
 		cmocka_unit_test(test_generation),                            \
 		cmocka_unit_test(test_generation_shared),                     \
+		cmocka_unit_test(test_sqlite_other_processes),                \
 		cmocka_unit_test(test_jobs),                                  \
 		cmocka_unit_test(test_unqueued),                              \
 	}
 
-int main(void)
+/* ---- SQLite shared with other processes ------------------------------------ */
+
+/* The other process of test_sqlite_other_processes, run as this program
+ * re-executed (a forked copy would inherit SQLite's in-memory lock table):
+ * "add EMAIL" inserts a user, "has EMAIL" exits 0 if the user is there. */
+static int other_process(const char *url, const char *what, const char *email)
+{
+	vtp_store *s = NULL;
+	vtp_user u;
+	char err[256];
+	int rc;
+
+	if (vtp_store_open(url, 1, &s, err, sizeof(err)) != 0)
+		return 2;
+	memset(&u, 0, sizeof(u));
+	if (strcmp(what, "add") == 0) {
+		vtp_uuid_v4(u.id);
+		u.email = (char *)email;
+		u.full_name = "Other";
+		u.role = "student";
+		rc = vtp_store_user_insert(s, &u) == 0 ? 0 : 3;
+	} else {
+		rc = vtp_store_user_by_email(s, email, &u) == 0 ? 0 : 1;
+		vtp_user_clear(&u);
+	}
+	vtp_store_free(s);
+	return rc;
+}
+
+static int run_other(const char *url, const char *what, const char *email)
+{
+	int status = 0;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execl("/proc/self/exe", "test_store", "--other-process", url, what, email,
+		      (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* A second connection opened while the first holds its locks, then another
+ * process closing its own connection: that process must not take the WAL
+ * for its own (checkpoint and delete it) while this one still appends to
+ * it, or what this one commits next is lost to every later opener. */
+static void test_sqlite_other_processes(void **state)
+{
+	fixture *fx = *state;
+	char url[512], path[400], err[256], email[128];
+	vtp_store *s = NULL;
+	void *second = NULL;
+	vtp_user u;
+	int64_t count = 0;
+
+	if (strcmp(fx->backend, "sqlite") != 0)
+		return;
+	snprintf(path, sizeof(path), "%s/shared/vtp.db", fx->dir);
+	snprintf(url, sizeof(url), "sqlite://%s", path);
+	assert_int_equal(vtp_store_open(url, 2, &s, err, sizeof(err)), 0);
+	assert_int_equal(vtp_store_migrate(s, NULL), 0);
+	assert_int_equal(vtp_store_user_count(s, &count), 0); /* a read: locks held */
+	assert_int_equal(vtp__sqlite_ops.connect(path, &second, err, sizeof(err)), 0);
+	assert_int_equal(run_other(url, "add", "first@other.test"), 0);
+	memset(&u, 0, sizeof(u));
+	vtp_uuid_v4(u.id);
+	u.email = email;
+	snprintf(email, sizeof(email), "after@this.test");
+	u.full_name = "After";
+	u.role = "student";
+	assert_int_equal(vtp_store_user_insert(s, &u), 0);
+	assert_int_equal(run_other(url, "has", "first@other.test"), 0);
+	assert_int_equal(run_other(url, "has", "after@this.test"), 0);
+	vtp__sqlite_ops.disconnect(second);
+	vtp_store_free(s);
+}
+
+int main(int argc, char **argv)
 {
 	CASES(sqlite_cases);
 	CASES(postgres_cases);
@@ -1765,6 +1847,8 @@ int main(void)
 	};
 	int failed = 0;
 
+	if (argc == 5 && strcmp(argv[1], "--other-process") == 0)
+		return other_process(argv[2], argv[3], argv[4]);
 	vtp_log_init(getenv("VTP_TEST_LOG") ? VTP_LOG_DEBUG : VTP_LOG_ERROR,
 		     false);
 	failed += cmocka_run_group_tests_name("store_common", common_cases,
