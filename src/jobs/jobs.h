@@ -14,6 +14,9 @@
  * or the next look at the queue (every second: other nodes queue too).
  * Stopping kills the running children and puts their jobs back in the queue.
  *
+ * The child also gets VTP_JOB_ATTEMPT (1, 2, 3) for its "processing" entry
+ * in the access log.
+ *
  * Knobs (environment only, for operators and tests): VTP_JOB_TIMEOUT (base
  * seconds, default 60), VTP_JOB_TIMEOUT_FACTOR (seconds per second of
  * recording, default 3), VTP_JOB_BACKOFF (seconds before each retry, comma
