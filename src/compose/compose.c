@@ -40,7 +40,23 @@ void vtp_compose_defaults(vtp_compose_opts *o)
 
 /* ---- the job's state ---------------------------------------------------------- */
 
-#define NCANVAS 3
+/* Encoder settings (bench/compose.sh gives the ffmpeg CLI the same). */
+#define VP8_CPU_USED "8"
+#define X264_PRESET "veryfast"
+
+typedef struct pktlist {
+	AVPacket **p;
+	size_t n, cap;
+} pktlist;
+
+typedef struct encw {
+	struct job *j;
+	int idx;
+	pthread_t th;
+	AVCodecContext *ctx;
+	AVPacket *pkt;
+	int64_t local;         /* frames this encoder has taken */
+} encw;
 
 typedef struct peer_view {
 	AVFrame *name_img;     /* the peer's name tile at the size it was drawn */
@@ -69,18 +85,28 @@ typedef struct job {
 	AVFrame *aframe;
 	int last_pct;
 	bool mp4;
-	pthread_mutex_t mux_mu;   /* the muxer and r->error, shared with the encoder thread */
-	/* The video encoder's thread and the canvases handed to it: canvas
-	 * k % NCANVAS holds output frame k; produced/consumed count frames. */
-	pthread_t enc_th;
-	bool enc_running;
+	pthread_mutex_t mux_mu;   /* the muxer and r->error, shared with the encoder threads */
+	/* Video encoding. The timeline is cut into chunks of one GOP; with
+	 * VP8, chunk c goes to encoder c % nenc, each single-threaded and
+	 * starting its chunks on a keyframe, so whole cores encode in
+	 * parallel (libvpx's own threads spin-wait on each other and lose
+	 * to the decoders for the same cores). x264 threads well by itself:
+	 * one encoder. Frames wait in a ring of slots (frame k in slot
+	 * k % nslot); packets wait per chunk until every earlier chunk is
+	 * written. */
+	int nenc;
+	struct encw *enc;
+	int64_t gop, frames, nchunks;
+	int nslot;
+	AVFrame **slot;
+	int64_t *slot_frame;   /* frame held, -1 when free */
 	pthread_mutex_t enc_mu;
 	pthread_cond_t enc_cv;
-	AVFrame *canvas[NCANVAS];
-	int canvas_layout[NCANVAS];
-	int64_t produced, consumed;
-	bool enc_done, enc_failed;
-	AVPacket *enc_pkt;
+	bool enc_init, enc_failed;
+	struct pktlist *chunk;
+	bool *chunk_done;
+	int64_t next_chunk;    /* next chunk to write */
+	int running;           /* encoder threads started */
 } job;
 
 static int fail(job *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -275,7 +301,7 @@ static int open_output(job *j)
 	return 0;
 }
 
-static AVCodecContext *video_encoder(job *j, int kbps)
+static AVCodecContext *video_encoder(job *j, int kbps, int nthreads)
 {
 	const vtp_compose_opts *o = j->o;
 	const AVCodec *c = avcodec_find_encoder_by_name(j->mp4 ? "libx264" : "libvpx");
@@ -289,15 +315,15 @@ static AVCodecContext *video_encoder(job *j, int kbps)
 	e->framerate = (AVRational){o->fps, 1};
 	e->bit_rate = (int64_t)kbps * 1000;
 	e->gop_size = o->fps * 2;
-	e->thread_count = threads(o);
+	e->thread_count = nthreads;
 	if (j->oc->oformat->flags & AVFMT_GLOBALHEADER)
 		e->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
 	AVDictionary *d = NULL;
 	if (j->mp4) {
-		av_dict_set(&d, "preset", "veryfast", 0);
+		av_dict_set(&d, "preset", X264_PRESET, 0);
 	} else {
 		av_dict_set(&d, "deadline", "realtime", 0);
-		av_dict_set(&d, "cpu-used", "8", 0);
+		av_dict_set(&d, "cpu-used", VP8_CPU_USED, 0);
 		av_dict_set(&d, "lag-in-frames", "0", 0);
 	}
 	int rc = avcodec_open2(e, c, &d);
@@ -469,112 +495,239 @@ static void name_tile(job *j, AVFrame *canvas, int peer, const vtp_tile *tile)
 	copy_rect(canvas, tile, v->name_img);
 }
 
-static int flush_encoder_pkt(job *j, AVCodecContext *e, AVStream *st, AVPacket *pkt);
+/* Writes every finished chunk whose predecessors are written. Under
+ * enc_mu. */
+static int write_chunks(job *j)
+{
+	int rc = 0;
+	while (j->next_chunk < j->nchunks && j->chunk_done[j->next_chunk]) {
+		pktlist *l = &j->chunk[j->next_chunk];
+		for (size_t i = 0; i < l->n; i++) {
+			if (rc == 0) {
+				av_packet_rescale_ts(l->p[i], j->enc[0].ctx->time_base, j->vs->time_base);
+				l->p[i]->stream_index = j->vs->index;
+				rc = write_packet(j, l->p[i]);
+			}
+			av_packet_free(&l->p[i]);
+		}
+		vtp_free(l->p);
+		memset(l, 0, sizeof *l);
+		j->next_chunk++;
+	}
+	return rc;
+}
 
-/* The encoder thread: encodes canvases in order as the compositor hands
- * them over, then flushes the encoder. */
+/* Moves the encoder's packets into chunk c, their pts made global
+ * (first frame of the chunk = k0, its local count then = base). */
+static int collect_packets(job *j, encw *w, int64_t c, int64_t k0, int64_t base)
+{
+	for (;;) {
+		int rc = avcodec_receive_packet(w->ctx, w->pkt);
+		if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
+			return 0;
+		if (rc < 0)
+			return fail(j, VTP_COMPOSE_ECODEC, "video encoder: %s", averr(rc));
+		AVPacket *p = av_packet_clone(w->pkt);
+		av_packet_unref(w->pkt);
+		if (!p)
+			return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
+		p->pts = k0 + (p->pts - base);
+		p->dts = p->dts == AV_NOPTS_VALUE ? p->pts : k0 + (p->dts - base);
+		pthread_mutex_lock(&j->enc_mu);
+		pktlist *l = &j->chunk[c];
+		if (l->n == l->cap) {
+			l->cap = l->cap ? l->cap * 2 : 64;
+			l->p = vtp_realloc(l->p, l->cap * sizeof *l->p);
+		}
+		l->p[l->n++] = p;
+		pthread_mutex_unlock(&j->enc_mu);
+	}
+}
+
 static void *encoder_main(void *arg)
 {
-	job *j = arg;
+	encw *w = arg;
+	job *j = w->j;
 	int rc = 0;
-	for (;;) {
+	for (int64_t c = w->idx; c < j->nchunks && rc == 0; c += j->nenc) {
+		int64_t k0 = c * j->gop, k1 = k0 + j->gop < j->frames ? k0 + j->gop : j->frames;
+		int64_t base = w->local;
+		for (int64_t k = k0; k < k1 && rc == 0; k++) {
+			int s = (int)(k % j->nslot);
+			pthread_mutex_lock(&j->enc_mu);
+			while (j->slot_frame[s] != k && !j->enc_failed)
+				pthread_cond_wait(&j->enc_cv, &j->enc_mu);
+			bool failed = j->enc_failed;
+			pthread_mutex_unlock(&j->enc_mu);
+			if (failed)
+				return NULL;
+			AVFrame *f = j->slot[s];
+			f->pts = w->local++;
+			f->pict_type = (k == k0 && j->nenc > 1) ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
+			int sr = avcodec_send_frame(w->ctx, f);
+			if (sr < 0)
+				rc = fail(j, VTP_COMPOSE_ECODEC, "video encoder: %s", averr(sr));
+			else
+				rc = collect_packets(j, w, c, k0, base);
+			pthread_mutex_lock(&j->enc_mu);
+			j->slot_frame[s] = -1;
+			pthread_cond_broadcast(&j->enc_cv);
+			pthread_mutex_unlock(&j->enc_mu);
+		}
+		if (rc == 0 && k1 == j->frames) {
+			/* The last chunk: whatever the encoder still holds. */
+			int sr = avcodec_send_frame(w->ctx, NULL);
+			if (sr < 0 && sr != AVERROR_EOF)
+				rc = fail(j, VTP_COMPOSE_ECODEC, "encoder flush: %s", averr(sr));
+			else
+				rc = collect_packets(j, w, c, k0, base);
+		}
 		pthread_mutex_lock(&j->enc_mu);
-		while (j->consumed == j->produced && !j->enc_done)
-			pthread_cond_wait(&j->enc_cv, &j->enc_mu);
-		bool end = j->consumed == j->produced;
-		AVFrame *c = end ? NULL : j->canvas[j->consumed % NCANVAS];
-		pthread_mutex_unlock(&j->enc_mu);
-		if (end)
-			break;
-		int sr = avcodec_send_frame(j->venc, c);
-		if (sr < 0)
-			rc = fail(j, VTP_COMPOSE_ECODEC, "video encoder: %s", averr(sr));
-		else
-			rc = write_packets(j, j->venc, j->vs, j->enc_pkt);
-		pthread_mutex_lock(&j->enc_mu);
-		j->consumed++;
+		if (rc == 0) {
+			j->chunk_done[c] = true;
+			rc = write_chunks(j);
+		}
 		if (rc != 0)
 			j->enc_failed = true;
 		pthread_cond_broadcast(&j->enc_cv);
-		pthread_mutex_unlock(&j->enc_mu);
-		if (rc != 0)
-			return NULL;
-	}
-	if (flush_encoder_pkt(j, j->venc, j->vs, j->enc_pkt) != 0) {
-		pthread_mutex_lock(&j->enc_mu);
-		j->enc_failed = true;
 		pthread_mutex_unlock(&j->enc_mu);
 	}
 	return NULL;
 }
 
-/* The canvas for output frame k, once the encoder is done with it. NULL
- * when the encoder failed. */
+/* A free slot for output frame k (its buffer writable). NULL when an
+ * encoder failed. */
 static AVFrame *canvas_for(job *j, int64_t k)
 {
+	int s = (int)(k % j->nslot);
 	pthread_mutex_lock(&j->enc_mu);
-	while (j->produced - j->consumed == NCANVAS && !j->enc_failed)
+	while (j->slot_frame[s] != -1 && !j->enc_failed)
 		pthread_cond_wait(&j->enc_cv, &j->enc_mu);
 	bool failed = j->enc_failed;
 	pthread_mutex_unlock(&j->enc_mu);
-	return failed ? NULL : j->canvas[k % NCANVAS];
+	if (failed)
+		return NULL;
+	if (!j->slot[s]) {
+		AVFrame *c = av_frame_alloc();
+		c->width = j->o->width;
+		c->height = j->o->height;
+		c->format = AV_PIX_FMT_YUV420P;
+		if (av_frame_get_buffer(c, 0) < 0) {
+			av_frame_free(&c);
+			fail(j, VTP_COMPOSE_ECODEC, "out of memory");
+			return NULL;
+		}
+		j->slot[s] = c;
+	}
+	if (av_frame_make_writable(j->slot[s]) < 0) {
+		fail(j, VTP_COMPOSE_ECODEC, "out of memory");
+		return NULL;
+	}
+	return j->slot[s];
 }
 
-static void canvas_done(job *j)
+static void canvas_done(job *j, int64_t k)
 {
 	pthread_mutex_lock(&j->enc_mu);
-	j->produced++;
+	j->slot_frame[k % j->nslot] = k;
 	pthread_cond_broadcast(&j->enc_cv);
 	pthread_mutex_unlock(&j->enc_mu);
 }
 
-static int start_encoder(job *j)
+static int start_encoders(job *j, int vkbps)
 {
 	const vtp_compose_opts *o = j->o;
-	for (int i = 0; i < NCANVAS; i++) {
-		AVFrame *c = av_frame_alloc();
-		j->canvas[i] = c;
-		c->width = o->width;
-		c->height = o->height;
-		c->format = AV_PIX_FMT_YUV420P;
-		if (av_frame_get_buffer(c, 0) < 0)
-			return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
-		j->canvas_layout[i] = -1;
-	}
-	j->enc_pkt = av_packet_alloc();
+	int nt = threads(o);
+	j->nenc = j->mp4 ? 1 : nt;
+	j->gop = (int64_t)o->fps * 2;
+	j->nchunks = (j->frames + j->gop - 1) / j->gop;
+	/* Encoders work on consecutive chunks in lockstep: the compositor
+	 * needs to run (nenc - 1) chunks ahead of the slowest. */
+	j->nslot = j->nenc > 1 ? (int)(j->gop * (j->nenc - 1)) + 8 : 4;
+	j->slot = vtp_calloc((size_t)j->nslot, sizeof *j->slot);
+	j->slot_frame = vtp_malloc((size_t)j->nslot * sizeof *j->slot_frame);
+	for (int i = 0; i < j->nslot; i++)
+		j->slot_frame[i] = -1;
+	j->chunk = vtp_calloc((size_t)(j->nchunks ? j->nchunks : 1), sizeof *j->chunk);
+	j->chunk_done = vtp_calloc((size_t)(j->nchunks ? j->nchunks : 1), sizeof *j->chunk_done);
 	pthread_mutex_init(&j->enc_mu, NULL);
 	pthread_cond_init(&j->enc_cv, NULL);
-	if (pthread_create(&j->enc_th, NULL, encoder_main, j) != 0)
-		return fail(j, VTP_COMPOSE_ECODEC, "cannot start the encoder thread");
-	j->enc_running = true;
+	j->enc_init = true;
+	j->enc = vtp_calloc((size_t)j->nenc, sizeof *j->enc);
+	for (int i = 0; i < j->nenc; i++) {
+		j->enc[i].j = j;
+		j->enc[i].idx = i;
+		j->enc[i].pkt = av_packet_alloc();
+		j->enc[i].ctx = video_encoder(j, vkbps, j->nenc > 1 ? 1 : nt);
+		if (!j->enc[i].ctx)
+			return fail(j, VTP_COMPOSE_ECODEC, "cannot open the video encoder");
+	}
+	j->venc = j->enc[0].ctx;
 	return 0;
 }
 
-/* Tells the encoder thread there is no more and waits for it. */
-static int stop_encoder(job *j)
+static int run_encoders(job *j)
 {
-	if (!j->enc_running)
-		return 0;
-	pthread_mutex_lock(&j->enc_mu);
-	j->enc_done = true;
-	pthread_cond_broadcast(&j->enc_cv);
-	pthread_mutex_unlock(&j->enc_mu);
-	pthread_join(j->enc_th, NULL);
-	j->enc_running = false;
-	return j->enc_failed ? VTP_COMPOSE_ECODEC : 0;
+	for (int i = 0; i < j->nenc; i++) {
+		if (pthread_create(&j->enc[i].th, NULL, encoder_main, &j->enc[i]) != 0)
+			return fail(j, VTP_COMPOSE_ECODEC, "cannot start an encoder thread");
+		j->running++;
+	}
+	return 0;
+}
+
+/* Waits for the encoder threads (after the last frame, or to abandon). */
+static int stop_encoders(job *j, bool abandon)
+{
+	if (abandon && j->enc_init) {
+		pthread_mutex_lock(&j->enc_mu);
+		j->enc_failed = true;
+		pthread_cond_broadcast(&j->enc_cv);
+		pthread_mutex_unlock(&j->enc_mu);
+	}
+	for (int i = 0; i < j->running; i++)
+		pthread_join(j->enc[i].th, NULL);
+	j->running = 0;
+	if (j->enc_failed)
+		return VTP_COMPOSE_ECODEC;
+	return j->next_chunk == j->nchunks ? 0 : fail(j, VTP_COMPOSE_ECODEC, "video chunks missing");
+}
+
+static void free_encoders(job *j)
+{
+	for (int i = 0; j->enc && i < j->nenc; i++) {
+		avcodec_free_context(&j->enc[i].ctx);
+		av_packet_free(&j->enc[i].pkt);
+	}
+	j->venc = NULL;
+	vtp_free(j->enc);
+	for (int i = 0; j->slot && i < j->nslot; i++)
+		av_frame_free(&j->slot[i]);
+	vtp_free(j->slot);
+	vtp_free(j->slot_frame);
+	for (int64_t c = 0; j->chunk && c < j->nchunks; c++) {
+		for (size_t i = 0; i < j->chunk[c].n; i++)
+			av_packet_free(&j->chunk[c].p[i]);
+		vtp_free(j->chunk[c].p);
+	}
+	vtp_free(j->chunk);
+	vtp_free(j->chunk_done);
+	if (j->enc_init) {
+		pthread_mutex_destroy(&j->enc_mu);
+		pthread_cond_destroy(&j->enc_cv);
+	}
 }
 
 static int compose_video(job *j)
 {
 	const vtp_compose_opts *o = j->o;
-	int64_t len = j->t1 - j->t0;
-	int64_t frames = (len * o->fps + 999999999) / 1000000000;
-	int rc = start_encoder(j);
+	int64_t frames = j->frames;
+	int rc = run_encoders(j);
 	if (rc)
 		return rc;
 	int *present = vtp_malloc((j->np ? j->np : 1) * sizeof *present);
 	vtp_tile *tiles = vtp_malloc((j->np ? j->np : 1) * sizeof *tiles);
-	int prev_n = -1, layout = 0;
+	int prev_n = -1;
 	int64_t half = 500000000LL / o->fps;
 	for (int64_t k = 0; k < frames && rc == 0; k++) {
 		int64_t at = k * 1000000000LL / o->fps; /* relative to t0 */
@@ -589,23 +742,13 @@ static int compose_video(job *j)
 		if (n != prev_n) {
 			vtp_layout(n, o->width, o->height, tiles);
 			prev_n = n;
-			layout++;
 		}
 		AVFrame *canvas = canvas_for(j, k);
 		if (!canvas) {
 			rc = VTP_COMPOSE_ECODEC;
 			break;
 		}
-		uint8_t *before = canvas->data[0];
-		if ((rc = av_frame_make_writable(canvas)) < 0) {
-			rc = fail(j, VTP_COMPOSE_ECODEC, "canvas: %s", averr(rc));
-			break;
-		}
-		int slot = (int)(k % NCANVAS);
-		if (canvas->data[0] != before || j->canvas_layout[slot] != layout) {
-			vtp_canvas_fill(canvas, 0, 0, o->width, o->height, 16, 128, 128);
-			j->canvas_layout[slot] = layout;
-		}
+		vtp_canvas_fill(canvas, 0, 0, o->width, o->height, 16, 128, 128);
 		/* Decoders of every video track advance, present or not, so none
 		 * falls behind the timeline; each is told the tile it fills so
 		 * that it scales ahead on its own thread. */
@@ -629,13 +772,12 @@ static int compose_video(job *j)
 			if (!f || vtp_canvas_blit(canvas, &tiles[i], f, &j->pv[p].sws) != 0)
 				name_tile(j, canvas, p, &tiles[i]);
 		}
-		canvas->pts = k;
-		canvas_done(j);
+		canvas_done(j, k);
 		j->r->frames_out++;
 		rc = audio_until(j, (at + 1000000000LL / o->fps) * VTP_AUDIO_RATE / 1000000000LL);
 		progress(j, at);
 	}
-	int erc = stop_encoder(j);
+	int erc = stop_encoders(j, rc != 0);
 	vtp_free(present);
 	vtp_free(tiles);
 	return rc ? rc : erc;
@@ -862,8 +1004,11 @@ static int run(job *j)
 	} else {
 		int abr = j->mp4 ? 128 : 96;
 		int vkbps = j->o->bitrate_kbps - abr > 100 ? j->o->bitrate_kbps - abr : 100;
-		if (!(j->venc = video_encoder(j, vkbps)) || !(j->aenc = audio_encoder(j)))
-			return fail(j, VTP_COMPOSE_ECODEC, "cannot open the encoders");
+		j->frames = ((j->t1 - j->t0) * j->o->fps + 999999999) / 1000000000;
+		if ((rc = start_encoders(j, vkbps)) != 0)
+			return rc;
+		if (!(j->aenc = audio_encoder(j)))
+			return fail(j, VTP_COMPOSE_ECODEC, "cannot open the audio encoder");
 		j->vs = avformat_new_stream(j->oc, NULL);
 		j->as = avformat_new_stream(j->oc, NULL);
 		if (!j->vs || !j->as)
@@ -913,11 +1058,8 @@ int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 	job j = {.o = o, .r = r, .last_pct = -1};
 	pthread_mutex_init(&j.mux_mu, NULL);
 	int rc = run(&j);
-	if (j.enc_running)
-		stop_encoder(&j);
-	for (int i = 0; i < NCANVAS; i++)
-		av_frame_free(&j.canvas[i]);
-	av_packet_free(&j.enc_pkt);
+	stop_encoders(&j, true);
+	free_encoders(&j);
 	for (size_t i = 0; i < j.nt; i++) {
 		if (j.vdec && j.vdec[i]) {
 			r->decode_errors += vtp_vdec_errors(j.vdec[i]);
@@ -934,7 +1076,6 @@ int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 		av_frame_free(&j.pv[k].name_img);
 		sws_freeContext(j.pv[k].sws);
 	}
-	avcodec_free_context(&j.venc);
 	avcodec_free_context(&j.aenc);
 	av_frame_free(&j.aframe);
 	av_packet_free(&j.pkt);
