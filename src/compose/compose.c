@@ -12,6 +12,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/channel_layout.h>
+#include <libavutil/log.h>
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 #include <math.h>
@@ -1055,6 +1056,9 @@ static int run(job *j)
 int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 {
 	memset(r, 0, sizeof *r);
+	/* libav's chatter (encoder banners) is not news; its warnings are. */
+	if (av_log_get_level() > AV_LOG_WARNING)
+		av_log_set_level(AV_LOG_WARNING);
 	job j = {.o = o, .r = r, .last_pct = -1};
 	pthread_mutex_init(&j.mux_mu, NULL);
 	int rc = run(&j);
