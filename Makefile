@@ -54,6 +54,7 @@ bench: build
 	@scripts/install-deps.sh --test
 	@bench/run.sh
 	@bench/ingest.sh
+	@bench/compose.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

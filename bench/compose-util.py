@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Helpers for bench/compose.sh (composition benchmark).
+
+  compose-util.py api URL TOKEN start ROOM           -> recording id
+  compose-util.py api URL TOKEN track REC PEER NAME KIND CODEC PT RATE -> UDP port
+  compose-util.py api URL TOKEN stop REC             -> "tracks packets lost"
+  compose-util.py captures BIN DIR                   -> one line: tracks, packets, missing, media s
+  compose-util.py measure OUT -- CMD...              -> runs CMD, writes the same fields as
+                                                        /usr/bin/time -v (fallback when the
+                                                        `time` package is not installed)
+  compose-util.py timev FILE                         -> "wall user sys maxrss_kib" from time -v
+  compose-util.py probe FILE                         -> "duration codecs WxH fps kbps"
+  compose-util.py x264opts FILE                      -> the x264 options string in the stream
+  compose-util.py srcopts COMPOSE_C VP8OPT... -- X264OPT...
+                                                     -> exit 1 and say so when compose.c's
+                                                        av_dict_set() encoder options differ
+  compose-util.py table RESULTS                      -> the Markdown table
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+
+def api(url, token, cmd, args):
+    def call(method, path, body=None):
+        req = urllib.request.Request(
+            url + path, method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+        with urllib.request.urlopen(req) as r:
+            return json.load(r)
+    if cmd == "start":
+        print(call("POST", "/recordings/start", {"roomId": args[0], "title": "compose bench"})["recordingId"])
+    elif cmd == "track":
+        rec, peer, name, kind, codec, pt, rate = args
+        body = {"peerId": peer, "fullName": name, "kind": kind, "codec": codec,
+                "payloadType": int(pt), "clockRate": int(rate)}
+        print(call("POST", "/recordings/%s/tracks" % rec, body)["port"])
+    elif cmd == "stop":
+        t = call("POST", "/recordings/%s/stop" % args[0]).get("tracks") or []
+        print(len(t), sum(x.get("packets", 0) for x in t), sum(x.get("lost", 0) for x in t))
+    else:
+        sys.exit("compose-util: unknown api command " + cmd)
+
+
+def captures(binary, d):
+    n = pkts = missing = 0
+    media = 0.0
+    for f in sorted(os.listdir(d)):
+        if not f.endswith(".vtpcap"):
+            continue
+        s = json.loads(subprocess.check_output([binary, "inspect", "--json", os.path.join(d, f)]))
+        n += 1
+        pkts += s["rtpPackets"]
+        missing += s["missing"]
+        if s["meta"].get("kind") == "video":
+            media = max(media, s["mediaSeconds"])
+        if s["end"] != "clean":
+            sys.exit("compose-util: %s ends %s" % (f, s["end"]))
+    print(n, pkts, missing, "%.1f" % media)
+
+
+def measure(out, cmd):
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t0
+    code = os.waitstatus_to_exitcode(status)
+    m, s = divmod(wall, 60)
+    with open(out, "w") as f:
+        f.write("\tUser time (seconds): %.2f\n" % ru.ru_utime)
+        f.write("\tSystem time (seconds): %.2f\n" % ru.ru_stime)
+        f.write("\tElapsed (wall clock) time (h:mm:ss or m:ss): %d:%05.2f\n" % (m, s))
+        f.write("\tMaximum resident set size (kbytes): %d\n" % ru.ru_maxrss)
+        f.write("\tExit status: %d\n" % code)
+    sys.exit(code)
+
+
+def timev(path):
+    text = open(path).read()
+    def num(label):
+        m = re.search(re.escape(label) + r"\s*:?\s*([0-9.:]+)", text)
+        if not m:
+            sys.exit("compose-util: no '%s' in %s" % (label, path))
+        return m.group(1)
+    wall = 0.0
+    for part in num("Elapsed (wall clock) time (h:mm:ss or m:ss):").split(":"):
+        wall = wall * 60 + float(part)
+    print("%.2f %s %s %s" % (wall, num("User time (seconds):"), num("System time (seconds):"),
+                             num("Maximum resident set size (kbytes):")))
+
+
+def probe(path):
+    j = json.loads(subprocess.check_output(
+        ["ffprobe", "-v", "error", "-show_entries",
+         "format=duration,bit_rate:stream=codec_type,codec_name,width,height,avg_frame_rate,sample_rate,channels",
+         "-of", "json", path]))
+    codecs, size, fps, audio = [], "-", "-", "-"
+    for s in j.get("streams", []):
+        codecs.append(s["codec_name"])
+        if s["codec_type"] == "video":
+            size = "%sx%s" % (s["width"], s["height"])
+            n, d = s.get("avg_frame_rate", "0/1").split("/")
+            fps = "%.0f" % (float(n) / float(d)) if float(d) else "-"
+        elif s["codec_type"] == "audio":
+            audio = "%sHz/%sch" % (s.get("sample_rate"), s.get("channels"))
+    fmt = j["format"]
+    kbps = float(fmt.get("bit_rate", 0)) / 1000
+    print("%.2f %s %s %s %s %.0f" % (float(fmt["duration"]), "/".join(codecs), size, fps, audio, kbps))
+
+
+def x264opts(path):
+    data = open(path, "rb").read()
+    m = re.search(rb"x264 - core \d+[^\x00]*?options: ([^\x00]*)", data)
+    print(m.group(1).decode("ascii", "replace").strip() if m else "")
+
+
+def srcopts(path, vp8, x264):
+    """compose.c sets libvpx options in one branch and libx264's in the
+    other: every av_dict_set(&d, "name", ... "value") there, minus the
+    muxer's, is compared with this script's name=value lists."""
+    text = open(path).read()
+    macros = dict(re.findall(r'^\s*#\s*define\s+(\w+)\s+"([^"]*)"', text, re.M))
+    found = {}
+    for m in re.finditer(r'av_dict_set\(\s*&\w+\s*,\s*"([\w-]+)"\s*,\s*([^;]*?)\s*,\s*\d+\s*\)\s*;', text):
+        name, value = m.group(1), m.group(2)
+        if name == "movflags":
+            continue
+        lit = re.findall(r'"([^"]*)"', value)  # a literal, or the last one of a ?: expression
+        if lit:
+            found[name] = lit[-1]
+        elif value in macros:
+            found[name] = macros[value]
+        else:
+            found[name] = "(set at run time: %s)" % value
+    want = dict(kv.split("=", 1) for kv in vp8 + x264)
+    bad = []
+    for k, v in sorted(want.items()):
+        if found.get(k) != v:
+            bad.append("%s: compose.c %s, script %s" % (k, found.get(k, "(not set)"), v))
+    for k, v in sorted(found.items()):
+        if k not in want:
+            bad.append("%s: compose.c %s, script (not set)" % (k, v))
+    if bad:
+        print("; ".join(bad))
+        sys.exit(1)
+
+
+def table(path):
+    rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
+    # job tool media wall user sys rss_kib kbps out_seconds note
+    by_job = {}
+    for r in rows:
+        by_job.setdefault(r[0], {})[r[1]] = r
+    print("| job | composer | × real time | wall (s) | CPU (s) | peak RSS (MiB) | output (s, kb/s) "
+          "| speed, ours/ffmpeg | CPU, ours/ffmpeg | RSS, ours/ffmpeg |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        job, tool, media, wall, user, sys_, rss, kbps, outs = r[:9]
+        note = r[9] if len(r) > 9 else ""
+        name = {"ours": "vtp-recorder compose", "ffmpeg": "ffmpeg CLI"}.get(tool, tool)
+        if note:
+            name += " " + note
+        if wall == "-":
+            print("| %s | %s | — | — | — | — | — | — | — | — |" % (job, name))
+            continue
+        media, wall, cpu, rss = float(media), float(wall), float(user) + float(sys_), int(rss) / 1024
+        xrt = media / wall if wall > 0 else float("inf")
+        sp = cp = rr = ""
+        other = by_job[job].get("ffmpeg")
+        if tool == "ours" and other and other[3] != "-":
+            o_xrt = float(other[2]) / float(other[3])
+            o_cpu = float(other[4]) + float(other[5])
+            sp = "**%.2f**" % (xrt / o_xrt)
+            cp = "%.2f" % (cpu / o_cpu)
+            rr = "%.2f" % (rss / (int(other[6]) / 1024))
+        out = "—" if outs == "-" else "%.1f, %s" % (float(outs), kbps)
+        print("| %s | %s | %s | %.2f | %.1f | %.0f | %s | %s | %s | %s |" % (
+            job, name, ("%.1f" % xrt), wall, cpu, rss, out, sp, cp, rr))
+
+
+def main():
+    a = sys.argv[1:]
+    if not a:
+        sys.exit(__doc__)
+    if a[0] == "api":
+        api(a[1], a[2], a[3], a[4:])
+    elif a[0] == "captures":
+        captures(a[1], a[2])
+    elif a[0] == "measure":
+        measure(a[1], a[3:] if a[2] == "--" else a[2:])
+    elif a[0] == "timev":
+        timev(a[1])
+    elif a[0] == "probe":
+        probe(a[1])
+    elif a[0] == "x264opts":
+        x264opts(a[1])
+    elif a[0] == "srcopts":
+        rest = a[2:]
+        cut = rest.index("--") if "--" in rest else len(rest)
+        srcopts(a[1], rest[:cut], rest[cut + 1:])
+    elif a[0] == "table":
+        table(a[1])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
