@@ -845,6 +845,15 @@ static int fast_video_stream(job *j, const vtp_ctrack *t, vtp_fsrc *src, vtp_fra
 	cp->height = t->height;
 	cp->format = AV_PIX_FMT_YUV420P;
 	j->vs->time_base = (AVRational){1, 90000};
+	/* The sender's frame rate, when its frames are evenly spaced at a
+	 * whole rate (players show it; WebM writes it as DefaultDuration). */
+	double span = (double)(t->last_ext_ts - t->first_ext_ts) / t->clock;
+	if (span > 0.5 && t->frames > 1) {
+		double fps = (double)(t->frames - 1) / span;
+		double r = floor(fps + 0.5);
+		if (r >= 1 && fabs(fps - r) < 0.02 * r)
+			j->vs->avg_frame_rate = (AVRational){(int)r, 1};
+	}
 	/* The first keyframe (the depacketizer starts at one). */
 	while (vtp_fsrc_next(src, first))
 		if (first->keyframe)
@@ -883,11 +892,19 @@ static int fast_path(job *j, int ti)
 		if (wr < 0)
 			rc = fail(j, VTP_COMPOSE_ECODEC, "muxer header: %s", averr(wr));
 	}
-	int64_t last = -1;
+	/* Timestamps on one straight line from the first frame's recorder
+	 * time to the last one's: the sender's own spacing, drift included,
+	 * none of the clock map's small steps (players and muxers guess the
+	 * frame rate from them). In the stream's time base, strictly rising. */
+	int64_t m0 = vtp_ctrack_map(t, t->first_ext_ts), m1 = vtp_ctrack_map(t, t->last_ext_ts);
+	long double slope = t->last_ext_ts > t->first_ext_ts
+				    ? (long double)(m1 - m0) / (long double)(t->last_ext_ts - t->first_ext_ts)
+				    : 1e9L / t->clock;
+	int64_t last = INT64_MIN;
 	bool have = rc == 0;
 	while (have && rc == 0) {
-		int64_t ns = vtp_ctrack_map(t, f.ext_ts) - j->t0;
-		int64_t pts = av_rescale(ns, 90000, 1000000000);
+		int64_t ns = m0 + (int64_t)(slope * (long double)(f.ext_ts - t->first_ext_ts)) - j->t0;
+		int64_t pts = av_rescale_q(ns, (AVRational){1, 1000000000}, j->vs->time_base);
 		if (pts <= last)
 			pts = last + 1;
 		last = pts;
@@ -899,7 +916,7 @@ static int fast_path(job *j, int ti)
 			break;
 		}
 		memcpy(pk->data, f.data, f.len);
-		pk->pts = pk->dts = av_rescale_q(pts, (AVRational){1, 90000}, j->vs->time_base);
+		pk->pts = pk->dts = pts;
 		pk->stream_index = j->vs->index;
 		if (f.keyframe)
 			pk->flags |= AV_PKT_FLAG_KEY;

@@ -282,7 +282,8 @@ static void run_job(vtp_jobs *j, const vtp_job *job)
 		 job->attempts, VTP_JOBS_MAX_ATTEMPTS, timeout_s);
 	atomic_fetch_add(&running_now, 1);
 	vtp__child_run(exe, argv, env, timeout_s, &j->stopping, &cr);
-	atomic_fetch_sub(&running_now, 1);
+	/* running_now drops at out:, once the outcome is counted, so that a
+	 * reader seeing 0 running sees every counter final */
 
 	if (cr.end == VTP__CHILD_INTERRUPTED) {
 		/* not the composer's fault: back in the queue for the next start
@@ -323,6 +324,7 @@ static void run_job(vtp_jobs *j, const vtp_job *job)
 	error_text(&cr, timeout_s, job->attempts, error, sizeof(error));
 	give_up(j, job, error);
 out:
+	atomic_fetch_sub(&running_now, 1);
 	vtp_free(env);
 	vtp_recording_clear(&rec);
 }

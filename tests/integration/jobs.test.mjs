@@ -127,6 +127,18 @@ async function waitGone(pid, what, timeoutMs = 5000) {
   }
 }
 
+/** /metrics once no composer runs any more: the worker counts a job's
+ * outcome after its child exits, a moment after the child wrote the
+ * recording's status. */
+async function settled(srv) {
+  const until = Date.now() + 15000;
+  for (;;) {
+    const m = await metrics(srv);
+    if (m.running === 0 || Date.now() > until) return m;
+    await sleep(50);
+  }
+}
+
 async function metrics(srv) {
   const text = await fetch(`${srv.url}/metrics`).then((r) => r.text());
   const get = (name) => {
@@ -242,7 +254,7 @@ test('no media: stopped → processing → failed "no_media" on the first attemp
   assert.equal(h[2].detail.attempt, 1);
   assert.equal(h[2].accessedBy, null, 'the system moved it');
   assert.equal(h[3].detail.error, 'no_media');
-  const m = await metrics(srv);
+  const m = await settled(srv);
   assert.equal(m.claimed - m0.claimed, 1);
   assert.equal(m.failed - m0.failed, 1);
   assert.equal(m.retried - m0.retried, 0);
@@ -290,7 +302,7 @@ test('composed: done, with the file, its size, media duration and SHA-256; no pa
   const again = await srv.cli(['compose', '--recording', rec.id]);
   assert.equal(again.code, 2, again.stderr);
   assert.match(again.stderr, /is done/);
-  const m = await metrics(srv);
+  const m = await settled(srv);
   assert.equal(m.succeeded, 1);
   assert.equal(m.running, 0);
 });
@@ -315,7 +327,7 @@ test('a composer killed with SIGKILL is retried after the back-off; the attempts
   assert.match(h[2].detail.error, /^composer crashed \(SIGKILL\)/);
   assert.equal(h[2].detail.retryInSeconds, 0.3);
   assert.equal(h[3].detail.attempt, 2);
-  const m = await metrics(srv);
+  const m = await settled(srv);
   assert.equal(m.retried, 1);
   assert.equal(m.succeeded, 1);
   assert.equal(m.claimed, 2);
@@ -343,7 +355,7 @@ test('a composer that hangs is killed at the timeout, retried, then the recordin
     [[1, 'composer timed out after 1.0 s'], [2, 'composer timed out after 1.0 s']]);
   assert.equal(h[4].detail.attempts, 3);
   assert.equal(h[4].detail.error, r.error);
-  const m = await metrics(srv);
+  const m = await settled(srv);
   assert.equal(m.retried, 2);
   assert.equal(m.failed, 1);
   assert.equal(m.running, 0);
