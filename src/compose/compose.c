@@ -809,6 +809,31 @@ static int fast_track(job *j)
 	return found;
 }
 
+/* The sender's frame rate when its frames are evenly spaced at a whole
+ * rate, else 0. */
+static int whole_fps(const vtp_ctrack *t)
+{
+	double span = (double)(t->last_ext_ts - t->first_ext_ts) / t->clock;
+	if (span <= 0.5 || t->frames < 2)
+		return 0;
+	double fps = (double)(t->frames - 1) / span, r = floor(fps + 0.5);
+	return r >= 1 && r <= 120 && fabs(fps - r) < 0.02 * r ? (int)r : 0;
+}
+
+/* Fast path: moves the timeline's origin back (never forward) so that the
+ * copied video's frames fall on its own frame grid from 0: players and
+ * tools that assume a constant rate from the file's start then see each
+ * frame on its tick. */
+static void align_origin(job *j, const vtp_ctrack *t)
+{
+	int fps = whole_fps(t);
+	if (fps == 0)
+		return;
+	int64_t period = 1000000000LL / fps, v0 = t->start_ns;
+	int64_t k = (v0 - j->t0 + period - 1) / period;
+	j->t0 = v0 - k * period;
+}
+
 /* Annex B parameter sets (SPS 7, PPS 8) of an access unit. */
 static size_t h264_params(const uint8_t *p, size_t n, uint8_t *out, size_t cap)
 {
@@ -845,15 +870,11 @@ static int fast_video_stream(job *j, const vtp_ctrack *t, vtp_fsrc *src, vtp_fra
 	cp->height = t->height;
 	cp->format = AV_PIX_FMT_YUV420P;
 	j->vs->time_base = (AVRational){1, 90000};
-	/* The sender's frame rate, when its frames are evenly spaced at a
-	 * whole rate (players show it; WebM writes it as DefaultDuration). */
-	double span = (double)(t->last_ext_ts - t->first_ext_ts) / t->clock;
-	if (span > 0.5 && t->frames > 1) {
-		double fps = (double)(t->frames - 1) / span;
-		double r = floor(fps + 0.5);
-		if (r >= 1 && fabs(fps - r) < 0.02 * r)
-			j->vs->avg_frame_rate = (AVRational){(int)r, 1};
-	}
+	/* The sender's frame rate, when whole (players show it; WebM writes
+	 * it as DefaultDuration). */
+	int fps = whole_fps(t);
+	if (fps)
+		j->vs->avg_frame_rate = (AVRational){fps, 1};
 	/* The first keyframe (the depacketizer starts at one). */
 	while (vtp_fsrc_next(src, first))
 		if (first->keyframe)
@@ -1012,11 +1033,13 @@ static int run(job *j)
 	j->vdec = vtp_calloc(j->nt, sizeof *j->vdec);
 	j->shown = vtp_calloc(j->nt, sizeof *j->shown);
 	j->pv = vtp_calloc(j->np, sizeof *j->pv);
+	int ft = fast_track(j);
+	if (ft >= 0)
+		align_origin(j, &j->t[ft]);
 	for (size_t i = 0; i < j->nt; i++)
 		if (!j->t[i].video && j->t[i].frames > 0)
 			j->adec[i] = vtp_adec_open(&j->t[i], j->t0);
 	j->mix = vtp_malloc(4096 * sizeof *j->mix);
-	int ft = fast_track(j);
 	if (ft >= 0) {
 		rc = fast_path(j, ft);
 	} else {
