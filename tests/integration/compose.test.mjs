@@ -38,6 +38,8 @@ after(async () => {
 
 // How long a stopped recording may wait for a worker before the test gives up.
 const QUEUE_MS = Number(process.env.VTP_TEST_COMPOSE_QUEUE_MS) || 30000;
+// Where to keep every composed recording (file + captures), if set.
+const KEEP_DIR = process.env.VTP_TEST_KEEP_DIR || '';
 const OUT_W = 1280;
 const OUT_H = 720;
 
@@ -170,6 +172,12 @@ async function composed(s, token, id) {
   const idx = seen.map((x) => order.indexOf(x));
   assert.ok(idx.every((k, i) => k >= 0 && (i === 0 || k > idx[i - 1])), `statuses in order: ${seen.join(' → ')}`);
   const file = outputFile(s, id);
+  if (KEEP_DIR) {
+    // for a look at a failure: the composed file and the captures it came from
+    const dest = path.join(KEEP_DIR, id);
+    fs.mkdirSync(dest, { recursive: true });
+    fs.cpSync(path.dirname(file), dest, { recursive: true });
+  }
   const info = await checkReported(rec, file);
   return { rec, file, info, seen };
 }
