@@ -809,15 +809,14 @@ static int fast_track(job *j)
 	return found;
 }
 
-/* The sender's frame rate when its frames are evenly spaced at a whole
- * rate, else 0. */
+/* The sender's frame rate when it is whole (from the smallest timestamp
+ * step between frames, which loss cannot make smaller), else 0. */
 static int whole_fps(const vtp_ctrack *t)
 {
-	double span = (double)(t->last_ext_ts - t->first_ext_ts) / t->clock;
-	if (span <= 0.5 || t->frames < 2)
+	if (t->min_step == 0)
 		return 0;
-	double fps = (double)(t->frames - 1) / span, r = floor(fps + 0.5);
-	return r >= 1 && r <= 120 && fabs(fps - r) < 0.02 * r ? (int)r : 0;
+	double fps = (double)t->clock / (double)t->min_step, r = floor(fps + 0.5);
+	return r >= 1 && r <= 120 && fabs(fps - r) < 0.01 * r ? (int)r : 0;
 }
 
 /* Fast path: moves the timeline's origin back (never forward) so that the

@@ -44,6 +44,7 @@ typedef struct vtp_ctrack {
 	uint64_t first_ext_ts, last_ext_ts;
 	int width, height;    /* of the first keyframe (video) */
 	bool size_changed;    /* keyframes of more than one size */
+	uint64_t min_step;    /* smallest timestamp step between frames (0: one frame) */
 	bool use_sr;          /* mapped through sender reports */
 	vtp_srmap sr;
 	vtp_envelope env;     /* sender time -> offset to recorder time */

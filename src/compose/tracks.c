@@ -254,6 +254,9 @@ int vtp_ctrack_scan(vtp_ctrack *t, const char *path, char *err, size_t errlen)
 			while (vtp_depack_pop(dp, &f)) {
 				if (t->frames == 0)
 					t->first_ext_ts = f.ext_ts;
+				else if (f.ext_ts > t->last_ext_ts &&
+					 (t->min_step == 0 || f.ext_ts - t->last_ext_ts < t->min_step))
+					t->min_step = f.ext_ts - t->last_ext_ts;
 				t->frames++;
 				t->last_ext_ts = f.ext_ts;
 				if (!t->video || !f.keyframe)
