@@ -4,7 +4,8 @@
  * jitter, a start-up burst and sender clock drift; RTCP sender reports
  * must tie a peer's audio and video together even when their network
  * delays differ; the grid must place n tiles without overlap, inside the
- * canvas, with even coordinates. */
+ * canvas, with even coordinates; name tiles and aspect-kept blits draw
+ * where they should. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <libavutil/frame.h>
+#include <libswscale/swscale.h>
 
 #include "capture/capture.h"
 #include "compose/compose_int.h"
@@ -226,6 +230,56 @@ static void test_layout(void **state)
 	assert_int_equal(tiles[2].y, tiles[0].y + tiles[0].h);
 }
 
+/* A name tile: the tile gets the peer's colour, white text in its middle
+ * band and nothing outside the tile; a frame blitted into a tile keeps
+ * its aspect (a 4:3 picture in a 16:9 tile has bars left and right). */
+static AVFrame *canvas(int w, int h)
+{
+	AVFrame *c = av_frame_alloc();
+	c->width = w;
+	c->height = h;
+	c->format = AV_PIX_FMT_YUV420P;
+	assert_int_equal(av_frame_get_buffer(c, 0), 0);
+	vtp_canvas_fill(c, 0, 0, w, h, 16, 128, 128);
+	return c;
+}
+
+static void test_name_tile_and_blit(void **state)
+{
+	(void)state;
+	AVFrame *c = canvas(1280, 720);
+	vtp_tile t = {640, 0, 640, 360};
+	vtp_canvas_name(c, &t, "peer-1", "Zo\xc3\xab \xc3\x85ngstr\xc3\xb6m");
+	int bright = 0, outside = 0;
+	for (int y = 0; y < 720; y++)
+		for (int x = 0; x < 1280; x++) {
+			uint8_t v = c->data[0][(size_t)y * c->linesize[0] + x];
+			bool in = x >= t.x && x < t.x + t.w && y >= t.y && y < t.y + t.h;
+			if (in && v > 200)
+				bright++;
+			if (!in && v != 16)
+				outside++;
+		}
+	printf("  name tile: %d text pixels\n", bright);
+	assert_true(bright > 500);  /* the name is drawn (needs fonts-dejavu-core) */
+	assert_int_equal(outside, 0);
+
+	AVFrame *src = canvas(320, 240); /* 4:3, all white */
+	vtp_canvas_fill(src, 0, 0, 320, 240, 235, 128, 128);
+	vtp_tile u = {0, 360, 640, 360};
+	vtp_vframe vf = {src, NULL, 0, 0};
+	struct SwsContext *sws = NULL;
+	assert_int_equal(vtp_canvas_blit(c, &u, &vf, &sws), 0);
+	/* 4:3 at full height: 480 wide, centred: bars of 80 on each side. */
+	uint8_t *row = c->data[0] + (size_t)540 * c->linesize[0];
+	assert_true(row[40] < 30 && row[600] < 30);
+	assert_true(row[100] > 200 && row[540] > 200);
+	sws_freeContext(sws);
+	av_frame_free(&src);
+	av_frame_free(&c);
+	vtp_font_cleanup();
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -244,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_jitter_burst_drift),
 		cmocka_unit_test(test_sender_reports_tie_peer),
 		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_name_tile_and_blit),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
