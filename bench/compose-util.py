@@ -7,7 +7,8 @@
   compose-util.py captures BIN DIR                   -> one line: tracks, packets, missing, media s
   compose-util.py measure OUT -- CMD...              -> runs CMD, writes the same fields as
                                                         /usr/bin/time -v (fallback when the
-                                                        `time` package is not installed)
+                                                        `time` package is not installed;
+                                                        peak RSS sampled every 10 ms)
   compose-util.py timev FILE                         -> "wall user sys maxrss_kib" from time -v
   compose-util.py probe FILE                         -> "duration codecs WxH fps kbps"
   compose-util.py x264opts FILE                      -> the x264 options string in the stream
@@ -65,17 +66,32 @@ def captures(binary, d):
 
 
 def measure(out, cmd):
+    """CPU from wait4(); peak RSS from the child's VmHWM, sampled every 10 ms
+    (ru_maxrss would count this Python process, which the child is forked
+    from, as the child's own peak)."""
     t0 = time.monotonic()
     p = subprocess.Popen(cmd)
-    _, status, ru = os.wait4(p.pid, 0)
+    hwm = 0
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        try:
+            with open("/proc/%d/status" % p.pid) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        hwm = max(hwm, int(line.split()[1]))
+        except OSError:
+            pass
+        time.sleep(0.01)
     wall = time.monotonic() - t0
-    code = os.waitstatus_to_exitcode(status)
+    p.returncode = code = os.waitstatus_to_exitcode(status)
     m, s = divmod(wall, 60)
     with open(out, "w") as f:
         f.write("\tUser time (seconds): %.2f\n" % ru.ru_utime)
         f.write("\tSystem time (seconds): %.2f\n" % ru.ru_stime)
         f.write("\tElapsed (wall clock) time (h:mm:ss or m:ss): %d:%05.2f\n" % (m, s))
-        f.write("\tMaximum resident set size (kbytes): %d\n" % ru.ru_maxrss)
+        f.write("\tMaximum resident set size (kbytes): %d\n" % hwm)
         f.write("\tExit status: %d\n" % code)
     sys.exit(code)
 

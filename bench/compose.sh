@@ -43,10 +43,10 @@ log() { echo "compose bench: $*" >&2; }
 # settings in both output files.
 #
 # Mind libvpx VP8 in realtime mode: a cpu-used of 0..16 is not a fixed
-# effort. The encoder times itself on the wall clock and slows down until
+# effort. Each encoder times itself on the wall clock and slows down until
 # a frame takes (16 - cpu-used)/16 of a frame interval, so cpu-used 8 aims
-# at about 2x real time whatever the machine, and spends more CPU the more
-# idle cores it finds. A negative value (-6) is a fixed speed (6).
+# at about 2x real time per encoder whatever the machine, and equal options
+# need not mean equal effort. A negative value (-6) is a fixed speed (6).
 # ============================================================================
 OUT_W=1280 OUT_H=720 FPS=30
 BITRATE_KBPS=2000                     # --bitrate: the total; video gets what audio leaves
@@ -128,6 +128,7 @@ set_key() { # set -> the source files it is made of
   local peers secs i
   read -r peers secs <<<"${SETS[$1]}"
   for i in $(seq 0 $((peers - 1))); do basename "$(src "$i" "$secs")"; done
+  echo "capture v2: every sender started together"
 }
 missing_sets=()
 for s in 4p 9p 1p; do
@@ -139,34 +140,41 @@ if [ ${#missing_sets[@]} -gt 0 ]; then
   # RTP ports above the kernel's ephemeral range and the test suites' ranges
   VTP_DATA_DIR=$work/data VTP_LISTEN=127.0.0.1:$port VTP_LOG_FORMAT=json VTP_WORKERS=0 \
     VTP_RTP_PORT_MIN=61000 VTP_RTP_PORT_MAX=61099 "$BIN" serve >"$work/serve.out" 2>"$work/serve.err" &
-  server=$!; pids+=($server)
+  server=$!; pids+=("$server")
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   VTP_DATA_DIR=$work/data "$BIN" user add --email bench@example.com --name Bench --role instructor >/dev/null
   token=$(VTP_DATA_DIR=$work/data "$BIN" token --email bench@example.com --ttl 7200)
   api() { util api "http://127.0.0.1:$port/api/v1" "$token" "$@"; }
+  # Every track is registered first and every sender then started at once,
+  # so that all peers of a recording are present from its first second, as
+  # in the ffmpeg CLI's grid (ours re-flows the grid as peers join).
   declare -A REC
-  senders=()
+  plan=() senders=()
   for s in "${missing_sets[@]}"; do
     read -r peers secs <<<"${SETS[$s]}"
     REC[$s]=$(api start "bench-$s")
     for i in $(seq 0 $((peers - 1))); do
       vp=$(api track "${REC[$s]}" "peer$i" "Peer $i" video vp8 96 90000)
       ap=$(api track "${REC[$s]}" "peer$i" "Peer $i" audio opus 111 48000)
-      ffmpeg -hide_banner -loglevel error -nostdin -re -i "$(src "$i" "$secs")" \
-        -map 0:v -c copy -payload_type 96 -f rtp "rtp://127.0.0.1:$vp?pkt_size=1200&rtcpport=$vp" \
-        -map 0:a -c copy -payload_type 111 -f rtp "rtp://127.0.0.1:$ap?rtcpport=$ap" \
-        >/dev/null 2>>"$work/senders.err" &
-      senders+=($!); pids+=($!)
+      plan+=("$(src "$i" "$secs")|$vp|$ap")
     done
+  done
+  for p in "${plan[@]}"; do
+    IFS="|" read -r file vp ap <<<"$p"
+    ffmpeg -hide_banner -loglevel error -nostdin -re -i "$file" \
+      -map 0:v -c copy -payload_type 96 -f rtp "rtp://127.0.0.1:$vp?pkt_size=1200&rtcpport=$vp" \
+      -map 0:a -c copy -payload_type 111 -f rtp "rtp://127.0.0.1:$ap?rtcpport=$ap" \
+      >/dev/null 2>>"$work/senders.err" &
+    senders+=($!); pids+=($!)
   done
   for p in "${senders[@]}"; do wait "$p" || { log "a sender failed: $(tail -3 "$work/senders.err")"; exit 1; }; done
   sleep 1 # the ingest loop naps up to 100 ms between reads
   for s in "${missing_sets[@]}"; do
     read -r peers _ <<<"${SETS[$s]}"
-    read -r ntracks npackets _ < <(api stop "${REC[$s]}")
+    read -r ntracks _ < <(api stop "${REC[$s]}")
     [ "$ntracks" -eq $((2 * peers)) ] || { log "$s: $ntracks tracks, expected $((2 * peers))"; exit 1; }
     rm -rf "$CACHE/captures/$s"; mkdir -p "$CACHE/captures/$s"
-    mv "$work"/data/recordings/"bench-$s"/*/tracks "$CACHE/captures/$s/tracks"
+    mv "$work/data/recordings/bench-$s"/*/tracks "$CACHE/captures/$s/tracks"
     set_key "$s" >"$CACHE/captures/$s/ok"
   done
   kill "$server"; wait "$server" 2>/dev/null || true
@@ -195,7 +203,7 @@ run() {
   local job=$1 tool=$2 media=$3 outf=$4; shift 4
   local best="" line outs=- kbps=-
   { printf '# %s, %s\n' "$job" "$tool"; printf '%q ' "$@"; echo; } >>"$cmds"
-  for r in $(seq "$RUNS"); do
+  for _ in $(seq "$RUNS"); do
     [ "$outf" = - ] || rm -f "$outf"
     if ! "${TIMER[@]}" "$work/t" "$@" >"$work/stdout" 2>"$work/stderr"; then
       log "$tool failed on '$job': $(grep -v '^\s' "$work/stderr" | tail -3)"
@@ -227,11 +235,11 @@ inputs() { for i in $(seq 0 $(($1 - 1))); do printf '%s\n' -i "$(src "$i" "$2")"
 grid_filter() { # n cols
   local n=$1 c=$2 tw=$((OUT_W / $2 / 2 * 2)) th=$((OUT_H / $2 / 2 * 2)) f="" ins="" lay="" a=""
   for i in $(seq 0 $((n - 1))); do
-    f+="[$i:v]scale=$tw:$th:flags=$SCALE_FLAGS[v$i];"; ins+="[v$i]"; a+="[$i:a]"
+    f+="[$i:v]scale=$tw:$th:flags=${SCALE_FLAGS}[v$i];"; ins+="[v$i]"; a+="[$i:a]"
     lay+="$((i % c * tw))_$((i / c * th))|"
   done
   f+="${ins}xstack=inputs=$n:layout=${lay%|}:fill=black,pad=$OUT_W:$OUT_H,fps=$FPS,format=yuv420p[v];"
-  f+="${a}amix=inputs=$n:duration=longest,aresample=$AUDIO_RATE,aformat=channel_layouts=$AUDIO_LAYOUT[a]"
+  f+="${a}amix=inputs=$n:duration=longest,aresample=$AUDIO_RATE,aformat=channel_layouts=${AUDIO_LAYOUT}[a]"
   echo "$f"
 }
 FF=(ffmpeg -hide_banner -loglevel error -nostdin -y)
