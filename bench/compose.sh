@@ -56,7 +56,7 @@ VP8_VIDEO_KBPS=$((BITRATE_KBPS - OPUS_KBPS))
 H264_VIDEO_KBPS=$((BITRATE_KBPS - AAC_KBPS))
 GOP=$((FPS * 2))                      # keyframe interval of the output, frames
 SCALE_FLAGS=bilinear                  # swscale, each tile
-VP8_CODEC_OPTS=(deadline=realtime cpu-used=8 lag-in-frames=0)
+VP8_CODEC_OPTS=(deadline=realtime cpu-used=-6 lag-in-frames=0)
 X264_CODEC_OPTS=(preset=veryfast)
 codec_args() { local kv; for kv in "$@"; do printf '%s\n' "-${kv%%=*}" "${kv#*=}"; done; }
 mapfile -t vp8_args < <(codec_args "${VP8_CODEC_OPTS[@]}")
