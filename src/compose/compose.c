@@ -784,6 +784,21 @@ static int compose_video(job *j)
 	return rc ? rc : erc;
 }
 
+/* Adds the audio stream (after the video one) and writes the header. */
+static int write_header(job *j)
+{
+	if (!(j->as = avformat_new_stream(j->oc, NULL)))
+		return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
+	avcodec_parameters_from_context(j->as->codecpar, j->aenc);
+	j->as->time_base = j->aenc->time_base;
+	AVDictionary *d = NULL;
+	if (j->mp4)
+		av_dict_set(&d, "movflags", "+faststart", 0);
+	int rc = avformat_write_header(j->oc, &d);
+	av_dict_free(&d);
+	return rc < 0 ? fail(j, VTP_COMPOSE_ECODEC, "muxer header: %s", averr(rc)) : 0;
+}
+
 /* ---- fast path: one video track copied ----------------------------------- */
 
 /* The single video track that can be copied into this output, or -1. */
@@ -901,16 +916,7 @@ static int fast_path(job *j, int ti)
 	if (rc == 0 && !(j->aenc = audio_encoder(j)))
 		rc = fail(j, VTP_COMPOSE_ECODEC, "no audio encoder");
 	if (rc == 0) {
-		j->as = avformat_new_stream(j->oc, NULL);
-		avcodec_parameters_from_context(j->as->codecpar, j->aenc);
-		j->as->time_base = j->aenc->time_base;
-		AVDictionary *d = NULL;
-		if (j->mp4)
-			av_dict_set(&d, "movflags", "+faststart", 0);
-		int wr = avformat_write_header(j->oc, &d);
-		av_dict_free(&d);
-		if (wr < 0)
-			rc = fail(j, VTP_COMPOSE_ECODEC, "muxer header: %s", averr(wr));
+		rc = write_header(j);
 	}
 	/* Timestamps on one straight line from the first frame's recorder
 	 * time to the last one's: the sender's own spacing, drift included,
@@ -1049,22 +1055,13 @@ static int run(job *j)
 			return rc;
 		if (!(j->aenc = audio_encoder(j)))
 			return fail(j, VTP_COMPOSE_ECODEC, "cannot open the audio encoder");
-		j->vs = avformat_new_stream(j->oc, NULL);
-		j->as = avformat_new_stream(j->oc, NULL);
-		if (!j->vs || !j->as)
+		if (!(j->vs = avformat_new_stream(j->oc, NULL)))
 			return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
 		avcodec_parameters_from_context(j->vs->codecpar, j->venc);
-		avcodec_parameters_from_context(j->as->codecpar, j->aenc);
 		j->vs->time_base = j->venc->time_base;
-		j->as->time_base = j->aenc->time_base;
 		j->vs->avg_frame_rate = j->venc->framerate;
-		AVDictionary *d = NULL;
-		if (j->mp4)
-			av_dict_set(&d, "movflags", "+faststart", 0);
-		int wr = avformat_write_header(j->oc, &d);
-		av_dict_free(&d);
-		if (wr < 0)
-			return fail(j, VTP_COMPOSE_ECODEC, "muxer header: %s", averr(wr));
+		if ((rc = write_header(j)) != 0)
+			return rc;
 		for (size_t i = 0; i < j->nt; i++)
 			if (j->t[i].video && j->t[i].frames > 0)
 				j->vdec[i] = vtp_vdec_start(&j->t[i], j->t0);
