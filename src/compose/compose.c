@@ -71,6 +71,7 @@ typedef struct job {
 	size_t nt;
 	vtp_cpeer *p;
 	size_t np;
+	int *join;             /* peer indices in join order */
 	int64_t t0, t1;        /* timeline, recorder ns */
 	char tmp[4096];
 	AVFormatContext *oc;
@@ -225,7 +226,6 @@ static int load_tracks(job *j)
 		if (k == j->np) {
 			j->p[k].peer_id = j->t[i].peer_id;
 			j->p[k].full_name = j->t[i].full_name;
-			j->p[k].first_track = (int)i;
 			j->np++;
 		}
 		j->t[i].peer = (int)k;
@@ -258,7 +258,6 @@ static bool timeline(job *j)
 			p->start_ns = t->start_ns;
 		if (t->end_ns > p->end_ns)
 			p->end_ns = t->end_ns;
-		p->has_video = p->has_video || t->video;
 		if (t->start_ns < j->t0)
 			j->t0 = t->start_ns;
 		if (t->end_ns > j->t1)
@@ -275,8 +274,9 @@ static bool timeline(job *j)
 	for (size_t k = 0; k < j->np; k++)
 		ord[k] = &j->p[k];
 	qsort(ord, j->np, sizeof *ord, cmp_peer_start);
+	j->join = vtp_malloc(j->np * sizeof *j->join);
 	for (size_t k = 0; k < j->np; k++)
-		ord[k]->order = (int)k;
+		j->join[k] = (int)(ord[k] - j->p);
 	vtp_free(ord);
 	for (size_t k = 0; k < j->np; k++)
 		if (j->p[k].start_ns != INT64_MAX)
@@ -727,6 +727,7 @@ static int compose_video(job *j)
 	if (rc)
 		return rc;
 	int *present = vtp_malloc((j->np ? j->np : 1) * sizeof *present);
+	int *track = vtp_malloc((j->np ? j->np : 1) * sizeof *track); /* per tile */
 	vtp_tile *tiles = vtp_malloc((j->np ? j->np : 1) * sizeof *tiles);
 	int prev_n = -1;
 	int64_t half = 500000000LL / o->fps;
@@ -735,11 +736,11 @@ static int compose_video(job *j)
 		int64_t abs_at = j->t0 + at;
 		/* Present peers in join order. */
 		int n = 0;
-		for (size_t ord = 0; ord < j->np; ord++)
-			for (size_t p = 0; p < j->np; p++)
-				if ((size_t)j->p[p].order == ord && j->p[p].start_ns <= abs_at &&
-				    abs_at < j->p[p].end_ns)
-					present[n++] = (int)p;
+		for (size_t i = 0; i < j->np; i++) {
+			int p = j->join[i];
+			if (j->p[p].start_ns <= abs_at && abs_at < j->p[p].end_ns)
+				present[n++] = p;
+		}
 		if (n != prev_n) {
 			vtp_layout(n, o->width, o->height, tiles);
 			prev_n = n;
@@ -756,9 +757,9 @@ static int compose_video(job *j)
 		for (size_t i = 0; i < j->nt; i++)
 			j->shown[i] = -1;
 		for (int i = 0; i < n; i++) {
-			int ti = peer_track_at(j, present[i], abs_at);
-			if (ti >= 0)
-				j->shown[ti] = i;
+			track[i] = peer_track_at(j, present[i], abs_at);
+			if (track[i] >= 0)
+				j->shown[track[i]] = i;
 		}
 		for (size_t i = 0; i < j->nt; i++)
 			if (j->vdec[i]) {
@@ -767,8 +768,7 @@ static int compose_video(job *j)
 				vtp_vdec_want(j->vdec[i], s >= 0 ? tiles[s].w : 0, s >= 0 ? tiles[s].h : 0);
 			}
 		for (int i = 0; i < n; i++) {
-			int p = present[i];
-			int ti = peer_track_at(j, p, abs_at);
+			int p = present[i], ti = track[i];
 			const vtp_vframe *f = ti >= 0 && j->vdec[ti] ? vtp_vdec_at(j->vdec[ti], at + half) : NULL;
 			if (!f || vtp_canvas_blit(canvas, &tiles[i], f, &j->pv[p].sws) != 0)
 				name_tile(j, canvas, p, &tiles[i]);
@@ -780,6 +780,7 @@ static int compose_video(job *j)
 	}
 	int erc = stop_encoders(j, rc != 0);
 	vtp_free(present);
+	vtp_free(track);
 	vtp_free(tiles);
 	return rc ? rc : erc;
 }
@@ -1130,6 +1131,7 @@ int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 		vtp_ctrack_clear(&j.t[i]);
 	vtp_free(j.t);
 	vtp_free(j.p);
+	vtp_free(j.join);
 	vtp_free(j.pv);
 	vtp_free(j.vdec);
 	vtp_free(j.shown);

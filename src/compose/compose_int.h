@@ -23,13 +23,6 @@ typedef struct vtp_envelope {
 	size_t n;
 } vtp_envelope;
 
-/* Sender reports of a track: RTP time -> sender NTP time (ns). */
-typedef struct vtp_srmap {
-	uint64_t *rtp;   /* extended RTP timestamps, ascending */
-	int64_t *ntp;    /* ns */
-	size_t n, cap;
-} vtp_srmap;
-
 typedef struct vtp_ctrack {
 	char *path;
 	char *track_id, *peer_id, *full_name;
@@ -45,8 +38,8 @@ typedef struct vtp_ctrack {
 	int width, height;    /* of the first keyframe (video) */
 	bool size_changed;    /* keyframes of more than one size */
 	uint64_t min_step;    /* smallest timestamp step between frames (0: one frame) */
-	bool use_sr;          /* mapped through sender reports */
-	vtp_srmap sr;
+	bool use_sr;          /* mapped through sender reports: */
+	int64_t sr_offset;    /* sender NTP - RTP time (ns), median over its reports */
 	vtp_envelope env;     /* sender time -> offset to recorder time */
 	int64_t start_ns, end_ns; /* recorder time of first and last frame */
 	int cap_end;          /* how the capture ended (VTP_CAPR_*) */
@@ -55,10 +48,7 @@ typedef struct vtp_ctrack {
 
 typedef struct vtp_cpeer {
 	char *peer_id, *full_name;
-	int first_track;
-	bool has_video;
 	int64_t start_ns, end_ns; /* union of its tracks */
-	int order;            /* join order */
 } vtp_cpeer;
 
 /* ---- tracks.c ------------------------------------------------------------ */

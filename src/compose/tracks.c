@@ -324,8 +324,6 @@ void vtp_ctrack_clear(vtp_ctrack *t)
 	priv_free(t);
 	vtp_free(t->env.x);
 	vtp_free(t->env.y);
-	vtp_free(t->sr.rtp);
-	vtp_free(t->sr.ntp);
 	vtp_free(t->path);
 	vtp_free(t->track_id);
 	vtp_free(t->peer_id);
@@ -404,8 +402,8 @@ static int64_t env_eval(const vtp_envelope *e, int64_t x)
 int64_t vtp_ctrack_sender_ns(const vtp_ctrack *t, uint64_t ext_ts)
 {
 	int64_t s = ts_ns(ext_ts, t->clock);
-	if (t->use_sr && t->sr.n > 0)
-		s += t->sr.ntp[0];
+	if (t->use_sr)
+		s += t->sr_offset;
 	return s;
 }
 
@@ -464,9 +462,7 @@ static void set_sr_constant(vtp_ctrack *t, scan_priv *sp)
 {
 	/* One constant per track: the median of ntp - rtp over its reports. */
 	qsort(sp->c, sp->nc, sizeof *sp->c, cmp_i64);
-	t->sr.ntp = vtp_malloc(sizeof *t->sr.ntp);
-	t->sr.ntp[0] = sp->c[sp->nc / 2];
-	t->sr.n = 1;
+	t->sr_offset = sp->c[sp->nc / 2];
 }
 
 int vtp_ctracks_map(vtp_ctrack *t, size_t n)
