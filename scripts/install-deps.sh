@@ -7,15 +7,17 @@ build_pkgs=(build-essential cmake pkg-config
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libssl-dev
   libjwt-dev libargon2-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
-  libfreetype-dev fonts-dejavu-core)
+  libfreetype-dev fonts-dejavu-core libcurl4-openssl-dev)
 test_pkgs=(libcmocka-dev postgresql nodejs python3 curl wrk nginx-light
-  time ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
+  time ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  chromium)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
+npm_test=0
 for arg in "$@"; do
   case "$arg" in
-    --test) want+=("${test_pkgs[@]}") ;;
+    --test) want+=("${test_pkgs[@]}"); npm_test=1 ;;
     --fuzz) want+=("${fuzz_pkgs[@]}") ;;
     *) echo "install-deps: unknown option '$arg'" >&2; exit 2 ;;
   esac
@@ -38,7 +40,25 @@ fi
 # drop empty entries left by the substitution above
 pkgs=()
 for p in "${missing[@]-}"; do [ -n "$p" ] && pkgs+=("$p"); done
-[ ${#pkgs[@]} -eq 0 ] && exit 0
+
+install_npm() {
+  # The test clients (tests/package.json: s3rver, playwright-core, hls.js),
+  # exactly as locked; skipped when node_modules matches the lock file.
+  [ "$npm_test" -eq 1 ] || return 0
+  local dir lock
+  dir="$(cd "$(dirname "$0")/.." && pwd)/tests"
+  lock="$dir/node_modules/.package-lock.json"
+  if [ -f "$lock" ] && [ "$lock" -nt "$dir/package-lock.json" ]; then
+    return 0
+  fi
+  echo "install-deps: npm ci in tests/" >&2
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
+if [ ${#pkgs[@]} -eq 0 ]; then
+  install_npm
+  exit 0
+fi
 
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -49,3 +69,4 @@ if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/d
   $SUDO apt-get update -qq
 fi
 $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+install_npm
