@@ -2,9 +2,11 @@
  * configuration (environment, then flags), and runs one of: serve, worker,
  * migrate, user add, token, compose, inspect. Exit codes: 0 success, 1
  * runtime failure, 2 bad usage or configuration; compose also 3 (no media). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <math.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,9 +66,12 @@ static const char usage_text[] =
 	"                                 1 failed (worth retrying), 2 refused, 3 no media\n"
 	"  compose --tracks DIR --output FILE [--format webm|mp4] [--video-codec vp8|h264]\n"
 	"          [--audio-codec opus|aac] [--bitrate KBPS] [--width W --height H] [--fps F]\n"
-	"          [--threads N] [--no-fast-path] [--json]\n"
+	"          [--threads N] [--no-fast-path] [--hls DIR] [--thumbnail FILE.jpg] [--json]\n"
 	"                                 compose a folder of captures (.vtpcap) into FILE, no\n"
 	"                                 database; prints a summary (JSON with --json).\n"
+	"                                 --hls: also an HLS playlist (DIR/index.m3u8, 4 s\n"
+	"                                 fMP4 segments, H.264/AAC; DIR is replaced whole);\n"
+	"                                 --thumbnail: a 640x360 JPEG near 10 %% of the media\n"
 	"                                 Defaults: webm (mp4 for FILE.mp4), vp8+opus (mp4:\n"
 	"                                 h264+aac), 2000 kbps, 1280x720, 30 fps, all cores\n"
 	"\n"
@@ -779,7 +784,7 @@ static int cmd_inspect(int argc, char **argv)
 
 typedef struct compose_args {
 	const char *recording, *tracks, *output, *format, *video_codec, *audio_codec;
-	const char *bitrate, *width, *height, *fps, *threads;
+	const char *bitrate, *width, *height, *fps, *threads, *hls, *thumbnail;
 	bool no_fast_path, json;
 } compose_args;
 
@@ -807,6 +812,8 @@ static const compose_flag compose_flags[] = {
 	{"--height", CA(height), SIZE_MAX, false},
 	{"--fps", CA(fps), SIZE_MAX, false},
 	{"--json", SIZE_MAX, CA(json), false},
+	{"--hls", CA(hls), SIZE_MAX, false},
+	{"--thumbnail", CA(thumbnail), SIZE_MAX, false},
 };
 #define N_COMPOSE_FLAGS (sizeof(compose_flags) / sizeof(compose_flags[0]))
 
@@ -889,11 +896,20 @@ static void compose_progress_cb(void *ud, int percent)
 
 static json_t *compose_stats_json(const vtp_compose_result *res)
 {
-	return json_pack("{sb si si sI sI sI sI}", "fastPath", res->fast_path, "tracks",
-			 res->tracks, "peers", res->peers, "framesOut", (json_int_t)res->frames_out,
-			 "framesDropped", (json_int_t)res->frames_dropped, "audioConcealedMs",
-			 (json_int_t)res->audio_concealed_ms, "decodeErrors",
-			 (json_int_t)res->decode_errors);
+	json_t *j = json_pack("{sb si si sI sI sI sI}", "fastPath", res->fast_path, "tracks",
+			      res->tracks, "peers", res->peers, "framesOut",
+			      (json_int_t)res->frames_out, "framesDropped",
+			      (json_int_t)res->frames_dropped, "audioConcealedMs",
+			      (json_int_t)res->audio_concealed_ms, "decodeErrors",
+			      (json_int_t)res->decode_errors);
+
+	if (res->hls_segments > 0)
+		json_object_set_new(j, "hls", json_pack("{si sb}", "segments", res->hls_segments,
+							"copied", res->hls_copied));
+	if (res->thumb_at_seconds >= 0)
+		json_object_set_new(j, "thumbnailAtSeconds",
+				    json_real(floor(res->thumb_at_seconds * 1000 + 0.5) / 1000));
+	return j;
 }
 
 /* Composer threads when none were asked for: the cores shared by the
@@ -1069,11 +1085,91 @@ static const char *format_from_name(const char *path)
 	return "webm";
 }
 
+/* The folder an output path goes into: "." when it has no slash. */
+static void parent_of(const char *path, char *out, size_t outlen)
+{
+	char *slash;
+
+	snprintf(out, outlen, "%s", path);
+	slash = strrchr(out, '/');
+	if (!slash)
+		snprintf(out, outlen, ".");
+	else if (slash == out)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+}
+
+/* An output file's folder must exist and the path must not be a folder. */
+static int output_file_ok(const char *flag, const char *path)
+{
+	char parent[4096];
+	struct stat st;
+
+	if (!*path)
+		return usage_error("compose: %s needs a file name", flag);
+	parent_of(path, parent, sizeof(parent));
+	if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
+		return usage_error("compose: %s %s: folder %s does not exist", flag, path, parent);
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return usage_error("compose: %s %s is a directory", flag, path);
+	return 0;
+}
+
+/* An output folder (made, or replaced whole): its parent must exist and
+ * the path must not be a file. */
+static int output_folder_ok(const char *flag, const char *path)
+{
+	char parent[4096], trimmed[4096];
+	struct stat st;
+	size_t n;
+
+	snprintf(trimmed, sizeof(trimmed), "%s", path);
+	n = strlen(trimmed);
+	while (n > 1 && trimmed[n - 1] == '/')
+		trimmed[--n] = '\0';
+	if (!*trimmed || strcmp(trimmed, "/") == 0 || strcmp(trimmed, ".") == 0 ||
+	    strcmp(trimmed, "..") == 0)
+		return usage_error("compose: %s needs a folder of its own (it is replaced whole)", flag);
+	parent_of(trimmed, parent, sizeof(parent));
+	if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
+		return usage_error("compose: %s %s: folder %s does not exist", flag, path, parent);
+	if (stat(trimmed, &st) != 0)
+		return 0;
+	if (!S_ISDIR(st.st_mode))
+		return usage_error("compose: %s %s is not a folder", flag, path);
+	/* Only an earlier HLS output is replaced, never someone's folder. */
+	{
+		DIR *d = opendir(trimmed);
+		struct dirent *e;
+		int foreign = 0;
+
+		if (!d)
+			return usage_error("compose: %s %s: %s", flag, path, strerror(errno));
+		while ((e = readdir(d)) != NULL) {
+			const char *nm = e->d_name;
+			size_t l = strlen(nm);
+
+			if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0 ||
+			    strcmp(nm, "index.m3u8") == 0 || strcmp(nm, "init.mp4") == 0 ||
+			    (strncmp(nm, "seg_", 4) == 0 && l > 8 && strcmp(nm + l - 4, ".m4s") == 0))
+				continue;
+			foreign = 1;
+			break;
+		}
+		closedir(d);
+		if (foreign)
+			return usage_error("compose: %s %s holds files that are not HLS output; "
+					   "refusing to replace it", flag, path);
+	}
+	return 0;
+}
+
 static int compose_folder(const compose_args *a, int threads)
 {
 	const char *format = a->format, *video = a->video_codec, *audio = a->audio_codec;
 	const char *field;
-	char why[160], parent[4096];
+	char why[160];
 	vtp_compose_opts o;
 	vtp_compose_result res;
 	struct stat st;
@@ -1092,21 +1188,8 @@ static int compose_folder(const compose_args *a, int threads)
 		return usage_error("compose: --tracks %s: %s", a->tracks, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return usage_error("compose: --tracks %s: not a directory", a->tracks);
-	snprintf(parent, sizeof(parent), "%s", a->output);
-	{
-		char *slash = strrchr(parent, '/');
-
-		if (!slash)
-			snprintf(parent, sizeof(parent), ".");
-		else if (slash == parent)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
-	}
-	if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
-		return usage_error("compose: --output %s: folder %s does not exist", a->output, parent);
-	if (stat(a->output, &st) == 0 && S_ISDIR(st.st_mode))
-		return usage_error("compose: --output %s is a directory", a->output);
+	if ((rc = output_file_ok("--output", a->output)))
+		return rc;
 	if (!format)
 		format = format_from_name(a->output);
 	field = vtp_output_check(&format, &video, &audio, why, sizeof(why));
@@ -1123,6 +1206,10 @@ static int compose_folder(const compose_args *a, int threads)
 		return rc;
 	if (a->fps && (rc = int_flag("--fps", a->fps, 1, 120, false, &o.fps)))
 		return rc;
+	if (a->hls && (rc = output_folder_ok("--hls", a->hls)))
+		return rc;
+	if (a->thumbnail && (rc = output_file_ok("--thumbnail", a->thumbnail)))
+		return rc;
 	o.tracks_dir = a->tracks;
 	o.out_path = a->output;
 	o.format = format;
@@ -1130,6 +1217,8 @@ static int compose_folder(const compose_args *a, int threads)
 	o.audio_codec = audio;
 	o.threads = threads;
 	o.no_fast_path = a->no_fast_path;
+	o.hls_dir = a->hls;
+	o.thumb_path = a->thumbnail;
 
 	started = vtp_mono_us();
 	rc = vtp_compose_run(&o, &res);
@@ -1171,6 +1260,11 @@ static int compose_folder(const compose_args *a, int threads)
 	printf("frames:     %llu out, %llu dropped; %llu ms of audio concealed; %llu decode errors\n",
 	       (unsigned long long)res.frames_out, (unsigned long long)res.frames_dropped,
 	       (unsigned long long)res.audio_concealed_ms, (unsigned long long)res.decode_errors);
+	if (a->hls)
+		printf("hls:        %s/index.m3u8, %d segments (%s)\n", a->hls, res.hls_segments,
+		       res.hls_copied ? "the file's H.264 copied" : "H.264 encoded");
+	if (a->thumbnail)
+		printf("thumbnail:  %s, taken at %.2f s\n", a->thumbnail, res.thumb_at_seconds);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/audio_fifo.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/log.h>
 #include <libavutil/opt.h>
@@ -109,6 +110,19 @@ typedef struct job {
 	bool *chunk_done;
 	int64_t next_chunk;    /* next chunk to write */
 	int running;           /* encoder threads started */
+	int *slot_refs;        /* consumers still to take the slot's frame */
+	int consumers;         /* of each frame: its video encoder, the HLS one */
+	/* HLS and thumbnail */
+	vtp_thumb *thumb;
+	vtp_hls *hls;
+	AVCodecContext *hvenc, *haenc; /* WebM: the same pass encodes H.264/AAC */
+	AVPacket *hpkt, *hapkt;
+	AVAudioFifo *hfifo;
+	AVFrame *haframe;
+	float *hbuf;
+	int64_t hapos;
+	pthread_t hth;
+	bool hls_running;
 } job;
 
 static int fail(job *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -403,6 +417,58 @@ static inline float soft(float x)
 	return x < 0 ? -y : y;
 }
 
+/* The HLS encoder's packets to the HLS writer. */
+static int hls_packets(job *j, AVCodecContext *e, AVPacket *pkt, int which)
+{
+	for (;;) {
+		int rc = avcodec_receive_packet(e, pkt);
+		if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
+			return 0;
+		if (rc < 0)
+			return fail(j, VTP_COMPOSE_ECODEC, "HLS encoder: %s", averr(rc));
+		rc = vtp_hls_write(j->hls, which, pkt);
+		av_packet_unref(pkt);
+		if (rc < 0)
+			return fail(j, VTP_COMPOSE_EIO, "writing HLS: %s", averr(rc));
+	}
+}
+
+/* WebM's HLS: the same mixed audio (interleaved stereo) to AAC, in
+ * 1024-sample frames; flush sends what is left. */
+static int hls_audio(job *j, const float *lr, int n)
+{
+	if (n > 0) {
+		for (int k = 0; k < n; k++)
+			j->hbuf[k] = lr[2 * k];
+		void *planes[2] = {j->hbuf, j->hbuf};
+		if (av_audio_fifo_write(j->hfifo, planes, n) < n)
+			return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
+	}
+	int fs = j->haenc->frame_size;
+	bool flush = n == 0;
+	while (av_audio_fifo_size(j->hfifo) >= fs || (flush && av_audio_fifo_size(j->hfifo) > 0)) {
+		int m = av_audio_fifo_size(j->hfifo) < fs ? av_audio_fifo_size(j->hfifo) : fs;
+		if (av_frame_make_writable(j->haframe) < 0)
+			return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
+		j->haframe->nb_samples = m;
+		av_audio_fifo_read(j->hfifo, (void **)j->haframe->data, m);
+		j->haframe->pts = j->hapos;
+		j->hapos += m;
+		int rc = avcodec_send_frame(j->haenc, j->haframe);
+		if (rc < 0)
+			return fail(j, VTP_COMPOSE_ECODEC, "HLS audio encoder: %s", averr(rc));
+		if ((rc = hls_packets(j, j->haenc, j->hapkt, 1)) != 0)
+			return rc;
+	}
+	if (flush) {
+		int rc = avcodec_send_frame(j->haenc, NULL);
+		if (rc < 0 && rc != AVERROR_EOF)
+			return fail(j, VTP_COMPOSE_ECODEC, "HLS audio flush: %s", averr(rc));
+		return hls_packets(j, j->haenc, j->hapkt, 1);
+	}
+	return 0;
+}
+
 /* Mixes and encodes audio up to timeline sample `until`. */
 static int audio_until(job *j, int64_t until)
 {
@@ -424,6 +490,8 @@ static int audio_until(job *j, int64_t until)
 			float *lr = (float *)j->aframe->data[0];
 			for (int k = 0; k < fs; k++)
 				lr[2 * k] = lr[2 * k + 1] = soft(j->mix[k]);
+			if (j->haenc && (rc = hls_audio(j, lr, fs)) != 0)
+				return rc;
 		}
 		j->aframe->pts = j->apos;
 		rc = avcodec_send_frame(j->aenc, j->aframe);
@@ -545,6 +613,68 @@ static int collect_packets(job *j, encw *w, int64_t c, int64_t k0, int64_t base)
 	}
 }
 
+/* Frame k from slot s, when it is there: a reference of the consumer's own
+ * (its pts and type are the consumer's to set). NULL when an encoder
+ * failed (or out of memory: then failed is set). */
+static AVFrame *take_slot(job *j, int s, int64_t k)
+{
+	AVFrame *f = NULL;
+	pthread_mutex_lock(&j->enc_mu);
+	while (j->slot_frame[s] != k && !j->enc_failed)
+		pthread_cond_wait(&j->enc_cv, &j->enc_mu);
+	if (!j->enc_failed && !(f = av_frame_clone(j->slot[s]))) {
+		j->enc_failed = true;
+		pthread_cond_broadcast(&j->enc_cv);
+	}
+	pthread_mutex_unlock(&j->enc_mu);
+	return f;
+}
+
+/* A consumer is done with slot s's frame; the last one frees the slot. */
+static void release_slot(job *j, int s)
+{
+	pthread_mutex_lock(&j->enc_mu);
+	if (--j->slot_refs[s] <= 0)
+		j->slot_frame[s] = -1;
+	pthread_cond_broadcast(&j->enc_cv);
+	pthread_mutex_unlock(&j->enc_mu);
+}
+
+/* WebM: every composed frame also goes to x264 for HLS, in order. */
+static void *hls_main(void *arg)
+{
+	job *j = arg;
+	int rc = 0;
+	for (int64_t k = 0; k < j->frames && rc == 0; k++) {
+		int s = (int)(k % j->nslot);
+		AVFrame *ref = take_slot(j, s, k);
+		if (!ref)
+			return NULL;
+		ref->pts = k;
+		ref->pict_type = AV_PICTURE_TYPE_NONE;
+		/* x264 copies the picture in: the slot is free once it returns. */
+		int sr = avcodec_send_frame(j->hvenc, ref);
+		av_frame_free(&ref);
+		if (sr < 0)
+			rc = fail(j, VTP_COMPOSE_ECODEC, "HLS video encoder: %s", averr(sr));
+		else
+			rc = hls_packets(j, j->hvenc, j->hpkt, 0);
+		release_slot(j, s);
+	}
+	if (rc == 0) {
+		int sr = avcodec_send_frame(j->hvenc, NULL);
+		rc = sr < 0 && sr != AVERROR_EOF ? fail(j, VTP_COMPOSE_ECODEC, "HLS flush: %s", averr(sr))
+						 : hls_packets(j, j->hvenc, j->hpkt, 0);
+	}
+	if (rc != 0) {
+		pthread_mutex_lock(&j->enc_mu);
+		j->enc_failed = true;
+		pthread_cond_broadcast(&j->enc_cv);
+		pthread_mutex_unlock(&j->enc_mu);
+	}
+	return NULL;
+}
+
 static void *encoder_main(void *arg)
 {
 	encw *w = arg;
@@ -555,25 +685,18 @@ static void *encoder_main(void *arg)
 		int64_t base = w->local;
 		for (int64_t k = k0; k < k1 && rc == 0; k++) {
 			int s = (int)(k % j->nslot);
-			pthread_mutex_lock(&j->enc_mu);
-			while (j->slot_frame[s] != k && !j->enc_failed)
-				pthread_cond_wait(&j->enc_cv, &j->enc_mu);
-			bool failed = j->enc_failed;
-			pthread_mutex_unlock(&j->enc_mu);
-			if (failed)
+			AVFrame *f = take_slot(j, s, k);
+			if (!f)
 				return NULL;
-			AVFrame *f = j->slot[s];
 			f->pts = w->local++;
 			f->pict_type = (k == k0 && j->nenc > 1) ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
 			int sr = avcodec_send_frame(w->ctx, f);
+			av_frame_free(&f);
 			if (sr < 0)
 				rc = fail(j, VTP_COMPOSE_ECODEC, "video encoder: %s", averr(sr));
 			else
 				rc = collect_packets(j, w, c, k0, base);
-			pthread_mutex_lock(&j->enc_mu);
-			j->slot_frame[s] = -1;
-			pthread_cond_broadcast(&j->enc_cv);
-			pthread_mutex_unlock(&j->enc_mu);
+			release_slot(j, s);
 		}
 		if (rc == 0 && k1 == j->frames) {
 			/* The last chunk: whatever the encoder still holds. */
@@ -631,6 +754,7 @@ static void canvas_done(job *j, int64_t k)
 {
 	pthread_mutex_lock(&j->enc_mu);
 	j->slot_frame[k % j->nslot] = k;
+	j->slot_refs[k % j->nslot] = j->consumers;
 	pthread_cond_broadcast(&j->enc_cv);
 	pthread_mutex_unlock(&j->enc_mu);
 }
@@ -647,6 +771,7 @@ static int start_encoders(job *j, int vkbps)
 	j->nslot = j->nenc > 1 ? (int)(j->gop * (j->nenc - 1)) + 8 : 4;
 	j->slot = vtp_calloc((size_t)j->nslot, sizeof *j->slot);
 	j->slot_frame = vtp_malloc((size_t)j->nslot * sizeof *j->slot_frame);
+	j->slot_refs = vtp_calloc((size_t)j->nslot, sizeof *j->slot_refs);
 	for (int i = 0; i < j->nslot; i++)
 		j->slot_frame[i] = -1;
 	j->chunk = vtp_calloc((size_t)(j->nchunks ? j->nchunks : 1), sizeof *j->chunk);
@@ -674,6 +799,11 @@ static int run_encoders(job *j)
 			return fail(j, VTP_COMPOSE_ECODEC, "cannot start an encoder thread");
 		j->running++;
 	}
+	if (j->hvenc) {
+		if (pthread_create(&j->hth, NULL, hls_main, j) != 0)
+			return fail(j, VTP_COMPOSE_ECODEC, "cannot start the HLS encoder thread");
+		j->hls_running = true;
+	}
 	return 0;
 }
 
@@ -689,6 +819,9 @@ static int stop_encoders(job *j, bool abandon)
 	for (int i = 0; i < j->running; i++)
 		pthread_join(j->enc[i].th, NULL);
 	j->running = 0;
+	if (j->hls_running)
+		pthread_join(j->hth, NULL);
+	j->hls_running = false;
 	if (j->enc_failed)
 		return VTP_COMPOSE_ECODEC;
 	return j->next_chunk == j->nchunks ? 0 : fail(j, VTP_COMPOSE_ECODEC, "video chunks missing");
@@ -706,6 +839,7 @@ static void free_encoders(job *j)
 		av_frame_free(&j->slot[i]);
 	vtp_free(j->slot);
 	vtp_free(j->slot_frame);
+	vtp_free(j->slot_refs);
 	for (int64_t c = 0; j->chunk && c < j->nchunks; c++) {
 		for (size_t i = 0; i < j->chunk[c].n; i++)
 			av_packet_free(&j->chunk[c].p[i]);
@@ -773,6 +907,8 @@ static int compose_video(job *j)
 			if (!f || vtp_canvas_blit(canvas, &tiles[i], f, &j->pv[p].sws) != 0)
 				name_tile(j, canvas, p, &tiles[i]);
 		}
+		if (vtp_thumb_wants(j->thumb, at))
+			vtp_thumb_offer(j->thumb, canvas, at);
 		canvas_done(j, k);
 		j->r->frames_out++;
 		rc = audio_until(j, (at + 1000000000LL / o->fps) * VTP_AUDIO_RATE / 1000000000LL);
@@ -1023,6 +1159,89 @@ static int finish_file(job *j)
 	return 0;
 }
 
+/* WebM: the HLS writer and its own H.264/AAC encoders, fed in this pass
+ * (the video encoder by its own thread, from the same frame slots). */
+static int hls_in_pass(job *j, int vkbps)
+{
+	const vtp_compose_opts *o = j->o;
+	char err[200];
+	j->hvenc = vtp_hls_video_encoder(o->width, o->height, (AVRational){1, o->fps}, o->fps, vkbps,
+					 threads(o));
+	j->haenc = vtp_hls_audio_encoder();
+	if (!j->hvenc || !j->haenc)
+		return fail(j, VTP_COMPOSE_ECODEC, "cannot open the HLS encoders");
+	AVCodecParameters *vp = avcodec_parameters_alloc(), *ap = avcodec_parameters_alloc();
+	avcodec_parameters_from_context(vp, j->hvenc);
+	avcodec_parameters_from_context(ap, j->haenc);
+	j->hls = vtp_hls_open(o->hls_dir, vp, j->hvenc->time_base, ap, j->haenc->time_base, err,
+			      sizeof err);
+	avcodec_parameters_free(&vp);
+	avcodec_parameters_free(&ap);
+	if (!j->hls)
+		return fail(j, VTP_COMPOSE_EIO, "%s", err);
+	j->hpkt = av_packet_alloc();
+	j->hapkt = av_packet_alloc();
+	j->hfifo = av_audio_fifo_alloc(AV_SAMPLE_FMT_FLTP, 2, 4096);
+	j->hbuf = vtp_malloc(4096 * sizeof *j->hbuf);
+	j->haframe = av_frame_alloc();
+	if (!j->hpkt || !j->hapkt || !j->hfifo || !j->haframe)
+		return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
+	j->haframe->format = AV_SAMPLE_FMT_FLTP;
+	j->haframe->nb_samples = j->haenc->frame_size;
+	j->haframe->sample_rate = VTP_AUDIO_RATE;
+	av_channel_layout_copy(&j->haframe->ch_layout, &j->haenc->ch_layout);
+	if (av_frame_get_buffer(j->haframe, 0) < 0)
+		return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
+	j->consumers = 2;
+	return 0;
+}
+
+/* Whether a copied H.264 track keeps keyframes close enough together for
+ * segments of about 4 s (on average at most 4 s apart). */
+static bool keyframes_dense(const vtp_ctrack *t)
+{
+	if (t->keyframes == 0 || t->end_ns <= t->start_ns)
+		return false;
+	return (t->end_ns - t->start_ns) / (int64_t)t->keyframes <= 4000000000LL;
+}
+
+/* After the file is complete (still under its temporary name): HLS that
+ * was not made in the pass, then the thumbnail. */
+static int finish_extras(job *j, int ft)
+{
+	const vtp_compose_opts *o = j->o;
+	char err[256];
+	if (j->hls) {
+		vtp_hls *h = j->hls;
+		j->hls = NULL;
+		if (vtp_hls_finish(h, &j->r->hls_segments, err, sizeof err) != 0)
+			return fail(j, VTP_COMPOSE_EIO, "%s", err);
+	} else if (o->hls_dir) {
+		/* MP4 (its H.264 copied, unless a copied sender's keyframes are
+		 * too sparse) or the fast path's VP8 (encoded). */
+		bool transcode = !j->mp4 || (ft >= 0 && !keyframes_dense(&j->t[ft]));
+		int fps = ft >= 0 && whole_fps(&j->t[ft]) ? whole_fps(&j->t[ft]) : o->fps;
+		int vkbps = o->bitrate_kbps > 228 ? o->bitrate_kbps - 128 : 100;
+		vtp_thumb *th = ft >= 0 ? j->thumb : NULL;
+		if (vtp_hls_from_file(j->tmp, o->hls_dir, transcode, fps, vkbps, threads(o), th,
+				      &j->r->hls_segments, err, sizeof err) != 0)
+			return fail(j, VTP_COMPOSE_ECODEC, "HLS: %s", err);
+		j->r->hls_copied = !transcode;
+	} else if (ft >= 0 && j->thumb) {
+		/* No HLS: decode the copied stream for the thumbnail only. */
+		int none = 0;
+		if (vtp_hls_from_file(j->tmp, NULL, false, o->fps, 0, threads(o), j->thumb, &none, err,
+				      sizeof err) != 0)
+			return fail(j, VTP_COMPOSE_ECODEC, "thumbnail: %s", err);
+	}
+	if (j->thumb) {
+		if (vtp_thumb_write(j->thumb, o->thumb_path, err, sizeof err) != 0)
+			return fail(j, VTP_COMPOSE_EIO, "%s", err);
+		j->r->thumb_at_seconds = vtp_thumb_at_seconds(j->thumb);
+	}
+	return 0;
+}
+
 static int run(job *j)
 {
 	int rc = check_opts(j);
@@ -1046,6 +1265,8 @@ static int run(job *j)
 		if (!j->t[i].video && j->t[i].frames > 0)
 			j->adec[i] = vtp_adec_open(&j->t[i], j->t0);
 	j->mix = vtp_malloc(4096 * sizeof *j->mix);
+	if (j->o->thumb_path)
+		j->thumb = vtp_thumb_new((j->t1 - j->t0) / 10);
 	if (ft >= 0) {
 		rc = fast_path(j, ft);
 	} else {
@@ -1063,6 +1284,8 @@ static int run(job *j)
 		j->vs->avg_frame_rate = j->venc->framerate;
 		if ((rc = write_header(j)) != 0)
 			return rc;
+		if (!j->mp4 && j->o->hls_dir && (rc = hls_in_pass(j, vkbps)) != 0)
+			return rc;
 		for (size_t i = 0; i < j->nt; i++)
 			if (j->t[i].video && j->t[i].frames > 0)
 				j->vdec[i] = vtp_vdec_start(&j->t[i], j->t0);
@@ -1076,6 +1299,8 @@ static int run(job *j)
 	}
 	if (rc == 0)
 		rc = flush_encoder_pkt(j, j->aenc, j->as, j->pkt);
+	if (rc == 0 && j->haenc)
+		rc = hls_audio(j, NULL, 0);
 	if (rc == 0) {
 		int wr = av_write_trailer(j->oc);
 		if (wr < 0)
@@ -1083,6 +1308,8 @@ static int run(job *j)
 	}
 	if (rc == 0 && avio_closep(&j->oc->pb) < 0)
 		rc = fail(j, VTP_COMPOSE_EIO, "closing the output failed");
+	if (rc == 0)
+		rc = finish_extras(j, ft);
 	if (rc == 0)
 		rc = finish_file(j);
 	if (rc == 0)
@@ -1096,7 +1323,8 @@ int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 	/* libav's chatter (encoder banners) is not news; its warnings are. */
 	if (av_log_get_level() > AV_LOG_WARNING)
 		av_log_set_level(AV_LOG_WARNING);
-	job j = {.o = o, .r = r, .last_pct = -1};
+	job j = {.o = o, .r = r, .last_pct = -1, .consumers = 1};
+	r->thumb_at_seconds = -1;
 	pthread_mutex_init(&j.mux_mu, NULL);
 	int rc = run(&j);
 	stop_encoders(&j, true);
@@ -1119,6 +1347,15 @@ int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 	}
 	avcodec_free_context(&j.aenc);
 	av_frame_free(&j.aframe);
+	vtp_hls_abort(j.hls);
+	vtp_thumb_free(j.thumb);
+	avcodec_free_context(&j.hvenc);
+	avcodec_free_context(&j.haenc);
+	av_packet_free(&j.hpkt);
+	av_packet_free(&j.hapkt);
+	av_audio_fifo_free(j.hfifo);
+	av_frame_free(&j.haframe);
+	vtp_free(j.hbuf);
 	av_packet_free(&j.pkt);
 	if (j.oc) {
 		if (j.oc->pb)

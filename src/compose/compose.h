@@ -12,6 +12,12 @@
  * Fast path: when exactly one participant sends video and its resolution
  * never changes, the video frames are copied without re-encoding.
  *
+ * HLS (when asked for): with MP4, the file's H.264/AAC packets are copied
+ * into the segments once the file is written; with WebM, a second encoder
+ * (x264, AAC) takes the same composed frames and mixed audio in the same
+ * pass. The thumbnail comes from the composed frames (or, on the fast
+ * path, from decoding the copied stream).
+ *
  * No database, no HTTP: the caller passes paths and settings and hears
  * progress through a callback. Runs in the `compose` child process. */
 #ifndef VTP_COMPOSE_COMPOSE_H
@@ -30,6 +36,12 @@ typedef struct vtp_compose_opts {
 	int bitrate_kbps;         /* total, video gets most of it */
 	int threads;              /* worker threads, 0 = number of cores */
 	bool no_fast_path;        /* always re-encode (benchmarks, tests) */
+	/* HLS for players: a folder (index.m3u8, init.mp4, seg_NNNNN.m4s;
+	 * about 4 s fMP4 segments of H.264/AAC) and a 640x360 JPEG near 10 %
+	 * of the media, avoiding black frames. NULL: not made. Both are
+	 * written beside their final names and renamed into place. */
+	const char *hls_dir;
+	const char *thumb_path;
 	/* Called with 0..100 as the timeline is composed (at most once per
 	 * percent); may be NULL. */
 	void (*progress)(void *ud, int percent);
@@ -48,6 +60,9 @@ typedef struct vtp_compose_result {
 	uint64_t frames_dropped;  /* incomplete / waiting for a keyframe */
 	uint64_t audio_concealed_ms;
 	uint64_t decode_errors;
+	int hls_segments;         /* 0 when no HLS was asked for */
+	bool hls_copied;          /* HLS reuses the file's H.264 */
+	double thumb_at_seconds;  /* where the thumbnail was taken, -1: none */
 	char error[256];          /* when the call fails: what went wrong */
 } vtp_compose_result;
 

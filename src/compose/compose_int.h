@@ -13,6 +13,8 @@
 #include "compose/compose.h"
 #include "compose/depack.h"
 
+#include <libavutil/rational.h>
+
 struct AVFrame;
 struct SwsContext;
 
@@ -138,5 +140,54 @@ void vtp_adec_close(vtp_adec *a);
 void vtp_adec_mix(vtp_adec *a, int64_t pos, float *out, int n);
 uint64_t vtp_adec_concealed_ms(const vtp_adec *a);
 uint64_t vtp_adec_errors(const vtp_adec *a);
+
+/* ---- thumb.c --------------------------------------------------------------- */
+
+/* Chooses the thumbnail frame: offered frames from target_ns (media time)
+ * on; a black frame is passed over and another tried 0.5 s later. */
+typedef struct vtp_thumb vtp_thumb;
+vtp_thumb *vtp_thumb_new(int64_t target_ns);
+void vtp_thumb_free(vtp_thumb *t);
+/* Whether a frame at at_ns would be looked at (cheap; NULL: false). */
+bool vtp_thumb_wants(const vtp_thumb *t, int64_t at_ns);
+/* Looks at f (YUV 4:2:0) and keeps a 640x360 copy when it is the best so
+ * far; done once a frame that is not black is kept. */
+void vtp_thumb_offer(vtp_thumb *t, const struct AVFrame *f, int64_t at_ns);
+bool vtp_thumb_done(const vtp_thumb *t);
+/* Media time of the kept frame, -1 when none. */
+double vtp_thumb_at_seconds(const vtp_thumb *t);
+/* Writes the kept frame as a JPEG (temp + fsync + rename, 0600). */
+int vtp_thumb_write(vtp_thumb *t, const char *path, char *err, size_t errlen);
+
+/* ---- hls.c ------------------------------------------------------------------ */
+
+struct AVCodecContext;
+struct AVCodecParameters;
+struct AVPacket;
+typedef struct vtp_hls vtp_hls;
+/* Opens an HLS writer into <final_dir>.tmp-PID for a video stream (and an
+ * audio stream when a is non-NULL) whose packets come in the given time
+ * bases. NULL with err on failure. */
+vtp_hls *vtp_hls_open(const char *final_dir, const struct AVCodecParameters *v, AVRational vtb,
+		      const struct AVCodecParameters *a, AVRational atb, char *err, size_t errlen);
+/* One packet of stream which (0 video, 1 audio); thread-safe; the packet is
+ * not consumed. <0 (AVERROR) on failure. */
+int vtp_hls_write(vtp_hls *h, int which, const struct AVPacket *pkt);
+/* Ends the playlist, seals the files and renames the folder into place
+ * (replacing an older one); frees h either way. */
+int vtp_hls_finish(vtp_hls *h, int *segments, char *err, size_t errlen);
+void vtp_hls_abort(vtp_hls *h);
+/* H.264 (x264 veryfast, a keyframe every 2 s at fps) and AAC encoders with
+ * global headers, as HLS wants them. */
+struct AVCodecContext *vtp_hls_video_encoder(int width, int height, AVRational time_base, int fps,
+					     int kbps, int threads);
+struct AVCodecContext *vtp_hls_audio_encoder(void);
+/* HLS from a finished file: its H.264 copied (unless transcode, or it is
+ * not H.264: then decoded and encoded at its own size), its AAC copied or
+ * its other audio encoded to AAC. When thumb is non-NULL the video is
+ * decoded until the thumbnail is chosen; with hls_dir NULL, only that.
+ * 0 or -1 with err. */
+int vtp_hls_from_file(const char *media, const char *hls_dir, bool transcode, int fps, int kbps,
+		      int threads, vtp_thumb *thumb, int *segments, char *err, size_t errlen);
 
 #endif
