@@ -1028,8 +1028,11 @@ static int put_multipart(s3_backend *s3, const char *key, int fd, int64_t size, 
 		VTP_WARN("s3: put %s: CompleteMultipartUpload answered without an ETag", key);
 		rc = VTP_EUNAVAIL;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		VTP_DEBUG("s3: put %s: %lld bytes in %lld parts", key, (long long)size,
+			  (long long)nparts);
 		goto out;
+	}
 abort:
 	abort_multipart(s3, key, upload_id);
 out:
