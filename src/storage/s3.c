@@ -663,6 +663,9 @@ static CURLcode s3_attempt(const s3_backend *s3, CURL *h, s3_req *rq, s3_xfer *x
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 		rq->status = code;
 	}
+	/* the handle goes back to the pool: drop the pointers into this call
+	 * (the connection stays open for the next request) */
+	curl_easy_reset(h);
 out:
 	/* the headers held the signature: wipe before freeing */
 	for (struct curl_slist *l = headers; l; l = l->next)
@@ -681,6 +684,24 @@ static void take_code(const char *xml, char *out, size_t outlen)
 	if (code) {
 		snprintf(out, outlen, "%s", code);
 		vtp_free(code);
+	}
+}
+
+/* Network trouble is worth another try; a bad URL or certificate is not. */
+static bool retryable_curl(CURLcode res)
+{
+	switch (res) {
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_OUT_OF_MEMORY:
+	case CURLE_BAD_FUNCTION_ARGUMENT:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CIPHER:
+		return false;
+	default:
+		return true;
 	}
 }
 
@@ -741,7 +762,7 @@ static int s3_perform(s3_backend *s3, s3_req *rq)
 		if (res != CURLE_OK) {
 			snprintf(why, sizeof(why), "%.100s%s%.255s", curl_easy_strerror(res),
 				 errbuf[0] ? ": " : "", errbuf);
-			retry = true;
+			retry = retryable_curl(res);
 		} else if (rq->status >= 200 && rq->status <= 299) {
 			if (rq->error_in_body && rq->out && rq->out->data &&
 			    strstr(rq->out->data + out_start, "<Error>")) {
@@ -1489,7 +1510,7 @@ static void *reader_main(void *arg)
 	char range[64] = "";
 	char errbuf[CURL_ERROR_SIZE];
 	CURLcode res = CURLE_FAILED_INIT;
-	int attempt;
+	int attempt, tries = 0;
 
 	if (rd->offset > 0 || rd->length > 0) {
 		if (rd->length > 0)
@@ -1524,6 +1545,7 @@ static void *reader_main(void *arg)
 		}
 		if (atomic_load(&rd->closing))
 			break;
+		tries = attempt;
 		req_init(&rq, "read", "GET", rd->key);
 		if (range[0])
 			rq.extra[rq.nextra++] = (vtp_sigv4_header){"range", range};
@@ -1554,6 +1576,7 @@ static void *reader_main(void *arg)
 		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, reader_on_progress);
 		curl_easy_setopt(h, CURLOPT_XFERINFODATA, rd);
 		res = curl_easy_perform(h);
+		curl_easy_reset(h);
 		for (struct curl_slist *l = headers; l; l = l->next)
 			OPENSSL_cleanse(l->data, strlen(l->data));
 		curl_slist_free_all(headers);
@@ -1569,14 +1592,16 @@ static void *reader_main(void *arg)
 			snprintf(rd->why, sizeof(rd->why), "%.100s%s%.255s", curl_easy_strerror(res),
 				 errbuf[0] ? ": " : "", errbuf);
 		pthread_mutex_unlock(&rd->lock);
+		if (!rd->retry && !retryable_curl(res))
+			break;
 	}
 	pool_put(s3, h);
 
 	pthread_mutex_lock(&rd->lock);
 	if (!rd->ready) {
 		if (!atomic_load(&rd->closing))
-			VTP_WARN("s3: read %s failed: %s (after %d attempts)", rd->key,
-				 h ? rd->why : "no curl handle", S3_ATTEMPTS);
+			VTP_WARN("s3: read %s failed: %s (after %d attempt%s)", rd->key,
+				 h ? rd->why : "no curl handle", tries, tries == 1 ? "" : "s");
 		rd->ready = true;
 		rd->open_rc = VTP_EUNAVAIL;
 	} else if (rd->open_rc == 0 && !atomic_load(&rd->closing)) {

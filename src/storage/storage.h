@@ -3,8 +3,10 @@
  * region=...). Keys are relative, '/'-separated, built by the caller from
  * encoded components only (CONTRACT §5: "<encoded room>/<id>/recording.webm",
  * ".../hls/seg_00001.m4s", ".../tracks/<track>.vtpcap"); a key with an empty
- * component, "." / "..", a leading '/', a backslash or a control byte is
- * refused with VTP_EINVAL before anything touches a disk or the network.
+ * component, "." / "..", a leading '/', a backslash or a control byte, or
+ * longer than 1024 bytes (S3's limit) or with a component over 255 bytes,
+ * is refused with VTP_EINVAL before anything touches a disk or the network,
+ * by both backends alike.
  *
  * Capture and composition always work on local files (the "local root": the
  * folder itself for file://, a spool under $VTP_DATA_DIR for s3://); for
@@ -14,7 +16,23 @@
  * Every function is thread-safe on a shared handle. Errors: 0, or
  * VTP_EINVAL (bad key/argument), VTP_ENOTFOUND (no such object),
  * VTP_EIO (local I/O, disk full), VTP_EUNAVAIL (the endpoint failed or is
- * unreachable after the retries), VTP_ETOOBIG (over a caller's cap). */
+ * unreachable after the retries, or refused with a 4xx), VTP_ETOOBIG (over
+ * a caller's cap), VTP_ERANGE (a read that starts at or past the end).
+ * Failures are logged (VTP_WARN: operation, key, HTTP status and S3's error
+ * code; never a secret or a signature); VTP_ENOTFOUND is not.
+ *
+ * s3:// requests are path-style (endpoint/bucket/key), SigV4-signed with
+ * VTP_S3_ACCESS_KEY / VTP_S3_SECRET_KEY (both unset: unsigned, for a public
+ * bucket), retried on connection errors, timeouts, 5xx and 429 (4 attempts,
+ * back-off 0.2 / 0.8 / 3.2 s +-25 %), never on another 4xx. Connect timeout
+ * 5 s; large transfers fail below 1 KiB/s for 30 s rather than on a total
+ * timeout. Knobs read at open (bytes; invalid values fail the open):
+ *   VTP_S3_MULTIPART_THRESHOLD  multipart above this size (default 64 MiB)
+ *   VTP_S3_PART_SIZE            part size (default 16 MiB; S3 refuses parts
+ *                               under 5 MiB but the last: smaller values are
+ *                               for test endpoints such as s3rver, and warn)
+ *   VTP_S3_LIST_MAX_KEYS        keys per ListObjectsV2 page (1..1000, 1000;
+ *                               tests lower it to cross pages) */
 #ifndef VTP_STORAGE_H
 #define VTP_STORAGE_H
 
@@ -36,7 +54,10 @@ typedef struct vtp_storage_config {
 
 /* Parses the URL and prepares the backend (creates the local root, 0700).
  * No network traffic. On failure returns VTP_EINVAL or VTP_EIO with one
- * line in err naming what is wrong. */
+ * line in err naming what is wrong. file://PATH (file:///abs, file://rel);
+ * s3://bucket[?endpoint=http(s)://host[:port]][&region=R]: the endpoint
+ * has no path (values may be percent-encoded), default
+ * https://s3.<region>.amazonaws.com, region default us-east-1. */
 int vtp_storage_open(const vtp_storage_config *cfg, vtp_storage **out, char *err, size_t errlen);
 void vtp_storage_free(vtp_storage *st);
 
@@ -57,27 +78,34 @@ int vtp_storage_ping(vtp_storage *st);
 
 /* Stores the local file at key. file://: nothing to do when path is
  * already <root>/<key>, else a copy (fsync'd, temp + rename, 0600). s3://:
- * PUT, or multipart upload above 64 MiB in 16 MiB parts; retried with
- * back-off on 5xx/timeouts; 0 only once the endpoint confirmed every byte
- * (status 200 and ETag, then a HEAD whose size matches). content_type may
- * be NULL (application/octet-stream). */
+ * PUT (x-amz-content-sha256 of the file, streamed: never held in memory),
+ * or multipart upload above 64 MiB in 16 MiB parts (aborted on failure);
+ * retried with back-off on 5xx/timeouts; 0 only once the endpoint confirmed
+ * every byte (status 200 and ETag, then a HEAD whose size matches).
+ * content_type may be NULL (application/octet-stream). A missing or
+ * unreadable local file is VTP_EIO. */
 int vtp_storage_put_file(vtp_storage *st, const char *key, const char *path,
 			 const char *content_type);
-/* Fetches key into the local file path (written to a temp name, fsync'd,
- * renamed). */
+/* Fetches key into the local file path (written to a temp name beside it,
+ * fsync'd, renamed; missing folders are made 0700; the file is 0600). */
 int vtp_storage_get_file(vtp_storage *st, const char *key, const char *path);
-/* Reads a whole small object into out (whose max caps it: VTP_ETOOBIG). */
+/* Appends a whole small object to out (whose max caps it: VTP_ETOOBIG,
+ * and out is left as it was). */
 int vtp_storage_get_buf(vtp_storage *st, const char *key, vtp_buf *out);
 /* Size of the object; VTP_ENOTFOUND when absent. */
 int vtp_storage_stat(vtp_storage *st, const char *key, int64_t *size);
-/* Every key under prefix (which ends with '/'), sorted; *keys is an array
- * of n vtp_malloc'd strings freed with vtp_storage_keys_free. */
+/* Every key under prefix (which ends with '/'; "" lists everything),
+ * sorted by bytes; *keys is an array of n vtp_malloc'd strings freed with
+ * vtp_storage_keys_free (NULL when n is 0). file:// skips files being
+ * written (temp names) and symbolic links. */
 int vtp_storage_list(vtp_storage *st, const char *prefix, char ***keys, size_t *n);
 void vtp_storage_keys_free(char **keys, size_t n);
 /* Removes one object (absent is success). */
 int vtp_storage_delete(vtp_storage *st, const char *key);
-/* Removes every object under prefix (ends with '/'), and for file:// the
- * emptied folders; absent is success. */
+/* Removes every object under prefix (ends with '/'; "" is refused), and
+ * for file:// the emptied folders (the prefix's own folder included; links
+ * are removed, never followed); absent is success. s3://: ListObjectsV2 +
+ * DeleteObjects in batches of 1000. */
 int vtp_storage_delete_prefix(vtp_storage *st, const char *prefix);
 
 /* s3:// only: a presigned GET URL (SigV4 query string, X-Amz-Expires =
@@ -88,12 +116,16 @@ int vtp_storage_presign_get(vtp_storage *st, const char *key, int64_t now_s, int
 			    const char *content_disposition, const char *content_type,
 			    char **url);
 
-/* s3:// only: a streaming read of [offset, offset+length) of key for the
- * proxy mode (length -1: to the end). Opening waits for the response
- * headers: VTP_ENOTFOUND, VTP_EUNAVAIL; *size receives the object's total
- * size. read() blocks until data arrives and returns the byte count, 0 at
- * the end, or a negative code when the transfer failed part way. Closing
- * early aborts the transfer. */
+/* A streaming read of [offset, offset+length) of key for the proxy mode
+ * (length -1: to the end; 0 or offset < 0: VTP_EINVAL). s3:// runs one GET
+ * with a Range header on its own thread into a 1 MiB buffer (file:// reads
+ * the file; both backends work). Opening waits for the response headers:
+ * VTP_ENOTFOUND, VTP_ERANGE (offset at or past the end), VTP_EUNAVAIL
+ * (after the retries); *size (may be NULL) receives the object's total
+ * size. read() (len > 0) blocks until data arrives and returns the byte
+ * count, 0 at the end, or a negative code when the transfer failed part
+ * way. Close (NULL-safe) any time; closing early aborts the transfer. A
+ * reader is used by one thread at a time. */
 typedef struct vtp_storage_reader vtp_storage_reader;
 int vtp_storage_open_read(vtp_storage *st, const char *key, int64_t offset, int64_t length,
 			  vtp_storage_reader **out, int64_t *size);
