@@ -42,7 +42,7 @@ pkgs=()
 for p in "${missing[@]-}"; do [ -n "$p" ] && pkgs+=("$p"); done
 
 install_npm() {
-  # The test clients (tests/package.json: s3rver, playwright-core, hls.js),
+  # The test clients (tests/package.json: s3rver, playwright-core),
   # exactly as locked; skipped when node_modules matches the lock file.
   [ "$npm_test" -eq 1 ] || return 0
   local dir lock

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -34,6 +35,7 @@
 #include "jobs/jobs.h"
 #include "recording/recording.h"
 #include "store/store.h"
+#include "storage/storage.h"
 
 #define PROG "vtp-recorder"
 #define LOGIN_TOKEN_TTL (12 * 3600)
@@ -237,6 +239,25 @@ static int open_store(const vtp_config *cfg, int pool, vtp_store **store)
 	return 0;
 }
 
+/* The media storage; recordings are captured and composed under its
+ * local root (the file:// folder, or the s3:// spool). */
+static int open_storage(const vtp_config *cfg, vtp_storage **st)
+{
+	vtp_storage_config sc;
+	char err[512];
+
+	memset(&sc, 0, sizeof(sc));
+	sc.url = cfg->storage_url;
+	sc.data_dir = cfg->data_dir;
+	sc.access_key = cfg->s3_access_key;
+	sc.secret_key = cfg->s3_secret_key;
+	if (vtp_storage_open(&sc, st, err, sizeof(err)) != 0) {
+		fprintf(stderr, PROG ": VTP_STORAGE_URL: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
 static bool valid_email(const char *e)
 {
 	const char *at = strchr(e, '@');
@@ -358,7 +379,10 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	int recovered = 0;
 	unsigned char *key = NULL;
 	size_t keylen = 0;
-	char recdir[4096], err[512];
+	char err[512];
+	const char *recdir;
+	vtp_storage *storage = NULL;
+	vtp_retention *retention = NULL;
 	vtp_api_config ac;
 	sigset_t set;
 	int sig = 0, rc;
@@ -379,11 +403,9 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 		goto out;
 	if ((rc = load_secret(cfg, &key, &keylen)))
 		goto out;
-	snprintf(recdir, sizeof(recdir), "%s/recordings", cfg->data_dir);
-	if (make_private_dir(recdir)) {
-		rc = 1;
+	if ((rc = open_storage(cfg, &storage)))
 		goto out;
-	}
+	recdir = vtp_storage_local_root(storage);
 	if (bootstrap_admin(store)) {
 		fprintf(stderr, PROG ": cannot create the administrator account\n");
 		rc = 1;
@@ -396,6 +418,7 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	recs = vtp_recordings_new(store, recdir);
 	vtp_recordings_set_node(recs, node_id);
 	vtp_recordings_set_cache(recs, cfg->response_cache);
+	vtp_recordings_set_media_urls(recs, key, keylen, cfg->media_url_ttl);
 
 	memset(&ic, 0, sizeof(ic));
 	ic.public_ip = cfg->public_ip;
@@ -446,12 +469,15 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	ac.jwt_key_len = keylen;
 	ac.data_dir = cfg->data_dir;
 	ac.token_ttl_seconds = LOGIN_TOKEN_TTL;
+	ac.storage = storage;
+	ac.s3_proxy = cfg->s3_proxy;
 	api = vtp_api_start(&ac, err, sizeof(err));
 	if (!api) {
 		fprintf(stderr, PROG ": %s\n", err);
 		rc = 1;
 		goto out;
 	}
+	retention = vtp_retention_start(recs, storage, cfg->retention_days, 0);
 	printf("VTP Recorder %s listening on http://%s%s%s:%d (database: %s)\n", VTP_VERSION,
 	       strchr(cfg->listen_host, ':') ? "[" : "", cfg->listen_host,
 	       strchr(cfg->listen_host, ':') ? "]" : "", vtp_api_port(api),
@@ -463,6 +489,7 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	VTP_INFO("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	rc = 0;
 out:
+	vtp_retention_stop(retention);
 	vtp_api_stop(api);
 	if (recs)
 		vtp_recordings_set_job_hook(recs, NULL, NULL);
@@ -470,6 +497,7 @@ out:
 	vtp_ingest_stop(ingest);
 	vtp_recordings_free(recs);
 	vtp_store_free(store);
+	vtp_storage_free(storage);
 	vtp_free(key);
 	return rc;
 }
@@ -478,7 +506,8 @@ out:
 
 static int cmd_worker(vtp_config *cfg, const vtp_jobs_settings *js)
 {
-	char node_id[VTP_UUID_BUFLEN], claimer[VTP_UUID_BUFLEN + 16], recdir[4096];
+	char node_id[VTP_UUID_BUFLEN], claimer[VTP_UUID_BUFLEN + 16];
+	vtp_storage *storage = NULL;
 	vtp_recordings *recs = NULL;
 	vtp_store *store = NULL;
 	vtp_jobs *jobs = NULL;
@@ -497,12 +526,11 @@ static int cmd_worker(vtp_config *cfg, const vtp_jobs_settings *js)
 
 	if ((rc = open_store(cfg, worker_connections(cfg) + 2, &store)))
 		goto out;
-	snprintf(recdir, sizeof(recdir), "%s/recordings", cfg->data_dir);
-	if (make_private_dir(recdir) || load_node_id(cfg, node_id)) {
+	if (open_storage(cfg, &storage) || load_node_id(cfg, node_id)) {
 		rc = 1;
 		goto out;
 	}
-	recs = vtp_recordings_new(store, recdir);
+	recs = vtp_recordings_new(store, vtp_storage_local_root(storage));
 	vtp_recordings_set_node(recs, node_id);
 	/* its own claimer name: a `serve` on the same data dir (same node id)
 	 * re-queues only its own jobs when it starts, and this one only its */
@@ -525,6 +553,7 @@ out:
 	vtp_jobs_stop(jobs);
 	vtp_recordings_free(recs);
 	vtp_store_free(store);
+	vtp_storage_free(storage);
 	return rc;
 }
 
@@ -924,9 +953,97 @@ static int default_threads(const vtp_config *cfg)
 	return cores / workers > 0 ? (int)(cores / workers) : 1;
 }
 
+/* The Content-Type an object is stored with. */
+static const char *media_type(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n > 5 && strcmp(name + n - 5, ".webm") == 0)
+		return "video/webm";
+	if (n > 4 && (strcmp(name + n - 4, ".mp4") == 0 || strcmp(name + n - 4, ".m4s") == 0))
+		return "video/mp4";
+	if (n > 5 && strcmp(name + n - 5, ".m3u8") == 0)
+		return "application/vnd.apple.mpegurl";
+	if (n > 4 && strcmp(name + n - 4, ".jpg") == 0)
+		return "image/jpeg";
+	return "application/octet-stream";
+}
+
+/* Every file of a recording's local folder (and of its hls/ and tracks/
+ * folders), as keys below folder_key: uploaded (put) or removed. Stops at
+ * the first failure of a put. */
+static int walk_folder(vtp_storage *st, const char *folder_key, const char *sub, bool put)
+{
+	char dirkey[1200], dirpath[4096], k[1500], p[4600];
+	struct dirent *e;
+	DIR *d;
+	int rc = 0;
+
+	snprintf(dirkey, sizeof(dirkey), "%s%s%s", folder_key, sub ? "/" : "", sub ? sub : "");
+	if (vtp_storage_local_path(st, dirkey, dirpath, sizeof(dirpath)) != 0)
+		return VTP_EINVAL;
+	d = opendir(dirpath);
+	if (!d)
+		return errno == ENOENT ? 0 : VTP_EIO;
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		struct stat sb;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dirpath, e->d_name);
+		if (lstat(p, &sb) != 0 || !S_ISREG(sb.st_mode))
+			continue;
+		/* half-written temporaries of an earlier attempt stay behind */
+		if (strstr(e->d_name, ".tmp-"))
+			continue;
+		snprintf(k, sizeof(k), "%s/%s", dirkey, e->d_name);
+		if (put) {
+			rc = vtp_storage_put_file(st, k, p, media_type(e->d_name));
+			if (rc)
+				fprintf(stderr, PROG ": compose: uploading %s failed: %s\n", k,
+					vtp_strerror(rc));
+		} else {
+			unlink(p);
+		}
+	}
+	closedir(d);
+	if (!put)
+		rmdir(dirpath); /* the recording's own folder only once it is empty */
+	return rc;
+}
+
+/* s3: the tracks of a recording composed on a node that did not capture
+ * them come from the bucket into the local spool. */
+static int fetch_tracks(vtp_storage *st, const char *folder_key, const char *tracks_dir)
+{
+	char prefix[1200], path[4600];
+	char **keys = NULL;
+	size_t n = 0;
+	int rc;
+
+	snprintf(prefix, sizeof(prefix), "%s/tracks/", folder_key);
+	rc = vtp_storage_list(st, prefix, &keys, &n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const char *name = keys[i] + strlen(prefix);
+		struct stat sb;
+
+		if (strchr(name, '/'))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tracks_dir, name);
+		if (stat(path, &sb) == 0)
+			continue; /* captured here */
+		rc = vtp_storage_get_file(st, keys[i], path);
+	}
+	vtp_storage_keys_free(keys, n);
+	return rc;
+}
+
 static int compose_recording(vtp_config *cfg, const compose_args *a, int threads)
 {
-	char id[VTP_UUID_BUFLEN], recdir[4096], tracks[4096], out_path[4096], key[1024];
+	char id[VTP_UUID_BUFLEN], tracks[4096], out_path[4096], key[1024];
+	char hls_dir[4096], thumb[4096], folder[1024], scratch[1024];
+	vtp_storage *storage = NULL;
+	bool remote = false;
 	const char *attempt_env = getenv("VTP_JOB_ATTEMPT");
 	vtp_recordings *recs = NULL;
 	vtp_store *store = NULL;
@@ -969,12 +1086,12 @@ static int compose_recording(vtp_config *cfg, const compose_args *a, int threads
 		rc = VTP_COMPOSE_EXIT_REFUSED;
 		goto out;
 	}
-	snprintf(recdir, sizeof(recdir), "%s/recordings", cfg->data_dir);
-	if (make_private_dir(recdir)) {
+	if (open_storage(cfg, &storage)) {
 		rc = VTP_COMPOSE_EXIT_FAILED;
 		goto out;
 	}
-	recs = vtp_recordings_new(store, recdir);
+	remote = vtp_storage_is_remote(storage);
+	recs = vtp_recordings_new(store, vtp_storage_local_root(storage));
 	rc = vtp_recordings_processing(recs, id, (int)attempt);
 	if (rc) {
 		fprintf(stderr, PROG ": compose: recording %s cannot move to processing: %s\n", id,
@@ -985,9 +1102,21 @@ static int compose_recording(vtp_config *cfg, const compose_args *a, int threads
 	if (vtp_recordings_tracks_dir(recs, &rec, tracks, sizeof(tracks)) != 0 ||
 	    vtp_recordings_output_file(recs, &rec, strcmp(rec.format, "mp4") == 0
 						       ? "recording.mp4" : "recording.webm",
-				       key, sizeof(key), out_path, sizeof(out_path)) != 0) {
+				       key, sizeof(key), out_path, sizeof(out_path)) != 0 ||
+	    vtp_recordings_output_file(recs, &rec, "hls", scratch, sizeof(scratch), hls_dir,
+				       sizeof(hls_dir)) != 0 ||
+	    vtp_recordings_output_file(recs, &rec, "thumbnail.jpg", scratch, sizeof(scratch), thumb,
+				       sizeof(thumb)) != 0) {
 		fprintf(stderr, PROG ": compose: recording %s: cannot prepare its folder under %s: %s\n",
-			id, recdir, strerror(errno));
+			id, vtp_storage_local_root(storage), strerror(errno));
+		rc = VTP_COMPOSE_EXIT_FAILED;
+		goto out;
+	}
+	snprintf(folder, sizeof(folder), "%s", key);
+	*strrchr(folder, '/') = '\0';
+	if (remote && (rc = fetch_tracks(storage, folder, tracks)) != 0) {
+		fprintf(stderr, PROG ": compose: recording %s: cannot fetch its tracks from storage: "
+			"%s\n", id, vtp_strerror(rc));
 		rc = VTP_COMPOSE_EXIT_FAILED;
 		goto out;
 	}
@@ -1008,6 +1137,8 @@ static int compose_recording(vtp_config *cfg, const compose_args *a, int threads
 		o.bitrate_kbps = rec.bitrate;
 	o.threads = threads;
 	o.no_fast_path = a->no_fast_path;
+	o.hls_dir = hls_dir;
+	o.thumb_path = thumb;
 	memset(&prog, 0, sizeof(prog));
 	prog.recs = recs;
 	prog.id = id;
@@ -1051,6 +1182,16 @@ static int compose_recording(vtp_config *cfg, const compose_args *a, int threads
 	json_object_set_new(meta, "sha256", json_string(res.sha256));
 	json_object_set_new(meta, "compose", compose_stats_json(&res));
 	meta_text = json_dumps(meta, JSON_COMPACT);
+	/* s3: every byte confirmed by the bucket before the recording is
+	 * done; the local copies go only after that */
+	if (remote && ((rc = walk_folder(storage, folder, "tracks", true)) ||
+		       (rc = walk_folder(storage, folder, "hls", true)) ||
+		       (rc = walk_folder(storage, folder, NULL, true)))) {
+		VTP_ERROR("recording %s: composed, but the upload to storage failed: %s", id,
+			  vtp_strerror(rc));
+		rc = VTP_COMPOSE_EXIT_FAILED;
+		goto out;
+	}
 	rc = vtp_recordings_done(recs, id, key, res.file_size, res.duration_seconds, meta_text);
 	if (rc) {
 		fprintf(stderr, PROG ": compose: recording %s was composed but cannot be marked done: "
@@ -1058,6 +1199,11 @@ static int compose_recording(vtp_config *cfg, const compose_args *a, int threads
 							: vtp_strerror(rc));
 		rc = VTP_COMPOSE_EXIT_FAILED;
 		goto out;
+	}
+	if (remote) {
+		walk_folder(storage, folder, "tracks", false);
+		walk_folder(storage, folder, "hls", false);
+		walk_folder(storage, folder, NULL, false);
 	}
 	VTP_INFO("recording %s done: %.3f s of media, %lld bytes, %d tracks of %d peers%s, "
 		 "composed in %.1f s (%.1fx real time)", id, res.duration_seconds,
@@ -1071,6 +1217,7 @@ out:
 	vtp_recording_clear(&rec);
 	vtp_recordings_free(recs);
 	vtp_store_free(store);
+	vtp_storage_free(storage);
 	return rc;
 }
 
@@ -1291,6 +1438,36 @@ static int cmd_compose(vtp_config *cfg, int argc, char **argv)
 	return compose_folder(&a, a.threads ? threads : 0);
 }
 
+/* Tests only: VTP_TEST_NOW_OFFSET_S moves the wall clock (signed seconds),
+ * so that retention and link expiry can be tested without waiting days. */
+static int64_t clock_offset_ms;
+
+static int64_t offset_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + clock_offset_ms;
+}
+
+static int test_clock(void)
+{
+	const char *v = getenv("VTP_TEST_NOW_OFFSET_S");
+	char *end;
+	long long s;
+
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	s = strtoll(v, &end, 10);
+	if (errno || *end || s < -3650LL * 86400 || s > 3650LL * 86400)
+		return usage_error("VTP_TEST_NOW_OFFSET_S: '%s' is not a number of seconds "
+				   "(at most ten years either way)", v);
+	clock_offset_ms = s * 1000;
+	vtp_clock_set(offset_clock);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	vtp_jobs_settings js;
@@ -1299,6 +1476,8 @@ int main(int argc, char **argv)
 	const char *cmd;
 	int rc;
 
+	if ((rc = test_clock()) != 0)
+		return rc;
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

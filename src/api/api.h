@@ -10,6 +10,7 @@
 #include "auth/auth.h"
 #include "ingest/ingest.h"
 #include "recording/recording.h"
+#include "storage/storage.h"
 #include "store/store.h"
 
 typedef struct vtp_api vtp_api;
@@ -26,6 +27,8 @@ typedef struct vtp_api_config {
 	int token_ttl_seconds;     /* login token lifetime */
 	bool response_cache;       /* keep rendered answers (listcache.c, recording service) */
 	vtp_ingest *ingest;        /* borrowed; NULL: no media ingest */
+	vtp_storage *storage;      /* borrowed: where finished media lives */
+	bool s3_proxy;             /* stream remote objects instead of redirecting */
 } vtp_api_config;
 
 /* Starts serving; returns NULL with a reason in err on failure. */

@@ -22,7 +22,9 @@ typedef struct vtp__authcache vtp__authcache;
 typedef struct vtp__deferq vtp__deferq;
 typedef void (*vtp_handler)(vtp_req *r);
 
-enum { AUTH_NONE, AUTH_USER };
+/* AUTH_MEDIA: a Bearer token, or a signed media token in ?token= (auth.h)
+ * for the recording in the route's first parameter. */
+enum { AUTH_NONE, AUTH_USER, AUTH_MEDIA_VIEW, AUTH_MEDIA_DOWNLOAD };
 enum { BODY_NONE, BODY_JSON };
 
 typedef struct vtp_route {
@@ -42,6 +44,7 @@ struct vtp_api {
 	vtp__authcache *authcache;
 	vtp__deferq *deferq;       /* slow work (password checks) */
 	vtp_gencache *listcache;   /* rendered list pages (listcache.c); NULL: off */
+	struct vtp__dlseen *dlseen; /* recent downloads, one access-log entry each (h_media.c) */
 	int port;
 };
 
@@ -92,6 +95,10 @@ void vtp__reply_buf(vtp_req *r, int status, vtp_buf *json);
 void vtp__reply_text(vtp_req *r, int status, const char *content_type,
 		     const char *text, size_t len);
 void vtp__reply_fail(vtp_req *r, const vtp_fail *fail);
+/* Queues resp (taken over) with the common headers, its Content-Type (when
+ * non-NULL) and Cache-Control. */
+void vtp__reply_response(vtp_req *r, int status, struct MHD_Response *resp, const char *ctype,
+			 const char *cache_control);
 void vtp__reply_error(vtp_req *r, int status, const char *code,
 		      const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
@@ -126,6 +133,10 @@ bool vtp__defer(vtp_req *r, vtp_handler work);
 void vtp__metrics_observe(int route_index, int status, int64_t micros);
 void vtp__metrics_render(vtp_buf *out, int64_t active_recordings, uint64_t audit_lost);
 
+/* h_media.c */
+struct vtp__dlseen *vtp__dlseen_new(void);
+void vtp__dlseen_free(struct vtp__dlseen *d);
+
 /* handlers */
 void vtp__h_healthz(vtp_req *r);
 void vtp__h_metrics(vtp_req *r);
@@ -147,5 +158,10 @@ void vtp__h_share_delete(vtp_req *r);
 void vtp__h_access_log(vtp_req *r);
 void vtp__h_track_add(vtp_req *r);
 void vtp__h_track_end(vtp_req *r);
+void vtp__h_download(vtp_req *r);
+void vtp__h_web(vtp_req *r);
+void vtp__h_web_vendor(vtp_req *r);
+void vtp__h_hls(vtp_req *r);
+void vtp__h_thumbnail(vtp_req *r);
 
 #endif

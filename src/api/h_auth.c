@@ -15,13 +15,15 @@
 void vtp__h_healthz(vtp_req *r)
 {
 	int db = vtp_store_ping(r->api->cfg.store);
-	bool storage = access(r->api->cfg.data_dir, W_OK) == 0;
-	bool ok = db == 0 && storage;
+	bool data = access(r->api->cfg.data_dir, W_OK) == 0;
+	int st = r->api->cfg.storage ? vtp_storage_ping(r->api->cfg.storage) : 0;
+	bool ok = db == 0 && data && st == 0;
 
 	vtp__reply_json(r, ok ? 200 : 503,
 			json_pack("{ss ss ss}", "status", ok ? "ok" : "unavailable",
 				  "database", db == 0 ? "ok" : vtp_strerror(db),
-				  "storage", storage ? "ok" : "not writable"));
+				  "storage", !data ? "data folder not writable"
+					     : st ? "media storage does not answer" : "ok"));
 }
 
 void vtp__h_metrics(vtp_req *r)

@@ -129,6 +129,19 @@ void vtp__h_get_alias(vtp_req *r)
 		get(r, id);
 }
 
+/* A page holds signed media URLs: it is kept only while they are the ones
+ * this moment would give (their expiry moves every 5 minutes). */
+static bool add_expiry(vtp_req *r, char *key, size_t *len)
+{
+	int n = snprintf(key + *len, VTP_GENCACHE_KEY_MAX - *len, "|%lld",
+			 (long long)vtp_recordings_media_expiry(r->api->cfg.recordings));
+
+	if (n < 0 || (size_t)n >= VTP_GENCACHE_KEY_MAX - *len)
+		return false;
+	*len += (size_t)n;
+	return true;
+}
+
 void vtp__h_list(vtp_req *r)
 {
 	vtp_fail fail = VTP_FAIL_INIT;
@@ -162,7 +175,8 @@ void vtp__h_list(vtp_req *r)
 	vtp_buf_init(&b, RESPONSE_MAX);
 	/* The generation is read before the query: a change committed while
 	 * it runs leaves this answer tagged as already stale. */
-	if (cache && vtp__list_key(&r->actor, &q, key, &key_len)) {
+	if (cache && vtp__list_key(&r->actor, &q, key, &key_len) &&
+	    add_expiry(r, key, &key_len)) {
 		gen = vtp_store_generation(r->api->cfg.store);
 		if (vtp_gencache_get(cache, key, key_len, gen, &b, NULL, 0)) {
 			vtp__reply_buf(r, 200, &b);
@@ -183,7 +197,7 @@ void vtp__h_list(vtp_req *r)
 		 * a write: such a page is never kept */
 		if (vtp_recording_is_active(&arr[i]))
 			gen = 0;
-		vtp_recording_write(&w, &arr[i]);
+		vtp_recordings_write(r->api->cfg.recordings, &r->actor, &arr[i], &w);
 	}
 	vtp_jw_array_end(&w);
 	vtp_jw_key(&w, "count");

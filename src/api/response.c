@@ -46,16 +46,18 @@ static const char *default_reason(int status)
 	}
 }
 
-static void queue(vtp_req *r, int status, struct MHD_Response *resp, const char *ctype)
+void vtp__reply_response(vtp_req *r, int status, struct MHD_Response *resp, const char *ctype,
+			 const char *cache_control)
 {
 	if (r->responded) {
 		VTP_ERROR("second response for request %s ignored", r->request_id);
 		MHD_destroy_response(resp);
 		return;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (ctype)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, cache_control);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (r->allow[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
@@ -73,6 +75,11 @@ static void queue(vtp_req *r, int status, struct MHD_Response *resp, const char 
 	if (MHD_queue_response(r->conn, (unsigned)status, resp) != MHD_YES)
 		VTP_WARN("could not queue the response of request %s", r->request_id);
 	MHD_destroy_response(resp);
+}
+
+static void queue(vtp_req *r, int status, struct MHD_Response *resp, const char *ctype)
+{
+	vtp__reply_response(r, status, resp, ctype, "no-store");
 }
 
 void vtp__reply_text(vtp_req *r, int status, const char *content_type,

@@ -10,6 +10,8 @@
 const vtp_route vtp__routes[] = {
 	{"GET", "/healthz", vtp__h_healthz, AUTH_NONE, BODY_NONE, "healthz"},
 	{"GET", "/metrics", vtp__h_metrics, AUTH_NONE, BODY_NONE, "metrics"},
+	{"GET", "/web/{}", vtp__h_web, AUTH_NONE, BODY_NONE, "web"},
+	{"GET", "/web/vendor/{}", vtp__h_web_vendor, AUTH_NONE, BODY_NONE, "web"},
 	{"POST", "/api/v1/auth/login", vtp__h_login, AUTH_NONE, BODY_JSON, "login"},
 	{"GET", "/api/v1/users/me", vtp__h_me, AUTH_USER, BODY_NONE, "users_me"},
 	{"POST", "/api/v1/recordings/start", vtp__h_start, AUTH_USER, BODY_JSON, "recordings_start"},
@@ -28,6 +30,9 @@ const vtp_route vtp__routes[] = {
 	{"GET", "/api/v1/recordings/{}/access-log", vtp__h_access_log, AUTH_USER, BODY_NONE, "recordings_access_log"},
 	{"POST", "/api/v1/recordings/{}/tracks", vtp__h_track_add, AUTH_USER, BODY_JSON, "recordings_tracks"},
 	{"DELETE", "/api/v1/recordings/{}/tracks/{}", vtp__h_track_end, AUTH_USER, BODY_NONE, "recordings_tracks"},
+	{"GET", "/api/v1/recordings/{}/download", vtp__h_download, AUTH_MEDIA_DOWNLOAD, BODY_NONE, "recordings_download"},
+	{"GET", "/api/v1/recordings/{}/hls/{}", vtp__h_hls, AUTH_MEDIA_VIEW, BODY_NONE, "recordings_hls"},
+	{"GET", "/api/v1/recordings/{}/thumbnail", vtp__h_thumbnail, AUTH_MEDIA_VIEW, BODY_NONE, "recordings_thumbnail"},
 };
 
 const int vtp__route_count = (int)(sizeof(vtp__routes) / sizeof(vtp__routes[0]));

@@ -35,6 +35,8 @@ static void client_ip(struct MHD_Connection *conn, char *out, size_t len)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
 }
 
+static bool set_actor(vtp_req *r);
+
 /* Bearer token -> user. Replies 401 itself and returns false on failure. */
 static bool authenticate(vtp_req *r)
 {
@@ -77,12 +79,60 @@ static bool authenticate(vtp_req *r)
 	}
 	vtp__authcache_put(r->api->authcache, h, exp, now, &r->user);
 authed:
+	return set_actor(r);
+}
+
+static bool set_actor(vtp_req *r)
+{
 	r->authed = true;
 	snprintf(r->actor.user_id, sizeof(r->actor.user_id), "%s", r->user.id);
 	snprintf(r->actor.role, sizeof(r->actor.role), "%s", r->user.role);
 	r->actor.ip = r->ip;
 	r->actor.user_agent = r->user_agent;
 	return true;
+}
+
+/* Media routes: the Authorization header when there is one, else the
+ * signed ?token= of this recording and this kind of media. Either way the
+ * user must still exist; the handler checks the permission itself. */
+static bool authenticate_media(vtp_req *r)
+{
+	const char *tok = vtp__query(r, "token"), *reason = NULL;
+	vtp_media_scope want = r->route->auth == AUTH_MEDIA_DOWNLOAD ? VTP_MEDIA_DOWNLOAD
+								     : VTP_MEDIA_VIEW;
+	vtp_media_scope got;
+	char sub[VTP_UUID_BUFLEN];
+	int rc;
+
+	if (MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION) ||
+	    !tok)
+		return authenticate(r);
+	rc = vtp_media_token_verify(r->api->cfg.jwt_key, r->api->cfg.jwt_key_len, tok,
+				    r->params[0], vtp_now_ms() / 1000, sub, &got, &reason);
+	if (rc == 0 && got != want) {
+		vtp__reply_error(r, 403, "forbidden", NULL, "this link is for %s, not for %s",
+				 got == VTP_MEDIA_DOWNLOAD ? "the download" : "playback",
+				 want == VTP_MEDIA_DOWNLOAD ? "the download" : "playback");
+		return false;
+	}
+	if (rc) {
+		vtp__reply_error(r, 401, "unauthorized", NULL, "%s",
+				 reason && strcmp(reason, "expired") == 0
+					 ? "the link has expired; fetch the recording again for a new one"
+					 : "invalid media link");
+		return false;
+	}
+	rc = vtp_store_user_by_id(r->api->cfg.store, sub, &r->user);
+	if (rc == VTP_ENOTFOUND) {
+		vtp__reply_error(r, 401, "unauthorized", NULL, "the link's user no longer exists");
+		return false;
+	}
+	if (rc) {
+		vtp__reply_error(r, rc == VTP_EUNAVAIL ? 503 : 500, NULL, NULL,
+				 "could not check the link's user");
+		return false;
+	}
+	return set_actor(r);
 }
 
 static bool is_json_type(const char *ct)
@@ -120,6 +170,9 @@ static void begin(vtp_req *r)
 		return;
 	}
 	if (r->route->auth == AUTH_USER && !authenticate(r))
+		return;
+	if ((r->route->auth == AUTH_MEDIA_VIEW || r->route->auth == AUTH_MEDIA_DOWNLOAD) &&
+	    !authenticate_media(r))
 		return;
 	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
@@ -273,6 +326,43 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decoding of the path and the query values, except that "%00"
+ * stays as it is: a decoded NUL would silently cut the C string short
+ * ("init.mp4%00.txt" read as "init.mp4"), so it is kept visible and fails
+ * validation like any other odd character. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	char *w = s;
+	const char *p = s;
+
+	(void)cls;
+	(void)conn;
+	while (*p) {
+		int hi, lo;
+
+		if (p[0] == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0 &&
+		    (hi | lo) != 0) {
+			*w++ = (char)(hi << 4 | lo);
+			p += 3;
+		} else {
+			*w++ = *p++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
 /* libmicrohttpd's own messages can quote the request (a decoded URL): they
  * go into a field, which the logger escapes, never into the message. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -319,12 +409,14 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 	if (cfg->response_cache && vtp_store_generation(cfg->store) != 0)
 		api->listcache = vtp_gencache_new(VTP__LIST_SLOTS, VTP__LIST_BODY_MAX);
 	api->deferq = vtp__deferq_new();
+	api->dlseen = vtp__dlseen_new();
 	api->daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
 			MHD_ALLOW_SUSPEND_RESUME |
 			(ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 		(uint16_t)cfg->port, NULL, NULL, on_request, api,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 0 ? cfg->threads : 1),
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
@@ -347,6 +439,7 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 		vtp__deferq_free(api->deferq);
 		vtp__authcache_free(api->authcache);
 		vtp_gencache_free(api->listcache);
+		vtp__dlseen_free(api->dlseen);
 		vtp_free(api);
 		return NULL;
 	}
@@ -373,5 +466,6 @@ void vtp_api_stop(vtp_api *api)
 	vtp_throttle_free(api->ip_throttle);
 	vtp__authcache_free(api->authcache);
 	vtp_gencache_free(api->listcache);
+	vtp__dlseen_free(api->dlseen);
 	vtp_free(api);
 }

@@ -36,6 +36,38 @@ int vtp_jwt_verify(const unsigned char *key, size_t keylen, const char *token,
 		   int64_t now_s, char sub[VTP_UUID_BUFLEN], int64_t *exp,
 		   const char **reason);
 
+/* ---- signed media URLs --------------------------------------------------- */
+
+/* A `?token=` for the media URLs of one recording (download, HLS,
+ * thumbnail), for players that cannot send an Authorization header. It
+ * binds the recording, the user and a scope, and expires:
+ *   <scope>.<user id, 32 hex>.<exp, unix seconds>.<MAC, 32 hex>
+ * where MAC is HMAC-SHA256, cut to 128 bits, keyed by a key derived from
+ * the JWT secret, over the scope, recording, user and exp. Holding one
+ * proves only that the server gave it out: the user's permission is
+ * checked again when it is used. */
+typedef enum vtp_media_scope {
+	VTP_MEDIA_VIEW = 'v',     /* HLS and thumbnail */
+	VTP_MEDIA_DOWNLOAD = 'd', /* the file */
+} vtp_media_scope;
+
+#define VTP_MEDIA_TOKEN_BUFLEN 96
+
+/* exp_s: when it stops working (unix seconds). */
+void vtp_media_token_sign(const unsigned char *key, size_t keylen, vtp_media_scope scope,
+			  const char *recording_id, const char *user_id, int64_t exp_s,
+			  char out[VTP_MEDIA_TOKEN_BUFLEN]);
+/* 0 with the user id and scope, or VTP_EUNAUTH with *reason "malformed",
+ * "bad_signature" (also: another recording's) or "expired". */
+int vtp_media_token_verify(const unsigned char *key, size_t keylen, const char *token,
+			   const char *recording_id, int64_t now_s,
+			   char user_id[VTP_UUID_BUFLEN], vtp_media_scope *scope,
+			   const char **reason);
+/* The expiry given to tokens made at now_s: at least ttl_s away, rounded up
+ * to a 5-minute step, so the URLs of one recording stay the same for a
+ * while (players and browsers can cache what they fetched). */
+int64_t vtp_media_token_expiry(int64_t now_s, int64_t ttl_s);
+
 /* ---- login throttling --------------------------------------------------- */
 
 /* Counts failures per key (an email or an IP address). After `threshold`

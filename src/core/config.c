@@ -39,6 +39,7 @@ static const entry entries[] = {
 	{"VTP_RTP_PORT_MAX", "--rtp-port-max", T_INT, OFF(rtp_port_max), "40999", 1024, 65535, "highest UDP media port"},
 	{"VTP_WORKERS", "--workers", T_INT, OFF(workers), "1", 0, 256, "concurrent processing jobs on this node"},
 	{"VTP_RETENTION_DAYS", "--retention-days", T_INT, OFF(retention_days), "30", 0, 36500, "days before soft-deleted recordings are purged"},
+	{"VTP_MEDIA_URL_TTL", "--media-url-ttl", T_INT, OFF(media_url_ttl), "3600", 60, 604800, "seconds a signed media URL works (at least; rounded up to 5 min)"},
 	{"VTP_S3_PROXY", "--s3-proxy", T_BOOL, OFF(s3_proxy), "0", 0, 0, "1: stream S3 objects through the server"},
 	{"VTP_S3_ACCESS_KEY", "--s3-access-key", T_STR, OFF(s3_access_key), NULL, 0, 0, "S3 access key"},
 	{"VTP_S3_SECRET_KEY", "--s3-secret-key", T_STR, OFF(s3_secret_key), NULL, 0, 0, "S3 secret key"},

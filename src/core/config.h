@@ -20,6 +20,7 @@ typedef struct vtp_config {
 	int rtp_port_max;
 	int workers;
 	int retention_days;
+	int media_url_ttl;    /* seconds */
 	bool s3_proxy;
 	char *s3_access_key;
 	char *s3_secret_key;

@@ -18,6 +18,13 @@ void vtp_jw_init(vtp_jw *w, vtp_buf *b)
 	w->after_key = false;
 }
 
+void vtp_jw_resume_object(vtp_jw *w)
+{
+	w->depth = 1;
+	w->first[1] = false;
+	w->after_key = false;
+}
+
 /* Separator before a value or a key at the current level. */
 static void sep(vtp_jw *w)
 {

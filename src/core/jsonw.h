@@ -19,6 +19,9 @@ typedef struct vtp_jw {
 } vtp_jw;
 
 void vtp_jw_init(vtp_jw *w, vtp_buf *b);
+/* Continues an object already open in the buffer with at least one member
+ * (text kept from an earlier writer): the next key gets its comma. */
+void vtp_jw_resume_object(vtp_jw *w);
 void vtp_jw_object_begin(vtp_jw *w);
 void vtp_jw_object_end(vtp_jw *w);
 void vtp_jw_array_begin(vtp_jw *w);

@@ -20,7 +20,7 @@ static json_t *str_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
-void vtp_recording_write(vtp_jw *w, const vtp_recording *r)
+void vtp_recording_write_fields(vtp_jw *w, const vtp_recording *r)
 {
 	vtp_jw_object_begin(w);
 	vtp_jw_key(w, "id");
@@ -84,6 +84,23 @@ void vtp_recording_write(vtp_jw *w, const vtp_recording *r)
 		vtp_jw_array_begin(w);
 		vtp_jw_array_end(w);
 	}
+}
+
+void vtp_recording_write_urls(vtp_jw *w, const char *download, const char *hls,
+			      const char *thumbnail)
+{
+	vtp_jw_key(w, "downloadUrl");
+	vtp_jw_string(w, download);
+	vtp_jw_key(w, "hlsUrl");
+	vtp_jw_string(w, hls);
+	vtp_jw_key(w, "thumbnailUrl");
+	vtp_jw_string(w, thumbnail);
+}
+
+void vtp_recording_write(vtp_jw *w, const vtp_recording *r)
+{
+	vtp_recording_write_fields(w, r);
+	vtp_recording_write_urls(w, NULL, NULL, NULL);
 	vtp_jw_object_end(w);
 }
 

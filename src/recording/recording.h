@@ -15,8 +15,10 @@
 #include "core/buf.h"
 #include "core/fail.h"
 #include "core/jsonw.h"
+#include "auth/auth.h"
 #include "core/random.h"
 #include "store/store.h"
+#include "storage/storage.h"
 
 typedef struct vtp_recordings vtp_recordings;
 
@@ -186,6 +188,45 @@ int vtp_recordings_failed(vtp_recordings *svc, const char *id, const char *error
 void vtp_recordings_audit_system(vtp_recordings *svc, const char *id, const char *type,
 				 json_t *detail);
 
+/* ---- media delivery ------------------------------------------------------- */
+
+/* Signed media URLs (auth.h) in the Recording JSON: set before serving
+ * (key borrowed); without it the URLs are null. */
+void vtp_recordings_set_media_urls(vtp_recordings *svc, const unsigned char *key, size_t keylen,
+				   int64_t ttl_s);
+/* When the tokens made now expire (changes every 5 minutes). */
+int64_t vtp_recordings_media_expiry(vtp_recordings *svc);
+/* A token for user_id on recording id ("" when URLs are off). */
+void vtp_recordings_media_token(vtp_recordings *svc, vtp_media_scope scope, const char *id,
+				const char *user_id, char out[VTP_MEDIA_TOKEN_BUFLEN]);
+/* A Recording for `who`: its fields, then downloadUrl (only for those who
+ * may download), hlsUrl and thumbnailUrl when done, else null. */
+void vtp_recordings_write(vtp_recordings *svc, const vtp_actor *who, const vtp_recording *r,
+			  vtp_jw *w);
+/* Media access: who may do action (VTP_ACT_VIEW: HLS and thumbnail,
+ * VTP_ACT_DOWNLOAD) on id, which must be done (else VTP_ECONFLICT
+ * "not_ready"); out filled. Logs nothing (the caller knows what counts as
+ * one access). */
+int vtp_recordings_for_media(vtp_recordings *svc, const vtp_actor *who, const char *id,
+			     vtp_action action, vtp_recording *out, vtp_fail *fail);
+/* An access-log entry of `who` (type "download", "view"...); detail consumed. */
+void vtp_recordings_audit_media(vtp_recordings *svc, const vtp_actor *who, const char *id,
+				const char *type, json_t *detail);
+
+/* ---- retention (retention.c) ---------------------------------------------- */
+
+/* The store the service works on (borrowed). */
+vtp_store *vtp_recordings_store(vtp_recordings *svc);
+/* One sweep: purges recordings soft-deleted more than `days` ago (rows,
+ * then their files/objects; the access log stays, with a "purged" entry).
+ * *purged receives how many. */
+int vtp_retention_sweep(vtp_recordings *svc, vtp_storage *st, int days, int *purged);
+/* A thread sweeping now and then every interval_ms (0: an hour). */
+typedef struct vtp_retention vtp_retention;
+vtp_retention *vtp_retention_start(vtp_recordings *svc, vtp_storage *st, int days,
+				   int64_t interval_ms);
+void vtp_retention_stop(vtp_retention *t);
+
 /* pending or recording: media may still arrive, statistics are live. */
 bool vtp_recording_is_active(const vtp_recording *r);
 
@@ -196,6 +237,11 @@ uint64_t vtp_recordings_audit_lost(vtp_recordings *svc);
  * vtp_recording_write streams a Recording for the hot paths; the json_t form
  * is derived from it (one field list). */
 void vtp_recording_write(vtp_jw *w, const vtp_recording *r);
+/* The parts: the object opened and every field but the URLs; then the
+ * three URL members (NULL: null). The caller closes the object. */
+void vtp_recording_write_fields(vtp_jw *w, const vtp_recording *r);
+void vtp_recording_write_urls(vtp_jw *w, const char *download, const char *hls,
+			      const char *thumbnail);
 json_t *vtp_recording_json(const vtp_recording *r);
 json_t *vtp_share_json(const vtp_share *sh);
 json_t *vtp_participant_json(const vtp_participant *p);

@@ -29,6 +29,9 @@ struct vtp_recordings {
 	vtp_gencache *rendered; /* finished recordings' JSON by id */
 	void (*job_queued)(void *ctx); /* wakes local workers; may be NULL */
 	void *job_ctx;
+	const unsigned char *media_key; /* signs media URLs; NULL: no URLs */
+	size_t media_key_len;
+	int64_t media_ttl_s;
 };
 
 #define RENDERED_SLOTS 4096
@@ -53,6 +56,72 @@ void vtp_recordings_free(vtp_recordings *svc)
 	vtp_gencache_free(svc->rendered);
 	vtp_free(svc->dir);
 	vtp_free(svc);
+}
+
+void vtp_recordings_set_media_urls(vtp_recordings *svc, const unsigned char *key, size_t keylen,
+				   int64_t ttl_s)
+{
+	svc->media_key = key;
+	svc->media_key_len = keylen;
+	svc->media_ttl_s = ttl_s > 0 ? ttl_s : 3600;
+}
+
+int64_t vtp_recordings_media_expiry(vtp_recordings *svc)
+{
+	return vtp_media_token_expiry(vtp_now_ms() / 1000, svc->media_ttl_s);
+}
+
+void vtp_recordings_media_token(vtp_recordings *svc, vtp_media_scope scope, const char *id,
+				const char *user_id, char out[VTP_MEDIA_TOKEN_BUFLEN])
+{
+	out[0] = '\0';
+	if (svc->media_key)
+		vtp_media_token_sign(svc->media_key, svc->media_key_len, scope, id, user_id,
+				     vtp_recordings_media_expiry(svc), out);
+}
+
+/* The three media URLs of a done recording for `who` (level: the share
+ * level when known, -1 to look it up; the file only to those who may
+ * download it). Nulls for anything else. */
+static void write_urls(vtp_recordings *svc, const vtp_actor *who, const vtp_recording *r,
+		       int level, vtp_jw *w)
+{
+	char tok[VTP_MEDIA_TOKEN_BUFLEN], dl[256], hls[256], th[256];
+	bool starter = strcmp(r->started_by, who->user_id) == 0;
+	bool can_download;
+
+	if (!svc->media_key || strcmp(r->status, "done") != 0 || r->deleted_at) {
+		vtp_recording_write_urls(w, NULL, NULL, NULL);
+		return;
+	}
+	if (level < 0) {
+		level = VTP_PERM_NONE;
+		if (!starter && strcmp(who->role, "admin") != 0 &&
+		    vtp_store_share_level(svc->store, r->id, who->user_id, who->role, &level) != 0)
+			level = VTP_PERM_NONE;
+	}
+	can_download = vtp_policy_check(who->role, starter, level, VTP_ACT_DOWNLOAD) == 0;
+	vtp_recordings_media_token(svc, VTP_MEDIA_VIEW, r->id, who->user_id, tok);
+	snprintf(hls, sizeof(hls), "/api/v1/recordings/%s/hls/index.m3u8?token=%s", r->id, tok);
+	snprintf(th, sizeof(th), "/api/v1/recordings/%s/thumbnail?token=%s", r->id, tok);
+	if (can_download) {
+		vtp_recordings_media_token(svc, VTP_MEDIA_DOWNLOAD, r->id, who->user_id, tok);
+		snprintf(dl, sizeof(dl), "/api/v1/recordings/%s/download?token=%s", r->id, tok);
+	}
+	vtp_recording_write_urls(w, can_download ? dl : NULL, hls, th);
+}
+
+void vtp_recordings_write(vtp_recordings *svc, const vtp_actor *who, const vtp_recording *r,
+			  vtp_jw *w)
+{
+	vtp_recording_write_fields(w, r);
+	write_urls(svc, who, r, -1, w);
+	vtp_jw_object_end(w);
+}
+
+vtp_store *vtp_recordings_store(vtp_recordings *svc)
+{
+	return svc->store;
 }
 
 uint64_t vtp_recordings_audit_lost(vtp_recordings *svc)
@@ -217,9 +286,11 @@ static const char *action_verb(vtp_action a)
 /* Loads a recording and checks that `who` may do `action` on it. A deleted
  * recording exists only for RESTORE (and only for its starter or an admin);
  * RESTORE of a live one is a conflict. */
-static int load_authorized(vtp_recordings *svc, const vtp_actor *who,
-			   const char *raw_id, vtp_action action,
-			   vtp_recording *rec, vtp_fail *fail)
+/* As load_authorized, and *level_out receives the caller's share level
+ * (VTP_PERM_SHARE for the starter and admins). */
+static int load_authorized_level(vtp_recordings *svc, const vtp_actor *who,
+				 const char *raw_id, vtp_action action,
+				 vtp_recording *rec, int *level_out, vtp_fail *fail)
 {
 	char id[VTP_UUID_BUFLEN];
 	int rc, level = VTP_PERM_NONE;
@@ -257,10 +328,45 @@ static int load_authorized(vtp_recordings *svc, const vtp_actor *who,
 		return vtp_fail_set(fail, VTP_ECONFLICT, "not_deleted", NULL,
 				    "the recording is not deleted");
 	}
+	*level_out = starter || strcmp(who->role, "admin") == 0 ? VTP_PERM_SHARE : level;
 	return 0;
 invisible:
 	vtp_recording_clear(rec);
 	return not_found(fail);
+}
+
+static int load_authorized(vtp_recordings *svc, const vtp_actor *who,
+			   const char *raw_id, vtp_action action,
+			   vtp_recording *rec, vtp_fail *fail)
+{
+	int level;
+
+	return load_authorized_level(svc, who, raw_id, action, rec, &level, fail);
+}
+
+int vtp_recordings_for_media(vtp_recordings *svc, const vtp_actor *who, const char *id,
+			     vtp_action action, vtp_recording *out, vtp_fail *fail)
+{
+	int rc = load_authorized(svc, who, id, action, out, fail);
+
+	if (rc)
+		return rc;
+	if (strcmp(out->status, "done") != 0 || !out->file_path) {
+		char status[32];
+
+		snprintf(status, sizeof(status), "%s", out->status);
+		vtp_recording_clear(out);
+		return vtp_fail_set(fail, VTP_ECONFLICT, "not_ready", NULL,
+				    "the recording is %s; its media is available once it is done",
+				    status);
+	}
+	return 0;
+}
+
+void vtp_recordings_audit_media(vtp_recordings *svc, const vtp_actor *who, const char *id,
+				const char *type, json_t *detail)
+{
+	audit(svc, who, id, type, detail);
 }
 
 static int reload(vtp_recordings *svc, const char *id, vtp_recording *out, vtp_fail *fail)
@@ -482,13 +588,14 @@ int vtp_recordings_get_json(vtp_recordings *svc, const vtp_actor *who,
 	/* what a kept answer needs re-checked: the policy, for this caller */
 	struct {
 		char started_by[VTP_UUID_BUFLEN];
+		bool done;
 	} tag;
 	char rid[VTP_UUID_BUFLEN];
 	uint64_t gen = vtp_store_generation(svc->store);
 	size_t mark = out->len;
 	vtp_recording rec;
 	vtp_jw w;
-	int rc;
+	int rc, level = VTP_PERM_NONE;
 
 	if (id && vtp_uuid_parse(id, rid) &&
 	    vtp_gencache_get(svc->rendered, rid, strlen(rid), gen, out, &tag, sizeof(tag))) {
@@ -497,22 +604,43 @@ int vtp_recordings_get_json(vtp_recordings *svc, const vtp_actor *who,
 		/* starters and admins need no share lookup; anyone else takes
 		 * the full path below */
 		if (vtp_policy_check(who->role, starter, VTP_PERM_NONE, VTP_ACT_VIEW) == 0) {
+			/* the kept text is the object without its URLs (which are
+			 * the caller's own) and without its closing brace */
+			vtp_jw_init(&w, out);
+			vtp_jw_resume_object(&w);
+			if (tag.done) {
+				vtp_recording key_only;
+
+				memset(&key_only, 0, sizeof(key_only));
+				memcpy(key_only.id, rid, sizeof(key_only.id));
+				memcpy(key_only.started_by, tag.started_by, sizeof(key_only.started_by));
+				key_only.status = (char *)"done";
+				write_urls(svc, who, &key_only, VTP_PERM_SHARE, &w);
+			} else {
+				vtp_recording_write_urls(&w, NULL, NULL, NULL);
+			}
+			vtp_jw_object_end(&w);
 			audit(svc, who, rid, "view", NULL);
 			return 0;
 		}
 		out->len = mark;
 	}
-	rc = vtp_recordings_get(svc, who, id, &rec, fail);
+	rc = load_authorized_level(svc, who, id, VTP_ACT_VIEW, &rec, &level, fail);
 	if (rc)
 		return rc;
+	overlay_live(svc, &rec);
+	audit(svc, who, rec.id, "view", NULL);
 	vtp_jw_init(&w, out);
-	vtp_recording_write(&w, &rec);
+	vtp_recording_write_fields(&w, &rec);
 	if (!vtp_recording_is_active(&rec) && !rec.deleted_at) {
 		memset(&tag, 0, sizeof(tag));
 		memcpy(tag.started_by, rec.started_by, sizeof(tag.started_by));
+		tag.done = strcmp(rec.status, "done") == 0;
 		vtp_gencache_put(svc->rendered, rec.id, strlen(rec.id), gen, out->data + mark,
 				 out->len - mark, &tag, sizeof(tag));
 	}
+	write_urls(svc, who, &rec, level, &w);
+	vtp_jw_object_end(&w);
 	vtp_recording_clear(&rec);
 	return 0;
 }

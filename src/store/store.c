@@ -1032,6 +1032,45 @@ int vtp_store_recording_unqueued(vtp_store *s, vtp_recording **out, size_t *n)
 	return 0;
 }
 
+int vtp_store_recording_deleted_before(vtp_store *s, int64_t before_ms, int limit,
+				       vtp_recording **out, size_t *n)
+{
+	array_ctx ac = {0};
+	char t[VTP_TIME_BUFLEN], sql[2048];
+	vtp__param p[1];
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	p[0] = p_time(before_ms, t);
+	snprintf(sql, sizeof(sql),
+		 "SELECT " REC_COLS " FROM recordings r"
+		 " WHERE r.deleted_at IS NOT NULL AND r.deleted_at < ?"
+		 " ORDER BY r.deleted_at, r.id LIMIT %d", limit > 0 ? limit : 1);
+	rc = query(s, sql, p, 1, read_recording_item, &ac, NULL);
+	if (rc || !ac.n) {
+		vtp_recording_free_array(ac.items, ac.n);
+		return rc;
+	}
+	*out = ac.items;
+	*n = ac.n;
+	return 0;
+}
+
+int vtp_store_recording_purge(vtp_store *s, const char *id, int64_t deleted_at)
+{
+	char rid[VTP_UUID_BUFLEN], t[VTP_TIME_BUFLEN];
+	vtp__param p[2];
+
+	if (!norm_id(id, rid))
+		return VTP_ENOTFOUND;
+	p[0] = p_text(rid);
+	p[1] = p_time(deleted_at, t);
+	return guarded_update(s,
+			      "DELETE FROM recordings WHERE id = ? AND deleted_at = ?",
+			      p, 2, rid);
+}
+
 int vtp_store_recording_count_active(vtp_store *s, int64_t *count)
 {
 	*count = 0;

@@ -155,6 +155,14 @@ int vtp_store_recording_active_of_node(vtp_store *s, const char *node_id,
  * build, or a crash between the stop and the enqueue) or was lost. Oldest
  * stop first. */
 int vtp_store_recording_unqueued(vtp_store *s, vtp_recording **out, size_t *n);
+/* Soft-deleted recordings deleted before before_ms, oldest first, at most
+ * limit (the retention sweep). */
+int vtp_store_recording_deleted_before(vtp_store *s, int64_t before_ms, int limit,
+				       vtp_recording **out, size_t *n);
+/* Deletes the row (its participants, shares and jobs go with it; the access
+ * log stays) when it is still deleted with that deleted_at: a restore, or a
+ * delete again, meanwhile leaves it. VTP_ECONFLICT / VTP_ENOTFOUND else. */
+int vtp_store_recording_purge(vtp_store *s, const char *id, int64_t deleted_at);
 /* Number of recordings in status pending or recording (for /metrics). */
 int vtp_store_recording_count_active(vtp_store *s, int64_t *count);
 

@@ -1,0 +1,72 @@
+/* The static pages (web/), embedded into the binary at build time with the
+ * assembler's .incbin, so a deployed binary needs no files beside it and
+ * serves exactly what it was built with. GET /web/<name> serves the names
+ * of the table below and nothing else. */
+#include "api_int.h"
+
+#include <string.h>
+
+#ifndef VTP_WEB_DIR
+#error "VTP_WEB_DIR must name the web/ folder (CMakeLists.txt sets it)"
+#endif
+
+#define EMBED(sym, file)                                                        \
+	__asm__(".section .rodata\n"                                            \
+		".balign 16\n"                                                  \
+		".global " #sym "\n" #sym ":\n"                                  \
+		".incbin \"" VTP_WEB_DIR "/" file "\"\n"                        \
+		".global " #sym "_end\n" #sym "_end:\n"                          \
+		".byte 0\n"                                                     \
+		".previous\n");                                                 \
+	extern const char sym[], sym##_end[]
+
+EMBED(vtp_web_player_html, "player.html");
+EMBED(vtp_web_player_js, "player.js");
+EMBED(vtp_web_hls_js, "vendor/hls.light.min.js");
+
+static const struct {
+	const char *name;
+	const char *type;
+	const char *data, *end;
+} files[] = {
+	{"player.html", "text/html; charset=utf-8", vtp_web_player_html, vtp_web_player_html_end},
+	{"player.js", "text/javascript; charset=utf-8", vtp_web_player_js, vtp_web_player_js_end},
+	{"vendor/hls.light.min.js", "text/javascript; charset=utf-8", vtp_web_hls_js,
+	 vtp_web_hls_js_end},
+};
+
+/* Pages load scripts and media from this origin only; hls.js runs its
+ * worker and feeds the <video> from blob: URLs. */
+#define CSP "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; " \
+	    "img-src 'self'; media-src 'self' blob:; worker-src 'self' blob:; "     \
+	    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+
+static void serve(vtp_req *r, const char *name)
+{
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		struct MHD_Response *resp;
+
+		if (strcmp(files[i].name, name) != 0)
+			continue;
+		resp = MHD_create_response_from_buffer((size_t)(files[i].end - files[i].data),
+						       (void *)files[i].data, MHD_RESPMEM_PERSISTENT);
+		MHD_add_response_header(resp, "Content-Security-Policy", CSP);
+		MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+		vtp__reply_response(r, 200, resp, files[i].type, "no-cache");
+		return;
+	}
+	vtp__reply_error(r, 404, "not_found", NULL, "no such page");
+}
+
+void vtp__h_web(vtp_req *r)
+{
+	serve(r, r->params[0]);
+}
+
+void vtp__h_web_vendor(vtp_req *r)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "vendor/%s", r->params[0]);
+	serve(r, name);
+}
