@@ -278,6 +278,15 @@ static ssize_t proxy_read(void *cls, uint64_t pos, char *buf, size_t max)
 	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)cls;
+	(void)pos;
+	(void)buf;
+	(void)max;
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
 static void proxy_close(void *cls)
 {
 	vtp_storage_reader_close(cls);
@@ -380,7 +389,10 @@ static void serve(vtp_req *r, media *m)
 		vtp__reply_response(r, 302, resp, NULL, "no-store");
 		return;
 	} else if (is_head(r)) {
-		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		/* the GET's length, without fetching a byte (MHD never reads the
+		 * body of a HEAD response) */
+		resp = MHD_create_response_from_callback((uint64_t)len, PROXY_BLOCK, no_body, NULL,
+							 NULL);
 	} else {
 		vtp_storage_reader *rd = NULL;
 		int64_t total = 0;
@@ -406,13 +418,6 @@ static void serve(vtp_req *r, media *m)
 		snprintf(cr, sizeof(cr), "bytes %" PRId64 "-%" PRId64 "/%" PRId64, off, off + len - 1,
 			 m->size);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
-	}
-	if (is_head(r) && fd < 0) {
-		/* MHD sends no body for HEAD; say how long the GET's would be */
-		char cl[32];
-
-		snprintf(cl, sizeof(cl), "%" PRId64, len);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_LENGTH, cl);
 	}
 	vtp__reply_response(r, status, resp, m->ctype, m->cache);
 }

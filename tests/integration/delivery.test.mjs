@@ -20,6 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { startServer, cleanupAll, sleep, rand, BACKEND } from './lib/server.mjs';
 import { show, makeUsers } from './lib/util.mjs';
 import { run, Relay, readCapture } from './lib/media.mjs';
+import { startS3rver } from './lib/s3.mjs';
 
 const MEDIA_SECONDS = 6;
 const BLACK_SECONDS = 2;
@@ -44,13 +45,14 @@ async function waitStatus(srv, token, id, want, timeoutMs = 240000) {
   }
 }
 
-/** A recording whose tracks are copies of the captures (of `peers`), stopped and composed. */
-async function composed(srv, token, { peers = ['a', 'b'], title = 'Delivery', ...extra } = {}) {
+/** A recording whose tracks are copies of the captures (of `peers`), stopped and composed.
+ *  `root`: the local folder captures go to ("recordings" for file://, "spool" for s3://). */
+async function composed(srv, token, { peers = ['a', 'b'], title = 'Delivery', root = 'recordings', ...extra } = {}) {
   const roomId = `dl-${rand(5)}`;
   const res = await srv.api('POST', '/api/v1/recordings/start', { token, body: { roomId, title, ...extra } });
   assert.equal(res.status, 201, show(res));
   const id = res.json.recordingId;
-  const tracks = path.join(srv.dataDir, 'recordings', roomId, id, 'tracks');
+  const tracks = path.join(srv.dataDir, root, roomId, id, 'tracks');
   fs.mkdirSync(tracks, { recursive: true, mode: 0o700 });
   for (const f of fs.readdirSync(mediaDir)) {
     if (peers.includes(peerOf[f])) fs.copyFileSync(path.join(mediaDir, f), path.join(tracks, f));
@@ -59,7 +61,7 @@ async function composed(srv, token, { peers = ['a', 'b'], title = 'Delivery', ..
   assert.equal(stop.status, 200, show(stop));
   const r = await waitStatus(srv, token, id, ['done', 'failed']);
   assert.equal(r.status, 'done', JSON.stringify(r));
-  return { id, roomId, rec: r, dir: path.join(srv.dataDir, 'recordings', roomId, id) };
+  return { id, roomId, rec: r, dir: path.join(srv.dataDir, root, roomId, id) };
 }
 
 /** GET (or another method) of a media URL, raw: {status, headers, body: Buffer}. */
@@ -77,6 +79,14 @@ async function accessTypes(srv, token, id) {
   const res = await srv.api('GET', `/api/v1/recordings/${id}/access-log?limit=100`, { token });
   assert.equal(res.status, 200, show(res));
   return res.json.entries.map((e) => e.accessType).reverse();
+}
+
+/** ffprobe without blocking this process (an in-process s3rver must keep answering). */
+async function ffprobeAsync(url) {
+  const r = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,codec_type,width,height:format=duration',
+    '-of', 'json', url]);
+  assert.equal(r.code, 0, `ffprobe ${url}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
 }
 
 function ffprobe(url) {
@@ -448,6 +458,100 @@ async function waitLog(srv, re, timeoutMs = 15000) {
   }
   return false;
 }
+
+// ---- S3 ---------------------------------------------------------------------------------------
+
+test('S3 (s3rver): outputs and tracks in the bucket before done, spool emptied, presigned redirects, proxy mode, purge', async () => {
+  const s3 = await startS3rver();
+  const env = {
+    VTP_STORAGE_URL: s3.url, VTP_S3_ACCESS_KEY: s3.accessKey, VTP_S3_SECRET_KEY: s3.secretKey,
+    // small multipart thresholds, so the real flow uploads in parts
+    VTP_S3_MULTIPART_THRESHOLD: 256 * 1024, VTP_S3_PART_SIZE: 128 * 1024,
+  };
+  const object = (key) => fetchRaw(null, `${s3.endpoint}/${s3.bucket}/${key}`);
+  try {
+    const srv = await startServer({ env });
+    const health = await srv.api('GET', '/healthz');
+    assert.equal(health.json.storage, 'ok', show(health));
+    const u = await makeUsers(srv, { o: 'instructor', other: 'student' });
+    const X = await composed(srv, u.o.token, { title: 'in the bucket', root: 'spool' });
+    const key = `${X.roomId}/${X.id}`;
+    assert.ok(!fs.existsSync(X.dir), `the spool keeps ${X.dir}`);
+    const file = await object(`${key}/recording.webm`);
+    assert.equal(file.status, 200);
+    assert.equal(sha256(file.body), X.rec.metadata.sha256);
+    assert.equal(file.body.length, X.rec.fileSize);
+    for (const f of Object.keys(peerOf)) {
+      const t = await object(`${key}/tracks/${f}`);
+      assert.equal(t.status, 200, `track ${f}`);
+      assert.ok(t.body.equals(fs.readFileSync(path.join(mediaDir, f))), `track ${f} as captured`);
+    }
+    for (const f of ['hls/index.m3u8', 'hls/init.mp4', 'hls/seg_00000.m4s', 'thumbnail.jpg']) {
+      assert.equal((await object(`${key}/${f}`)).status, 200, f);
+    }
+
+    // downloads: a 302 to a presigned URL of the bucket
+    const dl = await fetchRaw(srv, X.rec.downloadUrl);
+    assert.equal(dl.status, 302);
+    const loc = dl.headers.get('location');
+    assert.ok(loc.startsWith(`${s3.endpoint}/${s3.bucket}/${key}/recording.webm?`), loc);
+    assert.match(loc, /X-Amz-Signature=[0-9a-f]{64}/);
+    assert.match(loc, /X-Amz-Expires=\d+/);
+    const followed = await fetchRaw(srv, X.rec.downloadUrl, { redirect: 'follow' });
+    assert.equal(followed.status, 200);
+    assert.equal(sha256(followed.body), X.rec.metadata.sha256);
+    const part = await fetchRaw(srv, X.rec.downloadUrl, { redirect: 'follow', headers: { range: 'bytes=100-199' } });
+    assert.equal(part.status, 206);
+    assert.ok(part.body.equals(file.body.subarray(100, 200)));
+    assert.equal((await fetchRaw(srv, `/api/v1/recordings/${X.id}/download`, { token: u.other.token })).status, 404);
+    const types = await accessTypes(srv, u.o.token, X.id);
+    assert.equal(types.filter((t) => t === 'download').length, 1, JSON.stringify(types));
+    // HLS: the playlist read from the bucket and rewritten; segments redirected
+    const pl = await fetchRaw(srv, X.rec.hlsUrl);
+    assert.equal(pl.status, 200);
+    assert.match(pl.body.toString(), /seg_00000\.m4s\?token=/);
+    const seg = await fetchRaw(srv, `/api/v1/recordings/${X.id}/hls/seg_00000.m4s?token=${X.rec.hlsUrl.split('token=')[1]}`);
+    assert.equal(seg.status, 302);
+    const probe = await ffprobeAsync(srv.url + X.rec.hlsUrl);
+    assert.deepEqual(probe.streams.map((st) => st.codec_name).sort(), ['aac', 'h264']);
+    const th = await fetchRaw(srv, X.rec.thumbnailUrl, { redirect: 'follow' });
+    assert.equal(th.status, 200);
+    assert.equal(jpegLuma(th.body).width, 640);
+
+    // proxy mode: the same links answered by the server itself
+    await srv.restart({ VTP_S3_PROXY: 1 });
+    const px = await fetchRaw(srv, X.rec.downloadUrl);
+    assert.equal(px.status, 200);
+    assert.equal(px.headers.get('content-type'), 'video/webm');
+    assert.match(px.headers.get('content-disposition'), /^attachment; filename="in the bucket\.webm"/);
+    assert.equal(sha256(px.body), X.rec.metadata.sha256);
+    const pr = await fetchRaw(srv, X.rec.downloadUrl, { headers: { range: `bytes=${X.rec.fileSize - 1000}-` } });
+    assert.equal(pr.status, 206);
+    assert.equal(pr.headers.get('content-range'), `bytes ${X.rec.fileSize - 1000}-${X.rec.fileSize - 1}/${X.rec.fileSize}`);
+    assert.ok(pr.body.equals(file.body.subarray(X.rec.fileSize - 1000)));
+    const ph = await fetchRaw(srv, X.rec.downloadUrl, { method: 'HEAD' });
+    assert.equal(ph.status, 200);
+    assert.equal(Number(ph.headers.get('content-length')), X.rec.fileSize);
+    const ps = await fetchRaw(srv, `/api/v1/recordings/${X.id}/hls/seg_00000.m4s?token=${X.rec.hlsUrl.split('token=')[1]}`);
+    assert.equal(ps.status, 200);
+    assert.ok(ps.body.equals((await object(`${key}/hls/seg_00000.m4s`)).body));
+    const proxied = await ffprobeAsync(srv.url + X.rec.hlsUrl);
+    assert.deepEqual(proxied.streams.map((st) => st.codec_name).sort(), ['aac', 'h264']);
+
+    // purge: the objects go with the row
+    assert.equal((await srv.api('DELETE', `/api/v1/recordings/${X.id}`, { token: u.o.token })).status, 200);
+    await srv.restart({ VTP_TEST_NOW_OFFSET_S: 31 * 86400 });
+    const deadline = Date.now() + 20000;
+    while ((await object(`${key}/recording.webm`)).status !== 404 && Date.now() < deadline) await sleep(100);
+    for (const f of ['recording.webm', 'thumbnail.jpg', 'hls/index.m3u8', `tracks/${Object.keys(peerOf)[0]}`]) {
+      assert.equal((await object(`${key}/${f}`)).status, 404, `${f} left in the bucket`);
+    }
+    assert.ok(await waitLog(srv, /retention: sweep done, 1 recording/), srv.stderr());
+    await srv.stop();
+  } finally {
+    await s3.stop();
+  }
+});
 
 // ---- a browser -------------------------------------------------------------------------------
 
