@@ -134,6 +134,15 @@ void vtp__metrics_observe(int route_index, int status, int64_t micros);
 void vtp__metrics_render(vtp_buf *out, int64_t active_recordings, uint64_t audit_lost);
 
 /* h_media.c */
+/* One "bytes=a-b" / "bytes=a-" / "bytes=-n" against size. Returns 1 with
+ * the range (0 <= off, len >= 1, off + len <= size), 0 to send the whole
+ * file (no usable Range: absent, malformed or several ranges), -1 when
+ * unsatisfiable (416). */
+int vtp__parse_range(const char *h, int64_t size, int64_t *off, int64_t *len);
+/* The playlist with ?token= on every URI in it (players resolve segment
+ * names against the playlist's URL but drop its query). 0, VTP_EINVAL on
+ * an unterminated URI="...", VTP_ETOOBIG past out's cap. */
+int vtp__rewrite_playlist(const char *in, size_t len, const char *token, vtp_buf *out);
 struct vtp__dlseen *vtp__dlseen_new(void);
 void vtp__dlseen_free(struct vtp__dlseen *d);
 

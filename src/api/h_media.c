@@ -130,10 +130,7 @@ static bool etag_listed(const char *list, const char *etag)
 	return false;
 }
 
-/* One "bytes=a-b" / "bytes=a-" / "bytes=-n" against size. Returns 1 with
- * the range, 0 to send the whole file (no usable Range: absent, malformed
- * or several ranges), -1 when unsatisfiable (416). */
-static int parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
+int vtp__parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
 {
 	const char *p;
 	char *end;
@@ -350,7 +347,7 @@ static void serve(vtp_req *r, media *m)
 	/* If-Range: the range applies only to the representation named */
 	if (range && ifrange && strcmp(ifrange, m->etag) != 0 && strcmp(ifrange, lastmod) != 0)
 		range = NULL;
-	want = parse_range(range, m->size, &off, &len);
+	want = vtp__parse_range(range, m->size, &off, &len);
 	if (want < 0) {
 		if (fd >= 0)
 			close(fd);
@@ -517,9 +514,7 @@ static const char *hls_type(const char *name)
 	return "video/mp4";
 }
 
-/* The playlist with this user's view token on every URI in it (players
- * resolve segment names against the playlist's URL but drop its query). */
-static int rewrite_playlist(const char *in, size_t len, const char *token, vtp_buf *out)
+int vtp__rewrite_playlist(const char *in, size_t len, const char *token, vtp_buf *out)
 {
 	const char *p = in, *end = in + len;
 
@@ -584,7 +579,7 @@ static void playlist(vtp_req *r, const vtp_recording *rec, const char *key)
 	vtp_recordings_media_token(r->api->cfg.recordings, VTP_MEDIA_VIEW, rec->id,
 				   r->actor.user_id, tok);
 	vtp_buf_init(&out, 2 * PLAYLIST_MAX);
-	rc = rewrite_playlist(in.data ? in.data : "", in.len, tok, &out);
+	rc = vtp__rewrite_playlist(in.data ? in.data : "", in.len, tok, &out);
 	vtp_buf_free(&in);
 	if (rc) {
 		vtp_buf_free(&out);
