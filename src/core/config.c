@@ -292,6 +292,14 @@ void vtp_config_clear(vtp_config *cfg)
 	VTP_FREE(&cfg->listen_host);
 }
 
+bool vtp_config_is_var(const char *name, size_t len)
+{
+	for (size_t i = 0; i < N_ENTRIES; i++)
+		if (strlen(entries[i].env) == len && strncmp(entries[i].env, name, len) == 0)
+			return true;
+	return false;
+}
+
 const char *vtp_config_help(void)
 {
 	static char text[4096];

@@ -39,6 +39,8 @@ typedef struct vtp_config {
 int vtp_config_load(vtp_config *cfg, int first, int *argc, char **argv,
 		    char *err, size_t errlen);
 void vtp_config_clear(vtp_config *cfg);
+/* Whether name[0..len) is one of the configuration variables. */
+bool vtp_config_is_var(const char *name, size_t len);
 /* Usage lines for the configuration flags (for --help). */
 const char *vtp_config_help(void);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -42,6 +43,15 @@ static void push_int(char ***env, size_t *n, size_t *cap, const char *name, long
 
 	snprintf(num, sizeof(num), "%ld", v);
 	push_str(env, n, cap, name, num);
+}
+
+/* Whether env[0..n) sets the variable name[0..len). */
+static bool has_name(char **env, size_t n, const char *name, size_t len)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(env[i], name, len) == 0 && env[i][len] == '=')
+			return true;
+	return false;
 }
 
 static const char *level_name(int level)
@@ -81,8 +91,20 @@ char **vtp__env_build(const vtp_config *cfg, const char *const *extra, int nextr
 	push_str(&env, &n, &cap, "VTP_LOG_LEVEL", level_name(cfg->log_level));
 	push_int(&env, &n, &cap, "VTP_HTTP_THREADS", cfg->http_threads);
 	push_str(&env, &n, &cap, "VTP_RESPONSE_CACHE", cfg->response_cache ? "1" : "0");
+	push_int(&env, &n, &cap, "VTP_MEDIA_URL_TTL", cfg->media_url_ttl);
 	for (int i = 0; i < nextra; i++)
 		push(&env, &n, &cap, vtp_strdup(extra[i]));
+	/* VTP_* variables that are not configuration (the storage's tuning
+	 * knobs such as VTP_S3_PART_SIZE, test knobs) pass through as they are;
+	 * a configuration variable comes only from the effective values above */
+	for (char **e = environ; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+
+		if (strncmp(*e, "VTP_", 4) != 0 || !eq ||
+		    vtp_config_is_var(*e, (size_t)(eq - *e)) || has_name(env, n, *e, (size_t)(eq - *e)))
+			continue;
+		push(&env, &n, &cap, vtp_strdup(*e));
+	}
 	return env;
 }
 

@@ -466,7 +466,7 @@ test('S3 (s3rver): outputs and tracks in the bucket before done, spool emptied, 
   const env = {
     VTP_STORAGE_URL: s3.url, VTP_S3_ACCESS_KEY: s3.accessKey, VTP_S3_SECRET_KEY: s3.secretKey,
     // small multipart thresholds, so the real flow uploads in parts
-    VTP_S3_MULTIPART_THRESHOLD: 256 * 1024, VTP_S3_PART_SIZE: 128 * 1024,
+    VTP_S3_MULTIPART_THRESHOLD: 256 * 1024, VTP_S3_PART_SIZE: 128 * 1024, VTP_LOG_LEVEL: 'debug',
   };
   const object = (key) => fetchRaw(null, `${s3.endpoint}/${s3.bucket}/${key}`);
   try {
@@ -476,11 +476,16 @@ test('S3 (s3rver): outputs and tracks in the bucket before done, spool emptied, 
     const u = await makeUsers(srv, { o: 'instructor', other: 'student' });
     const X = await composed(srv, u.o.token, { title: 'in the bucket', root: 'spool' });
     const key = `${X.roomId}/${X.id}`;
+    // the local copies go once the recording is done (the child's last step)
+    for (let i = 0; i < 100 && fs.existsSync(X.dir); i++) await sleep(100);
     assert.ok(!fs.existsSync(X.dir), `the spool keeps ${X.dir}`);
     const file = await object(`${key}/recording.webm`);
     assert.equal(file.status, 200);
     assert.equal(sha256(file.body), X.rec.metadata.sha256);
     assert.equal(file.body.length, X.rec.fileSize);
+    // uploaded in parts: the knobs reached the compose child (its debug log says so)
+    const parts = srv.stderr().match(/s3: put [^ ]+\/recording\.webm: \d+ bytes in (\d+) parts/);
+    assert.ok(parts && Number(parts[1]) >= 2, 'recording.webm uploaded in parts');
     for (const f of Object.keys(peerOf)) {
       const t = await object(`${key}/tracks/${f}`);
       assert.equal(t.status, 200, `track ${f}`);

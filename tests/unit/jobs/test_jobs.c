@@ -171,7 +171,9 @@ static void test_env(void **state)
 	cfg.log_level = VTP_LOG_WARN;
 	cfg.http_threads = 3;
 	cfg.response_cache = false;
+	cfg.media_url_ttl = 600;
 	setenv("VTP_DATA_DIR", "/from/the/parent/env", 1);
+	setenv("VTP_WEBHOOK_URL", "http://from.the.parent/env", 1); /* config: never copied */
 	setenv("VTP_SOMETHING_ELSE", "x", 1);
 	setenv("VTP_TEST_KEEP_ME_NOT", "x", 1);
 	setenv("LANG_FOR_TEST", "kept", 1);
@@ -185,8 +187,11 @@ static void test_env(void **state)
 	assert_string_equal(env_get(env, "VTP_RESPONSE_CACHE"), "0");
 	assert_string_equal(env_get(env, "VTP_JOB_ATTEMPT"), "2");
 	assert_string_equal(env_get(env, "LANG_FOR_TEST"), "kept");
-	assert_null(env_get(env, "VTP_SOMETHING_ELSE"));
+	/* not configuration (a storage or test knob): passed through */
+	assert_string_equal(env_get(env, "VTP_SOMETHING_ELSE"), "x");
+	assert_string_equal(env_get(env, "VTP_MEDIA_URL_TTL"), "600");
 	assert_null(env_get(env, "VTP_JWT_SECRET")); /* unset stays unset */
+	assert_null(env_get(env, "VTP_WEBHOOK_URL"));
 	for (char **e = env; *e; e++) /* each name once */
 		for (char **f = e + 1; *f; f++)
 			assert_false(strcspn(*e, "=") == strcspn(*f, "=") &&
@@ -194,6 +199,7 @@ static void test_env(void **state)
 	vtp__env_free(env);
 	unsetenv("VTP_DATA_DIR");
 	unsetenv("VTP_SOMETHING_ELSE");
+	unsetenv("VTP_WEBHOOK_URL");
 	unsetenv("VTP_TEST_KEEP_ME_NOT");
 	unsetenv("LANG_FOR_TEST");
 }
