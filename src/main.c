@@ -1013,8 +1013,10 @@ static int walk_folder(vtp_storage *st, const char *folder_key, const char *sub,
 }
 
 /* s3: the tracks of a recording composed on a node that did not capture
- * them come from the bucket into the local spool. */
-static int fetch_tracks(vtp_storage *st, const char *folder_key, const char *tracks_dir)
+ * them come from the bucket into the local spool. *found receives how many
+ * captures the folder then holds. */
+static int fetch_tracks(vtp_storage *st, const char *folder_key, const char *tracks_dir,
+			int *found)
 {
 	char prefix[1200], path[4600];
 	char **keys = NULL;
@@ -1035,13 +1037,28 @@ static int fetch_tracks(vtp_storage *st, const char *folder_key, const char *tra
 		rc = vtp_storage_get_file(st, keys[i], path);
 	}
 	vtp_storage_keys_free(keys, n);
+	*found = 0;
+	if (rc == 0) {
+		DIR *d = opendir(tracks_dir);
+		struct dirent *e;
+
+		while (d && (e = readdir(d)) != NULL) {
+			size_t l = strlen(e->d_name);
+
+			if (l > 7 && strcmp(e->d_name + l - 7, ".vtpcap") == 0)
+				(*found)++;
+		}
+		if (d)
+			closedir(d);
+	}
 	return rc;
 }
 
 static int compose_recording(vtp_config *cfg, const compose_args *a, int threads)
 {
 	char id[VTP_UUID_BUFLEN], tracks[4096], out_path[4096], key[1024];
-	char hls_dir[4096], thumb[4096], folder[1024], scratch[1024];
+	char hls_dir[4096], thumb[4096], folder[1024], scratch[1024], node[VTP_UUID_BUFLEN];
+	int found = 0;
 	vtp_storage *storage = NULL;
 	bool remote = false;
 	const char *attempt_env = getenv("VTP_JOB_ATTEMPT");
@@ -1114,9 +1131,19 @@ static int compose_recording(vtp_config *cfg, const compose_args *a, int threads
 	}
 	snprintf(folder, sizeof(folder), "%s", key);
 	*strrchr(folder, '/') = '\0';
-	if (remote && (rc = fetch_tracks(storage, folder, tracks)) != 0) {
+	if (remote && (rc = fetch_tracks(storage, folder, tracks, &found)) != 0) {
 		fprintf(stderr, PROG ": compose: recording %s: cannot fetch its tracks from storage: "
 			"%s\n", id, vtp_strerror(rc));
+		rc = VTP_COMPOSE_EXIT_FAILED;
+		goto out;
+	}
+	/* Tracks reach the bucket when the node that captured them composes.
+	 * Another node finding none must not call the recording empty: it
+	 * fails this attempt (retried, and with luck claimed by that node). */
+	if (remote && found == 0 && rec.node_id && load_node_id(cfg, node) == 0 &&
+	    strcmp(rec.node_id, node) != 0) {
+		fprintf(stderr, PROG ": compose: recording %s was captured on node %s; its tracks are "
+			"neither in storage nor on this node (%s)\n", id, rec.node_id, node);
 		rc = VTP_COMPOSE_EXIT_FAILED;
 		goto out;
 	}
