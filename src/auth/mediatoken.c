@@ -1,6 +1,6 @@
 /* Signed media URL tokens (auth.h). Hex, not base64: the token goes into
- * URLs, logs and HLS playlists verbatim, and a fixed alphabet of
- * [0-9a-f.vd] needs no escaping anywhere. */
+ * URLs and HLS playlists verbatim, and a fixed alphabet of [0-9a-f.vd]
+ * needs no escaping anywhere. */
 #include "auth/auth.h"
 
 #include <openssl/crypto.h>
