@@ -265,16 +265,6 @@ static void common_headers(struct MHD_Response *resp, const media *m, const char
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, m->disposition);
 }
 
-static ssize_t proxy_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	ssize_t n = vtp_storage_read(cls, buf, max);
-
-	(void)pos;
-	if (n > 0)
-		return n;
-	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
-}
-
 static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	(void)cls;
@@ -284,9 +274,175 @@ static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
 	return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
+/* ---- proxy mode: an object streamed without blocking an HTTP thread ------- */
+
+/* A pump thread reads the object (vtp_storage_read blocks) into a buffer;
+ * MHD's content reader takes from it, and when it is empty suspends the
+ * connection and returns 0 (the flow control microhttpd.h prescribes); the
+ * pump resumes it when bytes, the end or an error arrive. The pump owns
+ * the storage reader; whichever of the two sides lets go last frees the
+ * proxy. */
+#define PROXY_BUF (1u << 20)
+
+typedef struct proxy {
+	vtp_storage_reader *rd;
+	struct MHD_Connection *conn;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *buf;
+	size_t head, len;       /* bytes [head, head + len) of buf, a ring */
+	bool eof, failed;
+	bool suspended;         /* the connection waits for the pump */
+	bool closing;           /* MHD let go of the response */
+	int refs;               /* 2: MHD's response and the pump */
+} proxy;
+
+static void proxy_unref(proxy *px)
+{
+	bool last;
+
+	pthread_mutex_lock(&px->mu);
+	last = --px->refs == 0;
+	pthread_mutex_unlock(&px->mu);
+	if (!last)
+		return;
+	pthread_mutex_destroy(&px->mu);
+	pthread_cond_destroy(&px->cv);
+	vtp_free(px->buf);
+	vtp_free(px);
+}
+
+/* Under mu: wakes the connection when it waits. */
+static void proxy_wake(proxy *px)
+{
+	if (px->suspended && !px->closing) {
+		px->suspended = false;
+		MHD_resume_connection(px->conn);
+	}
+	pthread_cond_broadcast(&px->cv);
+}
+
+static void *proxy_pump(void *arg)
+{
+	proxy *px = arg;
+	char *tmp = vtp_malloc(PROXY_BLOCK);
+
+	for (;;) {
+		size_t room;
+		ssize_t n;
+
+		bool stop;
+
+		pthread_mutex_lock(&px->mu);
+		while (px->len == PROXY_BUF && !px->closing)
+			pthread_cond_wait(&px->cv, &px->mu);
+		room = PROXY_BUF - px->len;
+		stop = px->closing;
+		pthread_mutex_unlock(&px->mu);
+		if (stop)
+			break;
+		n = vtp_storage_read(px->rd, tmp, room < PROXY_BLOCK ? room : PROXY_BLOCK);
+		pthread_mutex_lock(&px->mu);
+		if (n > 0) {
+			for (ssize_t k = 0; k < n;) {
+				size_t at = (px->head + px->len) % PROXY_BUF;
+				size_t run = PROXY_BUF - at < (size_t)(n - k) ? PROXY_BUF - at : (size_t)(n - k);
+
+				memcpy(px->buf + at, tmp + k, run);
+				px->len += run;
+				k += (ssize_t)run;
+			}
+		} else if (n == 0) {
+			px->eof = true;
+		} else {
+			px->failed = true;
+			VTP_WARN("proxy: reading from storage failed part way: %s", vtp_strerror((int)n));
+		}
+		proxy_wake(px);
+		bool done = px->eof || px->failed || px->closing;
+		pthread_mutex_unlock(&px->mu);
+		if (done)
+			break;
+	}
+	vtp_free(tmp);
+	vtp_storage_reader_close(px->rd); /* aborts a transfer still running */
+	proxy_unref(px);
+	return NULL;
+}
+
+static ssize_t proxy_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	proxy *px = cls;
+	ssize_t out = 0;
+
+	(void)pos;
+	pthread_mutex_lock(&px->mu);
+	if (px->len > 0) {
+		size_t n = px->len < max ? px->len : max;
+		size_t run = PROXY_BUF - px->head < n ? PROXY_BUF - px->head : n;
+
+		memcpy(buf, px->buf + px->head, run);
+		memcpy(buf + run, px->buf, n - run);
+		px->head = (px->head + n) % PROXY_BUF;
+		px->len -= n;
+		pthread_cond_broadcast(&px->cv); /* room for the pump */
+		out = (ssize_t)n;
+	} else if (px->failed) {
+		out = MHD_CONTENT_READER_END_WITH_ERROR;
+	} else if (px->eof) {
+		out = MHD_CONTENT_READER_END_OF_STREAM;
+	} else {
+		px->suspended = true;
+		MHD_suspend_connection(px->conn);
+	}
+	pthread_mutex_unlock(&px->mu);
+	return out;
+}
+
 static void proxy_close(void *cls)
 {
-	vtp_storage_reader_close(cls);
+	proxy *px = cls;
+
+	pthread_mutex_lock(&px->mu);
+	px->closing = true;
+	px->suspended = false; /* never resume a connection MHD is done with */
+	pthread_cond_broadcast(&px->cv);
+	pthread_mutex_unlock(&px->mu);
+	proxy_unref(px);
+}
+
+/* A response streaming rd (taken over) through a pump thread; NULL on
+ * failure (rd closed). */
+static struct MHD_Response *proxy_response(vtp_req *r, vtp_storage_reader *rd, int64_t len)
+{
+	proxy *px = vtp_calloc(1, sizeof(*px));
+	struct MHD_Response *resp;
+	pthread_t th;
+
+	px->rd = rd;
+	px->conn = r->conn;
+	px->buf = vtp_malloc(PROXY_BUF);
+	px->refs = 2;
+	pthread_mutex_init(&px->mu, NULL);
+	pthread_cond_init(&px->cv, NULL);
+	resp = MHD_create_response_from_callback((uint64_t)len, PROXY_BLOCK, proxy_read, px,
+						 proxy_close);
+	if (!resp) {
+		vtp_storage_reader_close(rd);
+		px->refs = 1;
+		proxy_unref(px);
+		return NULL;
+	}
+	if (pthread_create(&th, NULL, proxy_pump, px) != 0) {
+		pthread_mutex_lock(&px->mu);
+		px->failed = true; /* the response ends with an error at once */
+		pthread_mutex_unlock(&px->mu);
+		vtp_storage_reader_close(rd);
+		proxy_unref(px); /* the pump's reference */
+		return resp;
+	}
+	pthread_detach(th);
+	return resp;
 }
 
 static void serve(vtp_req *r, media *m)
@@ -401,10 +557,7 @@ static void serve(vtp_req *r, media *m)
 					 NULL, "the media storage did not give the object");
 			return;
 		}
-		resp = MHD_create_response_from_callback((uint64_t)len, PROXY_BLOCK, proxy_read, rd,
-							 proxy_close);
-		if (!resp)
-			vtp_storage_reader_close(rd);
+		resp = proxy_response(r, rd, len);
 	}
 	if (!resp) {
 		vtp__reply_error(r, 500, NULL, NULL, "cannot create the response");
