@@ -55,6 +55,7 @@ bench: build
 	@bench/run.sh
 	@bench/ingest.sh
 	@bench/compose.sh
+	@bench/download.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

@@ -11,7 +11,13 @@
                                                         peak RSS sampled every 10 ms)
   compose-util.py timev FILE                         -> "wall user sys maxrss_kib" from time -v
   compose-util.py probe FILE                         -> "duration codecs WxH fps kbps"
-  compose-util.py x264opts FILE                      -> the x264 options string in the stream
+  compose-util.py x264opts FILE...                   -> the x264 options string in the stream
+                                                        (the first of the files that has one)
+  compose-util.py hls DIR                            -> "segments seconds longest_s kbps codecs"
+                                                        of DIR/index.m3u8 (sizes: init + segments)
+  compose-util.py image FILE                         -> WxH of a picture
+  compose-util.py seq CMD1... --then CMD2...         -> runs CMD1, then CMD2 if it succeeded
+                                                        (two commands under one timer)
   compose-util.py srcopts COMPOSE_C VP8OPT... -- X264OPT...
                                                      -> exit 1 and say so when compose.c's
                                                         av_dict_set() encoder options differ
@@ -65,10 +71,30 @@ def captures(binary, d):
     print(n, pkts, missing, "%.1f" % media)
 
 
+def descendants(pid):
+    """pid and every process below it (from /proc/*/stat's parent field)."""
+    kids = {}
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            try:
+                with open("/proc/%s/stat" % e) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                kids.setdefault(ppid, []).append(int(e))
+            except (OSError, IndexError, ValueError):
+                pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
 def measure(out, cmd):
-    """CPU from wait4(); peak RSS from the child's VmHWM, sampled every 10 ms
-    (ru_maxrss would count this Python process, which the child is forked
-    from, as the child's own peak)."""
+    """CPU from wait4(); peak RSS from VmHWM, the largest of the child's and
+    its descendants' (as ru_maxrss would give for a tree), sampled every
+    10 ms (ru_maxrss would count this Python process, which the child is
+    forked from, as the child's own peak)."""
     t0 = time.monotonic()
     p = subprocess.Popen(cmd)
     hwm = 0
@@ -76,13 +102,14 @@ def measure(out, cmd):
         pid, status, ru = os.wait4(p.pid, os.WNOHANG)
         if pid:
             break
-        try:
-            with open("/proc/%d/status" % p.pid) as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        hwm = max(hwm, int(line.split()[1]))
-        except OSError:
-            pass
+        for q in descendants(p.pid):
+            try:
+                with open("/proc/%d/status" % q) as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            hwm = max(hwm, int(line.split()[1]))
+            except OSError:
+                pass
         time.sleep(0.01)
     wall = time.monotonic() - t0
     p.returncode = code = os.waitstatus_to_exitcode(status)
@@ -129,10 +156,49 @@ def probe(path):
     print("%.2f %s %s %s %s %.0f" % (float(fmt["duration"]), "/".join(codecs), size, fps, audio, kbps))
 
 
-def x264opts(path):
-    data = open(path, "rb").read()
-    m = re.search(rb"x264 - core \d+[^\x00]*?options: ([^\x00]*)", data)
-    print(m.group(1).decode("ascii", "replace").strip() if m else "")
+def x264opts(paths):
+    for path in paths:
+        data = open(path, "rb").read()
+        m = re.search(rb"x264 - core \d+[^\x00]*?options: ([^\x00]*)", data)
+        if m:
+            print(m.group(1).decode("ascii", "replace").strip())
+            return
+    print("")
+
+
+def hls(d):
+    """A VOD playlist's segment count, total and longest EXTINF, bitrate
+    (init + segment bytes over the total) and the codecs ffprobe finds."""
+    durs, size = [], 0
+    for line in open(os.path.join(d, "index.m3u8")):
+        line = line.strip()
+        if line.startswith("#EXTINF:"):
+            durs.append(float(line[8:].split(",")[0]))
+        elif line.startswith("#EXT-X-MAP:"):
+            m = re.search(r'URI="([^"]+)"', line)
+            if m:
+                size += os.path.getsize(os.path.join(d, m.group(1)))
+        elif line and not line.startswith("#"):
+            size += os.path.getsize(os.path.join(d, line))
+    j = json.loads(subprocess.check_output(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "json",
+         os.path.join(d, "index.m3u8")]))
+    codecs = "/".join(s["codec_name"] for s in j.get("streams", []))
+    total = sum(durs)
+    print("%d %.1f %.1f %.0f %s" % (len(durs), total, max(durs) if durs else 0,
+                                    size * 8 / 1000 / total if total else 0, codecs or "-"))
+
+
+def image(path):
+    j = json.loads(subprocess.check_output(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=width,height", "-of", "json", path]))
+    s = j["streams"][0]
+    print("%sx%s" % (s["width"], s["height"]))
+
+
+def seq(first, second):
+    code = subprocess.call(first)
+    sys.exit(code if code else subprocess.call(second))
 
 
 def srcopts(path, vp8, x264):
@@ -214,7 +280,17 @@ def main():
     elif a[0] == "probe":
         probe(a[1])
     elif a[0] == "x264opts":
-        x264opts(a[1])
+        x264opts(a[1:])
+    elif a[0] == "hls":
+        hls(a[1])
+    elif a[0] == "image":
+        image(a[1])
+    elif a[0] == "seq":
+        rest = a[1:]
+        if "--then" not in rest:
+            sys.exit("compose-util: seq CMD1... --then CMD2...")
+        cut = rest.index("--then")
+        seq(rest[:cut], rest[cut + 1:])
     elif a[0] == "srcopts":
         rest = a[2:]
         cut = rest.index("--") if "--" in rest else len(rest)

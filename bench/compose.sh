@@ -15,6 +15,15 @@
 #    4 peers -> 2x2 grid in VP8/Opus WebM and in H.264/AAC MP4; 9 peers ->
 #    3x3 (peak RSS); 1 peer (our fast path); ffmpeg decoding and compositing
 #    alone (-f null) as the floor under any encoder.
+# 4. Delivery outputs (issue 5): the 4-peer WebM and MP4 jobs again, each
+#    also writing HLS (VOD, 4 s fMP4 segments, H.264/AAC) and a 640x360 JPEG
+#    thumbnail: ours with --hls DIR --thumbnail FILE; the ffmpeg CLI with the
+#    same filter graph split into the file's encode, an H.264/AAC `-f hls`
+#    encode (WebM; x264 at the VP8's video bitrate) and the JPEG, in one
+#    command, or (MP4) the MP4 and the JPEG, then a `-c copy` HLS remux of
+#    the MP4, the two commands timed together. And ours alone on the 9 peers
+#    with HLS and the thumbnail, which is what the workers run: the memory
+#    target with every output.
 #
 # Prints the commands, a Markdown table, and appends both to
 # bench/results/compose.md. Outputs stay in BENCH_COMPOSE_DIR/out.
@@ -31,6 +40,8 @@ work=$(mktemp -d /tmp/vtp-bench-compose.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 util() { python3 "$UTIL" "$@"; }
 log() { echo "compose bench: $*" >&2; }
 
@@ -68,6 +79,17 @@ X264_OPTS=(-c:v libx264 "${x264_args[@]}"
 OPUS_OPTS=(-c:a libopus -b:a "${OPUS_KBPS}k" -ar "$AUDIO_RATE")
 AAC_OPTS=(-c:a aac -b:a "${AAC_KBPS}k" -ar "$AUDIO_RATE")
 OURS_OPTS=(--bitrate "$BITRATE_KBPS" --threads "$THREADS")
+# Delivery outputs: HLS as src/compose/hls.c writes it (VOD, 4 s fMP4
+# segments, H.264/AAC). A WebM's HLS is a second x264 at the VP8's video
+# bitrate (same preset, GOP, threads) plus AAC; an MP4's is its own H.264/AAC
+# copied. The thumbnail: one 640x360 JPEG (mjpeg at q 3) near 10 % of the media.
+HLS_SECONDS=4
+HLS_OPTS=(-f hls -hls_time "$HLS_SECONDS" -hls_playlist_type vod -hls_segment_type fmp4
+  -hls_fmp4_init_filename init.mp4 -hls_flags independent_segments)
+X264_HLS_OPTS=(-c:v libx264 "${x264_args[@]}"
+  -b:v "${VP8_VIDEO_KBPS}k" -g "$GOP" -threads "$THREADS" -pix_fmt yuv420p)
+THUMB_W=640 THUMB_H=360 THUMB_PERCENT=10
+JPEG_OPTS=(-c:v mjpeg -q:v 3 -frames:v 1 -f image2 -update 1)
 # ============================================================================
 
 # ---- sources ---------------------------------------------------------------
@@ -199,12 +221,16 @@ if [ -x /usr/bin/time ]; then TIMER=(/usr/bin/time -v -o); else
 # timer RUNS times, keeps the fastest, appends "job tool media wall user sys
 # rss kbps out_seconds note" to $res. MEDIA is the recording's length in
 # seconds (the sources'), the same for both sides, whatever each writes.
+# CLEAN: more outputs removed before each run, untimed (a folder named with
+# a trailing / is made again, empty).
+CLEAN=()
 run() {
   local job=$1 tool=$2 media=$3 outf=$4; shift 4
   local best="" line outs=- kbps=-
   { printf '# %s, %s\n' "$job" "$tool"; printf '%q ' "$@"; echo; } >>"$cmds"
   for _ in $(seq "$RUNS"); do
     [ "$outf" = - ] || rm -f "$outf"
+    for c in "${CLEAN[@]}"; do rm -rf "$c"; case $c in */) mkdir -p "$c" ;; esac; done
     if ! "${TIMER[@]}" "$work/t" "$@" >"$work/stdout" 2>"$work/stderr"; then
       log "$tool failed on '$job': $(grep -v '^\s' "$work/stderr" | tail -3)"
       printf '%s\t%s\t-\t-\t-\t-\t-\t-\t-\t(failed)\n' "$job" "$tool" >>"$res"
@@ -266,6 +292,41 @@ ours "$J4" "$SEC4" "$OUT/ours-1p.webm" --tracks "$T1" --format webm --video-code
 run "$J4" ffmpeg "$SEC4" "$OUT/ffmpeg-1p.webm" "${FF[@]}" -i "$(src 0 "$SEC4")" -map 0:v -map 0:a -c:v copy \
   -af "aformat=channel_layouts=$AUDIO_LAYOUT" "${OPUS_OPTS[@]}" -f webm "$OUT/ffmpeg-1p.webm"
 run "$J0" ffmpeg "$SEC4" - "${FF[@]}" "${in4[@]}" -filter_complex "$f4" -map '[v]' -map '[a]' -f null -
+
+# Delivery outputs: the file + HLS + thumbnail, both sides.
+J5="4 peers → 2×2, VP8/Opus WebM + HLS + thumbnail"
+J6="4 peers → 2×2, H.264/AAC MP4 + HLS + thumbnail"
+J7="9 peers → 3×3, VP8/Opus WebM + HLS + thumbnail"
+if [ $ours_ok -eq 1 ] && ! "$BIN" compose --help 2>&1 | grep -q -- '--hls'; then
+  log "'$BIN compose' has no --hls yet: the HLS jobs are measured for the ffmpeg CLI only"; ours_ok=0; fi
+tf=$((SEC4 * FPS * THUMB_PERCENT / 100)) # the frame the ffmpeg CLI takes for the thumbnail
+thumb_filter="trim=start_frame=$tf:end_frame=$((tf + 1)),scale=$THUMB_W:$THUMB_H:flags=${SCALE_FLAGS}:out_range=full,format=yuvj420p"
+f4w="$f4;[v]split=3[vf][vh][vt0];[a]asplit=2[af][ah];[vt0]${thumb_filter}[vt]"
+f4m="$f4;[v]split=2[vf][vt0];[vt0]${thumb_filter}[vt]"
+hls_out() { printf '%s\n' "${HLS_OPTS[@]}" -hls_segment_filename "$1/seg_%05d.m4s" "$1/index.m3u8"; }
+mapfile -t hls_ffw < <(hls_out "$OUT/ffmpeg-4p-webm-hls")
+mapfile -t hls_ffm < <(hls_out "$OUT/ffmpeg-4p-mp4-hls")
+
+CLEAN=("$OUT/ours-4p-webm-hls" "$OUT/ours-4p-webm.jpg")
+ours "$J5" "$SEC4" "$OUT/ours-4p-hls.webm" --tracks "$T4" --format webm --video-codec vp8 --audio-codec opus --no-fast-path \
+  --hls "$OUT/ours-4p-webm-hls" --thumbnail "$OUT/ours-4p-webm.jpg"
+CLEAN=("$OUT/ffmpeg-4p-webm-hls/" "$OUT/ffmpeg-4p-webm.jpg")
+run "$J5" ffmpeg "$SEC4" "$OUT/ffmpeg-4p-hls.webm" "${FF[@]}" "${in4[@]}" -filter_complex "$f4w" \
+  -map '[vf]' -map '[af]' "${VP8_OPTS[@]}" "${OPUS_OPTS[@]}" -f webm "$OUT/ffmpeg-4p-hls.webm" \
+  -map '[vh]' -map '[ah]' "${X264_HLS_OPTS[@]}" "${AAC_OPTS[@]}" "${hls_ffw[@]}" \
+  -map '[vt]' "${JPEG_OPTS[@]}" "$OUT/ffmpeg-4p-webm.jpg"
+CLEAN=("$OUT/ours-4p-mp4-hls" "$OUT/ours-4p-mp4.jpg")
+ours "$J6" "$SEC4" "$OUT/ours-4p-hls.mp4" --tracks "$T4" --format mp4 --video-codec h264 --audio-codec aac --no-fast-path \
+  --hls "$OUT/ours-4p-mp4-hls" --thumbnail "$OUT/ours-4p-mp4.jpg"
+CLEAN=("$OUT/ffmpeg-4p-mp4-hls/" "$OUT/ffmpeg-4p-mp4.jpg")
+run "$J6" ffmpeg "$SEC4" "$OUT/ffmpeg-4p-hls.mp4" python3 "$UTIL" seq \
+  "${FF[@]}" "${in4[@]}" -filter_complex "$f4m" -map '[vf]' -map '[a]' "${X264_OPTS[@]}" "${AAC_OPTS[@]}" \
+  -movflags +faststart -f mp4 "$OUT/ffmpeg-4p-hls.mp4" -map '[vt]' "${JPEG_OPTS[@]}" "$OUT/ffmpeg-4p-mp4.jpg" \
+  --then "${FF[@]}" -i "$OUT/ffmpeg-4p-hls.mp4" -map 0 -c copy "${hls_ffm[@]}"
+CLEAN=("$OUT/ours-9p-webm-hls" "$OUT/ours-9p-webm.jpg")
+ours "$J7" "$SEC9" "$OUT/ours-9p-hls.webm" --tracks "$T9" --format webm --video-codec vp8 --audio-codec opus --no-fast-path \
+  --hls "$OUT/ours-9p-webm-hls" --thumbnail "$OUT/ours-9p-webm.jpg"
+CLEAN=()
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load after the runs: $load1"
 
@@ -281,6 +342,24 @@ if [ -s "$OUT/ours-4p.mp4" ] && [ -s "$OUT/ffmpeg-4p.mp4" ]; then
   if [ "$a" = "$b" ]; then checks+=("x264 options identical in both files: $b")
   else checks+=("WARNING: x264 options differ; ours: $a; ffmpeg: $b"); fail=1; fi
 fi
+if [ -s "$OUT/ours-4p-webm-hls/index.m3u8" ] && [ -s "$OUT/ffmpeg-4p-webm-hls/index.m3u8" ]; then
+  a=$(util x264opts "$OUT/ours-4p-webm-hls/init.mp4" "$OUT/ours-4p-webm-hls/seg_00000.m4s")
+  b=$(util x264opts "$OUT/ffmpeg-4p-webm-hls/init.mp4" "$OUT/ffmpeg-4p-webm-hls/seg_00000.m4s")
+  if [ "$a" = "$b" ]; then checks+=("x264 options identical in both WebM jobs' HLS: $b")
+  else checks+=("WARNING: the WebM jobs' HLS x264 options differ; ours: $a; ffmpeg: $b"); fail=1; fi
+fi
+# What each delivery job wrote besides the file: HLS segments, their length
+# and bitrate, the thumbnail's size.
+for pair in "4p-webm|$J5" "4p-mp4|$J6" "9p-webm|$J7"; do
+  f=${pair%%|*} job=${pair#*|}
+  for tool in ours ffmpeg; do
+    d=$OUT/$tool-$f-hls
+    [ -s "$d/index.m3u8" ] || continue
+    read -r nseg total longest kbps codecs < <(util hls "$d")
+    th=$(util image "$OUT/$tool-$f.jpg" 2>/dev/null || true)
+    checks+=("$job, $tool: HLS $nseg segments ($codecs, $total s, longest $longest s, $kbps kb/s), thumbnail ${th:-missing}")
+  done
+done
 
 # ---- report ------------------------------------------------------------------------------
 table=$(util table "$res")
@@ -309,8 +388,18 @@ line("faster than the ffmpeg CLI, H.264", None if o2 is None else o2 > f2,
      "%s× vs %.1f×" % ("%.1f" % o2 if o2 else "—", f2 or 0))
 m = rss(J3, "ours")
 line("peak RSS under 400 MiB for 9 peers", None if m is None else m < 400, "%s MiB" % ("%.0f" % m if m else "—"))
+m = rss("9 peers → 3×3, VP8/Opus WebM + HLS + thumbnail", "ours")
+line("the same with HLS + thumbnail (what the workers run)", None if m is None else m < 400,
+     "%s MiB" % ("%.0f" % m if m else "—"))
 p = xrt(J4, "ours")
 line("fast path at least 50× real time", None if p is None else p >= 50, "%s×" % ("%.0f" % p if p else "—"))
+for plain, hls in ((J1, "4 peers → 2×2, VP8/Opus WebM + HLS + thumbnail"),
+                   (J2, "4 peers → 2×2, H.264/AAC MP4 + HLS + thumbnail")):
+    o, f, o0 = xrt(hls, "ours"), xrt(hls, "ffmpeg"), xrt(plain, "ours")
+    if o and f:
+        print("- with HLS + thumbnail (%s): ours %.1f× real time, the ffmpeg CLI %.1f×: %.2f× its speed"
+              "%s" % (hls.split(", ")[1].split(" +")[0], o, f, o / f,
+                      "; the file alone %.1f×" % o0 if o0 else ""))
 PY
 )
 {
