@@ -21,7 +21,9 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 # BENCH_BACKEND=postgres runs it on a throwaway PostgreSQL (scripts/test-pg.sh).
 BACKEND=${BENCH_BACKEND:-sqlite}
 port=$(free_port)
-export VTP_DATA_DIR=$work/data VTP_LISTEN=127.0.0.1:$port VTP_LOG_FORMAT=json
+# No processing workers: the seeded recordings carry no media, and a worker
+# composing them (to failed/no_media) would change the answers mid-run.
+export VTP_DATA_DIR=$work/data VTP_LISTEN=127.0.0.1:$port VTP_LOG_FORMAT=json VTP_WORKERS=0
 if [ "$BACKEND" = postgres ]; then
   scripts/test-pg.sh start "$work/pg" >/dev/null
   trap 'scripts/test-pg.sh stop "$work/pg"; cleanup' EXIT
