@@ -81,12 +81,13 @@ AAC_OPTS=(-c:a aac -b:a "${AAC_KBPS}k" -ar "$AUDIO_RATE")
 OURS_OPTS=(--bitrate "$BITRATE_KBPS" --threads "$THREADS")
 # Delivery outputs: HLS as src/compose/hls.c writes it (VOD, 4 s fMP4
 # segments, H.264/AAC). A WebM's HLS is a second x264 at the VP8's video
-# bitrate (same preset, GOP, threads) plus AAC; an MP4's is its own H.264/AAC
+# bitrate (same preset, GOP, threads; lookahead 5 and one B-frame, as
+# hls.c sets them to save memory) plus AAC; an MP4's is its own H.264/AAC
 # copied. The thumbnail: one 640x360 JPEG (mjpeg at q 3) near 10 % of the media.
 HLS_SECONDS=4
 HLS_OPTS=(-f hls -hls_time "$HLS_SECONDS" -hls_playlist_type vod -hls_segment_type fmp4
   -hls_fmp4_init_filename init.mp4 -hls_flags independent_segments)
-X264_HLS_OPTS=(-c:v libx264 "${x264_args[@]}"
+X264_HLS_OPTS=(-c:v libx264 "${x264_args[@]}" -rc-lookahead 5 -bf 1
   -b:v "${VP8_VIDEO_KBPS}k" -g "$GOP" -threads "$THREADS" -pix_fmt yuv420p)
 THUMB_W=640 THUMB_H=360 THUMB_PERCENT=10
 JPEG_OPTS=(-c:v mjpeg -q:v 3 -frames:v 1 -f image2 -update 1)

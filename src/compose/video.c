@@ -245,7 +245,7 @@ void vtp_canvas_name(AVFrame *c, const vtp_tile *t, const char *peer_id, const c
 
 /* ---- decoder threads ----------------------------------------------------- */
 
-#define VQ 4
+#define VQ 3
 
 struct vtp_vdec {
 	const vtp_ctrack *t;
