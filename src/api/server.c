@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/random.h"
@@ -326,17 +327,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decoding of the path and the query values, except that "%00"
  * stays as it is: a decoded NUL would silently cut the C string short
  * ("init.mp4%00.txt" read as "init.mp4"), so it is kept visible and fails
@@ -351,7 +341,7 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 	while (*p) {
 		int hi, lo;
 
-		if (p[0] == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0 &&
+		if (p[0] == '%' && (hi = vtp_hex_value(p[1])) >= 0 && (lo = vtp_hex_value(p[2])) >= 0 &&
 		    (hi | lo) != 0) {
 			*w++ = (char)(hi << 4 | lo);
 			p += 3;

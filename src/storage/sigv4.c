@@ -20,6 +20,7 @@
 #include <openssl/hmac.h>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/mem.h"
 
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
@@ -150,17 +151,6 @@ int vtp_sigv4_uri_encode(vtp_buf *out, const char *s, bool keep_slash)
 	return uri_encode_n(out, s, strlen(s), keep_slash);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes s[0..n) then appends its SigV4 encoding. A '%' not
  * followed by two hex digits is taken literally. */
 static int reencode(vtp_buf *out, const char *s, size_t n)
@@ -172,8 +162,8 @@ static int reencode(vtp_buf *out, const char *s, size_t n)
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		char c = s[i];
 
-		if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-			c = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+		if (c == '%' && i + 2 < n && vtp_hex_value(s[i + 1]) >= 0 && vtp_hex_value(s[i + 2]) >= 0) {
+			c = (char)(vtp_hex_value(s[i + 1]) << 4 | vtp_hex_value(s[i + 2]));
 			i += 2;
 		}
 		rc = vtp_buf_append(&raw, &c, 1);
