@@ -418,19 +418,18 @@ static inline float soft(float x)
 }
 
 /* The HLS encoder's packets to the HLS writer. */
+/* An HLS step's failure (the writer's is I/O, the rest the codec's). */
+static int hls_fail(job *j, int rc, const char *what)
+{
+	return fail(j, strcmp(what, "writing HLS") == 0 ? VTP_COMPOSE_EIO : VTP_COMPOSE_ECODEC,
+		    "%s: %s", what, averr(rc));
+}
+
 static int hls_packets(job *j, AVCodecContext *e, AVPacket *pkt, int which)
 {
-	for (;;) {
-		int rc = avcodec_receive_packet(e, pkt);
-		if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
-			return 0;
-		if (rc < 0)
-			return fail(j, VTP_COMPOSE_ECODEC, "HLS encoder: %s", averr(rc));
-		rc = vtp_hls_write(j->hls, which, pkt);
-		av_packet_unref(pkt);
-		if (rc < 0)
-			return fail(j, VTP_COMPOSE_EIO, "writing HLS: %s", averr(rc));
-	}
+	const char *what = NULL;
+	int rc = vtp_hls_drain(j->hls, e, pkt, which, &what);
+	return rc < 0 ? hls_fail(j, rc, what) : 0;
 }
 
 /* WebM's HLS: the same mixed audio (interleaved stereo) to AAC, in
@@ -444,29 +443,10 @@ static int hls_audio(job *j, const float *lr, int n)
 		if (av_audio_fifo_write(j->hfifo, planes, n) < n)
 			return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
 	}
-	int fs = j->haenc->frame_size;
-	bool flush = n == 0;
-	while (av_audio_fifo_size(j->hfifo) >= fs || (flush && av_audio_fifo_size(j->hfifo) > 0)) {
-		int m = av_audio_fifo_size(j->hfifo) < fs ? av_audio_fifo_size(j->hfifo) : fs;
-		if (av_frame_make_writable(j->haframe) < 0)
-			return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
-		j->haframe->nb_samples = m;
-		av_audio_fifo_read(j->hfifo, (void **)j->haframe->data, m);
-		j->haframe->pts = j->hapos;
-		j->hapos += m;
-		int rc = avcodec_send_frame(j->haenc, j->haframe);
-		if (rc < 0)
-			return fail(j, VTP_COMPOSE_ECODEC, "HLS audio encoder: %s", averr(rc));
-		if ((rc = hls_packets(j, j->haenc, j->hapkt, 1)) != 0)
-			return rc;
-	}
-	if (flush) {
-		int rc = avcodec_send_frame(j->haenc, NULL);
-		if (rc < 0 && rc != AVERROR_EOF)
-			return fail(j, VTP_COMPOSE_ECODEC, "HLS audio flush: %s", averr(rc));
-		return hls_packets(j, j->haenc, j->hapkt, 1);
-	}
-	return 0;
+	const char *what = NULL;
+	int rc = vtp_hls_aac(j->hls, j->haenc, j->hfifo, j->haframe, j->hapkt, &j->hapos, n == 0,
+			     &what);
+	return rc < 0 ? hls_fail(j, rc, what) : 0;
 }
 
 /* Mixes and encodes audio up to timeline sample `until`. */

@@ -182,6 +182,17 @@ void vtp_hls_abort(vtp_hls *h);
 struct AVCodecContext *vtp_hls_video_encoder(int width, int height, AVRational time_base, int fps,
 					     int kbps, int threads);
 struct AVCodecContext *vtp_hls_audio_encoder(void);
+/* Everything the encoder has ready to the writer (stream which). 0, or an
+ * AVERROR with *what naming the step that failed. */
+int vtp_hls_drain(vtp_hls *h, struct AVCodecContext *e, struct AVPacket *pkt, int which,
+		  const char **what);
+/* Whole AAC frames from fifo (stereo float planar) through enc to the
+ * writer, pts counting samples; with flush, the rest of the fifo and of
+ * the encoder too. 0, or an AVERROR with *what. */
+struct AVAudioFifo;
+int vtp_hls_aac(vtp_hls *h, struct AVCodecContext *enc, struct AVAudioFifo *fifo,
+		struct AVFrame *frame, struct AVPacket *pkt, int64_t *pts, bool flush,
+		const char **what);
 /* HLS from a finished file: its H.264 copied (unless transcode, or it is
  * not H.264: then decoded and encoded at its own size), its AAC copied or
  * its other audio encoded to AAC. When thumb is non-NULL the video is

@@ -269,6 +269,56 @@ void vtp_hls_abort(vtp_hls *h)
 
 /* ---- encoders for HLS ------------------------------------------------------ */
 
+int vtp_hls_drain(vtp_hls *h, AVCodecContext *e, AVPacket *pkt, int which, const char **what)
+{
+	for (;;) {
+		int rc = avcodec_receive_packet(e, pkt);
+		if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
+			return 0;
+		if (rc < 0) {
+			*what = "HLS encoder";
+			return rc;
+		}
+		rc = vtp_hls_write(h, which, pkt);
+		av_packet_unref(pkt);
+		if (rc < 0) {
+			*what = "writing HLS";
+			return rc;
+		}
+	}
+}
+
+int vtp_hls_aac(vtp_hls *h, AVCodecContext *enc, AVAudioFifo *fifo, AVFrame *frame,
+		AVPacket *pkt, int64_t *pts, bool flush, const char **what)
+{
+	int fs = enc->frame_size, rc;
+	while (av_audio_fifo_size(fifo) >= fs || (flush && av_audio_fifo_size(fifo) > 0)) {
+		int n = av_audio_fifo_size(fifo) < fs ? av_audio_fifo_size(fifo) : fs;
+		if (av_frame_make_writable(frame) < 0) {
+			*what = "HLS audio frame";
+			return AVERROR(ENOMEM);
+		}
+		frame->nb_samples = n;
+		av_audio_fifo_read(fifo, (void **)frame->data, n);
+		frame->pts = *pts;
+		*pts += n;
+		if ((rc = avcodec_send_frame(enc, frame)) < 0) {
+			*what = "HLS audio encoder";
+			return rc;
+		}
+		if ((rc = vtp_hls_drain(h, enc, pkt, 1, what)) < 0)
+			return rc;
+	}
+	if (!flush)
+		return 0;
+	rc = avcodec_send_frame(enc, NULL);
+	if (rc < 0 && rc != AVERROR_EOF) {
+		*what = "HLS audio flush";
+		return rc;
+	}
+	return vtp_hls_drain(h, enc, pkt, 1, what);
+}
+
 AVCodecContext *vtp_hls_video_encoder(int width, int height, AVRational time_base, int fps,
 				      int kbps, int threads)
 {
@@ -364,17 +414,9 @@ static AVCodecContext *open_decoder(const AVStream *st, int threads)
 
 static int drain_encoder(fpass *f, AVCodecContext *e, int which)
 {
-	for (;;) {
-		int rc = avcodec_receive_packet(e, f->pkt);
-		if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
-			return 0;
-		if (rc < 0)
-			return ferr(f, "HLS encoder", rc);
-		rc = vtp_hls_write(f->hls, which, f->pkt);
-		av_packet_unref(f->pkt);
-		if (rc < 0)
-			return ferr(f, "HLS muxer", rc);
-	}
+	const char *what = NULL;
+	int rc = vtp_hls_drain(f->hls, e, f->pkt, which, &what);
+	return rc < 0 ? ferr(f, what, rc) : 0;
 }
 
 static int video_frames(fpass *f, const AVStream *st)
@@ -411,25 +453,13 @@ static int video_frames(fpass *f, const AVStream *st)
 	}
 }
 
-/* Sends whole AAC frames from the FIFO (all of it when flushing). */
+/* Sends whole AAC frames from the FIFO; flushing, all of it and the
+ * encoder too. */
 static int aac_from_fifo(fpass *f, bool flush)
 {
-	int fs = f->aenc->frame_size;
-	while (av_audio_fifo_size(f->fifo) >= fs || (flush && av_audio_fifo_size(f->fifo) > 0)) {
-		int n = av_audio_fifo_size(f->fifo) < fs ? av_audio_fifo_size(f->fifo) : fs;
-		if (av_frame_make_writable(f->aframe) < 0)
-			return ferr(f, "audio frame", AVERROR(ENOMEM));
-		f->aframe->nb_samples = n;
-		av_audio_fifo_read(f->fifo, (void **)f->aframe->data, n);
-		f->aframe->pts = f->apts;
-		f->apts += n;
-		int rc = avcodec_send_frame(f->aenc, f->aframe);
-		if (rc < 0)
-			return ferr(f, "HLS audio encoder", rc);
-		if (drain_encoder(f, f->aenc, 1) != 0)
-			return -1;
-	}
-	return 0;
+	const char *what = NULL;
+	int rc = vtp_hls_aac(f->hls, f->aenc, f->fifo, f->aframe, f->pkt, &f->apts, flush, &what);
+	return rc < 0 ? ferr(f, what, rc) : 0;
 }
 
 static int audio_frames(fpass *f)
@@ -599,10 +629,6 @@ int vtp_hls_from_file(const char *media, const char *hls_dir, bool transcode, in
 		rc = audio_frames(&f);
 		if (rc == 0)
 			rc = aac_from_fifo(&f, true);
-		if (rc == 0) {
-			avcodec_send_frame(f.aenc, NULL);
-			rc = drain_encoder(&f, f.aenc, 1);
-		}
 	}
 	if (f.hls) {
 		if (rc == 0)
