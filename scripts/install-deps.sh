@@ -7,10 +7,11 @@ build_pkgs=(build-essential cmake pkg-config
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libssl-dev
   libjwt-dev libargon2-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
-  libfreetype-dev fonts-dejavu-core libcurl4-openssl-dev)
+  libfreetype-dev fonts-dejavu-core libcurl4-openssl-dev libsrtp2-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev postgresql nodejs python3 curl wrk nginx-light
   time ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  chromium)
+  chromium gstreamer1.0-plugins-bad gstreamer1.0-nice python3-gi
+  gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
