@@ -31,7 +31,9 @@ typedef struct vtp_sdp_codec {
 	char name[32];          /* as written (e.g. "VP8", "opus") */
 	uint32_t clock_rate;
 	int channels;           /* audio; 1 when not given */
-	char fmtp[512];         /* a=fmtp parameters, "" when none */
+	char fmtp[512];         /* a=fmtp parameters, "" when none, or when they hold a
+				 * character outside A-Z a-z 0-9 -_.;=,/+:* and space
+				 * (the answer may echo them) */
 	bool nack, nack_pli, ccm_fir, goog_remb, transport_cc;  /* a=rtcp-fb */
 } vtp_sdp_codec;
 
@@ -39,7 +41,9 @@ typedef struct vtp_sdp_media {
 	int kind;               /* VTP_SDP_AUDIO / VIDEO / OTHER */
 	char media[16];         /* the m= media name ("audio", "application", ...) */
 	char proto[40];         /* "UDP/TLS/RTP/SAVPF", ... */
-	char fmts[256];         /* the m= line's format list, as written */
+	char fmts[256];         /* the m= line's format list, as written (token
+				 * characters, single spaces; formats past 255
+				 * characters are left out) */
 	int port;
 	char mid[33];           /* "" when absent */
 	int direction;          /* VTP_SDP_SENDRECV when absent */
@@ -66,7 +70,8 @@ typedef struct vtp_sdp_offer {
 	char fingerprint_alg[16]; /* lower case: "sha-256", "sha-1", "sha-384", "sha-512" */
 	uint8_t fingerprint[64];
 	size_t fingerprint_len; /* matches the algorithm */
-	char setup[16];         /* "actpass", "active" (passive is refused) */
+	char setup[16];         /* "actpass", "active" (passive is refused; absent
+				 * means active, RFC 4145 §4) */
 	/* a=group:BUNDLE mids, as written, space separated ("" when none) */
 	char bundle[512];
 	int accepted;           /* sections with chosen >= 0 */
@@ -91,7 +96,8 @@ typedef struct vtp_sdp_answer_params {
 	uint64_t session_id;     /* o= session id */
 } vtp_sdp_answer_params;
 
-/* Writes the answer into out (appended; text with CRLF line ends): for each
+/* Writes the answer into out (appended whole, or nothing when out's max has
+ * no room for it; text with CRLF line ends): for each
  * offered section, in order, either the accepted codec with its fmtp and
  * the rtcp-fb the recorder uses (nack, nack pli, ccm fir, goog-remb when
  * offered for it), or port 0 and the offered formats. Every accepted
