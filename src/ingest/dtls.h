@@ -35,6 +35,10 @@ typedef struct vtp_srtp vtp_srtp;
  * random serial, CN "vtp-recorder") and builds the SSL_CTX. Also
  * initialises libsrtp2 once per process. NULL with a reason in err. */
 vtp_dtls_ctx *vtp_dtls_ctx_new(char *err, size_t errlen);
+/* The same, offering only srtp_profiles (OpenSSL's colon-separated names,
+ * e.g. "SRTP_AES128_CM_SHA1_80"; NULL: the default offer above), for tests
+ * and benchmarks. NULL with a reason in err if OpenSSL knows none of them. */
+vtp_dtls_ctx *vtp_dtls_ctx_new_with(const char *srtp_profiles, char *err, size_t errlen);
 void vtp_dtls_ctx_free(vtp_dtls_ctx *ctx);
 /* The certificate's SHA-256 fingerprint, "AB:CD:...": 95 characters. */
 const char *vtp_dtls_ctx_fingerprint(const vtp_dtls_ctx *ctx);
@@ -53,6 +57,10 @@ void vtp_dtls_free(vtp_dtls *d);
 
 /* Where outgoing datagrams go (the caller sends them to the peer). */
 typedef void (*vtp_dtls_send_fn)(void *arg, const uint8_t *p, size_t n);
+/* send is called only during the call it is given to, once per whole
+ * datagram (records packed up to the MTU, 1200 bytes); NULL drops them.
+ * Do not free d from inside it. A vtp_dtls does not need its ctx after
+ * vtp_dtls_new (OpenSSL keeps a reference). */
 
 enum {
 	VTP_DTLS_HANDSHAKING = 0,
@@ -63,6 +71,8 @@ enum {
 
 /* Client role: sends the first flight. Server role: nothing to do. */
 int vtp_dtls_start(vtp_dtls *d, vtp_dtls_send_fn send, void *arg);
+/* (vtp_dtls_start: 0, or VTP_EINVAL without d, or VTP_EINTERNAL when the
+ * first flight failed and the state is FAILED.) */
 /* One datagram from the peer (a DTLS record, first byte 20..63). Returns
  * the state after it. Application data is not expected and is ignored. */
 int vtp_dtls_input(vtp_dtls *d, const uint8_t *p, size_t n, vtp_dtls_send_fn send, void *arg);
@@ -72,8 +82,11 @@ int vtp_dtls_tick(vtp_dtls *d, vtp_dtls_send_fn send, void *arg);
 int vtp_dtls_state(const vtp_dtls *d);
 /* Why it failed, for the log: a short static or internal string. */
 const char *vtp_dtls_error(const vtp_dtls *d);
+/* ("" until something fails; never key material.) */
 /* Sends close_notify (when connected). */
 void vtp_dtls_close(vtp_dtls *d, vtp_dtls_send_fn send, void *arg);
+/* (Once. The state stays CONNECTED, and our SRTP sessions valid, until the
+ * peer's own close_notify.) */
 
 enum {
 	VTP_SRTP_AES128_CM_SHA1_80 = 1,
