@@ -424,6 +424,8 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	ic.public_ip = cfg->public_ip;
 	ic.port_min = cfg->rtp_port_min;
 	ic.port_max = cfg->rtp_port_max;
+	ic.whip_timeout_seconds = cfg->whip_timeout;
+	ic.whip_max_bitrate = cfg->whip_max_bitrate;
 	ic.recordings = recs;
 	ic.node_id = node_id;
 	ingest = vtp_ingest_start(&ic, err, sizeof(err));

@@ -15,6 +15,7 @@
 #include "recording/recording.h"
 
 #define VTP_API_JSON_LIMIT (1u << 20) /* 1 MiB */
+#define VTP_API_SDP_LIMIT (64u * 1024)  /* WHIP offers */
 #define VTP_API_MAX_PARAMS 2
 
 typedef struct vtp_req vtp_req;
@@ -25,7 +26,7 @@ typedef void (*vtp_handler)(vtp_req *r);
 /* AUTH_MEDIA: a Bearer token, or a signed media token in ?token= (auth.h)
  * for the recording in the route's first parameter. */
 enum { AUTH_NONE, AUTH_USER, AUTH_MEDIA_VIEW, AUTH_MEDIA_DOWNLOAD };
-enum { BODY_NONE, BODY_JSON };
+enum { BODY_NONE, BODY_JSON, BODY_SDP };
 
 typedef struct vtp_route {
 	const char *method;
@@ -72,6 +73,7 @@ struct vtp_req {
 	bool in_worker;        /* a deferred worker is replying */
 	struct MHD_Response *parked; /* reply made by a worker, queued on resume */
 	int parked_status;
+	bool cors;             /* WHIP: answers readable from other origins */
 	bool authed;
 	vtp_user user;
 	vtp_actor actor;
@@ -172,5 +174,9 @@ void vtp__h_web(vtp_req *r);
 void vtp__h_web_vendor(vtp_req *r);
 void vtp__h_hls(vtp_req *r);
 void vtp__h_thumbnail(vtp_req *r);
+void vtp__h_whip_create(vtp_req *r);
+void vtp__h_whip_delete(vtp_req *r);
+void vtp__h_whip_options(vtp_req *r);
+void vtp__h_whip_patch(vtp_req *r);
 
 #endif

@@ -65,6 +65,11 @@ void vtp__reply_response(vtp_req *r, int status, struct MHD_Response *resp, cons
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
 	if (status == 401)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (r->cors) {
+		/* Bearer tokens, never cookies: any origin may call */
+		MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+		MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Location");
+	}
 	r->status = status;
 	r->responded = true;
 	if (r->in_worker) { /* queued by the access handler after resume */

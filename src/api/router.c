@@ -33,6 +33,11 @@ const vtp_route vtp__routes[] = {
 	{"GET", "/api/v1/recordings/{}/download", vtp__h_download, AUTH_MEDIA_DOWNLOAD, BODY_NONE, "recordings_download"},
 	{"GET", "/api/v1/recordings/{}/hls/{}", vtp__h_hls, AUTH_MEDIA_VIEW, BODY_NONE, "recordings_hls"},
 	{"GET", "/api/v1/recordings/{}/thumbnail", vtp__h_thumbnail, AUTH_MEDIA_VIEW, BODY_NONE, "recordings_thumbnail"},
+	{"POST", "/whip/rooms/{}", vtp__h_whip_create, AUTH_USER, BODY_SDP, "whip"},
+	{"OPTIONS", "/whip/rooms/{}", vtp__h_whip_options, AUTH_NONE, BODY_NONE, "whip"},
+	{"DELETE", "/whip/rooms/{}/sessions/{}", vtp__h_whip_delete, AUTH_USER, BODY_NONE, "whip_session"},
+	{"PATCH", "/whip/rooms/{}/sessions/{}", vtp__h_whip_patch, AUTH_NONE, BODY_NONE, "whip_session"},
+	{"OPTIONS", "/whip/rooms/{}/sessions/{}", vtp__h_whip_options, AUTH_NONE, BODY_NONE, "whip_session"},
 };
 
 const int vtp__route_count = (int)(sizeof(vtp__routes) / sizeof(vtp__routes[0]));

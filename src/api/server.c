@@ -136,17 +136,22 @@ static bool authenticate_media(vtp_req *r)
 	return set_actor(r);
 }
 
-static bool is_json_type(const char *ct)
+static bool is_type(const char *ct, const char *want)
 {
-	size_t n = strlen("application/json");
+	size_t n = strlen(want);
 
 	if (!ct)
 		return false;
 	while (*ct == ' ')
 		ct++;
-	if (strncasecmp(ct, "application/json", n) != 0)
+	if (strncasecmp(ct, want, n) != 0)
 		return false;
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+static size_t body_limit(const vtp_req *r)
+{
+	return r->route && r->route->body == BODY_SDP ? VTP_API_SDP_LIMIT : VTP_API_JSON_LIMIT;
 }
 
 /* First callback: everything that can be decided from the headers. */
@@ -155,6 +160,8 @@ static void begin(vtp_req *r)
 	const char *cl, *te, *ct;
 	int status;
 
+	/* WHIP is called from pages of other origins (RFC 9725 §4.2) */
+	r->cors = strncmp(r->path, "/whip/", 6) == 0;
 	r->route = vtp__route_match(r->method, r->path_segments, r->params,
 				    &r->route_index, &status, r->allow, sizeof(r->allow));
 	if (!r->route) {
@@ -181,11 +188,19 @@ static void begin(vtp_req *r)
 	if (r->route->body == BODY_JSON) {
 		bool has_body = te != NULL || (cl && strcmp(cl, "0") != 0);
 
-		if (has_body && !is_json_type(ct)) {
+		if (has_body && !is_type(ct, "application/json")) {
 			vtp__reply_error(r, 415, "unsupported_media_type", NULL,
 					 "the body must be application/json");
 			return;
 		}
+	}
+	if (r->route->body == BODY_SDP) {
+		if (!is_type(ct, "application/sdp")) {
+			vtp__reply_error(r, 415, "unsupported_media_type", NULL,
+					 "the body must be an SDP offer (Content-Type: application/sdp)");
+			return;
+		}
+		r->body.max = VTP_API_SDP_LIMIT;
 	}
 	if (cl) {
 		char *end;
@@ -193,9 +208,9 @@ static void begin(vtp_req *r)
 
 		errno = 0;
 		n = strtoull(cl, &end, 10);
-		if (!errno && *end == '\0' && n > VTP_API_JSON_LIMIT) {
+		if (!errno && *end == '\0' && n > body_limit(r)) {
 			vtp__reply_error(r, 413, "payload_too_large", NULL,
-					 "the body is larger than %u bytes", VTP_API_JSON_LIMIT);
+					 "the body is larger than %zu bytes", body_limit(r));
 			return;
 		}
 	}
@@ -207,7 +222,11 @@ static void finish(vtp_req *r)
 
 	if (r->body_too_big) {
 		vtp__reply_error(r, 413, "payload_too_large", NULL,
-				 "the body is larger than %u bytes", VTP_API_JSON_LIMIT);
+				 "the body is larger than %zu bytes", body_limit(r));
+		return;
+	}
+	if (r->route->body == BODY_SDP && r->body.len == 0) {
+		vtp__reply_error(r, 400, "invalid_sdp", NULL, "an SDP offer is required");
 		return;
 	}
 	if (r->route->body == BODY_JSON) {

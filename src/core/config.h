@@ -18,6 +18,8 @@ typedef struct vtp_config {
 	char *public_ip;
 	int rtp_port_min;
 	int rtp_port_max;
+	int whip_timeout;
+	int whip_max_bitrate;
 	int workers;
 	int retention_days;
 	int media_url_ttl;    /* seconds */

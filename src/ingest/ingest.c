@@ -68,6 +68,8 @@ void vtp__track_unref(track *t)
 	if (t->fd >= 0)
 		close(t->fd);
 	vtp_capw_close(t->cap); /* normally closed by the keeper already */
+	if (t->whip)
+		vtp__whip_unref(t->whip);
 	vtp_free(t->peer_id);
 	vtp_free(t->full_name);
 	vtp_free(t->user_id);
@@ -418,7 +420,7 @@ static int parse_track(json_t *body, track *t, vtp_fail *fail)
 /* Binds a UDP socket on the next free port of the range (reg_mu held).
  * Returns the socket, or -1 with errno EADDRINUSE when every port is taken,
  * or the errno of socket() (EMFILE: the descriptor limit). */
-static int bind_port(vtp_ingest *ing, int *port_out)
+int vtp__bind_port(vtp_ingest *ing, int *port_out)
 {
 	int span = ing->cfg.port_max - ing->cfg.port_min + 1;
 
@@ -455,7 +457,7 @@ static int bind_port(vtp_ingest *ing, int *port_out)
 	return -1;
 }
 
-static char *track_meta(const track *t)
+char *vtp__track_meta(const track *t)
 {
 	char created[VTP_TIME_BUFLEN];
 	json_t *m;
@@ -473,25 +475,54 @@ static char *track_meta(const track *t)
 		json_object_set_new(m, "role", json_string(t->role));
 	if (t->ssrc_fixed)
 		json_object_set_new(m, "ssrc", json_integer(t->ssrc_expected));
+	if (t->whip)
+		json_object_set_new(m, "source", json_string("whip"));
 	s = json_dumps(m, JSON_COMPACT);
 	json_decref(m);
 	return s;
 }
 
+int vtp__track_open_log(vtp_ingest *ing, const vtp_recording *rec, track *t, char *path,
+			size_t pathlen, vtp_fail *fail)
+{
+	char dir[4096];
+	char *meta;
+	int rc, err_no = 0;
+
+	if (vtp_recordings_tracks_dir(ing->cfg.recordings, rec, dir, sizeof(dir)) != 0) {
+		VTP_ERROR("recording %s: cannot create its tracks folder: %s", rec->id, strerror(errno));
+		return vtp_fail_set(fail, VTP_EIO, "storage_error", NULL,
+				    "cannot create the recording's tracks folder");
+	}
+	snprintf(path, pathlen, "%s/%s.vtpcap", dir, t->id);
+	meta = vtp__track_meta(t);
+	rc = vtp_capw_open(path, meta, CAPTURE_BUFFER, &t->cap, &err_no);
+	free(meta);
+	if (rc == 0)
+		return 0;
+	VTP_ERROR("recording %s: cannot create packet log: %s", rec->id, strerror(err_no));
+	if (err_no == EMFILE || err_no == ENFILE)
+		return vtp_fail_set(fail, VTP_EUNAVAIL, "no_capacity", NULL,
+				    "this server cannot open more files (%s); try again later",
+				    strerror(err_no));
+	return vtp_fail_set(fail, VTP_EIO, "storage_error", NULL,
+			    "cannot create the track's capture file");
+}
+
 int vtp_ingest_add_track(vtp_ingest *ing, const vtp_actor *who, const char *recording_id,
 			 json_t *body, vtp_buf *info_json, vtp_fail *fail)
 {
-	char dir[4096], path[4200];
+	char path[4200];
 	vtp_recording rec;
 	track *t;
-	char *meta;
-	int rc, err_no = 0;
+	int rc;
 	vtp_jw w;
 
 	rc = vtp_recordings_for_tracks(ing->cfg.recordings, who, recording_id, &rec, fail);
 	if (rc)
 		return rc;
 	t = vtp_calloc(1, sizeof(*t));
+	t->src_kind = SRC_TRACK;
 	atomic_init(&t->refs, 1); /* the registry's */
 	t->fd = -1;
 	rc = parse_track(body, t, fail);
@@ -500,14 +531,6 @@ int vtp_ingest_add_track(vtp_ingest *ing, const vtp_actor *who, const char *reco
 	vtp_uuid_v4(t->id);
 	memcpy(t->recording_id, rec.id, sizeof(t->recording_id));
 	t->created_ms = vtp_now_ms();
-	if (vtp_recordings_tracks_dir(ing->cfg.recordings, &rec, dir, sizeof(dir)) != 0) {
-		VTP_ERROR("recording %s: cannot create its tracks folder: %s", rec.id, strerror(errno));
-		rc = vtp_fail_set(fail, VTP_EIO, "storage_error", NULL,
-				  "cannot create the recording's tracks folder");
-		goto out;
-	}
-	snprintf(path, sizeof(path), "%s/%s.vtpcap", dir, t->id);
-
 	/* Serialised against end_recording: either the stop sees this track,
 	 * or this sees the stop. */
 	pthread_mutex_lock(&ing->ctl_mu);
@@ -517,23 +540,13 @@ int vtp_ingest_add_track(vtp_ingest *ing, const vtp_actor *who, const char *reco
 		pthread_mutex_unlock(&ing->ctl_mu);
 		goto out;
 	}
-	meta = track_meta(t);
-	rc = vtp_capw_open(path, meta, CAPTURE_BUFFER, &t->cap, &err_no);
-	free(meta);
+	rc = vtp__track_open_log(ing, &rec, t, path, sizeof(path), fail);
 	if (rc) {
 		pthread_mutex_unlock(&ing->ctl_mu);
-		VTP_ERROR("recording %s: cannot create packet log: %s", rec.id, strerror(err_no));
-		if (err_no == EMFILE || err_no == ENFILE)
-			rc = vtp_fail_set(fail, VTP_EUNAVAIL, "no_capacity", NULL,
-					  "this server cannot open more files (%s); try again later",
-					  strerror(err_no));
-		else
-			rc = vtp_fail_set(fail, VTP_EIO, "storage_error", NULL,
-					  "cannot create the track's capture file");
 		goto out;
 	}
 	pthread_mutex_lock(&ing->reg_mu);
-	t->fd = bind_port(ing, &t->port);
+	t->fd = vtp__bind_port(ing, &t->port);
 	if (t->fd < 0) {
 		int e = errno;
 
@@ -595,19 +608,39 @@ static void unregister(vtp_ingest *ing, track *t)
 			*pp = t->reg_next;
 			t->in_registry = false;
 			ing->ntracks--;
-			ing->port_used[t->port - ing->cfg.port_min] = 0;
+			if (t->port)
+				ing->port_used[t->port - ing->cfg.port_min] = 0;
 			return;
 		}
 	}
 }
 
-/* Ends the given tracks and waits until each log is synced and closed.
- * Returns their statistics as a JSON array (NULL when n == 0). */
-static char *end_tracks(vtp_ingest *ing, track **ts, int n)
+/* The tracks' statistics as a JSON array (vtp_malloc'd): first a, then b,
+ * each in registration order (the lists are newest first). */
+static char *tracks_json(track **a, int na, track **b, int nb)
+{
+	vtp_buf buf;
+	vtp_jw w;
+
+	vtp_buf_init(&buf, 1 << 24);
+	vtp_jw_init(&w, &buf);
+	vtp_jw_array_begin(&w);
+	for (int i = na - 1; i >= 0; i--)
+		write_track(&w, a[i]);
+	for (int i = nb - 1; i >= 0; i--)
+		write_track(&w, b[i]);
+	vtp_jw_array_end(&w);
+	return vtp_buf_steal(&buf, NULL);
+}
+
+/* Ends the given tracks and waits until each log is synced and closed;
+ * drops the caller's references. With keep, the tracks go on the ended
+ * list, so that the recording's statistics still show them until it
+ * stops. Returns their statistics as a JSON array (NULL when n == 0). */
+char *vtp__end_tracks(vtp_ingest *ing, track **ts, int n, bool keep)
 {
 	completion done;
-	vtp_buf b;
-	vtp_jw w;
+	char *stats;
 
 	if (n == 0)
 		return NULL;
@@ -616,22 +649,60 @@ static char *end_tracks(vtp_ingest *ing, track **ts, int n)
 		vtp__loop_post(ing, CMD_END, ts[i], &done);
 	vtp__completion_wait(&done);
 	vtp__completion_destroy(&done);
-
-	vtp_buf_init(&b, 1 << 24);
-	vtp_jw_init(&w, &b);
-	vtp_jw_array_begin(&w);
-	for (int i = n - 1; i >= 0; i--) /* in registration order */
-		write_track(&w, ts[i]);
-	vtp_jw_array_end(&w);
+	stats = tracks_json(ts, n, NULL, 0);
 	pthread_mutex_lock(&ing->reg_mu);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		unregister(ing, ts[i]);
+		if (keep) { /* the registry's reference moves to the ended list */
+			ts[i]->reg_next = ing->ended;
+			ing->ended = ts[i];
+		}
+	}
 	pthread_mutex_unlock(&ing->reg_mu);
 	for (int i = 0; i < n; i++) {
 		vtp__track_unref(ts[i]); /* the collector's */
-		vtp__track_unref(ts[i]); /* the registry's */
+		if (!keep)
+			vtp__track_unref(ts[i]); /* the registry's */
 	}
-	return vtp_buf_steal(&b, NULL);
+	return stats;
+}
+
+/* References to the ended tracks of a recording; with take, they leave
+ * the ended list (the list's reference becomes the caller's second one). */
+static track **collect_ended(vtp_ingest *ing, const char *recording_id, bool take, int *n)
+{
+	track **out;
+	int k = 0, cap = 0;
+
+	pthread_mutex_lock(&ing->reg_mu);
+	for (track *t = ing->ended; t; t = t->reg_next)
+		cap++;
+	out = vtp_calloc((size_t)cap + 1, sizeof(*out));
+	for (track **pp = &ing->ended; *pp;) {
+		track *t = *pp;
+
+		if (strcmp(t->recording_id, recording_id) != 0) {
+			pp = &t->reg_next;
+			continue;
+		}
+		vtp__track_ref(t);
+		out[k++] = t;
+		if (take)
+			*pp = t->reg_next;
+		else
+			pp = &t->reg_next;
+	}
+	pthread_mutex_unlock(&ing->reg_mu);
+	*n = k;
+	return out;
+}
+
+static void unref_all(track **ts, int n, int times)
+{
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < times; k++)
+			vtp__track_unref(ts[i]);
+	vtp_free(ts);
 }
 
 /* References to the tracks of one recording (all when id is NULL). */
@@ -646,6 +717,24 @@ static track **collect(vtp_ingest *ing, const char *recording_id, const char *tr
 		if (recording_id && strcmp(t->recording_id, recording_id) != 0)
 			continue;
 		if (track_id && strcmp(t->id, track_id) != 0)
+			continue;
+		vtp__track_ref(t);
+		out[k++] = t;
+	}
+	pthread_mutex_unlock(&ing->reg_mu);
+	*n = k;
+	return out;
+}
+
+track **vtp__collect_whip(vtp_ingest *ing, whip_session *s, int *n)
+{
+	track **out;
+	int k = 0;
+
+	pthread_mutex_lock(&ing->reg_mu);
+	out = vtp_calloc((size_t)ing->ntracks + 1, sizeof(*out));
+	for (track *t = ing->tracks; t; t = t->reg_next) {
+		if (t->whip != s)
 			continue;
 		vtp__track_ref(t);
 		out[k++] = t;
@@ -673,7 +762,7 @@ int vtp_ingest_end_track(vtp_ingest *ing, const vtp_actor *who, const char *reco
 	}
 	pthread_mutex_lock(&ing->ctl_mu);
 	ts = collect(ing, rec.id, tid, &n);
-	stats = end_tracks(ing, ts, n);
+	stats = vtp__end_tracks(ing, ts, n, true);
 	pthread_mutex_unlock(&ing->ctl_mu);
 	vtp_free(ts);
 	if (n == 0) {
@@ -693,42 +782,49 @@ int vtp_ingest_end_track(vtp_ingest *ing, const vtp_actor *who, const char *reco
 static char *hook_end_recording(void *ctx, const char *recording_id)
 {
 	vtp_ingest *ing = ctx;
-	track **ts;
+	track **ts, **ended;
 	char *stats;
-	int n;
+	int n, ne;
 
 	pthread_mutex_lock(&ing->ctl_mu);
 	ts = collect(ing, recording_id, NULL, &n);
-	stats = end_tracks(ing, ts, n);
+	vtp_free(vtp__end_tracks(ing, ts, n, true));
 	pthread_mutex_unlock(&ing->ctl_mu);
 	vtp_free(ts);
+	/* every track of the recording, those that ended before included */
+	ended = collect_ended(ing, recording_id, true, &ne);
+	stats = ne ? tracks_json(ended, ne, NULL, 0) : NULL;
+	unref_all(ended, ne, 2);
 	return stats;
+}
+
+/* A recording just started: WHIP sessions in its room start capturing. */
+static void hook_recording_started(void *ctx, const char *recording_id, const char *room_id)
+{
+	vtp_ingest *ing = ctx;
+
+	(void)recording_id;
+	(void)room_id;
+	pthread_mutex_lock(&ing->whip_mu);
+	ing->whip_kick = true;
+	pthread_cond_signal(&ing->whip_cv);
+	pthread_mutex_unlock(&ing->whip_mu);
 }
 
 static char *hook_live_tracks(void *ctx, const char *recording_id)
 {
 	vtp_ingest *ing = ctx;
-	vtp_buf b;
-	vtp_jw w;
-	track **ts;
-	int n;
+	track **ts, **ended;
+	char *stats = NULL;
+	int n, ne;
 
+	ended = collect_ended(ing, recording_id, false, &ne);
 	ts = collect(ing, recording_id, NULL, &n);
-	if (n == 0) {
-		vtp_free(ts);
-		return NULL;
-	}
-	vtp_buf_init(&b, 1 << 24);
-	vtp_jw_init(&w, &b);
-	vtp_jw_array_begin(&w);
-	/* registry order is newest first: list in registration order */
-	for (int i = n - 1; i >= 0; i--) {
-		write_track(&w, ts[i]);
-		vtp__track_unref(ts[i]);
-	}
-	vtp_jw_array_end(&w);
-	vtp_free(ts);
-	return vtp_buf_steal(&b, NULL);
+	if (n + ne)
+		stats = tracks_json(ended, ne, ts, n);
+	unref_all(ended, ne, 1);
+	unref_all(ts, n, 1);
+	return stats;
 }
 
 /* ---- metrics ----------------------------------------------------------------- */
@@ -756,6 +852,7 @@ void vtp_ingest_metrics(vtp_ingest *ing, vtp_buf *out)
 	for (int i = 0; i < DROP_COUNT; i++)
 		vtp_buf_appendf(out, "vtp_ingest_dropped_total{reason=\"%s\"} %llu\n",
 				vtp__drop_names[i], (unsigned long long)atomic_load(&ing->drops[i]));
+	vtp__whip_metrics(ing, out);
 	ts = collect(ing, NULL, NULL, &n);
 	vtp_buf_appendf(out,
 			"# HELP vtp_ingest_tracks Tracks registered on this node.\n"
@@ -924,6 +1021,10 @@ vtp_ingest *vtp_ingest_start(const vtp_ingest_config *cfg, char *err, size_t err
 		ing->cfg.idle_seconds = 10;
 	if (ing->cfg.rcvbuf <= 0)
 		ing->cfg.rcvbuf = DEFAULT_RCVBUF;
+	if (ing->cfg.whip_timeout_seconds <= 0)
+		ing->cfg.whip_timeout_seconds = 30;
+	if (ing->cfg.whip_max_bitrate <= 0)
+		ing->cfg.whip_max_bitrate = 2500000;
 	ing->public_ip = vtp_strdup(cfg->public_ip ? cfg->public_ip : "127.0.0.1");
 	ing->node_id = vtp_strdup(cfg->node_id ? cfg->node_id : "");
 	ing->cfg.public_ip = ing->public_ip;
@@ -937,7 +1038,14 @@ vtp_ingest *vtp_ingest_start(const vtp_ingest_config *cfg, char *err, size_t err
 	pthread_cond_init(&ing->ev_cv, NULL);
 	ing->cmd_tail = &ing->cmd_head;
 	ing->ev_tail = &ing->ev_head;
+	pthread_mutex_init(&ing->whip_mu, NULL);
+	pthread_cond_init(&ing->whip_cv, NULL);
 	choose_bind_ip(ing);
+	ing->dtls = vtp_dtls_ctx_new(err, errlen);
+	if (!ing->dtls) {
+		vtp_ingest_stop(ing);
+		return NULL;
+	}
 	if (vtp__loop_start(ing, err, errlen) != 0) {
 		vtp_ingest_stop(ing);
 		return NULL;
@@ -948,9 +1056,11 @@ vtp_ingest *vtp_ingest_start(const vtp_ingest_config *cfg, char *err, size_t err
 		return NULL;
 	}
 	ing->keeper_started = true;
+	vtp__whip_start(ing);
 	hooks.ctx = ing;
 	hooks.end_recording = hook_end_recording;
 	hooks.live_tracks = hook_live_tracks;
+	hooks.recording_started = hook_recording_started;
 	vtp_recordings_set_media(cfg->recordings, &hooks);
 	return ing;
 }
@@ -963,6 +1073,9 @@ void vtp_ingest_stop(vtp_ingest *ing)
 	if (!ing)
 		return;
 	vtp_recordings_set_media(ing->cfg.recordings, NULL);
+	/* WHIP sessions end first (their tracks with them), while the loop
+	 * still runs */
+	vtp__whip_stop(ing);
 	/* the loop ends every live track on its way out; the keeper then
 	 * closes their logs */
 	vtp__loop_join(ing);
@@ -977,6 +1090,12 @@ void vtp_ingest_stop(vtp_ingest *ing)
 	pthread_mutex_lock(&ing->reg_mu);
 	for (int i = 0; i < n; i++)
 		unregister(ing, ts[i]);
+	while (ing->ended) {
+		track *t = ing->ended;
+
+		ing->ended = t->reg_next;
+		vtp__track_unref(t);
+	}
 	pthread_mutex_unlock(&ing->reg_mu);
 	for (int i = 0; i < n; i++) {
 		vtp__track_unref(ts[i]);
@@ -994,6 +1113,9 @@ void vtp_ingest_stop(vtp_ingest *ing)
 	pthread_mutex_destroy(&ing->cmd_mu);
 	pthread_mutex_destroy(&ing->ev_mu);
 	pthread_cond_destroy(&ing->ev_cv);
+	pthread_mutex_destroy(&ing->whip_mu);
+	pthread_cond_destroy(&ing->whip_cv);
+	vtp_dtls_ctx_free(ing->dtls);
 	vtp_free(ing->port_used);
 	vtp_free(ing->public_ip);
 	vtp_free(ing->node_id);

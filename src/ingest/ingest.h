@@ -37,6 +37,11 @@ typedef struct vtp_ingest_config {
 	int idle_seconds;
 	/* Socket receive buffer per track, bytes (default 4 MiB). */
 	int rcvbuf;
+	/* WHIP: seconds without media (or without connectivity checks) before
+	 * a session ends (default 30); the most a publisher is asked to send
+	 * (REMB), bits per second (default 2.5 Mbit/s). */
+	int whip_timeout_seconds;
+	int whip_max_bitrate;
 } vtp_ingest_config;
 
 /* Starts the loop and keeper threads. NULL with a reason in err. Also
@@ -57,6 +62,28 @@ int vtp_ingest_add_track(vtp_ingest *ing, const vtp_actor *who,
 int vtp_ingest_end_track(vtp_ingest *ing, const vtp_actor *who,
 			 const char *recording_id, const char *track_id,
 			 vtp_fail *fail);
+
+/* ---- WHIP (RFC 9725, CONTRACT §4.2) ----------------------------------------- */
+
+/* Who publishes: the token's user. Strings borrowed. */
+typedef struct vtp_whip_publisher {
+	const vtp_actor *who;
+	const char *full_name;
+} vtp_whip_publisher;
+
+/* A publisher's offer for a room: the session is created (its own UDP
+ * port), the answer SDP is appended to answer and its id written to
+ * session_id. While the room has an active recording, the session's audio
+ * and video are captured as tracks of it, and the publisher is a
+ * participant. Errors: 400 invalid_sdp / invalid_input (roomId), 429
+ * too_many_sessions (per user), 503 no_ports / no_capacity. */
+int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const char *room_id,
+			   const char *sdp, size_t sdp_len, vtp_buf *answer,
+			   char session_id[VTP_UUID_BUFLEN], vtp_fail *fail);
+/* Ends a session of the room (its captures synced first). Only its
+ * publisher or an admin: anyone else gets 404, as for an unknown one. */
+int vtp_ingest_whip_delete(vtp_ingest *ing, const vtp_actor *who, const char *room_id,
+			   const char *session_id, vtp_fail *fail);
 
 /* Prometheus lines for /metrics (totals and per-track series). */
 void vtp_ingest_metrics(vtp_ingest *ing, vtp_buf *out);

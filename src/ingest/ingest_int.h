@@ -16,10 +16,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
 
 #include "capture/capture.h"
+#include "dtls.h"
 #include "ingest.h"
 #include "rtp.h"
+
+/* What an epoll entry of the loop points at: each object starts with one
+ * of these tags. */
+enum { SRC_TRACK = 1, SRC_WHIP = 2 };
+
+struct whip_session;
 
 enum track_state {
 	TRACK_WAITING = 0, /* registered, no packet yet */
@@ -37,6 +46,11 @@ enum drop_reason {
 	DROP_OVERSIZE,     /* datagram larger than the receive buffer */
 	DROP_DUPLICATE,    /* RTP sequence number seen already */
 	DROP_CAPTURE,      /* the packet log failed (disk full, I/O error) */
+	DROP_STUN,         /* WHIP: malformed, unauthenticated or unexpected STUN */
+	DROP_DTLS,         /* WHIP: DTLS records after the handshake failed or ended */
+	DROP_NOT_READY,    /* WHIP: SRTP before the DTLS handshake finished */
+	DROP_SRTP_AUTH,    /* WHIP: SRTP/SRTCP authentication failed */
+	DROP_SRTP_REPLAY,  /* WHIP: SRTP replayed or too old */
 	DROP_COUNT
 };
 
@@ -54,7 +68,12 @@ void vtp__completion_done(completion *c);
 void vtp__completion_wait(completion *c);
 void vtp__completion_destroy(completion *c);
 
+/* Generic NACKs waiting for an answer (WHIP video): lost packets asked for
+ * again once, then given up with a PLI. */
+#define NACK_PENDING 64
+
 typedef struct track {
+	int src_kind;           /* SRC_TRACK */
 	_Atomic int refs;
 	char id[VTP_UUID_BUFLEN];
 	char recording_id[VTP_UUID_BUFLEN];
@@ -65,8 +84,12 @@ typedef struct track {
 	uint32_t clock_rate;
 	bool ssrc_fixed;        /* the registration named the SSRC */
 	uint32_t ssrc_expected;
-	int port;
-	int fd;                 /* the UDP socket; closed by the loop at end */
+	int port;               /* 0 for a WHIP stream (the session owns the port) */
+	int fd;                 /* the UDP socket; closed by the loop at end; -1 for WHIP */
+	struct whip_session *whip; /* WHIP: the session this stream belongs to (a reference) */
+	int stream;             /* WHIP: index of the session's stream */
+	bool no_fir;            /* WHIP: the peer did not offer ccm fir */
+	bool use_nack;          /* WHIP: the peer retransmits on generic NACK */
 	vtp_capw *cap;
 	int64_t created_ms;
 	struct track *reg_next; /* registry list (reg_mu) */
@@ -91,6 +114,9 @@ typedef struct track {
 	uint64_t last_rr_ns, last_pli_ns, last_flush_ns;
 	uint8_t fir_seq;
 	bool dirty;
+	uint32_t nack_seq[NACK_PENDING]; /* extended sequence numbers */
+	uint64_t nack_at[NACK_PENDING];  /* when first asked for */
+	int nnack;
 	uint64_t window_start_ns, window_bytes;
 	uint64_t drops;
 	bool failed;
@@ -114,12 +140,13 @@ void vtp__track_unref(track *t);
 
 /* ---- loop <- control ---------------------------------------------------- */
 
-enum cmd_type { CMD_ADD, CMD_END, CMD_QUIT };
+enum cmd_type { CMD_ADD, CMD_END, CMD_WHIP_ADD, CMD_WHIP_END, CMD_QUIT };
 
 typedef struct cmd {
 	struct cmd *next;
 	enum cmd_type type;
 	track *t;          /* a reference travels with the command */
+	struct whip_session *s; /* CMD_WHIP_*: a reference travels with it */
 	completion *done;  /* CMD_END: finished when the log is closed */
 } cmd;
 
@@ -135,6 +162,70 @@ typedef struct ev {
 	completion *done;  /* EV_CLOSE */
 } ev;
 
+/* ---- WHIP sessions ------------------------------------------------------ */
+
+#define WHIP_MAX_STREAMS 2
+
+enum whip_state { WHIP_NEW = 0, WHIP_CONNECTED, WHIP_ENDED };
+enum whip_end_reason {
+	WHIP_ALIVE = 0, WHIP_DELETED, WHIP_TIMEOUT, WHIP_CONSENT, WHIP_DTLS_FAILED,
+	WHIP_DTLS_CLOSED, WHIP_SHUTDOWN,
+};
+
+typedef struct whip_stream {
+	bool video;
+	char codec[8];
+	int pt;
+	uint32_t clock_rate;
+	bool nack, pli, fir, remb; /* feedback the answer agreed on */
+	/* loop */
+	track *t;                  /* the capture while a recording is active */
+	bool have_ssrc;
+	uint32_t ssrc;
+	_Atomic uint64_t a_packets, a_bytes; /* published */
+} whip_stream;
+
+typedef struct whip_session {
+	int src_kind;              /* SRC_WHIP */
+	_Atomic int refs;
+	char id[VTP_UUID_BUFLEN];
+	char *room_id;
+	char user_id[VTP_UUID_BUFLEN];
+	char role[16];
+	char *full_name;
+	char ip[64];               /* the publisher's HTTP address, for the access log */
+	char ufrag[9], pwd[33];    /* ours (ICE-lite) */
+	char *username;            /* "<ours>:<theirs>" as STUN requests carry it */
+	char fp_alg[16];           /* the peer's certificate fingerprint */
+	uint8_t fp[64];
+	size_t fp_len;
+	int fd, port;
+	int nstreams;
+	whip_stream streams[WHIP_MAX_STREAMS];
+	int64_t created_ms;
+	/* registry (reg_mu) */
+	struct whip_session *reg_next;
+	bool ending;
+	/* the WHIP thread and end_session (ctl_mu) */
+	char attached[VTP_UUID_BUFLEN]; /* recording its streams last captured for */
+	/* loop */
+	struct whip_session *loop_next;
+	vtp_dtls *dtls;
+	vtp_srtp *srtp;
+	bool latched;
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+	uint64_t created_ns, last_media_ns, last_stun_ns, last_remb_ns, last_rr_ns;
+	uint32_t our_ssrc;
+	/* published */
+	_Atomic int a_state;
+	_Atomic int a_end;          /* enum whip_end_reason: set once */
+	_Atomic uint64_t a_drops;
+} whip_session;
+
+void vtp__whip_ref(whip_session *s);
+void vtp__whip_unref(whip_session *s);
+
 struct vtp_ingest {
 	vtp_ingest_config cfg;
 	char *public_ip;
@@ -146,6 +237,7 @@ struct vtp_ingest {
 	pthread_mutex_t reg_mu;
 	track *tracks;          /* registry (reg_mu) */
 	int ntracks;
+	track *ended;           /* ended before their recording stopped (reg_mu) */
 	uint8_t *port_used;     /* port_max - port_min + 1 entries (reg_mu) */
 	int port_cursor;
 
@@ -164,15 +256,76 @@ struct vtp_ingest {
 	bool loop_started, keeper_started;
 	int epfd, timerfd;
 
+	/* WHIP */
+	vtp_dtls_ctx *dtls;
+	whip_session *sessions;  /* registry (reg_mu) */
+	int nsessions;
+	pthread_t whip_thread;
+	bool whip_started;
+	pthread_mutex_t whip_mu;
+	pthread_cond_t whip_cv;
+	bool whip_quit, whip_kick;
+	_Atomic uint64_t whip_created, whip_connected, whip_failed, whip_ended;
+
 	/* totals (published by the loop) */
 	_Atomic uint64_t rx_datagrams, rx_bytes;
 	_Atomic uint64_t drops[DROP_COUNT];
 	_Atomic uint64_t feedback_sent;
 };
 
+/* Loop state (loop.c, whip_loop.c): the receive batch. */
+#define LOOP_BATCH 64
+#define LOOP_PKT_MAX 4096                  /* larger datagrams are dropped */
+
+typedef struct loop_state {
+	vtp_ingest *ing;
+	track *tracks;               /* every live track (loop list) */
+	whip_session *sessions;      /* every live WHIP session (loop list) */
+	struct mmsghdr msgs[LOOP_BATCH];
+	struct iovec iov[LOOP_BATCH];
+	struct sockaddr_storage addrs[LOOP_BATCH];
+	char ctrl[LOOP_BATCH][CMSG_SPACE(sizeof(struct timespec))];
+	uint8_t bufs[LOOP_BATCH][LOOP_PKT_MAX + VTP_SRTP_MAX_TRAILER];
+} loop_state;
+
 /* loop.c */
+uint64_t vtp__now_realtime_ns(void);
+uint64_t vtp__msg_arrival(struct msghdr *mh, uint64_t fallback);
+bool vtp__same_addr(const struct sockaddr_storage *a, socklen_t alen,
+		    const struct sockaddr_storage *b, socklen_t blen);
+void vtp__drop(vtp_ingest *ing, track *t, enum drop_reason why);
+void vtp__on_rtp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t at);
+void vtp__on_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t at);
+void vtp__end_track(loop_state *ls, track *t, completion *done);
+
+/* whip_loop.c: the packet path of WHIP sessions */
+void vtp__whip_loop_add(loop_state *ls, whip_session *s);
+void vtp__whip_loop_end(loop_state *ls, whip_session *s);
+void vtp__whip_readable(loop_state *ls, whip_session *s);
+void vtp__whip_tick(loop_state *ls, uint64_t now);
+/* RTCP feedback for a track of a session (protected, to the peer) */
+void vtp__whip_send_rtcp(vtp_ingest *ing, whip_session *s, const uint8_t *p, size_t n);
+/* A track joins or leaves its session's stream (loop). */
+void vtp__whip_track_added(track *t);
+void vtp__whip_track_ended(track *t);
+/* whip.c: the session asks to be ended (called by the loop; the WHIP
+ * thread does the work) */
+void vtp__whip_post_end(vtp_ingest *ing, whip_session *s, enum whip_end_reason why);
+
+/* ingest.c, shared with whip.c */
+int vtp__bind_port(vtp_ingest *ing, int *port_out);
+char *vtp__track_meta(const track *t);
+int vtp__track_open_log(vtp_ingest *ing, const vtp_recording *rec, track *t, char *path,
+			size_t pathlen, vtp_fail *fail);
+char *vtp__end_tracks(vtp_ingest *ing, track **ts, int n, bool keep);
+track **vtp__collect_whip(vtp_ingest *ing, whip_session *s, int *n);
+void vtp__whip_start(vtp_ingest *ing);
+void vtp__whip_stop(vtp_ingest *ing);
+void vtp__whip_metrics(vtp_ingest *ing, vtp_buf *out);
 int vtp__loop_start(vtp_ingest *ing, char *err, size_t errlen);
 void vtp__loop_post(vtp_ingest *ing, enum cmd_type type, track *t, completion *done);
+void vtp__loop_post_whip(vtp_ingest *ing, enum cmd_type type, track *t, struct whip_session *s,
+			 completion *done);
 void vtp__loop_join(vtp_ingest *ing);
 /* keeper side: queue an event (called by the loop) */
 void vtp__keeper_post(vtp_ingest *ing, enum ev_type type, track *t, int64_t at_ms,

@@ -35,8 +35,8 @@
 #include "core/mem.h"
 #include "core/random.h"
 
-#define BATCH 64
-#define PKT_MAX 4096                      /* larger datagrams are dropped */
+#define BATCH LOOP_BATCH
+#define PKT_MAX LOOP_PKT_MAX
 #define TICK_NS (100 * 1000000ULL)
 #define FLUSH_NS (500 * 1000000ULL)
 #define RR_NS (1000 * 1000000ULL)
@@ -49,20 +49,13 @@
 
 const char *const vtp__drop_names[DROP_COUNT] = {
 	"garbage", "wrong_source", "wrong_payload_type", "wrong_ssrc",
-	"oversize", "duplicate", "capture_failed",
+	"oversize", "duplicate", "capture_failed", "stun", "dtls", "not_ready",
+	"srtp_auth", "srtp_replay",
 };
 
-typedef struct loop_state {
-	vtp_ingest *ing;
-	track *tracks;               /* every live track (loop list) */
-	struct mmsghdr msgs[BATCH];
-	struct iovec iov[BATCH];
-	struct sockaddr_storage addrs[BATCH];
-	char ctrl[BATCH][CMSG_SPACE(sizeof(struct timespec))];
-	uint8_t bufs[BATCH][PKT_MAX];
-} loop_state;
+#define NACK_WAIT_NS (250 * 1000000ULL)  /* a NACKed packet still missing: PLI */
 
-static uint64_t now_realtime_ns(void)
+uint64_t vtp__now_realtime_ns(void)
 {
 	struct timespec ts;
 
@@ -70,15 +63,15 @@ static uint64_t now_realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static void drop(vtp_ingest *ing, track *t, enum drop_reason why)
+void vtp__drop(vtp_ingest *ing, track *t, enum drop_reason why)
 {
 	atomic_fetch_add_explicit(&ing->drops[why], 1, memory_order_relaxed);
 	t->drops++;
 	atomic_store_explicit(&t->a_dropped, t->drops, memory_order_relaxed);
 }
 
-static bool same_addr(const struct sockaddr_storage *a, socklen_t alen,
-		      const struct sockaddr_storage *b, socklen_t blen)
+bool vtp__same_addr(const struct sockaddr_storage *a, socklen_t alen,
+		    const struct sockaddr_storage *b, socklen_t blen)
 {
 	if (alen != blen || a->ss_family != b->ss_family)
 		return false;
@@ -115,6 +108,10 @@ static void send_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n)
 	const struct sockaddr_storage *to = t->rtcp_latched ? &t->rtcp_src : &t->src;
 	socklen_t tolen = t->rtcp_latched ? t->rtcp_srclen : t->srclen;
 
+	if (t->whip) {
+		vtp__whip_send_rtcp(ing, t->whip, p, n);
+		return;
+	}
 	if (!n || (!t->latched && !t->rtcp_latched))
 		return;
 	/* non-blocking: feedback that does not fit the socket buffer is
@@ -138,7 +135,7 @@ static void ask_keyframe(vtp_ingest *ing, track *t, uint64_t now, bool with_fir)
 	t->last_pli_ns = now;
 	n = vtp_rtcp_build_pli(buf, sizeof(buf), t->our_ssrc, t->ssrc);
 	send_rtcp(ing, t, buf, n);
-	if (with_fir) {
+	if (with_fir && !t->no_fir) {
 		n = vtp_rtcp_build_fir(buf, sizeof(buf), t->our_ssrc, t->ssrc, t->fir_seq++);
 		send_rtcp(ing, t, buf, n);
 	}
@@ -173,7 +170,7 @@ static void capture(vtp_ingest *ing, track *t, int kind, uint64_t at, const uint
 	int rc;
 
 	if (t->failed) {
-		drop(ing, t, DROP_CAPTURE);
+		vtp__drop(ing, t, DROP_CAPTURE);
 		return;
 	}
 	rc = vtp_capw_append(t->cap, kind, at, p, n);
@@ -183,7 +180,7 @@ static void capture(vtp_ingest *ing, track *t, int kind, uint64_t at, const uint
 	}
 	if (rc == VTP_EIO)
 		capture_failed(t);
-	drop(ing, t, DROP_CAPTURE);
+	vtp__drop(ing, t, DROP_CAPTURE);
 }
 
 /* A peer is present from its first packet until idle_seconds of silence. */
@@ -197,7 +194,50 @@ static void mark_present(vtp_ingest *ing, track *t, uint64_t at)
 	vtp__keeper_post(ing, EV_JOINED, t, (int64_t)(at / 1000000ULL), NULL);
 }
 
-static void on_rtp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t at)
+/* A WHIP video stream lost packets: ask for them once (the publisher
+ * keeps a history for NACKs); the tick asks for a keyframe if they do not
+ * come within NACK_WAIT_NS. */
+static void ask_again(vtp_ingest *ing, track *t, uint32_t from, uint32_t to, uint64_t now)
+{
+	uint16_t seqs[NACK_PENDING];
+	uint8_t buf[12 + 4 * NACK_PENDING];
+	size_t n = 0;
+
+	if (to - from > NACK_PENDING) { /* too much at once: a keyframe is cheaper */
+		ask_keyframe(ing, t, now, false);
+		return;
+	}
+	for (uint32_t seq = from; seq < to && t->nnack < NACK_PENDING; seq++) {
+		t->nack_seq[t->nnack] = seq;
+		t->nack_at[t->nnack++] = now;
+		seqs[n++] = (uint16_t)seq;
+	}
+	send_rtcp(ing, t, buf, vtp_rtcp_build_nack(buf, sizeof(buf), t->our_ssrc, t->ssrc, seqs, n));
+}
+
+/* Pending NACKs: answered ones are forgotten; one unanswered too long asks
+ * for a keyframe (the decoder cannot go on without it). */
+static void check_nacks(vtp_ingest *ing, track *t, uint64_t now)
+{
+	bool late = false;
+	int k = 0;
+
+	for (int i = 0; i < t->nnack; i++) {
+		if (vtp_rtp_stats_seen(&t->st, t->nack_seq[i]))
+			continue;
+		if (now - t->nack_at[i] >= NACK_WAIT_NS) {
+			late = true;
+			continue;
+		}
+		t->nack_seq[k] = t->nack_seq[i];
+		t->nack_at[k++] = t->nack_at[i];
+	}
+	t->nnack = k;
+	if (late)
+		ask_keyframe(ing, t, now, false);
+}
+
+void vtp__on_rtp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t at)
 {
 	vtp_rtp rtp;
 	uint32_t arrival_ts;
@@ -206,20 +246,20 @@ static void on_rtp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64
 	int res;
 
 	if (vtp_rtp_parse(p, n, &rtp) != 0) {
-		drop(ing, t, DROP_GARBAGE);
+		vtp__drop(ing, t, DROP_GARBAGE);
 		return;
 	}
 	if (rtp.pt != t->pt) {
-		drop(ing, t, DROP_PT);
+		vtp__drop(ing, t, DROP_PT);
 		return;
 	}
 	if (t->have_ssrc && rtp.ssrc != t->ssrc) {
-		drop(ing, t, DROP_SSRC);
+		vtp__drop(ing, t, DROP_SSRC);
 		return;
 	}
 	if (!t->have_ssrc) {
 		if (t->ssrc_fixed && rtp.ssrc != t->ssrc_expected) {
-			drop(ing, t, DROP_SSRC);
+			vtp__drop(ing, t, DROP_SSRC);
 			return;
 		}
 		t->have_ssrc = true;
@@ -234,7 +274,7 @@ static void on_rtp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64
 	res = vtp_rtp_stats_update(&t->st, rtp.seq, rtp.ts, arrival_ts, rtp.payload_len);
 	if (res == VTP_SEQ_DUPLICATE) {
 		atomic_store_explicit(&t->a_duplicates, t->st.duplicates, memory_order_relaxed);
-		drop(ing, t, DROP_DUPLICATE);
+		vtp__drop(ing, t, DROP_DUPLICATE);
 		return;
 	}
 	capture(ing, t, VTP_CAP_RTP, at, p, n);
@@ -243,6 +283,9 @@ static void on_rtp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64
 	if (first) {
 		atomic_store_explicit(&t->a_first_ms, (int64_t)(at / 1000000ULL), memory_order_relaxed);
 		ask_keyframe(ing, t, at, true);
+	} else if (t->use_nack && res == VTP_SEQ_OK &&
+		   vtp_rtp_stats_ext_max(&t->st) > prev_max + 1) {
+		ask_again(ing, t, prev_max + 1, vtp_rtp_stats_ext_max(&t->st), at);
 	} else if ((res == VTP_SEQ_OK && vtp_rtp_stats_ext_max(&t->st) > prev_max + 1) ||
 		   res == VTP_SEQ_RESTART || (t->last_ns && at - t->last_ns > PAUSE_NS)) {
 		ask_keyframe(ing, t, at, false); /* a gap: the decoder needs a keyframe */
@@ -256,17 +299,17 @@ static void on_rtp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64
 	atomic_store_explicit(&t->a_last_ms, (int64_t)(at / 1000000ULL), memory_order_relaxed);
 }
 
-static void on_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t at)
+void vtp__on_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t at)
 {
 	vtp_rtcp_info info;
 
 	if (vtp_rtcp_parse(p, n, &info) != 0) {
-		drop(ing, t, DROP_GARBAGE);
+		vtp__drop(ing, t, DROP_GARBAGE);
 		return;
 	}
 	if (info.has_sr) {
 		if (t->have_ssrc && info.sr.ssrc != t->ssrc) {
-			drop(ing, t, DROP_SSRC);
+			vtp__drop(ing, t, DROP_SSRC);
 			return;
 		}
 		vtp_rtp_stats_on_sr(&t->st, info.sr.ntp, at);
@@ -276,7 +319,7 @@ static void on_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint6
 		atomic_fetch_add_explicit(&t->a_rtcp, 1, memory_order_relaxed);
 }
 
-static uint64_t msg_arrival(struct msghdr *mh, uint64_t fallback)
+uint64_t vtp__msg_arrival(struct msghdr *mh, uint64_t fallback)
 {
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
@@ -296,7 +339,7 @@ static bool source_ok(track *t, int kind, const struct sockaddr_storage *from, s
 {
 	if (kind == VTP_PKT_RTP) {
 		if (t->latched)
-			return same_addr(&t->src, t->srclen, from, len);
+			return vtp__same_addr(&t->src, t->srclen, from, len);
 		memcpy(&t->src, from, sizeof(t->src));
 		t->srclen = len;
 		t->latched = true;
@@ -306,7 +349,7 @@ static bool source_ok(track *t, int kind, const struct sockaddr_storage *from, s
 		return true;
 	}
 	if (t->rtcp_latched)
-		return same_addr(&t->rtcp_src, t->rtcp_srclen, from, len);
+		return vtp__same_addr(&t->rtcp_src, t->rtcp_srclen, from, len);
 	if (t->latched && !same_host(&t->src, from))
 		return false;
 	memcpy(&t->rtcp_src, from, sizeof(t->rtcp_src));
@@ -329,33 +372,33 @@ static void on_readable(loop_state *ls, track *t)
 				VTP_WARN("track %s: receive failed: %s", t->id, strerror(errno));
 			return;
 		}
-		now = now_realtime_ns();
+		now = vtp__now_realtime_ns();
 		for (int i = 0; i < got; i++) {
 			struct msghdr *mh = &ls->msgs[i].msg_hdr;
 			size_t n = ls->msgs[i].msg_len;
 			const uint8_t *p = ls->bufs[i];
-			uint64_t at = msg_arrival(mh, now);
+			uint64_t at = vtp__msg_arrival(mh, now);
 			int kind;
 
 			atomic_fetch_add_explicit(&ing->rx_datagrams, 1, memory_order_relaxed);
 			atomic_fetch_add_explicit(&ing->rx_bytes, n, memory_order_relaxed);
 			if (mh->msg_flags & MSG_TRUNC) {
-				drop(ing, t, DROP_OVERSIZE);
+				vtp__drop(ing, t, DROP_OVERSIZE);
 				continue;
 			}
 			kind = vtp_pkt_classify(p, n);
 			if (kind == VTP_PKT_GARBAGE) {
-				drop(ing, t, DROP_GARBAGE);
+				vtp__drop(ing, t, DROP_GARBAGE);
 				continue;
 			}
 			if (!source_ok(t, kind, &ls->addrs[i], mh->msg_namelen)) {
-				drop(ing, t, DROP_SOURCE);
+				vtp__drop(ing, t, DROP_SOURCE);
 				continue;
 			}
 			if (kind == VTP_PKT_RTP)
-				on_rtp(ing, t, p, n, at);
+				vtp__on_rtp(ing, t, p, n, at);
 			else
-				on_rtcp(ing, t, p, n, at);
+				vtp__on_rtcp(ing, t, p, n, at);
 		}
 		/* the kernel shortened these; the rest are still as set up */
 		for (int i = 0; i < got; i++) {
@@ -380,13 +423,15 @@ static void flush_track(track *t, uint64_t now)
 static void tick(loop_state *ls)
 {
 	vtp_ingest *ing = ls->ing;
-	uint64_t now = now_realtime_ns();
+	uint64_t now = vtp__now_realtime_ns();
 	uint64_t idle_ns = (uint64_t)ing->cfg.idle_seconds * 1000000000ULL;
 	uint8_t buf[64];
 
 	for (track *t = ls->tracks; t; t = t->loop_next) {
 		if (now - t->last_flush_ns >= FLUSH_NS)
 			flush_track(t, now);
+		if (t->nnack)
+			check_nacks(ing, t, now);
 		if (t->have_ssrc && now - t->last_rr_ns >= RR_NS) {
 			t->last_rr_ns = now;
 			send_rtcp(ing, t, buf,
@@ -409,18 +454,21 @@ static void tick(loop_state *ls)
 			vtp__keeper_post(ing, EV_LEFT, t, (int64_t)(t->last_ns / 1000000ULL), NULL);
 		}
 	}
+	vtp__whip_tick(ls, now);
 }
 
 static void add_track(loop_state *ls, track *t)
 {
 	struct epoll_event e = {.events = EPOLLIN | EPOLLET, .data.ptr = t}; /* drained each time */
 
-	if (epoll_ctl(ls->ing->epfd, EPOLL_CTL_ADD, t->fd, &e) != 0) {
+	if (t->whip) {
+		vtp__whip_track_added(t);
+	} else if (epoll_ctl(ls->ing->epfd, EPOLL_CTL_ADD, t->fd, &e) != 0) {
 		VTP_ERROR("track %s: cannot watch its socket: %s", t->id, strerror(errno));
 		atomic_store_explicit(&t->a_state, TRACK_FAILED, memory_order_relaxed);
 	}
 	vtp_random_bytes(&t->our_ssrc, sizeof(t->our_ssrc));
-	t->last_flush_ns = now_realtime_ns();
+	t->last_flush_ns = vtp__now_realtime_ns();
 	t->window_start_ns = t->last_flush_ns;
 	t->loop_next = ls->tracks;
 	ls->tracks = t; /* the command's reference is now the loop's */
@@ -428,7 +476,7 @@ static void add_track(loop_state *ls, track *t)
 
 /* Ends a track: what the kernel still holds is read and kept, the log is
  * flushed, and the keeper closes (fdatasync) it and signals done. */
-static void end_track(loop_state *ls, track *t, completion *done)
+void vtp__end_track(loop_state *ls, track *t, completion *done)
 {
 	vtp_ingest *ing = ls->ing;
 	track **pp;
@@ -442,15 +490,19 @@ static void end_track(loop_state *ls, track *t, completion *done)
 		return;
 	}
 	*pp = t->loop_next;
-	on_readable(ls, t);
-	epoll_ctl(ing->epfd, EPOLL_CTL_DEL, t->fd, NULL);
-	close(t->fd);
-	t->fd = -1;
-	flush_track(t, now_realtime_ns());
+	if (t->whip) {
+		vtp__whip_track_ended(t);
+	} else {
+		on_readable(ls, t);
+		epoll_ctl(ing->epfd, EPOLL_CTL_DEL, t->fd, NULL);
+		close(t->fd);
+		t->fd = -1;
+	}
+	flush_track(t, vtp__now_realtime_ns());
 	publish_quality(t);
 	if (t->present) {
 		t->present = false;
-		vtp__keeper_post(ing, EV_LEFT, t, (int64_t)(now_realtime_ns() / 1000000ULL), NULL);
+		vtp__keeper_post(ing, EV_LEFT, t, (int64_t)(vtp__now_realtime_ns() / 1000000ULL), NULL);
 	}
 	if (!t->failed)
 		atomic_store_explicit(&t->a_state, TRACK_ENDED, memory_order_relaxed);
@@ -480,7 +532,15 @@ static bool run_commands(loop_state *ls)
 			add_track(ls, c->t);
 			break;
 		case CMD_END:
-			end_track(ls, c->t, c->done);
+			vtp__end_track(ls, c->t, c->done);
+			break;
+		case CMD_WHIP_ADD:
+			vtp__whip_loop_add(ls, c->s);
+			break;
+		case CMD_WHIP_END:
+			vtp__whip_loop_end(ls, c->s);
+			if (c->done)
+				vtp__completion_done(c->done);
 			break;
 		case CMD_QUIT:
 			quit = true;
@@ -531,6 +591,8 @@ static void *loop_main(void *arg)
 				    errno != EAGAIN)
 					VTP_WARN("ingest: timerfd read failed: %s", strerror(errno));
 				tick(ls);
+			} else if (*(int *)p == SRC_WHIP) {
+				vtp__whip_readable(ls, p);
 			} else {
 				on_readable(ls, p);
 			}
@@ -549,12 +611,15 @@ static void *loop_main(void *arg)
 			nanosleep(&nap, NULL);
 		}
 	}
-	/* every track still live ends with its log closed */
+	/* every session still live ends (normally the WHIP thread ended
+	 * them already), and every track with its log closed */
+	while (ls->sessions)
+		vtp__whip_loop_end(ls, ls->sessions);
 	while (ls->tracks) {
 		track *t = ls->tracks;
 
 		vtp__track_ref(t); /* end_track drops a command's reference */
-		end_track(ls, t, NULL);
+		vtp__end_track(ls, t, NULL);
 	}
 	vtp_free(ls);
 	return NULL;
@@ -562,14 +627,23 @@ static void *loop_main(void *arg)
 
 void vtp__loop_post(vtp_ingest *ing, enum cmd_type type, track *t, completion *done)
 {
+	vtp__loop_post_whip(ing, type, t, NULL, done);
+}
+
+void vtp__loop_post_whip(vtp_ingest *ing, enum cmd_type type, track *t, whip_session *s,
+			 completion *done)
+{
 	cmd *c = vtp_calloc(1, sizeof(*c));
 	uint64_t one = 1;
 
 	c->type = type;
 	c->t = t;
 	c->done = done;
+	c->s = s;
 	if (t)
 		vtp__track_ref(t);
+	if (s)
+		vtp__whip_ref(s);
 	pthread_mutex_lock(&ing->cmd_mu);
 	*ing->cmd_tail = c;
 	ing->cmd_tail = &c->next;

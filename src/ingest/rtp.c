@@ -31,6 +31,8 @@
 #define RTCP_FIR_LEN 20
 #define PSFB_FMT_PLI 1
 #define PSFB_FMT_FIR 4
+#define PSFB_FMT_AFB 15       /* application layer feedback: REMB */
+#define RTPFB_FMT_NACK 1
 
 #define CUMULATIVE_LOST_MAX 0x7fffffu /* 24-bit signed field */
 #define NS_PER_S 1000000000u
@@ -443,4 +445,71 @@ size_t vtp_rtcp_build_fir(uint8_t *out, size_t cap, uint32_t our_ssrc,
 	out[18] = 0;
 	out[19] = 0;
 	return RTCP_FIR_LEN;
+}
+
+size_t vtp_rtcp_build_nack(uint8_t *out, size_t cap, uint32_t our_ssrc, uint32_t media_ssrc,
+			   const uint16_t *seqs, size_t nseqs)
+{
+	size_t len = 12, i = 0;
+
+	if (nseqs == 0 || cap < 16)
+		return 0;
+	out[0] = RTP_VERSION << 6 | RTPFB_FMT_NACK;
+	out[1] = VTP_RTCP_RTPFB;
+	put32(out + 4, our_ssrc);
+	put32(out + 8, media_ssrc);
+	/* each FCI entry: a lost packet id and a bitmask of the 16 after it */
+	while (i < nseqs && len + 4 <= cap) {
+		uint16_t pid = seqs[i++], blp = 0;
+
+		while (i < nseqs) {
+			uint16_t d = (uint16_t)(seqs[i] - pid);
+
+			if (d == 0 || d > 16)
+				break;
+			blp |= (uint16_t)(1u << (d - 1));
+			i++;
+		}
+		put16(out + len, pid);
+		put16(out + len + 2, blp);
+		len += 4;
+	}
+	put16(out + 2, (uint16_t)(len / 4 - 1));
+	return len;
+}
+
+size_t vtp_rtcp_build_remb(uint8_t *out, size_t cap, uint32_t our_ssrc,
+			   const uint32_t *media_ssrcs, size_t nssrcs, uint64_t bitrate)
+{
+	size_t len = 20 + 4 * nssrcs;
+	uint32_t exp = 0;
+
+	if (nssrcs == 0 || nssrcs > 255 || cap < len)
+		return 0;
+	while (bitrate > 0x3ffff) { /* 18-bit mantissa, 6-bit exponent */
+		bitrate >>= 1;
+		exp++;
+	}
+	out[0] = RTP_VERSION << 6 | PSFB_FMT_AFB;
+	out[1] = VTP_RTCP_PSFB;
+	put16(out + 2, (uint16_t)(len / 4 - 1));
+	put32(out + 4, our_ssrc);
+	put32(out + 8, 0); /* draft-alvestrand-rmcat-remb: media source unused */
+	memcpy(out + 12, "REMB", 4);
+	put32(out + 16, (uint32_t)nssrcs << 24 | exp << 18 | (uint32_t)bitrate);
+	for (size_t k = 0; k < nssrcs; k++)
+		put32(out + 20 + 4 * k, media_ssrcs[k]);
+	return len;
+}
+
+bool vtp_rtp_stats_seen(const vtp_rtp_stats *s, uint32_t ext_seq)
+{
+	uint32_t max = vtp_rtp_stats_ext_max(s), back;
+
+	if (ext_seq > max)
+		return false;
+	back = max - ext_seq;
+	if (back >= 128)
+		return true; /* beyond the window: no longer knowable, stop asking */
+	return seen_test(s, back);
 }

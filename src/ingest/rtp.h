@@ -137,6 +137,11 @@ double vtp_rtp_stats_jitter_seconds(const vtp_rtp_stats *s, uint32_t clock_rate)
 /* Remembers an SR for the LSR/DLSR fields of later reports. */
 void vtp_rtp_stats_on_sr(vtp_rtp_stats *s, uint64_t ntp, uint64_t arrival_ns);
 
+/* True when the packet with extended sequence number ext_seq arrived, or
+ * is too far behind the highest one (128) to tell: asking for it again
+ * would be pointless. */
+bool vtp_rtp_stats_seen(const vtp_rtp_stats *s, uint32_t ext_seq);
+
 /* ---- packets the recorder sends -------------------------------------------- */
 
 /* Each writes into out (cap bytes) and returns the length, or 0 when cap is
@@ -152,5 +157,14 @@ size_t vtp_rtcp_build_pli(uint8_t *out, size_t cap, uint32_t our_ssrc,
 /* RFC 5104 FIR with one FCI entry; seq_nr increments per new request. */
 size_t vtp_rtcp_build_fir(uint8_t *out, size_t cap, uint32_t our_ssrc,
 			  uint32_t media_ssrc, uint8_t seq_nr);
+
+/* RFC 4585 §6.2.1 generic NACK for the given sequence numbers (in
+ * ascending order, modulo 2^16): as many FCI entries as cap allows. */
+size_t vtp_rtcp_build_nack(uint8_t *out, size_t cap, uint32_t our_ssrc, uint32_t media_ssrc,
+			   const uint16_t *seqs, size_t nseqs);
+/* REMB (draft-alvestrand-rmcat-remb): the most the sender should send, in
+ * bits per second, for the listed SSRCs (1..255). */
+size_t vtp_rtcp_build_remb(uint8_t *out, size_t cap, uint32_t our_ssrc,
+			   const uint32_t *media_ssrcs, size_t nssrcs, uint64_t bitrate);
 
 #endif

@@ -119,6 +119,9 @@ typedef struct vtp_media_hooks {
 	/* Live statistics of an active recording's tracks, same shape, or NULL
 	 * when it has none on this node. */
 	char *(*live_tracks)(void *ctx, const char *recording_id);
+	/* A recording just started in a room (WHIP publishers there start
+	 * capturing). Called after the row is committed; must not block. */
+	void (*recording_started)(void *ctx, const char *recording_id, const char *room_id);
 } vtp_media_hooks;
 
 /* Installs the hooks (before serving; NULL clears them). */
@@ -134,6 +137,9 @@ void vtp_recordings_set_node(vtp_recordings *svc, const char *node_id);
  * admin, service), that it is active (409 not_active), and fills out. */
 int vtp_recordings_for_tracks(vtp_recordings *svc, const vtp_actor *who,
 			      const char *id, vtp_recording *out, vtp_fail *fail);
+/* The active recording of a room, whoever started it (WHIP publishing is
+ * open to the room's participants): VTP_ENOTFOUND when none. */
+int vtp_recordings_active_in_room(vtp_recordings *svc, const char *room_id, vtp_recording *out);
 /* The folder of a recording's packet logs, created (0700) if needed:
  * <recordings dir>/<encoded room>/<id>/tracks. */
 int vtp_recordings_tracks_dir(vtp_recordings *svc, const vtp_recording *r,

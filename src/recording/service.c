@@ -473,6 +473,8 @@ int vtp_recordings_start(vtp_recordings *svc, const vtp_actor *who,
 	audit(svc, who, r.id, "start", json_pack("{ss}", "status", "recording"));
 	VTP_INFO("recording %s started in room of %zu chars by %s", r.id,
 		 vtp_utf8_length(req->room_id), who->user_id);
+	if (svc->media.recording_started)
+		svc->media.recording_started(svc->media.ctx, r.id, req->room_id);
 	memset(out, 0, sizeof(*out));
 	return reload(svc, r.id, out, fail);
 }
@@ -935,6 +937,24 @@ int vtp_recordings_for_tracks(vtp_recordings *svc, const vtp_actor *who,
 			     "the recording is not active (status %s)", out->status);
 		vtp_recording_clear(out);
 		return VTP_ECONFLICT;
+	}
+	return 0;
+}
+
+int vtp_recordings_active_in_room(vtp_recordings *svc, const char *room_id, vtp_recording *out)
+{
+	char id[VTP_UUID_BUFLEN];
+	int rc;
+
+	rc = vtp_store_recording_active_in_room(svc->store, room_id, id);
+	if (rc)
+		return rc;
+	rc = vtp_store_recording_get(svc->store, id, out);
+	if (rc)
+		return rc;
+	if (out->deleted_at > 0 || !vtp_recording_is_active(out)) {
+		vtp_recording_clear(out);
+		return VTP_ENOTFOUND;
 	}
 	return 0;
 }

@@ -1,0 +1,243 @@
+// WHIP (issue 6) through the real binary: browsers and other WebRTC
+// publishers send straight to the recorder (RFC 9725). Debian's Chromium
+// publishes its fake camera (a solid colour from a generated Y4M file) and
+// microphone (a sine from a WAV) into a room with a recording running; the
+// composed file must show that colour and sound that tone. A GStreamer
+// webrtcbin publisher that starts before the recording is captured from
+// Start on. vtp-whipgen (bench/whipgen.c) checks what a browser cannot
+// show: both SRTP profiles, SRTP packets that fail authentication and
+// STUN checks with a wrong password are dropped and counted, and RTCP
+// feedback (receiver reports, PLI, REMB) reaches the publisher. Plus the
+// HTTP side: 401, 400 with the reason, 415, 413, 405 for PATCH, CORS, and
+// the session timeout.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startServer, cleanupAll, sleep, rand } from './lib/server.mjs';
+import { show, makeUsers, expectError } from './lib/util.mjs';
+import { videoFrames, audioPcm, toneTrack, colourRegions } from './lib/analyze.mjs';
+import { fakeMedia, servePage, launchChromium, startGstPublisher, whipgen, metric } from './lib/whip.mjs';
+
+const WHIPGEN = process.env.VTP_WHIPGEN || path.resolve(path.dirname(process.env.VTP_BIN || 'build/vtp-recorder'), 'vtp-whipgen');
+const CHROME_RGB = [200, 40, 160];
+const CHROME_HZ = 660;
+const GST_HZ = 440;
+
+let srv;
+let users;
+let dir;
+
+before(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vtp-whip-'));
+  srv = await startServer({ env: { VTP_WORKERS: 1, VTP_WHIP_TIMEOUT: 6 } });
+  users = await makeUsers(srv, { teacher: 'instructor', student: 'student', other: 'student' });
+});
+
+after(async () => {
+  await cleanupAll();
+  if (!process.env.VTP_TEST_KEEP) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function metrics() {
+  const res = await fetch(`${srv.url}/metrics`);
+  return res.text();
+}
+
+async function getRec(id) {
+  const res = await srv.api('GET', `/api/v1/recordings/${id}`, { token: users.teacher.token });
+  assert.equal(res.status, 200, show(res));
+  return res.json;
+}
+
+async function waitFor(what, fn, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+async function start(roomId) {
+  const res = await srv.api('POST', '/api/v1/recordings/start', { token: users.teacher.token, body: { roomId, title: `WHIP ${roomId}` } });
+  assert.equal(res.status, 201, show(res));
+  return res.json.recordingId;
+}
+
+async function stopAndCompose(id) {
+  const res = await srv.api('POST', `/api/v1/recordings/${id}/stop`, { token: users.teacher.token });
+  assert.equal(res.status, 200, show(res));
+  const rec = await waitFor(`recording ${id} done`, async () => {
+    const r = await getRec(id);
+    if (r.status === 'failed') assert.fail(`composition failed: ${r.error}`);
+    return r.status === 'done' ? r : null;
+  }, 180000);
+  const file = path.join(dir, `${id}.${rec.format}`);
+  const dl = await fetch(rec.downloadUrl.startsWith('http') ? rec.downloadUrl : srv.url + rec.downloadUrl);
+  assert.equal(dl.status, 200);
+  fs.writeFileSync(file, Buffer.from(await dl.arrayBuffer()));
+  return { rec, file };
+}
+
+/** WHIP tracks of a live recording with packets flowing. */
+function whipTracks(rec) {
+  return (rec.tracks || []).filter((t) => t.packets > 0);
+}
+
+/** Fraction of frames (after the first second) showing rgb, and tone presence. */
+async function contents(file, rgb, freq, otherFreq) {
+  const frames = await videoFrames(file);
+  const late = frames.filter((f) => f.t >= 1.0);
+  const showing = late.filter((f) => colourRegions(f, { x: rgb }).x.fraction >= 0.2).length;
+  const pcm = await audioPcm(file);
+  const wins = toneTrack(pcm, [freq, otherFreq]).filter((w) => w.t >= 1.0);
+  const loud = wins.filter((w) => w.amps[freq] >= 0.02 && w.amps[freq] > 4 * w.amps[otherFreq]).length;
+  return { frames: late.length, showing, windows: wins.length, loud };
+}
+
+test('Chromium publishes camera and microphone with WHIP; the recording holds both', async () => {
+  const media = await fakeMedia(dir, { rgb: CHROME_RGB, freq: CHROME_HZ });
+  const page = await servePage();
+  const browser = await launchChromium(media);
+  try {
+    const roomId = `whip-chrome-${rand(4)}`;
+    const id = await start(roomId);
+    const tab = await browser.newPage();
+    await tab.goto(page.url);
+    const pub = await tab.evaluate(([u, t]) => publish(u, t), [`${srv.url}/whip/rooms/${encodeURIComponent(roomId)}`, users.student.token]);
+    assert.equal(pub.status, 201, `WHIP POST: ${JSON.stringify(pub)}`);
+    assert.match(pub.location, new RegExp(`/whip/rooms/${roomId}/sessions/[0-9a-f-]{36}$`));
+    for (const line of ['a=ice-lite', 'a=setup:passive', 'a=recvonly', 'a=rtcp-mux', 'a=group:BUNDLE', 'a=fingerprint:sha-256 ']) {
+      assert.ok(pub.answer.includes(line), `answer lacks ${line}:\n${pub.answer}`);
+    }
+    await waitFor('the browser to connect', async () => (await tab.evaluate(() => state())).conn === 'connected');
+    const live = await waitFor('audio and video captured', async () => {
+      const r = await getRec(id);
+      return whipTracks(r).length >= 2 ? r : null;
+    });
+    assert.deepEqual(whipTracks(live).map((t) => t.kind).sort(), ['audio', 'video']);
+    await sleep(5000);
+    const parts = await srv.api('GET', `/api/v1/recordings/${id}/participants`, { token: users.teacher.token });
+    assert.equal(parts.status, 200, show(parts));
+    const list = parts.json.participants || parts.json;
+    assert.ok(list.some((p) => p.userId === users.student.id), `the publisher is a participant: ${show(parts)}`);
+    const { rec, file } = await stopAndCompose(id);
+    assert.ok(rec.durationSeconds >= 3, `duration ${rec.durationSeconds}`);
+    const c = await contents(file, CHROME_RGB, CHROME_HZ, GST_HZ);
+    assert.ok(c.showing >= 0.8 * c.frames, `the camera's colour in ${c.showing} of ${c.frames} frames`);
+    assert.ok(c.loud >= 0.8 * c.windows, `the microphone's ${CHROME_HZ} Hz in ${c.loud} of ${c.windows} windows`);
+    assert.equal(await tab.evaluate((t) => unpublish(t), users.student.token), 200);
+    await waitFor('the session to end', async () => metric(await metrics(), 'vtp_whip_sessions') === 0);
+  } finally {
+    await browser.close();
+    await page.close();
+  }
+});
+
+test('a GStreamer webrtcbin publisher that starts before the recording is captured from Start on', async () => {
+  const roomId = `whip-gst-${rand(4)}`;
+  const gst = startGstPublisher({ url: `${srv.url}/whip/rooms/${roomId}`, token: users.other.token, pattern: 'solid-color foreground-color=0xff20c020', freq: GST_HZ, seconds: 14 });
+  await waitFor(`GStreamer to connect (${gst.errors()})`, async () => gst.output().includes('connected'), 25000);
+  await sleep(1500); // published, nothing to capture yet
+  const id = await start(roomId);
+  await waitFor('the GStreamer tracks', async () => whipTracks(await getRec(id)).length >= 2);
+  await sleep(5000);
+  const { file } = await stopAndCompose(id);
+  const c = await contents(file, [32, 192, 32], GST_HZ, CHROME_HZ);
+  assert.ok(c.showing >= 0.8 * c.frames, `GStreamer's colour in ${c.showing} of ${c.frames} frames`);
+  assert.ok(c.loud >= 0.8 * c.windows, `GStreamer's ${GST_HZ} Hz in ${c.loud} of ${c.windows} windows`);
+  assert.equal(await gst.exited, 0, gst.errors());
+  assert.match(gst.output(), /deleted 200/);
+});
+
+for (const profile of ['gcm', 'cm']) {
+  test(`SRTP (${profile}): tampered packets and bad STUN are dropped and counted; feedback reaches the publisher`, async () => {
+    const roomId = `whip-gen-${profile}-${rand(4)}`;
+    const id = await start(roomId);
+    const before = await metrics();
+    const r = await whipgen(WHIPGEN, ['--url', `${srv.url}/whip/rooms/${roomId}`, '--token', users.student.token,
+      '--seconds', '3', '--profile', profile, '--tamper', '7', '--bad-stun', '3']);
+    assert.equal(r.connected, 1, JSON.stringify(r));
+    const after = await metrics();
+    const delta = (name, labels) => metric(after, name, labels) - metric(before, name, labels);
+    assert.equal(delta('vtp_ingest_dropped_total', 'reason="srtp_auth"'), 7, 'tampered SRTP counted');
+    assert.equal(delta('vtp_ingest_dropped_total', 'reason="stun"'), 3, 'bad STUN counted');
+    assert.equal(r.stunErrors, 3, 'each bad check answered with an error (401)');
+    assert.ok(r.feedback.rr >= 1 && r.feedback.pli >= 1 && r.feedback.remb >= 1, `feedback: ${JSON.stringify(r.feedback)}`);
+    const live = await getRec(id);
+    const got = whipTracks(live);
+    assert.equal(got.length, 2, JSON.stringify(live.tracks));
+    assert.ok(got.every((t) => t.packets > 10), JSON.stringify(got));
+    await srv.api('POST', `/api/v1/recordings/${id}/stop`, { token: users.teacher.token });
+  });
+}
+
+test('WHIP over HTTP: authentication, bad offers, limits, PATCH, CORS, ownership, timeout', async () => {
+  const url = `/whip/rooms/room-${rand(4)}`;
+  const sdp = (extra = '') => `v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 ${Array(32).fill('AB').join(':')}\r\na=setup:actpass\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n${extra}`;
+  const post = (body, { token = users.student.token, type = 'application/sdp' } = {}) =>
+    fetch(srv.url + url, { method: 'POST', headers: { 'Content-Type': type, ...(token ? { Authorization: `Bearer ${token}` } : {}) }, body });
+
+  let res = await post(sdp(), { token: `${users.student.token}x` });
+  assert.equal(res.status, 401);
+  res = await post(sdp(), { token: null });
+  assert.equal(res.status, 401);
+  res = await post(sdp(), { type: 'application/json' });
+  assert.equal(res.status, 415);
+  res = await post('x'.repeat(70 * 1024));
+  assert.equal(res.status, 413);
+  res = await post('hello');
+  assert.equal(res.status, 400);
+  let j = await res.json();
+  assert.equal(j.error.code, 'invalid_sdp');
+  res = await post(sdp().replace('a=ice-ufrag:abcd\r\n', ''));
+  j = await res.json();
+  assert.equal(res.status, 400);
+  assert.match(j.error.message, /ufrag/i);
+  res = await post(sdp().replace('actpass', 'passive'));
+  assert.equal(res.status, 400);
+  res = await post(sdp().replace('opus/48000/2', 'PCMU/8000').replace(/111/g, '0'));
+  assert.equal(res.status, 400);
+  assert.match((await res.json()).error.message, /codec|opus/i);
+
+  // a good offer: 201, Location, CORS
+  res = await post(sdp(), { type: 'application/sdp; charset=utf-8' });
+  assert.equal(res.status, 201, await res.clone().text());
+  assert.equal(res.headers.get('content-type'), 'application/sdp');
+  assert.equal(res.headers.get('access-control-allow-origin'), '*');
+  assert.match(res.headers.get('access-control-expose-headers') || '', /Location/i);
+  const loc = res.headers.get('location');
+  assert.match(loc, /^\/whip\/rooms\/room-[0-9a-f]+\/sessions\/[0-9a-f-]{36}$/);
+  const answer = await res.text();
+  assert.match(answer, /^v=0\r\n/);
+  assert.match(answer, /a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 \d+ typ host/);
+
+  // CORS preflight
+  res = await fetch(srv.url + url, { method: 'OPTIONS', headers: { Origin: 'http://example.test', 'Access-Control-Request-Method': 'POST' } });
+  assert.equal(res.status, 204);
+  assert.match(res.headers.get('access-control-allow-methods') || '', /POST/);
+  assert.match(res.headers.get('access-control-allow-headers') || '', /Authorization/i);
+
+  // trickle ICE / ICE restart: 405
+  res = await fetch(srv.url + loc, { method: 'PATCH', headers: { 'Content-Type': 'application/trickle-ice-sdpfrag', Authorization: `Bearer ${users.student.token}` }, body: 'a=end-of-candidates\r\n' });
+  assert.equal(res.status, 405);
+  assert.match(res.headers.get('allow') || '', /DELETE/);
+
+  // someone else's session: 404; the publisher's: 200, then 404
+  expectError(await srv.api('DELETE', loc, { token: users.other.token }), 404, 'not_found');
+  res = await srv.api('DELETE', loc, { token: users.student.token });
+  assert.equal(res.status, 200, show(res));
+  expectError(await srv.api('DELETE', loc, { token: users.student.token }), 404, 'not_found');
+
+  // a session that never sends media ends after VTP_WHIP_TIMEOUT (6 s here)
+  res = await post(sdp());
+  assert.equal(res.status, 201);
+  const loc2 = res.headers.get('location');
+  const ended = await metrics().then((m) => metric(m, 'vtp_whip_sessions_ended_total'));
+  await waitFor('the idle session to end', async () => metric(await metrics(), 'vtp_whip_sessions_ended_total') > ended, 15000);
+  expectError(await srv.api('DELETE', loc2, { token: users.student.token }), 404, 'not_found');
+});
