@@ -99,7 +99,7 @@ async function contents(file, rgb, freq, otherFreq) {
   return { frames: late.length, showing, windows: wins.length, loud };
 }
 
-test('Chromium publishes camera and microphone with WHIP; the recording holds both', async () => {
+for (const codec of ['VP8', 'H264']) test(`Chromium publishes camera (${codec}) and microphone with WHIP; the recording holds both`, async () => {
   const media = await fakeMedia(dir, { rgb: CHROME_RGB, freq: CHROME_HZ });
   const page = await servePage();
   const browser = await launchChromium(media);
@@ -108,7 +108,7 @@ test('Chromium publishes camera and microphone with WHIP; the recording holds bo
     const id = await start(roomId);
     const tab = await browser.newPage();
     await tab.goto(page.url);
-    const pub = await tab.evaluate(([u, t]) => publish(u, t), [`${srv.url}/whip/rooms/${encodeURIComponent(roomId)}`, users.student.token]);
+    const pub = await tab.evaluate(([u, t, c]) => publish(u, t, c), [`${srv.url}/whip/rooms/${encodeURIComponent(roomId)}`, users.student.token, codec]);
     assert.equal(pub.status, 201, `WHIP POST: ${JSON.stringify(pub)}`);
     assert.match(pub.location, new RegExp(`/whip/rooms/${roomId}/sessions/[0-9a-f-]{36}$`));
     for (const line of ['a=ice-lite', 'a=setup:passive', 'a=recvonly', 'a=rtcp-mux', 'a=group:BUNDLE', 'a=fingerprint:sha-256 ']) {
@@ -120,6 +120,7 @@ test('Chromium publishes camera and microphone with WHIP; the recording holds bo
       return whipTracks(r).length >= 2 ? r : null;
     });
     assert.deepEqual(whipTracks(live).map((t) => t.kind).sort(), ['audio', 'video']);
+    assert.equal(whipTracks(live).find((t) => t.kind === 'video').codec, codec.toLowerCase());
     await sleep(5000);
     const parts = await srv.api('GET', `/api/v1/recordings/${id}/participants`, { token: users.teacher.token });
     assert.equal(parts.status, 200, show(parts));

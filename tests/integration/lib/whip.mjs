@@ -27,11 +27,17 @@ export async function fakeMedia(dir, { rgb = [200, 40, 160], freq = 660, seconds
 const PAGE = `<!doctype html><meta charset="utf-8"><title>WHIP publisher</title>
 <script>
 let pc, location_;
-async function publish(url, token) {
+async function publish(url, token, codec) {
   // a steady sine is what noise suppression removes first: raw microphone
   const stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false }, video: { width: 320, height: 240 } });
   pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
-  for (const t of stream.getTracks()) pc.addTransceiver(t, { direction: 'sendonly', streams: [stream] });
+  for (const t of stream.getTracks()) {
+    const tr = pc.addTransceiver(t, { direction: 'sendonly', streams: [stream] });
+    if (codec && t.kind === 'video') { // e.g. 'H264': only that codec is offered
+      const want = RTCRtpSender.getCapabilities('video').codecs.filter((c) => c.mimeType.toLowerCase() === 'video/' + codec.toLowerCase());
+      tr.setCodecPreferences(want);
+    }
+  }
   const offer = await pc.createOffer();
   await pc.setLocalDescription(offer);
   const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp', Authorization: 'Bearer ' + token }, body: pc.localDescription.sdp });
