@@ -56,6 +56,7 @@ bench: build
 	@bench/ingest.sh
 	@bench/compose.sh
 	@bench/download.sh
+	@bench/whip.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

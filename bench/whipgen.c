@@ -682,5 +682,14 @@ int main(int argc, char **argv)
 	       (unsigned long long)g.fb_other);
 	vtp_dtls_ctx_free(ctx);
 	curl_global_cleanup();
+	close(ep);
+	free(ss);
+	free(setup_ms);
+	for (size_t i = 0; i < g.acap.n; i++)
+		free(g.acap.p[i].data);
+	for (size_t i = 0; i < g.vcap.n; i++)
+		free(g.vcap.p[i].data);
+	free(g.acap.p);
+	free(g.vcap.p);
 	return failed ? 1 : 0;
 }
