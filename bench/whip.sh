@@ -11,13 +11,13 @@
 #    server's CPU during the media phase, datagrams received against sent,
 #    packets lost and dropped. Everything on 127.0.0.1, bounded.
 #
-# BENCH_WHIP_SESSIONS="50 100 200 400", BENCH_WHIP_SECONDS=20, BENCH_WHIP_KBPS=500.
+# BENCH_WHIP_SESSIONS="50 200 400 800 1200", BENCH_WHIP_SECONDS=20, BENCH_WHIP_KBPS=500.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VTP_BIN:-build/vtp-recorder}
 GEN=${VTP_WHIPGEN:-build/vtp-whipgen}
 CRYPTO=${VTP_BENCH_WEBRTC:-build/vtp-bench-webrtc}
-SESSIONS=${BENCH_WHIP_SESSIONS:-"50 100 200 400"}
+SESSIONS=${BENCH_WHIP_SESSIONS:-"50 200 400 800 1200"}
 SECONDS_RUN=${BENCH_WHIP_SECONDS:-20}
 KBPS=${BENCH_WHIP_KBPS:-500}
 out=bench/results; mkdir -p "$out"
@@ -41,7 +41,10 @@ export VTP_RTP_PORT_MIN=30000 VTP_RTP_PORT_MAX=34999
 taskset -c "$RX_CPU" "$BIN" serve >"$work/serve.out" 2>"$work/serve.err" & server=$!; pids+=($server)
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 "$BIN" user add --email bench@example.com --name Bench --role instructor >/dev/null
+"$BIN" user add --email gateway@example.com --name Gateway --role service >/dev/null
 token=$("$BIN" token --email bench@example.com --ttl 7200)
+# the publishers: one service user (a gateway), not limited to 16 sessions
+pubtoken=$("$BIN" token --email gateway@example.com --ttl 7200)
 api="http://127.0.0.1:$port/api/v1"
 metric() { curl -fs "http://127.0.0.1:$port/metrics" | awk -v m="$1" '$1 == m {s += $2} END {printf "%d", s}'; }
 sum_lost() { curl -fs "http://127.0.0.1:$port/metrics" | awk '/^vtp_track_lost_total/ {s += $2} END {printf "%d", s}'; }
@@ -49,15 +52,15 @@ sum_drops() { curl -fs "http://127.0.0.1:$port/metrics" | awk '/^vtp_ingest_drop
 
 echo "## Concurrent WHIP publishers (audio + ${KBPS} kbit/s video each, ${SECONDS_RUN} s, captured)"
 echo
-echo "| publishers | connected | set-up median / max (ms) | server CPU (cores) | CPU per publisher (% core) | received / sent datagrams | lost | dropped |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| publishers | connected | set-up median / max (ms) | packets/s received | server CPU (cores) | CPU per 1000 packets/s (% core) | received / sent datagrams | lost | dropped |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for n in $SESSIONS; do
   room="bench-whip-$n"
   rec=$(curl -fs -X POST "$api/recordings/start" -H "Authorization: Bearer $token" \
         -H 'Content-Type: application/json' -d "{\"roomId\":\"$room\",\"title\":\"bench\"}" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["recordingId"])')
   rx0=$(metric vtp_ingest_datagrams_total); lost0=$(sum_lost); drop0=$(sum_drops)
-  taskset -c "$GEN_CPU" "$GEN" --url "http://127.0.0.1:$port/whip/rooms/$room" --token "$token" \
+  taskset -c "$GEN_CPU" "$GEN" --url "http://127.0.0.1:$port/whip/rooms/$room" --token "$pubtoken" \
     --sessions "$n" --seconds "$SECONDS_RUN" --video-kbps "$KBPS" >"$work/gen.json" 2>"$work/gen.err" &
   gen=$!
   # the media phase: from when every session is connected (the generator's
@@ -77,8 +80,9 @@ n = int(sys.argv[1]); g = json.load(open(sys.argv[2]))
 t0, t1, s0, s1, hz = (float(x) for x in sys.argv[3:8])
 rx0, rx1, l0, l1, d0, d1 = (int(x) for x in sys.argv[8:14])
 cores = (t1 - t0) / hz / (s1 - s0)
-print(f"| {n} | {g['connected']} | {g['setupMsMedian']:.0f} / {g['setupMsMax']:.0f} | {cores:.2f} | "
-      f"{100 * cores / max(1, g['connected']):.2f} | {rx1 - rx0} / {g['packetsSent']} | {l1 - l0} | {d1 - d0} |")
+pps = (rx1 - rx0) / max(1e-9, g['seconds'])
+print(f"| {n} | {g['connected']} | {g['setupMsMedian']:.0f} / {g['setupMsMax']:.0f} | {pps:,.0f} | {cores:.2f} | "
+      f"{100 * cores / max(1e-9, pps / 1000):.2f} | {rx1 - rx0} / {g['packetsSent']} | {l1 - l0} | {d1 - d0} |")
 PY
 done
 echo

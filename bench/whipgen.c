@@ -6,14 +6,16 @@
  *
  *   whipgen --url http://127.0.0.1:8080/whip/rooms/ROOM --token JWT
  *           [--sessions N] [--seconds S] [--video-kbps K] [--profile gcm|cm]
- *           [--tamper N] [--bad-stun N] [--audio-cap F --video-cap F] [--keep]
+ *           [--tamper N] [--bad-stun N] [--lose N] [--audio-cap F --video-cap F] [--keep]
  *
  * Media is synthetic (random payloads in VP8 and Opus framing) unless
  * --audio-cap/--video-cap name packet logs to replay (looped, restamped):
  * then the recording composes into real pictures and sound. --tamper sends
  * N extra SRTP packets with a flipped byte after the first second, and
  * --bad-stun N Binding requests with a wrong password: the server must drop
- * and count both. Prints one JSON line: sessions set up and connected, the
+ * and count both. --lose N skips every Nth video packet (its sequence
+ * number is used up), as a lossy network would: the server must NACK it
+ * and, as it never comes, ask for a keyframe. Prints one JSON line: sessions set up and connected, the
  * median set-up time (POST to SRTP keys), packets sent, RTCP feedback
  * received by type. Exits 1 when a session fails to connect. */
 #include <arpa/inet.h>
@@ -75,7 +77,7 @@ typedef struct sess {
 
 static struct {
 	const char *url, *token, *profile;
-	int sessions, seconds, video_kbps, tamper, bad_stun;
+	int sessions, seconds, video_kbps, tamper, bad_stun, lose;
 	bool keep;
 	cap_src acap, vcap;
 	bool have_cap;
@@ -496,7 +498,8 @@ static void pump(sess *s, uint64_t now)
 				vtp_random_bytes(pkt + 13, chunk);
 				if (sent == 0)
 					pkt[13] = key ? 0x00 : 0x01; /* VP8 header: keyframe bit */
-				send_srtp(s, pkt, 13 + chunk, false);
+				if (!g.lose || s->vseq % (uint16_t)g.lose != 0)
+					send_srtp(s, pkt, 13 + chunk, false);
 				sent += chunk;
 			}
 			s->vts += 3000;
@@ -554,6 +557,8 @@ int main(int argc, char **argv)
 			g.tamper = (int)strtol(v, NULL, 10);
 		else if (!strcmp(a, "--bad-stun"))
 			g.bad_stun = (int)strtol(v, NULL, 10);
+		else if (!strcmp(a, "--lose"))
+			g.lose = (int)strtol(v, NULL, 10);
 		else if (!strcmp(a, "--audio-cap"))
 			acap = v;
 		else if (!strcmp(a, "--video-cap"))
@@ -565,7 +570,7 @@ int main(int argc, char **argv)
 	}
 	if (!g.url || !g.token || g.sessions < 1) {
 		fprintf(stderr, "usage: whipgen --url URL --token JWT [--sessions N] [--seconds S] "
-				"[--video-kbps K] [--profile gcm|cm] [--tamper N] [--bad-stun N] "
+				"[--video-kbps K] [--profile gcm|cm] [--tamper N] [--bad-stun N] [--lose N] "
 				"[--audio-cap F --video-cap F] [--keep]\n");
 		return 2;
 	}

@@ -267,34 +267,35 @@ static whip_session **snapshot(vtp_ingest *ing, int *n)
 static void pass(vtp_ingest *ing)
 {
 	whip_session **ss;
+	char (*rec_ids)[VTP_UUID_BUFLEN];
 	int n;
 
 	ss = snapshot(ing, &n);
+	rec_ids = vtp_calloc((size_t)n + 1, sizeof(*rec_ids));
 	for (int i = 0; i < n; i++) {
 		whip_session *s = ss[i];
 		int why = atomic_load(&s->a_end);
+		bool found = false;
 
 		if (why != WHIP_ALIVE) {
 			end_session(ing, s, (enum whip_end_reason)why);
 			continue;
 		}
 		/* one look-up per room and pass */
-		char rec_id[VTP_UUID_BUFLEN];
-		bool found = false;
-
 		for (int k = 0; k < i && !found; k++) {
 			if (strcmp(ss[k]->room_id, s->room_id) == 0) {
-				memcpy(rec_id, ss[k]->attached, sizeof(rec_id));
+				memcpy(rec_ids[i], rec_ids[k], sizeof(rec_ids[i]));
 				found = true;
 			}
 		}
 		if (!found)
-			active_recording(ing, s->room_id, rec_id);
-		if (rec_id[0] && strcmp(rec_id, s->attached) != 0)
-			attach(ing, s, rec_id);
+			active_recording(ing, s->room_id, rec_ids[i]);
+		if (rec_ids[i][0])
+			attach(ing, s, rec_ids[i]); /* nothing when attached already */
 	}
 	for (int i = 0; i < n; i++)
 		vtp__whip_unref(ss[i]);
+	vtp_free(rec_ids);
 	vtp_free(ss);
 }
 
@@ -437,7 +438,10 @@ int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const
 	}
 
 	pthread_mutex_lock(&ing->reg_mu);
-	if (count_user_sessions(ing, s->user_id) >= WHIP_MAX_PER_USER) {
+	/* a person publishes a camera or two; gateways (role service) and
+	 * admins publish for many */
+	if (strcmp(s->role, "service") != 0 && strcmp(s->role, "admin") != 0 &&
+	    count_user_sessions(ing, s->user_id) >= WHIP_MAX_PER_USER) {
 		pthread_mutex_unlock(&ing->reg_mu);
 		rc = vtp_fail_set(fail, VTP_ELIMIT, "too_many_sessions", NULL,
 				  "this user already publishes %d WHIP sessions; end one first",

@@ -7,7 +7,8 @@
 // Start on. vtp-whipgen (bench/whipgen.c) checks what a browser cannot
 // show: both SRTP profiles, SRTP packets that fail authentication and
 // STUN checks with a wrong password are dropped and counted, and RTCP
-// feedback (receiver reports, PLI, REMB) reaches the publisher. Plus the
+// feedback (receiver reports, PLI, REMB, and NACKs for lost video packets)
+// reaches the publisher. Plus the
 // HTTP side: 401, 400 with the reason, 415, 413, 405 for PATCH, CORS, and
 // the session timeout.
 
@@ -161,7 +162,7 @@ for (const profile of ['gcm', 'cm']) {
     const id = await start(roomId);
     const before = await metrics();
     const r = await whipgen(WHIPGEN, ['--url', `${srv.url}/whip/rooms/${roomId}`, '--token', users.student.token,
-      '--seconds', '3', '--profile', profile, '--tamper', '7', '--bad-stun', '3']);
+      '--seconds', '3', '--profile', profile, '--tamper', '7', '--bad-stun', '3', '--lose', '50']);
     assert.equal(r.connected, 1, JSON.stringify(r));
     const after = await metrics();
     const delta = (name, labels) => metric(after, name, labels) - metric(before, name, labels);
@@ -169,6 +170,9 @@ for (const profile of ['gcm', 'cm']) {
     assert.equal(delta('vtp_ingest_dropped_total', 'reason="stun"'), 3, 'bad STUN counted');
     assert.equal(r.stunErrors, 3, 'each bad check answered with an error (401)');
     assert.ok(r.feedback.rr >= 1 && r.feedback.pli >= 1 && r.feedback.remb >= 1, `feedback: ${JSON.stringify(r.feedback)}`);
+    // every 50th video packet never comes: asked for again (generic NACK), then a keyframe (PLI)
+    assert.ok(r.feedback.nack >= 3, `NACKs for the lost packets: ${JSON.stringify(r.feedback)}`);
+    assert.ok(r.feedback.pli >= 3, `a keyframe asked for after unanswered NACKs: ${JSON.stringify(r.feedback)}`);
     const live = await getRec(id);
     const got = whipTracks(live);
     assert.equal(got.length, 2, JSON.stringify(live.tracks));
