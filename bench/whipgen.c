@@ -66,6 +66,7 @@ typedef struct sess {
 	vtp_dtls *dtls;
 	vtp_srtp *srtp;
 	bool checked, connected, failed;
+	bool dtls_server;       /* the answer said a=setup:active (a full ICE answerer) */
 	uint64_t t_post, t_connected, next_check, next_audio, next_video, start;
 	uint32_t assrc, vssrc;
 	uint16_t aseq, vseq;
@@ -287,9 +288,26 @@ static size_t parse_fp(const char *text, uint8_t *out, size_t cap)
 	return n;
 }
 
+/* The first UDP candidate of the answer: "<addr> <port>" into ip, port. */
+static bool udp_candidate(const char *sdp, char *ip, size_t iplen, int *port)
+{
+	for (const char *p = strstr(sdp, "a=candidate:"); p; p = strstr(p + 1, "a=candidate:")) {
+		char proto[16], addr[64];
+		int prt;
+
+		if (sscanf(p, "a=candidate:%*s %*s %15s %*s %63s %d", proto, addr, &prt) == 3 &&
+		    strcasecmp(proto, "udp") == 0 && strchr(addr, ':') == NULL) {
+			snprintf(ip, iplen, "%s", addr);
+			*port = prt;
+			return true;
+		}
+	}
+	return false;
+}
+
 static int setup(sess *s, vtp_dtls_ctx *ctx, const char *fp)
 {
-	char offer[4096], cand[256], ip[64], srv_fp[256];
+	char offer[4096], cand[256], ip[64], srv_fp[256], role[32];
 	uint8_t fpb[64];
 	size_t fplen;
 	http_out o;
@@ -329,13 +347,15 @@ static int setup(sess *s, vtp_dtls_ctx *ctx, const char *fp)
 	if (!line_value(o.body.data, "a=ice-ufrag:", s->srv_ufrag, sizeof(s->srv_ufrag)) ||
 	    !line_value(o.body.data, "a=ice-pwd:", s->srv_pwd, sizeof(s->srv_pwd)) ||
 	    !line_value(o.body.data, "a=candidate:", cand, sizeof(cand)) ||
+	    !udp_candidate(o.body.data, ip, sizeof(ip), &port) ||
 	    !line_value(o.body.data, "a=fingerprint:sha-256 ", srv_fp, sizeof(srv_fp)) ||
-	    (fplen = parse_fp(srv_fp, fpb, sizeof(fpb))) != 32 ||
-	    sscanf(cand, "%*s %*s %*s %*s %63s %d", ip, &port) != 2) {
+	    (fplen = parse_fp(srv_fp, fpb, sizeof(fpb))) != 32) {
 		fprintf(stderr, "whipgen: the answer lacks ICE credentials or a candidate\n");
 		vtp_buf_free(&o.body);
 		return -1;
 	}
+	s->dtls_server = line_value(o.body.data, "a=setup:", role, sizeof(role)) &&
+			 strcmp(role, "active") == 0;
 	vtp_buf_free(&o.body);
 	s->to.sin_family = AF_INET;
 	s->to.sin_port = htons((uint16_t)port);
@@ -345,7 +365,8 @@ static int setup(sess *s, vtp_dtls_ctx *ctx, const char *fp)
 		perror("whipgen: socket");
 		return -1;
 	}
-	s->dtls = vtp_dtls_new(ctx, VTP_DTLS_CLIENT, "sha-256", fpb, fplen);
+	s->dtls = vtp_dtls_new(ctx, s->dtls_server ? VTP_DTLS_SERVER : VTP_DTLS_CLIENT, "sha-256",
+			       fpb, fplen);
 	if (!s->dtls)
 		return -1;
 	send_check(s, false);
@@ -390,10 +411,22 @@ static void on_datagram(sess *s, uint8_t *p, size_t n)
 			g.stun_errors++;
 			return;
 		}
+		if (m.type == VTP_STUN_BINDING_REQUEST && m.integrity_at &&
+		    vtp_stun_check_integrity(p, &m, s->pwd, strlen(s->pwd))) {
+			/* a full ICE answerer checks us too (triggered checks) */
+			uint8_t out[256];
+			size_t len = vtp_stun_build_success(out, sizeof(out), m.txid,
+							    (const struct sockaddr *)&s->to, s->pwd,
+							    strlen(s->pwd));
+
+			send_raw(s, out, len);
+			return;
+		}
 		if (m.type == VTP_STUN_BINDING_SUCCESS &&
 		    vtp_stun_check_integrity(p, &m, s->srv_pwd, strlen(s->srv_pwd)) && !s->checked) {
 			s->checked = true;
-			vtp_dtls_start(s->dtls, dtls_out, s);
+			if (!s->dtls_server)
+				vtp_dtls_start(s->dtls, dtls_out, s);
 		}
 		return;
 	}
@@ -638,8 +671,10 @@ int main(int argc, char **argv)
 			}
 			pump(s, now);
 		}
-		if (!end && (all || now > deadline_connect))
+		if (!end && (all || now > deadline_connect)) {
 			end = now + (uint64_t)g.seconds * 1000000000ULL;
+			fprintf(stderr, "whipgen: media phase (%s connected)\n", all ? "all" : "not all");
+		}
 		if (end && now >= end)
 			break;
 	}
