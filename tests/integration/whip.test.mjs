@@ -14,6 +14,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -220,6 +221,29 @@ test('WHIP over HTTP: authentication, bad offers, limits, PATCH, CORS, ownership
   const answer = await res.text();
   assert.match(answer, /^v=0\r\n/);
   assert.match(answer, /a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 \d+ typ host/);
+
+  // hostile datagrams at the session's port: each dropped and counted, none answered as valid
+  const port = Number(answer.match(/a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 (\d+) typ host/)[1]);
+  const before = await metrics();
+  const sock = dgram.createSocket('udp4');
+  const send = (buf) => new Promise((r) => sock.send(buf, port, '127.0.0.1', r));
+  const stunResponse = Buffer.alloc(20);
+  stunResponse.writeUInt16BE(0x0101, 0); // a Binding success nobody asked for
+  stunResponse.writeUInt32BE(0x2112a442, 4);
+  await send(stunResponse);
+  await send(Buffer.from('GET / HTTP/1.1\r\n\r\n')); // neither STUN, DTLS nor RTP, from nobody checked
+  const rtp = Buffer.alloc(172);
+  rtp[0] = 0x80; rtp[1] = 111; // SRTP-looking, from an address no check came from
+  await send(rtp);
+  const dtls = Buffer.alloc(40);
+  dtls[0] = 22; dtls[1] = 0xfe; dtls[2] = 0xfd; // a DTLS record, also unchecked
+  await send(dtls);
+  sock.close();
+  await waitFor('the hostile datagrams to be counted', async () => {
+    const m = await metrics();
+    const d = (reason) => metric(m, 'vtp_ingest_dropped_total', `reason="${reason}"`) - metric(before, 'vtp_ingest_dropped_total', `reason="${reason}"`);
+    return d('stun') === 1 && d('wrong_source') === 3; // nothing but STUN is read before a check
+  }, 5000);
 
   // CORS preflight
   res = await fetch(srv.url + url, { method: 'OPTIONS', headers: { Origin: 'http://example.test', 'Access-Control-Request-Method': 'POST' } });
