@@ -76,7 +76,8 @@ typedef struct vtp_whip_publisher {
  * session_id. While the room has an active recording, the session's audio
  * and video are captured as tracks of it, and the publisher is a
  * participant. Errors: 400 invalid_sdp / invalid_input (roomId), 429
- * too_many_sessions (16 per user, but for roles service and admin), 503 no_ports / no_capacity. */
+ * too_many_sessions (16 at once or 30 a minute per user, but for roles
+ * service and admin), 503 no_ports / no_capacity. */
 int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const char *room_id,
 			   const char *sdp, size_t sdp_len, vtp_buf *answer,
 			   char session_id[VTP_UUID_BUFLEN], vtp_fail *fail);

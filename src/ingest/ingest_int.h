@@ -266,6 +266,11 @@ struct vtp_ingest {
 	pthread_cond_t whip_cv;
 	bool whip_quit, whip_kick;
 	_Atomic uint64_t whip_created, whip_connected, whip_failed, whip_ended;
+	struct whip_rate {         /* sessions created per user and minute (reg_mu) */
+		char user_id[VTP_UUID_BUFLEN];
+		int64_t start_ms;
+		int count;
+	} whip_rate[64];
 
 	/* totals (published by the loop) */
 	_Atomic uint64_t rx_datagrams, rx_bytes;

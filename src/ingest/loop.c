@@ -556,7 +556,7 @@ static void *loop_main(void *arg)
 	vtp_ingest *ing = arg;
 	loop_state *ls = vtp_calloc(1, sizeof(*ls));
 	struct epoll_event evs[MAX_EVENTS];
-	bool quit = false;
+	bool quit = false, commands = false;
 
 	ls->ing = ing;
 	pthread_setname_np(pthread_self(), "vtp-ingest");
@@ -583,7 +583,7 @@ static void *loop_main(void *arg)
 			void *p = evs[i].data.ptr;
 
 			if (p == &ing->evfd) {
-				quit = run_commands(ls) || quit;
+				commands = true; /* after this batch, see below */
 			} else if (p == &ing->timerfd) {
 				uint64_t expirations;
 
@@ -596,6 +596,13 @@ static void *loop_main(void *arg)
 			} else {
 				on_readable(ls, p);
 			}
+		}
+		/* Commands run after the batch: ending a track or a session
+		 * closes its socket and may free it, and a later entry of this
+		 * batch could still point at it. */
+		if (commands) {
+			commands = false;
+			quit = run_commands(ls) || quit;
 		}
 		/* Under load, packets trickle in on many sockets: waking up and
 		 * calling recvmmsg for each costs more than reading it (the
@@ -613,8 +620,12 @@ static void *loop_main(void *arg)
 	}
 	/* every session still live ends (normally the WHIP thread ended
 	 * them already), and every track with its log closed */
-	while (ls->sessions)
-		vtp__whip_loop_end(ls, ls->sessions);
+	while (ls->sessions) {
+		whip_session *s = ls->sessions;
+
+		vtp__whip_ref(s); /* vtp__whip_loop_end drops a command's reference */
+		vtp__whip_loop_end(ls, s);
+	}
 	while (ls->tracks) {
 		track *t = ls->tracks;
 

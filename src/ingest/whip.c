@@ -32,6 +32,7 @@
 
 #define WHIP_RECHECK_MS 2000
 #define WHIP_MAX_PER_USER 16
+#define WHIP_CREATES_PER_MINUTE 30
 
 static const char *const end_names[] = {
 	"alive", "deleted", "no media", "consent expired", "DTLS failed", "DTLS closed",
@@ -157,7 +158,8 @@ static void attach(vtp_ingest *ing, whip_session *s, const char *recording_id)
 	pthread_mutex_unlock(&ing->reg_mu);
 	for (int i = 0; i < n; i++)
 		vtp__loop_post(ing, CMD_ADD, ts[i], NULL);
-	memcpy(s->attached, rec.id, sizeof(s->attached));
+	if (n) /* when no log could be opened, the next pass tries again */
+		memcpy(s->attached, rec.id, sizeof(s->attached));
 	pthread_mutex_unlock(&ing->ctl_mu);
 
 	session_actor(s, &who);
@@ -172,6 +174,35 @@ static void attach(vtp_ingest *ing, whip_session *s, const char *recording_id)
 	return;
 out_unlock:
 	pthread_mutex_unlock(&ing->ctl_mu);
+}
+
+/* The recording the session captured for is no longer the room's active
+ * one (it stopped on another node: this node's own Stops end the tracks
+ * through the service's hook): its captures here end too. */
+static void detach_stale(vtp_ingest *ing, whip_session *s, const char *active_id)
+{
+	track **ts;
+	int n, k = 0;
+
+	pthread_mutex_lock(&ing->ctl_mu);
+	if (!s->attached[0] || strcmp(s->attached, active_id) == 0) {
+		pthread_mutex_unlock(&ing->ctl_mu);
+		return;
+	}
+	ts = vtp__collect_whip(ing, s, &n);
+	for (int i = 0; i < n; i++) {
+		if (strcmp(ts[i]->recording_id, active_id) != 0)
+			ts[k++] = ts[i];
+		else
+			vtp__track_unref(ts[i]);
+	}
+	vtp_free(vtp__end_tracks(ing, ts, k, false));
+	if (k)
+		VTP_INFO("whip session %s: recording %s is no longer active; %d capture(s) ended",
+			 s->id, s->attached, k);
+	s->attached[0] = '\0';
+	pthread_mutex_unlock(&ing->ctl_mu);
+	vtp_free(ts);
 }
 
 /* The room's active recording, if any, into id (empty when none). */
@@ -268,10 +299,12 @@ static void pass(vtp_ingest *ing)
 {
 	whip_session **ss;
 	char (*rec_ids)[VTP_UUID_BUFLEN];
+	bool *looked;
 	int n;
 
 	ss = snapshot(ing, &n);
 	rec_ids = vtp_calloc((size_t)n + 1, sizeof(*rec_ids));
+	looked = vtp_calloc((size_t)n + 1, sizeof(*looked));
 	for (int i = 0; i < n; i++) {
 		whip_session *s = ss[i];
 		int why = atomic_load(&s->a_end);
@@ -283,16 +316,19 @@ static void pass(vtp_ingest *ing)
 		}
 		/* one look-up per room and pass */
 		for (int k = 0; k < i && !found; k++) {
-			if (strcmp(ss[k]->room_id, s->room_id) == 0) {
+			if (looked[k] && strcmp(ss[k]->room_id, s->room_id) == 0) {
 				memcpy(rec_ids[i], rec_ids[k], sizeof(rec_ids[i]));
 				found = true;
 			}
 		}
 		if (!found)
 			active_recording(ing, s->room_id, rec_ids[i]);
+		looked[i] = true;
+		detach_stale(ing, s, rec_ids[i]);
 		if (rec_ids[i][0])
 			attach(ing, s, rec_ids[i]); /* nothing when attached already */
 	}
+	vtp_free(looked);
 	for (int i = 0; i < n; i++)
 		vtp__whip_unref(ss[i]);
 	vtp_free(rec_ids);
@@ -373,6 +409,34 @@ static int count_user_sessions(vtp_ingest *ing, const char *user_id)
 	return n;
 }
 
+/* Counts a session created by user_id; false past WHIP_CREATES_PER_MINUTE
+ * in the current minute (each session leaves capture files behind, so
+ * publish/delete churn must not be free). The table keeps the 64 most
+ * recent users (reg_mu held). */
+static bool creation_allowed(vtp_ingest *ing, const char *user_id, int64_t now)
+{
+	struct whip_rate *slot = NULL, *oldest = &ing->whip_rate[0];
+	size_t n = sizeof(ing->whip_rate) / sizeof(ing->whip_rate[0]);
+
+	for (size_t i = 0; i < n && !slot; i++) {
+		if (strcmp(ing->whip_rate[i].user_id, user_id) == 0)
+			slot = &ing->whip_rate[i];
+		else if (ing->whip_rate[i].start_ms < oldest->start_ms)
+			oldest = &ing->whip_rate[i];
+	}
+	if (!slot) {
+		slot = oldest;
+		snprintf(slot->user_id, sizeof(slot->user_id), "%s", user_id);
+		slot->start_ms = now;
+		slot->count = 0;
+	}
+	if (now - slot->start_ms >= 60000) {
+		slot->start_ms = now;
+		slot->count = 0;
+	}
+	return ++slot->count <= WHIP_CREATES_PER_MINUTE;
+}
+
 int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const char *room_id,
 			   const char *sdp, size_t sdp_len, vtp_buf *answer,
 			   char session_id[VTP_UUID_BUFLEN], vtp_fail *fail)
@@ -430,6 +494,12 @@ int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const
 		snprintf(st->codec, sizeof(st->codec), "%s",
 			 !st->video ? "opus" : strcasecmp(c->name, "VP8") == 0 ? "vp8" : "h264");
 		st->pt = c->pt;
+		if (st->pt >= 64 && st->pt <= 95) { /* RFC 5761 §4 */
+			rc = vtp_fail_set(fail, VTP_EINVAL, "invalid_sdp", NULL,
+					  "payload type %d collides with RTCP on one port (RFC 5761); "
+					  "use 96..127", st->pt);
+			goto out;
+		}
 		st->clock_rate = st->video ? 90000 : 48000;
 		st->nack = st->video && c->nack;
 		st->pli = c->nack_pli;
@@ -440,13 +510,21 @@ int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const
 	pthread_mutex_lock(&ing->reg_mu);
 	/* a person publishes a camera or two; gateways (role service) and
 	 * admins publish for many */
-	if (strcmp(s->role, "service") != 0 && strcmp(s->role, "admin") != 0 &&
-	    count_user_sessions(ing, s->user_id) >= WHIP_MAX_PER_USER) {
-		pthread_mutex_unlock(&ing->reg_mu);
-		rc = vtp_fail_set(fail, VTP_ELIMIT, "too_many_sessions", NULL,
-				  "this user already publishes %d WHIP sessions; end one first",
-				  WHIP_MAX_PER_USER);
-		goto out;
+	if (strcmp(s->role, "service") != 0 && strcmp(s->role, "admin") != 0) {
+		if (count_user_sessions(ing, s->user_id) >= WHIP_MAX_PER_USER) {
+			pthread_mutex_unlock(&ing->reg_mu);
+			rc = vtp_fail_set(fail, VTP_ELIMIT, "too_many_sessions", NULL,
+					  "this user already publishes %d WHIP sessions; end one first",
+					  WHIP_MAX_PER_USER);
+			goto out;
+		}
+		if (!creation_allowed(ing, s->user_id, s->created_ms)) {
+			pthread_mutex_unlock(&ing->reg_mu);
+			rc = vtp_fail_set(fail, VTP_ELIMIT, "too_many_sessions", NULL,
+					  "more than %d WHIP sessions a minute from this user; "
+					  "try again in a minute", WHIP_CREATES_PER_MINUTE);
+			goto out;
+		}
 	}
 	s->fd = vtp__bind_port(ing, &s->port);
 	if (s->fd < 0) {
@@ -481,6 +559,15 @@ int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const
 	vtp_random_bytes(&ap.session_id, sizeof(ap.session_id));
 	ap.session_id &= 0x7fffffffffffffffULL; /* RFC 8866: fits a signed 64-bit */
 	vtp_sdp_write_answer(o, &ap, answer);
+	if (answer->len == 0) { /* cannot happen within 64 KiB; never answer empty */
+		atomic_store(&s->a_end, WHIP_SHUTDOWN);
+		kick(ing);
+		vtp__whip_unref(s);
+		s = NULL;
+		rc = vtp_fail_set(fail, VTP_EINTERNAL, "internal", NULL,
+				  "the SDP answer could not be written");
+		goto out;
+	}
 	memcpy(session_id, s->id, VTP_UUID_BUFLEN);
 	VTP_INFO("whip session %s: user %s publishes %d stream(s) (%s%s%s) in a room of %zu "
 		 "chars on port %d", s->id, s->user_id, s->nstreams, s->streams[0].codec,

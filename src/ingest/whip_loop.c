@@ -101,17 +101,16 @@ static void on_stun(vtp_ingest *ing, whip_session *s, const uint8_t *p, size_t n
 		session_drop(ing, s, DROP_STUN); /* we send no requests: no response is ours */
 		return;
 	}
-	/* RFC 8489 §9.1.3 and RFC 8445 §7.3: 400 without the credentials,
-	 * 401 with wrong ones, 420 for unknown required attributes */
-	if (!m.username || !m.integrity_at) {
+	/* Only the publisher knows our ufrag (it is in its answer alone):
+	 * anything else is dropped without a word, so that spoofed requests
+	 * cannot make us reflect traffic. The publisher with a wrong password
+	 * gets its 401 (RFC 8445 §7.3, RFC 8489 §9.1.3). */
+	if (!m.username || !m.integrity_at || m.username_len != ulen ||
+	    memcmp(m.username, s->username, ulen) != 0) {
 		session_drop(ing, s, DROP_STUN);
-		len = vtp_stun_build_error(out, sizeof(out), m.txid, 400, "Bad Request", NULL, 0,
-					   NULL, 0);
-		send_to_peer(s, out, len, from, fromlen);
 		return;
 	}
-	if (m.username_len != ulen || memcmp(m.username, s->username, ulen) != 0 ||
-	    !vtp_stun_check_integrity(p, &m, s->pwd, strlen(s->pwd))) {
+	if (!vtp_stun_check_integrity(p, &m, s->pwd, strlen(s->pwd))) {
 		session_drop(ing, s, DROP_STUN);
 		len = vtp_stun_build_error(out, sizeof(out), m.txid, 401, "Unauthorized", NULL, 0,
 					   NULL, 0);

@@ -226,11 +226,17 @@ test('WHIP over HTTP: authentication, bad offers, limits, PATCH, CORS, ownership
   const port = Number(answer.match(/a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 (\d+) typ host/)[1]);
   const before = await metrics();
   const sock = dgram.createSocket('udp4');
+  let replies = 0;
+  sock.on('message', () => { replies++; });
   const send = (buf) => new Promise((r) => sock.send(buf, port, '127.0.0.1', r));
   const stunResponse = Buffer.alloc(20);
   stunResponse.writeUInt16BE(0x0101, 0); // a Binding success nobody asked for
   stunResponse.writeUInt32BE(0x2112a442, 4);
   await send(stunResponse);
+  const stunRequest = Buffer.alloc(20); // a Binding request without our ufrag: no reply (no reflection)
+  stunRequest.writeUInt16BE(0x0001, 0);
+  stunRequest.writeUInt32BE(0x2112a442, 4);
+  await send(stunRequest);
   await send(Buffer.from('GET / HTTP/1.1\r\n\r\n')); // neither STUN, DTLS nor RTP, from nobody checked
   const rtp = Buffer.alloc(172);
   rtp[0] = 0x80; rtp[1] = 111; // SRTP-looking, from an address no check came from
@@ -238,12 +244,14 @@ test('WHIP over HTTP: authentication, bad offers, limits, PATCH, CORS, ownership
   const dtls = Buffer.alloc(40);
   dtls[0] = 22; dtls[1] = 0xfe; dtls[2] = 0xfd; // a DTLS record, also unchecked
   await send(dtls);
-  sock.close();
   await waitFor('the hostile datagrams to be counted', async () => {
     const m = await metrics();
     const d = (reason) => metric(m, 'vtp_ingest_dropped_total', `reason="${reason}"`) - metric(before, 'vtp_ingest_dropped_total', `reason="${reason}"`);
-    return d('stun') === 1 && d('wrong_source') === 3; // nothing but STUN is read before a check
+    return d('stun') === 2 && d('wrong_source') === 3; // nothing but STUN is read before a check
   }, 5000);
+  await sleep(200);
+  sock.close();
+  assert.equal(replies, 0, 'nothing answered to a sender that does not know the session');
 
   // CORS preflight
   res = await fetch(srv.url + url, { method: 'OPTIONS', headers: { Origin: 'http://example.test', 'Access-Control-Request-Method': 'POST' } });
