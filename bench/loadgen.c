@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "capture/capture.h"
+#include "core/bytes.h"
 
 #define BATCH 256
 #define MAX_PKT 2048
@@ -50,19 +51,6 @@ typedef struct stream {
 	uint32_t loops;
 } stream;
 
-static uint32_t rd32(const uint8_t *d)
-{
-	return (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
-}
-
-static void wr32(uint8_t *d, uint32_t v)
-{
-	d[0] = (uint8_t)(v >> 24);
-	d[1] = (uint8_t)(v >> 16);
-	d[2] = (uint8_t)(v >> 8);
-	d[3] = (uint8_t)v;
-}
-
 /* Adds dseq to the sequence number and dts to the timestamp of an RTP header. */
 static void shift_header(uint8_t *d, uint16_t dseq, uint32_t dts)
 {
@@ -70,7 +58,7 @@ static void shift_header(uint8_t *d, uint16_t dseq, uint32_t dts)
 
 	d[2] = (uint8_t)(seq >> 8);
 	d[3] = (uint8_t)seq;
-	wr32(d + 4, rd32(d + 4) + dts);
+	vtp_put_be32(d + 4, vtp_get_be32(d + 4) + dts);
 }
 
 /* Sends a whole batch (sendmmsg may take part of it). */
@@ -121,13 +109,13 @@ static int load(const char *path, source *s)
 		if (!s->n) {
 			first = rec.arrival_ns;
 			seq0 = (uint16_t)(rec.data[2] << 8 | rec.data[3]);
-			ts0 = rd32(rec.data + 4);
+			ts0 = vtp_get_be32(rec.data + 4);
 		}
 		s->p[s->n].at_ns = rec.arrival_ns - first;
 		s->p[s->n].len = (uint16_t)rec.len;
 		memcpy(s->p[s->n].data, rec.data, rec.len);
 		seq_last = (uint16_t)(rec.data[2] << 8 | rec.data[3]);
-		ts_last = rd32(rec.data + 4);
+		ts_last = vtp_get_be32(rec.data + 4);
 		s->n++;
 	}
 	vtp_capr_close(r);
@@ -224,7 +212,7 @@ int main(int argc, char **argv)
 				d = bufs[n];
 				memcpy(d, p->data, p->len);
 				shift_header(d, s->seq_off, s->ts_off);
-				wr32(d + 8, s->ssrc);
+				vtp_put_be32(d + 8, s->ssrc);
 				iov[n].iov_base = d;
 				iov[n].iov_len = p->len;
 				memset(&msgs[n].msg_hdr, 0, sizeof(msgs[n].msg_hdr));

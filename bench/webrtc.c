@@ -50,6 +50,7 @@
 #include <openssl/rand.h>
 #include <srtp2/srtp.h>
 
+#include "core/bytes.h"
 #include "ingest/dtls.h"
 
 extern char **environ;
@@ -351,11 +352,6 @@ static double bench_evp(bool gcm, size_t size, double seconds)
 
 /* ---- 1c. GStreamer's srtpdec ------------------------------------------------------ */
 
-static void put16(uint8_t *p, unsigned v)
-{
-	p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v;
-}
-
 /* N protected packets (libsrtp directly, with a key we know), each after
  * its 2-byte length (RFC 4571); key_hex gets key+salt in hex. */
 static void write_stream(const char *path, bool gcm, size_t size, size_t count, char *key_hex)
@@ -389,7 +385,7 @@ static void write_stream(const char *path, bool gcm, size_t size, size_t count, 
 
 		if (srtp_protect(tx, p + 2, &len) != srtp_err_status_ok)
 			die("srtp_protect");
-		put16(p, (unsigned)len);
+		vtp_put_be16(p, (unsigned)len);
 		fwrite(p, 1, 2 + (size_t)len, f);
 	}
 	srtp_dealloc(tx);

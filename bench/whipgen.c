@@ -33,6 +33,7 @@
 
 #include "capture/capture.h"
 #include "core/buf.h"
+#include "core/bytes.h"
 #include "core/random.h"
 #include "ingest/dtls.h"
 #include "ingest/rtp.h"
@@ -94,25 +95,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* ---- capture replay -------------------------------------------------------- */
 
 static int load_cap(const char *path, cap_src *s)
@@ -135,14 +117,14 @@ static int load_cap(const char *path, cap_src *s)
 		if (!s->n) {
 			first = rec.arrival_ns;
 			seq0 = (uint16_t)(rec.data[2] << 8 | rec.data[3]);
-			ts0 = get32(rec.data + 4);
+			ts0 = vtp_get_be32(rec.data + 4);
 		}
 		s->p[s->n].at_ns = rec.arrival_ns - first;
 		s->p[s->n].len = (uint16_t)rec.len;
 		s->p[s->n].data = malloc(rec.len);
 		memcpy(s->p[s->n].data, rec.data, rec.len);
 		seq_last = (uint16_t)(rec.data[2] << 8 | rec.data[3]);
-		ts_last = get32(rec.data + 4);
+		ts_last = vtp_get_be32(rec.data + 4);
 		s->n++;
 	}
 	vtp_capr_close(r);
@@ -157,8 +139,8 @@ static int load_cap(const char *path, cap_src *s)
 	for (size_t i = 0; i < s->n; i++) {
 		uint8_t *d = s->p[i].data;
 
-		put16(d + 2, (uint16_t)((d[2] << 8 | d[3]) - seq0));
-		put32(d + 4, get32(d + 4) - ts0);
+		vtp_put_be16(d + 2, (uint16_t)((d[2] << 8 | d[3]) - seq0));
+		vtp_put_be32(d + 4, vtp_get_be32(d + 4) - ts0);
 	}
 	return 0;
 }
@@ -466,9 +448,9 @@ static void rtp_header(uint8_t *p, int pt, bool marker, uint16_t seq, uint32_t t
 {
 	p[0] = 0x80;
 	p[1] = (uint8_t)((marker ? 0x80 : 0) | pt);
-	put16(p + 2, seq);
-	put32(p + 4, ts);
-	put32(p + 8, ssrc);
+	vtp_put_be16(p + 2, seq);
+	vtp_put_be32(p + 4, ts);
+	vtp_put_be32(p + 8, ssrc);
 }
 
 /* The replayed packet i of src for this loop, restamped into pkt. */
@@ -479,9 +461,9 @@ static size_t replay(const cap_src *src, size_t i, uint32_t loop, int pt, uint32
 
 	memcpy(pkt, c->data, c->len);
 	pkt[1] = (uint8_t)((pkt[1] & 0x80) | pt);
-	put16(pkt + 2, (uint16_t)(get32(pkt) & 0xffff) + (uint16_t)(loop * src->seq_span));
-	put32(pkt + 4, get32(pkt + 4) + loop * src->ts_span);
-	put32(pkt + 8, ssrc);
+	vtp_put_be16(pkt + 2, (uint16_t)(vtp_get_be32(pkt) & 0xffff) + (uint16_t)(loop * src->seq_span));
+	vtp_put_be32(pkt + 4, vtp_get_be32(pkt + 4) + loop * src->ts_span);
+	vtp_put_be32(pkt + 8, ssrc);
 	return c->len;
 }
 

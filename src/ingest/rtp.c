@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "core/bytes.h"
 #include "core/error.h"
 
 #define RTP_VERSION 2
@@ -36,31 +37,6 @@
 
 #define CUMULATIVE_LOST_MAX 0x7fffffu /* 24-bit signed field */
 #define NS_PER_S 1000000000u
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 /* Two's complement reading of a 32-bit difference, without relying on the
  * implementation-defined unsigned-to-signed conversion. */
@@ -93,9 +69,9 @@ int vtp_rtp_parse(const uint8_t *p, size_t n, vtp_rtp *out)
 	r.csrc_count = p[0] & 0x0f;
 	r.marker = p[1] >> 7;
 	r.pt = p[1] & 0x7f;
-	r.seq = get16(p + 2);
-	r.ts = get32(p + 4);
-	r.ssrc = get32(p + 8);
+	r.seq = vtp_get_be16(p + 2);
+	r.ts = vtp_get_be32(p + 4);
+	r.ssrc = vtp_get_be32(p + 8);
 	hl = VTP_RTP_MIN_HEADER + 4 * (size_t)r.csrc_count;
 	if (n < hl)
 		return VTP_EINVAL;
@@ -103,8 +79,8 @@ int vtp_rtp_parse(const uint8_t *p, size_t n, vtp_rtp *out)
 		if (n - hl < 4)
 			return VTP_EINVAL;
 		r.has_extension = true;
-		r.ext_profile = get16(p + hl);
-		r.ext_len = 4 * (size_t)get16(p + hl + 2);
+		r.ext_profile = vtp_get_be16(p + hl);
+		r.ext_len = 4 * (size_t)vtp_get_be16(p + hl + 2);
 		hl += 4;
 		if (n - hl < r.ext_len)
 			return VTP_EINVAL;
@@ -140,11 +116,11 @@ static int rtcp_subpacket(const uint8_t *p, size_t len, vtp_rtcp_info *info)
 			return VTP_EINVAL;
 		if (!info->has_sr) {
 			info->has_sr = true;
-			info->sr.ssrc = get32(p + 4);
-			info->sr.ntp = (uint64_t)get32(p + 8) << 32 | get32(p + 12);
-			info->sr.rtp_ts = get32(p + 16);
-			info->sr.packet_count = get32(p + 20);
-			info->sr.octet_count = get32(p + 24);
+			info->sr.ssrc = vtp_get_be32(p + 4);
+			info->sr.ntp = (uint64_t)vtp_get_be32(p + 8) << 32 | vtp_get_be32(p + 12);
+			info->sr.rtp_ts = vtp_get_be32(p + 16);
+			info->sr.packet_count = vtp_get_be32(p + 20);
+			info->sr.octet_count = vtp_get_be32(p + 24);
 		}
 		break;
 	case VTP_RTCP_RR:
@@ -160,7 +136,7 @@ static int rtcp_subpacket(const uint8_t *p, size_t len, vtp_rtcp_info *info)
 			return VTP_EINVAL;
 		if (!info->has_bye) {
 			info->has_bye = true;
-			info->bye_ssrc = count ? get32(p + RTCP_HEADER) : 0;
+			info->bye_ssrc = count ? vtp_get_be32(p + RTCP_HEADER) : 0;
 		}
 		break;
 	case VTP_RTCP_RTPFB:
@@ -194,7 +170,7 @@ int vtp_rtcp_parse(const uint8_t *p, size_t n, vtp_rtcp_info *out)
 		if (sub[0] >> 6 != RTP_VERSION || sub[1] < RTCP_PT_FIRST ||
 		    sub[1] > RTCP_PT_LAST)
 			return VTP_EINVAL;
-		len = 4 * ((size_t)get16(sub + 2) + 1);
+		len = 4 * ((size_t)vtp_get_be16(sub + 2) + 1);
 		if (len > n - off)
 			return VTP_EINVAL;
 		body = len;
@@ -405,14 +381,14 @@ size_t vtp_rtcp_build_rr(uint8_t *out, size_t cap, uint32_t our_ssrc,
 
 	out[0] = RTP_VERSION << 6 | 1;
 	out[1] = VTP_RTCP_RR;
-	put16(out + 2, RTCP_RR_LEN / 4 - 1);
-	put32(out + 4, our_ssrc);
-	put32(out + 8, media_ssrc);
-	put32(out + 12, (uint32_t)fraction_lost(s) << 24 | (uint32_t)lost);
-	put32(out + 16, vtp_rtp_stats_ext_max(s));
-	put32(out + 20, (uint32_t)jitter);
-	put32(out + 24, s->last_sr_mid);
-	put32(out + 28, delay_since_sr(s, now_ns));
+	vtp_put_be16(out + 2, RTCP_RR_LEN / 4 - 1);
+	vtp_put_be32(out + 4, our_ssrc);
+	vtp_put_be32(out + 8, media_ssrc);
+	vtp_put_be32(out + 12, (uint32_t)fraction_lost(s) << 24 | (uint32_t)lost);
+	vtp_put_be32(out + 16, vtp_rtp_stats_ext_max(s));
+	vtp_put_be32(out + 20, (uint32_t)jitter);
+	vtp_put_be32(out + 24, s->last_sr_mid);
+	vtp_put_be32(out + 28, delay_since_sr(s, now_ns));
 	return RTCP_RR_LEN;
 }
 
@@ -423,9 +399,9 @@ size_t vtp_rtcp_build_pli(uint8_t *out, size_t cap, uint32_t our_ssrc,
 		return 0;
 	out[0] = RTP_VERSION << 6 | PSFB_FMT_PLI;
 	out[1] = VTP_RTCP_PSFB;
-	put16(out + 2, RTCP_PLI_LEN / 4 - 1);
-	put32(out + 4, our_ssrc);
-	put32(out + 8, media_ssrc);
+	vtp_put_be16(out + 2, RTCP_PLI_LEN / 4 - 1);
+	vtp_put_be32(out + 4, our_ssrc);
+	vtp_put_be32(out + 8, media_ssrc);
 	return RTCP_PLI_LEN;
 }
 
@@ -436,10 +412,10 @@ size_t vtp_rtcp_build_fir(uint8_t *out, size_t cap, uint32_t our_ssrc,
 		return 0;
 	out[0] = RTP_VERSION << 6 | PSFB_FMT_FIR;
 	out[1] = VTP_RTCP_PSFB;
-	put16(out + 2, RTCP_FIR_LEN / 4 - 1);
-	put32(out + 4, our_ssrc);
-	put32(out + 8, 0); /* RFC 5104 §4.3.1.2: media source unused */
-	put32(out + 12, media_ssrc);
+	vtp_put_be16(out + 2, RTCP_FIR_LEN / 4 - 1);
+	vtp_put_be32(out + 4, our_ssrc);
+	vtp_put_be32(out + 8, 0); /* RFC 5104 §4.3.1.2: media source unused */
+	vtp_put_be32(out + 12, media_ssrc);
 	out[16] = seq_nr;
 	out[17] = 0;
 	out[18] = 0;
@@ -456,8 +432,8 @@ size_t vtp_rtcp_build_nack(uint8_t *out, size_t cap, uint32_t our_ssrc, uint32_t
 		return 0;
 	out[0] = RTP_VERSION << 6 | RTPFB_FMT_NACK;
 	out[1] = VTP_RTCP_RTPFB;
-	put32(out + 4, our_ssrc);
-	put32(out + 8, media_ssrc);
+	vtp_put_be32(out + 4, our_ssrc);
+	vtp_put_be32(out + 8, media_ssrc);
 	/* each FCI entry: a lost packet id and a bitmask of the 16 after it */
 	while (i < nseqs && len + 4 <= cap) {
 		uint16_t pid = seqs[i++], blp = 0;
@@ -470,11 +446,11 @@ size_t vtp_rtcp_build_nack(uint8_t *out, size_t cap, uint32_t our_ssrc, uint32_t
 			blp |= (uint16_t)(1u << (d - 1));
 			i++;
 		}
-		put16(out + len, pid);
-		put16(out + len + 2, blp);
+		vtp_put_be16(out + len, pid);
+		vtp_put_be16(out + len + 2, blp);
 		len += 4;
 	}
-	put16(out + 2, (uint16_t)(len / 4 - 1));
+	vtp_put_be16(out + 2, (uint16_t)(len / 4 - 1));
 	return len;
 }
 
@@ -492,13 +468,13 @@ size_t vtp_rtcp_build_remb(uint8_t *out, size_t cap, uint32_t our_ssrc,
 	}
 	out[0] = RTP_VERSION << 6 | PSFB_FMT_AFB;
 	out[1] = VTP_RTCP_PSFB;
-	put16(out + 2, (uint16_t)(len / 4 - 1));
-	put32(out + 4, our_ssrc);
-	put32(out + 8, 0); /* draft-alvestrand-rmcat-remb: media source unused */
+	vtp_put_be16(out + 2, (uint16_t)(len / 4 - 1));
+	vtp_put_be32(out + 4, our_ssrc);
+	vtp_put_be32(out + 8, 0); /* draft-alvestrand-rmcat-remb: media source unused */
 	memcpy(out + 12, "REMB", 4);
-	put32(out + 16, (uint32_t)nssrcs << 24 | exp << 18 | (uint32_t)bitrate);
+	vtp_put_be32(out + 16, (uint32_t)nssrcs << 24 | exp << 18 | (uint32_t)bitrate);
 	for (size_t k = 0; k < nssrcs; k++)
-		put32(out + 20 + 4 * k, media_ssrcs[k]);
+		vtp_put_be32(out + 20 + 4 * k, media_ssrcs[k]);
 	return len;
 }
 

@@ -16,6 +16,7 @@
 #include <openssl/hmac.h>
 #include <zlib.h>
 
+#include "core/bytes.h"
 #include "core/error.h"
 
 #define ATTR_MAPPED_ADDRESS 0x0001
@@ -58,40 +59,15 @@
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
 static uint64_t get64(const uint8_t *p)
 {
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
+	return (uint64_t)vtp_get_be32(p) << 32 | vtp_get_be32(p + 4);
 }
 
 static void put64(uint8_t *p, uint64_t v)
 {
-	put32(p, (uint32_t)(v >> 32));
-	put32(p + 4, (uint32_t)v);
+	vtp_put_be32(p, (uint32_t)(v >> 32));
+	vtp_put_be32(p + 4, (uint32_t)v);
 }
 
 static size_t pad4(size_t n)
@@ -122,7 +98,7 @@ static bool integrity(const uint8_t *p, size_t off, const char *pwd, size_t pwd_
 	if ((!pwd && pwd_len) || pwd_len > INT_MAX)
 		return false;
 	memcpy(buf, p, off);
-	put16(buf + 2, (uint16_t)(off - VTP_STUN_HEADER + INTEGRITY_ATTR));
+	vtp_put_be16(buf + 2, (uint16_t)(off - VTP_STUN_HEADER + INTEGRITY_ATTR));
 	/* HMAC() with a NULL key means "no key given", not an empty one */
 	if (!HMAC(EVP_sha1(), pwd_len ? pwd : "", (int)pwd_len, buf, off, md, &md_len) ||
 	    md_len != INTEGRITY_LEN)
@@ -140,9 +116,9 @@ bool vtp_stun_is(const uint8_t *p, size_t n)
 	/* RFC 7983 §7: 0..3 is STUN; also the two zero bits of RFC 8489 §5 */
 	if (n < VTP_STUN_HEADER || p[0] > 3)
 		return false;
-	if (get32(p + 4) != VTP_STUN_MAGIC)
+	if (vtp_get_be32(p + 4) != VTP_STUN_MAGIC)
 		return false;
-	len = get16(p + 2);
+	len = vtp_get_be16(p + 2);
 	return len % 4 == 0 && VTP_STUN_HEADER + len == n;
 }
 
@@ -176,7 +152,7 @@ static int take_xor_address(vtp_stun_msg *m, const uint8_t *p, const uint8_t *v,
 
 	if (vlen < 4)
 		return VTP_EINVAL;
-	port = get16(v + 2) ^ (uint16_t)(VTP_STUN_MAGIC >> 16);
+	port = vtp_get_be16(v + 2) ^ (uint16_t)(VTP_STUN_MAGIC >> 16);
 	memset(&ss, 0, sizeof(ss));
 	if (v[1] == FAMILY_IPV4 && vlen == IPV4_VALUE) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
@@ -224,7 +200,7 @@ static int take_attribute(vtp_stun_msg *m, const uint8_t *p, size_t off,
 			return VTP_EINVAL;
 		if (!m->has_priority) {
 			m->has_priority = true;
-			m->priority = get32(v);
+			m->priority = vtp_get_be32(v);
 		}
 		break;
 	case ATTR_USE_CANDIDATE:
@@ -290,7 +266,7 @@ int vtp_stun_parse(const uint8_t *p, size_t n, vtp_stun_msg *out)
 	if (n > VTP_STUN_MAX || !vtp_stun_is(p, n))
 		return VTP_EINVAL;
 	memset(&m, 0, sizeof(m));
-	m.type = get16(p);
+	m.type = vtp_get_be16(p);
 	memcpy(m.txid, p + 8, sizeof(m.txid));
 	m.len = n;
 	while (off < n) {
@@ -300,8 +276,8 @@ int vtp_stun_parse(const uint8_t *p, size_t n, vtp_stun_msg *out)
 
 		if (++count > ATTR_COUNT_MAX || n - off < ATTR_HEADER)
 			return VTP_EINVAL;
-		type = get16(p + off);
-		vlen = get16(p + off + 2);
+		type = vtp_get_be16(p + off);
+		vlen = vtp_get_be16(p + off + 2);
 		/* the padding must be there too; its bytes may be anything
 		 * (RFC 5769's vectors pad with spaces) */
 		span = ATTR_HEADER + pad4(vlen);
@@ -310,7 +286,7 @@ int vtp_stun_parse(const uint8_t *p, size_t n, vtp_stun_msg *out)
 		if (type == ATTR_FINGERPRINT) {
 			if (vlen != 4 || span != n - off)
 				return VTP_EINVAL;
-			if (get32(v) != fingerprint(p, off))
+			if (vtp_get_be32(v) != fingerprint(p, off))
 				return VTP_EINVAL;
 			m.has_fingerprint = true;
 		} else if (m.integrity_at == 0) {
@@ -360,9 +336,9 @@ static void begin_message(writer *w, uint8_t *out, size_t cap, uint16_t type,
 	w->failed = cap < VTP_STUN_HEADER;
 	if (w->failed)
 		return;
-	put16(out, type);
-	put16(out + 2, 0);
-	put32(out + 4, VTP_STUN_MAGIC);
+	vtp_put_be16(out, type);
+	vtp_put_be16(out + 2, 0);
+	vtp_put_be32(out + 4, VTP_STUN_MAGIC);
 	memcpy(out + 8, txid, 12);
 }
 
@@ -379,11 +355,11 @@ static uint8_t *add_attribute(writer *w, uint16_t type, size_t vlen)
 		return NULL;
 	}
 	a = w->out + w->len;
-	put16(a, type);
-	put16(a + 2, (uint16_t)vlen);
+	vtp_put_be16(a, type);
+	vtp_put_be16(a + 2, (uint16_t)vlen);
 	memset(a + ATTR_HEADER + vlen, 0, span - ATTR_HEADER - vlen);
 	w->len += span;
-	put16(w->out + 2, (uint16_t)(w->len - VTP_STUN_HEADER));
+	vtp_put_be16(w->out + 2, (uint16_t)(w->len - VTP_STUN_HEADER));
 	return a + ATTR_HEADER;
 }
 
@@ -404,7 +380,7 @@ static size_t finish_message(writer *w)
 
 	if (!v)
 		return 0;
-	put32(v, fingerprint(w->out, at));
+	vtp_put_be32(v, fingerprint(w->out, at));
 	return w->failed ? 0 : w->len;
 }
 
@@ -434,13 +410,13 @@ size_t vtp_stun_build_success(uint8_t *out, size_t cap, const uint8_t txid[12],
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)from;
 
 		v[1] = FAMILY_IPV4;
-		put16(v + 2, ntohs(sin->sin_port) ^ (uint16_t)(VTP_STUN_MAGIC >> 16));
+		vtp_put_be16(v + 2, ntohs(sin->sin_port) ^ (uint16_t)(VTP_STUN_MAGIC >> 16));
 		memcpy(v + 4, &sin->sin_addr, 4);
 	} else {
 		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)from;
 
 		v[1] = FAMILY_IPV6;
-		put16(v + 2, ntohs(sin6->sin6_port) ^ (uint16_t)(VTP_STUN_MAGIC >> 16));
+		vtp_put_be16(v + 2, ntohs(sin6->sin6_port) ^ (uint16_t)(VTP_STUN_MAGIC >> 16));
 		memcpy(v + 4, &sin6->sin6_addr, 16);
 	}
 	/* cookie, then txid: the header's bytes 4.. */
@@ -518,7 +494,7 @@ size_t vtp_stun_build_error(uint8_t *out, size_t cap, const uint8_t txid[12], in
 		if (!v)
 			return 0;
 		for (size_t i = 0; i < count; i++)
-			put16(v + 2 * i, unknown[i]);
+			vtp_put_be16(v + 2 * i, unknown[i]);
 	}
 	if (pwd)
 		add_integrity(&w, pwd, pwd_len);
@@ -551,7 +527,7 @@ size_t vtp_stun_build_request(uint8_t *out, size_t cap, const uint8_t txid[12],
 		memcpy(v, username, username_len);
 	v = add_attribute(&w, ATTR_PRIORITY, 4);
 	if (v)
-		put32(v, priority);
+		vtp_put_be32(v, priority);
 	v = add_attribute(&w, ATTR_ICE_CONTROLLING, 8);
 	if (v)
 		put64(v, tiebreaker);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bytes.h"
 #include "ingest/stun.h"
 
 #define PWD "VOkJxbRl1RmTxUk/WvJxBt"
@@ -19,11 +20,6 @@
 #define USERNAME_MAX 513
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 /* ---- the parsed input --------------------------------------------------------- */
 
@@ -34,7 +30,7 @@ static void check_parsed(const uint8_t *p, size_t n, const vtp_stun_msg *m)
 
 	if (!vtp_stun_is(p, n) || m->len != n || n > VTP_STUN_MAX || n % 4)
 		abort();
-	if (m->type != get16(p) || memcmp(m->txid, p + 8, 12) != 0)
+	if (m->type != vtp_get_be16(p) || memcmp(m->txid, p + 8, 12) != 0)
 		abort();
 	if (m->username) {
 		if (m->username < p + VTP_STUN_HEADER + 4 || m->username > p + n ||
@@ -48,12 +44,12 @@ static void check_parsed(const uint8_t *p, size_t n, const vtp_stun_msg *m)
 		if (m->integrity_at < VTP_STUN_HEADER || m->integrity_at >= n ||
 		    n - m->integrity_at < 24 || m->integrity_at % 4)
 			abort();
-		if (get16(p + m->integrity_at) != 0x0008 ||
-		    get16(p + m->integrity_at + 2) != 20)
+		if (vtp_get_be16(p + m->integrity_at) != 0x0008 ||
+		    vtp_get_be16(p + m->integrity_at + 2) != 20)
 			abort();
 	}
-	if (m->has_fingerprint && (n < VTP_STUN_HEADER + 8 || get16(p + n - 8) != 0x8028 ||
-				   get16(p + n - 6) != 4))
+	if (m->has_fingerprint && (n < VTP_STUN_HEADER + 8 || vtp_get_be16(p + n - 8) != 0x8028 ||
+				   vtp_get_be16(p + n - 6) != 4))
 		abort();
 	if (m->unknown_required < 0)
 		abort();
