@@ -805,10 +805,7 @@ static void hook_recording_started(void *ctx, const char *recording_id, const ch
 
 	(void)recording_id;
 	(void)room_id;
-	pthread_mutex_lock(&ing->whip_mu);
-	ing->whip_kick = true;
-	pthread_cond_signal(&ing->whip_cv);
-	pthread_mutex_unlock(&ing->whip_mu);
+	vtp__whip_kick(ing);
 }
 
 static char *hook_live_tracks(void *ctx, const char *recording_id)

@@ -166,7 +166,6 @@ typedef struct ev {
 
 #define WHIP_MAX_STREAMS 2
 
-enum whip_state { WHIP_NEW = 0, WHIP_CONNECTED, WHIP_ENDED };
 enum whip_end_reason {
 	WHIP_ALIVE = 0, WHIP_DELETED, WHIP_TIMEOUT, WHIP_CONSENT, WHIP_DTLS_FAILED,
 	WHIP_DTLS_CLOSED, WHIP_SHUTDOWN,
@@ -177,7 +176,7 @@ typedef struct whip_stream {
 	char codec[8];
 	int pt;
 	uint32_t clock_rate;
-	bool nack, pli, fir, remb; /* feedback the answer agreed on */
+	bool nack, fir, remb;      /* feedback the answer agreed on (PLI: always) */
 	/* loop */
 	track *t;                  /* the capture while a recording is active */
 	bool have_ssrc;
@@ -215,10 +214,9 @@ typedef struct whip_session {
 	bool latched;
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
-	uint64_t created_ns, last_media_ns, last_stun_ns, last_remb_ns, last_rr_ns;
+	uint64_t created_ns, last_media_ns, last_stun_ns, last_remb_ns;
 	uint32_t our_ssrc;
 	/* published */
-	_Atomic int a_state;
 	_Atomic int a_end;          /* enum whip_end_reason: set once */
 	_Atomic uint64_t a_drops;
 } whip_session;
@@ -313,9 +311,9 @@ void vtp__whip_send_rtcp(vtp_ingest *ing, whip_session *s, const uint8_t *p, siz
 /* A track joins or leaves its session's stream (loop). */
 void vtp__whip_track_added(track *t);
 void vtp__whip_track_ended(track *t);
-/* whip.c: the session asks to be ended (called by the loop; the WHIP
- * thread does the work) */
-void vtp__whip_post_end(vtp_ingest *ing, whip_session *s, enum whip_end_reason why);
+/* whip.c: wakes the WHIP thread (a session's a_end was set by the loop, or
+ * a recording started) */
+void vtp__whip_kick(vtp_ingest *ing);
 
 /* ingest.c, shared with whip.c */
 int vtp__bind_port(vtp_ingest *ing, int *port_out);

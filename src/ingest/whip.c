@@ -58,19 +58,12 @@ void vtp__whip_unref(whip_session *s)
 	vtp_free(s);
 }
 
-static void kick(vtp_ingest *ing)
+void vtp__whip_kick(vtp_ingest *ing)
 {
 	pthread_mutex_lock(&ing->whip_mu);
 	ing->whip_kick = true;
 	pthread_cond_signal(&ing->whip_cv);
 	pthread_mutex_unlock(&ing->whip_mu);
-}
-
-void vtp__whip_post_end(vtp_ingest *ing, whip_session *s, enum whip_end_reason why)
-{
-	(void)s;
-	(void)why;
-	kick(ing); /* the thread finds it by its a_end */
 }
 
 /* The publisher as the access log's actor. */
@@ -502,7 +495,6 @@ int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const
 		}
 		st->clock_rate = st->video ? 90000 : 48000;
 		st->nack = st->video && c->nack;
-		st->pli = c->nack_pli;
 		st->fir = c->ccm_fir;
 		st->remb = c->goog_remb;
 	}
@@ -561,7 +553,7 @@ int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const
 	vtp_sdp_write_answer(o, &ap, answer);
 	if (answer->len == 0) { /* cannot happen within 64 KiB; never answer empty */
 		atomic_store(&s->a_end, WHIP_SHUTDOWN);
-		kick(ing);
+		vtp__whip_kick(ing);
 		vtp__whip_unref(s);
 		s = NULL;
 		rc = vtp_fail_set(fail, VTP_EINTERNAL, "internal", NULL,

@@ -79,7 +79,7 @@ static void session_over(vtp_ingest *ing, whip_session *s, enum whip_end_reason 
 	int expected = WHIP_ALIVE;
 
 	if (atomic_compare_exchange_strong(&s->a_end, &expected, (int)why))
-		vtp__whip_post_end(ing, s, why);
+		vtp__whip_kick(ing); /* the WHIP thread finds it by its a_end */
 }
 
 /* ---- STUN ------------------------------------------------------------------ */
@@ -161,7 +161,6 @@ static void on_dtls(vtp_ingest *ing, whip_session *s, const uint8_t *p, size_t n
 			session_over(ing, s, WHIP_DTLS_FAILED);
 			return;
 		}
-		atomic_store(&s->a_state, WHIP_CONNECTED);
 		atomic_fetch_add(&ing->whip_connected, 1);
 		VTP_INFO("whip session %s: connected (DTLS 1.2, %s)", s->id,
 			 vtp_dtls_srtp_profile(s->dtls));
@@ -415,7 +414,6 @@ void vtp__whip_loop_end(loop_state *ls, whip_session *s)
 	s->srtp = NULL;
 	vtp_dtls_free(s->dtls);
 	s->dtls = NULL;
-	atomic_store(&s->a_state, WHIP_ENDED);
 	vtp__whip_unref(s); /* the loop's reference */
 	vtp__whip_unref(s); /* the command's reference */
 }
