@@ -32,6 +32,7 @@
 #include "capture/capture.h"
 #include "compose/compose.h"
 #include "core/path.h"
+#include "events/webhook.h"
 #include "jobs/jobs.h"
 #include "recording/recording.h"
 #include "store/store.h"
@@ -383,6 +384,7 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	const char *recdir;
 	vtp_storage *storage = NULL;
 	vtp_retention *retention = NULL;
+	vtp_webhooks *webhooks = NULL;
 	vtp_api_config ac;
 	sigset_t set;
 	int sig = 0, rc;
@@ -419,6 +421,16 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	vtp_recordings_set_node(recs, node_id);
 	vtp_recordings_set_cache(recs, cfg->response_cache);
 	vtp_recordings_set_media_urls(recs, key, keylen, cfg->media_url_ttl);
+	vtp_recordings_set_webhooks(recs, cfg->webhook_url != NULL);
+	if (cfg->webhook_url) {
+		webhooks = vtp_webhooks_start(store, cfg->webhook_url, cfg->webhook_secret, err,
+					      sizeof(err));
+		if (!webhooks) {
+			fprintf(stderr, PROG ": %s\n", err);
+			rc = 2;
+			goto out;
+		}
+	}
 
 	memset(&ic, 0, sizeof(ic));
 	ic.public_ip = cfg->public_ip;
@@ -497,6 +509,7 @@ out:
 		vtp_recordings_set_job_hook(recs, NULL, NULL);
 	vtp_jobs_stop(jobs);
 	vtp_ingest_stop(ingest);
+	vtp_webhooks_stop(webhooks);
 	vtp_recordings_free(recs);
 	vtp_store_free(store);
 	vtp_storage_free(storage);
@@ -534,6 +547,7 @@ static int cmd_worker(vtp_config *cfg, const vtp_jobs_settings *js)
 	}
 	recs = vtp_recordings_new(store, vtp_storage_local_root(storage));
 	vtp_recordings_set_node(recs, node_id);
+	vtp_recordings_set_webhooks(recs, cfg->webhook_url != NULL);
 	/* its own claimer name: a `serve` on the same data dir (same node id)
 	 * re-queues only its own jobs when it starts, and this one only its */
 	snprintf(claimer, sizeof(claimer), "%s/worker", node_id);
@@ -1111,6 +1125,7 @@ static int compose_recording(vtp_config *cfg, const compose_args *a, int threads
 	}
 	remote = vtp_storage_is_remote(storage);
 	recs = vtp_recordings_new(store, vtp_storage_local_root(storage));
+	vtp_recordings_set_webhooks(recs, cfg->webhook_url != NULL);
 	rc = vtp_recordings_processing(recs, id, (int)attempt);
 	if (rc) {
 		fprintf(stderr, PROG ": compose: recording %s cannot move to processing: %s\n", id,

@@ -126,6 +126,9 @@ typedef struct vtp_media_hooks {
 
 /* Installs the hooks (before serving; NULL clears them). */
 void vtp_recordings_set_media(vtp_recordings *svc, const vtp_media_hooks *hooks);
+/* Status changes (started, stopped, done, failed, deleted) are written to
+ * the webhook outbox (set before serving; off by default). */
+void vtp_recordings_set_webhooks(vtp_recordings *svc, bool on);
 /* Keep rendered finished recordings (vtp_recordings_get_json); on by
  * default. Set before serving. */
 void vtp_recordings_set_cache(vtp_recordings *svc, bool on);

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/gencache.h"
 #include "core/jsonval.h"
+#include "core/jsonw.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/path.h"
@@ -29,6 +30,7 @@ struct vtp_recordings {
 	vtp_gencache *rendered; /* finished recordings' JSON by id */
 	void (*job_queued)(void *ctx); /* wakes local workers; may be NULL */
 	void *job_ctx;
+	bool webhooks;             /* status changes go to the webhook outbox */
 	const unsigned char *media_key; /* signs media URLs; NULL: no URLs */
 	size_t media_key_len;
 	int64_t media_ttl_s;
@@ -254,6 +256,49 @@ static void audit(vtp_recordings *svc, const vtp_actor *who, const char *rec_id,
 	free(detail_text);
 }
 
+/* A status change as a webhook event (CONTRACT §7):
+ * {"event":"recording.<what>","recording":{...as it is now},"timestamp"},
+ * written to the outbox, from which src/events/webhook.c delivers it at
+ * least once. Written after the change is committed: a crash in between
+ * loses the event, never invents one. */
+static void emit(vtp_recordings *svc, const char *id, const char *what)
+{
+	vtp_recording r;
+	char event[40];
+	vtp_buf b;
+	vtp_jw w;
+	int rc;
+
+	if (!svc->webhooks)
+		return;
+	rc = vtp_store_recording_get(svc->store, id, &r);
+	if (rc) {
+		VTP_ERROR("recording %s: webhook event %s lost: %s", id, what, vtp_strerror(rc));
+		return;
+	}
+	snprintf(event, sizeof(event), "recording.%s", what);
+	vtp_buf_init(&b, 1 << 22);
+	vtp_jw_init(&w, &b);
+	vtp_jw_object_begin(&w);
+	vtp_jw_key(&w, "event");
+	vtp_jw_string(&w, event);
+	vtp_jw_key(&w, "recording");
+	vtp_recording_write(&w, &r);
+	vtp_jw_key(&w, "timestamp");
+	vtp_jw_time(&w, vtp_now_ms());
+	vtp_jw_object_end(&w);
+	rc = vtp_store_outbox_add(svc->store, event, b.data ? b.data : "{}");
+	if (rc)
+		VTP_ERROR("recording %s: webhook event %s lost: %s", id, event, vtp_strerror(rc));
+	vtp_buf_free(&b);
+	vtp_recording_clear(&r);
+}
+
+void vtp_recordings_set_webhooks(vtp_recordings *svc, bool on)
+{
+	svc->webhooks = on;
+}
+
 static int store_fail(vtp_fail *fail, int rc)
 {
 	if (rc == VTP_EUNAVAIL)
@@ -471,6 +516,7 @@ int vtp_recordings_start(vtp_recordings *svc, const vtp_actor *who,
 		return store_fail(fail, rc);
 	}
 	audit(svc, who, r.id, "start", json_pack("{ss}", "status", "recording"));
+	emit(svc, r.id, "started");
 	VTP_INFO("recording %s started in room of %zu chars by %s", r.id,
 		 vtp_utf8_length(req->room_id), who->user_id);
 	if (svc->media.recording_started)
@@ -553,6 +599,7 @@ static int stop_locked(vtp_recordings *svc, const vtp_actor *who, vtp_recording 
 	audit(svc, who, rec->id, "stop", json_pack("{ss}", "status", "stopped"));
 	VTP_INFO("recording %s stopped after %.3f s", rec->id, duration);
 	end_media(svc, rec->id, now);
+	emit(svc, rec->id, "stopped"); /* with the tracks' final statistics */
 	queue_processing(svc, rec->id);
 	return 0;
 }
@@ -714,6 +761,7 @@ int vtp_recordings_delete(vtp_recordings *svc, const vtp_actor *who,
 		goto out;
 	}
 	audit(svc, who, rec.id, "delete", NULL);
+	emit(svc, rec.id, "deleted");
 	*deleted_at = now;
 out:
 	vtp_recording_clear(&rec);
@@ -1109,10 +1157,12 @@ int vtp_recordings_done(vtp_recordings *svc, const char *id, const char *file_ke
 	int rc = vtp_store_recording_done(svc->store, id, file_key, file_size, duration_seconds,
 					  metadata, vtp_now_ms());
 
-	if (rc == 0)
+	if (rc == 0) {
 		audit(svc, NULL, id, "done",
 		      json_pack("{ss sI sf}", "status", "done", "fileSize", (json_int_t)file_size,
 				"durationSeconds", duration_seconds));
+		emit(svc, id, "done");
+	}
 	return rc;
 }
 
@@ -1129,6 +1179,7 @@ int vtp_recordings_failed(vtp_recordings *svc, const char *id, const char *error
 		json_object_set_new(detail, "status", json_string("failed"));
 		json_object_set_new(detail, "error", json_string(error));
 		audit(svc, NULL, id, "failed", detail);
+		emit(svc, id, "failed");
 	} else {
 		json_decref(detail);
 	}

@@ -128,6 +128,22 @@ const char *const vtp__postgres_migrations[] = {
 	" WHERE state IN ('queued','running');"
 	"CREATE INDEX idx_jobs_queue ON jobs (state, run_after, id);",
 
+	/* 5: the webhook outbox (CONTRACT §7): one row per event, written with
+	 * the state change, delivered at least once by any node. next_at is
+	 * when it may be tried (again); a claim pushes it one lease ahead, so
+	 * a node that dies mid-delivery leaves it to the others. */
+	"CREATE TABLE webhook_outbox ("
+	" id UUID PRIMARY KEY,"
+	" event VARCHAR(40) NOT NULL,"
+	" body TEXT NOT NULL,"
+	" attempts INT NOT NULL DEFAULT 0,"
+	" next_at TIMESTAMPTZ NOT NULL,"
+	" delivered_at TIMESTAMPTZ,"
+	" last_error TEXT,"
+	" created_at TIMESTAMPTZ NOT NULL);"
+	"CREATE INDEX idx_webhook_outbox_due ON webhook_outbox (next_at, id)"
+	" WHERE delivered_at IS NULL;",
+
 	NULL,
 };
 
@@ -254,6 +270,19 @@ const char *const vtp__sqlite_migrations[] = {
 	"CREATE UNIQUE INDEX uq_jobs_recording_open ON jobs (recording_id)"
 	" WHERE state IN ('queued','running');"
 	"CREATE INDEX idx_jobs_queue ON jobs (state, run_after, id);",
+
+	/* 5: the webhook outbox (see the PostgreSQL migration 5). */
+	"CREATE TABLE webhook_outbox ("
+	" id TEXT NOT NULL PRIMARY KEY,"
+	" event TEXT NOT NULL,"
+	" body TEXT NOT NULL,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" next_at TEXT NOT NULL,"
+	" delivered_at TEXT,"
+	" last_error TEXT,"
+	" created_at TEXT NOT NULL) STRICT;"
+	"CREATE INDEX idx_webhook_outbox_due ON webhook_outbox (next_at, id)"
+	" WHERE delivered_at IS NULL;",
 
 	NULL,
 };

@@ -1790,3 +1790,109 @@ int vtp_store_job_requeue_node(vtp_store *s, const char *node_id, int64_t now, i
 		*count = (int)changes;
 	return rc;
 }
+
+/* ---- webhook outbox ------------------------------------------------------------ */
+
+void vtp_outbox_item_clear(vtp_outbox_item *it)
+{
+	if (!it)
+		return;
+	vtp_free(it->event);
+	vtp_free(it->body);
+	memset(it, 0, sizeof(*it));
+}
+
+static int read_outbox(void *ctx, const vtp__row *row)
+{
+	one_ctx *oc = ctx;
+	vtp_outbox_item *it = oc->out;
+
+	col_id(row, 0, it->id);
+	it->event = col_strdup(row, 1);
+	it->body = col_strdup(row, 2);
+	it->attempts = (int)col_int(row, 3);
+	oc->found = true;
+	return 0;
+}
+
+int vtp_store_outbox_add(vtp_store *s, const char *event, const char *body)
+{
+	char id[VTP_UUID_BUFLEN], t[VTP_TIME_BUFLEN];
+	vtp__param p[5];
+
+	vtp_uuid_v7(id);
+	p[0] = p_text(id);
+	p[1] = p_text(event);
+	p[2] = p_text(body);
+	p[3] = p_time(vtp_now_ms(), t);
+	p[4] = p_text(t);
+	return query(s,
+		     "INSERT INTO webhook_outbox (id, event, body, attempts, next_at, created_at)"
+		     " VALUES (?, ?, ?, 0, ?, ?)",
+		     p, 5, NULL, NULL, NULL);
+}
+
+int vtp_store_outbox_claim(vtp_store *s, int64_t now, int64_t lease_ms, vtp_outbox_item *out)
+{
+	char t[2][VTP_TIME_BUFLEN], sql[600];
+	one_ctx oc = {0};
+	vtp__param p[2];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	oc.out = out;
+	if (!now)
+		now = vtp_now_ms();
+	p[0] = p_time(now + lease_ms, t[0]);
+	p[1] = p_time(now, t[1]);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE webhook_outbox SET attempts = attempts + 1, next_at = ?"
+		 " WHERE id = (SELECT id FROM webhook_outbox WHERE delivered_at IS NULL"
+		 " AND next_at <= ? ORDER BY next_at, id LIMIT 1%s)"
+		 " RETURNING id, event, body, attempts",
+		 s->ops->claim_lock);
+	rc = query(s, sql, p, 2, read_outbox, &oc, NULL);
+	if (rc) {
+		vtp_outbox_item_clear(out);
+		return rc;
+	}
+	return oc.found ? 0 : VTP_ENOTFOUND;
+}
+
+int vtp_store_outbox_delivered(vtp_store *s, const char *id)
+{
+	char oid[VTP_UUID_BUFLEN], t[VTP_TIME_BUFLEN];
+	vtp__param p[2];
+
+	if (!norm_id(id, oid))
+		return VTP_ENOTFOUND;
+	p[0] = p_time(vtp_now_ms(), t);
+	p[1] = p_text(oid);
+	return job_update(s,
+			  "UPDATE webhook_outbox SET delivered_at = ?, last_error = NULL"
+			  " WHERE id = ? AND delivered_at IS NULL",
+			  p, 2);
+}
+
+int vtp_store_outbox_retry(vtp_store *s, const char *id, int64_t next_at, const char *error)
+{
+	char oid[VTP_UUID_BUFLEN], t[VTP_TIME_BUFLEN];
+	vtp__param p[3];
+
+	if (!norm_id(id, oid))
+		return VTP_ENOTFOUND;
+	p[0] = p_time(next_at, t);
+	p[1] = p_text(error);
+	p[2] = p_text(oid);
+	return job_update(s,
+			  "UPDATE webhook_outbox SET next_at = ?, last_error = ?"
+			  " WHERE id = ? AND delivered_at IS NULL",
+			  p, 3);
+}
+
+int vtp_store_outbox_pending(vtp_store *s, int64_t *count)
+{
+	*count = 0;
+	return query(s, "SELECT COUNT(*) FROM webhook_outbox WHERE delivered_at IS NULL", NULL, 0,
+		     read_count, count, NULL);
+}

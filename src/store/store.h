@@ -203,6 +203,29 @@ int vtp_store_job_finish(vtp_store *s, const char *job_id, bool ok, const char *
  * again. *count receives how many. */
 int vtp_store_job_requeue_node(vtp_store *s, const char *node_id, int64_t now, int *count);
 
+/* ---- webhook outbox (CONTRACT §7) ----------------------------------------- */
+
+typedef struct vtp_outbox_item {
+	char id[VTP_UUID_BUFLEN];
+	char *event;   /* "recording.started", ... */
+	char *body;    /* the JSON to POST */
+	int attempts;  /* including the one just claimed */
+} vtp_outbox_item;
+
+void vtp_outbox_item_clear(vtp_outbox_item *it);
+/* Adds an event, due at once. */
+int vtp_store_outbox_add(vtp_store *s, const char *event, const char *body);
+/* Claims the oldest due undelivered event: attempts + 1 and next_at pushed
+ * lease_ms ahead (so a claimer that dies leaves it to others). Atomic
+ * against other claimers. VTP_ENOTFOUND when none is due. */
+int vtp_store_outbox_claim(vtp_store *s, int64_t now, int64_t lease_ms, vtp_outbox_item *out);
+/* Delivered: never tried again. */
+int vtp_store_outbox_delivered(vtp_store *s, const char *id);
+/* Not delivered: due again at next_at, with the error seen. */
+int vtp_store_outbox_retry(vtp_store *s, const char *id, int64_t next_at, const char *error);
+/* Undelivered events (for /metrics). */
+int vtp_store_outbox_pending(vtp_store *s, int64_t *count);
+
 /* ---- participants ------------------------------------------------------- */
 
 typedef struct vtp_participant {
