@@ -485,6 +485,7 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	ac.token_ttl_seconds = LOGIN_TOKEN_TTL;
 	ac.storage = storage;
 	ac.s3_proxy = cfg->s3_proxy;
+	ac.webhooks = webhooks;
 	api = vtp_api_start(&ac, err, sizeof(err));
 	if (!api) {
 		fprintf(stderr, PROG ": %s\n", err);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "auth/auth.h"
+#include "events/webhook.h"
 #include "ingest/ingest.h"
 #include "recording/recording.h"
 #include "storage/storage.h"
@@ -27,6 +28,7 @@ typedef struct vtp_api_config {
 	int token_ttl_seconds;     /* login token lifetime */
 	bool response_cache;       /* keep rendered answers (listcache.c, recording service) */
 	vtp_ingest *ingest;        /* borrowed; NULL: no media ingest */
+	vtp_webhooks *webhooks;    /* borrowed; NULL: no webhook delivery here */
 	vtp_storage *storage;      /* borrowed: where finished media lives */
 	bool s3_proxy;             /* stream remote objects instead of redirecting */
 } vtp_api_config;

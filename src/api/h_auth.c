@@ -37,6 +37,7 @@ void vtp__h_metrics(vtp_req *r)
 	vtp__metrics_render(&b, active, vtp_recordings_audit_lost(r->api->cfg.recordings));
 	if (r->api->cfg.ingest)
 		vtp_ingest_metrics(r->api->cfg.ingest, &b);
+	vtp_webhooks_metrics(r->api->cfg.webhooks, &b); /* nothing when NULL */
 	vtp__reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
 	vtp_buf_free(&b);
 }

@@ -76,4 +76,8 @@ test('status changes reach the webhook, signed, retried after failures', async (
   assert.equal(status('recording.failed'), 'failed');
   // the failed attempts were retried: each event delivered exactly once here
   for (const e of want) assert.equal(delivered().filter((g) => JSON.parse(g.body).event === e).length, 1, e);
+  const m = await (await fetch(`${srv.url}/metrics`)).text();
+  assert.match(m, /^vtp_webhooks_delivered_total 4$/m);
+  assert.match(m, /^vtp_webhooks_failed_attempts_total 2$/m);
+  assert.match(m, /^vtp_webhooks_pending 0$/m);
 });
