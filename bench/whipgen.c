@@ -6,11 +6,10 @@
  *
  *   whipgen --url http://127.0.0.1:8080/whip/rooms/ROOM --token JWT
  *           [--sessions N] [--seconds S] [--video-kbps K] [--profile gcm|cm]
- *           [--tamper N] [--bad-stun N] [--lose N] [--audio-cap F --video-cap F] [--keep]
+ *           [--tamper N] [--bad-stun N] [--lose N] [--keep]
  *
- * Media is synthetic (random payloads in VP8 and Opus framing) unless
- * --audio-cap/--video-cap name packet logs to replay (looped, restamped):
- * then the recording composes into real pictures and sound. --tamper sends
+ * Media is synthetic: random payloads in VP8 and Opus framing (the
+ * recorder captures packets; it does not decode them). --tamper sends
  * N extra SRTP packets with a flipped byte after the first second, and
  * --bad-stun N Binding requests with a wrong password: the server must drop
  * and count both. --lose N skips every Nth video packet (its sequence
@@ -31,7 +30,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "capture/capture.h"
 #include "core/buf.h"
 #include "core/bytes.h"
 #include "core/random.h"
@@ -42,21 +40,6 @@
 #define PKT 1500
 #define AUDIO_PT 111
 #define VIDEO_PT 96
-#define MAX_CAP_PKTS 200000
-
-typedef struct cap_pkt {
-	uint64_t at_ns;
-	uint16_t len;
-	uint8_t *data;
-} cap_pkt;
-
-typedef struct cap_src {
-	cap_pkt *p;
-	size_t n;
-	uint64_t span_ns;
-	uint16_t seq_span;
-	uint32_t ts_span;
-} cap_src;
 
 typedef struct sess {
 	int fd;
@@ -72,8 +55,6 @@ typedef struct sess {
 	uint32_t assrc, vssrc;
 	uint16_t aseq, vseq;
 	uint32_t ats, vts;
-	size_t acap_i, vcap_i;
-	uint32_t acap_loop, vcap_loop;
 	int tampered, bad_stun_sent;
 } sess;
 
@@ -81,8 +62,6 @@ static struct {
 	const char *url, *token, *profile;
 	int sessions, seconds, video_kbps, tamper, bad_stun, lose;
 	bool keep;
-	cap_src acap, vcap;
-	bool have_cap;
 	uint64_t sent_pkts, sent_bytes;
 	uint64_t fb_rr, fb_pli, fb_fir, fb_nack, fb_remb, fb_other, stun_errors;
 } g;
@@ -93,56 +72,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-/* ---- capture replay -------------------------------------------------------- */
-
-static int load_cap(const char *path, cap_src *s)
-{
-	char err[256];
-	vtp_capr *r;
-	vtp_cap_record rec;
-	uint64_t first = 0;
-	uint16_t seq0 = 0, seq_last = 0;
-	uint32_t ts0 = 0, ts_last = 0;
-
-	if (vtp_capr_open(path, &r, err, sizeof(err)) != 0) {
-		fprintf(stderr, "whipgen: %s: %s\n", path, err);
-		return -1;
-	}
-	s->p = calloc(MAX_CAP_PKTS, sizeof(*s->p));
-	while (s->n < MAX_CAP_PKTS && vtp_capr_next(r, &rec) == VTP_CAPR_RECORD) {
-		if (rec.kind != VTP_CAP_RTP || rec.len < 12 || rec.len > 1200)
-			continue;
-		if (!s->n) {
-			first = rec.arrival_ns;
-			seq0 = (uint16_t)(rec.data[2] << 8 | rec.data[3]);
-			ts0 = vtp_get_be32(rec.data + 4);
-		}
-		s->p[s->n].at_ns = rec.arrival_ns - first;
-		s->p[s->n].len = (uint16_t)rec.len;
-		s->p[s->n].data = malloc(rec.len);
-		memcpy(s->p[s->n].data, rec.data, rec.len);
-		seq_last = (uint16_t)(rec.data[2] << 8 | rec.data[3]);
-		ts_last = vtp_get_be32(rec.data + 4);
-		s->n++;
-	}
-	vtp_capr_close(r);
-	if (s->n < 2) {
-		fprintf(stderr, "whipgen: %s: fewer than two RTP packets\n", path);
-		return -1;
-	}
-	s->span_ns = s->p[s->n - 1].at_ns + 40000000ULL;
-	s->seq_span = (uint16_t)(seq_last - seq0 + 1);
-	s->ts_span = ts_last - ts0 + (uint32_t)(s->span_ns - s->p[s->n - 1].at_ns) / 1000 * 90 / 1000;
-	/* rebase seq/ts to 0 */
-	for (size_t i = 0; i < s->n; i++) {
-		uint8_t *d = s->p[i].data;
-
-		vtp_put_be16(d + 2, (uint16_t)((d[2] << 8 | d[3]) - seq0));
-		vtp_put_be32(d + 4, vtp_get_be32(d + 4) - ts0);
-	}
-	return 0;
 }
 
 /* ---- HTTP ------------------------------------------------------------------ */
@@ -453,19 +382,6 @@ static void rtp_header(uint8_t *p, int pt, bool marker, uint16_t seq, uint32_t t
 	vtp_put_be32(p + 8, ssrc);
 }
 
-/* The replayed packet i of src for this loop, restamped into pkt. */
-static size_t replay(const cap_src *src, size_t i, uint32_t loop, int pt, uint32_t ssrc,
-		     uint8_t *pkt)
-{
-	const cap_pkt *c = &src->p[i];
-
-	memcpy(pkt, c->data, c->len);
-	pkt[1] = (uint8_t)((pkt[1] & 0x80) | pt);
-	vtp_put_be16(pkt + 2, (uint16_t)(vtp_get_be32(pkt) & 0xffff) + (uint16_t)(loop * src->seq_span));
-	vtp_put_be32(pkt + 4, vtp_get_be32(pkt + 4) + loop * src->ts_span);
-	vtp_put_be32(pkt + 8, ssrc);
-	return c->len;
-}
 
 static void pump(sess *s, uint64_t now)
 {
@@ -473,53 +389,32 @@ static void pump(sess *s, uint64_t now)
 
 	if (!s->connected)
 		return;
-	if (g.have_cap) {
-		while (now >= s->start + s->acap_loop * g.acap.span_ns + g.acap.p[s->acap_i].at_ns) {
-			size_t n = replay(&g.acap, s->acap_i, s->acap_loop, AUDIO_PT, s->assrc, pkt);
+	while (now >= s->next_audio) { /* 20 ms of Opus: ~80 bytes at 32 kbit/s */
+		rtp_header(pkt, AUDIO_PT, false, s->aseq++, s->ats, s->assrc);
+		s->ats += 960;
+		pkt[12] = 0xfc; /* TOC: CELT FB 20 ms, one frame */
+		vtp_random_bytes(pkt + 13, 79);
+		send_srtp(s, pkt, 92, false);
+		s->next_audio += 20000000ULL;
+	}
+	while (now >= s->next_video) { /* one frame at 30 fps */
+		size_t frame = (size_t)g.video_kbps * 1000 / 8 / 30, sent = 0;
+		bool key = (s->vts / 3000) % 60 == 0;
 
-			send_srtp(s, pkt, n, false);
-			if (++s->acap_i == g.acap.n) {
-				s->acap_i = 0;
-				s->acap_loop++;
-			}
-		}
-		while (now >= s->start + s->vcap_loop * g.vcap.span_ns + g.vcap.p[s->vcap_i].at_ns) {
-			size_t n = replay(&g.vcap, s->vcap_i, s->vcap_loop, VIDEO_PT, s->vssrc, pkt);
+		while (sent < frame) {
+			size_t chunk = frame - sent > 1100 ? 1100 : frame - sent;
 
-			send_srtp(s, pkt, n, false);
-			if (++s->vcap_i == g.vcap.n) {
-				s->vcap_i = 0;
-				s->vcap_loop++;
-			}
+			rtp_header(pkt, VIDEO_PT, sent + chunk == frame, s->vseq++, s->vts, s->vssrc);
+			pkt[12] = sent == 0 ? 0x10 : 0x00; /* VP8 descriptor: S bit on the first */
+			vtp_random_bytes(pkt + 13, chunk);
+			if (sent == 0)
+				pkt[13] = key ? 0x00 : 0x01; /* VP8 header: keyframe bit */
+			if (!g.lose || s->vseq % (uint16_t)g.lose != 0)
+				send_srtp(s, pkt, 13 + chunk, false);
+			sent += chunk;
 		}
-	} else {
-		while (now >= s->next_audio) { /* 20 ms of Opus: ~80 bytes at 32 kbit/s */
-			rtp_header(pkt, AUDIO_PT, false, s->aseq++, s->ats, s->assrc);
-			s->ats += 960;
-			pkt[12] = 0xfc; /* TOC: CELT FB 20 ms, one frame */
-			vtp_random_bytes(pkt + 13, 79);
-			send_srtp(s, pkt, 92, false);
-			s->next_audio += 20000000ULL;
-		}
-		while (now >= s->next_video) { /* one frame at 30 fps */
-			size_t frame = (size_t)g.video_kbps * 1000 / 8 / 30, sent = 0;
-			bool key = (s->vts / 3000) % 60 == 0;
-
-			while (sent < frame) {
-				size_t chunk = frame - sent > 1100 ? 1100 : frame - sent;
-
-				rtp_header(pkt, VIDEO_PT, sent + chunk == frame, s->vseq++, s->vts, s->vssrc);
-				pkt[12] = sent == 0 ? 0x10 : 0x00; /* VP8 descriptor: S bit on the first */
-				vtp_random_bytes(pkt + 13, chunk);
-				if (sent == 0)
-					pkt[13] = key ? 0x00 : 0x01; /* VP8 header: keyframe bit */
-				if (!g.lose || s->vseq % (uint16_t)g.lose != 0)
-					send_srtp(s, pkt, 13 + chunk, false);
-				sent += chunk;
-			}
-			s->vts += 3000;
-			s->next_video += 33333333ULL;
-		}
+		s->vts += 3000;
+		s->next_video += 33333333ULL;
 	}
 	if (s->tampered < g.tamper && now - s->start > 1000000000ULL) {
 		for (; s->tampered < g.tamper; s->tampered++) {
@@ -533,7 +428,6 @@ static void pump(sess *s, uint64_t now)
 
 int main(int argc, char **argv)
 {
-	const char *acap = NULL, *vcap = NULL;
 	vtp_dtls_ctx *ctx;
 	char err[256];
 	sess *ss;
@@ -574,10 +468,6 @@ int main(int argc, char **argv)
 			g.bad_stun = (int)strtol(v, NULL, 10);
 		else if (!strcmp(a, "--lose"))
 			g.lose = (int)strtol(v, NULL, 10);
-		else if (!strcmp(a, "--audio-cap"))
-			acap = v;
-		else if (!strcmp(a, "--video-cap"))
-			vcap = v;
 		else {
 			fprintf(stderr, "whipgen: unknown option %s\n", a);
 			return 2;
@@ -586,13 +476,8 @@ int main(int argc, char **argv)
 	if (!g.url || !g.token || g.sessions < 1) {
 		fprintf(stderr, "usage: whipgen --url URL --token JWT [--sessions N] [--seconds S] "
 				"[--video-kbps K] [--profile gcm|cm] [--tamper N] [--bad-stun N] [--lose N] "
-				"[--audio-cap F --video-cap F] [--keep]\n");
+				"[--keep]\n");
 		return 2;
-	}
-	if (acap && vcap) {
-		if (load_cap(acap, &g.acap) || load_cap(vcap, &g.vcap))
-			return 2;
-		g.have_cap = true;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	ctx = !g.profile ? vtp_dtls_ctx_new(err, sizeof(err))
@@ -707,11 +592,5 @@ int main(int argc, char **argv)
 	close(ep);
 	free(ss);
 	free(setup_ms);
-	for (size_t i = 0; i < g.acap.n; i++)
-		free(g.acap.p[i].data);
-	for (size_t i = 0; i < g.vcap.n; i++)
-		free(g.vcap.p[i].data);
-	free(g.acap.p);
-	free(g.vcap.p);
 	return failed ? 1 : 0;
 }

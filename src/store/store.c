@@ -1658,9 +1658,9 @@ int vtp_store_recording_failed(vtp_store *s, const char *id, const char *error,
 
 /* ---- jobs ------------------------------------------------------------------------ */
 
-/* A state-guarded UPDATE of one job: VTP_ECONFLICT when no row was in the
- * expected state (or there is no such job). */
-static int job_update(vtp_store *s, const char *sql, vtp__param *p, int np)
+/* A state-guarded UPDATE of one row (a job, an outbox event): VTP_ECONFLICT
+ * when no row was in the expected state (or there is no such row). */
+static int update_guarded_row(vtp_store *s, const char *sql, vtp__param *p, int np)
 {
 	int64_t changes = 0;
 	int rc = query(s, sql, p, np, NULL, NULL, &changes);
@@ -1748,7 +1748,7 @@ int vtp_store_job_retry(vtp_store *s, const char *job_id, int64_t run_after,
 	p[1] = p_text(error);
 	p[2] = p_time(vtp_now_ms(), t[1]);
 	p[3] = p_text(jid);
-	return job_update(s,
+	return update_guarded_row(s,
 			  "UPDATE jobs SET state = 'queued', run_after = ?,"
 			  " last_error = ?, claimed_by = NULL, updated_at = ?"
 			  " WHERE id = ? AND state = 'running'",
@@ -1766,7 +1766,7 @@ int vtp_store_job_finish(vtp_store *s, const char *job_id, bool ok, const char *
 	p[1] = p_text(error);
 	p[2] = p_time(vtp_now_ms(), t);
 	p[3] = p_text(jid);
-	return job_update(s,
+	return update_guarded_row(s,
 			  "UPDATE jobs SET state = ?, last_error = ?, updated_at = ?"
 			  " WHERE id = ? AND state = 'running'",
 			  p, 4);
@@ -1868,7 +1868,7 @@ int vtp_store_outbox_delivered(vtp_store *s, const char *id)
 		return VTP_ENOTFOUND;
 	p[0] = p_time(vtp_now_ms(), t);
 	p[1] = p_text(oid);
-	return job_update(s,
+	return update_guarded_row(s,
 			  "UPDATE webhook_outbox SET delivered_at = ?, last_error = NULL"
 			  " WHERE id = ? AND delivered_at IS NULL",
 			  p, 2);
@@ -1884,7 +1884,7 @@ int vtp_store_outbox_retry(vtp_store *s, const char *id, int64_t next_at, const 
 	p[0] = p_time(next_at, t);
 	p[1] = p_text(error);
 	p[2] = p_text(oid);
-	return job_update(s,
+	return update_guarded_row(s,
 			  "UPDATE webhook_outbox SET next_at = ?, last_error = ?"
 			  " WHERE id = ? AND delivered_at IS NULL",
 			  p, 3);
