@@ -38,6 +38,11 @@ if [[ " ${missing[*]-} " == *" nodejs "* ]] && command -v node >/dev/null 2>&1; 
     missing=("${missing[@]/nodejs}")
   fi
 fi
+# The build fetches the pages' browser libraries with npm (scripts/vendor-web.sh):
+# Debian's npm unless one is already on the PATH.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 # drop empty entries left by the substitution above
 pkgs=()
 for p in "${missing[@]-}"; do [ -n "$p" ] && pkgs+=("$p"); done

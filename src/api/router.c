@@ -10,6 +10,7 @@
 const vtp_route vtp__routes[] = {
 	{"GET", "/healthz", vtp__h_healthz, AUTH_NONE, BODY_NONE, "healthz"},
 	{"GET", "/metrics", vtp__h_metrics, AUTH_NONE, BODY_NONE, "metrics"},
+	{"GET", "/", vtp__h_web_root, AUTH_NONE, BODY_NONE, "web"},
 	{"GET", "/web/{}", vtp__h_web, AUTH_NONE, BODY_NONE, "web"},
 	{"GET", "/web/vendor/{}", vtp__h_web_vendor, AUTH_NONE, BODY_NONE, "web"},
 	{"POST", "/api/v1/auth/login", vtp__h_login, AUTH_NONE, BODY_JSON, "login"},
@@ -33,6 +34,8 @@ const vtp_route vtp__routes[] = {
 	{"GET", "/api/v1/recordings/{}/download", vtp__h_download, AUTH_MEDIA_DOWNLOAD, BODY_NONE, "recordings_download"},
 	{"GET", "/api/v1/recordings/{}/hls/{}", vtp__h_hls, AUTH_MEDIA_VIEW, BODY_NONE, "recordings_hls"},
 	{"GET", "/api/v1/recordings/{}/thumbnail", vtp__h_thumbnail, AUTH_MEDIA_VIEW, BODY_NONE, "recordings_thumbnail"},
+	{"GET", "/socket.io/", vtp__h_socketio, AUTH_NONE, BODY_NONE, "socketio"},
+	{"POST", "/socket.io/", vtp__h_socketio, AUTH_NONE, BODY_NONE, "socketio"},
 	{"POST", "/whip/rooms/{}", vtp__h_whip_create, AUTH_USER, BODY_SDP, "whip"},
 	{"OPTIONS", "/whip/rooms/{}", vtp__h_whip_options, AUTH_NONE, BODY_NONE, "whip"},
 	{"DELETE", "/whip/rooms/{}/sessions/{}", vtp__h_whip_delete, AUTH_USER, BODY_NONE, "whip_session"},
@@ -63,32 +66,34 @@ static int split(char *s, char **seg)
 	return -1;
 }
 
-/* Number of literal segments when pattern matches, else -1. */
+/* Number of literal segments when pattern matches, else -1. A pattern splits
+ * like a path, so "/" and "/socket.io/" (an empty last segment) match
+ * exactly themselves. */
 static int match(const char *pattern, char **seg, int nseg, const char **params)
 {
-	int i = 0, literal = 0, np = 0;
-	const char *p = pattern + 1;
+	char copy[128];
+	char *pseg[MAX_SEGMENTS];
+	int n, literal = 0, np = 0;
 
-	while (*p) {
-		const char *end = strchr(p, '/');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-
-		if (i >= nseg)
-			return -1;
-		if (len == 2 && p[0] == '{' && p[1] == '}') {
+	if (strlen(pattern) >= sizeof(copy))
+		return -1;
+	strcpy(copy, pattern);
+	n = split(copy, pseg);
+	if (n != nseg)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (strcmp(pseg[i], "{}") == 0) {
 			if (!*seg[i])
 				return -1;
 			if (np < VTP_API_MAX_PARAMS)
 				params[np++] = seg[i];
 		} else {
-			if (strlen(seg[i]) != len || memcmp(seg[i], p, len) != 0)
+			if (strcmp(pseg[i], seg[i]) != 0)
 				return -1;
 			literal++;
 		}
-		i++;
-		p = end ? end + 1 : p + len;
 	}
-	return i == nseg ? literal : -1;
+	return literal;
 }
 
 const vtp_route *vtp__route_match(const char *method, char *segments_copy,

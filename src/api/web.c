@@ -6,15 +6,16 @@
 
 #include <string.h>
 
-#ifndef VTP_WEB_DIR
-#error "VTP_WEB_DIR must name the web/ folder (CMakeLists.txt sets it)"
+#if !defined(VTP_WEB_DIR) || !defined(VTP_WEB_VENDOR_DIR)
+#error "VTP_WEB_DIR and VTP_WEB_VENDOR_DIR must name web/ and the fetched libraries (CMakeLists.txt)"
 #endif
 
-#define EMBED(sym, file)                                                        \
+#define EMBED(sym, file) EMBED_FROM(sym, VTP_WEB_DIR, file)
+#define EMBED_FROM(sym, dir, file)                                              \
 	__asm__(".section .rodata\n"                                            \
 		".balign 16\n"                                                  \
 		".global " #sym "\n" #sym ":\n"                                  \
-		".incbin \"" VTP_WEB_DIR "/" file "\"\n"                        \
+		".incbin \"" dir "/" file "\"\n"                                \
 		".global " #sym "_end\n" #sym "_end:\n"                          \
 		".byte 0\n"                                                     \
 		".previous\n");                                                 \
@@ -22,7 +23,8 @@
 
 EMBED(vtp_web_player_html, "player.html");
 EMBED(vtp_web_player_js, "player.js");
-EMBED(vtp_web_hls_js, "vendor/hls.light.min.js");
+EMBED_FROM(vtp_web_hls_js, VTP_WEB_VENDOR_DIR, "hls.light.min.js");
+EMBED_FROM(vtp_web_socketio_js, VTP_WEB_VENDOR_DIR, "socket.io.min.js");
 
 static const struct {
 	const char *name;
@@ -33,6 +35,8 @@ static const struct {
 	{"player.js", "text/javascript; charset=utf-8", vtp_web_player_js, vtp_web_player_js_end},
 	{"vendor/hls.light.min.js", "text/javascript; charset=utf-8", vtp_web_hls_js,
 	 vtp_web_hls_js_end},
+	{"vendor/socket.io.min.js", "text/javascript; charset=utf-8", vtp_web_socketio_js,
+	 vtp_web_socketio_js_end},
 };
 
 /* Pages load scripts and media from this origin only; hls.js runs its
@@ -69,4 +73,15 @@ void vtp__h_web_vendor(vtp_req *r)
 
 	snprintf(name, sizeof(name), "vendor/%s", r->params[0]);
 	serve(r, name);
+}
+
+/* "/" opens the classroom: the login page, which moves on to the room or
+ * the library once signed in. */
+void vtp__h_web_root(vtp_req *r)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"",
+								    MHD_RESPMEM_PERSISTENT);
+
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, "/web/index.html");
+	vtp__reply_response(r, 302, resp, "text/plain; charset=utf-8", "no-cache");
 }
