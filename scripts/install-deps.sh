@@ -7,7 +7,7 @@ build_pkgs=(build-essential cmake pkg-config
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libssl-dev
   libjwt-dev libargon2-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
-  libfreetype-dev fonts-dejavu-core libcurl4-openssl-dev libsrtp2-dev zlib1g-dev)
+  libfreetype-dev fonts-dejavu-core libcurl4-openssl-dev libsrtp2-dev zlib1g-dev libwslay-dev)
 test_pkgs=(libcmocka-dev postgresql nodejs python3 curl wrk nginx-light
   time ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   chromium gstreamer1.0-plugins-bad gstreamer1.0-nice python3-gi

@@ -32,6 +32,7 @@
 #include "capture/capture.h"
 #include "compose/compose.h"
 #include "core/path.h"
+#include "events/events.h"
 #include "events/webhook.h"
 #include "jobs/jobs.h"
 #include "recording/recording.h"
@@ -385,6 +386,8 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	vtp_storage *storage = NULL;
 	vtp_retention *retention = NULL;
 	vtp_webhooks *webhooks = NULL;
+	vtp_events *events = NULL;
+	vtp_events_config ec;
 	vtp_api_config ac;
 	sigset_t set;
 	int sig = 0, rc;
@@ -471,6 +474,19 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 
 
+	memset(&ec, 0, sizeof(ec));
+	ec.store = store;
+	ec.recordings = recs;
+	ec.jwt_key = key;
+	ec.jwt_key_len = keylen;
+	ec.ping_interval_ms = cfg->events_ping_interval * 1000;
+	events = vtp_events_start(&ec, err, sizeof(err));
+	if (!events) {
+		fprintf(stderr, PROG ": %s\n", err);
+		rc = 1;
+		goto out;
+	}
+
 	memset(&ac, 0, sizeof(ac));
 	ac.host = cfg->listen_host;
 	ac.port = cfg->listen_port;
@@ -486,6 +502,7 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	ac.storage = storage;
 	ac.s3_proxy = cfg->s3_proxy;
 	ac.webhooks = webhooks;
+	ac.events = events;
 	api = vtp_api_start(&ac, err, sizeof(err));
 	if (!api) {
 		fprintf(stderr, PROG ": %s\n", err);
@@ -505,7 +522,9 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	rc = 0;
 out:
 	vtp_retention_stop(retention);
+	vtp_events_stop(events); /* closes the upgraded connections the HTTP server lent it */
 	vtp_api_stop(api);
+	vtp_events_free(events);
 	if (recs)
 		vtp_recordings_set_job_hook(recs, NULL, NULL);
 	vtp_jobs_stop(jobs);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "auth/auth.h"
+#include "events/events.h"
 #include "events/webhook.h"
 #include "ingest/ingest.h"
 #include "recording/recording.h"
@@ -29,6 +30,7 @@ typedef struct vtp_api_config {
 	bool response_cache;       /* keep rendered answers (listcache.c, recording service) */
 	vtp_ingest *ingest;        /* borrowed; NULL: no media ingest */
 	vtp_webhooks *webhooks;    /* borrowed; NULL: no webhook delivery here */
+	vtp_events *events;        /* borrowed; NULL: /socket.io/ answers 503 */
 	vtp_storage *storage;      /* borrowed: where finished media lives */
 	bool s3_proxy;             /* stream remote objects instead of redirecting */
 } vtp_api_config;

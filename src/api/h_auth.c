@@ -38,6 +38,7 @@ void vtp__h_metrics(vtp_req *r)
 	if (r->api->cfg.ingest)
 		vtp_ingest_metrics(r->api->cfg.ingest, &b);
 	vtp_webhooks_metrics(r->api->cfg.webhooks, &b); /* nothing when NULL */
+	vtp_events_metrics(r->api->cfg.events, &b);
 	vtp__reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
 	vtp_buf_free(&b);
 }

@@ -421,7 +421,7 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 	api->dlseen = vtp__dlseen_new();
 	api->daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
-			MHD_ALLOW_SUSPEND_RESUME |
+			MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
 			(ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 		(uint16_t)cfg->port, NULL, NULL, on_request, api,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,

@@ -45,6 +45,7 @@ static const entry entries[] = {
 	{"VTP_S3_PROXY", "--s3-proxy", T_BOOL, OFF(s3_proxy), "0", 0, 0, "1: stream S3 objects through the server"},
 	{"VTP_S3_ACCESS_KEY", "--s3-access-key", T_STR, OFF(s3_access_key), NULL, 0, 0, "S3 access key"},
 	{"VTP_S3_SECRET_KEY", "--s3-secret-key", T_STR, OFF(s3_secret_key), NULL, 0, 0, "S3 secret key"},
+	{"VTP_EVENTS_PING_INTERVAL", "--events-ping-interval", T_INT, OFF(events_ping_interval), "25", 1, 300, "seconds between Socket.IO pings (a client has as long again to answer)"},
 	{"VTP_WEBHOOK_URL", "--webhook-url", T_STR, OFF(webhook_url), NULL, 0, 0, "URL that receives event webhooks"},
 	{"VTP_WEBHOOK_SECRET", "--webhook-secret", T_STR, OFF(webhook_secret), NULL, 0, 0, "HMAC key for webhook signatures"},
 	{"VTP_LOG_FORMAT", "--log-format", T_LOGFMT, OFF(log_json), NULL, 0, 0, "text or json (default: text on a TTY, else json)"},

@@ -19,6 +19,7 @@ typedef struct vtp_config {
 	int rtp_port_min;
 	int rtp_port_max;
 	int whip_timeout;
+	int events_ping_interval; /* seconds */
 	int whip_max_bitrate;
 	int workers;
 	int retention_days;

@@ -1,6 +1,8 @@
 /* Failure details for client-facing errors. */
 #include "fail.h"
 
+#include "error.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -39,4 +41,36 @@ void vtp_fail_clear(vtp_fail *f)
 	f->reason = NULL;
 	f->message[0] = '\0';
 	f->field[0] = '\0';
+}
+
+const char *vtp_fail_reason(const vtp_fail *f)
+{
+	if (f->reason)
+		return f->reason;
+	switch (f->code) {
+	case VTP_EINVAL: return "invalid_input";
+	case VTP_EUNAUTH: return "unauthorized";
+	case VTP_EFORBIDDEN: return "forbidden";
+	case VTP_ENOTFOUND: return "not_found";
+	case VTP_ECONFLICT: return "conflict";
+	case VTP_ETOOBIG: return "payload_too_large";
+	case VTP_ERANGE: return "range_not_satisfiable";
+	case VTP_ELIMIT: return "too_many_requests";
+	case VTP_EUNAVAIL: return "unavailable";
+	default: return "internal";
+	}
+}
+
+json_t *vtp_fail_json(const vtp_fail *f)
+{
+	json_t *err = json_object(), *msg;
+
+	json_object_set_new(err, "code", json_string(vtp_fail_reason(f)));
+	msg = json_string(f->message[0] ? f->message : vtp_strerror(f->code));
+	json_object_set_new(err, "message", msg ? msg : json_string("invalid request"));
+	if (f->field[0])
+		json_object_set_new(err, "field", json_string(f->field));
+	if (f->extra)
+		json_object_update(err, f->extra);
+	return err;
 }

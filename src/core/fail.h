@@ -23,5 +23,11 @@ int vtp_fail_set(vtp_fail *f, int code, const char *reason, const char *field,
 /* Adds a member to the error object (value is consumed). */
 void vtp_fail_extra(vtp_fail *f, const char *key, json_t *value);
 void vtp_fail_clear(vtp_fail *f);
+/* The snake_case code a client sees: f->reason, else the default for
+ * f->code ("invalid_input", "forbidden", "not_found", ...). */
+const char *vtp_fail_reason(const vtp_fail *f);
+/* The error object of CONTRACT §3 without its envelope:
+ * {"code","message","field"?, ...extra}. New reference. */
+json_t *vtp_fail_json(const vtp_fail *f);
 
 #endif

@@ -256,11 +256,58 @@ static void audit(vtp_recordings *svc, const vtp_actor *who, const char *rec_id,
 	free(detail_text);
 }
 
+/* A status change for the Socket.IO clients in the recording's room
+ * (CONTRACT §6), into the room event journal that every server reads
+ * (src/events/socketio.c). The payloads are the seed's. */
+static void room_event(vtp_recordings *svc, const vtp_recording *r, const char *what,
+		       int progress)
+{
+	char event[40];
+	vtp_buf b;
+	vtp_jw w;
+	int rc;
+
+	snprintf(event, sizeof(event), "recording-%s", what);
+	vtp_buf_init(&b, 1 << 16);
+	vtp_jw_init(&w, &b);
+	vtp_jw_object_begin(&w);
+	vtp_jw_key(&w, "recordingId");
+	vtp_jw_string(&w, r->id);
+	if (strcmp(what, "started") == 0) {
+		vtp_jw_key(&w, "title");
+		vtp_jw_string(&w, r->title);
+		vtp_jw_key(&w, "startedBy");
+		vtp_jw_string(&w, r->started_by);
+		vtp_jw_key(&w, "timestamp");
+		vtp_jw_time(&w, r->created_at);
+	} else if (strcmp(what, "stopped") == 0) {
+		vtp_jw_key(&w, "timestamp");
+		vtp_jw_time(&w, r->stopped_at ? r->stopped_at : vtp_now_ms());
+	} else if (strcmp(what, "progress") == 0) {
+		vtp_jw_key(&w, "progress");
+		vtp_jw_int(&w, progress);
+	} else if (strcmp(what, "done") == 0) {
+		vtp_jw_key(&w, "durationSeconds");
+		vtp_jw_double(&w, r->duration_seconds);
+		vtp_jw_key(&w, "fileSize");
+		vtp_jw_int(&w, r->file_size);
+	} else if (strcmp(what, "failed") == 0) {
+		vtp_jw_key(&w, "error");
+		vtp_jw_string(&w, r->error ? r->error : "processing failed");
+	}
+	vtp_jw_object_end(&w);
+	rc = vtp_store_room_event_add(svc->store, r->room_id, event, b.data ? b.data : "{}");
+	if (rc)
+		VTP_WARN("recording %s: room event %s lost: %s", r->id, event, vtp_strerror(rc));
+	vtp_buf_free(&b);
+}
+
 /* A status change as a webhook event (CONTRACT §7):
  * {"event":"recording.<what>","recording":{...as it is now},"timestamp"},
  * written to the outbox, from which src/events/webhook.c delivers it at
- * least once. Written after the change is committed: a crash in between
- * loses the event, never invents one. */
+ * least once; and, except for deletions, as a room event. Written after
+ * the change is committed: a crash in between loses the event, never
+ * invents one. */
 static void emit(vtp_recordings *svc, const char *id, const char *what)
 {
 	vtp_recording r;
@@ -269,11 +316,15 @@ static void emit(vtp_recordings *svc, const char *id, const char *what)
 	vtp_jw w;
 	int rc;
 
-	if (!svc->webhooks)
-		return;
 	rc = vtp_store_recording_get(svc->store, id, &r);
 	if (rc) {
-		VTP_ERROR("recording %s: webhook event %s lost: %s", id, what, vtp_strerror(rc));
+		VTP_ERROR("recording %s: event %s lost: %s", id, what, vtp_strerror(rc));
+		return;
+	}
+	if (strcmp(what, "deleted") != 0)
+		room_event(svc, &r, what, 0);
+	if (!svc->webhooks) {
+		vtp_recording_clear(&r);
 		return;
 	}
 	snprintf(event, sizeof(event), "recording.%s", what);
@@ -291,6 +342,17 @@ static void emit(vtp_recordings *svc, const char *id, const char *what)
 	if (rc)
 		VTP_ERROR("recording %s: webhook event %s lost: %s", id, event, vtp_strerror(rc));
 	vtp_buf_free(&b);
+	vtp_recording_clear(&r);
+}
+
+/* A progress step, and its room event (recording-progress). */
+static void progress_event(vtp_recordings *svc, const char *id, int percent)
+{
+	vtp_recording r;
+
+	if (vtp_store_recording_get(svc->store, id, &r) != 0)
+		return;
+	room_event(svc, &r, "progress", percent);
 	vtp_recording_clear(&r);
 }
 
@@ -1139,16 +1201,22 @@ int vtp_recordings_processing(vtp_recordings *svc, const char *id, int attempt)
 {
 	int rc = vtp_store_recording_processing(svc->store, id);
 
-	if (rc == 0)
+	if (rc == 0) {
 		audit(svc, NULL, id, "processing",
 		      attempt > 0 ? json_pack("{ss si}", "status", "processing", "attempt", attempt)
 				  : json_pack("{ss}", "status", "processing"));
+		progress_event(svc, id, 0);
+	}
 	return rc;
 }
 
 int vtp_recordings_progress(vtp_recordings *svc, const char *id, int percent)
 {
-	return vtp_store_recording_progress(svc->store, id, percent);
+	int rc = vtp_store_recording_progress(svc->store, id, percent);
+
+	if (rc == 0)
+		progress_event(svc, id, percent);
+	return rc;
 }
 
 int vtp_recordings_done(vtp_recordings *svc, const char *id, const char *file_key,

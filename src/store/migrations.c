@@ -144,6 +144,18 @@ const char *const vtp__postgres_migrations[] = {
 	"CREATE INDEX idx_webhook_outbox_due ON webhook_outbox (next_at, id)"
 	" WHERE delivered_at IS NULL;",
 
+	/* 6: the room event journal (CONTRACT §6): every status change and
+	 * progress step of a recording, written by whichever process made it
+	 * (a server, a worker, a compose child), read by every server that
+	 * has Socket.IO clients in the room. Rows live for minutes. */
+	"CREATE TABLE room_events ("
+	" id UUID PRIMARY KEY,"
+	" room_id TEXT NOT NULL,"
+	" event VARCHAR(40) NOT NULL,"
+	" payload TEXT NOT NULL,"
+	" created_at TIMESTAMPTZ NOT NULL);"
+	"CREATE INDEX idx_room_events_time ON room_events (created_at);",
+
 	NULL,
 };
 
@@ -283,6 +295,15 @@ const char *const vtp__sqlite_migrations[] = {
 	" created_at TEXT NOT NULL) STRICT;"
 	"CREATE INDEX idx_webhook_outbox_due ON webhook_outbox (next_at, id)"
 	" WHERE delivered_at IS NULL;",
+
+	/* 6: the room event journal (see the PostgreSQL migration 6). */
+	"CREATE TABLE room_events ("
+	" id TEXT NOT NULL PRIMARY KEY,"
+	" room_id TEXT NOT NULL,"
+	" event TEXT NOT NULL,"
+	" payload TEXT NOT NULL,"
+	" created_at TEXT NOT NULL) STRICT;"
+	"CREATE INDEX idx_room_events_time ON room_events (created_at);",
 
 	NULL,
 };

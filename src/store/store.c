@@ -186,7 +186,8 @@ static void release(vtp_store *s, int slot)
 
 /* Does a statement change data that readers may keep results of? Every
  * write is an INSERT, UPDATE or DELETE written in this file. The access log
- * (append-only) and the job queue are read by no kept result. */
+ * (append-only), the job queue, the room event journal and the webhook
+ * outbox are read by no kept result. */
 static bool changes_data(const char *sql)
 {
 	const char *table;
@@ -199,7 +200,8 @@ static bool changes_data(const char *sql)
 		table = sql + 12;
 	else
 		return false;
-	return strncmp(table, "recording_access_log ", 21) != 0 && strncmp(table, "jobs ", 5) != 0;
+	return strncmp(table, "recording_access_log ", 21) != 0 && strncmp(table, "jobs ", 5) != 0 &&
+	       strncmp(table, "room_events ", 12) != 0 && strncmp(table, "webhook_outbox ", 15) != 0;
 }
 
 /* Runs one statement. Outside an explicit transaction a write is committed
@@ -1789,6 +1791,69 @@ int vtp_store_job_requeue_node(vtp_store *s, const char *node_id, int64_t now, i
 	if (count)
 		*count = (int)changes;
 	return rc;
+}
+
+/* ---- room event journal ------------------------------------------------------- */
+
+int vtp_store_room_event_add(vtp_store *s, const char *room_id, const char *event,
+			     const char *payload)
+{
+	char id[VTP_UUID_BUFLEN], t[VTP_TIME_BUFLEN];
+	vtp__param p[5];
+
+	vtp_uuid_v7(id);
+	p[0] = p_text(id);
+	p[1] = p_text(room_id);
+	p[2] = p_text(event);
+	p[3] = p_text(payload);
+	p[4] = p_time(vtp_now_ms(), t);
+	return query(s,
+		     "INSERT INTO room_events (id, room_id, event, payload, created_at)"
+		     " VALUES (?, ?, ?, ?, ?)",
+		     p, 5, NULL, NULL, NULL);
+}
+
+typedef struct events_ctx {
+	int (*fn)(void *ctx, const vtp_room_event *e);
+	void *ctx;
+} events_ctx;
+
+static int read_room_event(void *ctx, const vtp__row *row)
+{
+	events_ctx *ec = ctx;
+	vtp_room_event e;
+
+	col_id(row, 0, e.id);
+	e.room_id = col_text(row, 1);
+	e.event = col_text(row, 2);
+	e.payload = col_text(row, 3);
+	e.created_at = col_time(row, 4);
+	if (!e.room_id || !e.event || !e.payload)
+		return 0;
+	return ec->fn(ec->ctx, &e);
+}
+
+int vtp_store_room_events_since(vtp_store *s, int64_t since_ms,
+				int (*fn)(void *ctx, const vtp_room_event *e), void *ctx)
+{
+	char t[VTP_TIME_BUFLEN];
+	events_ctx ec = {fn, ctx};
+	vtp__param p[1];
+
+	p[0] = p_time(since_ms, t);
+	return query(s,
+		     "SELECT id, room_id, event, payload, created_at FROM room_events"
+		     " WHERE created_at >= ? ORDER BY created_at, id",
+		     p, 1, read_room_event, &ec, NULL);
+}
+
+int vtp_store_room_events_prune(vtp_store *s, int64_t before_ms)
+{
+	char t[VTP_TIME_BUFLEN];
+	vtp__param p[1];
+
+	p[0] = p_time(before_ms, t);
+	return query(s, "DELETE FROM room_events WHERE created_at < ?", p, 1, NULL, NULL, NULL);
 }
 
 /* ---- webhook outbox ------------------------------------------------------------ */

@@ -226,6 +226,26 @@ int vtp_store_outbox_retry(vtp_store *s, const char *id, int64_t next_at, const 
 /* Undelivered events (for /metrics). */
 int vtp_store_outbox_pending(vtp_store *s, int64_t *count);
 
+/* ---- room event journal (CONTRACT §6) -------------------------------------- */
+
+typedef struct vtp_room_event {
+	char id[VTP_UUID_BUFLEN]; /* UUIDv7: time-ordered */
+	const char *room_id;      /* valid during the callback */
+	const char *event;        /* "recording-started", ... */
+	const char *payload;      /* the JSON the clients receive */
+	int64_t created_at;
+} vtp_room_event;
+
+/* Appends an event for the clients in room_id. */
+int vtp_store_room_event_add(vtp_store *s, const char *room_id, const char *event,
+			     const char *payload);
+/* Calls fn for each event created at or after since_ms, oldest first; a
+ * nonzero return from fn stops the walk and is returned. */
+int vtp_store_room_events_since(vtp_store *s, int64_t since_ms,
+				int (*fn)(void *ctx, const vtp_room_event *e), void *ctx);
+/* Deletes events created before before_ms. */
+int vtp_store_room_events_prune(vtp_store *s, int64_t before_ms);
+
 /* ---- participants ------------------------------------------------------- */
 
 typedef struct vtp_participant {

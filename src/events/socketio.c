@@ -1,0 +1,1107 @@
+/* Socket.IO v4 / Engine.IO 4 over WebSocket (CONTRACT §6); see events.h.
+ *
+ * Wire format, as the stock socket.io-client speaks it with
+ * transports: ["websocket"]: every WebSocket text message is one Engine.IO
+ * packet, a type digit and data: 0 open (server: sid, pingInterval, ...),
+ * 1 close, 2 ping (the server's), 3 pong (the client's), 4 message. A
+ * message carries one Socket.IO packet: a type digit (0 CONNECT,
+ * 1 DISCONNECT, 2 EVENT, 3 ACK, 4 CONNECT_ERROR, 5/6 binary), an optional
+ * "/namespace,", an optional ack id and JSON: `42["join-room",{...}]`,
+ * `421["recording-start",{...}]` answered by `431[{...}]`.
+ *
+ * Everything a client sends is hostile: a message is at most 64 KiB (wslay
+ * closes the connection above it), JSON is parsed by jansson (which
+ * refuses invalid UTF-8), anything malformed is counted and dropped or
+ * answered with an error, and a client that reads too slowly is dropped
+ * rather than buffered without bound. */
+#include "events.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <wslay/wslay.h>
+
+#include "auth/auth.h"
+#include "core/error.h"
+#include "core/fail.h"
+#include "core/hash.h"
+#include "core/jsonval.h"
+#include "core/jsonw.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/random.h"
+#include "core/timeutil.h"
+#include "core/utf8.h"
+
+#define MAX_MESSAGE (64 * 1024)        /* one Engine.IO packet */
+#define MAX_QUEUED (1u << 20)          /* unsent bytes before a client is dropped */
+#define MAX_ROOMS_PER_SOCKET 32
+#define ROOM_BUCKETS 1024
+#define CONNECT_TIMEOUT_MS 20000       /* from open to a Socket.IO CONNECT */
+#define POLL_MS 250                    /* room event journal */
+#define JOURNAL_WINDOW_MS 5000         /* how far back each poll looks */
+#define PRUNE_EVERY_MS 60000
+#define JOURNAL_KEEP_MS (10 * 60000)
+
+enum { DROP_MALFORMED, DROP_BINARY, DROP_NOT_CONNECTED, DROP_SLOW, DROP_N };
+static const char *const drop_names[DROP_N] = {"malformed", "binary", "not_connected",
+						"slow_consumer"};
+
+typedef struct conn conn;
+
+typedef struct room {
+	struct room *next; /* hash chain */
+	char *id;
+	conn **members;
+	size_t n, cap;
+} room;
+
+struct conn {
+	conn *prev, *next;
+	vtp_events *ev;
+	int fd;
+	void (*release)(void *);
+	void *release_arg;
+	wslay_event_context_ptr ws;
+	unsigned char *pre; /* bytes read by the HTTP layer past the request */
+	size_t pre_len, pre_off;
+	char sid[21];
+	char ip[64];
+	char *ua;
+	bool connected;     /* Socket.IO CONNECT accepted */
+	bool dead;          /* to be closed after the current step */
+	uint32_t interest;  /* current epoll events */
+	int64_t opened_ms, ping_ms;
+	bool awaiting_pong;
+	int64_t token_exp;  /* seconds */
+	vtp_user user;
+	vtp_actor actor;
+	room *rooms[MAX_ROOMS_PER_SOCKET];
+	int nrooms;
+};
+
+typedef struct adoption {
+	struct adoption *next;
+	int fd;
+	unsigned char *extra;
+	size_t extra_len;
+	char ip[64];
+	char *ua;
+	void (*release)(void *);
+	void *arg;
+} adoption;
+
+typedef struct seen_ids {
+	char (*ids)[VTP_UUID_BUFLEN];
+	size_t n, cap;
+} seen_ids;
+
+struct vtp_events {
+	vtp_events_config cfg;
+	pthread_t thread;
+	bool started;
+	int epfd, wakefd;
+	pthread_mutex_t mu; /* adoptions, stopping */
+	adoption *pending;
+	bool stopping;
+	conn *conns;
+	int nconns;
+	room *rooms[ROOM_BUCKETS];
+	int nrooms;
+	/* journal */
+	int64_t floor_ms; /* events older than this are history, never sent */
+	seen_ids seen, next_seen;
+	int64_t last_poll_ms, last_prune_ms;
+	/* metrics */
+	atomic_int_fast64_t m_connections, m_rooms;
+	atomic_uint_fast64_t m_opened, m_broadcasts, m_commands, m_auth_failed;
+	atomic_uint_fast64_t m_dropped[DROP_N];
+};
+
+/* ---- sending -------------------------------------------------------------- */
+
+static void drop(conn *c, int reason)
+{
+	atomic_fetch_add(&c->ev->m_dropped[reason], 1);
+}
+
+static void send_text(conn *c, const char *text, size_t len)
+{
+	struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)text, len};
+
+	if (c->dead)
+		return;
+	if (wslay_event_get_queued_msg_length(c->ws) + len > MAX_QUEUED) {
+		VTP_WARN("socket.io %s (%s): dropped, it reads too slowly", c->sid, c->ip);
+		drop(c, DROP_SLOW);
+		c->dead = true;
+		return;
+	}
+	if (wslay_event_queue_msg(c->ws, &m) != 0)
+		c->dead = true;
+}
+
+static void send_str(conn *c, const char *text)
+{
+	send_text(c, text, strlen(text));
+}
+
+/* prefix ("42", "43<ack>", "44") and the JSON of value; consumes value. */
+static void send_packet(conn *c, const char *prefix, json_t *value)
+{
+	char *body = json_dumps(value, JSON_COMPACT);
+	vtp_buf b;
+
+	json_decref(value);
+	if (!body)
+		return;
+	vtp_buf_init(&b, MAX_QUEUED);
+	if (vtp_buf_appends(&b, prefix) == 0 && vtp_buf_appends(&b, body) == 0)
+		send_text(c, b.data, b.len);
+	vtp_buf_free(&b);
+	free(body);
+}
+
+static void send_ack(conn *c, long ack, json_t *value)
+{
+	char prefix[32];
+
+	if (ack < 0) {
+		json_decref(value);
+		return;
+	}
+	snprintf(prefix, sizeof(prefix), "43%ld", ack);
+	send_packet(c, prefix, json_pack("[o]", value));
+}
+
+static void ack_error(conn *c, long ack, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void ack_error(conn *c, long ack, const char *code, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	send_ack(c, ack, json_pack("{s{ssss}}", "error", "code", code, "message", msg));
+}
+
+static void ack_fail(conn *c, long ack, vtp_fail *fail)
+{
+	if (strcmp(vtp_fail_reason(fail), "internal") == 0)
+		VTP_ERROR("socket.io %s: command failed: %s", c->sid,
+			  fail->message[0] ? fail->message : vtp_strerror(fail->code));
+	send_ack(c, ack, json_pack("{so}", "error", vtp_fail_json(fail)));
+	vtp_fail_clear(fail);
+}
+
+static void update_interest(conn *c)
+{
+	uint32_t want = 0;
+	struct epoll_event e;
+
+	if (wslay_event_want_read(c->ws))
+		want |= EPOLLIN;
+	if (wslay_event_want_write(c->ws))
+		want |= EPOLLOUT;
+	if (want == c->interest)
+		return;
+	e.events = want | EPOLLRDHUP;
+	e.data.ptr = c;
+	epoll_ctl(c->ev->epfd, EPOLL_CTL_MOD, c->fd, &e);
+	c->interest = want;
+}
+
+/* ---- rooms ---------------------------------------------------------------- */
+
+static room **room_slot(vtp_events *ev, const char *id)
+{
+	room **p = &ev->rooms[vtp_fnv1a(id, strlen(id)) % ROOM_BUCKETS];
+
+	while (*p && strcmp((*p)->id, id) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
+static room *room_find(vtp_events *ev, const char *id)
+{
+	return *room_slot(ev, id);
+}
+
+/* The room's members without repeats (a user in two tabs is there once). */
+static json_t *members_json(room *rm)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; rm && i < rm->n; i++) {
+		conn *m = rm->members[i];
+		bool dup = false;
+
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = strcmp(rm->members[j]->user.id, m->user.id) == 0;
+		if (!dup)
+			json_array_append_new(arr, json_pack("{ssssss}", "userId", m->user.id,
+							     "fullName",
+							     m->user.full_name ? m->user.full_name : "",
+							     "role", m->user.role ? m->user.role : ""));
+	}
+	return arr;
+}
+
+static void broadcast(room *rm, const char *event, json_t *payload) /* consumes */
+{
+	char *body;
+	vtp_buf b;
+
+	json_t *arr = json_pack("[so]", event, payload);
+
+	body = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	if (!body)
+		return;
+	vtp_buf_init(&b, MAX_QUEUED);
+	if (vtp_buf_appends(&b, "42") == 0 && vtp_buf_appends(&b, body) == 0) {
+		for (size_t i = 0; i < rm->n; i++) {
+			send_text(rm->members[i], b.data, b.len);
+			update_interest(rm->members[i]);
+		}
+	}
+	vtp_buf_free(&b);
+	free(body);
+}
+
+static void members_changed(room *rm)
+{
+	broadcast(rm, "room-members", json_pack("{ssso}", "roomId", rm->id, "members",
+						members_json(rm)));
+}
+
+static int conn_room_index(conn *c, room *rm)
+{
+	for (int i = 0; i < c->nrooms; i++)
+		if (c->rooms[i] == rm)
+			return i;
+	return -1;
+}
+
+static room *room_join(conn *c, const char *id)
+{
+	vtp_events *ev = c->ev;
+	room **slot = room_slot(ev, id), *rm = *slot;
+
+	if (!rm) {
+		rm = vtp_calloc(1, sizeof(*rm));
+		rm->id = vtp_strdup(id);
+		*slot = rm;
+		ev->nrooms++;
+		atomic_store(&ev->m_rooms, ev->nrooms);
+	}
+	if (conn_room_index(c, rm) >= 0)
+		return rm;
+	if (rm->n == rm->cap) {
+		rm->cap = rm->cap ? rm->cap * 2 : 4;
+		rm->members = vtp_realloc(rm->members, rm->cap * sizeof(*rm->members));
+	}
+	rm->members[rm->n++] = c;
+	c->rooms[c->nrooms++] = rm;
+	return rm;
+}
+
+/* Takes c out of rm; frees rm when empty, else tells the others. */
+static void room_leave(conn *c, room *rm, bool announce)
+{
+	vtp_events *ev = c->ev;
+	int k = conn_room_index(c, rm);
+
+	if (k < 0)
+		return;
+	c->rooms[k] = c->rooms[--c->nrooms];
+	for (size_t i = 0; i < rm->n; i++) {
+		if (rm->members[i] == c) {
+			rm->members[i] = rm->members[--rm->n];
+			break;
+		}
+	}
+	if (rm->n == 0) {
+		room **slot = room_slot(ev, rm->id);
+
+		*slot = rm->next;
+		vtp_free(rm->members);
+		vtp_free(rm->id);
+		vtp_free(rm);
+		ev->nrooms--;
+		atomic_store(&ev->m_rooms, ev->nrooms);
+		return;
+	}
+	if (announce)
+		members_changed(rm);
+}
+
+/* ---- commands ------------------------------------------------------------- */
+
+/* A room id as REST takes it: 1..255 characters of UTF-8 text. */
+static const char *room_arg(conn *c, long ack, json_t *arg)
+{
+	json_t *v = json_is_object(arg) ? json_object_get(arg, "roomId") : NULL;
+	const char *id = json_string_value(v);
+
+	if (!id || !*id || !vtp_utf8_valid(id, true) || vtp_utf8_length(id) > 255) {
+		send_ack(c, ack, json_pack("{s{ssssss}}", "error", "code", "invalid_input", "message",
+					   "roomId must be 1..255 characters of UTF-8 text",
+					   "field", "roomId"));
+		return NULL;
+	}
+	return id;
+}
+
+static json_t *active_json(vtp_events *ev, const char *room_id)
+{
+	vtp_recording r;
+	char t[VTP_TIME_BUFLEN];
+	json_t *j;
+
+	if (vtp_recordings_active_in_room(ev->cfg.recordings, room_id, &r) != 0)
+		return json_null();
+	vtp_time_format(r.created_at, t);
+	j = json_pack("{sssssssss}", "recordingId", r.id, "title", r.title ? r.title : "",
+		      "startedBy", r.started_by, "startedAt", t, "status", r.status);
+	vtp_recording_clear(&r);
+	return j;
+}
+
+static void cmd_join(conn *c, long ack, json_t *arg)
+{
+	const char *id = room_arg(c, ack, arg);
+	room *rm;
+
+	if (!id)
+		return;
+	rm = room_find(c->ev, id);
+	if ((!rm || conn_room_index(c, rm) < 0) && c->nrooms >= MAX_ROOMS_PER_SOCKET) {
+		ack_error(c, ack, "too_many_rooms", "a connection may be in at most %d rooms",
+			  MAX_ROOMS_PER_SOCKET);
+		return;
+	}
+	rm = room_join(c, id);
+	send_ack(c, ack, json_pack("{ss so so}", "roomId", id, "recording",
+				   active_json(c->ev, id), "members", members_json(rm)));
+	members_changed(rm);
+}
+
+static void cmd_leave(conn *c, long ack, json_t *arg)
+{
+	const char *id = room_arg(c, ack, arg);
+	room *rm;
+
+	if (!id)
+		return;
+	rm = room_find(c->ev, id);
+	if (rm)
+		room_leave(c, rm, true);
+	send_ack(c, ack, json_pack("{ss}", "roomId", id));
+}
+
+static bool token_valid(conn *c, long ack)
+{
+	if (c->token_exp && vtp_now_ms() / 1000 >= c->token_exp) {
+		ack_error(c, ack, "unauthorized", "the token has expired; connect again with a new one");
+		return false;
+	}
+	return true;
+}
+
+static void cmd_start(conn *c, long ack, json_t *arg)
+{
+	vtp_fail fail = VTP_FAIL_INIT;
+	vtp_start_request req;
+	vtp_recording rec;
+	char started[VTP_TIME_BUFLEN];
+
+	if (!token_valid(c, ack))
+		return;
+	if (!json_is_object(arg)) {
+		ack_error(c, ack, "invalid_json", "recording-start takes an object like the REST body");
+		return;
+	}
+	if (vtp_start_request_parse(arg, &req, &fail) ||
+	    vtp_recordings_start(c->ev->cfg.recordings, &c->actor, &req, &rec, &fail)) {
+		ack_fail(c, ack, &fail);
+		return;
+	}
+	vtp_time_format(rec.created_at, started);
+	send_ack(c, ack, json_pack("{ss ss ss ss so}", "recordingId", rec.id, "status", rec.status,
+				   "startedAt", started, "title", rec.title, "recording",
+				   vtp_recording_json(&rec)));
+	vtp_recording_clear(&rec);
+}
+
+static void cmd_stop(conn *c, long ack, json_t *arg)
+{
+	vtp_fail fail = VTP_FAIL_INIT;
+	const char *id = json_string_value(json_is_object(arg) ? json_object_get(arg, "recordingId")
+							       : NULL);
+	vtp_recording rec;
+
+	if (!token_valid(c, ack))
+		return;
+	if (!id || !*id) {
+		send_ack(c, ack, json_pack("{s{ssssss}}", "error", "code", "invalid_input", "message",
+					   "recordingId is required", "field", "recordingId"));
+		return;
+	}
+	if (vtp_recordings_stop(c->ev->cfg.recordings, &c->actor, id, &rec, &fail)) {
+		ack_fail(c, ack, &fail);
+		return;
+	}
+	send_ack(c, ack, vtp_recording_json(&rec));
+	vtp_recording_clear(&rec);
+}
+
+static void on_event(conn *c, long ack, json_t *data)
+{
+	const char *name = json_string_value(json_array_get(data, 0));
+	json_t *arg = json_array_get(data, 1);
+
+	atomic_fetch_add(&c->ev->m_commands, 1);
+	if (!name) {
+		drop(c, DROP_MALFORMED);
+		return;
+	}
+	if (strcmp(name, "join-room") == 0)
+		cmd_join(c, ack, arg);
+	else if (strcmp(name, "leave-room") == 0)
+		cmd_leave(c, ack, arg);
+	else if (strcmp(name, "recording-start") == 0)
+		cmd_start(c, ack, arg);
+	else if (strcmp(name, "recording-stop") == 0)
+		cmd_stop(c, ack, arg);
+	else
+		ack_error(c, ack, "unknown_event",
+			  "unknown event; this server takes join-room, leave-room, "
+			  "recording-start and recording-stop");
+}
+
+/* Socket.IO CONNECT to "/" with {token}: the token's user must exist. */
+static void on_connect(conn *c, json_t *auth)
+{
+	const char *token = json_string_value(json_object_get(auth, "token"));
+	const char *reason = NULL, *why;
+	char sub[VTP_UUID_BUFLEN], sid[21], reply[160];
+	int64_t exp = 0;
+	vtp_user u;
+	int rc;
+
+	if (!token) {
+		why = "unauthorized: auth.token is required";
+		goto refuse;
+	}
+	rc = vtp_jwt_verify(c->ev->cfg.jwt_key, c->ev->cfg.jwt_key_len, token,
+			    vtp_now_ms() / 1000, sub, &exp, &reason);
+	if (rc) {
+		why = reason && strcmp(reason, "expired") == 0 ? "unauthorized: the token has expired"
+							      : "unauthorized: invalid token";
+		goto refuse;
+	}
+	rc = vtp_store_user_by_id(c->ev->cfg.store, sub, &u);
+	if (rc) {
+		why = rc == VTP_ENOTFOUND ? "unauthorized: the token's user no longer exists"
+					  : "unavailable: could not check the token's user";
+		goto refuse;
+	}
+	vtp_user_clear(&c->user);
+	c->user = u;
+	c->token_exp = exp;
+	snprintf(c->actor.user_id, sizeof(c->actor.user_id), "%s", u.id);
+	snprintf(c->actor.role, sizeof(c->actor.role), "%s", u.role ? u.role : "");
+	c->actor.ip = c->ip;
+	c->actor.user_agent = c->ua;
+	c->connected = true;
+	vtp_random_hex(sid, 10);
+	snprintf(reply, sizeof(reply), "40{\"sid\":\"%s\"}", sid);
+	send_str(c, reply);
+	return;
+refuse:
+	atomic_fetch_add(&c->ev->m_auth_failed, 1);
+	send_packet(c, "44", json_pack("{ss}", "message", why)); /* CONNECT_ERROR */
+}
+
+/* One Socket.IO packet (after the Engine.IO "4"). */
+static void on_sio(conn *c, const char *p, size_t len)
+{
+	const char *end = p + len;
+	char type;
+	long ack = -1;
+	json_t *data = NULL;
+	bool other_ns = false;
+
+	if (p == end) {
+		drop(c, DROP_MALFORMED);
+		return;
+	}
+	type = *p++;
+	if (type == '5' || type == '6') { /* binary packets: not spoken here */
+		drop(c, DROP_BINARY);
+		return;
+	}
+	if (p < end && *p == '/') {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		size_t nlen = comma ? (size_t)(comma - p) : (size_t)(end - p);
+
+		other_ns = !(nlen == 1);
+		p = comma ? comma + 1 : end;
+	}
+	if (p < end && *p >= '0' && *p <= '9') {
+		ack = 0;
+		for (int digits = 0; p < end && *p >= '0' && *p <= '9'; digits++, p++) {
+			if (digits == 9) {
+				drop(c, DROP_MALFORMED);
+				return;
+			}
+			ack = ack * 10 + (*p - '0');
+		}
+	}
+	if (p < end) {
+		json_error_t jerr;
+
+		data = json_loadb(p, (size_t)(end - p), JSON_REJECT_DUPLICATES, &jerr);
+		if (!data) {
+			drop(c, DROP_MALFORMED);
+			ack_error(c, ack, "invalid_json", "not valid JSON: %s", jerr.text);
+			return;
+		}
+	}
+	switch (type) {
+	case '0': /* CONNECT */
+		if (other_ns)
+			send_str(c, "44{\"message\":\"Invalid namespace: this server has only /\"}");
+		else
+			on_connect(c, data);
+		break;
+	case '1': /* DISCONNECT */
+		if (!other_ns)
+			c->dead = true;
+		break;
+	case '2': /* EVENT */
+		if (other_ns || !c->connected) {
+			drop(c, DROP_NOT_CONNECTED);
+			ack_error(c, ack, "unauthorized", "connect to / with auth.token first");
+		} else if (!json_is_array(data) || json_array_size(data) < 1) {
+			drop(c, DROP_MALFORMED);
+			ack_error(c, ack, "invalid_input", "an event is [name, argument]");
+		} else {
+			on_event(c, ack, data);
+		}
+		break;
+	case '3': /* ACK: we never ask for one */
+		break;
+	default:
+		drop(c, DROP_MALFORMED);
+	}
+	json_decref(data);
+}
+
+/* One Engine.IO packet. */
+static void on_eio(conn *c, const uint8_t *msg, size_t len)
+{
+	if (len == 0) {
+		drop(c, DROP_MALFORMED);
+		return;
+	}
+	switch (msg[0]) {
+	case '2': /* a client's ping (Engine.IO 3 habit): answer */
+		send_str(c, "3");
+		break;
+	case '3': /* pong */
+		c->awaiting_pong = false;
+		break;
+	case '4':
+		on_sio(c, (const char *)msg + 1, len - 1);
+		break;
+	case '1': /* close */
+		c->dead = true;
+		break;
+	case '5': /* upgrade, noop */
+	case '6':
+		break;
+	default:
+		drop(c, DROP_MALFORMED);
+	}
+}
+
+/* ---- wslay callbacks ------------------------------------------------------- */
+
+static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+		       void *user)
+{
+	conn *c = user;
+	ssize_t n;
+
+	(void)flags;
+	if (c->pre_off < c->pre_len) {
+		size_t k = c->pre_len - c->pre_off;
+
+		if (k > len)
+			k = len;
+		memcpy(buf, c->pre + c->pre_off, k);
+		c->pre_off += k;
+		return (ssize_t)k;
+	}
+	do
+		n = recv(c->fd, buf, len, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	if (n <= 0) {
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+		return -1;
+	}
+	return n;
+}
+
+static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+		       void *user)
+{
+	conn *c = user;
+	ssize_t n;
+
+	(void)flags;
+	do
+		n = send(c->fd, data, len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		wslay_event_set_error(ctx, errno == EAGAIN || errno == EWOULDBLOCK
+						   ? WSLAY_ERR_WOULDBLOCK
+						   : WSLAY_ERR_CALLBACK_FAILURE);
+		return -1;
+	}
+	return n;
+}
+
+static void ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+		   void *user)
+{
+	conn *c = user;
+
+	(void)ctx;
+	if (arg->opcode == WSLAY_TEXT_FRAME)
+		on_eio(c, arg->msg, arg->msg_length);
+	else if (arg->opcode == WSLAY_BINARY_FRAME)
+		drop(c, DROP_BINARY);
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+static void conn_close(conn *c)
+{
+	vtp_events *ev = c->ev;
+
+	while (c->nrooms > 0)
+		room_leave(c, c->rooms[c->nrooms - 1], true);
+	epoll_ctl(ev->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		ev->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	ev->nconns--;
+	atomic_store(&ev->m_connections, ev->nconns);
+	wslay_event_context_free(c->ws);
+	c->release(c->release_arg); /* the fd is the HTTP layer's to close */
+	vtp_user_clear(&c->user);
+	vtp_free(c->pre);
+	vtp_free(c->ua);
+	vtp_free(c);
+}
+
+/* After any step on c: send what is queued, close when finished. */
+static void conn_settle(conn *c)
+{
+	if (!c->dead && wslay_event_send(c->ws) != 0)
+		c->dead = true;
+	if (c->dead || (!wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws))) {
+		conn_close(c);
+		return;
+	}
+	update_interest(c);
+}
+
+static void conn_open(vtp_events *ev, adoption *a)
+{
+	static const struct wslay_event_callbacks cb = {ws_recv, ws_send, NULL, NULL,
+							NULL,    NULL,    ws_msg};
+	char open[200];
+	struct epoll_event e;
+	conn *c = vtp_calloc(1, sizeof(*c));
+	int fl;
+
+	c->ev = ev;
+	c->fd = a->fd;
+	c->release = a->release;
+	c->release_arg = a->arg;
+	c->pre = a->extra;
+	c->pre_len = a->extra_len;
+	snprintf(c->ip, sizeof(c->ip), "%s", a->ip);
+	c->ua = a->ua;
+	c->opened_ms = c->ping_ms = vtp_now_ms();
+	vtp_random_hex(c->sid, 10);
+	fl = fcntl(c->fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);
+	if (wslay_event_context_server_init(&c->ws, &cb, c) != 0) {
+		c->release(c->release_arg);
+		vtp_free(c->pre);
+		vtp_free(c->ua);
+		vtp_free(c);
+		return;
+	}
+	wslay_event_config_set_max_recv_msg_length(c->ws, MAX_MESSAGE);
+	c->next = ev->conns;
+	if (ev->conns)
+		ev->conns->prev = c;
+	ev->conns = c;
+	if (ev->nconns++ == 0)
+		ev->floor_ms = vtp_now_ms(); /* the journal is read from now on */
+	atomic_store(&ev->m_connections, ev->nconns);
+	atomic_fetch_add(&ev->m_opened, 1);
+	e.events = EPOLLIN | EPOLLRDHUP;
+	e.data.ptr = c;
+	c->interest = EPOLLIN;
+	if (epoll_ctl(ev->epfd, EPOLL_CTL_ADD, c->fd, &e) != 0) {
+		c->dead = true;
+		conn_close(c);
+		return;
+	}
+	snprintf(open, sizeof(open),
+		 "0{\"sid\":\"%s\",\"upgrades\":[],\"pingInterval\":%d,\"pingTimeout\":%d,"
+		 "\"maxPayload\":%d}",
+		 c->sid, ev->cfg.ping_interval_ms, ev->cfg.ping_interval_ms, MAX_MESSAGE);
+	send_str(c, open);
+	/* the client may have sent its first frames with the request */
+	if (c->pre_len && wslay_event_recv(c->ws) != 0)
+		c->dead = true;
+	conn_settle(c);
+}
+
+/* ---- the room event journal ---------------------------------------------- */
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static bool seen_has(const seen_ids *s, const char *id)
+{
+	return s->n && bsearch(id, s->ids, s->n, VTP_UUID_BUFLEN, cmp_id) != NULL;
+}
+
+static void seen_add(seen_ids *s, const char *id)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->ids = vtp_realloc(s->ids, s->cap * VTP_UUID_BUFLEN);
+	}
+	snprintf(s->ids[s->n++], VTP_UUID_BUFLEN, "%s", id);
+}
+
+/* An event is new when the previous poll (same window, a little earlier)
+ * did not return it: late commits are caught as long as they are younger
+ * than the window. */
+static int on_journal(void *ctx, const vtp_room_event *e)
+{
+	vtp_events *ev = ctx;
+	json_t *payload;
+	room *rm;
+
+	seen_add(&ev->next_seen, e->id);
+	if (seen_has(&ev->seen, e->id) || e->created_at < ev->floor_ms)
+		return 0;
+	rm = room_find(ev, e->room_id);
+	if (!rm)
+		return 0;
+	payload = json_loads(e->payload, 0, NULL);
+	if (!payload)
+		return 0;
+	atomic_fetch_add(&ev->m_broadcasts, 1);
+	broadcast(rm, e->event, payload);
+	return 0;
+}
+
+static void poll_journal(vtp_events *ev, int64_t now)
+{
+	seen_ids t;
+	int rc;
+
+	ev->last_poll_ms = now;
+	if (ev->nconns == 0) {
+		ev->seen.n = 0;
+		return;
+	}
+	ev->next_seen.n = 0;
+	rc = vtp_store_room_events_since(ev->cfg.store, now - JOURNAL_WINDOW_MS, on_journal, ev);
+	if (rc) {
+		VTP_WARN("socket.io: room events not read: %s", vtp_strerror(rc));
+		return; /* the next poll sees the same window again */
+	}
+	qsort(ev->next_seen.ids, ev->next_seen.n, VTP_UUID_BUFLEN, cmp_id);
+	t = ev->seen;
+	ev->seen = ev->next_seen;
+	ev->next_seen = t;
+	if (now - ev->last_prune_ms >= PRUNE_EVERY_MS) {
+		ev->last_prune_ms = now;
+		rc = vtp_store_room_events_prune(ev->cfg.store, now - JOURNAL_KEEP_MS);
+		if (rc)
+			VTP_WARN("socket.io: old room events not pruned: %s", vtp_strerror(rc));
+	}
+	for (conn *c = ev->conns, *next; c; c = next) {
+		next = c->next;
+		conn_settle(c);
+	}
+}
+
+/* Pings, pong deadlines, connections that never said CONNECT. */
+static void tick(vtp_events *ev, int64_t now)
+{
+	for (conn *c = ev->conns, *next; c; c = next) {
+		next = c->next;
+		if (!c->connected && now - c->opened_ms > CONNECT_TIMEOUT_MS) {
+			c->dead = true;
+		} else if (c->awaiting_pong) {
+			if (now - c->ping_ms > ev->cfg.ping_interval_ms) {
+				VTP_INFO("socket.io %s (%s): no pong, closed", c->sid, c->ip);
+				c->dead = true;
+			}
+		} else if (now - c->ping_ms >= ev->cfg.ping_interval_ms) {
+			send_str(c, "2");
+			c->awaiting_pong = true;
+			c->ping_ms = now;
+		}
+		conn_settle(c);
+	}
+}
+
+/* ---- the thread ----------------------------------------------------------- */
+
+static void take_adoptions(vtp_events *ev)
+{
+	adoption *a, *rev = NULL, *next;
+
+	pthread_mutex_lock(&ev->mu);
+	a = ev->pending;
+	ev->pending = NULL;
+	pthread_mutex_unlock(&ev->mu);
+	for (; a; a = next) { /* pushed newest first: reverse */
+		next = a->next;
+		a->next = rev;
+		rev = a;
+	}
+	for (a = rev; a; a = next) {
+		next = a->next;
+		conn_open(ev, a);
+		vtp_free(a);
+	}
+}
+
+static void *events_main(void *arg)
+{
+	vtp_events *ev = arg;
+	struct epoll_event evs[64];
+	int64_t next_tick = vtp_now_ms() + POLL_MS;
+
+	pthread_setname_np(pthread_self(), "vtp-events");
+	for (;;) {
+		int64_t now = vtp_now_ms();
+		int n, timeout = next_tick > now ? (int)(next_tick - now) : 0;
+		bool stop;
+
+		n = epoll_wait(ev->epfd, evs, 64, timeout);
+		for (int i = 0; i < n; i++) {
+			conn *c = evs[i].data.ptr;
+
+			if (!c) { /* the wake eventfd */
+				uint64_t v;
+
+				if (read(ev->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+					VTP_WARN("socket.io: wake read failed: %s", strerror(errno));
+				continue;
+			}
+			if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+				if (wslay_event_recv(c->ws) != 0)
+					c->dead = true;
+			}
+			conn_settle(c);
+			/* c may be gone: later entries never point at it, since
+			 * one fd appears once per epoll_wait */
+		}
+		pthread_mutex_lock(&ev->mu);
+		stop = ev->stopping;
+		pthread_mutex_unlock(&ev->mu);
+		if (stop)
+			break;
+		take_adoptions(ev);
+		now = vtp_now_ms();
+		if (now >= next_tick) {
+			tick(ev, now);
+			poll_journal(ev, now);
+			next_tick = now + POLL_MS;
+		}
+	}
+	while (ev->conns) {
+		conn *c = ev->conns;
+
+		wslay_event_queue_close(c->ws, WSLAY_CODE_GOING_AWAY, NULL, 0);
+		wslay_event_send(c->ws);
+		c->dead = true;
+		conn_close(c);
+	}
+	take_adoptions(ev); /* none can arrive any more: release them */
+	while (ev->conns)
+		conn_close(ev->conns);
+	return NULL;
+}
+
+vtp_events *vtp_events_start(const vtp_events_config *cfg, char *err, size_t errlen)
+{
+	vtp_events *ev = vtp_calloc(1, sizeof(*ev));
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = NULL};
+
+	ev->cfg = *cfg;
+	if (ev->cfg.ping_interval_ms <= 0)
+		ev->cfg.ping_interval_ms = 25000;
+	if (ev->cfg.max_connections <= 0)
+		ev->cfg.max_connections = 10000;
+	pthread_mutex_init(&ev->mu, NULL);
+	ev->epfd = epoll_create1(EPOLL_CLOEXEC);
+	ev->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (ev->epfd < 0 || ev->wakefd < 0 || epoll_ctl(ev->epfd, EPOLL_CTL_ADD, ev->wakefd, &e)) {
+		snprintf(err, errlen, "events: cannot set up epoll: %s", strerror(errno));
+		goto fail;
+	}
+	if (pthread_create(&ev->thread, NULL, events_main, ev) != 0) {
+		snprintf(err, errlen, "events: cannot start the thread");
+		goto fail;
+	}
+	ev->started = true;
+	return ev;
+fail:
+	if (ev->epfd >= 0)
+		close(ev->epfd);
+	if (ev->wakefd >= 0)
+		close(ev->wakefd);
+	pthread_mutex_destroy(&ev->mu);
+	vtp_free(ev);
+	return NULL;
+}
+
+static void wake(vtp_events *ev)
+{
+	uint64_t one = 1;
+
+	if (write(ev->wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		VTP_WARN("socket.io: wake failed: %s", strerror(errno));
+}
+
+int vtp_events_adopt(vtp_events *ev, int fd, const void *extra, size_t extra_len,
+		     const char *ip, const char *user_agent, void (*release)(void *arg),
+		     void *arg)
+{
+	adoption *a;
+
+	pthread_mutex_lock(&ev->mu);
+	if (ev->stopping || atomic_load(&ev->m_connections) >= ev->cfg.max_connections) {
+		pthread_mutex_unlock(&ev->mu);
+		release(arg);
+		return -1;
+	}
+	a = vtp_calloc(1, sizeof(*a));
+	a->fd = fd;
+	if (extra_len) {
+		a->extra = vtp_malloc(extra_len);
+		memcpy(a->extra, extra, extra_len);
+		a->extra_len = extra_len;
+	}
+	snprintf(a->ip, sizeof(a->ip), "%s", ip ? ip : "");
+	a->ua = user_agent ? vtp_strdup(user_agent) : NULL;
+	a->release = release;
+	a->arg = arg;
+	a->next = ev->pending;
+	ev->pending = a;
+	pthread_mutex_unlock(&ev->mu);
+	wake(ev);
+	return 0;
+}
+
+void vtp_events_stop(vtp_events *ev)
+{
+	if (!ev || !ev->started)
+		return;
+	pthread_mutex_lock(&ev->mu);
+	ev->stopping = true;
+	pthread_mutex_unlock(&ev->mu);
+	wake(ev);
+	pthread_join(ev->thread, NULL);
+	ev->started = false;
+}
+
+void vtp_events_free(vtp_events *ev)
+{
+	if (!ev)
+		return;
+	vtp_events_stop(ev);
+	close(ev->epfd);
+	close(ev->wakefd);
+	pthread_mutex_destroy(&ev->mu);
+	vtp_free(ev->seen.ids);
+	vtp_free(ev->next_seen.ids);
+	vtp_free(ev);
+}
+
+void vtp_events_metrics(vtp_events *ev, vtp_buf *out)
+{
+	if (!ev)
+		return;
+	vtp_buf_appendf(out,
+			"# HELP vtp_events_connections Socket.IO connections open on this node.\n"
+			"# TYPE vtp_events_connections gauge\n"
+			"vtp_events_connections %lld\n"
+			"# HELP vtp_events_rooms Rooms with at least one Socket.IO client here.\n"
+			"# TYPE vtp_events_rooms gauge\n"
+			"vtp_events_rooms %lld\n"
+			"# HELP vtp_events_connections_total Socket.IO connections accepted.\n"
+			"# TYPE vtp_events_connections_total counter\n"
+			"vtp_events_connections_total %llu\n"
+			"# HELP vtp_events_broadcasts_total Room events sent to rooms.\n"
+			"# TYPE vtp_events_broadcasts_total counter\n"
+			"vtp_events_broadcasts_total %llu\n"
+			"# HELP vtp_events_commands_total Events received from clients.\n"
+			"# TYPE vtp_events_commands_total counter\n"
+			"vtp_events_commands_total %llu\n"
+			"# HELP vtp_events_auth_failed_total Socket.IO CONNECTs refused.\n"
+			"# TYPE vtp_events_auth_failed_total counter\n"
+			"vtp_events_auth_failed_total %llu\n"
+			"# HELP vtp_events_dropped_total Client packets dropped, and clients dropped for reading too slowly.\n"
+			"# TYPE vtp_events_dropped_total counter\n",
+			(long long)atomic_load(&ev->m_connections), (long long)atomic_load(&ev->m_rooms),
+			(unsigned long long)atomic_load(&ev->m_opened),
+			(unsigned long long)atomic_load(&ev->m_broadcasts),
+			(unsigned long long)atomic_load(&ev->m_commands),
+			(unsigned long long)atomic_load(&ev->m_auth_failed));
+	for (int i = 0; i < DROP_N; i++)
+		vtp_buf_appendf(out, "vtp_events_dropped_total{reason=\"%s\"} %llu\n", drop_names[i],
+				(unsigned long long)atomic_load(&ev->m_dropped[i]));
+}
