@@ -486,6 +486,7 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 		rc = 1;
 		goto out;
 	}
+	vtp_recordings_set_event_hook(recs, vtp_events_notify, events);
 
 	memset(&ac, 0, sizeof(ac));
 	ac.host = cfg->listen_host;
@@ -522,6 +523,8 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	rc = 0;
 out:
 	vtp_retention_stop(retention);
+	if (recs)
+		vtp_recordings_set_event_hook(recs, NULL, NULL);
 	vtp_events_stop(events); /* closes the upgraded connections the HTTP server lent it */
 	vtp_api_stop(api);
 	vtp_events_free(events);

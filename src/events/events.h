@@ -43,6 +43,11 @@ int vtp_events_adopt(vtp_events *ev, int fd, const void *extra, size_t extra_len
 		     const char *ip, const char *user_agent, void (*release)(void *arg),
 		     void *arg);
 
+/* A room event was just written by this process: read the journal now
+ * rather than at the next poll. Thread-safe, never blocks; the signature
+ * is that of vtp_recordings_set_event_hook. */
+void vtp_events_notify(void *ev);
+
 /* Closes every connection (releasing each) and ends the thread; later
  * adoptions are refused. Call before the HTTP server stops. */
 void vtp_events_stop(vtp_events *ev);

@@ -115,6 +115,7 @@ struct vtp_events {
 	pthread_mutex_t mu; /* adoptions, stopping */
 	adoption *pending;
 	bool stopping;
+	atomic_bool journal_dirty; /* vtp_events_notify: poll now */
 	conn *conns;
 	int nconns;
 	room *rooms[ROOM_BUCKETS];
@@ -956,9 +957,12 @@ static void *events_main(void *arg)
 		take_adoptions(ev);
 		now = vtp_now_ms();
 		if (now >= next_tick) {
+			atomic_store(&ev->journal_dirty, false);
 			tick(ev, now);
 			poll_journal(ev, now);
 			next_tick = now + POLL_MS;
+		} else if (atomic_exchange(&ev->journal_dirty, false)) {
+			poll_journal(ev, now);
 		}
 	}
 	while (ev->conns) {
@@ -1044,6 +1048,14 @@ int vtp_events_adopt(vtp_events *ev, int fd, const void *extra, size_t extra_len
 	pthread_mutex_unlock(&ev->mu);
 	wake(ev);
 	return 0;
+}
+
+void vtp_events_notify(void *arg)
+{
+	vtp_events *ev = arg;
+
+	if (ev && !atomic_exchange(&ev->journal_dirty, true))
+		wake(ev);
 }
 
 void vtp_events_stop(vtp_events *ev)

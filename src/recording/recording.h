@@ -174,6 +174,10 @@ int vtp_recordings_mark_interrupted(vtp_recordings *svc, const vtp_recording *r,
  * queues a processing job; queued() is then called so that local workers
  * wake at once (set before serving; NULL: nobody to wake). */
 void vtp_recordings_set_job_hook(vtp_recordings *svc, void (*queued)(void *ctx), void *ctx);
+/* After each room event this process writes (CONTRACT §6), written() is
+ * called so that the local events thread sends it at once instead of at
+ * its next poll (set before serving; NULL: nobody to wake). */
+void vtp_recordings_set_event_hook(vtp_recordings *svc, void (*written)(void *ctx), void *ctx);
 /* Queues a job for every recording that waits for processing without one
  * (vtp_store_recording_unqueued); *count receives how many were queued. */
 int vtp_recordings_queue_unqueued(vtp_recordings *svc, int *count);

@@ -30,6 +30,8 @@ struct vtp_recordings {
 	vtp_gencache *rendered; /* finished recordings' JSON by id */
 	void (*job_queued)(void *ctx); /* wakes local workers; may be NULL */
 	void *job_ctx;
+	void (*room_event)(void *ctx); /* wakes the local events thread; may be NULL */
+	void *room_event_ctx;
 	bool webhooks;             /* status changes go to the webhook outbox */
 	const unsigned char *media_key; /* signs media URLs; NULL: no URLs */
 	size_t media_key_len;
@@ -299,6 +301,8 @@ static void room_event(vtp_recordings *svc, const vtp_recording *r, const char *
 	rc = vtp_store_room_event_add(svc->store, r->room_id, event, b.data ? b.data : "{}");
 	if (rc)
 		VTP_WARN("recording %s: room event %s lost: %s", r->id, event, vtp_strerror(rc));
+	else if (svc->room_event)
+		svc->room_event(svc->room_event_ctx);
 	vtp_buf_free(&b);
 }
 
@@ -1144,6 +1148,12 @@ int vtp_recordings_mark_interrupted(vtp_recordings *svc, const vtp_recording *r,
 }
 
 /* ---- processing ------------------------------------------------------------ */
+
+void vtp_recordings_set_event_hook(vtp_recordings *svc, void (*written)(void *ctx), void *ctx)
+{
+	svc->room_event = written;
+	svc->room_event_ctx = ctx;
+}
 
 void vtp_recordings_set_job_hook(vtp_recordings *svc, void (*queued)(void *ctx), void *ctx)
 {

@@ -8,6 +8,7 @@
 // kill -9, the output formats and the fast path, and the facts the API
 // reports about the file (duration, size, SHA-256). All media is generated
 // here by ffmpeg's lavfi sources.
+// backend-independent: the media path (composition); the database only holds the rows; runs on SQLite only (CMakeLists.txt).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

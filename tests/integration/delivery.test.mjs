@@ -9,6 +9,7 @@
 // gone, the access log kept). The media are real captures made once by the
 // server's own ingest from ffmpeg RTP senders: peer A sends 2 s of black,
 // then a test pattern, and a tone; peer B a colour pattern.
+// backend-independent: the media path (files, ranges, HLS); access-log rows are covered on both backends by sharing and recordings; runs on SQLite only (CMakeLists.txt).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -4,6 +4,7 @@
 // receiver reports) seen by the sender's side, hostile datagrams on every
 // port, captures read back by `vtp-recorder inspect` and decoded by ffmpeg's
 // own RTP demuxer, and recovery after kill -9.
+// backend-independent: the media path (RTP capture); runs on SQLite only (CMakeLists.txt).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -11,6 +11,7 @@
 // reaches the publisher. Plus the
 // HTTP side: 401, 400 with the reason, 415, 413, 405 for PATCH, CORS, and
 // the session timeout.
+// backend-independent: the media path (WebRTC ingest); runs on SQLite only (CMakeLists.txt).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
