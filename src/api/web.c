@@ -21,6 +21,17 @@
 		".previous\n");                                                 \
 	extern const char sym[], sym##_end[]
 
+EMBED(vtp_web_index_html, "index.html");
+EMBED(vtp_web_login_js, "login.js");
+EMBED(vtp_web_room_html, "room.html");
+EMBED(vtp_web_room_js, "room.js");
+EMBED(vtp_web_library_html, "library.html");
+EMBED(vtp_web_library_js, "library.js");
+EMBED(vtp_web_recording_html, "recording.html");
+EMBED(vtp_web_recording_js, "recording.js");
+EMBED(vtp_web_recordings_js, "recordings.js");
+EMBED(vtp_web_common_js, "common.js");
+EMBED(vtp_web_style_css, "style.css");
 EMBED(vtp_web_player_html, "player.html");
 EMBED(vtp_web_player_js, "player.js");
 EMBED_FROM(vtp_web_hls_js, VTP_WEB_VENDOR_DIR, "hls.light.min.js");
@@ -31,6 +42,17 @@ static const struct {
 	const char *type;
 	const char *data, *end;
 } files[] = {
+	{"index.html", "text/html; charset=utf-8", vtp_web_index_html, vtp_web_index_html_end},
+	{"login.js", "text/javascript; charset=utf-8", vtp_web_login_js, vtp_web_login_js_end},
+	{"room.html", "text/html; charset=utf-8", vtp_web_room_html, vtp_web_room_html_end},
+	{"room.js", "text/javascript; charset=utf-8", vtp_web_room_js, vtp_web_room_js_end},
+	{"library.html", "text/html; charset=utf-8", vtp_web_library_html, vtp_web_library_html_end},
+	{"library.js", "text/javascript; charset=utf-8", vtp_web_library_js, vtp_web_library_js_end},
+	{"recording.html", "text/html; charset=utf-8", vtp_web_recording_html, vtp_web_recording_html_end},
+	{"recording.js", "text/javascript; charset=utf-8", vtp_web_recording_js, vtp_web_recording_js_end},
+	{"recordings.js", "text/javascript; charset=utf-8", vtp_web_recordings_js, vtp_web_recordings_js_end},
+	{"common.js", "text/javascript; charset=utf-8", vtp_web_common_js, vtp_web_common_js_end},
+	{"style.css", "text/css; charset=utf-8", vtp_web_style_css, vtp_web_style_css_end},
 	{"player.html", "text/html; charset=utf-8", vtp_web_player_html, vtp_web_player_html_end},
 	{"player.js", "text/javascript; charset=utf-8", vtp_web_player_js, vtp_web_player_js_end},
 	{"vendor/hls.light.min.js", "text/javascript; charset=utf-8", vtp_web_hls_js,
@@ -39,9 +61,11 @@ static const struct {
 	 vtp_web_socketio_js_end},
 };
 
-/* Pages load scripts and media from this origin only; hls.js runs its
- * worker and feeds the <video> from blob: URLs. */
-#define CSP "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; " \
+/* Pages load scripts, their stylesheet and media from this origin only
+ * (no inline script or style: scripts set styles through the CSSOM); hls.js
+ * runs its worker and feeds the <video> from blob: URLs; Socket.IO connects
+ * back to this origin (connect-src 'self' covers ws: of the same host). */
+#define CSP "default-src 'none'; script-src 'self'; style-src 'self'; " \
 	    "img-src 'self'; media-src 'self' blob:; worker-src 'self' blob:; "     \
 	    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
 
