@@ -859,7 +859,8 @@ static void poll_journal(vtp_events *ev, int64_t now)
 		VTP_WARN("socket.io: room events not read: %s", vtp_strerror(rc));
 		return; /* the next poll sees the same window again */
 	}
-	qsort(ev->next_seen.ids, ev->next_seen.n, VTP_UUID_BUFLEN, cmp_id);
+	if (ev->next_seen.n > 1)
+		qsort(ev->next_seen.ids, ev->next_seen.n, VTP_UUID_BUFLEN, cmp_id);
 	t = ev->seen;
 	ev->seen = ev->next_seen;
 	ev->next_seen = t;
