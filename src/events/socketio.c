@@ -47,6 +47,7 @@
 #define MAX_MESSAGE (64 * 1024)        /* one Engine.IO packet */
 #define MAX_QUEUED (1u << 20)          /* unsent bytes before a client is dropped */
 #define MAX_ROOMS_PER_SOCKET 32
+#define MEMBERS_LISTED 50             /* names in room-members; count has all */
 #define ROOM_BUCKETS 1024
 #define CONNECT_TIMEOUT_MS 20000       /* from open to a Socket.IO CONNECT */
 #define POLL_MS 250                    /* room event journal */
@@ -65,6 +66,8 @@ typedef struct room {
 	char *id;
 	conn **members;
 	size_t n, cap;
+	bool members_dirty;     /* room-members to send */
+	int64_t members_sent_ms;
 } room;
 
 struct conn {
@@ -242,24 +245,50 @@ static room *room_find(vtp_events *ev, const char *id)
 	return *room_slot(ev, id);
 }
 
-/* The room's members without repeats (a user in two tabs is there once). */
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* How many different users are in the room. */
+static size_t distinct_users(room *rm)
+{
+	const char **ids = vtp_malloc((rm->n ? rm->n : 1) * sizeof(*ids));
+	size_t n = 0;
+
+	for (size_t i = 0; i < rm->n; i++)
+		ids[i] = rm->members[i]->user.id;
+	qsort(ids, rm->n, sizeof(*ids), cmp_str);
+	for (size_t i = 0; i < rm->n; i++)
+		n += i == 0 || strcmp(ids[i], ids[i - 1]) != 0;
+	vtp_free(ids);
+	return n;
+}
+
+/* {roomId, count, members}: the first MEMBERS_LISTED different users, in
+ * the order they came, and how many there are in all. A lecture hall of a
+ * thousand is a count and a page, not a thousand names to everyone. */
 static json_t *members_json(room *rm)
 {
 	json_t *arr = json_array();
+	const char *listed[MEMBERS_LISTED];
+	size_t nl = 0;
 
-	for (size_t i = 0; rm && i < rm->n; i++) {
+	for (size_t i = 0; i < rm->n && nl < MEMBERS_LISTED; i++) {
 		conn *m = rm->members[i];
 		bool dup = false;
 
-		for (size_t j = 0; j < i && !dup; j++)
-			dup = strcmp(rm->members[j]->user.id, m->user.id) == 0;
-		if (!dup)
-			json_array_append_new(arr, json_pack("{ssssss}", "userId", m->user.id,
-							     "fullName",
-							     m->user.full_name ? m->user.full_name : "",
-							     "role", m->user.role ? m->user.role : ""));
+		for (size_t j = 0; j < nl && !dup; j++)
+			dup = strcmp(listed[j], m->user.id) == 0;
+		if (dup)
+			continue;
+		listed[nl++] = m->user.id;
+		json_array_append_new(arr, json_pack("{ssssss}", "userId", m->user.id, "fullName",
+						     m->user.full_name ? m->user.full_name : "",
+						     "role", m->user.role ? m->user.role : ""));
 	}
-	return arr;
+	return json_pack("{sssIso}", "roomId", rm->id, "count", (json_int_t)distinct_users(rm),
+			 "members", arr);
 }
 
 static void broadcast(room *rm, const char *event, json_t *payload) /* consumes */
@@ -284,10 +313,26 @@ static void broadcast(room *rm, const char *event, json_t *payload) /* consumes 
 	free(body);
 }
 
+/* Someone came or went: the room hears it at the next tick (at most once a
+ * second for big rooms), so a join storm costs one list per tick, not one
+ * per join. */
 static void members_changed(room *rm)
 {
-	broadcast(rm, "room-members", json_pack("{ssso}", "roomId", rm->id, "members",
-						members_json(rm)));
+	rm->members_dirty = true;
+}
+
+static void members_flush(vtp_events *ev, int64_t now)
+{
+	for (int b = 0; b < ROOM_BUCKETS; b++) {
+		for (room *rm = ev->rooms[b]; rm; rm = rm->next) {
+			if (!rm->members_dirty ||
+			    (rm->n > MEMBERS_LISTED && now - rm->members_sent_ms < 1000))
+				continue;
+			rm->members_dirty = false;
+			rm->members_sent_ms = now;
+			broadcast(rm, "room-members", members_json(rm));
+		}
+	}
 }
 
 static int conn_room_index(conn *c, room *rm)
@@ -386,6 +431,7 @@ static json_t *active_json(vtp_events *ev, const char *room_id)
 static void cmd_join(conn *c, long ack, json_t *arg)
 {
 	const char *id = room_arg(c, ack, arg);
+	json_t *reply;
 	room *rm;
 
 	if (!id)
@@ -397,8 +443,9 @@ static void cmd_join(conn *c, long ack, json_t *arg)
 		return;
 	}
 	rm = room_join(c, id);
-	send_ack(c, ack, json_pack("{ss so so}", "roomId", id, "recording",
-				   active_json(c->ev, id), "members", members_json(rm)));
+	reply = members_json(rm);
+	json_object_set_new(reply, "recording", active_json(c->ev, id));
+	send_ack(c, ack, reply);
 	members_changed(rm);
 }
 
@@ -960,6 +1007,7 @@ static void *events_main(void *arg)
 		if (now >= next_tick) {
 			atomic_store(&ev->journal_dirty, false);
 			tick(ev, now);
+			members_flush(ev, now);
 			poll_journal(ev, now);
 			next_tick = now + POLL_MS;
 		} else if (atomic_exchange(&ev->journal_dirty, false)) {
