@@ -140,6 +140,24 @@ static void drop(conn *c, int reason)
 	atomic_fetch_add(&c->ev->m_dropped[reason], 1);
 }
 
+/* A packet no Socket.IO client sends: counted, and the connection closed
+ * (WebSocket close 1003 for binary, 1008 for the rest), as the reference
+ * server does; nothing after it is read. */
+static void reject(conn *c, int reason)
+{
+	static const char malformed[] = "malformed packet", binary[] = "binary packets are not spoken here";
+	bool bin = reason == DROP_BINARY;
+
+	drop(c, reason);
+	if (c->dead)
+		return;
+	if (wslay_event_queue_close(c->ws, bin ? WSLAY_CODE_UNSUPPORTED_DATA : WSLAY_CODE_POLICY_VIOLATION,
+				    (const uint8_t *)(bin ? binary : malformed),
+				    bin ? sizeof(binary) - 1 : sizeof(malformed) - 1) != 0)
+		c->dead = true;
+	wslay_event_shutdown_read(c->ws);
+}
+
 static void send_text(conn *c, const char *text, size_t len)
 {
 	struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)text, len};
@@ -422,7 +440,7 @@ static json_t *active_json(vtp_events *ev, const char *room_id)
 	if (vtp_recordings_active_in_room(ev->cfg.recordings, room_id, &r) != 0)
 		return json_null();
 	vtp_time_format(r.created_at, t);
-	j = json_pack("{sssssssss}", "recordingId", r.id, "title", r.title ? r.title : "",
+	j = json_pack("{ssssssssss}", "recordingId", r.id, "title", r.title ? r.title : "",
 		      "startedBy", r.started_by, "startedAt", t, "status", r.status);
 	vtp_recording_clear(&r);
 	return j;
@@ -525,7 +543,7 @@ static void on_event(conn *c, long ack, json_t *data)
 
 	atomic_fetch_add(&c->ev->m_commands, 1);
 	if (!name) {
-		drop(c, DROP_MALFORMED);
+		reject(c, DROP_MALFORMED);
 		return;
 	}
 	if (strcmp(name, "join-room") == 0)
@@ -596,12 +614,12 @@ static void on_sio(conn *c, const char *p, size_t len)
 	bool other_ns = false;
 
 	if (p == end) {
-		drop(c, DROP_MALFORMED);
+		reject(c, DROP_MALFORMED);
 		return;
 	}
 	type = *p++;
 	if (type == '5' || type == '6') { /* binary packets: not spoken here */
-		drop(c, DROP_BINARY);
+		reject(c, DROP_BINARY);
 		return;
 	}
 	if (p < end && *p == '/') {
@@ -615,7 +633,7 @@ static void on_sio(conn *c, const char *p, size_t len)
 		ack = 0;
 		for (int digits = 0; p < end && *p >= '0' && *p <= '9'; digits++, p++) {
 			if (digits == 9) {
-				drop(c, DROP_MALFORMED);
+				reject(c, DROP_MALFORMED);
 				return;
 			}
 			ack = ack * 10 + (*p - '0');
@@ -626,8 +644,8 @@ static void on_sio(conn *c, const char *p, size_t len)
 
 		data = json_loadb(p, (size_t)(end - p), JSON_REJECT_DUPLICATES, &jerr);
 		if (!data) {
-			drop(c, DROP_MALFORMED);
 			ack_error(c, ack, "invalid_json", "not valid JSON: %s", jerr.text);
+			reject(c, DROP_MALFORMED);
 			return;
 		}
 	}
@@ -647,8 +665,8 @@ static void on_sio(conn *c, const char *p, size_t len)
 			drop(c, DROP_NOT_CONNECTED);
 			ack_error(c, ack, "unauthorized", "connect to / with auth.token first");
 		} else if (!json_is_array(data) || json_array_size(data) < 1) {
-			drop(c, DROP_MALFORMED);
 			ack_error(c, ack, "invalid_input", "an event is [name, argument]");
+			reject(c, DROP_MALFORMED);
 		} else {
 			on_event(c, ack, data);
 		}
@@ -656,7 +674,7 @@ static void on_sio(conn *c, const char *p, size_t len)
 	case '3': /* ACK: we never ask for one */
 		break;
 	default:
-		drop(c, DROP_MALFORMED);
+		reject(c, DROP_MALFORMED);
 	}
 	json_decref(data);
 }
@@ -665,7 +683,7 @@ static void on_sio(conn *c, const char *p, size_t len)
 static void on_eio(conn *c, const uint8_t *msg, size_t len)
 {
 	if (len == 0) {
-		drop(c, DROP_MALFORMED);
+		reject(c, DROP_MALFORMED);
 		return;
 	}
 	switch (msg[0]) {
@@ -685,7 +703,7 @@ static void on_eio(conn *c, const uint8_t *msg, size_t len)
 	case '6':
 		break;
 	default:
-		drop(c, DROP_MALFORMED);
+		reject(c, DROP_MALFORMED);
 	}
 }
 
@@ -749,7 +767,7 @@ static void ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 	if (arg->opcode == WSLAY_TEXT_FRAME)
 		on_eio(c, arg->msg, arg->msg_length);
 	else if (arg->opcode == WSLAY_BINARY_FRAME)
-		drop(c, DROP_BINARY);
+		reject(c, DROP_BINARY);
 }
 
 /* ---- connections ---------------------------------------------------------- */
