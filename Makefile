@@ -57,6 +57,7 @@ bench: build
 	@bench/compose.sh
 	@bench/download.sh
 	@bench/whip.sh
+	@bench/events.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)
