@@ -6,6 +6,7 @@
 // sender, no registered track and no running recording of its own behind.
 // The server has exactly four media ports: two participants fill them, and
 // every run after the first needs the ports its predecessors gave back.
+// backend-independent: a script driving the REST API and RTP ingest; runs on SQLite only (CMakeLists.txt).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
