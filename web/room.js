@@ -25,6 +25,7 @@
     recording: null, // {recordingId, title, startedBy, startedAt, status}
     lastRecording: null, // {recordingId, title, status, progress}
     members: [],
+    memberCount: 0,
     socket: false,
     joined: false,
   };
@@ -72,7 +73,8 @@
   }
 
   let membersKnown = false;
-  function setMembers(list) {
+  /** list: the first people (the server names up to 50); count: how many in all. */
+  function setMembers(list, count) {
     // one line per person, even with the page open twice
     const seen = new Map();
     for (const m of Array.isArray(list) ? list : []) {
@@ -95,8 +97,11 @@
     fill($('members'), state.members.map((m) => el('li', null,
       el('span', null, m.fullName || 'Unnamed', m.userId === session.user.id ? el('span', { class: 'muted' }, ' (you)') : null),
       el('span', { class: 'muted' }, window.vtp.roleName(m.role)))));
-    $('member-count').textContent = `(${state.members.length})`;
-    if (!state.members.length) $('members').append(el('li', { class: 'muted' }, 'Nobody yet.'));
+    const total = Math.max(Number(count) || 0, state.members.length);
+    state.memberCount = total;
+    $('member-count').textContent = `(${total})`;
+    if (total > state.members.length) $('members').append(el('li', { class: 'muted' }, `and ${total - state.members.length} more`));
+    if (!total) $('members').append(el('li', { class: 'muted' }, 'Nobody yet.'));
   }
 
   // ---- the recording indicator ----------------------------------------------------
@@ -160,7 +165,10 @@
     const r = state.recording;
     if (!r || r.recordingId !== recordingId) return;
     setRecording(null);
-    setLast({ recordingId, title: r.title, status: 'stopped', progress: 0 });
+    // its starter and admins follow it to the library; others may not see it
+    if (r.startedBy === session.user.id || session.user.role === 'admin') {
+      setLast({ recordingId, title: r.title, status: 'stopped', progress: 0 });
+    }
     announce('Recording stopped.');
   }
 
@@ -177,7 +185,7 @@
       try {
         const ack = await window.vtp.emitAck(sock, 'join-room', { roomId });
         state.joined = true;
-        setMembers(ack.members || []);
+        setMembers(ack.members || [], ack.count);
         const rec = ack.recording;
         if (rec && (rec.status === 'recording' || rec.status === 'pending' || !rec.status)) setRecording(rec, 'joined');
         else if (state.recording) recordingStopped(state.recording.recordingId); // stopped while we were away
@@ -187,7 +195,7 @@
       }
     });
     sock.on('room-members', (ev) => {
-      if (ev && (!ev.roomId || ev.roomId === roomId)) setMembers(ev.members || []);
+      if (ev && (!ev.roomId || ev.roomId === roomId)) setMembers(ev.members || [], ev.count);
     });
     sock.on('recording-started', (ev) => {
       setRecording({ recordingId: ev.recordingId, title: ev.title, startedBy: ev.startedBy, startedAt: ev.timestamp, status: 'recording' }, 'started');

@@ -32,33 +32,39 @@ EMBED(vtp_web_recording_js, "recording.js");
 EMBED(vtp_web_recordings_js, "recordings.js");
 EMBED(vtp_web_common_js, "common.js");
 EMBED(vtp_web_style_css, "style.css");
+EMBED(vtp_web_icon_svg, "icon.svg");
 EMBED(vtp_web_player_html, "player.html");
 EMBED(vtp_web_player_js, "player.js");
 EMBED_FROM(vtp_web_hls_js, VTP_WEB_VENDOR_DIR, "hls.light.min.js");
 EMBED_FROM(vtp_web_socketio_js, VTP_WEB_VENDOR_DIR, "socket.io.min.js");
+
+#define HTML "text/html; charset=utf-8"
+#define JS "text/javascript; charset=utf-8"
+#define CSS "text/css; charset=utf-8"
+#define SVG "image/svg+xml"
+#define ENTRY(name, type, sym) {name, type, sym, sym##_end}
 
 static const struct {
 	const char *name;
 	const char *type;
 	const char *data, *end;
 } files[] = {
-	{"index.html", "text/html; charset=utf-8", vtp_web_index_html, vtp_web_index_html_end},
-	{"login.js", "text/javascript; charset=utf-8", vtp_web_login_js, vtp_web_login_js_end},
-	{"room.html", "text/html; charset=utf-8", vtp_web_room_html, vtp_web_room_html_end},
-	{"room.js", "text/javascript; charset=utf-8", vtp_web_room_js, vtp_web_room_js_end},
-	{"library.html", "text/html; charset=utf-8", vtp_web_library_html, vtp_web_library_html_end},
-	{"library.js", "text/javascript; charset=utf-8", vtp_web_library_js, vtp_web_library_js_end},
-	{"recording.html", "text/html; charset=utf-8", vtp_web_recording_html, vtp_web_recording_html_end},
-	{"recording.js", "text/javascript; charset=utf-8", vtp_web_recording_js, vtp_web_recording_js_end},
-	{"recordings.js", "text/javascript; charset=utf-8", vtp_web_recordings_js, vtp_web_recordings_js_end},
-	{"common.js", "text/javascript; charset=utf-8", vtp_web_common_js, vtp_web_common_js_end},
-	{"style.css", "text/css; charset=utf-8", vtp_web_style_css, vtp_web_style_css_end},
-	{"player.html", "text/html; charset=utf-8", vtp_web_player_html, vtp_web_player_html_end},
-	{"player.js", "text/javascript; charset=utf-8", vtp_web_player_js, vtp_web_player_js_end},
-	{"vendor/hls.light.min.js", "text/javascript; charset=utf-8", vtp_web_hls_js,
-	 vtp_web_hls_js_end},
-	{"vendor/socket.io.min.js", "text/javascript; charset=utf-8", vtp_web_socketio_js,
-	 vtp_web_socketio_js_end},
+	ENTRY("index.html", HTML, vtp_web_index_html),
+	ENTRY("login.js", JS, vtp_web_login_js),
+	ENTRY("room.html", HTML, vtp_web_room_html),
+	ENTRY("room.js", JS, vtp_web_room_js),
+	ENTRY("library.html", HTML, vtp_web_library_html),
+	ENTRY("library.js", JS, vtp_web_library_js),
+	ENTRY("recording.html", HTML, vtp_web_recording_html),
+	ENTRY("recording.js", JS, vtp_web_recording_js),
+	ENTRY("recordings.js", JS, vtp_web_recordings_js),
+	ENTRY("common.js", JS, vtp_web_common_js),
+	ENTRY("style.css", CSS, vtp_web_style_css),
+	ENTRY("icon.svg", SVG, vtp_web_icon_svg),
+	ENTRY("player.html", HTML, vtp_web_player_html),
+	ENTRY("player.js", JS, vtp_web_player_js),
+	ENTRY("vendor/hls.light.min.js", JS, vtp_web_hls_js),
+	ENTRY("vendor/socket.io.min.js", JS, vtp_web_socketio_js),
 };
 
 /* Pages load scripts, their stylesheet and media from this origin only
