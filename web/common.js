@@ -247,6 +247,12 @@
     return el('span', { class: `badge ${STATUS_TEXT[status] ? status : ''}` }, statusText(status));
   }
 
+  /** A failed recording's error, in words where the server gives a code. */
+  function failureText(error) {
+    const known = { no_media: 'Nothing was received: nobody’s camera or microphone reached the recorder.' };
+    return known[error] || error || 'unknown error';
+  }
+
   const FINAL = new Set(['done', 'failed']);
 
   function isFinal(status) {
@@ -346,7 +352,7 @@
     get session() { return readSession(); },
     readSession, saveSession, clearSession, requireSession, signOut, safeNext, toLogin,
     api, ApiError, el, fill, append, say, header,
-    duration, durationWords, bytes, dateTime, timeEl, statusText, statusBadge, isFinal, shortId, roleName,
+    duration, durationWords, bytes, dateTime, timeEl, statusText, statusBadge, failureText, isFinal, shortId, roleName,
     serverNow, socket, emitAck,
   };
   window.vtp = vtp;

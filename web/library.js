@@ -171,7 +171,7 @@
         el('p', { class: 'meta' }, window.vtp.statusBadge(rec.status, deleted), facts(rec) ? ` ${facts(rec)}` : '',
           deleted ? [' · deleted ', window.vtp.timeEl(rec.deletedAt)] : null),
         busy ? R.progressLine(rec) : null,
-        rec.status === 'failed' && rec.error ? el('p', { class: 'meta error' }, rec.error) : null,
+        rec.status === 'failed' ? el('p', { class: 'meta error' }, window.vtp.failureText(rec.error)) : null,
         actions));
   }
 

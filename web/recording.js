@@ -62,7 +62,7 @@
       ['Stopped', rec.stoppedAt ? window.vtp.timeEl(rec.stoppedAt) : null],
       ['Ready', rec.completedAt && rec.status === 'done' ? window.vtp.timeEl(rec.completedAt) : null],
       ['Status', window.vtp.statusText(rec.status) + (rec.status === 'processing' ? ` (${rec.progress || 0}%)` : '')],
-      ['Error', rec.status === 'failed' ? rec.error || 'unknown' : null],
+      ['Error', rec.status === 'failed' ? window.vtp.failureText(rec.error) : null],
       ['Length', rec.durationSeconds !== null && rec.durationSeconds !== undefined ? window.vtp.duration(rec.durationSeconds) : null],
       ['Size', rec.fileSize > 0 ? window.vtp.bytes(rec.fileSize) : null],
       ['Format', `${(rec.format || '').toUpperCase()} (${rec.videoCodec || '?'} / ${rec.audioCodec || '?'})`],
@@ -89,7 +89,7 @@
       }
     } else {
       video.hidden = true;
-      if (rec.status === 'failed') say(status, `This recording could not be processed${rec.error ? `: ${rec.error}` : '.'}`, 'error');
+      if (rec.status === 'failed') say(status, `This recording could not be processed: ${window.vtp.failureText(rec.error)}`, 'error');
       else if (rec.status === 'recording' || rec.status === 'pending') say(status, 'This class is being recorded now. It can be watched once it has stopped and been processed.');
       else {
         say(status, rec.status === 'processing' ? 'Being processed…' : 'Waiting to be processed…');

@@ -151,7 +151,7 @@
     const link = el('a', { href: '/web/recording.html?id=' + encodeURIComponent(rec.recordingId) }, rec.title || 'Recording');
     let text;
     if (rec.status === 'done') text = ' is ready to watch.';
-    else if (rec.status === 'failed') text = ` could not be processed${rec.error ? `: ${rec.error}` : '.'}`;
+    else if (rec.status === 'failed') text = ` could not be processed: ${window.vtp.failureText(rec.error)}`;
     else if (rec.status === 'processing') text = ` is being processed (${rec.progress || 0}%).`;
     else text = ' has stopped and waits to be processed.';
     fill($('last-recording'), link, text);
