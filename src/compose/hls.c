@@ -44,6 +44,9 @@ struct vtp_hls {
 	 * duration (the segmenter measures segments by it). */
 	AVPacket *held;
 	int64_t held_dur;
+	/* libavformat's own opener, which hls_io_open calls */
+	int (*default_io_open)(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+			       AVDictionary **options);
 };
 
 static const char *averr(int rc)
@@ -79,6 +82,22 @@ static void fsync_path(const char *path, int flags)
 	}
 }
 
+/* The HLS muxer takes hls_segment_filename as a template: "%<digits>d"
+ * anywhere in it is the segment number, and "%%" stays two characters. The
+ * folder is no part of it: an encoded room id is full of '%' ("Class 3d" is
+ * "Class%203d"). So the muxer is given bare names and every file it opens
+ * (playlist, init.mp4, segments) is put into the folder here. */
+static int hls_io_open(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+		       AVDictionary **options)
+{
+	vtp_hls *h = s->opaque;
+	const char *slash = strrchr(url, '/');
+	char path[4600];
+
+	snprintf(path, sizeof path, "%s/%s", h->tmp_dir, slash ? slash + 1 : url);
+	return h->default_io_open(s, pb, path, flags, options);
+}
+
 vtp_hls *vtp_hls_open(const char *final_dir, const AVCodecParameters *v, AVRational vtb,
 		      const AVCodecParameters *a, AVRational atb, char *err, size_t errlen)
 {
@@ -94,15 +113,15 @@ vtp_hls *vtp_hls_open(const char *final_dir, const AVCodecParameters *v, AVRatio
 		vtp_hls_abort(h);
 		return NULL;
 	}
-	char playlist[4400], segs[4400];
-	snprintf(playlist, sizeof playlist, "%s/index.m3u8", h->tmp_dir);
-	snprintf(segs, sizeof segs, "%s/seg_%%05d.m4s", h->tmp_dir);
-	int rc = avformat_alloc_output_context2(&h->oc, NULL, "hls", playlist);
+	int rc = avformat_alloc_output_context2(&h->oc, NULL, "hls", "index.m3u8");
 	if (rc < 0) {
 		snprintf(err, errlen, "HLS muxer: %s", averr(rc));
 		vtp_hls_abort(h);
 		return NULL;
 	}
+	h->default_io_open = h->oc->io_open;
+	h->oc->io_open = hls_io_open;
+	h->oc->opaque = h;
 	const AVCodecParameters *par[2] = {v, a};
 	AVRational tb[2] = {vtb, atb};
 	for (int i = 0; i < 2; i++) {
@@ -124,7 +143,7 @@ vtp_hls *vtp_hls_open(const char *final_dir, const AVCodecParameters *v, AVRatio
 	av_dict_set(&d, "hls_playlist_type", "vod", 0);
 	av_dict_set(&d, "hls_segment_type", "fmp4", 0);
 	av_dict_set(&d, "hls_fmp4_init_filename", "init.mp4", 0);
-	av_dict_set(&d, "hls_segment_filename", segs, 0);
+	av_dict_set(&d, "hls_segment_filename", "seg_%05d.m4s", 0);
 	av_dict_set(&d, "hls_flags", "independent_segments", 0);
 	rc = avformat_write_header(h->oc, &d);
 	av_dict_free(&d);

@@ -48,12 +48,14 @@ async function waitStatus(srv, token, id, want, timeoutMs = 240000) {
 
 /** A recording whose tracks are copies of the captures (of `peers`), stopped and composed.
  *  `root`: the local folder captures go to ("recordings" for file://, "spool" for s3://). */
-async function composed(srv, token, { peers = ['a', 'b'], title = 'Delivery', root = 'recordings', ...extra } = {}) {
-  const roomId = `dl-${rand(5)}`;
+async function composed(srv, token, { peers = ['a', 'b'], title = 'Delivery', root = 'recordings', roomId = `dl-${rand(5)}`, ...extra } = {}) {
   const res = await srv.api('POST', '/api/v1/recordings/start', { token, body: { roomId, title, ...extra } });
   assert.equal(res.status, 201, show(res));
   const id = res.json.recordingId;
-  const tracks = path.join(srv.dataDir, root, roomId, id, 'tracks');
+  // the room's folder is its id encoded ("Class 3d" is "Class%203d"): the one holding this recording
+  const base = path.join(srv.dataDir, root);
+  const roomDir = fs.readdirSync(base).find((d) => fs.existsSync(path.join(base, d, id))) ?? roomId;
+  const tracks = path.join(base, roomDir, id, 'tracks');
   fs.mkdirSync(tracks, { recursive: true, mode: 0o700 });
   for (const f of fs.readdirSync(mediaDir)) {
     if (peers.includes(peerOf[f])) fs.copyFileSync(path.join(mediaDir, f), path.join(tracks, f));
@@ -62,7 +64,7 @@ async function composed(srv, token, { peers = ['a', 'b'], title = 'Delivery', ro
   assert.equal(stop.status, 200, show(stop));
   const r = await waitStatus(srv, token, id, ['done', 'failed']);
   assert.equal(r.status, 'done', JSON.stringify(r));
-  return { id, roomId, rec: r, dir: path.join(srv.dataDir, root, roomId, id) };
+  return { id, roomId, rec: r, dir: path.join(base, roomDir, id) };
 }
 
 /** GET (or another method) of a media URL, raw: {status, headers, body: Buffer}. */
@@ -201,7 +203,9 @@ test('media URLs, download, HLS, thumbnail and permissions on local files', asyn
   const title = 'Ünïcode "lecture" / part\\2; 100% ✓';
   const W = await composed(srv, u.o.token, { title });
   const M = await composed(srv, u.o.token, { format: 'mp4', title: 'mp4 one' });
-  const F = await composed(srv, u.o.token, { peers: ['a'], title: 'fast' });
+  // a room whose folder has '%' followed by digits and 'd' ("Class%203d"), which the HLS muxer
+  // once took for its segment-number template, so that processing failed
+  const F = await composed(srv, u.o.token, { peers: ['a'], title: 'fast', roomId: `Class 3d ${rand(3)}` });
 
   // -- the Recording JSON --------------------------------------------------------------------
   const urlRe = (id, what) => new RegExp(`^/api/v1/recordings/${id}/${what}\\?token=[vd]\\.[0-9a-f]{32}\\.\\d+\\.[0-9a-f]{32}$`);
