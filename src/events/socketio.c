@@ -91,6 +91,7 @@ struct conn {
 	vtp_user user;
 	vtp_actor actor;
 	room *rooms[MAX_ROOMS_PER_SOCKET];
+	bool watching[MAX_ROOMS_PER_SOCKET]; /* rooms[i] joined with watch: not a member */
 	int nrooms;
 };
 
@@ -268,16 +269,34 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static int conn_room_index(conn *c, room *rm)
+{
+	for (int i = 0; i < c->nrooms; i++)
+		if (c->rooms[i] == rm)
+			return i;
+	return -1;
+}
+
+/* Joined only to watch (a library following progress): hears the room,
+ * is not one of the people in it. */
+static bool is_watcher(conn *c, room *rm)
+{
+	int k = conn_room_index(c, rm);
+
+	return k >= 0 && c->watching[k];
+}
+
 /* How many different users are in the room. */
 static size_t distinct_users(room *rm)
 {
 	const char **ids = vtp_malloc((rm->n ? rm->n : 1) * sizeof(*ids));
-	size_t n = 0;
+	size_t n = 0, k = 0;
 
 	for (size_t i = 0; i < rm->n; i++)
-		ids[i] = rm->members[i]->user.id;
-	qsort(ids, rm->n, sizeof(*ids), cmp_str);
-	for (size_t i = 0; i < rm->n; i++)
+		if (!is_watcher(rm->members[i], rm))
+			ids[k++] = rm->members[i]->user.id;
+	qsort(ids, k, sizeof(*ids), cmp_str);
+	for (size_t i = 0; i < k; i++)
 		n += i == 0 || strcmp(ids[i], ids[i - 1]) != 0;
 	vtp_free(ids);
 	return n;
@@ -294,7 +313,7 @@ static json_t *members_json(room *rm)
 
 	for (size_t i = 0; i < rm->n && nl < MEMBERS_LISTED; i++) {
 		conn *m = rm->members[i];
-		bool dup = false;
+		bool dup = is_watcher(m, rm);
 
 		for (size_t j = 0; j < nl && !dup; j++)
 			dup = strcmp(listed[j], m->user.id) == 0;
@@ -353,18 +372,13 @@ static void members_flush(vtp_events *ev, int64_t now)
 	}
 }
 
-static int conn_room_index(conn *c, room *rm)
-{
-	for (int i = 0; i < c->nrooms; i++)
-		if (c->rooms[i] == rm)
-			return i;
-	return -1;
-}
-
-static room *room_join(conn *c, const char *id)
+/* Puts c into room id (as a watcher or one of the people); *changed: the
+ * room's people changed. */
+static room *room_join(conn *c, const char *id, bool watch, bool *changed)
 {
 	vtp_events *ev = c->ev;
 	room **slot = room_slot(ev, id), *rm = *slot;
+	int k;
 
 	if (!rm) {
 		rm = vtp_calloc(1, sizeof(*rm));
@@ -373,13 +387,19 @@ static room *room_join(conn *c, const char *id)
 		ev->nrooms++;
 		atomic_store(&ev->m_rooms, ev->nrooms);
 	}
-	if (conn_room_index(c, rm) >= 0)
+	k = conn_room_index(c, rm);
+	if (k >= 0) {
+		*changed = c->watching[k] != watch;
+		c->watching[k] = watch;
 		return rm;
+	}
+	*changed = !watch;
 	if (rm->n == rm->cap) {
 		rm->cap = rm->cap ? rm->cap * 2 : 4;
 		rm->members = vtp_realloc(rm->members, rm->cap * sizeof(*rm->members));
 	}
 	rm->members[rm->n++] = c;
+	c->watching[c->nrooms] = watch;
 	c->rooms[c->nrooms++] = rm;
 	return rm;
 }
@@ -389,10 +409,14 @@ static void room_leave(conn *c, room *rm, bool announce)
 {
 	vtp_events *ev = c->ev;
 	int k = conn_room_index(c, rm);
+	bool watcher;
 
 	if (k < 0)
 		return;
-	c->rooms[k] = c->rooms[--c->nrooms];
+	watcher = c->watching[k];
+	c->nrooms--;
+	c->rooms[k] = c->rooms[c->nrooms];
+	c->watching[k] = c->watching[c->nrooms];
 	for (size_t i = 0; i < rm->n; i++) {
 		if (rm->members[i] == c) {
 			rm->members[i] = rm->members[--rm->n];
@@ -410,7 +434,7 @@ static void room_leave(conn *c, room *rm, bool announce)
 		atomic_store(&ev->m_rooms, ev->nrooms);
 		return;
 	}
-	if (announce)
+	if (announce && !watcher)
 		members_changed(rm);
 }
 
@@ -449,6 +473,7 @@ static json_t *active_json(vtp_events *ev, const char *room_id)
 static void cmd_join(conn *c, long ack, json_t *arg)
 {
 	const char *id = room_arg(c, ack, arg);
+	bool watch = json_is_true(json_object_get(arg, "watch")), changed;
 	json_t *reply;
 	room *rm;
 
@@ -460,11 +485,12 @@ static void cmd_join(conn *c, long ack, json_t *arg)
 			  MAX_ROOMS_PER_SOCKET);
 		return;
 	}
-	rm = room_join(c, id);
+	rm = room_join(c, id, watch, &changed);
 	reply = members_json(rm);
 	json_object_set_new(reply, "recording", active_json(c->ev, id));
 	send_ack(c, ack, reply);
-	members_changed(rm);
+	if (changed)
+		members_changed(rm);
 }
 
 static void cmd_leave(conn *c, long ack, json_t *arg)

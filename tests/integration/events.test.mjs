@@ -301,6 +301,33 @@ test('join-room: ack shape and roomId validation; room-members on join, leave an
   inst.disconnect();
 });
 
+test('join-room with watch: true hears the room\'s events but is not one of its people', async () => {
+  const r = room('watch');
+  const inst = await connect(u.inst);
+  await ack(inst, 'join-room', { roomId: r });
+  const lib = await connect(u.stu2);
+  const w = await ack(lib, 'join-room', { roomId: r, watch: true });
+  assert.ok(w && !w.error, JSON.stringify(w));
+  assertMembers(w.members, [u.inst], 'a watcher\'s own join ack');
+  assert.equal(w.count, 1, JSON.stringify(w));
+  // a real member joins after it: the list the room gets has the member, never the watcher
+  const stu = await connect(u.stu);
+  await ack(stu, 'join-room', { roomId: r });
+  const after = await once(inst, 'room-members', 5000, forRoom(r, hasMember(u.stu)));
+  assertMembers(after.members, [u.inst, u.stu], 'room-members with a watcher in the room');
+  assert.equal(after.count, 2, JSON.stringify(after));
+  const rest = await srv.api('POST', '/api/v1/recordings/start', { token: u.inst.token, body: { roomId: r, title: 'watched' } });
+  assert.equal(rest.status, 201, show(rest));
+  await once(lib, 'recording-started', 5000, forRec(rest.json.recordingId));
+  const stop = await srv.api('POST', `/api/v1/recordings/${rest.json.recordingId}/stop`, { token: u.inst.token });
+  assert.equal(stop.status, 200, show(stop));
+  await once(lib, 'recording-stopped', 5000, forRec(rest.json.recordingId));
+  // the same socket joining for real becomes one of the people
+  await ack(lib, 'join-room', { roomId: r });
+  await once(inst, 'room-members', 5000, forRoom(r, hasMember(u.stu2)));
+  for (const s of [inst, lib, stu]) s.disconnect();
+});
+
 test('recording-start/stop over the socket: both members get the events, a late joiner sees the active recording', async () => {
   const r = room('sock');
   const inst = await connect(u.inst);
