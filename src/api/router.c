@@ -75,9 +75,8 @@ static int match(const char *pattern, char **seg, int nseg, const char **params)
 	char *pseg[MAX_SEGMENTS];
 	int n, literal = 0, np = 0;
 
-	if (strlen(pattern) >= sizeof(copy))
+	if ((size_t)snprintf(copy, sizeof(copy), "%s", pattern) >= sizeof(copy))
 		return -1;
-	strcpy(copy, pattern);
 	n = split(copy, pseg);
 	if (n != nseg)
 		return -1;
