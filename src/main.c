@@ -403,8 +403,8 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	raise_fd_limit();
 
 	/* one connection per HTTP thread, plus the login workers, the audit
-	 * writer and one spare, plus the processing workers */
-	if ((rc = open_store(cfg, cfg->http_threads + 4 + worker_connections(cfg), &store)))
+	 * writer, the events thread and one spare, plus the processing workers */
+	if ((rc = open_store(cfg, cfg->http_threads + 5 + worker_connections(cfg), &store)))
 		goto out;
 	if ((rc = load_secret(cfg, &key, &keylen)))
 		goto out;
@@ -527,11 +527,11 @@ out:
 		vtp_recordings_set_event_hook(recs, NULL, NULL);
 	vtp_events_stop(events); /* closes the upgraded connections the HTTP server lent it */
 	vtp_api_stop(api);
-	vtp_events_free(events);
 	if (recs)
 		vtp_recordings_set_job_hook(recs, NULL, NULL);
 	vtp_jobs_stop(jobs);
 	vtp_ingest_stop(ingest);
+	vtp_events_free(events); /* after every thread that could still notify it */
 	vtp_webhooks_stop(webhooks);
 	vtp_recordings_free(recs);
 	vtp_store_free(store);

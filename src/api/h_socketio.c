@@ -96,9 +96,19 @@ void vtp__h_socketio(vtp_req *r)
 		return;
 	}
 	if (!header(r, "Sec-WebSocket-Version") ||
-	    strcmp(header(r, "Sec-WebSocket-Version"), "13") != 0 || !key_valid(key)) {
-		eio_error(r, 400, 3, "bad request: WebSocket version 13 with a valid "
-				     "Sec-WebSocket-Key is required");
+	    strcmp(header(r, "Sec-WebSocket-Version"), "13") != 0) {
+		/* RFC 6455 §4.4: 426 with the version spoken here */
+		static const char body[] =
+			"{\"code\":3,\"message\":\"bad request: WebSocket version 13 is required\"}";
+
+		resp = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body,
+						       MHD_RESPMEM_PERSISTENT);
+		MHD_add_response_header(resp, "Sec-WebSocket-Version", "13");
+		vtp__reply_response(r, 426, resp, "application/json; charset=utf-8", "no-store");
+		return;
+	}
+	if (!key_valid(key)) {
+		eio_error(r, 400, 3, "bad request: a valid Sec-WebSocket-Key is required");
 		return;
 	}
 	if (!r->api->cfg.events) {

@@ -45,12 +45,14 @@
 #include "core/utf8.h"
 
 #define MAX_MESSAGE (64 * 1024)        /* one Engine.IO packet */
-#define MAX_QUEUED (1u << 20)          /* unsent bytes before a client is dropped */
+#define MAX_QUEUED (256u << 10)        /* unsent bytes before a client is dropped */
+#define TURN_MESSAGES 16               /* read per connection per turn of the loop */
 #define MAX_ROOMS_PER_SOCKET 32
 #define MEMBERS_LISTED 50             /* names in room-members; count has all */
 #define ROOM_BUCKETS 1024
 #define CONNECT_TIMEOUT_MS 20000       /* from open to a Socket.IO CONNECT */
 #define POLL_MS 250                    /* room event journal */
+#define DIRTY_POLL_MS 50               /* at most this often for local events */
 #define JOURNAL_WINDOW_MS 5000         /* how far back each poll looks */
 #define PRUNE_EVERY_MS 60000
 #define JOURNAL_KEEP_MS (10 * 60000)
@@ -87,6 +89,7 @@ struct conn {
 	uint32_t interest;  /* current epoll events */
 	int64_t opened_ms, ping_ms;
 	bool awaiting_pong;
+	int turn_messages;  /* handled in this turn of the loop */
 	int64_t token_exp;  /* seconds */
 	vtp_user user;
 	vtp_actor actor;
@@ -118,6 +121,7 @@ struct vtp_events {
 	int epfd, wakefd;
 	pthread_mutex_t mu; /* adoptions, stopping */
 	adoption *pending;
+	int npending;
 	bool stopping;
 	atomic_bool journal_dirty; /* vtp_events_notify: poll now */
 	conn *conns;
@@ -242,7 +246,7 @@ static void update_interest(conn *c)
 		want |= EPOLLOUT;
 	if (want == c->interest)
 		return;
-	e.events = want | EPOLLRDHUP;
+	e.events = want | (want & EPOLLIN ? EPOLLRDHUP : 0);
 	e.data.ptr = c;
 	epoll_ctl(c->ev->epfd, EPOLL_CTL_MOD, c->fd, &e);
 	c->interest = want;
@@ -506,12 +510,29 @@ static void cmd_leave(conn *c, long ack, json_t *arg)
 	send_ack(c, ack, json_pack("{ss}", "roomId", id));
 }
 
+/* Before a command that changes something: the token still valid and its
+ * user still there with the role it has now, as REST checks them. */
 static bool token_valid(conn *c, long ack)
 {
+	vtp_user u;
+	int rc;
+
 	if (c->token_exp && vtp_now_ms() / 1000 >= c->token_exp) {
 		ack_error(c, ack, "unauthorized", "the token has expired; connect again with a new one");
 		return false;
 	}
+	rc = vtp_store_user_by_id(c->ev->cfg.store, c->user.id, &u);
+	if (rc == VTP_ENOTFOUND) {
+		ack_error(c, ack, "unauthorized", "the token's user no longer exists");
+		return false;
+	}
+	if (rc) {
+		ack_error(c, ack, "unavailable", "could not check the token's user");
+		return false;
+	}
+	vtp_user_clear(&c->user);
+	c->user = u;
+	snprintf(c->actor.role, sizeof(c->actor.role), "%s", u.role ? u.role : "");
 	return true;
 }
 
@@ -638,6 +659,8 @@ static void on_sio(conn *c, const char *p, size_t len)
 	long ack = -1;
 	json_t *data = NULL;
 	bool other_ns = false;
+	const char *ns = "/";
+	size_t ns_len = 1;
 
 	if (p == end) {
 		reject(c, DROP_MALFORMED);
@@ -651,8 +674,17 @@ static void on_sio(conn *c, const char *p, size_t len)
 	if (p < end && *p == '/') {
 		const char *comma = memchr(p, ',', (size_t)(end - p));
 		size_t nlen = comma ? (size_t)(comma - p) : (size_t)(end - p);
+		bool printable = nlen <= 64;
 
-		other_ns = !(nlen == 1);
+		for (size_t i = 0; printable && i < nlen; i++)
+			printable = p[i] > 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\';
+		if (!printable) {
+			reject(c, DROP_MALFORMED);
+			return;
+		}
+		other_ns = nlen != 1;
+		ns = p;
+		ns_len = nlen;
 		p = comma ? comma + 1 : end;
 	}
 	if (p < end && *p >= '0' && *p <= '9') {
@@ -677,8 +709,14 @@ static void on_sio(conn *c, const char *p, size_t len)
 	}
 	switch (type) {
 	case '0': /* CONNECT */
-		if (other_ns)
-			send_str(c, "44{\"message\":\"Invalid namespace: this server has only /\"}");
+		if (other_ns) {
+			char reply[160];
+
+			snprintf(reply, sizeof(reply),
+				 "44%.*s,{\"message\":\"Invalid namespace: this server has only /\"}",
+				 (int)ns_len, ns);
+			send_str(c, reply);
+		}
 		else
 			on_connect(c, data);
 		break;
@@ -687,7 +725,9 @@ static void on_sio(conn *c, const char *p, size_t len)
 			c->dead = true;
 		break;
 	case '2': /* EVENT */
-		if (other_ns || !c->connected) {
+		if (other_ns) {
+			drop(c, DROP_NOT_CONNECTED); /* never connected there */
+		} else if (!c->connected) {
 			drop(c, DROP_NOT_CONNECTED);
 			ack_error(c, ack, "unauthorized", "connect to / with auth.token first");
 		} else if (!json_is_array(data) || json_array_size(data) < 1) {
@@ -742,6 +782,13 @@ static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 	ssize_t n;
 
 	(void)flags;
+	/* A client that sends faster than its commands run must not keep the
+	 * thread from everyone else: after its share, the rest of its bytes
+	 * wait in the socket (epoll is level-triggered) for the next turn. */
+	if (c->dead || c->turn_messages >= TURN_MESSAGES) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
 	if (c->pre_off < c->pre_len) {
 		size_t k = c->pre_len - c->pre_off;
 
@@ -790,6 +837,9 @@ static void ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 	conn *c = user;
 
 	(void)ctx;
+	if (c->dead)
+		return;
+	c->turn_messages++;
 	if (arg->opcode == WSLAY_TEXT_FRAME)
 		on_eio(c, arg->msg, arg->msg_length);
 	else if (arg->opcode == WSLAY_BINARY_FRAME)
@@ -914,66 +964,110 @@ static void seen_add(seen_ids *s, const char *id)
 /* An event is new when the previous poll (same window, a little earlier)
  * did not return it: late commits are caught as long as they are younger
  * than the window. */
+typedef struct pending_event {
+	char *room_id, *event, *payload;
+} pending_event;
+
+typedef struct journal_read {
+	vtp_events *ev;
+	pending_event *items;
+	size_t n, cap;
+} journal_read;
+
+/* Collects the new events of rooms with clients here; they are sent only
+ * once the whole read succeeded, so a failed read sends nothing twice. */
 static int on_journal(void *ctx, const vtp_room_event *e)
 {
-	vtp_events *ev = ctx;
-	json_t *payload;
-	room *rm;
+	journal_read *jr = ctx;
+	vtp_events *ev = jr->ev;
+	pending_event *pe;
 
 	seen_add(&ev->next_seen, e->id);
-	if (seen_has(&ev->seen, e->id) || e->created_at < ev->floor_ms)
+	if (seen_has(&ev->seen, e->id) || e->created_at < ev->floor_ms ||
+	    !room_find(ev, e->room_id))
 		return 0;
-	rm = room_find(ev, e->room_id);
-	if (!rm)
-		return 0;
-	payload = json_loads(e->payload, 0, NULL);
-	if (!payload)
-		return 0;
-	atomic_fetch_add(&ev->m_broadcasts, 1);
-	broadcast(rm, e->event, payload);
+	if (jr->n == jr->cap) {
+		jr->cap = jr->cap ? jr->cap * 2 : 16;
+		jr->items = vtp_realloc(jr->items, jr->cap * sizeof(*jr->items));
+	}
+	pe = &jr->items[jr->n++];
+	pe->room_id = vtp_strdup(e->room_id);
+	pe->event = vtp_strdup(e->event);
+	pe->payload = vtp_strdup(e->payload);
 	return 0;
 }
 
 static void poll_journal(vtp_events *ev, int64_t now)
 {
+	journal_read jr = {ev, NULL, 0, 0};
 	seen_ids t;
 	int rc;
 
 	ev->last_poll_ms = now;
-	if (ev->nconns == 0) {
-		ev->seen.n = 0;
-		return;
-	}
-	ev->next_seen.n = 0;
-	rc = vtp_store_room_events_since(ev->cfg.store, now - JOURNAL_WINDOW_MS, on_journal, ev);
-	if (rc) {
-		VTP_WARN("socket.io: room events not read: %s", vtp_strerror(rc));
-		return; /* the next poll sees the same window again */
-	}
-	if (ev->next_seen.n > 1)
-		qsort(ev->next_seen.ids, ev->next_seen.n, VTP_UUID_BUFLEN, cmp_id);
-	t = ev->seen;
-	ev->seen = ev->next_seen;
-	ev->next_seen = t;
+	/* every server prunes, clients or not */
 	if (now - ev->last_prune_ms >= PRUNE_EVERY_MS) {
 		ev->last_prune_ms = now;
 		rc = vtp_store_room_events_prune(ev->cfg.store, now - JOURNAL_KEEP_MS);
 		if (rc)
 			VTP_WARN("socket.io: old room events not pruned: %s", vtp_strerror(rc));
 	}
+	if (ev->nconns == 0) {
+		ev->seen.n = 0;
+		return;
+	}
+	ev->next_seen.n = 0;
+	rc = vtp_store_room_events_since(ev->cfg.store, now - JOURNAL_WINDOW_MS, on_journal, &jr);
+	if (rc) {
+		VTP_WARN("socket.io: room events not read: %s", vtp_strerror(rc));
+	} else {
+		if (ev->next_seen.n > 1)
+			qsort(ev->next_seen.ids, ev->next_seen.n, VTP_UUID_BUFLEN, cmp_id);
+		t = ev->seen;
+		ev->seen = ev->next_seen;
+		ev->next_seen = t;
+	}
+	for (size_t i = 0; i < jr.n; i++) {
+		pending_event *pe = &jr.items[i];
+		json_t *payload = rc ? NULL : json_loads(pe->payload, 0, NULL);
+		room *rm = payload ? room_find(ev, pe->room_id) : NULL;
+
+		if (rm) {
+			atomic_fetch_add(&ev->m_broadcasts, 1);
+			broadcast(rm, pe->event, payload);
+		} else {
+			json_decref(payload);
+		}
+		vtp_free(pe->room_id);
+		vtp_free(pe->event);
+		vtp_free(pe->payload);
+	}
+	vtp_free(jr.items);
 	for (conn *c = ev->conns, *next; c; c = next) {
 		next = c->next;
 		conn_settle(c);
 	}
 }
 
-/* Pings, pong deadlines, connections that never said CONNECT. */
+/* Pings, pong deadlines, connections that never said CONNECT or whose
+ * token expired, bytes that came with the upgrade still to read. */
 static void tick(vtp_events *ev, int64_t now)
 {
 	for (conn *c = ev->conns, *next; c; c = next) {
 		next = c->next;
+		if (c->pre_off < c->pre_len && !c->dead) {
+			c->turn_messages = 0;
+			if (wslay_event_recv(c->ws) != 0)
+				c->dead = true;
+		}
 		if (!c->connected && now - c->opened_ms > CONNECT_TIMEOUT_MS) {
 			c->dead = true;
+		} else if (c->connected && c->token_exp && now / 1000 >= c->token_exp) {
+			/* as REST: an expired token is no longer anyone's */
+			VTP_INFO("socket.io %s (%s): token expired, closed", c->sid, c->ip);
+			wslay_event_queue_close(c->ws, WSLAY_CODE_POLICY_VIOLATION,
+						(const uint8_t *)"token expired", 13);
+			wslay_event_shutdown_read(c->ws);
+			c->token_exp = 0;
 		} else if (c->awaiting_pong) {
 			if (now - c->ping_ms > ev->cfg.ping_interval_ms) {
 				VTP_INFO("socket.io %s (%s): no pong, closed", c->sid, c->ip);
@@ -997,6 +1091,7 @@ static void take_adoptions(vtp_events *ev)
 	pthread_mutex_lock(&ev->mu);
 	a = ev->pending;
 	ev->pending = NULL;
+	ev->npending = 0;
 	pthread_mutex_unlock(&ev->mu);
 	for (; a; a = next) { /* pushed newest first: reverse */
 		next = a->next;
@@ -1019,8 +1114,13 @@ static void *events_main(void *arg)
 	pthread_setname_np(pthread_self(), "vtp-events");
 	for (;;) {
 		int64_t now = vtp_now_ms();
-		int n, timeout = next_tick > now ? (int)(next_tick - now) : 0;
+		int64_t due = next_tick;
+		int n, timeout;
 		bool stop;
+
+		if (atomic_load(&ev->journal_dirty) && ev->last_poll_ms + DIRTY_POLL_MS < due)
+			due = ev->last_poll_ms + DIRTY_POLL_MS;
+		timeout = due > now ? (int)(due - now) : 0;
 
 		n = epoll_wait(ev->epfd, evs, 64, timeout);
 		for (int i = 0; i < n; i++) {
@@ -1033,7 +1133,12 @@ static void *events_main(void *arg)
 					VTP_WARN("socket.io: wake read failed: %s", strerror(errno));
 				continue;
 			}
-			if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+			c->turn_messages = 0;
+			if (!wslay_event_want_read(c->ws)) {
+				/* not reading (closing): a hangup or error ends it */
+				if (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+					c->dead = true;
+			} else if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
 				if (wslay_event_recv(c->ws) != 0)
 					c->dead = true;
 			}
@@ -1054,7 +1159,8 @@ static void *events_main(void *arg)
 			members_flush(ev, now);
 			poll_journal(ev, now);
 			next_tick = now + POLL_MS;
-		} else if (atomic_exchange(&ev->journal_dirty, false)) {
+		} else if (now - ev->last_poll_ms >= DIRTY_POLL_MS &&
+			   atomic_exchange(&ev->journal_dirty, false)) {
 			poll_journal(ev, now);
 		}
 	}
@@ -1066,9 +1172,17 @@ static void *events_main(void *arg)
 		c->dead = true;
 		conn_close(c);
 	}
-	take_adoptions(ev); /* none can arrive any more: release them */
-	while (ev->conns)
-		conn_close(ev->conns);
+	/* none can arrive any more: release those that came meanwhile unread */
+	pthread_mutex_lock(&ev->mu);
+	for (adoption *a = ev->pending, *next; a; a = next) {
+		next = a->next;
+		a->release(a->arg);
+		vtp_free(a->extra);
+		vtp_free(a->ua);
+		vtp_free(a);
+	}
+	ev->pending = NULL;
+	pthread_mutex_unlock(&ev->mu);
 	return NULL;
 }
 
@@ -1120,7 +1234,7 @@ int vtp_events_adopt(vtp_events *ev, int fd, const void *extra, size_t extra_len
 	adoption *a;
 
 	pthread_mutex_lock(&ev->mu);
-	if (ev->stopping || atomic_load(&ev->m_connections) >= ev->cfg.max_connections) {
+	if (ev->stopping || atomic_load(&ev->m_connections) + ev->npending >= ev->cfg.max_connections) {
 		pthread_mutex_unlock(&ev->mu);
 		release(arg);
 		return -1;
@@ -1138,6 +1252,7 @@ int vtp_events_adopt(vtp_events *ev, int fd, const void *extra, size_t extra_len
 	a->arg = arg;
 	a->next = ev->pending;
 	ev->pending = a;
+	ev->npending++;
 	pthread_mutex_unlock(&ev->mu);
 	wake(ev);
 	return 0;

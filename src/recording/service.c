@@ -294,8 +294,12 @@ static void room_event(vtp_recordings *svc, const vtp_recording *r, const char *
 		vtp_jw_key(&w, "fileSize");
 		vtp_jw_int(&w, r->file_size);
 	} else if (strcmp(what, "failed") == 0) {
+		/* at most 1 KB, cut on a character boundary: the event stays JSON */
+		char *error = vtp_utf8_sanitize(r->error ? r->error : "processing failed", 1024);
+
 		vtp_jw_key(&w, "error");
-		vtp_jw_string(&w, r->error ? r->error : "processing failed");
+		vtp_jw_string(&w, error);
+		vtp_free(error);
 	}
 	vtp_jw_object_end(&w);
 	rc = vtp_store_room_event_add(svc->store, r->room_id, event, b.data ? b.data : "{}");
