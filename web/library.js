@@ -37,21 +37,7 @@
 
   // ---- the toast (Undo) -------------------------------------------------------------
 
-  let toastTimer = null;
-  function toast(text, actionText, action) {
-    const box = $('toast');
-    const btn = $('toast-action');
-    $('toast-text').textContent = text;
-    btn.hidden = !action;
-    btn.textContent = actionText || '';
-    btn.onclick = action ? async () => {
-      box.hidden = true;
-      await action();
-    } : null;
-    box.hidden = false;
-    if (toastTimer) clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => { box.hidden = true; }, action ? 15000 : 5000);
-  }
+  const toast = R.toast;
 
   // ---- the list -----------------------------------------------------------------------
 

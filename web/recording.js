@@ -28,21 +28,7 @@
     return el('span', { title: userId || null }, nameOf(userId));
   }
 
-  let toastTimer = null;
-  function toast(text, actionText, action) {
-    const box = $('toast');
-    const btn = $('toast-action');
-    $('toast-text').textContent = text;
-    btn.hidden = !action;
-    btn.textContent = actionText || '';
-    btn.onclick = action ? async () => {
-      box.hidden = true;
-      await action();
-    } : null;
-    box.hidden = false;
-    if (toastTimer) clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => { box.hidden = true; }, action ? 15000 : 5000);
-  }
+  const toast = R.toast;
 
   if (!/^[0-9a-f-]{36}$/i.test(id)) {
     say($('page-status'), 'No recording chosen. Open one from the library.', 'error');

@@ -207,5 +207,22 @@
     text.textContent = `${progress}%`;
   }
 
-  window.vtpRecordings = { canManage, follow, shareForm, progressLine, setProgress };
+  /** The page's toast (#toast, #toast-text, #toast-action): text, and an action button (Undo) when given. */
+  let toastTimer = null;
+  function toast(text, actionText, action) {
+    const box = document.getElementById('toast');
+    const btn = document.getElementById('toast-action');
+    document.getElementById('toast-text').textContent = text;
+    btn.hidden = !action;
+    btn.textContent = actionText || '';
+    btn.onclick = action ? async () => {
+      box.hidden = true;
+      await action();
+    } : null;
+    box.hidden = false;
+    if (toastTimer) clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { box.hidden = true; }, action ? 15000 : 5000);
+  }
+
+  window.vtpRecordings = { canManage, follow, shareForm, progressLine, setProgress, toast };
 })();
