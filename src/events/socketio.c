@@ -28,6 +28,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <wslay/wslay.h>
@@ -818,9 +820,9 @@ static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 	conn *c = user;
 	ssize_t n;
 
-	(void)flags;
+	/* wslay says when more frames follow: one segment for a burst */
 	do
-		n = send(c->fd, data, len, MSG_NOSIGNAL);
+		n = send(c->fd, data, len, MSG_NOSIGNAL | (flags & WSLAY_MSG_MORE ? MSG_MORE : 0));
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		wslay_event_set_error(ctx, errno == EAGAIN || errno == EWOULDBLOCK
@@ -905,6 +907,10 @@ static void conn_open(vtp_events *ev, adoption *a)
 	fl = fcntl(c->fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);
+	/* small messages, each awaited: no Nagle delay (the HTTP server may
+	 * have left the socket corked or delaying) */
+	setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &(int){0}, sizeof(int));
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	if (wslay_event_context_server_init(&c->ws, &cb, c) != 0) {
 		c->release(c->release_arg);
 		vtp_free(c->pre);
