@@ -651,6 +651,8 @@ static void on_connect(conn *c, json_t *auth)
 refuse:
 	atomic_fetch_add(&c->ev->m_auth_failed, 1);
 	send_packet(c, "44", json_pack("{ss}", "message", why)); /* CONNECT_ERROR */
+	if (c->connected) /* a second CONNECT that fails: nobody's connection any more */
+		reject(c, DROP_NOT_CONNECTED);
 }
 
 /* One Socket.IO packet (after the Engine.IO "4"). */
