@@ -28,16 +28,8 @@ export async function personMedia(dir, { rgb, freq, audioSeconds = 90 }) {
   return media;
 }
 
-/** Chromium with fake devices from the given files (and the flags the pages need headless). */
-export async function launchBrowser({ y4m, wav }) {
-  const { chromium } = await import('playwright-core');
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-      '--allow-loopback-in-peer-connection', `--use-file-for-fake-video-capture=${y4m}`,
-      `--use-file-for-fake-audio-capture=${wav}`],
-  });
-}
+/** Chromium with fake devices from the given files: the WHIP suite's launcher. */
+export { launchChromium as launchBrowser } from './whip.mjs';
 
 // Runs in every page before its scripts: records each library card's
 // status as it changes, and whether it showed a progress bar then.
