@@ -24,6 +24,7 @@ test:
 	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVTP_REQUIRE_TESTS=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS) -- --no-print-directory
 	@scripts/check-banned.sh
+	@scripts/check-includes.sh
 	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900
 	@$(MAKE) --no-print-directory test-asan
 

@@ -34,7 +34,7 @@
 #include "core/bytes.h"
 #include "core/random.h"
 #include "ingest/dtls.h"
-#include "ingest/rtp.h"
+#include "rtp/rtp.h"
 #include "ingest/stun.h"
 
 #define PKT 1500

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ingest/rtp.h"
+#include "rtp/rtp.h"
 
 typedef enum vtp_codec { VTP_CODEC_OPUS = 0, VTP_CODEC_VP8, VTP_CODEC_H264 } vtp_codec;
 

@@ -28,7 +28,7 @@
 
 #include "core/error.h"
 #include "core/mem.h"
-#include "ingest/rtp.h"
+#include "rtp/rtp.h"
 
 #define REORDER_WINDOW 512
 #define BUCKET_NS 1000000000LL

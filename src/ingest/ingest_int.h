@@ -22,7 +22,7 @@
 #include "capture/capture.h"
 #include "dtls.h"
 #include "ingest.h"
-#include "rtp.h"
+#include "rtp/rtp.h"
 
 /* What an epoll entry of the loop points at: each object starts with one
  * of these tags. */

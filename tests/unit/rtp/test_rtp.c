@@ -1,4 +1,4 @@
-/* Tests for src/ingest/rtp.c: RTP header parsing (CSRCs, extension,
+/* Tests for src/rtp/rtp.c: RTP header parsing (CSRCs, extension,
  * padding) and its refusals, RFC 5761 demux boundaries, RTCP compound
  * walking and its refusals, the A.1/A.3/A.8 receive statistics (loss,
  * duplicates, reordering, wrap, restart, jitter), and byte-exact RR, PLI
@@ -15,7 +15,7 @@
 #include "testutil.h"
 
 #include "core/error.h"
-#include "ingest/rtp.h"
+#include "rtp/rtp.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define PKT_MAX 256

@@ -2,8 +2,8 @@
  * RFC 5104 FIR): parsing that checks every length, per-source receive
  * statistics (RFC 3550 A.1, A.3, A.8), and the feedback packets the
  * recorder sends. Pure functions over byte buffers: no sockets, no locks. */
-#ifndef VTP_INGEST_RTP_H
-#define VTP_INGEST_RTP_H
+#ifndef VTP_RTP_RTP_H
+#define VTP_RTP_RTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
