@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fails if banned libc calls appear in the sources (STYLE.md habit 8):
+# Fails if banned libc calls appear in the sources (docs/ARCHITECTURE.md "Modules"):
 # unbounded string functions and number parsers without error reporting.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -34,6 +34,7 @@
 #include "core/path.h"
 #include "events/events.h"
 #include "events/webhook.h"
+#include "jobs/compose_job.h"
 #include "jobs/jobs.h"
 #include "recording/recording.h"
 #include "store/store.h"
@@ -936,50 +937,6 @@ static int int_flag(const char *name, const char *val, long min, long max, bool 
 	return 0;
 }
 
-/* Progress into the recording's row: at most two writes a second, never
- * 100 (that is the done state's). */
-typedef struct compose_progress {
-	vtp_recordings *recs;
-	const char *id;
-	int64_t last_us;
-	int last;
-} compose_progress;
-
-static void compose_progress_cb(void *ud, int percent)
-{
-	compose_progress *p = ud;
-	int64_t now = vtp_mono_us();
-	int rc;
-
-	if (percent > 99)
-		percent = 99;
-	if (percent <= p->last || now - p->last_us < 500000)
-		return;
-	rc = vtp_recordings_progress(p->recs, p->id, percent);
-	if (rc)
-		VTP_WARN("recording %s: progress not saved: %s", p->id, vtp_strerror(rc));
-	p->last = percent;
-	p->last_us = now;
-}
-
-static json_t *compose_stats_json(const vtp_compose_result *res)
-{
-	json_t *j = json_pack("{sb si si sI sI sI sI}", "fastPath", res->fast_path, "tracks",
-			      res->tracks, "peers", res->peers, "framesOut",
-			      (json_int_t)res->frames_out, "framesDropped",
-			      (json_int_t)res->frames_dropped, "audioConcealedMs",
-			      (json_int_t)res->audio_concealed_ms, "decodeErrors",
-			      (json_int_t)res->decode_errors);
-
-	if (res->hls_segments > 0)
-		json_object_set_new(j, "hls", json_pack("{si sb}", "segments", res->hls_segments,
-							"copied", res->hls_copied));
-	if (res->thumb_at_seconds >= 0)
-		json_object_set_new(j, "thumbnailAtSeconds",
-				    json_real(floor(res->thumb_at_seconds * 1000 + 0.5) / 1000));
-	return j;
-}
-
 /* Composer threads when none were asked for: the cores shared by the
  * node's concurrent jobs. */
 static int default_threads(const vtp_config *cfg)
@@ -990,302 +947,6 @@ static int default_threads(const vtp_config *cfg)
 	if (cores < 1)
 		cores = 1;
 	return cores / workers > 0 ? (int)(cores / workers) : 1;
-}
-
-/* The Content-Type an object is stored with. */
-static const char *media_type(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n > 5 && strcmp(name + n - 5, ".webm") == 0)
-		return "video/webm";
-	if (n > 4 && (strcmp(name + n - 4, ".mp4") == 0 || strcmp(name + n - 4, ".m4s") == 0))
-		return "video/mp4";
-	if (n > 5 && strcmp(name + n - 5, ".m3u8") == 0)
-		return "application/vnd.apple.mpegurl";
-	if (n > 4 && strcmp(name + n - 4, ".jpg") == 0)
-		return "image/jpeg";
-	return "application/octet-stream";
-}
-
-/* Every file of a recording's local folder (and of its hls/ and tracks/
- * folders), as keys below folder_key: uploaded (put) or removed. Stops at
- * the first failure of a put. */
-static int walk_folder(vtp_storage *st, const char *folder_key, const char *sub, bool put)
-{
-	char dirkey[1200], dirpath[4096], k[1500], p[4600];
-	struct dirent *e;
-	DIR *d;
-	int rc = 0;
-
-	snprintf(dirkey, sizeof(dirkey), "%s%s%s", folder_key, sub ? "/" : "", sub ? sub : "");
-	if (vtp_storage_local_path(st, dirkey, dirpath, sizeof(dirpath)) != 0)
-		return VTP_EINVAL;
-	d = opendir(dirpath);
-	if (!d)
-		return errno == ENOENT ? 0 : VTP_EIO;
-	while (rc == 0 && (e = readdir(d)) != NULL) {
-		struct stat sb;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dirpath, e->d_name);
-		if (lstat(p, &sb) != 0 || !S_ISREG(sb.st_mode))
-			continue;
-		/* half-written temporaries of an earlier attempt stay behind */
-		if (strstr(e->d_name, ".tmp-"))
-			continue;
-		snprintf(k, sizeof(k), "%s/%s", dirkey, e->d_name);
-		if (put) {
-			rc = vtp_storage_put_file(st, k, p, media_type(e->d_name));
-			if (rc)
-				fprintf(stderr, PROG ": compose: uploading %s failed: %s\n", k,
-					vtp_strerror(rc));
-		} else {
-			unlink(p);
-		}
-	}
-	closedir(d);
-	if (!put)
-		rmdir(dirpath); /* the recording's own folder only once it is empty */
-	return rc;
-}
-
-/* s3: the tracks of a recording composed on a node that did not capture
- * them come from the bucket into the local spool. *found receives how many
- * captures the folder then holds. */
-static int fetch_tracks(vtp_storage *st, const char *folder_key, const char *tracks_dir,
-			int *found)
-{
-	char prefix[1200], path[4600];
-	char **keys = NULL;
-	size_t n = 0;
-	int rc;
-
-	snprintf(prefix, sizeof(prefix), "%s/tracks/", folder_key);
-	rc = vtp_storage_list(st, prefix, &keys, &n);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		const char *name = keys[i] + strlen(prefix);
-		struct stat sb;
-
-		if (strchr(name, '/'))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", tracks_dir, name);
-		if (stat(path, &sb) == 0)
-			continue; /* captured here */
-		rc = vtp_storage_get_file(st, keys[i], path);
-	}
-	vtp_storage_keys_free(keys, n);
-	*found = 0;
-	if (rc == 0) {
-		DIR *d = opendir(tracks_dir);
-		struct dirent *e;
-
-		while (d && (e = readdir(d)) != NULL) {
-			size_t l = strlen(e->d_name);
-
-			if (l > 7 && strcmp(e->d_name + l - 7, ".vtpcap") == 0)
-				(*found)++;
-		}
-		if (d)
-			closedir(d);
-	}
-	return rc;
-}
-
-static int compose_recording(vtp_config *cfg, const compose_args *a, int threads)
-{
-	char id[VTP_UUID_BUFLEN], tracks[4096], out_path[4096], key[1024];
-	char hls_dir[4096], thumb[4096], folder[1024], scratch[1024], node[VTP_UUID_BUFLEN];
-	int found = 0;
-	vtp_storage *storage = NULL;
-	bool remote = false;
-	const char *attempt_env = getenv("VTP_JOB_ATTEMPT");
-	vtp_recordings *recs = NULL;
-	vtp_store *store = NULL;
-	vtp_compose_opts o;
-	vtp_compose_result res;
-	compose_progress prog;
-	vtp_recording rec;
-	json_t *meta = NULL;
-	char *meta_text = NULL, *end = NULL;
-	long attempt = 0;
-	int64_t started;
-	double took;
-	int rc;
-
-	memset(&rec, 0, sizeof(rec));
-	if (!vtp_uuid_parse(a->recording, id))
-		return usage_error("compose: --recording %s is not a recording id (a UUID)",
-				   a->recording);
-	if (attempt_env) {
-		attempt = strtol(attempt_env, &end, 10);
-		if (!*attempt_env || *end || attempt < 0 || attempt > 1000)
-			attempt = 0;
-	}
-	if ((rc = open_store(cfg, 2, &store)))
-		goto out;
-	rc = vtp_store_recording_get(store, id, &rec);
-	if (rc == VTP_ENOTFOUND) {
-		fprintf(stderr, PROG ": compose: no recording %s\n", id);
-		rc = VTP_COMPOSE_EXIT_REFUSED;
-		goto out;
-	}
-	if (rc) {
-		fprintf(stderr, PROG ": compose: cannot read recording %s: %s\n", id, vtp_strerror(rc));
-		rc = VTP_COMPOSE_EXIT_FAILED;
-		goto out;
-	}
-	if (strcmp(rec.status, "stopped") != 0 && strcmp(rec.status, "processing") != 0) {
-		fprintf(stderr, PROG ": compose: recording %s is %s; only stopped or processing "
-			"recordings are composed\n", id, rec.status);
-		rc = VTP_COMPOSE_EXIT_REFUSED;
-		goto out;
-	}
-	if (open_storage(cfg, &storage)) {
-		rc = VTP_COMPOSE_EXIT_FAILED;
-		goto out;
-	}
-	remote = vtp_storage_is_remote(storage);
-	recs = vtp_recordings_new(store, vtp_storage_local_root(storage));
-	vtp_recordings_set_webhooks(recs, cfg->webhook_url != NULL);
-	rc = vtp_recordings_processing(recs, id, (int)attempt);
-	if (rc) {
-		fprintf(stderr, PROG ": compose: recording %s cannot move to processing: %s\n", id,
-			rc == VTP_ECONFLICT ? "its status changed meanwhile" : vtp_strerror(rc));
-		rc = rc == VTP_ECONFLICT ? VTP_COMPOSE_EXIT_REFUSED : VTP_COMPOSE_EXIT_FAILED;
-		goto out;
-	}
-	if (vtp_recordings_tracks_dir(recs, &rec, tracks, sizeof(tracks)) != 0 ||
-	    vtp_recordings_output_file(recs, &rec, strcmp(rec.format, "mp4") == 0
-						       ? "recording.mp4" : "recording.webm",
-				       key, sizeof(key), out_path, sizeof(out_path)) != 0 ||
-	    vtp_recordings_output_file(recs, &rec, "hls", scratch, sizeof(scratch), hls_dir,
-				       sizeof(hls_dir)) != 0 ||
-	    vtp_recordings_output_file(recs, &rec, "thumbnail.jpg", scratch, sizeof(scratch), thumb,
-				       sizeof(thumb)) != 0) {
-		fprintf(stderr, PROG ": compose: recording %s: cannot prepare its folder under %s: %s\n",
-			id, vtp_storage_local_root(storage), strerror(errno));
-		rc = VTP_COMPOSE_EXIT_FAILED;
-		goto out;
-	}
-	snprintf(folder, sizeof(folder), "%s", key);
-	*strrchr(folder, '/') = '\0';
-	if (remote && (rc = fetch_tracks(storage, folder, tracks, &found)) != 0) {
-		fprintf(stderr, PROG ": compose: recording %s: cannot fetch its tracks from storage: "
-			"%s\n", id, vtp_strerror(rc));
-		rc = VTP_COMPOSE_EXIT_FAILED;
-		goto out;
-	}
-	/* Tracks reach the bucket when the node that captured them composes.
-	 * Another node finding none must not call the recording empty: it
-	 * fails this attempt (retried, and with luck claimed by that node). */
-	if (remote && found == 0 && rec.node_id && load_node_id(cfg, node) == 0 &&
-	    strcmp(rec.node_id, node) != 0) {
-		fprintf(stderr, PROG ": compose: recording %s was captured on node %s; its tracks are "
-			"neither in storage nor on this node (%s)\n", id, rec.node_id, node);
-		rc = VTP_COMPOSE_EXIT_FAILED;
-		goto out;
-	}
-
-	vtp_compose_defaults(&o);
-	o.tracks_dir = tracks;
-	o.out_path = out_path;
-	o.format = rec.format;
-	o.video_codec = rec.video_codec;
-	o.audio_codec = rec.audio_codec;
-	if (rec.resolution_width > 0 && rec.resolution_height > 0) {
-		o.width = rec.resolution_width;
-		o.height = rec.resolution_height;
-	}
-	if (rec.fps > 0)
-		o.fps = rec.fps;
-	if (rec.bitrate > 0)
-		o.bitrate_kbps = rec.bitrate;
-	o.threads = threads;
-	o.no_fast_path = a->no_fast_path;
-	o.hls_dir = hls_dir;
-	o.thumb_path = thumb;
-	memset(&prog, 0, sizeof(prog));
-	prog.recs = recs;
-	prog.id = id;
-	prog.last_us = vtp_mono_us();
-	o.progress = compose_progress_cb;
-	o.ud = &prog;
-
-	started = vtp_mono_us();
-	rc = vtp_compose_run(&o, &res);
-	took = (double)(vtp_mono_us() - started) / 1e6;
-	if (rc == VTP_COMPOSE_NO_MEDIA) {
-		rc = vtp_recordings_failed(recs, id, "no_media",
-					   json_pack("{si ss}", "attempt", (int)attempt, "detail",
-						     res.error));
-		if (rc) {
-			fprintf(stderr, PROG ": compose: recording %s has no media, but it cannot be "
-				"marked failed: %s\n", id, vtp_strerror(rc));
-			rc = VTP_COMPOSE_EXIT_FAILED;
-			goto out;
-		}
-		VTP_WARN("recording %s failed: no_media (%s)", id, res.error[0] ? res.error
-							: "no track carried media");
-		rc = VTP_COMPOSE_EXIT_NO_MEDIA;
-		goto out;
-	}
-	if (rc) {
-		fprintf(stderr, PROG ": compose: recording %s: %s\n", id,
-			res.error[0] ? res.error : "the composer failed");
-		VTP_ERROR("recording %s: composing failed after %.1f s: %s", id, took,
-			  res.error[0] ? res.error : "no reason given");
-		rc = rc == VTP_COMPOSE_EINVAL ? VTP_COMPOSE_EXIT_REFUSED : VTP_COMPOSE_EXIT_FAILED;
-		goto out;
-	}
-
-	/* the row's metadata, plus what the composer measured */
-	meta = json_loads(rec.metadata ? rec.metadata : "{}", 0, NULL);
-	if (!json_is_object(meta)) {
-		json_decref(meta);
-		meta = json_object();
-	}
-	json_object_set_new(meta, "sha256", json_string(res.sha256));
-	json_object_set_new(meta, "compose", compose_stats_json(&res));
-	meta_text = json_dumps(meta, JSON_COMPACT);
-	/* s3: every byte confirmed by the bucket before the recording is
-	 * done; the local copies go only after that */
-	if (remote && ((rc = walk_folder(storage, folder, "tracks", true)) ||
-		       (rc = walk_folder(storage, folder, "hls", true)) ||
-		       (rc = walk_folder(storage, folder, NULL, true)))) {
-		VTP_ERROR("recording %s: composed, but the upload to storage failed: %s", id,
-			  vtp_strerror(rc));
-		rc = VTP_COMPOSE_EXIT_FAILED;
-		goto out;
-	}
-	rc = vtp_recordings_done(recs, id, key, res.file_size, res.duration_seconds, meta_text);
-	if (rc) {
-		fprintf(stderr, PROG ": compose: recording %s was composed but cannot be marked done: "
-			"%s\n", id, rc == VTP_ECONFLICT ? "its status changed meanwhile"
-							: vtp_strerror(rc));
-		rc = VTP_COMPOSE_EXIT_FAILED;
-		goto out;
-	}
-	if (remote) {
-		walk_folder(storage, folder, "tracks", false);
-		walk_folder(storage, folder, "hls", false);
-		walk_folder(storage, folder, NULL, false);
-	}
-	VTP_INFO("recording %s done: %.3f s of media, %lld bytes, %d tracks of %d peers%s, "
-		 "composed in %.1f s (%.1fx real time)", id, res.duration_seconds,
-		 (long long)res.file_size, res.tracks, res.peers,
-		 res.fast_path ? ", video copied (fast path)" : "", took,
-		 took > 0 ? res.duration_seconds / took : 0.0);
-	rc = VTP_COMPOSE_EXIT_DONE;
-out:
-	free(meta_text);
-	json_decref(meta);
-	vtp_recording_clear(&rec);
-	vtp_recordings_free(recs);
-	vtp_store_free(store);
-	vtp_storage_free(storage);
-	return rc;
 }
 
 /* --format from the output's extension when not given. */
@@ -1447,7 +1108,7 @@ static int compose_folder(const compose_args *a, int threads)
 		return rc == VTP_COMPOSE_EINVAL ? VTP_COMPOSE_EXIT_REFUSED : VTP_COMPOSE_EXIT_FAILED;
 	}
 	if (a->json) {
-		j = compose_stats_json(&res);
+		j = vtp_jobs_compose_stats_json(&res);
 		json_object_set_new(j, "output", json_string(a->output));
 		json_object_set_new(j, "format", json_string(format));
 		json_object_set_new(j, "videoCodec", json_string(video));
@@ -1484,7 +1145,9 @@ static int compose_folder(const compose_args *a, int threads)
 
 static int cmd_compose(vtp_config *cfg, int argc, char **argv)
 {
+	static const vtp_jobs_compose_setup setup = {open_store, open_storage, load_node_id};
 	bool seen[N_COMPOSE_FLAGS] = {0};
+	char id[VTP_UUID_BUFLEN];
 	compose_args a;
 	int threads, rc;
 
@@ -1500,7 +1163,10 @@ static int cmd_compose(vtp_config *cfg, int argc, char **argv)
 				return usage_error("compose: %s does not go with --recording (a "
 						   "recording is composed with its own settings)",
 						   compose_flags[k].name);
-		return compose_recording(cfg, &a, threads);
+		if (!vtp_uuid_parse(a.recording, id))
+			return usage_error("compose: --recording %s is not a recording id (a UUID)",
+					   a.recording);
+		return vtp_jobs_compose_recording(cfg, &setup, id, threads, a.no_fast_path);
 	}
 	return compose_folder(&a, a.threads ? threads : 0);
 }

@@ -1,5 +1,5 @@
 /* The HTTP API server (libmicrohttpd, internal epoll thread pool): routing,
- * authentication, body limits, the error shape of CONTRACT §3, one log line
+ * authentication, body limits, the error shape of docs/openapi.yaml, one log line
  * and metrics per request. Business rules live in src/recording. */
 #ifndef VTP_API_H
 #define VTP_API_H

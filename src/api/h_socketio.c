@@ -1,4 +1,4 @@
-/* GET /socket.io/: the Socket.IO endpoint (CONTRACT §6). Engine.IO 4 over
+/* GET /socket.io/: the Socket.IO endpoint (README "Real-time events"). Engine.IO 4 over
  * WebSocket only: this checks the WebSocket handshake (RFC 6455 §4.2),
  * answers 101 and hands the connection to the events thread
  * (src/events/socketio.c). The HTTP long-polling transport, other

@@ -1,4 +1,4 @@
-/* WHIP endpoints (RFC 9725, CONTRACT §4.2): POST an SDP offer to a room,
+/* WHIP endpoints (RFC 9725, README "WebRTC (WHIP)"): POST an SDP offer to a room,
  * DELETE the session's URL to end it. The server is ICE-lite with all its
  * candidates in the answer, so trickle ICE and ICE restarts (PATCH) are
  * answered 405. The answers carry CORS headers (server.c) so that pages of

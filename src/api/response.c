@@ -1,4 +1,4 @@
-/* Queuing responses: JSON bodies, the error shape of CONTRACT §3 and the one
+/* Queuing responses: JSON bodies, the error shape of docs/openapi.yaml and the one
  * table that maps VTP_E* codes to HTTP statuses. */
 #include "api_int.h"
 

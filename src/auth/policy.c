@@ -1,9 +1,9 @@
-/* The permission policy for recordings (CONTRACT §3): roles, share levels
- * and who may do what. Pure functions of their arguments; callers look up
- * the role, whether the user started the recording and the highest share
- * level. Anything unexpected (unknown action, out-of-range level) is
- * refused, and a recording the user cannot see is always VTP_ENOTFOUND so
- * that its existence is never revealed. */
+/* The permission policy for recordings (per endpoint in docs/openapi.yaml):
+ * roles, share levels and who may do what. Pure functions of their
+ * arguments; callers look up the role, whether the user started the
+ * recording and the highest share level. Anything unexpected (unknown
+ * action, out-of-range level) is refused, and a recording the user cannot
+ * see is always VTP_ENOTFOUND so that its existence is never revealed. */
 #include "auth/auth.h"
 
 #include <string.h>

@@ -1,5 +1,5 @@
 /* The packet log: one append-only file per track, readable up to its last
- * whole record after a crash or a full disk (ARCHITECTURE.md "Packet log").
+ * whole record after a crash or a full disk (docs/ARCHITECTURE.md "The packet log").
  *
  * File layout (all integers little-endian):
  *   header  "VTPCAP\r\n" (8 bytes) | u16 version (1) | u16 flags (0)

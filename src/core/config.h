@@ -1,4 +1,4 @@
-/* Configuration from the environment (CONTRACT §2), overridden by flags of
+/* Configuration from the environment (README "Configuration"), overridden by flags of
  * the same name (VTP_DATA_DIR -> --data-dir). Every value is validated at
  * load; a bad one produces one line naming the variable. */
 #ifndef VTP_CORE_CONFIG_H

@@ -26,7 +26,7 @@ void vtp_fail_clear(vtp_fail *f);
 /* The snake_case code a client sees: f->reason, else the default for
  * f->code ("invalid_input", "forbidden", "not_found", ...). */
 const char *vtp_fail_reason(const vtp_fail *f);
-/* The error object of CONTRACT §3 without its envelope:
+/* The error object of docs/openapi.yaml (schema Error) without its envelope:
  * {"code","message","field"?, ...extra}. New reference. */
 json_t *vtp_fail_json(const vtp_fail *f);
 

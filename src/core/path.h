@@ -1,5 +1,5 @@
 /* Turning user strings into safe single path components. No user string ever
- * reaches a file path unencoded (CONTRACT §5). */
+ * reaches a file path unencoded (docs/ARCHITECTURE.md "Storage"). */
 #ifndef VTP_CORE_PATH_H
 #define VTP_CORE_PATH_H
 

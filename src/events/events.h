@@ -1,4 +1,4 @@
-/* Real-time events (CONTRACT §6): the Socket.IO v4 protocol (Engine.IO 4,
+/* Real-time events (README "Real-time events"): the Socket.IO v4 protocol (Engine.IO 4,
  * WebSocket transport only) on connections the HTTP layer has upgraded
  * (src/api/h_socketio.c), with wslay doing the WebSocket framing.
  *

@@ -1,4 +1,4 @@
-/* Socket.IO v4 / Engine.IO 4 over WebSocket (CONTRACT §6); see events.h.
+/* Socket.IO v4 / Engine.IO 4 over WebSocket; see events.h.
  *
  * Wire format, as the stock socket.io-client speaks it with
  * transports: ["websocket"]: every WebSocket text message is one Engine.IO

@@ -1,4 +1,4 @@
-/* Webhook delivery (CONTRACT §7): a thread that takes due events from the
+/* Webhook delivery (README "Webhooks"): a thread that takes due events from the
  * persistent outbox (store.h, written by the recording service with each
  * status change) and POSTs them to VTP_WEBHOOK_URL with
  * X-VTP-Signature: sha256=<hex HMAC-SHA256 of the body with

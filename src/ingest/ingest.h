@@ -52,7 +52,7 @@ vtp_ingest *vtp_ingest_start(const vtp_ingest_config *cfg, char *err, size_t err
 void vtp_ingest_stop(vtp_ingest *ing);
 
 /* Registers a track on a recording for `who`, from a parsed JSON body
- * (CONTRACT §4.1). Fills info_json with {"trackId","ip","port","rtcpMux"}.
+ * (POST .../tracks in docs/openapi.yaml). Fills info_json with {"trackId","ip","port","rtcpMux"}.
  * Errors: 400 fields, 404 recording, 403, 409 not_active, 503 no_ports. */
 int vtp_ingest_add_track(vtp_ingest *ing, const vtp_actor *who,
 			 const char *recording_id, json_t *body,
@@ -63,7 +63,7 @@ int vtp_ingest_end_track(vtp_ingest *ing, const vtp_actor *who,
 			 const char *recording_id, const char *track_id,
 			 vtp_fail *fail);
 
-/* ---- WHIP (RFC 9725, CONTRACT §4.2) ----------------------------------------- */
+/* ---- WHIP (RFC 9725, README "WebRTC (WHIP)") -------------------------------- */
 
 /* Who publishes: the token's user. Strings borrowed. */
 typedef struct vtp_whip_publisher {

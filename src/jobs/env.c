@@ -1,6 +1,6 @@
 /* The environment of a compose child. The configuration may have come from
  * flags, which a child does not see, so the effective values are written
- * back as the VTP_* variables of the same names (CONTRACT §2): the child
+ * back as the VTP_* variables of the same names (README "Configuration"): the child
  * loads exactly the parent's configuration. Keep this list in step with
  * src/core/config.c's table. */
 #include "jobs/jobs_int.h"

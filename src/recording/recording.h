@@ -174,7 +174,7 @@ int vtp_recordings_mark_interrupted(vtp_recordings *svc, const vtp_recording *r,
  * queues a processing job; queued() is then called so that local workers
  * wake at once (set before serving; NULL: nobody to wake). */
 void vtp_recordings_set_job_hook(vtp_recordings *svc, void (*queued)(void *ctx), void *ctx);
-/* After each room event this process writes (CONTRACT §6), written() is
+/* After each room event this process writes (docs/ARCHITECTURE.md "Events"), written() is
  * called so that the local events thread sends it at once instead of at
  * its next poll (set before serving; NULL: nobody to wake). */
 void vtp_recordings_set_event_hook(vtp_recordings *svc, void (*written)(void *ctx), void *ctx);

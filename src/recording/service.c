@@ -1,6 +1,7 @@
 /* Recording service: validation, lifecycle transitions, the permission
- * checks of CONTRACT §3 (via the auth policy) and the audit trail. Invisible
- * recordings are reported as not found, never as forbidden. */
+ * checks (via the auth policy; per endpoint in docs/openapi.yaml) and the
+ * audit trail. Invisible recordings are reported as not found, never as
+ * forbidden. */
 #include "recording.h"
 #include "audit.h"
 
@@ -259,7 +260,7 @@ static void audit(vtp_recordings *svc, const vtp_actor *who, const char *rec_id,
 }
 
 /* A status change for the Socket.IO clients in the recording's room
- * (CONTRACT §6), into the room event journal that every server reads
+ * (README "Real-time events"), into the room event journal that every server reads
  * (src/events/socketio.c). The payloads are the seed's. */
 static void room_event(vtp_recordings *svc, const vtp_recording *r, const char *what,
 		       int progress)
@@ -310,7 +311,7 @@ static void room_event(vtp_recordings *svc, const vtp_recording *r, const char *
 	vtp_buf_free(&b);
 }
 
-/* A status change as a webhook event (CONTRACT §7):
+/* A status change as a webhook event (README "Webhooks"):
  * {"event":"recording.<what>","recording":{...as it is now},"timestamp"},
  * written to the outbox, from which src/events/webhook.c delivers it at
  * least once; and, except for deletions, as a room event. Written after

@@ -1,5 +1,5 @@
 /* file:// storage: keys are files under one local folder (the URL's path).
- * Folders are 0700 and files 0600 (CONTRACT §5). A copy is written to a
+ * Folders are 0700 and files 0600 (docs/ARCHITECTURE.md "Storage"). A copy is written to a
  * temp name in the target folder, fsync'd and renamed, so a reader sees the
  * old file or the whole new one. Walks use openat/unlinkat from directory
  * descriptors and never follow symbolic links, so nothing outside the root

@@ -128,7 +128,7 @@ const char *const vtp__postgres_migrations[] = {
 	" WHERE state IN ('queued','running');"
 	"CREATE INDEX idx_jobs_queue ON jobs (state, run_after, id);",
 
-	/* 5: the webhook outbox (CONTRACT §7): one row per event, written with
+	/* 5: the webhook outbox (README "Webhooks"): one row per event, written with
 	 * the state change, delivered at least once by any node. next_at is
 	 * when it may be tried (again); a claim pushes it one lease ahead, so
 	 * a node that dies mid-delivery leaves it to the others. */
@@ -144,7 +144,7 @@ const char *const vtp__postgres_migrations[] = {
 	"CREATE INDEX idx_webhook_outbox_due ON webhook_outbox (next_at, id)"
 	" WHERE delivered_at IS NULL;",
 
-	/* 6: the room event journal (CONTRACT §6): every status change and
+	/* 6: the room event journal (docs/ARCHITECTURE.md "Events"): every status change and
 	 * progress step of a recording, written by whichever process made it
 	 * (a server, a worker, a compose child), read by every server that
 	 * has Socket.IO clients in the room. Rows live for minutes. */

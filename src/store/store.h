@@ -203,7 +203,7 @@ int vtp_store_job_finish(vtp_store *s, const char *job_id, bool ok, const char *
  * again. *count receives how many. */
 int vtp_store_job_requeue_node(vtp_store *s, const char *node_id, int64_t now, int *count);
 
-/* ---- webhook outbox (CONTRACT §7) ----------------------------------------- */
+/* ---- webhook outbox (README "Webhooks") ------------------------------------ */
 
 typedef struct vtp_outbox_item {
 	char id[VTP_UUID_BUFLEN];
@@ -226,7 +226,7 @@ int vtp_store_outbox_retry(vtp_store *s, const char *id, int64_t next_at, const 
 /* Undelivered events (for /metrics). */
 int vtp_store_outbox_pending(vtp_store *s, int64_t *count);
 
-/* ---- room event journal (CONTRACT §6) -------------------------------------- */
+/* ---- room event journal (docs/ARCHITECTURE.md "Events") ------------------- */
 
 typedef struct vtp_room_event {
 	char id[VTP_UUID_BUFLEN]; /* UUIDv7: time-ordered */

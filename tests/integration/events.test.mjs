@@ -1,4 +1,4 @@
-// Real-time events (CONTRACT §6) through the real binary and the stock
+// Real-time events (README "Real-time events") through the real binary and the stock
 // `socket.io-client` (tests/node_modules, Socket.IO v4 over the WebSocket
 // transport only): the handshake and its token check, the polling transport
 // refused with a clear 400, join-room / leave-room and the room-members

@@ -1,4 +1,4 @@
-// Webhooks (issue 7, CONTRACT §7) through the real binary: every status
+// Webhooks (issue 7, README "Webhooks") through the real binary: every status
 // change of a recording is POSTed to VTP_WEBHOOK_URL from the persistent
 // outbox, signed with HMAC-SHA256 of the body, and retried with back-off
 // when the receiver fails. The receiver here fails its first two requests.

@@ -129,22 +129,99 @@ export function meanLevel(frame) {
  * midpoint between the darkest and the brightest frame, from a frame below
  * it, and falls back below it within maxSeconds (a flash, not a change of
  * picture such as a re-flowing grid). Needs a clear contrast (brightest -
- * darkest >= minContrast).
+ * darkest >= minContrast). Over the whole frame: for a source alone on its
+ * picture; in a composed grid measure within the peer's tile
+ * (flashOnsetsInTile).
  */
-export function flashOnsets(frames, { minContrast = 30, maxSeconds = 0.15 } = {}) {
-  const lv = frames.map(meanLevel);
-  const lo = Math.min(...lv);
-  const hi = Math.max(...lv);
+export function flashOnsets(frames, opts = {}) {
+  return flashOnsetsOfLevels(frames, frames.map(meanLevel), opts);
+}
+
+/**
+ * flashOnsets within one peer's picture of a composed grid: tileOf(frame)
+ * gives the rectangle {x, y, w, h} (the frame's pixels) where that peer's
+ * picture is in this frame, or null where it cannot be told or the peer is
+ * not shown (such frames neither set the threshold nor count as lit). The
+ * threshold then follows the peer's own picture, whose level is the same
+ * in a small tile and a large one: a re-flow of the grid (another peer
+ * leaving and this one's tile growing) cannot hide the flashes shown small.
+ */
+export function flashOnsetsInTile(frames, tileOf, opts = {}) {
+  return flashOnsetsOfLevels(frames, frames.map((f) => {
+    const r = tileOf(f);
+    return r ? meanLevelIn(f, r) : null;
+  }), opts);
+}
+
+/** flashOnsets over levels already measured (null: not measured in that frame). */
+function flashOnsetsOfLevels(frames, levels, { minContrast = 30, maxSeconds = 0.15 } = {}) {
+  const known = levels.filter((x) => x !== null);
+  if (known.length === 0) return [];
+  const lo = Math.min(...known);
+  const hi = Math.max(...known);
   if (!(hi - lo >= minContrast)) return [];
   const mid = (lo + hi) / 2;
+  const lit = (i) => levels[i] !== null && levels[i] >= mid;
   const out = [];
-  for (let i = 1; i < lv.length; i++) {
-    if (!(lv[i] >= mid && lv[i - 1] < mid)) continue;
+  for (let i = 1; i < levels.length; i++) {
+    if (!(lit(i) && !lit(i - 1))) continue;
     let k = i;
-    while (k < lv.length && lv[k] >= mid) k++;
-    if (k < lv.length && frames[k].t - frames[i].t <= maxSeconds) out.push(frames[i].t);
+    while (k < levels.length && lit(k)) k++;
+    if (k < levels.length && frames[k].t - frames[i].t <= maxSeconds) out.push(frames[i].t);
   }
   return out;
+}
+
+/**
+ * The composer's grid (vtp_layout in src/compose/video.c) for n tiles on a
+ * w x h canvas: [{x, y, w, h}] in join order; rows of ceil(sqrt(n))
+ * columns, a short last row centred, even sizes and offsets.
+ */
+export function gridTiles(n, w, h) {
+  const cols = Math.ceil(Math.sqrt(n));
+  const rows = Math.ceil(n / cols);
+  const tw = Math.floor(w / cols) & ~1;
+  const th = Math.floor(h / rows) & ~1;
+  const tiles = [];
+  for (let i = 0; i < n; i++) {
+    const row = Math.floor(i / cols);
+    const col = i % cols;
+    const inRow = row === rows - 1 ? n - row * cols : cols;
+    const x0 = Math.floor((w - inRow * tw) / 2) & ~1;
+    const y0 = Math.floor((h - rows * th) / 2) & ~1;
+    tiles.push({ x: x0 + col * tw, y: y0 + row * th, w: tw, h: th });
+  }
+  return tiles;
+}
+
+/** Where a picture of the given aspect (w / h) lands in a tile: as large as fits, centred. */
+export function fitInTile(tile, aspect) {
+  const w = Math.min(tile.w, tile.h * aspect);
+  const h = Math.min(tile.h, tile.w / aspect);
+  return { x: tile.x + (tile.w - w) / 2, y: tile.y + (tile.h - h) / 2, w, h };
+}
+
+/** A rectangle of a w x h canvas in the pixels of a frame decoded from it (scaled down). */
+export function rectInFrame(rect, frame, w, h) {
+  const sx = frame.width / w;
+  const sy = frame.height / h;
+  return { x: rect.x * sx, y: rect.y * sy, w: rect.w * sx, h: rect.h * sy };
+}
+
+/**
+ * Mean level of a gray frame inside rect (frame pixels), whole pixels only
+ * and `inset` pixels in from each edge (the edge pixels of a scaled-down
+ * frame blend with the neighbour).
+ */
+export function meanLevelIn(frame, rect, { inset = 1 } = {}) {
+  const x0 = Math.max(0, Math.ceil(rect.x) + inset);
+  const y0 = Math.max(0, Math.ceil(rect.y) + inset);
+  const x1 = Math.min(frame.width, Math.floor(rect.x + rect.w) - inset);
+  const y1 = Math.min(frame.height, Math.floor(rect.y + rect.h) - inset);
+  if (frame.pixFmt !== 'gray' || x1 <= x0 || y1 <= y0) throw new Error(`meanLevelIn: ${JSON.stringify(rect)} of a ${frame.width}x${frame.height} ${frame.pixFmt} frame`);
+  let s = 0;
+  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) s += frame.data[y * frame.width + x];
+  return s / ((x1 - x0) * (y1 - y0));
 }
 
 /** Number of distinct pictures in a frame list (exact byte equality of the scaled frames). */

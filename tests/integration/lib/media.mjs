@@ -1,6 +1,6 @@
 // Real media for the ingest tests: ffmpeg and GStreamer senders, a counting
 // UDP relay between a sender and the recorder, a reader for the packet-log
-// format (ARCHITECTURE.md), and a decoder check that replays a capture into
+// format (docs/ARCHITECTURE.md), and a decoder check that replays a capture into
 // ffmpeg's own RTP demuxer (libavformat/libavcodec) and counts the frames it
 // decodes.
 
@@ -102,7 +102,7 @@ export function ffmpegArgs({ videoPort, audioPort, seconds = 3, video = 'vp8', v
   return args;
 }
 
-// ---- packet log reader (the format of ARCHITECTURE.md / src/capture/capture.h) ----
+// ---- packet log reader (the format of docs/ARCHITECTURE.md / src/capture/capture.h) ----
 
 /** Parses a capture file: {meta, records:[{kind, arrivalNs, data}], end}. */
 export function readCapture(file) {

@@ -1,5 +1,6 @@
 /* Tests for src/auth/policy.c: the whole role x starter x share level x
- * action table of CONTRACT §3, plus roles and permission names. */
+ * action table (who may do what; per endpoint in docs/openapi.yaml), plus
+ * roles and permission names. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
