@@ -12,14 +12,14 @@ declare -A allowed=(
   [rtp]="core"
   [store]="core"
   [storage]="core"
-  [auth]="core store"
+  [auth]="core"
   [capture]="core"
-  [recording]="core store storage auth"
-  [compose]="core rtp capture storage"
-  [ingest]="core rtp capture recording auth"
-  [events]="core auth recording store storage"
-  [jobs]="core recording store storage compose capture events"
-  [api]="core rtp auth store storage recording events ingest jobs capture compose"
+  [recording]="core auth store storage"
+  [ingest]="core rtp capture recording"
+  [compose]="core rtp capture"
+  [jobs]="core store storage recording compose"
+  [events]="core auth store recording"
+  [api]="core auth store storage recording ingest jobs events"
 )
 
 bad=0
