@@ -102,9 +102,17 @@ static json_t *health_check(vtp_req *r, int *status)
 	else if (st)
 		snprintf(reason, sizeof(reason), "%s", storage);
 	*status = reason[0] ? 503 : 200;
-	return json_pack("{ss ss ss ss s?s}", "status", reason[0] ? "unavailable" : "ok",
-			 "database", database, "dataDisk", disk, "storage", storage,
-			 "reason", reason[0] ? reason : NULL);
+	{
+		json_t *o = json_object();
+
+		json_object_set_new(o, "status", json_string(reason[0] ? "unavailable" : "ok"));
+		json_object_set_new(o, "database", json_string(database));
+		json_object_set_new(o, "dataDisk", json_string(disk));
+		json_object_set_new(o, "storage", json_string(storage));
+		if (reason[0])
+			json_object_set_new(o, "reason", json_string(reason));
+		return o;
+	}
 }
 
 void vtp__h_healthz(vtp_req *r)
