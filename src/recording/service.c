@@ -641,8 +641,8 @@ static json_t *track_warning(json_t *t)
 	if (packets <= 0)
 		return NULL;
 	snprintf(msg, sizeof(msg),
-		 "%s%s %s track: %.1f s (%lld packets) not recorded because %s",
-		 name ? name : "A participant", name ? "'s" : "'s", kind ? kind : "media", seconds,
+		 "%s's %s track: %.1f s (%lld packets) not recorded because %s",
+		 name ? name : "A participant", kind ? kind : "media", seconds,
 		 (long long)packets,
 		 full ? "the recordings disk was full" : "the recordings disk could not be written");
 	return json_pack("{ss ss ss* ss* sf sI}", "code", full ? "disk_full" : "capture_write_failed",
