@@ -45,9 +45,10 @@ struct vtp_store {
 	_Atomic uint64_t *generation;
 	_Atomic uint64_t local_generation;
 	bool generation_mapped;
-	/* The last write's outcome (0 or the error), for /healthz: a full
-	 * disk fails every write while reads still answer. */
+	/* The last write's outcome (0 or the error) and when it failed, for
+	 * /healthz: a full disk fails every write while reads still answer. */
 	_Atomic int last_write_rc;
+	_Atomic int64_t last_write_fail_ms;
 };
 
 /* ---- parameters and columns ------------------------------------------- */
@@ -207,6 +208,8 @@ static bool changes_data(const char *sql)
 	       strncmp(table, "room_events ", 12) != 0 && strncmp(table, "webhook_outbox ", 15) != 0;
 }
 
+#define LAST_WRITE_FRESH_MS 30000 /* how long a failed write speaks for the store */
+
 static bool is_write(const char *sql)
 {
 	return strncasecmp(sql, "INSERT ", 7) == 0 || strncasecmp(sql, "UPDATE ", 7) == 0 ||
@@ -217,8 +220,11 @@ static bool is_write(const char *sql)
  * to write until a write goes through. */
 static void note_write(vtp_store *s, int rc)
 {
-	if (rc == 0 || rc == VTP_EDB || rc == VTP_EUNAVAIL || rc == VTP_EIO)
-		atomic_store(&s->last_write_rc, rc);
+	if (rc != 0 && rc != VTP_EDB && rc != VTP_EUNAVAIL && rc != VTP_EIO)
+		return;
+	if (rc)
+		atomic_store(&s->last_write_fail_ms, vtp_now_ms());
+	atomic_store(&s->last_write_rc, rc);
 }
 
 /* Runs one statement. Outside an explicit transaction a write is committed
@@ -479,7 +485,12 @@ int vtp_store_write_probe(vtp_store *s)
 
 int vtp_store_last_write(vtp_store *s)
 {
-	return atomic_load(&s->last_write_rc);
+	int rc = atomic_load(&s->last_write_rc);
+
+	/* an idle server has no fresh word: the probe alone decides then */
+	if (rc && vtp_now_ms() - atomic_load(&s->last_write_fail_ms) > LAST_WRITE_FRESH_MS)
+		rc = 0;
+	return rc;
 }
 
 /* ---- users -------------------------------------------------------------- */

@@ -43,8 +43,9 @@ int vtp_store_ping(vtp_store *s);
  * 0 or the error. It leaves vtp_store_last_write alone. */
 int vtp_store_write_probe(vtp_store *s);
 /* 0 when the last write of this process went through, else its error
- * (VTP_EDB, VTP_EUNAVAIL, VTP_EIO): a full disk fails every write while
- * reads still answer. Conflicts and bad input do not count. */
+ * (VTP_EDB, VTP_EUNAVAIL, VTP_EIO) for 30 s after it failed: a full disk
+ * fails every write while reads still answer (and a probe can still find
+ * room in SQLite's WAL). Conflicts and bad input do not count. */
 int vtp_store_last_write(vtp_store *s);
 /* A number that changes after every committed change this store makes to
  * users, recordings, participants or shares (not the access log), or 0 when
