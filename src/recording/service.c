@@ -1407,7 +1407,10 @@ int vtp_recordings_active_in_room(vtp_recordings *svc, const char *room_id, vtp_
 	rc = vtp_store_recording_get(svc->store, id, out);
 	if (rc)
 		return rc;
-	if (out->deleted_at > 0 || !vtp_recording_is_active(out)) {
+	/* a stop not saved yet (full disk) is a stop: WHIP sessions attach
+	 * to nothing */
+	if (out->deleted_at > 0 || !vtp_recording_is_active(out) ||
+	    vtp_recordings_stop_pending(svc, out->id)) {
 		vtp_recording_clear(out);
 		return VTP_ENOTFOUND;
 	}
