@@ -817,6 +817,9 @@ static int cmd_inspect(int argc, char **argv)
 		      "mediaSeconds", s.media_seconds, "arrivalSeconds", span,
 		      "firstArrival", first, "lastArrival", last, "end", end_name(s.end),
 		      "readableBytes", (json_int_t)s.good_bytes, "fileBytes", (json_int_t)s.file_bytes);
+	json_object_set_new(o, "notWritten",
+			    json_pack("{sI sI sf}", "spans", (json_int_t)s.gaps, "packets",
+				      (json_int_t)s.gap_records, "seconds", s.gap_seconds));
 	if (as_json) {
 		text = json_dumps(o, JSON_INDENT(2));
 		printf("%s\n", text);
@@ -836,6 +839,11 @@ static int cmd_inspect(int argc, char **argv)
 		       (unsigned long long)s.reordered_or_dup);
 		printf("duration:   %.3f s of media; arrivals %s .. %s (%.3f s)\n", s.media_seconds,
 		       first, last, span);
+		if (s.gaps)
+			printf("not written: %llu span(s), %llu packets, %.3f s (the disk was full "
+			       "or failed)\n",
+			       (unsigned long long)s.gaps, (unsigned long long)s.gap_records,
+			       s.gap_seconds);
 		if (s.end == VTP_CAPR_END)
 			printf("end:        clean (%llu bytes)\n", (unsigned long long)s.file_bytes);
 		else

@@ -158,6 +158,7 @@
           deleted ? [' · deleted ', window.vtp.timeEl(rec.deletedAt)] : null),
         busy ? R.progressLine(rec) : null,
         rec.status === 'failed' ? el('p', { class: 'meta error' }, window.vtp.failureText(rec.error)) : null,
+        R.warningsBox(rec, { compact: true }),
         actions));
   }
 

@@ -87,6 +87,14 @@
     }
   }
 
+  // ---- warnings: what was lost (a full disk), shown whatever the status ----------------------
+
+  function renderWarnings(rec) {
+    const box = R.warningsBox(rec);
+    $('warnings').hidden = !box;
+    fill($('warnings'), box);
+  }
+
   // ---- the timeline ----------------------------------------------------------------------
 
   function renderTimeline(rec, list) {
@@ -288,6 +296,7 @@
     state.recording = rec;
     await loadParticipants(rec);
     renderDetails(rec);
+    renderWarnings(rec);
     renderMedia(rec);
     renderTimeline(rec, state.participants);
     renderTracks(rec);
@@ -297,7 +306,8 @@
   const watcher = R.follow({
     onUpdate(rec) {
       const before = state.recording;
-      if (before && before.status === rec.status && rec.status !== 'processing' && rec.status !== 'recording') return;
+      if (before && before.status === rec.status && rec.status !== 'processing' && rec.status !== 'recording' &&
+        JSON.stringify(before.warnings || []) === JSON.stringify(rec.warnings || [])) return;
       if (before && before.status !== rec.status) say($('page-status'), `Now: ${window.vtp.statusText(rec.status)}.`);
       showAll(rec);
     },

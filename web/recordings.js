@@ -2,7 +2,8 @@
 // following recordings that are not finished yet (Socket.IO events of their
 // rooms: recording-stopped, -progress, -done, -failed; and GET
 // /api/v1/recordings/{id} every few seconds in case events are missed or
-// the socket is down), the share form, and who may manage a recording.
+// the socket is down), the share form, who may manage a recording, and how
+// its warnings (what was lost: a full disk, a lost node) are shown.
 'use strict';
 
 (function () {
@@ -190,6 +191,25 @@
     return form;
   }
 
+  /**
+   * The recording's warnings (what was lost or never decoded: a full disk, a
+   * lost node), one line each, or null when there are none. compact: one
+   * short line for a library card, the full messages in its title.
+   */
+  function warningsBox(rec, { compact = false } = {}) {
+    const list = Array.isArray(rec.warnings) ? rec.warnings.filter((w) => w && w.message) : [];
+    if (!list.length) return null;
+    if (compact) {
+      const first = list[0].message;
+      const more = list.length > 1 ? ` (and ${list.length - 1} more)` : '';
+      return el('p', { class: 'meta warning', dataset: { role: 'warnings' }, title: list.map((w) => w.message).join('\n') },
+        el('span', { 'aria-hidden': 'true' }, '⚠ '), `${first}${more}`);
+    }
+    return el('div', { class: 'warnings', role: 'note', 'aria-label': 'Warnings', dataset: { role: 'warnings' } },
+      el('ul', null, list.map((w) => el('li', { dataset: { code: w.code || '' } },
+        el('span', { 'aria-hidden': 'true' }, '⚠ '), w.message))));
+  }
+
   /** A progress bar with its text: indeterminate while waiting to be processed. */
   function progressLine(rec) {
     const processing = rec.status === 'processing';
@@ -224,5 +244,5 @@
     toastTimer = setTimeout(() => { box.hidden = true; }, action ? 15000 : 5000);
   }
 
-  window.vtpRecordings = { canManage, follow, shareForm, progressLine, setProgress, toast };
+  window.vtpRecordings = { canManage, follow, shareForm, progressLine, setProgress, toast, warningsBox };
 })();

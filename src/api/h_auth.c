@@ -1,6 +1,9 @@
 /* Handlers for login, the caller's identity, health and metrics. */
 #include "api_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,18 +15,126 @@
 #include "core/mem.h"
 #include "core/timeutil.h"
 
+/* Writes 4 KiB to an unnamed file in dir: a full disk fails it at write()
+ * time (tmpfs, ext4 and xfs reserve blocks on write). 0 or an errno. */
+static int disk_probe(const char *dir)
+{
+	static const char zeros[4096];
+	char path[4200];
+	bool named = false;
+	int fd, e = 0;
+
+	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		snprintf(path, sizeof(path), "%s/.healthz-%ld", dir, (long)getpid());
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		named = fd >= 0;
+	}
+	if (fd < 0)
+		return errno;
+	for (size_t done = 0; done < sizeof(zeros) && !e;) {
+		ssize_t k = write(fd, zeros + done, sizeof(zeros) - done);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			e = k < 0 ? errno : ENOSPC;
+		else
+			done += (size_t)k;
+	}
+	if (named)
+		unlink(path);
+	close(fd);
+	return e;
+}
+
+static const char *disk_reason(int e, char *buf, size_t len)
+{
+	if (e == ENOSPC || e == EDQUOT)
+		snprintf(buf, len, "full (%s)", strerror(e));
+	else
+		snprintf(buf, len, "not writable (%s)", strerror(e));
+	return buf;
+}
+
+/* The answer, kept for a second: every check writes (the database a row,
+ * each disk 4 KiB), and the endpoint needs no login. */
+static struct {
+	pthread_mutex_t mu;
+	int64_t at_ms;
+	int status;
+	char *body;
+} health = {PTHREAD_MUTEX_INITIALIZER, 0, 0, NULL};
+
+static json_t *health_check(vtp_req *r, int *status)
+{
+	vtp_api_config *cfg = &r->api->cfg;
+	const char *root = cfg->storage ? vtp_storage_local_root(cfg->storage) : NULL;
+	int db = vtp_store_ping(cfg->store);
+	int db_write = db ? db : vtp_store_last_write(cfg->store);
+	int probe = db ? db : vtp_store_write_probe(cfg->store);
+	int data = disk_probe(cfg->data_dir);
+	int rec = root && strcmp(root, cfg->data_dir) != 0 ? disk_probe(root) : 0;
+	int st = cfg->storage ? vtp_storage_ping(cfg->storage) : 0;
+	char dbuf[160], dsk[160], rbuf[160], reason[400];
+	const char *database = "ok", *disk = "ok", *storage = "ok";
+
+	if (db)
+		database = vtp_strerror(db);
+	else if (db_write || probe) {
+		snprintf(dbuf, sizeof(dbuf), "cannot be written (%s)",
+			 vtp_strerror(db_write ? db_write : probe));
+		database = dbuf;
+	}
+	if (data)
+		disk = disk_reason(data, dsk, sizeof(dsk));
+	if (rec)
+		storage = disk_reason(rec, rbuf, sizeof(rbuf));
+	else if (st)
+		storage = "media storage does not answer";
+	reason[0] = '\0';
+	if (strcmp(database, "ok") != 0)
+		snprintf(reason, sizeof(reason), "database %s", database);
+	else if (data)
+		snprintf(reason, sizeof(reason), "data disk %s", disk);
+	else if (rec)
+		snprintf(reason, sizeof(reason), "recordings disk %s", storage);
+	else if (st)
+		snprintf(reason, sizeof(reason), "%s", storage);
+	*status = reason[0] ? 503 : 200;
+	{
+		json_t *o = json_object();
+
+		json_object_set_new(o, "status", json_string(reason[0] ? "unavailable" : "ok"));
+		json_object_set_new(o, "database", json_string(database));
+		json_object_set_new(o, "dataDisk", json_string(disk));
+		json_object_set_new(o, "storage", json_string(storage));
+		if (reason[0])
+			json_object_set_new(o, "reason", json_string(reason));
+		return o;
+	}
+}
+
 void vtp__h_healthz(vtp_req *r)
 {
-	int db = vtp_store_ping(r->api->cfg.store);
-	bool data = access(r->api->cfg.data_dir, W_OK) == 0;
-	int st = r->api->cfg.storage ? vtp_storage_ping(r->api->cfg.storage) : 0;
-	bool ok = db == 0 && data && st == 0;
+	int64_t now = vtp_now_ms();
+	json_t *o = NULL;
+	int status = 200;
 
-	vtp__reply_json(r, ok ? 200 : 503,
-			json_pack("{ss ss ss}", "status", ok ? "ok" : "unavailable",
-				  "database", db == 0 ? "ok" : vtp_strerror(db),
-				  "storage", !data ? "data folder not writable"
-					     : st ? "media storage does not answer" : "ok"));
+	pthread_mutex_lock(&health.mu);
+	if (health.body && now - health.at_ms < 1000 && now >= health.at_ms) {
+		o = json_loads(health.body, 0, NULL);
+		status = health.status;
+	}
+	if (!o) {
+		o = health_check(r, &status);
+		free(health.body);
+		health.body = json_dumps(o, JSON_COMPACT);
+		health.status = status;
+		health.at_ms = now;
+	}
+	pthread_mutex_unlock(&health.mu);
+	vtp__reply_json(r, status, o);
 }
 
 void vtp__h_metrics(vtp_req *r)

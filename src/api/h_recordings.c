@@ -92,7 +92,9 @@ static void stop(vtp_req *r, const char *id)
 		reply_and_clear(r, &fail);
 		return;
 	}
-	reply_recording(r, 200, &rec);
+	/* 202: capture ended, the database has not taken the stop yet */
+	reply_recording(r, vtp_recordings_stop_pending(r->api->cfg.recordings, rec.id) ? 202 : 200,
+			&rec);
 }
 
 void vtp__h_stop(vtp_req *r) { stop(r, r->params[0]); }

@@ -1,7 +1,10 @@
 /* The packet log (format in capture.h). The writer batches encoded records
- * in one buffer and hands them to the kernel in large write()s; after the
- * first failed write it stays failed, so the file ends at a record boundary
- * or in one torn record and never has a hole. The reader pulls the file
+ * in one buffer and hands them to the kernel in large write()s. A failed
+ * write (full disk) is cut back to the last record boundary; the writer then
+ * keeps its buffer, counts what arrives as lost, and tries again with a
+ * back-off: when a write goes through, the buffer follows and then one gap
+ * record with what was lost, so the file never has a hole and the reader
+ * and the composer know where and how much is missing. The reader pulls the file
  * through a 256 KiB window (more than the largest record, so a record is
  * always contiguous in it) and checks every length, kind and CRC before it
  * hands a record out. The summary is the reader plus a minimal RTP header
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/crc32c.h"
@@ -64,24 +68,44 @@ static uint64_t get_le64(const uint8_t *p)
 
 static bool kind_valid(int kind)
 {
-	return kind == VTP_CAP_RTP || kind == VTP_CAP_RTCP;
+	return kind == VTP_CAP_RTP || kind == VTP_CAP_RTCP || kind == VTP_CAP_GAP;
 }
 
 /* ---- writer -------------------------------------------------------------- */
+
+#define RETRY_FIRST_NS (200 * 1000000ULL)  /* first retry after a failed write */
+#define RETRY_MAX_NS (2000 * 1000000ULL)   /* back-off cap */
+#define GAP_PAYLOAD 36 /* u64 first, u64 last, u64 records, u64 bytes, u32 errno */
 
 struct vtp_capw {
 	int fd;
 	uint8_t *buf;
 	size_t cap, used;
-	int err;        /* first error: VTP_EIO, then sticky */
-	int err_no;     /* errno of the first failed write */
+	uint64_t file_off; /* bytes in the file: header and whole records */
+	int err_no;     /* errno of the current failure, 0 while writing */
 	/* Set by vtp_capw_sync on any thread, read by close: Linux reports a
 	 * writeback failure once per descriptor, so a failed sync on the
 	 * timer thread must not be forgotten by the final one. */
 	atomic_int sync_errno;
 	uint64_t records, bytes;
 	uint64_t device; /* st_dev of the file */
+	/* While a write fails: what is buffered waits, new records are
+	 * counted as the current gap, and a write is tried again at
+	 * retry_at (CLOCK_MONOTONIC) with a doubling back-off. */
+	bool failing;
+	uint64_t retry_at_ns, backoff_ns;
+	uint64_t gap_records, gap_bytes, gap_first_ns, gap_last_ns;
+	uint64_t buf_records, buf_first_ns, buf_last_ns; /* what the buffer holds */
+	vtp_cap_loss loss; /* finished gaps */
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
 
 /* 0 or an errno value. Regular files rarely write short, but a full disk
  * can cut a write in the middle: go on until the kernel says why. */
@@ -102,16 +126,124 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-static int capw_write(vtp_capw *w, const uint8_t *p, size_t n)
+/* Like write_all, at the writer's own offset (the descriptor's offset is
+ * left alone: after a cut the file is truncated back to file_off). */
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
-	int e = write_all(w->fd, p, n);
+	while (n > 0) {
+		ssize_t k = pwrite(fd, p, n, (off_t)off);
 
-	if (e) {
-		w->err = VTP_EIO;
-		w->err_no = e;
-		return VTP_EIO;
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return errno;
+		if (k == 0)
+			return ENOSPC;
+		p += k;
+		n -= (size_t)k;
+		off += (uint64_t)k;
 	}
 	return 0;
+}
+
+/* Writes whole records at the end of the file. On failure the part that
+ * reached the file is cut off again (so the file still ends at a record
+ * boundary), and the writer is failing until a retry succeeds. */
+static int capw_write(vtp_capw *w, const uint8_t *const *parts, const size_t *lens, int nparts)
+{
+	uint64_t off = w->file_off;
+	int e = 0;
+
+	for (int i = 0; i < nparts && !e; i++) {
+		e = pwrite_all(w->fd, parts[i], lens[i], off);
+		off += lens[i];
+	}
+	if (!e) {
+		w->file_off = off;
+		return 0;
+	}
+	/* the torn tail goes; if even that fails the next write overwrites it */
+	if (ftruncate(w->fd, (off_t)w->file_off) != 0) {
+		/* nothing more to do: readers stop before a torn record */
+	}
+	if (!w->failing) {
+		w->failing = true;
+		w->backoff_ns = RETRY_FIRST_NS;
+	} else {
+		w->backoff_ns = w->backoff_ns * 2 > RETRY_MAX_NS ? RETRY_MAX_NS : w->backoff_ns * 2;
+	}
+	w->err_no = e;
+	w->loss.last_errno = e;
+	w->retry_at_ns = mono_ns() + w->backoff_ns;
+	return VTP_EIO;
+}
+
+static int capw_write_buffer(vtp_capw *w)
+{
+	const uint8_t *parts[1] = {w->buf};
+	size_t lens[1] = {w->used};
+
+	if (w->used == 0)
+		return 0;
+	if (capw_write(w, parts, lens, 1) != 0)
+		return VTP_EIO;
+	w->used = 0;
+	w->buf_records = 0;
+	return 0;
+}
+
+static void encode_record(uint8_t *head, int kind, uint64_t arrival_ns, const uint8_t *data,
+			  size_t len, uint8_t *tail)
+{
+	put_le32(head, (uint32_t)len);
+	put_le64(head + 4, arrival_ns);
+	head[12] = (uint8_t)kind;
+	put_le32(tail, vtp_crc32c(vtp_crc32c(0, head, RECORD_HEAD), data, len));
+}
+
+/* Space came back (or the error went away): what waited in the buffer,
+ * then one gap record saying what was lost, then capture goes on. With
+ * force the back-off is not waited for (close). */
+static void capw_retry(vtp_capw *w, bool force)
+{
+	uint8_t head[RECORD_HEAD], payload[GAP_PAYLOAD], tail[4];
+
+	if (!w->failing || (!force && mono_ns() < w->retry_at_ns))
+		return;
+	if (capw_write_buffer(w) != 0)
+		return;
+	if (w->gap_records) {
+		const uint8_t *parts[3] = {head, payload, tail};
+		size_t lens[3] = {RECORD_HEAD, GAP_PAYLOAD, 4};
+
+		put_le64(payload, w->gap_first_ns);
+		put_le64(payload + 8, w->gap_last_ns);
+		put_le64(payload + 16, w->gap_records);
+		put_le64(payload + 24, w->gap_bytes);
+		put_le32(payload + 32, (uint32_t)w->err_no);
+		encode_record(head, VTP_CAP_GAP, w->gap_first_ns, payload, GAP_PAYLOAD, tail);
+		if (capw_write(w, parts, lens, 3) != 0)
+			return;
+		w->bytes += RECORD_HEAD + GAP_PAYLOAD + 4;
+		w->loss.records += w->gap_records;
+		w->loss.bytes += w->gap_bytes;
+		w->loss.lost_ns += w->gap_last_ns - w->gap_first_ns;
+		w->loss.gaps++;
+		w->gap_records = w->gap_bytes = w->gap_first_ns = w->gap_last_ns = 0;
+	}
+	w->failing = false;
+	w->err_no = 0;
+}
+
+/* A record that could not be taken while failing joins the current gap. */
+static void capw_lose(vtp_capw *w, uint64_t arrival_ns, size_t len)
+{
+	if (w->gap_records == 0 || arrival_ns < w->gap_first_ns)
+		w->gap_first_ns = arrival_ns;
+	if (arrival_ns > w->gap_last_ns)
+		w->gap_last_ns = arrival_ns;
+	w->gap_records++;
+	w->gap_bytes += len;
 }
 
 int vtp_capw_open(const char *path, const char *meta, size_t buffer_bytes,
@@ -162,6 +294,7 @@ int vtp_capw_open(const char *path, const char *meta, size_t buffer_bytes,
 	w->buf = vtp_malloc(w->cap);
 	atomic_init(&w->sync_errno, 0);
 	w->bytes = header_len;
+	w->file_off = header_len;
 	*out = w;
 	return 0;
 
@@ -177,15 +310,11 @@ fail:
 
 int vtp_capw_flush(vtp_capw *w)
 {
-	int rc;
-
-	if (w->err)
-		return w->err;
-	if (w->used == 0)
-		return 0;
-	rc = capw_write(w, w->buf, w->used);
-	w->used = 0;
-	return rc;
+	if (w->failing) {
+		capw_retry(w, false);
+		return w->failing ? VTP_EIO : 0;
+	}
+	return capw_write_buffer(w);
 }
 
 int vtp_capw_append(vtp_capw *w, int kind, uint64_t arrival_ns,
@@ -193,43 +322,41 @@ int vtp_capw_append(vtp_capw *w, int kind, uint64_t arrival_ns,
 {
 	size_t need = len + VTP_CAP_RECORD_OVERHEAD;
 	uint8_t head[RECORD_HEAD], tail[4], *p;
-	uint32_t crc;
-	int rc;
 
-	if (len == 0 || len > VTP_CAP_MAX_PAYLOAD || !kind_valid(kind) || !data)
+	if (len == 0 || len > VTP_CAP_MAX_PAYLOAD || !kind_valid(kind) || kind == VTP_CAP_GAP ||
+	    !data)
 		return VTP_EINVAL;
-	if (w->err)
-		return w->err;
-	put_le32(head, (uint32_t)len);
-	put_le64(head + 4, arrival_ns);
-	head[12] = (uint8_t)kind;
-	crc = vtp_crc32c(vtp_crc32c(0, head, RECORD_HEAD), data, len);
-
-	if (need > w->cap - w->used) {
-		rc = vtp_capw_flush(w);
-		if (rc)
-			return rc;
-	}
+	if (w->failing)
+		capw_retry(w, false);
+	if (!w->failing && need > w->cap - w->used)
+		capw_write_buffer(w);
+	if (w->failing)
+		goto lost;
+	encode_record(head, kind, arrival_ns, data, len, tail);
 	if (need > w->cap) {
-		/* larger than the whole buffer: straight to the file */
-		put_le32(tail, crc);
-		rc = capw_write(w, head, RECORD_HEAD);
-		if (!rc)
-			rc = capw_write(w, data, len);
-		if (!rc)
-			rc = capw_write(w, tail, 4);
-		if (rc)
-			return rc;
+		/* larger than the whole buffer (empty now): straight to the file */
+		const uint8_t *parts[3] = {head, data, tail};
+		size_t lens[3] = {RECORD_HEAD, len, 4};
+
+		if (capw_write(w, parts, lens, 3) != 0)
+			goto lost;
 	} else {
 		p = w->buf + w->used;
 		memcpy(p, head, RECORD_HEAD);
 		memcpy(p + RECORD_HEAD, data, len);
-		put_le32(p + RECORD_HEAD + len, crc);
+		memcpy(p + RECORD_HEAD + len, tail, 4);
 		w->used += need;
+		if (w->buf_records++ == 0)
+			w->buf_first_ns = arrival_ns;
+		w->buf_last_ns = arrival_ns;
 	}
 	w->records++;
 	w->bytes += need;
 	return 0;
+
+lost:
+	capw_lose(w, arrival_ns, len);
+	return VTP_EIO;
 }
 
 int vtp_capw_sync(vtp_capw *w)
@@ -257,13 +384,40 @@ uint64_t vtp_capw_device(const vtp_capw *w)
 	return w->device;
 }
 
-int vtp_capw_close(vtp_capw *w)
+void vtp_capw_loss(const vtp_capw *w, vtp_cap_loss *out)
+{
+	*out = w->loss;
+	if (w->gap_records) { /* the gap still open counts too */
+		out->records += w->gap_records;
+		out->bytes += w->gap_bytes;
+		out->lost_ns += w->gap_last_ns - w->gap_first_ns;
+		out->gaps++;
+	}
+}
+
+int vtp_capw_close_loss(vtp_capw *w, vtp_cap_loss *loss)
 {
 	int rc, rc2;
 
+	if (loss)
+		memset(loss, 0, sizeof(*loss));
 	if (!w)
 		return 0;
-	rc = vtp_capw_flush(w);
+	/* a last try: what waits in the buffer and the gap record */
+	capw_retry(w, true);
+	rc = capw_write_buffer(w);
+	if (w->failing) {
+		rc = VTP_EIO;
+		/* the buffer never reached the file: lost as well, just
+		 * before the gap */
+		if (w->buf_records) {
+			if (w->gap_records == 0)
+				w->gap_last_ns = w->buf_last_ns;
+			w->gap_first_ns = w->buf_first_ns;
+			w->gap_records += w->buf_records;
+			w->gap_bytes += w->used - w->buf_records * VTP_CAP_RECORD_OVERHEAD;
+		}
+	}
 	rc2 = vtp_capw_sync(w);
 	if (!rc)
 		rc = rc2;
@@ -271,14 +425,26 @@ int vtp_capw_close(vtp_capw *w)
 		rc = VTP_EIO;
 	if (close(w->fd) != 0 && !rc)
 		rc = VTP_EIO;
+	if (loss)
+		vtp_capw_loss(w, loss);
 	vtp_free(w->buf);
 	vtp_free(w);
 	return rc;
 }
 
+int vtp_capw_close(vtp_capw *w)
+{
+	return vtp_capw_close_loss(w, NULL);
+}
+
 int vtp_capw_errno(const vtp_capw *w)
 {
 	return w->err_no;
+}
+
+bool vtp_capw_failing(const vtp_capw *w)
+{
+	return w->failing;
 }
 
 uint64_t vtp_capw_records(const vtp_capw *w)
@@ -583,6 +749,17 @@ int vtp_cap_summarize(const char *path, vtp_cap_summary *s, char *err,
 	s->meta = vtp_strdup(vtp_capr_meta(r));
 	clock_rate = meta_clock_rate(s->meta);
 	while ((rc = vtp_capr_next(r, &rec)) == VTP_CAPR_RECORD) {
+		if (rec.kind == VTP_CAP_GAP) {
+			if (rec.len >= 24) {
+				uint64_t first = get_le64(rec.data), last = get_le64(rec.data + 8);
+
+				s->gaps++;
+				s->gap_records += get_le64(rec.data + 16);
+				if (last > first)
+					s->gap_seconds += (double)(last - first) / 1e9;
+			}
+			continue;
+		}
 		if (s->rtp_packets + s->rtcp_packets == 0)
 			s->first_arrival_ns = rec.arrival_ns;
 		s->last_arrival_ns = rec.arrival_ns;

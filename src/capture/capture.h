@@ -7,17 +7,25 @@
  *           metadata: codec, payload type, clock rate, kind, peer...)
  *           | u32 crc32c of every header byte before it
  *   records u32 len | u64 arrival_ns (CLOCK_REALTIME) | u8 kind (1 rtp,
- *           2 rtcp) | len bytes (the datagram as received)
+ *           2 rtcp, 3 gap) | len bytes (the datagram as received)
  *           | u32 crc32c of every record byte before it
+ *   gap     a record of kind 3 whose 36 bytes say what the writer could not
+ *           write (full disk): u64 first and u64 last arrival_ns lost,
+ *           u64 records and u64 payload bytes lost, u32 errno; its
+ *           arrival_ns is the first lost one
  * len is 1..VTP_CAP_MAX_PAYLOAD; meta_len is at most VTP_CAP_MAX_META.
  *
  * The writer buffers records in memory and hands them to the kernel with
  * write() when its buffer fills or when vtp_capw_flush() is called; the
  * owner calls flush on a timer so that a kill -9 loses at most that
  * interval. vtp_capw_sync() (fdatasync) may run on another thread while the
- * owner appends: it touches only the descriptor. After the first failed
- * write (ENOSPC, EIO) the writer refuses further records; the file then ends
- * at its last whole record or in a torn one, which readers stop before. */
+ * owner appends: it touches only the descriptor. After a failed write
+ * (ENOSPC, EIO) the file is cut back to its last whole record and the
+ * writer is "failing": records appended meanwhile are counted as lost
+ * (VTP_EIO), and appends and flushes try the write again after a back-off
+ * (200 ms doubling to 2 s). When it goes through, what the buffer held is
+ * written, then a gap record, and capture goes on: space that comes back
+ * resumes capture without anyone reopening anything. */
 #ifndef VTP_CAPTURE_H
 #define VTP_CAPTURE_H
 
@@ -32,7 +40,15 @@
 #define VTP_CAP_HEADER_FIXED 16 /* magic + version + flags + meta_len */
 #define VTP_CAP_RECORD_OVERHEAD 17 /* len + arrival + kind + crc */
 
-enum { VTP_CAP_RTP = 1, VTP_CAP_RTCP = 2 };
+enum { VTP_CAP_RTP = 1, VTP_CAP_RTCP = 2, VTP_CAP_GAP = 3 };
+
+/* What a writer could not write, over its life. */
+typedef struct vtp_cap_loss {
+	uint64_t records, bytes; /* records lost and their payload bytes */
+	uint64_t lost_ns;        /* sum over gaps of last - first lost arrival */
+	uint64_t gaps;           /* separate failure spans */
+	int last_errno;          /* of the last failed write, 0 if none */
+} vtp_cap_loss;
 
 /* ---- writer ------------------------------------------------------------- */
 
@@ -44,12 +60,14 @@ typedef struct vtp_capw vtp_capw;
  * VTP_EIO (errno kept in *err_no when err_no is not NULL). */
 int vtp_capw_open(const char *path, const char *meta, size_t buffer_bytes,
 		  vtp_capw **out, int *err_no);
-/* Appends one record. VTP_EINVAL for len 0 or over VTP_CAP_MAX_PAYLOAD or an
- * unknown kind; VTP_EIO once a write has failed (see vtp_capw_errno). May
- * call write() when the buffer is full. */
+/* Appends one record (RTP or RTCP). VTP_EINVAL for len 0 or over
+ * VTP_CAP_MAX_PAYLOAD or another kind; VTP_EIO when the record is lost
+ * because writes fail (counted, see vtp_capw_loss). May call write() when
+ * the buffer is full or a retry is due. */
 int vtp_capw_append(vtp_capw *w, int kind, uint64_t arrival_ns,
 		    const uint8_t *data, size_t len);
-/* Writes buffered records to the kernel. 0 or VTP_EIO. */
+/* Writes buffered records to the kernel (or, while failing, retries when
+ * the back-off allows). 0, or VTP_EIO while failing. */
 int vtp_capw_flush(vtp_capw *w);
 /* fdatasync; safe to call from another thread than the appender. */
 int vtp_capw_sync(vtp_capw *w);
@@ -59,11 +77,19 @@ int vtp_capw_sync(vtp_capw *w);
 int vtp_capw_syncfs(vtp_capw *w);
 /* st_dev of the file, to group logs by file system. */
 uint64_t vtp_capw_device(const vtp_capw *w);
-/* Flushes, syncs, closes and frees (w may be NULL). Returns the first error
- * seen over the writer's life, or 0. */
+/* Flushes (one last retry, without back-off, while failing), syncs, closes
+ * and frees (w may be NULL). Returns VTP_EIO when the last write or a sync
+ * failed, else 0. */
 int vtp_capw_close(vtp_capw *w);
-/* The errno of the first failed write, or 0. */
+/* The same, filling *loss (may be NULL) with the final count: what was
+ * still buffered when a last retry failed counts as lost too. */
+int vtp_capw_close_loss(vtp_capw *w, vtp_cap_loss *loss);
+/* The errno of the current failure, or 0 while writes go through. */
 int vtp_capw_errno(const vtp_capw *w);
+/* True from a failed write until a retry goes through. */
+bool vtp_capw_failing(const vtp_capw *w);
+/* What was lost so far, the gap still open included. Owner thread. */
+void vtp_capw_loss(const vtp_capw *w, vtp_cap_loss *out);
 /* Records appended / bytes in the file once flushed (header included). */
 uint64_t vtp_capw_records(const vtp_capw *w);
 uint64_t vtp_capw_bytes(const vtp_capw *w);
@@ -117,6 +143,9 @@ typedef struct vtp_cap_summary {
 	double media_seconds;    /* RTP timestamp span / clock rate (meta), or 0 */
 	int end;                 /* VTP_CAPR_END | TORN | CORRUPT | IOERR */
 	uint64_t good_bytes, file_bytes;
+	uint64_t gaps;           /* gap records: spans the writer could not write */
+	uint64_t gap_records;    /* records they say were lost */
+	double gap_seconds;      /* sum of their spans */
 } vtp_cap_summary;
 
 /* Reads a whole capture. 0 (even when it ends torn or corrupt: see

@@ -219,6 +219,8 @@ int vtp_ctrack_scan(vtp_ctrack *t, const char *path, char *err, size_t errlen)
 	for (;;) {
 		rc = vtp_capr_next(r, &rec);
 		if (rc == VTP_CAPR_RECORD) {
+			if (rec.kind == VTP_CAP_GAP) /* not written (disk full): the seq gap says it */
+				continue;
 			if (rec.kind == VTP_CAP_RTCP) {
 				vtp_rtcp_info info;
 				if (have_raw && vtp_rtcp_parse(rec.data, rec.len, &info) == 0 &&

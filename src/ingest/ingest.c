@@ -99,6 +99,10 @@ typedef struct track_json {
 	int64_t first_ms, last_ms;
 	const char *error;   /* optional */
 	const char *log_end; /* optional: how the log ended (recovery) */
+	/* not written to the packet log (disk full): left out when nothing */
+	int64_t not_written_packets;
+	double not_written_seconds;
+	const char *not_written_reason;
 } track_json;
 
 static void write_track_json(vtp_jw *w, const track_json *j)
@@ -151,6 +155,14 @@ static void write_track_json(vtp_jw *w, const track_json *j)
 		vtp_jw_key(w, "logEnd");
 		vtp_jw_string(w, j->log_end);
 	}
+	if (j->not_written_packets > 0) {
+		vtp_jw_key(w, "notWrittenPackets");
+		vtp_jw_int(w, j->not_written_packets);
+		vtp_jw_key(w, "notWrittenSeconds");
+		vtp_jw_double(w, j->not_written_seconds);
+		vtp_jw_key(w, "notWrittenReason");
+		vtp_jw_string(w, j->not_written_reason);
+	}
 	vtp_jw_object_end(w);
 }
 
@@ -159,6 +171,7 @@ static void write_track(vtp_jw *w, track *t)
 {
 #define LOAD(f) ((int64_t)atomic_load_explicit(&t->f, memory_order_relaxed))
 	int cap_errno = atomic_load_explicit(&t->a_cap_errno, memory_order_relaxed);
+	int last_errno = atomic_load_explicit(&t->a_cap_last_errno, memory_order_relaxed);
 	track_json j = {
 		.id = t->id, .peer_id = t->peer_id, .full_name = t->full_name,
 		.kind = t->video ? "video" : "audio", .codec = t->codec,
@@ -169,6 +182,10 @@ static void write_track(vtp_jw *w, track *t)
 		.jitter_ms = (double)LOAD(a_jitter_us) / 1000.0,
 		.first_ms = LOAD(a_first_ms), .last_ms = LOAD(a_last_ms),
 		.error = cap_errno ? strerror(cap_errno) : NULL,
+		.not_written_packets = LOAD(a_cap_lost_packets),
+		.not_written_seconds = (double)LOAD(a_cap_lost_ms) / 1000.0,
+		.not_written_reason = last_errno == ENOSPC || last_errno == EDQUOT ? "disk_full"
+				      : "write_failed",
 	};
 #undef LOAD
 
@@ -248,15 +265,27 @@ static void on_event(vtp_ingest *ing, ev *e)
 		}
 		t->participant_id[0] = '\0';
 		break;
-	case EV_CLOSE:
-		rc = vtp_capw_close(t->cap);
+	case EV_CLOSE: {
+		vtp_cap_loss loss;
+
+		/* a last retry of a failing log; what it could not write counts */
+		rc = vtp_capw_close_loss(t->cap, &loss);
 		t->cap = NULL;
+		atomic_store_explicit(&t->a_cap_lost_packets, loss.records, memory_order_relaxed);
+		atomic_store_explicit(&t->a_cap_lost_ms, loss.lost_ns / 1000000ULL,
+				      memory_order_relaxed);
+		atomic_store_explicit(&t->a_cap_last_errno, loss.last_errno, memory_order_relaxed);
+		if (rc == 0 && atomic_load_explicit(&t->a_state, memory_order_relaxed) == TRACK_FAILED) {
+			atomic_store_explicit(&t->a_cap_errno, 0, memory_order_relaxed);
+			atomic_store_explicit(&t->a_state, TRACK_ENDED, memory_order_relaxed);
+		}
 		if (rc)
 			VTP_ERROR("track %s of recording %s: packet log closed with an error: %s",
 				  t->id, t->recording_id, vtp_strerror(rc));
 		if (e->done)
 			vtp__completion_done(e->done);
 		break;
+	}
 	}
 }
 
@@ -490,7 +519,12 @@ int vtp__track_open_log(vtp_ingest *ing, const vtp_recording *rec, track *t, cha
 	int rc, err_no = 0;
 
 	if (vtp_recordings_tracks_dir(ing->cfg.recordings, rec, dir, sizeof(dir)) != 0) {
-		VTP_ERROR("recording %s: cannot create its tracks folder: %s", rec->id, strerror(errno));
+		int e = errno;
+
+		VTP_ERROR("recording %s: cannot create its tracks folder: %s", rec->id, strerror(e));
+		if (e == ENOSPC || e == EDQUOT)
+			return vtp_fail_set(fail, VTP_EUNAVAIL, "disk_full", NULL,
+					    "the recordings disk is full; try again when space is freed");
 		return vtp_fail_set(fail, VTP_EIO, "storage_error", NULL,
 				    "cannot create the recording's tracks folder");
 	}
@@ -501,6 +535,9 @@ int vtp__track_open_log(vtp_ingest *ing, const vtp_recording *rec, track *t, cha
 	if (rc == 0)
 		return 0;
 	VTP_ERROR("recording %s: cannot create packet log: %s", rec->id, strerror(err_no));
+	if (err_no == ENOSPC || err_no == EDQUOT)
+		return vtp_fail_set(fail, VTP_EUNAVAIL, "disk_full", NULL,
+				    "the recordings disk is full; try again when space is freed");
 	if (err_no == EMFILE || err_no == ENFILE)
 		return vtp_fail_set(fail, VTP_EUNAVAIL, "no_capacity", NULL,
 				    "this server cannot open more files (%s); try again later",
@@ -924,6 +961,9 @@ static void write_summary(vtp_jw *w, const char *path, int64_t *last_ms)
 		.first_ms = (int64_t)(s.first_arrival_ns / 1000000ULL),
 		.last_ms = (int64_t)(s.last_arrival_ns / 1000000ULL),
 		.log_end = s.end == VTP_CAPR_END ? "clean" : s.end == VTP_CAPR_TORN ? "torn" : "corrupt",
+		.not_written_packets = (int64_t)s.gap_records,
+		.not_written_seconds = s.gap_seconds,
+		.not_written_reason = "write_failed",
 	};
 	write_track_json(w, &j);
 	if (j.last_ms > *last_ms)

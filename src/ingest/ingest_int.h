@@ -128,7 +128,9 @@ typedef struct track {
 	_Atomic uint64_t a_bitrate;   /* bits per second over the last window */
 	_Atomic uint64_t a_jitter_us;
 	_Atomic int a_state;
-	_Atomic int a_cap_errno;
+	_Atomic int a_cap_errno;       /* of the current write failure, 0 while writing */
+	_Atomic uint64_t a_cap_lost_packets, a_cap_lost_ms; /* not written (vtp_cap_loss) */
+	_Atomic int a_cap_last_errno;  /* of the last write failure, kept after recovery */
 	_Atomic uint32_t a_ssrc;
 
 	/* keeper */

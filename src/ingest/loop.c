@@ -141,8 +141,20 @@ static void ask_keyframe(vtp_ingest *ing, track *t, uint64_t now, bool with_fir)
 	}
 }
 
-/* The packet log could not be written (disk full, I/O error): capture of
- * this track ends here, visibly. */
+/* What the packet log could not write so far, for the Recording's tracks
+ * and warnings. */
+static void publish_loss(track *t)
+{
+	vtp_cap_loss loss;
+
+	vtp_capw_loss(t->cap, &loss);
+	atomic_store_explicit(&t->a_cap_lost_packets, loss.records, memory_order_relaxed);
+	atomic_store_explicit(&t->a_cap_lost_ms, loss.lost_ns / 1000000ULL, memory_order_relaxed);
+	atomic_store_explicit(&t->a_cap_last_errno, loss.last_errno, memory_order_relaxed);
+}
+
+/* The packet log could not be written (disk full, I/O error): packets are
+ * counted as lost until the writer's retry goes through, visibly. */
 static void capture_failed(track *t)
 {
 	int e = vtp_capw_errno(t->cap);
@@ -150,9 +162,38 @@ static void capture_failed(track *t)
 	t->failed = true;
 	atomic_store_explicit(&t->a_cap_errno, e, memory_order_relaxed);
 	atomic_store_explicit(&t->a_state, TRACK_FAILED, memory_order_relaxed);
+	publish_loss(t);
 	VTP_ERROR("track %s of recording %s: packet log write failed: %s; "
-		  "capture of this track stops here",
+		  "packets are lost until a retry succeeds",
 		  t->id, t->recording_id, strerror(e));
+}
+
+/* A retry went through (space came back): capture goes on, from a keyframe. */
+static void capture_resumed(vtp_ingest *ing, track *t, uint64_t at)
+{
+	t->failed = false;
+	atomic_store_explicit(&t->a_cap_errno, 0, memory_order_relaxed);
+	atomic_store_explicit(&t->a_state, t->present ? TRACK_RECEIVING : TRACK_IDLE,
+			      memory_order_relaxed);
+	publish_loss(t);
+	t->last_pli_ns = 0;
+	ask_keyframe(ing, t, at, true);
+	VTP_WARN("track %s of recording %s: packet log writable again; %llu packets "
+		 "(%.1f s) were not written",
+		 t->id, t->recording_id,
+		 (unsigned long long)atomic_load_explicit(&t->a_cap_lost_packets, memory_order_relaxed),
+		 (double)atomic_load_explicit(&t->a_cap_lost_ms, memory_order_relaxed) / 1000.0);
+}
+
+/* After every write attempt: the track follows the writer's state. */
+static void capture_state(vtp_ingest *ing, track *t, uint64_t at)
+{
+	bool failing = vtp_capw_failing(t->cap);
+
+	if (failing && !t->failed)
+		capture_failed(t);
+	else if (!failing && t->failed)
+		capture_resumed(ing, t, at);
 }
 
 /* Loss and jitter, which the statistics derive rather than count. */
@@ -169,17 +210,14 @@ static void capture(vtp_ingest *ing, track *t, int kind, uint64_t at, const uint
 {
 	int rc;
 
-	if (t->failed) {
-		vtp__drop(ing, t, DROP_CAPTURE);
-		return;
-	}
+	/* while failing, the writer counts the packet as lost and retries
+	 * after its back-off */
 	rc = vtp_capw_append(t->cap, kind, at, p, n);
+	capture_state(ing, t, at);
 	if (rc == 0) {
 		t->dirty = true;
 		return;
 	}
-	if (rc == VTP_EIO)
-		capture_failed(t);
 	vtp__drop(ing, t, DROP_CAPTURE);
 }
 
@@ -410,14 +448,16 @@ static void on_readable(loop_state *ls, track *t)
 	}
 }
 
-static void flush_track(track *t, uint64_t now)
+static void flush_track(vtp_ingest *ing, track *t, uint64_t now)
 {
 	t->last_flush_ns = now;
-	if (!t->dirty || t->failed)
+	if (!t->dirty && !t->failed)
 		return;
 	t->dirty = false;
-	if (vtp_capw_flush(t->cap) != 0)
-		capture_failed(t);
+	vtp_capw_flush(t->cap); /* while failing: a retry when due */
+	capture_state(ing, t, now);
+	if (t->failed)
+		publish_loss(t);
 }
 
 static void tick(loop_state *ls)
@@ -429,7 +469,7 @@ static void tick(loop_state *ls)
 
 	for (track *t = ls->tracks; t; t = t->loop_next) {
 		if (now - t->last_flush_ns >= FLUSH_NS)
-			flush_track(t, now);
+			flush_track(ing, t, now);
 		if (t->nnack)
 			check_nacks(ing, t, now);
 		if (t->have_ssrc && now - t->last_rr_ns >= RR_NS) {
@@ -498,7 +538,7 @@ void vtp__end_track(loop_state *ls, track *t, completion *done)
 		close(t->fd);
 		t->fd = -1;
 	}
-	flush_track(t, vtp__now_realtime_ns());
+	flush_track(ing, t, vtp__now_realtime_ns());
 	publish_quality(t);
 	if (t->present) {
 		t->present = false;

@@ -84,6 +84,14 @@ void vtp_recording_write_fields(vtp_jw *w, const vtp_recording *r)
 		vtp_jw_array_begin(w);
 		vtp_jw_array_end(w);
 	}
+	/* what was lost or never decoded: [{code, message, trackId?, peerId?}] */
+	vtp_jw_key(w, "warnings");
+	if (r->warnings) {
+		vtp_jw_raw(w, r->warnings);
+	} else {
+		vtp_jw_array_begin(w);
+		vtp_jw_array_end(w);
+	}
 }
 
 void vtp_recording_write_urls(vtp_jw *w, const char *download, const char *hls,

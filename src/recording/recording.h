@@ -66,6 +66,10 @@ int vtp_recordings_start(vtp_recordings *svc, const vtp_actor *who,
 int vtp_recordings_stop(vtp_recordings *svc, const vtp_actor *who,
 			const char *id, vtp_recording *out, vtp_fail *fail);
 /* Reads one recording for display and logs a "view". */
+/* True while a stop the database refused (full disk) waits for its
+ * background retry: the captures ended, the Recording reads as stopped
+ * with a stop_pending warning, and Stop answers 202. */
+bool vtp_recordings_stop_pending(vtp_recordings *svc, const char *id);
 int vtp_recordings_get(vtp_recordings *svc, const vtp_actor *who,
 		       const char *id, vtp_recording *out, vtp_fail *fail);
 /* The same, appending the Recording's JSON to out. Finished recordings are

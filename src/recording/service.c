@@ -6,6 +6,7 @@
 #include "audit.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -37,10 +38,33 @@ struct vtp_recordings {
 	const unsigned char *media_key; /* signs media URLs; NULL: no URLs */
 	size_t media_key_len;
 	int64_t media_ttl_s;
+	/* Stops the database did not take (full disk): the captures ended,
+	 * the transition is retried every STOP_RETRY_MS by stop_thread. */
+	pthread_mutex_t stop_mu;
+	pthread_cond_t stop_cv;
+	struct pending_stop *pending; /* stop_mu */
+	bool stop_quit;               /* stop_mu */
+	bool stop_started;            /* stop_mu */
+	pthread_t stop_thread;
 };
+
+typedef struct pending_stop {
+	struct pending_stop *next;
+	char id[VTP_UUID_BUFLEN];
+	int64_t at;
+	double duration;
+	char *tracks;   /* final statistics, may be NULL */
+	char *warnings; /* JSON array text, may be NULL */
+	vtp_actor who;  /* ip and user_agent owned here */
+	int last_rc;
+} pending_stop;
+
+#define STOP_RETRY_MS 1000
 
 #define RENDERED_SLOTS 4096
 #define RENDERED_BODY_MAX (64 * 1024)
+
+static void stop_retry_shutdown(vtp_recordings *svc);
 
 vtp_recordings *vtp_recordings_new(vtp_store *store, const char *recordings_dir)
 {
@@ -50,6 +74,8 @@ vtp_recordings *vtp_recordings_new(vtp_store *store, const char *recordings_dir)
 	svc->audit = vtp_audit_new(store);
 	svc->dir = vtp_strdup(recordings_dir);
 	svc->rendered = vtp_gencache_new(RENDERED_SLOTS, RENDERED_BODY_MAX);
+	pthread_mutex_init(&svc->stop_mu, NULL);
+	pthread_cond_init(&svc->stop_cv, NULL);
 	return svc;
 }
 
@@ -57,6 +83,7 @@ void vtp_recordings_free(vtp_recordings *svc)
 {
 	if (!svc)
 		return;
+	stop_retry_shutdown(svc);
 	vtp_audit_free(svc->audit);
 	vtp_gencache_free(svc->rendered);
 	vtp_free(svc->dir);
@@ -596,40 +623,191 @@ int vtp_recordings_start(vtp_recordings *svc, const vtp_actor *who,
 	return reload(svc, r.id, out, fail);
 }
 
-/* After a recording left pending/recording: its captures end (logs synced)
- * and their statistics are kept; everyone still present leaves. The status
- * changed first, so no track can be added behind this. */
-static void end_media(vtp_recordings *svc, const char *id, int64_t at)
-{
-	char *tracks;
-	int rc;
+/* ---- warnings ------------------------------------------------------------ */
 
-	if (svc->media.end_recording) {
-		tracks = svc->media.end_recording(svc->media.ctx, id);
-		if (tracks) {
-			rc = vtp_store_recording_set_tracks(svc->store, id, tracks);
-			if (rc)
-				VTP_ERROR("recording %s: track statistics not saved: %s", id,
-					  vtp_strerror(rc));
-			vtp_free(tracks);
-		}
-	}
-	rc = vtp_store_participant_left_all(svc->store, id, at);
-	if (rc)
-		VTP_ERROR("recording %s: participants not closed: %s", id, vtp_strerror(rc));
+/* One warning per track that could not be written in full (notWritten*
+ * in its statistics, see src/ingest): how much of which track is missing. */
+static json_t *track_warning(json_t *t)
+{
+	json_int_t packets = json_integer_value(json_object_get(t, "notWrittenPackets"));
+	double seconds = json_number_value(json_object_get(t, "notWrittenSeconds"));
+	const char *reason = json_string_value(json_object_get(t, "notWrittenReason"));
+	const char *name = json_string_value(json_object_get(t, "fullName"));
+	const char *kind = json_string_value(json_object_get(t, "kind"));
+	const char *track_id = json_string_value(json_object_get(t, "trackId"));
+	const char *peer_id = json_string_value(json_object_get(t, "peerId"));
+	bool full = reason && strcmp(reason, "disk_full") == 0;
+	char msg[512];
+
+	if (packets <= 0)
+		return NULL;
+	snprintf(msg, sizeof(msg),
+		 "%s's %s track: %.1f s (%lld packets) not recorded because %s",
+		 name ? name : "A participant", kind ? kind : "media", seconds,
+		 (long long)packets,
+		 full ? "the recordings disk was full" : "the recordings disk could not be written");
+	return json_pack("{ss ss ss* ss* sf sI}", "code", full ? "disk_full" : "capture_write_failed",
+			 "message", msg, "trackId", track_id, "peerId", peer_id,
+			 "seconds", seconds, "packets", packets);
 }
 
-/* Active recordings show their tracks' live statistics. */
+static bool same_warning(json_t *a, json_t *b)
+{
+	const char *ta = json_string_value(json_object_get(a, "trackId"));
+	const char *tb = json_string_value(json_object_get(b, "trackId"));
+
+	return json_equal(json_object_get(a, "code"), json_object_get(b, "code")) &&
+	       ((!ta && !tb) || (ta && tb && strcmp(ta, tb) == 0));
+}
+
+/* Puts w into arr (stolen), replacing one with the same code and track. */
+static void warnings_put(json_t *arr, json_t *w)
+{
+	size_t i;
+	json_t *old;
+
+	json_array_foreach(arr, i, old) {
+		if (same_warning(old, w)) {
+			json_array_set_new(arr, i, w);
+			return;
+		}
+	}
+	json_array_append_new(arr, w);
+}
+
+/* The warnings text with those of the tracks' statistics merged in (and
+ * extra, stolen, when not NULL). NULL when there are none. */
+static char *warnings_merge(const char *warnings, const char *tracks, json_t *extra)
+{
+	json_t *arr = warnings ? json_loads(warnings, 0, NULL) : NULL;
+	json_t *ts = tracks ? json_loads(tracks, 0, NULL) : NULL;
+	json_t *t;
+	size_t i;
+	char *out = NULL;
+
+	if (!json_is_array(arr)) {
+		json_decref(arr);
+		arr = json_array();
+	}
+	json_array_foreach(ts, i, t) {
+		json_t *w = track_warning(t);
+
+		if (w)
+			warnings_put(arr, w);
+	}
+	if (extra)
+		warnings_put(arr, extra);
+	if (json_array_size(arr)) {
+		char *text = json_dumps(arr, JSON_COMPACT);
+
+		out = vtp_strdup(text);
+		free(text);
+	}
+	json_decref(ts);
+	json_decref(arr);
+	return out;
+}
+
+/* After a recording left pending/recording: its captures end (logs synced)
+ * and their statistics are kept, with a warning for each track the disk
+ * did not take in full; everyone still present leaves. The status changed
+ * first, so no track can be added behind this. */
+static void end_media(vtp_recordings *svc, const vtp_recording *rec, int64_t at,
+		      const char *tracks_known)
+{
+	char *tracks = NULL, *warnings;
+	int rc;
+
+	if (tracks_known)
+		tracks = vtp_strdup(tracks_known);
+	else if (svc->media.end_recording)
+		tracks = svc->media.end_recording(svc->media.ctx, rec->id);
+	if (tracks) {
+		rc = vtp_store_recording_set_tracks(svc->store, rec->id, tracks);
+		if (rc)
+			VTP_ERROR("recording %s: track statistics not saved: %s", rec->id,
+				  vtp_strerror(rc));
+		warnings = warnings_merge(rec->warnings, tracks, NULL);
+		if (warnings) {
+			rc = vtp_store_recording_set_warnings(svc->store, rec->id, warnings);
+			if (rc)
+				VTP_ERROR("recording %s: warnings not saved: %s", rec->id,
+					  vtp_strerror(rc));
+			VTP_WARN("recording %s: %s", rec->id, warnings);
+		}
+		vtp_free(warnings);
+		vtp_free(tracks);
+	}
+	rc = vtp_store_participant_left_all(svc->store, rec->id, at);
+	if (rc)
+		VTP_ERROR("recording %s: participants not closed: %s", rec->id, vtp_strerror(rc));
+}
+
+static pending_stop *find_pending(vtp_recordings *svc, const char *id)
+{
+	for (pending_stop *p = svc->pending; p; p = p->next)
+		if (strcmp(p->id, id) == 0)
+			return p;
+	return NULL;
+}
+
+/* A stop the database has not taken yet: shown as stopped, with what the
+ * server knows and a warning that it is not saved yet. True if r was one. */
+static bool overlay_pending(vtp_recordings *svc, vtp_recording *r)
+{
+	pending_stop *p;
+	char why[256];
+	bool found = false;
+
+	pthread_mutex_lock(&svc->stop_mu);
+	p = find_pending(svc, r->id);
+	if (p) {
+		found = true;
+		vtp_free(r->status);
+		r->status = vtp_strdup("stopped");
+		r->stopped_at = p->at;
+		r->duration_seconds = p->duration;
+		vtp_free(r->tracks);
+		r->tracks = p->tracks ? vtp_strdup(p->tracks) : NULL;
+		snprintf(why, sizeof(why),
+			 "The stop is not saved yet: the database cannot be written (%s). The "
+			 "server retries every second; capture has ended.",
+			 vtp_strerror(p->last_rc));
+		vtp_free(r->warnings);
+		r->warnings = warnings_merge(p->warnings, NULL,
+					     json_pack("{ss ss}", "code", "stop_pending", "message", why));
+	}
+	pthread_mutex_unlock(&svc->stop_mu);
+	return found;
+}
+
+bool vtp_recordings_stop_pending(vtp_recordings *svc, const char *id)
+{
+	bool found;
+
+	pthread_mutex_lock(&svc->stop_mu);
+	found = find_pending(svc, id) != NULL;
+	pthread_mutex_unlock(&svc->stop_mu);
+	return found;
+}
+
+/* Active recordings show their tracks' live statistics, and warnings for
+ * what the disk does not take right now. */
 static void overlay_live(vtp_recordings *svc, vtp_recording *r)
 {
-	char *live;
+	char *live, *warnings;
 
-	if (!svc->media.live_tracks || !vtp_recording_is_active(r))
+	if (!vtp_recording_is_active(r) || overlay_pending(svc, r) || !svc->media.live_tracks)
 		return;
 	live = svc->media.live_tracks(svc->media.ctx, r->id);
 	if (live) {
 		vtp_free(r->tracks);
 		r->tracks = live;
+		warnings = warnings_merge(r->warnings, live, NULL);
+		if (warnings) {
+			vtp_free(r->warnings);
+			r->warnings = warnings;
+		}
 	}
 }
 
@@ -651,6 +829,161 @@ static void queue_processing(vtp_recordings *svc, const char *id)
 		svc->job_queued(svc->job_ctx);
 }
 
+/* ---- stop, also when the database does not take it --------------------- */
+
+/* The rest of a stop once the database has it. */
+static void stop_finish(vtp_recordings *svc, const vtp_actor *who, const vtp_recording *rec,
+			int64_t at, double duration, const char *tracks, bool deferred)
+{
+	audit(svc, who, rec->id, "stop",
+	      deferred ? json_pack("{ss sb}", "status", "stopped", "deferred", true)
+		       : json_pack("{ss}", "status", "stopped"));
+	VTP_INFO("recording %s stopped after %.3f s%s", rec->id, duration,
+		 deferred ? " (saved late: the database did not take it at first)" : "");
+	end_media(svc, rec, at, tracks);
+	emit(svc, rec->id, "stopped"); /* with the tracks' final statistics */
+	queue_processing(svc, rec->id);
+}
+
+static void pending_free(pending_stop *p)
+{
+	if (!p)
+		return;
+	vtp_free(p->tracks);
+	vtp_free(p->warnings);
+	vtp_free((char *)p->who.ip);
+	vtp_free((char *)p->who.user_agent);
+	vtp_free(p);
+}
+
+/* Retries the transitions the database refused, until it takes them or
+ * someone else ended the recording (a restart's recovery, a delete). */
+static void *stop_thread_main(void *arg)
+{
+	vtp_recordings *svc = arg;
+
+	pthread_setname_np(pthread_self(), "vtp-stop-retry");
+	pthread_mutex_lock(&svc->stop_mu);
+	while (!svc->stop_quit) {
+		struct timespec until;
+		pending_stop *p;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += STOP_RETRY_MS / 1000;
+		pthread_cond_timedwait(&svc->stop_cv, &svc->stop_mu, &until);
+		if (svc->stop_quit)
+			break;
+		/* one at a time, without the lock while the database works */
+		for (p = svc->pending; p; p = p->next) {
+			char id[VTP_UUID_BUFLEN];
+			int64_t at = p->at;
+			double duration = p->duration;
+			vtp_recording rec;
+			int rc;
+
+			memcpy(id, p->id, sizeof(id));
+			pthread_mutex_unlock(&svc->stop_mu);
+			rc = vtp_store_recording_stop(svc->store, id, at, duration);
+			pthread_mutex_lock(&svc->stop_mu);
+			p = find_pending(svc, id);
+			if (!p)
+				break;
+			if (rc != 0 && rc != VTP_ECONFLICT && rc != VTP_ENOTFOUND) {
+				p->last_rc = rc;
+				continue;
+			}
+			/* taken (or moot): off the list, then the rest */
+			for (pending_stop **pp = &svc->pending; *pp; pp = &(*pp)->next) {
+				if (*pp == p) {
+					*pp = p->next;
+					break;
+				}
+			}
+			pthread_mutex_unlock(&svc->stop_mu);
+			if (rc == 0) {
+				memset(&rec, 0, sizeof(rec));
+				memcpy(rec.id, id, sizeof(rec.id));
+				rec.warnings = p->warnings;
+				stop_finish(svc, &p->who, &rec, at, duration,
+					    p->tracks ? p->tracks : "[]", true);
+			} else {
+				VTP_WARN("recording %s: a deferred stop was moot (%s)", id,
+					 vtp_strerror(rc));
+			}
+			pending_free(p);
+			pthread_mutex_lock(&svc->stop_mu);
+			break; /* the list changed: start over next round */
+		}
+	}
+	pthread_mutex_unlock(&svc->stop_mu);
+	return NULL;
+}
+
+static void stop_retry_shutdown(vtp_recordings *svc)
+{
+	bool started;
+
+	pthread_mutex_lock(&svc->stop_mu);
+	svc->stop_quit = true;
+	started = svc->stop_started;
+	pthread_cond_broadcast(&svc->stop_cv);
+	pthread_mutex_unlock(&svc->stop_mu);
+	if (started)
+		pthread_join(svc->stop_thread, NULL);
+	while (svc->pending) {
+		pending_stop *p = svc->pending;
+
+		/* the next start's recovery stops it from its packet logs */
+		VTP_WARN("recording %s: stop not saved before shutdown", p->id);
+		svc->pending = p->next;
+		pending_free(p);
+	}
+	pthread_cond_destroy(&svc->stop_cv);
+	pthread_mutex_destroy(&svc->stop_mu);
+}
+
+/* The database refused the stop (full disk): the captures end now, since
+ * the user asked for it and they are what fills the disk, and the
+ * transition is retried in the background. rec shows the stop as known. */
+static int stop_deferred(vtp_recordings *svc, const vtp_actor *who, vtp_recording *rec,
+			 int64_t at, double duration, int store_rc)
+{
+	pending_stop *p = vtp_calloc(1, sizeof(*p));
+	char *tracks = NULL;
+	bool start = false;
+
+	if (svc->media.end_recording)
+		tracks = svc->media.end_recording(svc->media.ctx, rec->id);
+	memcpy(p->id, rec->id, sizeof(p->id));
+	p->at = at;
+	p->duration = duration;
+	p->tracks = tracks;
+	p->warnings = warnings_merge(rec->warnings, tracks, NULL);
+	p->who = *who;
+	p->who.ip = who->ip ? vtp_strdup(who->ip) : NULL;
+	p->who.user_agent = who->user_agent ? vtp_strdup(who->user_agent) : NULL;
+	p->last_rc = store_rc;
+	pthread_mutex_lock(&svc->stop_mu);
+	if (find_pending(svc, rec->id)) { /* a second Stop meanwhile */
+		pthread_mutex_unlock(&svc->stop_mu);
+		pending_free(p);
+		return 0;
+	}
+	p->next = svc->pending;
+	svc->pending = p;
+	if (!svc->stop_started && !svc->stop_quit) {
+		start = pthread_create(&svc->stop_thread, NULL, stop_thread_main, svc) == 0;
+		svc->stop_started = start;
+		if (!start)
+			VTP_ERROR("recording %s: cannot start the stop retry thread", rec->id);
+	}
+	pthread_cond_signal(&svc->stop_cv);
+	pthread_mutex_unlock(&svc->stop_mu);
+	VTP_WARN("recording %s: stop not saved (%s); capture ended, the stop is retried every "
+		 "second", rec->id, vtp_strerror(store_rc));
+	return 0;
+}
+
 /* Moves a live recording to stopped, with the server-measured duration. */
 static int stop_locked(vtp_recordings *svc, const vtp_actor *who, vtp_recording *rec,
 		       vtp_fail *fail)
@@ -661,17 +994,17 @@ static int stop_locked(vtp_recordings *svc, const vtp_actor *who, vtp_recording 
 
 	if (duration < 0)
 		duration = 0;
+	if (vtp_recordings_stop_pending(svc, rec->id))
+		return 0; /* stopped already, not saved yet: the same answer */
 	rc = vtp_store_recording_stop(svc->store, rec->id, now, duration);
 	if (rc == VTP_ECONFLICT)
 		return vtp_fail_set(fail, VTP_ECONFLICT, "not_active", NULL,
 				    "the recording is not active (status %s)", rec->status);
+	if (rc == VTP_EDB || rc == VTP_EUNAVAIL || rc == VTP_EIO)
+		return stop_deferred(svc, who, rec, now, duration, rc);
 	if (rc)
 		return store_fail(fail, rc);
-	audit(svc, who, rec->id, "stop", json_pack("{ss}", "status", "stopped"));
-	VTP_INFO("recording %s stopped after %.3f s", rec->id, duration);
-	end_media(svc, rec->id, now);
-	emit(svc, rec->id, "stopped"); /* with the tracks' final statistics */
-	queue_processing(svc, rec->id);
+	stop_finish(svc, who, rec, now, duration, NULL, false);
 	return 0;
 }
 
@@ -687,7 +1020,10 @@ int vtp_recordings_stop(vtp_recordings *svc, const vtp_actor *who,
 		vtp_recording_clear(out);
 		return rc;
 	}
-	return reload(svc, out->id, out, fail);
+	rc = reload(svc, out->id, out, fail);
+	if (rc == 0)
+		overlay_pending(svc, out);
+	return rc;
 }
 
 int vtp_recordings_get(vtp_recordings *svc, const vtp_actor *who,
@@ -1051,9 +1387,10 @@ int vtp_recordings_for_tracks(vtp_recordings *svc, const vtp_actor *who,
 
 	if (rc)
 		return rc;
-	if (!vtp_recording_is_active(out)) {
+	if (!vtp_recording_is_active(out) || vtp_recordings_stop_pending(svc, out->id)) {
 		vtp_fail_set(fail, VTP_ECONFLICT, "not_active", NULL,
-			     "the recording is not active (status %s)", out->status);
+			     "the recording is not active (status %s)",
+			     vtp_recording_is_active(out) ? "stopped" : out->status);
 		vtp_recording_clear(out);
 		return VTP_ECONFLICT;
 	}
@@ -1071,7 +1408,10 @@ int vtp_recordings_active_in_room(vtp_recordings *svc, const char *room_id, vtp_
 	rc = vtp_store_recording_get(svc->store, id, out);
 	if (rc)
 		return rc;
-	if (out->deleted_at > 0 || !vtp_recording_is_active(out)) {
+	/* a stop not saved yet (full disk) is a stop: WHIP sessions attach
+	 * to nothing */
+	if (out->deleted_at > 0 || !vtp_recording_is_active(out) ||
+	    vtp_recordings_stop_pending(svc, out->id)) {
 		vtp_recording_clear(out);
 		return VTP_ENOTFOUND;
 	}
@@ -1234,11 +1574,41 @@ int vtp_recordings_progress(vtp_recordings *svc, const char *id, int percent)
 	return rc;
 }
 
+/* The composer's metadata with the recording's warnings in it, so that a
+ * downloaded description says what is missing too. Returns owned text. */
+static char *metadata_with_warnings(vtp_recordings *svc, const char *id, const char *metadata)
+{
+	json_t *meta = json_loads(metadata ? metadata : "{}", 0, NULL);
+	json_t *warnings;
+	vtp_recording r;
+	char *text, *out;
+
+	if (!json_is_object(meta)) {
+		json_decref(meta);
+		meta = json_object();
+	}
+	if (vtp_store_recording_get(svc->store, id, &r) == 0) {
+		warnings = r.warnings ? json_loads(r.warnings, 0, NULL) : NULL;
+		if (json_is_array(warnings) && json_array_size(warnings))
+			json_object_set(meta, "warnings", warnings);
+		json_decref(warnings);
+		vtp_recording_clear(&r);
+	}
+	text = json_dumps(meta, JSON_COMPACT);
+	out = vtp_strdup(text ? text : "{}");
+	free(text);
+	json_decref(meta);
+	return out;
+}
+
 int vtp_recordings_done(vtp_recordings *svc, const char *id, const char *file_key,
 			int64_t file_size, double duration_seconds, const char *metadata)
 {
+	char *meta = metadata_with_warnings(svc, id, metadata);
 	int rc = vtp_store_recording_done(svc->store, id, file_key, file_size, duration_seconds,
-					  metadata, vtp_now_ms());
+					  meta, vtp_now_ms());
+
+	vtp_free(meta);
 
 	if (rc == 0) {
 		audit(svc, NULL, id, "done",

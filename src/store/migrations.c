@@ -156,6 +156,12 @@ const char *const vtp__postgres_migrations[] = {
 	" created_at TIMESTAMPTZ NOT NULL);"
 	"CREATE INDEX idx_room_events_time ON room_events (created_at);",
 
+	/* 7: warnings of a recording (what was lost or never decoded: a full
+	 * disk, a lost node), a JSON array; health_probe is the one row
+	 * /healthz writes to see that the database takes writes. */
+	"ALTER TABLE recordings ADD COLUMN warnings JSONB;"
+	"CREATE TABLE health_probe (id INT PRIMARY KEY, probed_at TIMESTAMPTZ NOT NULL);",
+
 	NULL,
 };
 
@@ -304,6 +310,12 @@ const char *const vtp__sqlite_migrations[] = {
 	" payload TEXT NOT NULL,"
 	" created_at TEXT NOT NULL) STRICT;"
 	"CREATE INDEX idx_room_events_time ON room_events (created_at);",
+
+	/* 7: warnings and health_probe (see the PostgreSQL migration 7). */
+	"ALTER TABLE recordings ADD COLUMN warnings TEXT"
+	" CHECK (warnings IS NULL OR json_valid(warnings));"
+	"CREATE TABLE health_probe (id INTEGER NOT NULL PRIMARY KEY,"
+	" probed_at TEXT NOT NULL) STRICT;",
 
 	NULL,
 };

@@ -45,6 +45,10 @@ struct vtp_store {
 	_Atomic uint64_t *generation;
 	_Atomic uint64_t local_generation;
 	bool generation_mapped;
+	/* The last write's outcome (0 or the error) and when it failed, for
+	 * /healthz: a full disk fails every write while reads still answer. */
+	_Atomic int last_write_rc;
+	_Atomic int64_t last_write_fail_ms;
 };
 
 /* ---- parameters and columns ------------------------------------------- */
@@ -204,6 +208,25 @@ static bool changes_data(const char *sql)
 	       strncmp(table, "room_events ", 12) != 0 && strncmp(table, "webhook_outbox ", 15) != 0;
 }
 
+#define LAST_WRITE_FRESH_MS 30000 /* how long a failed write speaks for the store */
+
+static bool is_write(const char *sql)
+{
+	return strncasecmp(sql, "INSERT ", 7) == 0 || strncasecmp(sql, "UPDATE ", 7) == 0 ||
+	       strncasecmp(sql, "DELETE ", 7) == 0 || strncasecmp(sql, "COMMIT", 6) == 0;
+}
+
+/* Faults of the store itself (not conflicts or bad input) mark it unable
+ * to write until a write goes through. */
+static void note_write(vtp_store *s, int rc)
+{
+	if (rc != 0 && rc != VTP_EDB && rc != VTP_EUNAVAIL && rc != VTP_EIO)
+		return;
+	if (rc)
+		atomic_store(&s->last_write_fail_ms, vtp_now_ms());
+	atomic_store(&s->last_write_rc, rc);
+}
+
 /* Runs one statement. Outside an explicit transaction a write is committed
  * when this returns, so the generation moves after it: a reader that saw
  * the old number before its query can never keep a result tagged with the
@@ -215,6 +238,8 @@ static int run(vtp_store *s, int slot, const char *sql, const vtp__param *p,
 
 	if (changes_data(sql))
 		atomic_fetch_add(s->generation, 1);
+	if (is_write(sql))
+		note_write(s, rc);
 	return rc;
 }
 
@@ -226,6 +251,7 @@ static int commit(vtp_store *s, int slot, bool data_changed)
 
 	if (data_changed)
 		atomic_fetch_add(s->generation, 1);
+	note_write(s, rc);
 	return rc;
 }
 
@@ -437,6 +463,36 @@ int vtp_store_ping(vtp_store *s)
 	return query(s, "SELECT 1", NULL, 0, read_count, &one, NULL);
 }
 
+int vtp_store_write_probe(vtp_store *s)
+{
+	char at[VTP_TIME_BUFLEN];
+	vtp__param p[1];
+
+	int slot, rc;
+
+	p[0] = p_time(vtp_now_ms(), at);
+	if ((rc = acquire(s, &slot)) != 0)
+		return rc;
+	/* straight to the backend: the probe neither moves the generation
+	 * nor clears what the last real write said */
+	rc = s->ops->query(s->conns[slot],
+			   "INSERT INTO health_probe (id, probed_at) VALUES (1, ?)"
+			   " ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
+			   p, 1, NULL, NULL, NULL);
+	release(s, slot);
+	return rc;
+}
+
+int vtp_store_last_write(vtp_store *s)
+{
+	int rc = atomic_load(&s->last_write_rc);
+
+	/* an idle server has no fresh word: the probe alone decides then */
+	if (rc && vtp_now_ms() - atomic_load(&s->last_write_fail_ms) > LAST_WRITE_FRESH_MS)
+		rc = 0;
+	return rc;
+}
+
 /* ---- users -------------------------------------------------------------- */
 
 #define USER_COLS "id, email, full_name, role, password_hash, created_at"
@@ -564,7 +620,7 @@ int vtp_store_user_count(vtp_store *s, int64_t *count)
 	" r.completed_at, r.deleted_at,"                                      \
 	" (SELECT COUNT(*) FROM recording_participants p"                     \
 	" WHERE p.recording_id = r.id),"                                      \
-	" r.tracks"
+	" r.tracks, r.warnings"
 
 #define ACTIVE_STATUSES "('pending','recording')"
 
@@ -584,6 +640,7 @@ void vtp_recording_clear(vtp_recording *r)
 	vtp_free(r->node_id);
 	vtp_free(r->metadata);
 	vtp_free(r->tracks);
+	vtp_free(r->warnings);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -625,6 +682,7 @@ static void fill_recording(const vtp__row *row, vtp_recording *r)
 	r->deleted_at = col_time(row, 23);
 	r->participant_count = (int)col_int(row, 24);
 	r->tracks = col_strdup(row, 25);
+	r->warnings = col_strdup(row, 26);
 }
 
 static int read_recording(void *ctx, const vtp__row *row)
@@ -963,6 +1021,18 @@ int vtp_store_recording_set_tracks(vtp_store *s, const char *id, const char *tra
 	p[1] = p_text(rid);
 	return guarded_update(s, "UPDATE recordings SET tracks = ? WHERE id = ?",
 			      p, 2, rid);
+}
+
+int vtp_store_recording_set_warnings(vtp_store *s, const char *id, const char *warnings)
+{
+	char rid[VTP_UUID_BUFLEN];
+	vtp__param p[2];
+
+	if (!norm_id(id, rid))
+		return VTP_ENOTFOUND;
+	p[0] = p_text(warnings);
+	p[1] = p_text(rid);
+	return guarded_update(s, "UPDATE recordings SET warnings = ? WHERE id = ?", p, 2, rid);
 }
 
 int vtp_store_recording_interrupt(vtp_store *s, const char *id, int64_t stopped_at,

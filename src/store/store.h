@@ -39,6 +39,14 @@ const char *vtp_store_backend(const vtp_store *s);
 int vtp_store_migrate(vtp_store *s, int *applied);
 /* Cheap round trip for health checks. */
 int vtp_store_ping(vtp_store *s);
+/* A real write (one row of health_probe, committed) for health checks:
+ * 0 or the error. It leaves vtp_store_last_write alone. */
+int vtp_store_write_probe(vtp_store *s);
+/* 0 when the last write of this process went through, else its error
+ * (VTP_EDB, VTP_EUNAVAIL, VTP_EIO) for 30 s after it failed: a full disk
+ * fails every write while reads still answer (and a probe can still find
+ * room in SQLite's WAL). Conflicts and bad input do not count. */
+int vtp_store_last_write(vtp_store *s);
 /* A number that changes after every committed change this store makes to
  * users, recordings, participants or shares (not the access log), or 0 when
  * the backend cannot promise that (PostgreSQL: other nodes write to it too).
@@ -91,6 +99,7 @@ typedef struct vtp_recording {
 	char *node_id;       /* node that ingests it; may be NULL */
 	char *metadata;      /* JSON object text, never NULL once read ("{}") */
 	char *tracks;        /* JSON array of per-track ingest statistics, or NULL */
+	char *warnings;      /* JSON array of {code, message, trackId?, peerId?}, or NULL */
 	int64_t created_at;
 	int64_t stopped_at;
 	int64_t completed_at;
@@ -141,6 +150,8 @@ int vtp_store_recording_soft_delete(vtp_store *s, const char *id, int64_t at);
 int vtp_store_recording_restore(vtp_store *s, const char *id);
 /* Sets the per-track statistics (a JSON array text). */
 int vtp_store_recording_set_tracks(vtp_store *s, const char *id, const char *tracks);
+/* Replaces the warnings (a JSON array text, or NULL for none). */
+int vtp_store_recording_set_warnings(vtp_store *s, const char *id, const char *warnings);
 /* pending|recording -> stopped after a crash: stopped_at, duration, tracks
  * and a metadata object (replacing the old one). VTP_ECONFLICT if not
  * active any more. */

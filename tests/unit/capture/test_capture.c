@@ -444,14 +444,24 @@ static void test_write_error(void **state)
 	assert_int_equal(vtp_capw_append(w, VTP_CAP_RTP, ARRIVAL0 + 3, payload, 100), 0);
 	assert_int_equal(vtp_capw_flush(w), VTP_EIO);
 	assert_int_equal(vtp_capw_errno(w), ENOSPC);
-	/* sticky: nothing more is taken, and no call is a success */
+	assert_true(vtp_capw_failing(w));
+	/* while failing, records are counted as lost (the one buffered waits) */
 	assert_int_equal(vtp_capw_append(w, VTP_CAP_RTP, ARRIVAL0 + 4, payload, 100), VTP_EIO);
-	assert_int_equal(vtp_capw_append(w, VTP_CAP_RTCP, ARRIVAL0 + 5, payload, 1), VTP_EIO);
+	w->retry_at_ns = 0; /* the retry is due, and fails again */
+	assert_int_equal(vtp_capw_append(w, VTP_CAP_RTCP, ARRIVAL0 + 9, payload, 1), VTP_EIO);
 	assert_int_equal(vtp_capw_flush(w), VTP_EIO);
 	assert_int_equal(vtp_capw_records(w), 4);
 	assert_int_equal(vtp_capw_errno(w), ENOSPC);
-	assert_int_equal(vtp_capw_close(w), VTP_EIO);
+	{
+		vtp_cap_loss loss;
 
+		vtp_capw_loss(w, &loss);
+		assert_int_equal(loss.records, 2);
+		assert_int_equal(loss.bytes, 101);
+		assert_int_equal(loss.lost_ns, 5);
+		assert_int_equal(loss.gaps, 1);
+		assert_int_equal(loss.last_errno, ENOSPC);
+	}
 	/* the file keeps what reached it before */
 	assert_int_equal(vtp_capr_open(path, &r, NULL, 0), 0);
 	for (int i = 0; i < 3; i++) {
@@ -461,6 +471,52 @@ static void test_write_error(void **state)
 	assert_int_equal(vtp_capr_next(r, &rec), VTP_CAPR_END);
 	assert_int_equal(vtp_capr_good_bytes(r), flushed);
 	vtp_capr_close(r);
+
+	/* space comes back: the next append after the back-off writes the
+	 * buffered record, a gap record, and itself; no hole, no torn tail */
+	full = open(path, O_WRONLY | O_CLOEXEC);
+	assert_true(full >= 0);
+	assert_true(dup2(full, w->fd) == w->fd);
+	close(full);
+	assert_int_equal(vtp_capw_append(w, VTP_CAP_RTP, ARRIVAL0 + 10, payload, 100), VTP_EIO);
+	w->retry_at_ns = 0;
+	assert_int_equal(vtp_capw_append(w, VTP_CAP_RTP, ARRIVAL0 + 11, payload, 100), 0);
+	assert_false(vtp_capw_failing(w));
+	assert_int_equal(vtp_capw_errno(w), 0);
+	{
+		vtp_cap_loss loss;
+
+		assert_int_equal(vtp_capw_close_loss(w, &loss), 0);
+		assert_int_equal(loss.records, 3);
+		assert_int_equal(loss.lost_ns, 6);
+		assert_int_equal(loss.gaps, 1);
+	}
+	assert_int_equal(vtp_capr_open(path, &r, NULL, 0), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(vtp_capr_next(r, &rec), VTP_CAPR_RECORD);
+		assert_int_equal(rec.arrival_ns, ARRIVAL0 + i);
+	}
+	assert_int_equal(vtp_capr_next(r, &rec), VTP_CAPR_RECORD);
+	assert_int_equal(rec.kind, VTP_CAP_GAP);
+	assert_int_equal(rec.len, 36);
+	assert_int_equal(get_le64(rec.data), ARRIVAL0 + 4);
+	assert_int_equal(get_le64(rec.data + 8), ARRIVAL0 + 10);
+	assert_int_equal(get_le64(rec.data + 16), 3);
+	assert_int_equal(get_le32(rec.data + 32), ENOSPC);
+	assert_int_equal(vtp_capr_next(r, &rec), VTP_CAPR_RECORD);
+	assert_int_equal(rec.arrival_ns, ARRIVAL0 + 11);
+	assert_int_equal(vtp_capr_next(r, &rec), VTP_CAPR_END);
+	vtp_capr_close(r);
+	{
+		vtp_cap_summary sum;
+
+		assert_int_equal(vtp_cap_summarize(path, &sum, NULL, 0), 0);
+		assert_int_equal(sum.gaps, 1);
+		assert_int_equal(sum.gap_records, 3);
+		assert_int_equal(sum.rtp_packets, 5);
+		assert_int_equal(sum.end, VTP_CAPR_END);
+		vtp_cap_summary_clear(&sum);
+	}
 
 	/* a record too large for the buffer fails on its direct write */
 	path = tmp_path(state, "full-direct.cap");
