@@ -17,6 +17,7 @@ import path from 'node:path';
 import { startServer, startProcess, cleanupAll, sleep, rand, Context, runCli } from './lib/server.mjs';
 import { show, makeUsers, assertNoPaths } from './lib/util.mjs';
 import { run, Relay, ffmpegArgs, readCapture } from './lib/media.mjs';
+import { io } from 'socket.io-client';
 
 let mediaDir; // real captures: peer A video+audio, peer B video, MEDIA_SECONDS each
 let mediaSpan; // seconds from the first packet captured to the last
@@ -440,6 +441,17 @@ test('POST /retry queues a failed recording again (starter, admin); 409 not_fail
   assert.equal((await retry(o.token, crypto.randomUUID())).status, 404);
   assert.equal((await getRec(srv, o.token, rec.id)).status, 'failed', 'a refused retry changed nothing');
 
+  // the room hears it like any other transition
+  const sock = io(srv.url, { path: '/socket.io/', transports: ['websocket'], reconnection: false, forceNew: true, auth: { token: o.token } });
+  const heard = [];
+  for (const ev of ['recording-stopped', 'recording-progress', 'recording-done']) sock.on(ev, (d) => heard.push([ev, d]));
+  try {
+    await sock.timeout(8000).emitWithAck('join-room', { roomId: rec.room });
+  } catch (e) {
+    sock.disconnect();
+    throw e;
+  }
+
   // the tracks are there now (as after a fixed fault): the starter retries
   putMedia(srv, rec);
   const ok = await retry(o.token, rec.id.toUpperCase());
@@ -454,6 +466,12 @@ test('POST /retry queues a failed recording again (starter, admin); 409 not_fail
   assert.equal(again.json.error.code, 'not_failed');
   const r = await waitStatus(srv, o.token, rec.id, ['done', 'failed']);
   assertComposed(srv, rec, r);
+  const deadline = Date.now() + 15000;
+  while (!heard.some(([ev]) => ev === 'recording-done') && Date.now() < deadline) await sleep(50);
+  sock.disconnect();
+  const evs = heard.filter(([, d]) => d.recordingId === rec.id).map(([ev]) => ev);
+  assert.equal(evs[0], 'recording-stopped', `room events after the retry: ${JSON.stringify(heard)}`);
+  assert.equal(evs.at(-1), 'recording-done', `room events after the retry: ${JSON.stringify(heard)}`);
   const done = await retry(admin.token);
   assert.equal(done.status, 409, show(done));
   assert.equal(done.json.error.code, 'not_failed');
