@@ -298,8 +298,9 @@ static void remove_tree(int parent_fd, const char *name, int depth)
 
 /* Removes from a recording's local folder (the file:// folder, or the
  * s3:// spool where composers write before uploading) the temporary outputs
- * of composers that no longer run. Returns how many went. */
-static int sweep_folder(const char *dir, const char *recording_id)
+ * of composers that no longer run; with dry_run only counts them. Returns
+ * how many. */
+static int sweep_folder_mode(const char *dir, const char *recording_id, bool dry_run)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct dirent *e;
@@ -318,6 +319,10 @@ static int sweep_folder(const char *dir, const char *recording_id)
 
 		if (!pid || process_alive(pid))
 			continue;
+		if (dry_run) {
+			removed++;
+			continue;
+		}
 		VTP_INFO("recording %s: removing %s, left by composer %ld that no longer runs",
 			 recording_id, e->d_name, pid);
 		remove_tree(fd, e->d_name, 0);
@@ -325,6 +330,11 @@ static int sweep_folder(const char *dir, const char *recording_id)
 	}
 	closedir(d);
 	return removed;
+}
+
+static int sweep_folder(const char *dir, const char *recording_id)
+{
+	return sweep_folder_mode(dir, recording_id, false);
 }
 
 static void remove_leftovers(vtp_jobs *j, const vtp_recording *rec)
@@ -376,6 +386,10 @@ static void sweep_all_leftovers(vtp_jobs *j)
 
 			if (!vtp_uuid_parse(ie->d_name, id))
 				continue;
+			snprintf(dir, sizeof(dir), "%s/%s", room_dir, ie->d_name);
+			/* the database only for the few folders with leftovers */
+			if (sweep_folder_mode(dir, id, true) == 0)
+				continue;
 			memset(&rec, 0, sizeof(rec));
 			rc = vtp_store_recording_get(j->store, id, &rec);
 			if (rc && rc != VTP_ENOTFOUND)
@@ -386,7 +400,6 @@ static void sweep_all_leftovers(vtp_jobs *j)
 			vtp_recording_clear(&rec);
 			if (busy)
 				continue;
-			snprintf(dir, sizeof(dir), "%s/%s", room_dir, ie->d_name);
 			removed += sweep_folder(dir, id);
 		}
 		closedir(id_dir);
@@ -460,6 +473,16 @@ static void run_job(vtp_jobs *j, const vtp_job *job)
 	/* running_now drops at out:, once the outcome is counted, so that a
 	 * reader seeing 0 running sees every counter final */
 
+	if (cr.end == VTP__CHILD_SIGNALED && (cr.code == SIGTERM || cr.code == SIGINT)) {
+		/* A service manager stops the whole group (systemd's
+		 * KillMode=control-group): the child may die of the same SIGTERM
+		 * a moment before this node starts stopping. Give the stop a
+		 * second to show; if it does, this was the shutdown too. */
+		for (int i = 0; i < 20 && !atomic_load(&j->stopping); i++)
+			usleep(50 * 1000);
+		if (atomic_load(&j->stopping))
+			cr.end = VTP__CHILD_INTERRUPTED;
+	}
 	if (cr.end == VTP__CHILD_INTERRUPTED) {
 		/* not the composer's fault: back in the queue for the next start
 		 * (or another node), and the attempt is given back, so that
