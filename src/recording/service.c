@@ -934,8 +934,8 @@ static int creator_may_share(vtp_recordings *svc, const vtp_recording *rec,
 /* Shares end with their creator's right to share: after a revocation or a
  * lowered share, every share made by someone who no longer holds "share"
  * is removed, and again for the shares those people made (until nothing
- * changes), each with an "unshare" entry in the access log that names the
- * share whose end caused it. */
+ * changes), each with an "unshare" entry in the access log by whoever
+ * caused it, marked "cascade" and naming the share's creator. */
 static void revoke_orphaned_shares(vtp_recordings *svc, const vtp_actor *who,
 				   const vtp_recording *rec)
 {
