@@ -76,7 +76,7 @@ static const char usage_text[] =
 	"                                 database; prints a summary (JSON with --json).\n"
 	"                                 --hls: also an HLS playlist (DIR/index.m3u8, 4 s\n"
 	"                                 fMP4 segments, H.264/AAC; DIR is replaced whole);\n"
-	"                                 --thumbnail: a 640x360 JPEG near 10 %% of the media\n"
+	"                                 --thumbnail: a 640x360 JPEG near 10 % of the media\n"
 	"                                 Defaults: webm (mp4 for FILE.mp4), vp8+opus (mp4:\n"
 	"                                 h264+aac), 2000 kbps, 1280x720, 30 fps, all cores\n"
 	"\n"
@@ -304,7 +304,43 @@ out:
 
 /* ---- serve -------------------------------------------------------------- */
 
-static int bootstrap_admin(vtp_store *store)
+/* The generated password goes to a person, never to a log collector: on
+ * the terminal when stdout is one (`make run`); otherwise stdout is likely
+ * a log stream (a service, a container, a pipe) and gets only where to
+ * find it, a file only its owner can read. */
+static void show_admin_password(const vtp_config *cfg, const char *password)
+{
+	char path[4096];
+	FILE *f = NULL;
+	int fd;
+
+	if (isatty(STDOUT_FILENO)) {
+		printf("First start: created the administrator account (shown only this once)\n"
+		       "  email:    admin@localhost\n"
+		       "  password: %s\n", password);
+		fflush(stdout);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/admin-password", cfg->data_dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		f = fdopen(fd, "w");
+	if (f) {
+		fprintf(f, "email: admin@localhost\npassword: %s\n", password);
+		fclose(f);
+		printf("First start: created the administrator account admin@localhost; its password "
+		       "is in %s (readable by this user only; delete it once read)\n", path);
+	} else {
+		if (fd >= 0)
+			close(fd);
+		printf("First start: created the administrator account admin@localhost, but its "
+		       "password could not be written to %s (%s); create another administrator "
+		       "with `user add --role admin --password-stdin`\n", path, strerror(errno));
+	}
+	fflush(stdout);
+}
+
+static int bootstrap_admin(const vtp_config *cfg, vtp_store *store)
 {
 	char password[21], id[VTP_UUID_BUFLEN];
 	int64_t count = 0;
@@ -320,10 +356,8 @@ static int bootstrap_admin(vtp_store *store)
 		return 0;
 	if (rc)
 		return rc;
-	printf("First start: created the administrator account (shown only this once)\n"
-	       "  email:    admin@localhost\n"
-	       "  password: %s\n", password);
-	fflush(stdout);
+	show_admin_password(cfg, password);
+	explicit_bzero(password, sizeof(password));
 	return 0;
 }
 
@@ -347,7 +381,7 @@ static int worker_connections(const vtp_config *cfg)
 }
 
 static vtp_jobs *start_jobs(vtp_config *cfg, const vtp_jobs_settings *js, vtp_store *store,
-			    vtp_recordings *recs, const char *claimer)
+			    vtp_recordings *recs, vtp_storage *storage, const char *claimer)
 {
 	vtp_jobs_config jc;
 	char err[512];
@@ -356,6 +390,7 @@ static vtp_jobs *start_jobs(vtp_config *cfg, const vtp_jobs_settings *js, vtp_st
 	memset(&jc, 0, sizeof(jc));
 	jc.store = store;
 	jc.recordings = recs;
+	jc.storage = storage;
 	jc.claimer = claimer;
 	jc.workers = cfg->workers;
 	jc.config = cfg;
@@ -412,7 +447,7 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	if ((rc = open_storage(cfg, &storage)))
 		goto out;
 	recdir = vtp_storage_local_root(storage);
-	if (bootstrap_admin(store)) {
+	if (bootstrap_admin(cfg, store)) {
 		fprintf(stderr, PROG ": cannot create the administrator account\n");
 		rc = 1;
 		goto out;
@@ -461,7 +496,7 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 		VTP_WARN("recovered %d recording(s) interrupted by the last stop", recovered);
 	/* processing: this node's interrupted jobs queued again, recordings
 	 * waiting without a job queued, then the workers */
-	jobs = start_jobs(cfg, js, store, recs, node_id);
+	jobs = start_jobs(cfg, js, store, recs, storage, node_id);
 	if (!jobs) {
 		rc = 1;
 		goto out;
@@ -503,6 +538,7 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	ac.token_ttl_seconds = LOGIN_TOKEN_TTL;
 	ac.storage = storage;
 	ac.s3_proxy = cfg->s3_proxy;
+	ac.metrics_token = cfg->metrics_token;
 	ac.webhooks = webhooks;
 	ac.events = events;
 	api = vtp_api_start(&ac, err, sizeof(err));
@@ -575,7 +611,7 @@ static int cmd_worker(vtp_config *cfg, const vtp_jobs_settings *js)
 	/* its own claimer name: a `serve` on the same data dir (same node id)
 	 * re-queues only its own jobs when it starts, and this one only its */
 	snprintf(claimer, sizeof(claimer), "%s/worker", node_id);
-	jobs = start_jobs(cfg, js, store, recs, claimer);
+	jobs = start_jobs(cfg, js, store, recs, storage, claimer);
 	if (!jobs) {
 		rc = 1;
 		goto out;

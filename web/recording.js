@@ -83,6 +83,10 @@
       }
     }
     if (R.canManage(rec, session)) {
+      // a failed recording whose tracks are intact can be processed again
+      if (rec.status === 'failed' && !rec.deletedAt) {
+        actions.append(el('button', { type: 'button', id: 'retry', onclick: retry }, 'Process again'));
+      }
       actions.append(el('button', { type: 'button', class: 'secondary', id: 'delete', onclick: remove }, 'Delete'));
     }
   }
@@ -93,6 +97,25 @@
     const box = R.warningsBox(rec);
     $('warnings').hidden = !box;
     fill($('warnings'), box);
+  }
+
+  // ---- retry ----------------------------------------------------------------------------------
+
+  async function retry(ev) {
+    const rec = state.recording;
+    const button = ev && ev.currentTarget;
+    if (button) button.disabled = true;
+    let res;
+    try {
+      res = await window.vtp.api('POST', `/api/v1/recordings/${encodeURIComponent(rec.id)}/retry`);
+    } catch (e) {
+      if (button) button.disabled = false;
+      toast(`It could not be queued again: ${e.message}`);
+      return;
+    }
+    say($('page-status'), 'Queued for processing again.');
+    await showAll(res);
+    watcher.follow([res]);
   }
 
   // ---- the timeline ----------------------------------------------------------------------

@@ -33,6 +33,10 @@ typedef struct vtp_api_config {
 	vtp_events *events;        /* borrowed; NULL: /socket.io/ answers 503 */
 	vtp_storage *storage;      /* borrowed: where finished media lives */
 	bool s3_proxy;             /* stream remote objects instead of redirecting */
+	/* borrowed; NULL or "": /metrics is public and names no recording or
+	 * track; else it needs this bearer token and includes the per-track
+	 * series */
+	const char *metrics_token;
 } vtp_api_config;
 
 /* Starts serving; returns NULL with a reason in err on failure. */

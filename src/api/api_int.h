@@ -162,6 +162,7 @@ void vtp__h_list(vtp_req *r);
 void vtp__h_delete(vtp_req *r);
 void vtp__h_delete_alias(vtp_req *r);
 void vtp__h_restore(vtp_req *r);
+void vtp__h_retry(vtp_req *r);
 void vtp__h_participants(vtp_req *r);
 void vtp__h_shares_list(vtp_req *r);
 void vtp__h_share_create(vtp_req *r);

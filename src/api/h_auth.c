@@ -137,10 +137,52 @@ void vtp__h_healthz(vtp_req *r)
 	vtp__reply_json(r, status, o);
 }
 
+/* Whether the request carries "Authorization: Bearer <VTP_METRICS_TOKEN>"
+ * (compared in constant time). */
+static bool metrics_token_ok(vtp_req *r, const char *token)
+{
+	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_AUTHORIZATION);
+	size_t tlen = strlen(token), hlen;
+	unsigned char diff = 0;
+
+	if (!h || strncmp(h, "Bearer ", 7) != 0)
+		return false;
+	h += 7;
+	hlen = strlen(h);
+	for (size_t i = 0; i < tlen; i++)
+		diff |= (unsigned char)(token[i] ^ (i < hlen ? h[i] : 0));
+	return diff == 0 && hlen == tlen;
+}
+
+/* The series that name a recording or a track (the per-track ingest
+ * statistics) are left out of the public answer: ids of running classes
+ * are not for whoever can reach the port. */
+static void drop_id_series(vtp_buf *in, vtp_buf *out)
+{
+	const char *p = in->data, *end = in->data + in->len;
+
+	while (p && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl + 1 : end;
+
+		if (p[0] == '#' || !memmem(p, (size_t)(le - p), "recording=\"", 11))
+			vtp_buf_append(out, p, (size_t)(le - p));
+		p = le;
+	}
+}
+
 void vtp__h_metrics(vtp_req *r)
 {
+	const char *token = r->api->cfg.metrics_token;
 	int64_t active = -1;
 	vtp_buf b;
+
+	if (token && *token && !metrics_token_ok(r, token)) {
+		vtp__reply_error(r, 401, "unauthorized", NULL,
+				 "/metrics needs Authorization: Bearer <VTP_METRICS_TOKEN>");
+		return;
+	}
 
 	vtp_buf_init(&b, 64u << 20);
 	if (vtp_store_recording_count_active(r->api->cfg.store, &active) != 0)
@@ -150,6 +192,14 @@ void vtp__h_metrics(vtp_req *r)
 		vtp_ingest_metrics(r->api->cfg.ingest, &b);
 	vtp_webhooks_metrics(r->api->cfg.webhooks, &b); /* nothing when NULL */
 	vtp_events_metrics(r->api->cfg.events, &b);
+	if (!token || !*token) {
+		vtp_buf pub;
+
+		vtp_buf_init(&pub, 64u << 20);
+		drop_id_series(&b, &pub);
+		vtp_buf_free(&b);
+		b = pub;
+	}
 	vtp__reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
 	vtp_buf_free(&b);
 }

@@ -249,6 +249,9 @@ typedef struct media {
 	int64_t size;           /* -1: ask the storage */
 	char etag[96];
 	bool log_download;
+	/* An HLS segment past the end is a client asking for what never
+	 * existed (a well-formed name is all it takes): 404, not a fault. */
+	bool missing_is_404;
 } media;
 
 static bool is_head(const vtp_req *r)
@@ -480,6 +483,10 @@ static void serve(vtp_req *r, media *m)
 			}
 		}
 	}
+	if (fd < 0 && !vtp_storage_is_remote(st) && m->missing_is_404) {
+		vtp__reply_error(r, 404, "not_found", NULL, "no such HLS file");
+		return;
+	}
 	if (fd < 0 && !vtp_storage_is_remote(st)) {
 		VTP_ERROR("recording %s is done but its file %s is missing", m->rec->id, m->key);
 		vtp__reply_error(r, 500, "media_missing", NULL,
@@ -488,6 +495,10 @@ static void serve(vtp_req *r, media *m)
 	}
 	if (fd < 0 && m->size < 0) {
 		rc = vtp_storage_stat(st, m->key, &m->size);
+		if (rc == VTP_ENOTFOUND && m->missing_is_404) {
+			vtp__reply_error(r, 404, "not_found", NULL, "no such HLS file");
+			return;
+		}
 		if (rc) {
 			if (rc == VTP_ENOTFOUND)
 				VTP_ERROR("recording %s is done but object %s is missing", m->rec->id,
@@ -783,6 +794,7 @@ void vtp__h_hls(vtp_req *r)
 	m.ctype = type;
 	m.cache = "private, max-age=3600";
 	m.size = -1;
+	m.missing_is_404 = strncmp(name, "seg_", 4) == 0;
 	sibling_etag(&rec, name, m.etag, sizeof(m.etag));
 	serve(r, &m);
 	vtp_recording_clear(&rec);

@@ -220,15 +220,18 @@ void vtp__h_list(vtp_req *r)
 static void delete_recording(vtp_req *r, const char *id)
 {
 	vtp_fail fail = VTP_FAIL_INIT;
-	char when[VTP_TIME_BUFLEN];
+	char when[VTP_TIME_BUFLEN], canonical[VTP_UUID_BUFLEN];
 	int64_t at = 0;
 
 	if (vtp_recordings_delete(r->api->cfg.recordings, &r->actor, id, &at, &fail)) {
 		reply_and_clear(r, &fail);
 		return;
 	}
+	/* the id as every other answer spells it, whatever case the path used */
+	if (!vtp_uuid_parse(id, canonical))
+		snprintf(canonical, sizeof(canonical), "%s", id);
 	vtp_time_format(at, when);
-	vtp__reply_json(r, 200, json_pack("{sb ss ss}", "success", 1, "recordingId", id,
+	vtp__reply_json(r, 200, json_pack("{sb ss ss}", "success", 1, "recordingId", canonical,
 					  "deletedAt", when));
 }
 
@@ -252,6 +255,20 @@ void vtp__h_restore(vtp_req *r)
 		return;
 	}
 	reply_recording(r, 200, &rec);
+}
+
+/* 202: queued again; the Recording shows it stopped (or already
+ * processing, when a worker was quick). */
+void vtp__h_retry(vtp_req *r)
+{
+	vtp_fail fail = VTP_FAIL_INIT;
+	vtp_recording rec;
+
+	if (vtp_recordings_retry(r->api->cfg.recordings, &r->actor, r->params[0], &rec, &fail)) {
+		reply_and_clear(r, &fail);
+		return;
+	}
+	reply_recording(r, 202, &rec);
 }
 
 void vtp__h_participants(vtp_req *r)

@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
-static const int statuses[] = {200, 201, 204, 206, 302, 304, 400, 401, 403, 404,
+static const int statuses[] = {200, 201, 202, 204, 206, 302, 304, 400, 401, 403, 404,
 			       405, 409, 413, 415, 416, 429, 500, 503};
 #define N_STATUS (int)(sizeof(statuses) / sizeof(statuses[0]))
 #define MAX_ROUTES 64

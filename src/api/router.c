@@ -24,6 +24,7 @@ const vtp_route vtp__routes[] = {
 	{"DELETE", "/api/v1/recordings/{}", vtp__h_delete, AUTH_USER, BODY_NONE, "recordings_delete"},
 	{"POST", "/api/v1/recordings/{}/stop", vtp__h_stop, AUTH_USER, BODY_NONE, "recordings_stop"},
 	{"POST", "/api/v1/recordings/{}/restore", vtp__h_restore, AUTH_USER, BODY_NONE, "recordings_restore"},
+	{"POST", "/api/v1/recordings/{}/retry", vtp__h_retry, AUTH_USER, BODY_NONE, "recordings_retry"},
 	{"GET", "/api/v1/recordings/{}/participants", vtp__h_participants, AUTH_USER, BODY_NONE, "recordings_participants"},
 	{"GET", "/api/v1/recordings/{}/shares", vtp__h_shares_list, AUTH_USER, BODY_NONE, "recordings_shares"},
 	{"POST", "/api/v1/recordings/{}/shares", vtp__h_share_create, AUTH_USER, BODY_JSON, "recordings_shares"},

@@ -48,6 +48,7 @@ static const entry entries[] = {
 	{"VTP_EVENTS_PING_INTERVAL", "--events-ping-interval", T_INT, OFF(events_ping_interval), "25", 1, 300, "seconds between Socket.IO pings (a client has as long again to answer)"},
 	{"VTP_WEBHOOK_URL", "--webhook-url", T_STR, OFF(webhook_url), NULL, 0, 0, "URL that receives event webhooks"},
 	{"VTP_WEBHOOK_SECRET", "--webhook-secret", T_STR, OFF(webhook_secret), NULL, 0, 0, "HMAC key for webhook signatures"},
+	{"VTP_METRICS_TOKEN", "--metrics-token", T_STR, OFF(metrics_token), NULL, 0, 0, "bearer token /metrics then requires (with per-track series); unset: public, no ids"},
 	{"VTP_LOG_FORMAT", "--log-format", T_LOGFMT, OFF(log_json), NULL, 0, 0, "text or json (default: text on a TTY, else json)"},
 	{"VTP_LOG_LEVEL", "--log-level", T_LOGLEVEL, OFF(log_level), "info", 0, 0, "debug, info, warn or error"},
 	{"VTP_HTTP_THREADS", "--http-threads", T_INT, OFF(http_threads), NULL, 1, 64, "HTTP worker threads (default: CPU count)"},

@@ -29,6 +29,7 @@ typedef struct vtp_config {
 	char *s3_secret_key;
 	char *webhook_url;
 	char *webhook_secret;
+	char *metrics_token;  /* VTP_METRICS_TOKEN: NULL, /metrics public without ids */
 	bool log_json;
 	int log_level;        /* VTP_LOG_* */
 	int http_threads;     /* VTP_HTTP_THREADS, default = CPU count */

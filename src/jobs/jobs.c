@@ -6,18 +6,24 @@
 #include "jobs/jobs.h"
 #include "jobs/jobs_int.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/path.h"
+#include "core/random.h"
 #include "core/timeutil.h"
 
 #define SWEEP_INTERVAL_US (60 * INT64_C(1000000))
@@ -26,6 +32,7 @@
 struct vtp_jobs {
 	vtp_store *store;
 	vtp_recordings *recordings;
+	vtp_storage *storage; /* NULL: no leftovers sweep */
 	char *claimer;
 	vtp_jobs_settings settings;
 	char **env; /* the child's, without VTP_JOB_ATTEMPT */
@@ -225,6 +232,183 @@ static void retry_later(vtp_jobs *j, const vtp_job *job, const char *what, const
 	note_due(j, due);
 }
 
+/* ---- leftovers of killed composers ----------------------------------------------------- */
+
+/* The pid in a composer's temporary output name, "<name>.tmp-<pid>"
+ * (recording.webm.tmp-123, hls.tmp-123, thumbnail.jpg.tmp-123), else 0. */
+static long tmp_output_pid(const char *name)
+{
+	const char *mark = strstr(name, ".tmp-");
+	const char *p;
+	long pid = 0;
+
+	if (!mark)
+		return 0;
+	/* the last ".tmp-" counts: a room or file name may hold one too */
+	while ((p = strstr(mark + 1, ".tmp-")) != NULL)
+		mark = p;
+	p = mark + 5;
+	if (!*p || strlen(p) > 10)
+		return 0;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return 0;
+		pid = pid * 10 + (*p - '0');
+	}
+	return pid;
+}
+
+static bool process_alive(long pid)
+{
+	return pid > 0 && pid <= INT32_MAX && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/* rm -r of a composer's temporary folder (hls.tmp-<pid>: segments only,
+ * but a folder below is removed too); links are removed, never followed. */
+static void remove_tree(int parent_fd, const char *name, int depth)
+{
+	int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+	struct dirent *e;
+
+	if (fd < 0) {
+		unlinkat(parent_fd, name, 0);
+		return;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		struct stat sb;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (fstatat(fd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (S_ISDIR(sb.st_mode) && depth < 4)
+			remove_tree(fd, e->d_name, depth + 1);
+		else
+			unlinkat(fd, e->d_name, 0);
+	}
+	closedir(d); /* closes fd */
+	unlinkat(parent_fd, name, AT_REMOVEDIR);
+}
+
+/* Removes from a recording's local folder (the file:// folder, or the
+ * s3:// spool where composers write before uploading) the temporary outputs
+ * of composers that no longer run; with dry_run only counts them. Returns
+ * how many. */
+static int sweep_folder_mode(const char *dir, const char *recording_id, bool dry_run)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dirent *e;
+	int removed = 0;
+	DIR *d;
+
+	if (fd < 0)
+		return 0;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return 0;
+	}
+	while ((e = readdir(d)) != NULL) {
+		long pid = tmp_output_pid(e->d_name);
+
+		if (!pid || process_alive(pid))
+			continue;
+		if (dry_run) {
+			removed++;
+			continue;
+		}
+		VTP_INFO("recording %s: removing %s, left by composer %ld that no longer runs",
+			 recording_id, e->d_name, pid);
+		remove_tree(fd, e->d_name, 0);
+		removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
+static int sweep_folder(const char *dir, const char *recording_id)
+{
+	return sweep_folder_mode(dir, recording_id, false);
+}
+
+static void remove_leftovers(vtp_jobs *j, const vtp_recording *rec)
+{
+	char room[VTP_PATH_COMPONENT_MAX + 1], key[VTP_PATH_COMPONENT_MAX + 64];
+	char dir[4096];
+
+	if (!j->storage)
+		return;
+	vtp_path_encode_component(rec->room_id, room);
+	snprintf(key, sizeof(key), "%s/%s", room, rec->id);
+	if (vtp_storage_local_path(j->storage, key, dir, sizeof(dir)) == 0)
+		sweep_folder(dir, rec->id);
+}
+
+/* At start: the whole local tree (<room>/<id>/), for recordings that no
+ * composer works on any more (done, failed, deleted or gone). Those still
+ * waiting for processing are left to their next attempt, which may run on
+ * another node sharing the folder. */
+static void sweep_all_leftovers(vtp_jobs *j)
+{
+	const char *root;
+	DIR *rd;
+	struct dirent *re;
+	int removed = 0;
+
+	if (!j->storage)
+		return;
+	root = vtp_storage_local_root(j->storage);
+	rd = opendir(root);
+	if (!rd)
+		return;
+	while ((re = readdir(rd)) != NULL) {
+		char room_dir[4096];
+		struct dirent *ie;
+		DIR *id_dir;
+
+		if (re->d_name[0] == '.')
+			continue;
+		snprintf(room_dir, sizeof(room_dir), "%s/%s", root, re->d_name);
+		id_dir = opendir(room_dir);
+		if (!id_dir)
+			continue;
+		while ((ie = readdir(id_dir)) != NULL) {
+			char id[VTP_UUID_BUFLEN], dir[4400];
+			vtp_recording rec;
+			bool busy;
+			int rc;
+
+			if (!vtp_uuid_parse(ie->d_name, id))
+				continue;
+			snprintf(dir, sizeof(dir), "%s/%s", room_dir, ie->d_name);
+			/* the database only for the few folders with leftovers */
+			if (sweep_folder_mode(dir, id, true) == 0)
+				continue;
+			memset(&rec, 0, sizeof(rec));
+			rc = vtp_store_recording_get(j->store, id, &rec);
+			if (rc && rc != VTP_ENOTFOUND)
+				continue;
+			busy = rc == 0 && rec.deleted_at == 0 &&
+			       (strcmp(rec.status, "stopped") == 0 ||
+				strcmp(rec.status, "processing") == 0);
+			vtp_recording_clear(&rec);
+			if (busy)
+				continue;
+			removed += sweep_folder(dir, id);
+		}
+		closedir(id_dir);
+	}
+	closedir(rd);
+	if (removed)
+		VTP_INFO("removed %d temporary output(s) of composers killed earlier", removed);
+}
+
 /* ---- one job ------------------------------------------------------------------------- */
 
 static void run_job(vtp_jobs *j, const vtp_job *job)
@@ -236,6 +420,7 @@ static void run_job(vtp_jobs *j, const vtp_job *job)
 	vtp__child_result cr;
 	vtp_recording rec;
 	double timeout_s, duration;
+	bool counted = false;
 	size_t n = 0;
 	int rc;
 
@@ -278,17 +463,32 @@ static void run_job(vtp_jobs *j, const vtp_job *job)
 	memcpy(env, j->env, n * sizeof(char *));
 	env[n] = attempt_env;
 
+	/* what a killed earlier attempt left behind goes before this one writes */
+	remove_leftovers(j, &rec);
 	VTP_INFO("recording %s: composing (attempt %d of %d, timeout %.1f s)", rec.id,
 		 job->attempts, VTP_JOBS_MAX_ATTEMPTS, timeout_s);
 	atomic_fetch_add(&running_now, 1);
+	counted = true;
 	vtp__child_run(exe, argv, env, timeout_s, &j->stopping, &cr);
 	/* running_now drops at out:, once the outcome is counted, so that a
 	 * reader seeing 0 running sees every counter final */
 
+	if (cr.end == VTP__CHILD_SIGNALED && (cr.code == SIGTERM || cr.code == SIGINT)) {
+		/* A service manager stops the whole group (systemd's
+		 * KillMode=control-group): the child may die of the same SIGTERM
+		 * a moment before this node starts stopping. Give the stop a
+		 * second to show; if it does, this was the shutdown too. */
+		for (int i = 0; i < 20 && !atomic_load(&j->stopping); i++)
+			usleep(50 * 1000);
+		if (atomic_load(&j->stopping))
+			cr.end = VTP__CHILD_INTERRUPTED;
+	}
 	if (cr.end == VTP__CHILD_INTERRUPTED) {
 		/* not the composer's fault: back in the queue for the next start
-		 * (or another node) */
-		rc = vtp_store_job_retry(j->store, job->id, vtp_now_ms(), "interrupted by a shutdown");
+		 * (or another node), and the attempt is given back, so that
+		 * restarts never use up the attempts of a sound recording */
+		rc = vtp_store_job_release(j->store, job->id, vtp_now_ms(),
+					   "interrupted by a shutdown");
 		if (rc)
 			VTP_ERROR("job %s: cannot put it back in the queue: %s (the next start does)",
 				  job->id, vtp_strerror(rc));
@@ -324,7 +524,10 @@ static void run_job(vtp_jobs *j, const vtp_job *job)
 	error_text(&cr, timeout_s, job->attempts, error, sizeof(error));
 	give_up(j, job, error);
 out:
-	atomic_fetch_sub(&running_now, 1);
+	/* only what was counted: the paths above that end before the child
+	 * (nothing to do, out of attempts) never started one */
+	if (counted)
+		atomic_fetch_sub(&running_now, 1);
 	vtp_free(env);
 	vtp_recording_clear(&rec);
 }
@@ -437,6 +640,7 @@ vtp_jobs *vtp_jobs_start(const vtp_jobs_config *c, char *err, size_t errlen)
 	j = vtp_calloc(1, sizeof(*j));
 	j->store = c->store;
 	j->recordings = c->recordings;
+	j->storage = c->storage;
 	j->claimer = vtp_strdup(c->claimer);
 	j->settings = c->settings;
 	if (j->settings.nbackoff < 1) {
@@ -453,6 +657,8 @@ vtp_jobs *vtp_jobs_start(const vtp_jobs_config *c, char *err, size_t errlen)
 	pthread_condattr_destroy(&ca);
 	atomic_store(&j->last_sweep_us, vtp_mono_us());
 	sweep(j);
+	if (c->workers > 0)
+		sweep_all_leftovers(j);
 
 	j->threads = vtp_calloc(c->workers > 0 ? (size_t)c->workers : 1, sizeof(pthread_t));
 	for (int i = 0; i < c->workers; i++) {

@@ -12,7 +12,11 @@
  *      "composer crashed (SIGSEGV) on 3 attempts: <its last stderr line>".
  * Idle workers sleep until a stop on this node queues a job (the wake hook)
  * or the next look at the queue (every second: other nodes queue too).
- * Stopping kills the running children and puts their jobs back in the queue.
+ * Stopping kills the running children and puts their jobs back in the queue
+ * with the attempt given back (a shutdown is not the composer's fault).
+ * Before each attempt, and for finished recordings when the workers start,
+ * the temporary outputs of composers that no longer run (<name>.tmp-<pid>)
+ * are removed from the recording's local folder.
  *
  * The child also gets VTP_JOB_ATTEMPT (1, 2, 3) for its "processing" entry
  * in the access log.
@@ -57,6 +61,9 @@ int vtp_jobs_settings_load(vtp_jobs_settings *s, char *err, size_t errlen);
 typedef struct vtp_jobs_config {
 	vtp_store *store;            /* borrowed */
 	vtp_recordings *recordings;  /* borrowed: transitions and access log */
+	/* borrowed, may be NULL: where composers write (its local root), for
+	 * removing the temporary outputs of killed ones */
+	vtp_storage *storage;
 	/* Who claims (jobs.claimed_by): the node id for `serve`, the node id
 	 * + "/worker" for `worker`, so that one restarting re-queues only its
 	 * own jobs. Copied. */

@@ -94,8 +94,18 @@ int vtp_recordings_delete(vtp_recordings *svc, const vtp_actor *who,
 			  const char *id, int64_t *deleted_at, vtp_fail *fail);
 int vtp_recordings_restore(vtp_recordings *svc, const vtp_actor *who,
 			   const char *id, vtp_recording *out, vtp_fail *fail);
+/* failed -> stopped and queued for processing again (starter, admin):
+ * 409 not_failed for any other status. Audited ("retry" by who) and
+ * broadcast as a stop. */
+int vtp_recordings_retry(vtp_recordings *svc, const vtp_actor *who, const char *id,
+			 vtp_recording *out, vtp_fail *fail);
 
-/* body: {"userId"} or {"role"}, "permission". *created: new vs replaced. */
+/* body: {"userId"} or {"role"}, "permission". *created: new vs replaced.
+ * A holder of "share" (not the starter, not an admin) may share only with
+ * users (403 role_share_forbidden), never above their own level (403
+ * permission_above_own), and not change an existing share (409). The
+ * shares a holder made end with the holder's grant: unshare (and a
+ * replaced share) removes them, recursively. */
 int vtp_recordings_share(vtp_recordings *svc, const vtp_actor *who,
 			 const char *id, json_t *body, vtp_share *out,
 			 bool *created, vtp_fail *fail);

@@ -449,7 +449,9 @@ static int load_authorized_level(vtp_recordings *svc, const vtp_actor *who,
 		return store_fail(fail, rc);
 	deleted = rec->deleted_at != 0;
 	starter = strcmp(rec->started_by, who->user_id) == 0;
-	if (deleted && action != VTP_ACT_RESTORE)
+	/* a deleted recording still exists for its starter and admins: restore
+	 * it, or be told (409) that deleting it again changes nothing */
+	if (deleted && action != VTP_ACT_RESTORE && action != VTP_ACT_DELETE)
 		goto invisible;
 	if (!starter && strcmp(who->role, "admin") != 0 && !deleted) {
 		rc = vtp_store_share_level(svc->store, rec->id, who->user_id, who->role, &level);
@@ -1196,6 +1198,121 @@ int vtp_recordings_restore(vtp_recordings *svc, const vtp_actor *who,
 	return reload(svc, out->id, out, fail);
 }
 
+int vtp_recordings_retry(vtp_recordings *svc, const vtp_actor *who, const char *id,
+			 vtp_recording *out, vtp_fail *fail)
+{
+	char *previous = NULL;
+	int rc = load_authorized(svc, who, id, VTP_ACT_STOP, out, fail);
+
+	if (rc == VTP_EFORBIDDEN) {
+		vtp_fail_clear(fail);
+		return vtp_fail_set(fail, VTP_EFORBIDDEN, "forbidden", NULL,
+				    "only the recording's starter or an admin may retry it");
+	}
+	if (rc)
+		return rc;
+	previous = out->error ? vtp_strdup(out->error) : NULL;
+	rc = vtp_store_recording_requeue(svc->store, out->id);
+	if (rc == VTP_ECONFLICT) {
+		char status[32];
+
+		snprintf(status, sizeof(status), "%s", out->status);
+		vtp_recording_clear(out);
+		rc = vtp_fail_set(fail, VTP_ECONFLICT, "not_failed", NULL,
+				  "the recording is %s; only a failed recording can be retried",
+				  status);
+		goto out;
+	}
+	if (rc) {
+		vtp_recording_clear(out);
+		rc = store_fail(fail, rc);
+		goto out;
+	}
+	audit(svc, who, out->id, "retry",
+	      json_pack("{ss ss*}", "status", "stopped", "previousError", previous));
+	VTP_INFO("recording %s queued again for processing (was failed: %s)", out->id,
+		 previous ? previous : "no error");
+	emit(svc, out->id, "stopped");
+	queue_processing(svc, out->id);
+	rc = reload(svc, out->id, out, fail);
+out:
+	vtp_free(previous);
+	return rc;
+}
+
+/* Whether the share's creator may still share the recording: the starter,
+ * an admin, or a user who still holds "share" (directly or by role). A
+ * creator who no longer exists may not. *may is the answer. */
+static int creator_may_share(vtp_recordings *svc, const vtp_recording *rec,
+			     const char *creator, bool *may)
+{
+	vtp_user u;
+	int level = VTP_PERM_NONE, rc;
+
+	*may = true;
+	if (!creator || strcmp(creator, rec->started_by) == 0)
+		return 0;
+	memset(&u, 0, sizeof(u));
+	rc = vtp_store_user_by_id(svc->store, creator, &u);
+	if (rc == VTP_ENOTFOUND) {
+		*may = false;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if (strcmp(u.role, "admin") != 0) {
+		rc = vtp_store_share_level(svc->store, rec->id, u.id, u.role, &level);
+		*may = rc == 0 && level >= VTP_PERM_SHARE;
+	}
+	vtp_user_clear(&u);
+	return rc;
+}
+
+/* Shares end with their creator's right to share: after a revocation or a
+ * lowered share, every share made by someone who no longer holds "share"
+ * is removed, and again for the shares those people made (until nothing
+ * changes), each with an "unshare" entry in the access log by whoever
+ * caused it, marked "cascade" and naming the share's creator. */
+static void revoke_orphaned_shares(vtp_recordings *svc, const vtp_actor *who,
+				   const vtp_recording *rec)
+{
+	/* each round removes at least one share: bounded by their number */
+	for (int round = 0; round < 1000; round++) {
+		vtp_share *shares = NULL;
+		size_t n = 0;
+		int removed = 0, rc;
+
+		rc = vtp_store_share_list(svc->store, rec->id, &shares, &n);
+		if (rc) {
+			VTP_ERROR("recording %s: cannot check the shares made by holders: %s",
+				  rec->id, vtp_strerror(rc));
+			return;
+		}
+		for (size_t i = 0; i < n; i++) {
+			bool may = true;
+
+			rc = creator_may_share(svc, rec, shares[i].shared_by, &may);
+			if (rc || may)
+				continue;
+			rc = vtp_store_share_delete(svc->store, rec->id, shares[i].id);
+			if (rc && rc != VTP_ENOTFOUND) {
+				VTP_ERROR("recording %s: share %s outlives its creator's grant: %s",
+					  rec->id, shares[i].id, vtp_strerror(rc));
+				continue;
+			}
+			if (rc == 0) {
+				audit(svc, who, rec->id, "unshare",
+				      json_pack("{ss sb ss}", "shareId", shares[i].id, "cascade", 1,
+						"sharedBy", shares[i].shared_by));
+				removed++;
+			}
+		}
+		vtp_share_free_array(shares, n);
+		if (!removed)
+			return;
+	}
+}
+
 static const vtp_json_param share_params[] = {
 	{"userId", VTP_JV_STRING, false, 36, 36, NULL, true},
 	{"role", VTP_JV_STRING, false, 0, -1, roles, false},
@@ -1212,9 +1329,9 @@ int vtp_recordings_share(vtp_recordings *svc, const vtp_actor *who,
 	vtp_user target;
 	vtp_share sh;
 	bool owner;
-	int rc;
+	int rc, level = VTP_PERM_NONE;
 
-	rc = load_authorized(svc, who, id, VTP_ACT_SHARE, &rec, fail);
+	rc = load_authorized_level(svc, who, id, VTP_ACT_SHARE, &rec, &level, fail);
 	if (rc)
 		return rc;
 	rc = vtp_json_validate(body, share_params,
@@ -1226,6 +1343,23 @@ int vtp_recordings_share(vtp_recordings *svc, const vtp_actor *who,
 	if ((uid == NULL) == (role == NULL)) {
 		rc = vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "userId",
 				  "give exactly one of userId or role");
+		goto out;
+	}
+	owner = strcmp(rec.started_by, who->user_id) == 0 || strcmp(who->role, "admin") == 0;
+	/* A holder of "share" passes on what they hold, person by person: a
+	 * role share would reach people the starter never chose, and nothing
+	 * above the holder's own grant. */
+	if (!owner && role) {
+		rc = vtp_fail_set(fail, VTP_EFORBIDDEN, "role_share_forbidden", "role",
+				  "only the recording's starter or an admin may share with a "
+				  "role; share with individual users");
+		goto out;
+	}
+	if (!owner && vtp_perm_parse(vtp_json_str(body, "permission")) > level) {
+		rc = vtp_fail_set(fail, VTP_EFORBIDDEN, "permission_above_own", "permission",
+				  "you may not share with more rights than your own (%s)",
+				  level >= VTP_PERM_SHARE ? "share"
+				  : level >= VTP_PERM_DOWNLOAD ? "download" : "view");
 		goto out;
 	}
 	memset(&sh, 0, sizeof(sh));
@@ -1259,7 +1393,6 @@ int vtp_recordings_share(vtp_recordings *svc, const vtp_actor *who,
 	/* Holders of "share" may add shares; changing an existing one (which
 	 * could lower or revoke what the starter granted) is for the starter
 	 * and admins. */
-	owner = strcmp(rec.started_by, who->user_id) == 0 || strcmp(who->role, "admin") == 0;
 	rc = vtp_store_share_put(svc->store, &sh, owner, out, created);
 	if (rc == VTP_ECONFLICT) {
 		rc = vtp_fail_set(fail, VTP_ECONFLICT, "share_exists", uid ? "userId" : "role",
@@ -1275,6 +1408,9 @@ int vtp_recordings_share(vtp_recordings *svc, const vtp_actor *who,
 	      json_pack("{sssssssb}", "shareId", out->id, uid ? "userId" : "role",
 			uid ? user_id : role, "permission", out->permission,
 			"created", *created));
+	/* a replaced share may have taken "share" from its holder */
+	if (!*created)
+		revoke_orphaned_shares(svc, who, &rec);
 out:
 	vtp_recording_clear(&rec);
 	return rc;
@@ -1319,6 +1455,7 @@ int vtp_recordings_unshare(vtp_recordings *svc, const vtp_actor *who,
 		goto out;
 	}
 	audit(svc, who, rec.id, "unshare", json_pack("{ss}", "shareId", sid));
+	revoke_orphaned_shares(svc, who, &rec);
 out:
 	vtp_recording_clear(&rec);
 	return rc;

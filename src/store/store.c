@@ -1728,6 +1728,21 @@ int vtp_store_recording_failed(vtp_store *s, const char *id, const char *error,
 			      p, 3, rid);
 }
 
+int vtp_store_recording_requeue(vtp_store *s, const char *id)
+{
+	char rid[VTP_UUID_BUFLEN];
+	vtp__param p[1];
+
+	if (!norm_id(id, rid))
+		return VTP_ENOTFOUND;
+	p[0] = p_text(rid);
+	return guarded_update(s,
+			      "UPDATE recordings SET status = 'stopped', progress = 0,"
+			      " error = NULL, completed_at = NULL WHERE id = ?"
+			      " AND status = 'failed' AND deleted_at IS NULL",
+			      p, 1, rid);
+}
+
 /* ---- jobs ------------------------------------------------------------------------ */
 
 /* A state-guarded UPDATE of one row (a job, an outbox event): VTP_ECONFLICT
@@ -1822,6 +1837,26 @@ int vtp_store_job_retry(vtp_store *s, const char *job_id, int64_t run_after,
 	p[3] = p_text(jid);
 	return update_guarded_row(s,
 			  "UPDATE jobs SET state = 'queued', run_after = ?,"
+			  " last_error = ?, claimed_by = NULL, updated_at = ?"
+			  " WHERE id = ? AND state = 'running'",
+			  p, 4);
+}
+
+int vtp_store_job_release(vtp_store *s, const char *job_id, int64_t run_after,
+			  const char *error)
+{
+	char jid[VTP_UUID_BUFLEN], t[2][VTP_TIME_BUFLEN];
+	vtp__param p[4];
+
+	if (!norm_id(job_id, jid))
+		return VTP_ENOTFOUND;
+	p[0] = p_time(run_after ? run_after : vtp_now_ms(), t[0]);
+	p[1] = p_text(error);
+	p[2] = p_time(vtp_now_ms(), t[1]);
+	p[3] = p_text(jid);
+	return update_guarded_row(s,
+			  "UPDATE jobs SET state = 'queued', run_after = ?,"
+			  " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,"
 			  " last_error = ?, claimed_by = NULL, updated_at = ?"
 			  " WHERE id = ? AND state = 'running'",
 			  p, 4);

@@ -188,6 +188,10 @@ int vtp_store_recording_done(vtp_store *s, const char *id, const char *file_path
 			     const char *metadata, int64_t completed_at);
 int vtp_store_recording_failed(vtp_store *s, const char *id, const char *error,
 			       int64_t completed_at);
+/* failed -> stopped again (error, completed_at and progress cleared) for
+ * another round of processing; not for a deleted one. VTP_ECONFLICT when
+ * it is not failed. */
+int vtp_store_recording_requeue(vtp_store *s, const char *id);
 
 /* ---- jobs (the processing queue) ------------------------------------------ */
 
@@ -208,6 +212,11 @@ int vtp_store_job_claim(vtp_store *s, const char *node_id, int64_t now, vtp_job 
 /* running -> queued again, runnable from run_after, with the error seen. */
 int vtp_store_job_retry(vtp_store *s, const char *job_id, int64_t run_after,
 			const char *error);
+/* running -> queued again like retry, but the attempt just claimed is
+ * given back (attempts - 1): it was cut by a shutdown of the node, not
+ * spent by the composer. */
+int vtp_store_job_release(vtp_store *s, const char *job_id, int64_t run_after,
+			  const char *error);
 /* running -> done, or -> failed with the error. */
 int vtp_store_job_finish(vtp_store *s, const char *job_id, bool ok, const char *error);
 /* At start: this node's running jobs (interrupted by its stop) are queued

@@ -85,8 +85,9 @@ test('a holder of "share" may add shares but not rewrite one the starter granted
   const inst2 = list.json.shares.find((s) => s.userId === u.inst2.id);
   assert.equal(inst2.permission, 'download');
   assert.equal(inst2.sharedBy, u.owner.id);
-  // a new share is fine
-  assert.equal((await share(u.stu1.token, { role: 'student', permission: 'view' })).status, 201);
+  // a new share with a user is fine; a role share is for the starter and admins
+  assert.equal((await share(u.stu1.token, { userId: u.victim.id, permission: 'view' })).status, 201);
+  expectError(await share(u.stu1.token, { role: 'student', permission: 'view' }), 403, 'role_share_forbidden');
   // and the starter may still change any share
   assert.equal((await share(u.owner.token, { userId: u.inst2.id, permission: 'view' })).status, 200);
 });

@@ -3,7 +3,8 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, readFileSync, existsSync } from 'node:fs';
+import { statSync, readFileSync, existsSync, unlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { BIN, BACKEND, Context, runCli, startServer, cleanupAll, rand, freePort } from './lib/server.mjs';
 import { UUID_RE, PASSWORD, show } from './lib/util.mjs';
@@ -22,6 +23,9 @@ test('--help exits 0 and lists the subcommands', async () => {
   for (const sub of ['serve', 'migrate', 'user', 'token']) {
     assert.match(r.stdout, new RegExp(`\\b${sub}\\b`), `--help output lacks "${sub}":\n${r.stdout}`);
   }
+  // printed as is: no printf escape shows
+  assert.ok(!r.stdout.includes('%%'), `--help shows "%%": ${r.stdout.split('\n').filter((l) => l.includes('%%')).join('\n')}`);
+  assert.match(r.stdout, /VTP_METRICS_TOKEN/, 'the metrics token is documented in --help');
 });
 
 test('--version exits 0 and prints a version', async () => {
@@ -109,15 +113,23 @@ test('user add prints an id; duplicates and bad roles fail; token needs a known 
   ctx.destroy();
 });
 
-test('first start prints the generated admin; secret file is 0600; second start prints no password', async () => {
+test('first start without a terminal: the admin password goes to a 0600 file, never to stdout or the JSON logs; second start makes none', async () => {
   const srv = await startServer();
-  const pw = await srv.waitStdout(/password:\s*(\S+)/);
-  assert.ok(pw, `no "password: …" line on stdout of the first start:\n${srv.stdout()}`);
-  const em = srv.stdout().match(/email:\s*(\S+)/);
-  assert.ok(em, `no "email: …" line on stdout of the first start:\n${srv.stdout()}`);
+  const note = await srv.waitStdout(/administrator account admin@localhost; its password is in (\S+)/, 5000);
+  assert.ok(note, `no note on where the password is:\n${srv.stdout()}`);
+  const file = path.join(srv.dataDir, 'admin-password');
+  assert.equal(note[1], file);
+  assert.equal((statSync(file).mode & 0o777).toString(8), '600', 'admin-password mode');
+  const text = readFileSync(file, 'utf8');
+  const pw = text.match(/password:\s*(\S+)/);
+  const em = text.match(/email:\s*(\S+)/);
+  assert.ok(pw && em, `admin-password content: ${text}`);
+  assert.ok(!srv.stdout().includes(pw[1]), 'the admin password appears on stdout (not a terminal: a log stream)');
+  assert.ok(!srv.stderr().includes(pw[1]), 'the admin password appears on stderr (logs)');
+  assert.doesNotMatch(srv.stdout(), /password:\s*\S+/);
 
   const login = await srv.login(em[1], pw[1]);
-  assert.equal(login.status, 200, `login with the printed admin credentials: ${show(login)}`);
+  assert.equal(login.status, 200, `login with the generated admin credentials: ${show(login)}`);
   assert.equal(login.json.user.role, 'admin', 'the generated account should be an admin');
 
   const secret = path.join(srv.dataDir, 'jwt.secret');
@@ -127,17 +139,41 @@ test('first start prints the generated admin; secret file is 0600; second start 
   assert.ok(readFileSync(secret).length >= 32, 'jwt.secret is shorter than 32 bytes');
   const secretBefore = readFileSync(secret);
 
-  // The password must not leak to the logs on stderr.
-  assert.ok(!srv.stderr().includes(pw[1]), 'the admin password appears on stderr (logs)');
-
   const stopped = await srv.stop();
   assert.equal(stopped.escalated, false, 'server did not exit on SIGTERM within 10 s');
+  unlinkSync(file); // read, then deleted as the note says
   await srv.restart();
-  await srv.waitStdout(/password:\s*(\S+)/, 1000);
-  assert.doesNotMatch(srv.stdout(), /password:\s*\S+/, `second start printed a password again:\n${srv.stdout()}`);
+  await srv.waitStdout(/administrator account/, 1000);
+  assert.doesNotMatch(srv.stdout(), /administrator account/, `second start created an admin again:\n${srv.stdout()}`);
+  assert.ok(!existsSync(file), 'second start wrote a password file');
   assert.ok(readFileSync(secret).equals(secretBefore), 'jwt.secret changed across restarts');
   const again = await srv.login(em[1], pw[1]);
   assert.equal(again.status, 200, `admin login after restart: ${show(again)}`);
+});
+
+test('first start on a terminal (`make run`): the admin password is shown there, outside the JSON log lines', async (t) => {
+  const probe = spawnSync('script', ['--version'], { encoding: 'utf8' });
+  if (probe.error) {
+    t.skip('no `script` to give the server a terminal');
+    return;
+  }
+  const ctx = new Context();
+  const port = await freePort();
+  // script(1) runs the server on a pseudo-terminal; timeout stops it with SIGTERM
+  const r = spawnSync('script', ['-qfec', `timeout -s TERM 6 ${BIN} serve`, '/dev/null'], {
+    encoding: 'utf8', timeout: 60000, cwd: ctx.root, env: ctx.env({ VTP_LISTEN: `127.0.0.1:${port}`, VTP_WORKERS: 0 }),
+  });
+  const out = r.stdout || '';
+  const pw = out.match(/password:\s*([0-9a-f]{20})/);
+  assert.ok(pw, `no password on the terminal:\n${out}`);
+  assert.match(out, /email:\s*admin@localhost/);
+  const jsonLines = out.split(/\r?\n/).filter((l) => l.startsWith('{'));
+  assert.ok(jsonLines.length > 0, `no JSON log lines on the terminal:\n${out}`);
+  for (const l of jsonLines) assert.ok(!l.includes(pw[1]), `the password in a log line: ${l}`);
+  assert.ok(!existsSync(path.join(ctx.dataDir, 'admin-password')), 'a password file although a terminal showed it');
+  const srv = await startServer({ ctx });
+  const login = await srv.login('admin@localhost', pw[1]);
+  assert.equal(login.status, 200, `login with the password shown on the terminal: ${show(login)}`);
 });
 
 test('VTP_JWT_SECRET set: no secret file needed, tokens still work', async () => {

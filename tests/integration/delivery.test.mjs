@@ -356,6 +356,18 @@ test('media URLs, download, HLS, thumbnail and permissions on local files', asyn
     const r = await fetchRaw(srv, `/api/v1/recordings/${W.id}/hls/${bad}`, { token: u.o.token });
     assert.equal(r.status, 404, bad);
   }
+  // a well-formed segment past the end: 404, and nothing logged as an error
+  for (const name of ['seg_99999.m4s', 'seg_00000000000000000.m4s']) {
+    const errorsBefore = srv.stderr().split('\n').filter((l) => l.includes('"level":"error"')).length;
+    const r = await fetchRaw(srv, `/api/v1/recordings/${W.id}/hls/${name}`, { token: u.o.token });
+    assert.equal(r.status, 404, name);
+    assert.equal(JSON.parse(r.body.toString()).error.code, 'not_found', name);
+    const h = await fetchRaw(srv, `/api/v1/recordings/${W.id}/hls/${name}`, { token: u.o.token, method: 'HEAD' });
+    assert.equal(h.status, 404, `HEAD ${name}`);
+    await sleep(100);
+    const errors = srv.stderr().split('\n').filter((l) => l.includes('"level":"error"'));
+    assert.equal(errors.length, errorsBefore, `error lines for a missing segment: ${errors.slice(errorsBefore).join('\n')}`);
+  }
   const viewLog = await accessTypes(srv, u.o.token, W.id);
   assert.ok(viewLog.includes('view'));
 
@@ -522,6 +534,8 @@ test('S3 (s3rver): outputs and tracks in the bucket before done, spool emptied, 
     assert.match(pl.body.toString(), /seg_00000\.m4s\?token=/);
     const seg = await fetchRaw(srv, `/api/v1/recordings/${X.id}/hls/seg_00000.m4s?token=${X.rec.hlsUrl.split('token=')[1]}`);
     assert.equal(seg.status, 302);
+    const missing = await fetchRaw(srv, `/api/v1/recordings/${X.id}/hls/seg_99999.m4s?token=${X.rec.hlsUrl.split('token=')[1]}`);
+    assert.equal(missing.status, 404, 'a missing segment in the bucket');
     const probe = await ffprobeAsync(srv.url + X.rec.hlsUrl);
     assert.deepEqual(probe.streams.map((st) => st.codec_name).sort(), ['aac', 'h264']);
     const th = await fetchRaw(srv, X.rec.thumbnailUrl, { redirect: 'follow' });

@@ -16,10 +16,13 @@ import { show, expectError, makeUsers, startRec, stopRec } from './lib/util.mjs'
 import { run, Relay, ffmpegArgs, readCapture, decodeCapture } from './lib/media.mjs';
 
 let srv;
+// /metrics is protected here, so that the per-track series show
+const METRICS_TOKEN = `it-metrics-${Math.random().toString(36).slice(2)}`;
+const metricsText = () => fetch(`${srv.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } }).then((x) => x.text());
 let u;
 
 before(async () => {
-  srv = await startServer();
+  srv = await startServer({ env: { VTP_METRICS_TOKEN: METRICS_TOKEN } });
   u = await makeUsers(srv, { owner: 'instructor', other: 'instructor', stu: 'student', svc: 'service', admin: 'admin' });
 });
 after(cleanupAll);
@@ -178,8 +181,10 @@ async function senderScenario(codec) {
     assert.ok(vr.feedback.rr >= 1 && ar.feedback.rr >= 1, JSON.stringify([vr.feedback, ar.feedback]));
     assert.equal(ar.feedback.pli, 0, 'no PLI for audio');
 
-    // /metrics carries the per-track series
-    const m = await fetch(`${srv.url}/metrics`).then((x) => x.text());
+    // /metrics carries the per-track series, to the holder of VTP_METRICS_TOKEN
+    // only (recordings.test.mjs: without the variable it names no id)
+    assert.equal((await fetch(`${srv.url}/metrics`)).status, 401);
+    const m = await metricsText();
     assert.match(m, new RegExp(`vtp_track_packets_total\\{recording="${r.id}",track="${vt.trackId}",kind="video"\\} ${vr.rtp}`));
 
     // stop: summary kept, participant closed
@@ -266,7 +271,7 @@ test('garbage, foreign sources, wrong PT/SSRC and oversize datagrams are dropped
     return b;
   };
   try {
-    const before = await fetch(`${srv.url}/metrics`).then((x) => x.text());
+    const before = await metricsText();
     const count = (text, reason) => Number((text.match(new RegExp(`vtp_ingest_dropped_total\\{reason="${reason}"\\} (\\d+)`)) || [0, 0])[1]);
     // garbage before anything latched: no latch, dropped
     await send(relay.outSock, Buffer.from('GET / HTTP/1.1\r\n\r\n'));
@@ -291,7 +296,7 @@ test('garbage, foreign sources, wrong PT/SSRC and oversize datagrams are dropped
     const t = live.tracks.find((x) => x.trackId === vt.trackId);
     assert.equal(t.packets, 31, JSON.stringify(t)); // 1..20 and 30..40
     assert.equal(t.duplicates, 1);
-    const after = await fetch(`${srv.url}/metrics`).then((x) => x.text());
+    const after = await metricsText();
     const d = (reason) => count(after, reason) - count(before, reason);
     assert.equal(d('wrong_source'), 5);
     assert.equal(d('wrong_payload_type'), 1);

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { startServer, startProcess, cleanupAll, sleep, rand, Context, runCli } from './lib/server.mjs';
 import { show, makeUsers, assertNoPaths } from './lib/util.mjs';
 import { run, Relay, ffmpegArgs, readCapture } from './lib/media.mjs';
+import { io } from 'socket.io-client';
 
 let mediaDir; // real captures: peer A video+audio, peer B video, MEDIA_SECONDS each
 let mediaSpan; // seconds from the first packet captured to the last
@@ -388,11 +389,183 @@ test('restarts while a composer runs (SIGTERM, then kill -9): the job runs again
   const r = await waitStatus(srv, o.token, rec.id, ['done', 'failed']);
   assertComposed(srv, rec, r);
   // the third claim composed it: the job came back after each stop (the
-  // frozen children may or may not have written their "processing" entry)
+  // frozen children may or may not have written their "processing" entry);
+  // the graceful stop gave its attempt back, the crash did not
   const h = await history(srv, o.token, rec.id);
   assert.deepEqual(types(h).filter((t) => t !== 'processing'), ['start', 'stop', 'done'], JSON.stringify(h));
   assert.deepEqual(types(h).slice(-2), ['processing', 'done']);
-  assert.equal(h.at(-2).detail.attempt, 3);
+  assert.equal(h.at(-2).detail.attempt, 2);
+});
+
+test('three graceful restarts while composing do not use up the attempts: the recording ends done', async () => {
+  const srv = await startServer();
+  const { o } = await makeUsers(srv, { o: 'instructor' });
+  const rec = await start(srv, o.token);
+  putMedia(srv, rec);
+  await stop(srv, o.token, rec.id);
+  for (let i = 1; i <= 3; i++) {
+    const child = await waitComposer(srv.proc.pid);
+    process.kill(child.pid, 'SIGSTOP'); // still busy when the server stops
+    const st = await srv.stop();
+    assert.equal(st.escalated, false, `restart ${i}: server did not stop within 10 s of SIGTERM`);
+    assert.equal(st.code, 0, srv.stderr().slice(-2000));
+    await waitGone(child.pid, `the composer of stopped server ${i}`);
+    await srv.restart();
+  }
+  const r = await waitStatus(srv, o.token, rec.id, ['done', 'failed']);
+  assertComposed(srv, rec, r);
+  const h = await history(srv, o.token, rec.id);
+  assert.deepEqual(types(h).filter((t) => t !== 'processing'), ['start', 'stop', 'done'], JSON.stringify(h));
+  assert.equal(h.at(-2).detail.attempt, 1, 'every cut attempt was given back');
+});
+
+// ---- retry -----------------------------------------------------------------------------------
+
+test('POST /retry queues a failed recording again (starter, admin); 409 not_failed, 403 for a viewer, 404 unseen', async () => {
+  const srv = await startServer();
+  const { o, admin, viewer, other } = await makeUsers(srv, { o: 'instructor', admin: 'admin', viewer: 'student', other: 'instructor' });
+  const rec = await start(srv, o.token);
+  await stop(srv, o.token, rec.id);
+  const failed = await waitStatus(srv, o.token, rec.id, ['failed', 'done'], 30000);
+  assert.equal(failed.error, 'no_media');
+  const sh = await srv.api('POST', `/api/v1/recordings/${rec.id}/shares`, { token: o.token, body: { userId: viewer.id, permission: 'download' } });
+  assert.equal(sh.status, 201, show(sh));
+  const retry = (token, id = rec.id) => srv.api('POST', `/api/v1/recordings/${id}/retry`, { token });
+
+  const v = await retry(viewer.token);
+  assert.equal(v.status, 403, show(v));
+  assert.equal(v.json.error.code, 'forbidden');
+  const x = await retry(other.token);
+  assert.equal(x.status, 404, show(x));
+  assert.equal(x.json.error.code, 'not_found');
+  assert.equal((await retry(o.token, crypto.randomUUID())).status, 404);
+  assert.equal((await getRec(srv, o.token, rec.id)).status, 'failed', 'a refused retry changed nothing');
+
+  // the room hears it like any other transition
+  const sock = io(srv.url, { path: '/socket.io/', transports: ['websocket'], reconnection: false, forceNew: true, auth: { token: o.token } });
+  const heard = [];
+  for (const ev of ['recording-stopped', 'recording-progress', 'recording-done']) sock.on(ev, (d) => heard.push([ev, d]));
+  try {
+    await sock.timeout(8000).emitWithAck('join-room', { roomId: rec.room });
+  } catch (e) {
+    sock.disconnect();
+    throw e;
+  }
+
+  // the tracks are there now (as after a fixed fault): the starter retries
+  putMedia(srv, rec);
+  const ok = await retry(o.token, rec.id.toUpperCase());
+  assert.equal(ok.status, 202, show(ok));
+  assert.equal(ok.json.id, rec.id);
+  assert.ok(['stopped', 'processing'].includes(ok.json.status), show(ok));
+  assert.equal(ok.json.error, null);
+  assert.equal(ok.json.completedAt, null);
+  // already queued: a second retry is a conflict
+  const again = await retry(o.token);
+  assert.equal(again.status, 409, show(again));
+  assert.equal(again.json.error.code, 'not_failed');
+  const r = await waitStatus(srv, o.token, rec.id, ['done', 'failed']);
+  assertComposed(srv, rec, r);
+  const deadline = Date.now() + 15000;
+  while (!heard.some(([ev]) => ev === 'recording-done') && Date.now() < deadline) await sleep(50);
+  sock.disconnect();
+  const evs = heard.filter(([, d]) => d.recordingId === rec.id).map(([ev]) => ev);
+  assert.equal(evs[0], 'recording-stopped', `room events after the retry: ${JSON.stringify(heard)}`);
+  assert.equal(evs.at(-1), 'recording-done', `room events after the retry: ${JSON.stringify(heard)}`);
+  const done = await retry(admin.token);
+  assert.equal(done.status, 409, show(done));
+  assert.equal(done.json.error.code, 'not_failed');
+
+  const h = await history(srv, o.token, rec.id);
+  const t = types(h).filter((y) => y !== 'share');
+  assert.deepEqual(t, ['start', 'stop', 'processing', 'failed', 'retry', 'processing', 'done'], JSON.stringify(h));
+  const entry = h.find((e) => e.accessType === 'retry');
+  assert.equal(entry.accessedBy, o.id, 'the retry is the starter\'s');
+  assert.equal(entry.detail.previousError, 'no_media');
+
+  // an admin may retry too, and a deleted recording is not found
+  const rec2 = await start(srv, o.token);
+  await stop(srv, o.token, rec2.id);
+  await waitStatus(srv, o.token, rec2.id, ['failed'], 30000);
+  assert.equal((await srv.api('DELETE', `/api/v1/recordings/${rec2.id}`, { token: o.token })).status, 200);
+  assert.equal((await retry(admin.token, rec2.id)).status, 404);
+  assert.equal((await srv.api('POST', `/api/v1/recordings/${rec2.id}/restore`, { token: o.token })).status, 200);
+  const byAdmin = await retry(admin.token, rec2.id);
+  assert.equal(byAdmin.status, 202, show(byAdmin));
+  const again2 = await waitStatus(srv, o.token, rec2.id, ['failed', 'done'], 30000);
+  assert.equal(again2.error, 'no_media');
+});
+
+// ---- leftovers and the running gauge -----------------------------------------------------------
+
+/** A pid that no process has: above pid_max. */
+const DEAD_PID = 999999999;
+
+test('temporary outputs of killed composers are removed by the next attempt; a live one is kept', async () => {
+  const srv = await startServer({ env: { VTP_JOB_BACKOFF: '0.3' } });
+  const { o } = await makeUsers(srv, { o: 'instructor' });
+  const rec = await start(srv, o.token);
+  putMedia(srv, rec);
+  const dir = recDir(srv, rec);
+  // what a composer killed by -9 leaves (another run's, long gone) ...
+  fs.writeFileSync(path.join(dir, `recording.webm.tmp-${DEAD_PID}`), 'half a file');
+  fs.mkdirSync(path.join(dir, `hls.tmp-${DEAD_PID - 1}`));
+  fs.writeFileSync(path.join(dir, `hls.tmp-${DEAD_PID - 1}`, 'seg_00000.m4s'), 'half a segment');
+  // ... and one of a process that still runs (this test's): not touched
+  const live = path.join(dir, `thumbnail.jpg.tmp-${process.pid}`);
+  fs.writeFileSync(live, 'in progress');
+  await stop(srv, o.token, rec.id);
+  // a real kill -9 of the first composer, too
+  const child = await waitComposer(srv.proc.pid);
+  process.kill(child.pid, 'SIGKILL');
+  const r = await waitStatus(srv, o.token, rec.id, ['done', 'failed']);
+  assertComposed(srv, rec, r);
+  const left = fs.readdirSync(dir).filter((f) => f.includes('.tmp-'));
+  assert.deepEqual(left, [path.basename(live)], `leftovers: ${JSON.stringify(left)}`);
+  assert.ok(fs.existsSync(path.join(dir, 'hls', 'index.m3u8')));
+
+  // at start: the folders of finished recordings are swept too
+  const failed = await start(srv, o.token);
+  await stop(srv, o.token, failed.id);
+  await waitStatus(srv, o.token, failed.id, ['failed'], 30000);
+  const fdir = recDir(srv, failed);
+  fs.mkdirSync(fdir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(fdir, `recording.webm.tmp-${DEAD_PID}`), 'half a file');
+  fs.writeFileSync(path.join(dir, `recording.webm.tmp-${DEAD_PID}`), 'half a file');
+  await srv.restart();
+  for (const d of [fdir, dir]) {
+    const rest = fs.readdirSync(d).filter((f) => f.includes('.tmp-'));
+    assert.deepEqual(rest, d === dir ? [path.basename(live)] : [], `after the restart, in ${d}: ${JSON.stringify(rest)}`);
+  }
+});
+
+test('vtp_jobs_running never goes negative: a job that finds nothing to do starts no child and counts none', async () => {
+  const srv = await startServer({ env: { VTP_WORKERS: 0 } });
+  const { o } = await makeUsers(srv, { o: 'instructor' });
+  const rec = await start(srv, o.token);
+  putMedia(srv, rec);
+  await stop(srv, o.token, rec.id);
+  // an operator composes it by hand while its job waits in the queue
+  const c = await srv.cli(['compose', '--recording', rec.id], { timeoutMs: 120000 });
+  assert.equal(c.code, 0, c.stderr);
+  assert.equal((await getRec(srv, o.token, rec.id)).status, 'done');
+  await srv.restart({ VTP_WORKERS: 1 });
+  const running = async () => {
+    const text = await fetch(`${srv.url}/metrics`).then((x) => x.text());
+    const m = text.match(/^vtp_jobs_running (-?\d+)$/m);
+    assert.ok(m, 'vtp_jobs_running missing');
+    return { running: Number(m[1]), claimed: Number(text.match(/^vtp_jobs_claimed_total (\d+)$/m)[1]),
+      succeeded: Number(text.match(/^vtp_jobs_succeeded_total (\d+)$/m)[1]) };
+  };
+  const deadline = Date.now() + 30000;
+  let m = await running();
+  while (m.succeeded < 1 && Date.now() < deadline) {
+    await sleep(100);
+    m = await running();
+  }
+  assert.equal(m.claimed, 1, JSON.stringify(m));
+  assert.equal(m.succeeded, 1, `the job was settled as done: ${JSON.stringify(m)}`);
+  assert.equal(m.running, 0, `vtp_jobs_running after a job without a child: ${JSON.stringify(m)}`);
 });
 
 // ---- the worker subcommand -------------------------------------------------------------------

@@ -477,10 +477,14 @@ test('delete → 404 on get, gone from lists, listed with deleted=true; restore 
   assert.ok((await list(u.admin.token, 'deleted=true&limit=100')).json.recordings.some((r) => r.id === a.id),
     'admin should list all deleted recordings');
 
-  const twice = await del(u.inst.token, a.id);
-  assert.ok([404, 409].includes(twice.status), `delete twice: ${show(twice)}`);
-  if (twice.status === 409) assert.equal(twice.json.error.code, 'already_deleted');
-  else assert.equal(twice.json.error.code, 'not_found');
+  // deleting it again is a conflict for those who could restore it (CONTRACT
+  // §3: 409 state conflict), and still not found for everyone else
+  expectError(await del(u.inst.token, a.id), 409, 'already_deleted', undefined, 'delete twice');
+  expectError(await srv.api('DELETE', `/api/v1/recordings/delete?id=${a.id}`, { token: u.inst.token }), 409,
+    'already_deleted', undefined, 'delete twice (alias)');
+  expectError(await del(u.admin.token, a.id), 409, 'already_deleted', undefined, 'admin deletes twice');
+  expectError(await del(u.inst2.token, a.id), 404, 'not_found', undefined, 'another instructor deletes a deleted one');
+  expectError(await del(u.stu.token, a.id), 404, 'not_found', undefined, 'a student deletes a deleted one');
 
   expectError(await restore(u.inst2.token, a.id), 404, 'not_found');
   const r = await restore(u.inst.token, a.id);
@@ -523,6 +527,83 @@ test('deleting an active recording stops it first and frees the room', async () 
 });
 
 // ---- protocol ------------------------------------------------------------------------
+
+test('recording ids are accepted in any letter case; answers spell them in lowercase', async () => {
+  const a = await startRec(srv, u.inst.token);
+  const upper = a.id.toUpperCase();
+  const mixed = a.id.split('').map((c, i) => (i % 2 ? c.toUpperCase() : c)).join('');
+  assert.notEqual(upper, a.id);
+  for (const id of [upper, mixed]) {
+    const g = await get(u.inst.token, id);
+    assert.equal(g.status, 200, show(g));
+    assert.equal(g.json.id, a.id);
+    const alias = await srv.api('GET', `/api/v1/recordings/get?id=${id}`, { token: u.inst.token });
+    assert.equal(alias.status, 200, show(alias));
+    assert.equal(alias.json.id, a.id);
+    for (const sub of ['participants', 'access-log', 'shares']) {
+      const res = await srv.api('GET', `/api/v1/recordings/${id}/${sub}`, { token: u.inst.token });
+      assert.equal(res.status, 200, `${sub}: ${show(res)}`);
+    }
+  }
+  const sh = await srv.api('POST', `/api/v1/recordings/${upper}/shares`, { token: u.inst.token, body: { userId: u.stu.id.toUpperCase(), permission: 'view' } });
+  assert.equal(sh.status, 201, show(sh));
+  assert.equal(sh.json.recordingId, a.id);
+  assert.equal(sh.json.userId, u.stu.id);
+  const unsh = await srv.api('DELETE', `/api/v1/recordings/${upper}/shares/${sh.json.id.toUpperCase()}`, { token: u.inst.token });
+  assert.ok([200, 204].includes(unsh.status), show(unsh));
+  const st = await srv.api('POST', `/api/v1/recordings/${upper}/stop`, { token: u.inst.token });
+  assert.equal(st.status, 200, show(st));
+  assert.equal(st.json.id, a.id);
+  const d = await del(u.inst.token, upper);
+  assert.equal(d.status, 200, show(d));
+  assert.equal(d.json.recordingId, a.id, 'the delete answer spells the id as every other answer does');
+  expectError(await del(u.inst.token, mixed), 409, 'already_deleted');
+  const r = await restore(u.inst.token, mixed);
+  assert.equal(r.status, 200, show(r));
+  assert.equal(r.json.id, a.id);
+});
+
+test('/metrics names no recording or track; with VTP_METRICS_TOKEN it needs the token and shows them', async () => {
+  const a = await startRec(srv, u.inst.token);
+  const track = await srv.api('POST', `/api/v1/recordings/${a.id}/tracks`, {
+    token: u.inst.token, body: { peerId: 'p1', fullName: 'Ada', kind: 'audio', codec: 'opus', payloadType: 111 },
+  });
+  assert.equal(track.status, 201, show(track));
+  const pub = await fetch(`${srv.url}/metrics`);
+  assert.equal(pub.status, 200);
+  const text = await pub.text();
+  assert.match(text, /^vtp_recordings_active \d+$/m, 'the aggregate series stay');
+  assert.match(text, /^vtp_ingest_tracks \d+$/m, 'the aggregate track gauge stays');
+  assert.ok(!text.includes(a.id), 'a recording id in the public /metrics');
+  assert.ok(!text.includes(track.json.trackId), 'a track id in the public /metrics');
+  assert.doesNotMatch(text, /recording="/);
+  await stopRec(srv, u.inst.token, a.id);
+
+  const token = `metrics-${rand(12)}`;
+  const prot = await startServer({ env: { VTP_METRICS_TOKEN: token, VTP_WORKERS: 0 } });
+  try {
+    const pu = await makeUsers(prot, { i: 'instructor' });
+    const b = await startRec(prot, pu.i.token);
+    const t = await prot.api('POST', `/api/v1/recordings/${b.id}/tracks`, {
+      token: pu.i.token, body: { peerId: 'p1', fullName: 'Ada', kind: 'audio', codec: 'opus', payloadType: 111 },
+    });
+    assert.equal(t.status, 201, show(t));
+    for (const headers of [{}, { authorization: `Bearer ${token}x` }, { authorization: `Bearer ${token.slice(0, -1)}` },
+      { authorization: token }, { authorization: `Bearer ${pu.i.token}` }]) {
+      const res = await fetch(`${prot.url}/metrics`, { headers });
+      assert.equal(res.status, 401, `${JSON.stringify(headers)} → ${res.status}`);
+      const body = await res.json();
+      assert.equal(body.error.code, 'unauthorized');
+    }
+    const ok = await fetch(`${prot.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(ok.status, 200);
+    const full = await ok.text();
+    assert.match(full, new RegExp(`^vtp_track_packets_total\\{recording="${b.id}",track="${t.json.trackId}",kind="audio"\\} 0$`, 'm'));
+    await stopRec(prot, pu.i.token, b.id);
+  } finally {
+    await prot.stop();
+  }
+});
 
 test('405 with Allow for wrong methods', async () => {
   const a = await startRec(srv, u.inst.token);

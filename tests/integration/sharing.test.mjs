@@ -110,6 +110,74 @@ test('holders of "share" may re-share, nothing more', async () => {
   await stopRec(srv, u.owner.token, r.id);
 });
 
+test('a holder of "share" may not share with a role (403 role_share_forbidden); starter and admin may', async () => {
+  const r = await startRec(srv, u.owner.token);
+  const s = await share(u.owner.token, r.id, { userId: u.inst2.id, permission: 'share' });
+  assert.equal(s.status, 201, show(s));
+  for (const permission of ['share', 'download', 'view']) {
+    const res = await share(u.inst2.token, r.id, { role: 'student', permission });
+    expectError(res, 403, 'role_share_forbidden', 'role', `holder shares with the student role (${permission})`);
+  }
+  // nothing was created: no student sees it, the starter lists one share
+  for (const st of [u.stu1, u.stu2]) expectError(await get(st.token, r.id), 404, 'not_found');
+  assert.deepEqual(sharesOf((await shares(u.owner.token, r.id)).json).map((x) => x.id), [s.json.id]);
+  // individual users are still fine
+  const one = await share(u.inst2.token, r.id, { userId: u.stu1.id, permission: 'view' });
+  assert.equal(one.status, 201, show(one));
+  // role shares stay for the starter and admins
+  const byAdmin = await share(u.admin.token, r.id, { role: 'service', permission: 'view' });
+  assert.equal(byAdmin.status, 201, show(byAdmin));
+  const byOwner = await share(u.owner.token, r.id, { role: 'student', permission: 'view' });
+  assert.equal(byOwner.status, 201, show(byOwner));
+  await stopRec(srv, u.owner.token, r.id);
+});
+
+test('shares made by a holder end with the holder\'s grant, recursively, and the access log shows it', async () => {
+  const r = await startRec(srv, u.owner.token);
+  const ok = (res) => { assert.equal(res.status, 201, show(res)); return res.json; };
+  const inst2 = ok(await share(u.owner.token, r.id, { userId: u.inst2.id, permission: 'share' }));
+  const kept = ok(await share(u.owner.token, r.id, { userId: u.svc.id, permission: 'view' }));
+  const inst3 = ok(await share(u.inst2.token, r.id, { userId: u.inst3.id, permission: 'share' }));
+  const stu1 = ok(await share(u.inst3.token, r.id, { userId: u.stu1.id, permission: 'view' }));
+  const stu2 = ok(await share(u.inst2.token, r.id, { userId: u.stu2.id, permission: 'download' }));
+  for (const who of [u.inst2, u.inst3, u.stu1, u.stu2, u.svc]) assert.equal((await get(who.token, r.id)).status, 200);
+
+  // the starter revokes the first holder: everything that hung on it goes
+  const del = await unshare(u.owner.token, r.id, inst2.id);
+  assert.ok([200, 204].includes(del.status), show(del));
+  for (const who of [u.inst2, u.inst3, u.stu1, u.stu2]) expectError(await get(who.token, r.id), 404, 'not_found', undefined, who.name);
+  assert.equal((await get(u.svc.token, r.id)).status, 200, 'the starter\'s own share must stay');
+  assert.deepEqual(sharesOf((await shares(u.owner.token, r.id)).json).map((x) => x.id), [kept.id]);
+  // a holder cut off cannot share any more either
+  expectError(await share(u.inst3.token, r.id, { userId: u.stu1.id, permission: 'view' }), 404, 'not_found');
+
+  const log = (await accessLog(u.owner.token, r.id, 'limit=100')).json.entries;
+  const unshares = log.filter((e) => e.accessType === 'unshare');
+  const direct = unshares.find((e) => e.detail.shareId === inst2.id);
+  assert.ok(direct && !direct.detail.cascade, JSON.stringify(unshares));
+  const cascaded = unshares.filter((e) => e.detail.cascade === true);
+  assert.deepEqual(cascaded.map((e) => e.detail.shareId).sort(), [inst3.id, stu1.id, stu2.id].sort(), JSON.stringify(unshares));
+  for (const e of cascaded) assert.equal(e.accessedBy, u.owner.id, 'the revocation that caused it is the starter\'s');
+  assert.equal(cascaded.find((e) => e.detail.shareId === stu1.id).detail.sharedBy, u.inst3.id);
+
+  // lowering a holder's share ends what they shared, too
+  ok(await share(u.owner.token, r.id, { userId: u.inst2.id, permission: 'share' }));
+  ok(await share(u.inst2.token, r.id, { userId: u.stu1.id, permission: 'view' }));
+  assert.equal((await get(u.stu1.token, r.id)).status, 200);
+  const lowered = await share(u.owner.token, r.id, { userId: u.inst2.id, permission: 'view' });
+  assert.ok([200, 201].includes(lowered.status), show(lowered));
+  expectError(await get(u.stu1.token, r.id), 404, 'not_found', undefined, 'share of a lowered holder');
+  assert.equal((await get(u.inst2.token, r.id)).status, 200, 'the lowered holder keeps view');
+
+  // and a holder through a role share loses theirs with the role share
+  const roleShare = ok(await share(u.owner.token, r.id, { role: 'instructor', permission: 'share' }));
+  ok(await share(u.inst3.token, r.id, { userId: u.stu2.id, permission: 'view' }));
+  assert.equal((await get(u.stu2.token, r.id)).status, 200);
+  assert.ok([200, 204].includes((await unshare(u.owner.token, r.id, roleShare.id)).status));
+  expectError(await get(u.stu2.token, r.id), 404, 'not_found', undefined, 'share of a role-share holder');
+  await stopRec(srv, u.owner.token, r.id);
+});
+
 test('re-sharing to the same user replaces the permission', async () => {
   const r = await startRec(srv, u.owner.token);
   const a = await share(u.owner.token, r.id, { userId: u.stu1.id, permission: 'view' });

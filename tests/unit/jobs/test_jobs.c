@@ -353,6 +353,86 @@ static void test_child_not_found(void **state)
 	assert_int_equal(r.code, 127);
 }
 
+/* ---- leftovers of killed composers ------------------------------------------ */
+
+static void test_tmp_output_pid(void **state)
+{
+	static const struct {
+		const char *name;
+		long pid;
+	} cases[] = {
+		{"recording.webm.tmp-1234", 1234},
+		{"recording.mp4.tmp-7", 7},
+		{"hls.tmp-99999", 99999},
+		{"thumbnail.jpg.tmp-4194304", 4194304},
+		{"a.tmp-1.tmp-42", 42},       /* the last mark counts */
+		{"recording.webm", 0},
+		{"recording.webm.tmp-", 0},
+		{"recording.webm.tmp-12a", 0},
+		{"recording.webm.tmp--1", 0},
+		{"recording.webm.tmp-12345678901", 0}, /* too long for a pid */
+		{"x.vtptmp.0123456789abcdef", 0},      /* storage's own temp files */
+		{"tracks", 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		long got = tmp_output_pid(cases[i].name);
+
+		if (got != cases[i].pid)
+			fail_msg("%s: %ld, expected %ld", cases[i].name, got, cases[i].pid);
+	}
+}
+
+static void write_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "x", 1), 1);
+	close(fd);
+}
+
+static void test_sweep_folder(void **state)
+{
+	char dir[] = "/tmp/vtp-sweep-XXXXXX", p[512], keep[64];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(p, sizeof(p), "%s/recording.webm.tmp-999999999", dir);
+	write_file(p);
+	snprintf(p, sizeof(p), "%s/hls.tmp-999999998", dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/hls.tmp-999999998/seg_00000.m4s", dir);
+	write_file(p);
+	snprintf(p, sizeof(p), "%s/hls.tmp-999999998/deeper", dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	/* a link in a leftover folder is removed, its target left alone */
+	snprintf(p, sizeof(p), "%s/hls.tmp-999999998/deeper/link", dir);
+	assert_int_equal(symlink("/etc/hostname", p), 0);
+	/* ours: this process runs */
+	snprintf(keep, sizeof(keep), "recording.mp4.tmp-%ld", (long)getpid());
+	snprintf(p, sizeof(p), "%s/%s", dir, keep);
+	write_file(p);
+	snprintf(p, sizeof(p), "%s/recording.webm", dir);
+	write_file(p);
+
+	assert_int_equal(sweep_folder(dir, "test"), 2);
+	snprintf(p, sizeof(p), "%s/recording.webm.tmp-999999999", dir);
+	assert_int_not_equal(access(p, F_OK), 0);
+	snprintf(p, sizeof(p), "%s/hls.tmp-999999998", dir);
+	assert_int_not_equal(access(p, F_OK), 0);
+	snprintf(p, sizeof(p), "%s/%s", dir, keep);
+	assert_int_equal(access(p, F_OK), 0);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/recording.webm", dir);
+	assert_int_equal(access(p, F_OK), 0);
+	unlink(p);
+	assert_int_equal(access("/etc/hostname", F_OK) == 0 || errno == ENOENT, 1);
+	assert_int_equal(sweep_folder(dir, "test"), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,6 +445,8 @@ int main(void)
 		cmocka_unit_test(test_child_timeout),
 		cmocka_unit_test(test_child_stop),
 		cmocka_unit_test(test_child_not_found),
+		cmocka_unit_test(test_tmp_output_pid),
+		cmocka_unit_test(test_sweep_folder),
 	};
 
 	vtp_log_init(VTP_LOG_ERROR, false);

@@ -1445,6 +1445,35 @@ static void test_jobs(void **state)
 	assert_string_equal(r.status, "failed");
 	assert_string_equal(r.error, "no_media");
 	vtp_recording_clear(&r);
+	/* retry: failed -> stopped with the error and completion cleared; only
+	 * from failed, never for a deleted one */
+	assert_int_equal(vtp_store_recording_requeue(fx->s, rec), VTP_ECONFLICT); /* done */
+	assert_int_equal(vtp_store_recording_requeue(fx->s, rec2), 0);
+	assert_int_equal(vtp_store_recording_get(fx->s, rec2, &r), 0);
+	assert_string_equal(r.status, "stopped");
+	assert_null(r.error);
+	assert_int_equal(r.completed_at, 0);
+	vtp_recording_clear(&r);
+	assert_int_equal(vtp_store_recording_requeue(fx->s, rec2), VTP_ECONFLICT);
+	assert_int_equal(vtp_store_recording_failed(fx->s, rec2, "again", T0 + 20), 0);
+	assert_int_equal(vtp_store_recording_soft_delete(fx->s, rec2, T0 + 30), 0);
+	assert_int_equal(vtp_store_recording_requeue(fx->s, rec2), VTP_ECONFLICT);
+	assert_int_equal(vtp_store_recording_restore(fx->s, rec2), 0);
+
+	/* a shutdown gives the attempt back: release does not count it */
+	assert_int_equal(vtp_store_job_enqueue(fx->s, rec2, T0, &job), 0);
+	assert_int_equal(vtp_store_job_claim(fx->s, "node-r", T0 + 1, &got), 0);
+	assert_string_equal(got.id, job.id);
+	assert_int_equal(got.attempts, 1);
+	assert_int_equal(vtp_store_job_release(fx->s, got.id, T0 + 1, "interrupted"), 0);
+	assert_int_equal(vtp_store_job_release(fx->s, got.id, T0 + 1, "twice"), VTP_ECONFLICT);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(vtp_store_job_claim(fx->s, "node-r", T0 + 2, &got), 0);
+		assert_int_equal(got.attempts, 1);
+		assert_int_equal(vtp_store_job_release(fx->s, got.id, T0 + 2, "interrupted"), 0);
+	}
+	assert_int_equal(vtp_store_job_claim(fx->s, "node-r", T0 + 3, &got), 0);
+	assert_int_equal(vtp_store_job_finish(fx->s, got.id, true, NULL), 0);
 
 	/* concurrent claimers: each job exactly once */
 	for (int i = 0; i < 20; i++) {
