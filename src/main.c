@@ -816,6 +816,8 @@ static int cmd_inspect(int argc, char **argv)
 		      "mediaSeconds", s.media_seconds, "arrivalSeconds", span,
 		      "firstArrival", first, "lastArrival", last, "end", end_name(s.end),
 		      "readableBytes", (json_int_t)s.good_bytes, "fileBytes", (json_int_t)s.file_bytes);
+	json_object_set_new(o, "relatches", json_integer((json_int_t)s.relatches));
+	json_object_set_new(o, "ssrcChanged", json_boolean(s.ssrc_changed));
 	if (as_json) {
 		text = json_dumps(o, JSON_INDENT(2));
 		printf("%s\n", text);
@@ -828,6 +830,11 @@ static int cmd_inspect(int argc, char **argv)
 		printf("rtp:        %llu packets, %llu bytes, ssrc 0x%08x%s\n",
 		       (unsigned long long)s.rtp_packets, (unsigned long long)s.rtp_bytes,
 		       (unsigned)s.ssrc, s.ssrc_changed ? " (changed during the capture)" : "");
+		if (s.relatches)
+			printf("senders:    %llu (followed a new sender %llu time%s after the "
+			       "previous one went silent; each starts new numbering)\n",
+			       (unsigned long long)s.relatches + 1, (unsigned long long)s.relatches,
+			       s.relatches == 1 ? "" : "s");
 		printf("rtcp:       %llu packets, %llu sender reports\n",
 		       (unsigned long long)s.rtcp_packets, (unsigned long long)s.sender_reports);
 		printf("gaps:       %llu (%llu packets missing), %llu reordered or duplicate\n",

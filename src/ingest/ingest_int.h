@@ -88,6 +88,8 @@ typedef struct track {
 	int fd;                 /* the UDP socket; closed by the loop at end; -1 for WHIP */
 	struct whip_session *whip; /* WHIP: the session this stream belongs to (a reference) */
 	int stream;             /* WHIP: index of the session's stream */
+	vtp_srtp *srtp;         /* plain RTP with "srtp": the sender's key (inbound) and
+				 * ours for feedback (outbound); NULL otherwise */
 	bool no_fir;            /* WHIP: the peer did not offer ccm fir */
 	bool use_nack;          /* WHIP: the peer retransmits on generic NACK */
 	vtp_capw *cap;
@@ -120,6 +122,9 @@ typedef struct track {
 	uint64_t window_start_ns, window_bytes;
 	uint64_t drops;
 	bool failed;
+	bool relatched;         /* has followed a new sender at least once */
+	uint64_t relatches, ssrc_changes;
+	uint64_t past_received, past_lost; /* of the senders before the current one */
 
 	/* published */
 	_Atomic uint64_t a_packets, a_bytes, a_lost, a_reordered, a_duplicates,
@@ -130,6 +135,7 @@ typedef struct track {
 	_Atomic int a_state;
 	_Atomic int a_cap_errno;
 	_Atomic uint32_t a_ssrc;
+	_Atomic uint64_t a_relatched, a_ssrc_changes;
 
 	/* keeper */
 	char participant_id[VTP_UUID_BUFLEN];
@@ -237,7 +243,6 @@ struct vtp_ingest {
 	int ntracks;
 	track *ended;           /* ended before their recording stopped (reg_mu) */
 	uint8_t *port_used;     /* port_max - port_min + 1 entries (reg_mu) */
-	int port_cursor;
 
 	/* command queue into the loop */
 	pthread_mutex_t cmd_mu;
@@ -274,6 +279,7 @@ struct vtp_ingest {
 	_Atomic uint64_t rx_datagrams, rx_bytes;
 	_Atomic uint64_t drops[DROP_COUNT];
 	_Atomic uint64_t feedback_sent;
+	_Atomic uint64_t relatched, ssrc_changes;
 };
 
 /* Loop state (loop.c, whip_loop.c): the receive batch. */
@@ -296,6 +302,7 @@ uint64_t vtp__now_realtime_ns(void);
 uint64_t vtp__msg_arrival(struct msghdr *mh, uint64_t fallback);
 bool vtp__same_addr(const struct sockaddr_storage *a, socklen_t alen,
 		    const struct sockaddr_storage *b, socklen_t blen);
+void vtp__addr_text(const struct sockaddr_storage *a, char *host, size_t hostlen, int *port);
 void vtp__drop(vtp_ingest *ing, track *t, enum drop_reason why);
 void vtp__on_rtp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t at);
 void vtp__on_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t at);
