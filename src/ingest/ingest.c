@@ -75,6 +75,7 @@ void vtp__track_unref(track *t)
 	if (t->whip)
 		vtp__whip_unref(t->whip);
 	vtp_srtp_free(t->srtp);
+	vtp_free(t->pending);
 	vtp_free(t->peer_id);
 	vtp_free(t->full_name);
 	vtp_free(t->user_id);

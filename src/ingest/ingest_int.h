@@ -72,6 +72,20 @@ void vtp__completion_destroy(completion *c);
  * again once, then given up with a PLI. */
 #define NACK_PENDING 64
 
+/* RTCP that arrived before the track knew its sender (senders send a
+ * sender report before their first RTP packet; a restarted one too): held
+ * until RTP chooses the source, then kept if it came from that host. */
+#define PENDING_RTCP 4
+#define PENDING_RTCP_MAX 512     /* larger early RTCP is not held */
+
+typedef struct pending_rtcp {
+	uint64_t at;
+	struct sockaddr_storage from;
+	socklen_t fromlen;
+	uint16_t len;
+	uint8_t data[PENDING_RTCP_MAX];
+} pending_rtcp;
+
 typedef struct track {
 	int src_kind;           /* SRC_TRACK */
 	_Atomic int refs;
@@ -125,6 +139,8 @@ typedef struct track {
 	bool relatched;         /* has followed a new sender at least once */
 	uint64_t relatches, ssrc_changes;
 	uint64_t past_received, past_lost; /* of the senders before the current one */
+	pending_rtcp *pending;  /* PENDING_RTCP entries, allocated when first needed */
+	int npending;
 
 	/* published */
 	_Atomic uint64_t a_packets, a_bytes, a_lost, a_reordered, a_duplicates,

@@ -442,10 +442,11 @@ static void relatch(vtp_ingest *ing, track *t, const struct sockaddr_storage *fr
 
 /* Latching: RTP is taken from the first address that sends RTP the track
  * accepts (see rtp_acceptable), and from another one only once that has
- * been silent for RELATCH_SILENCE_NS. RTCP is taken only once RTP is
- * latched, and only from the RTP sender's host: from the first of its
- * ports that sends RTCP (ffmpeg and GStreamer send it from a second
- * port; that is also where they listen for feedback). */
+ * been silent for RELATCH_SILENCE_NS. RTCP is judged only once RTP is
+ * latched (until then it waits, see hold_rtcp), and only from the RTP
+ * sender's host: from the first of its ports that sends RTCP (ffmpeg and
+ * GStreamer send it from a second port; that is also where they listen for
+ * feedback). */
 static bool source_ok(vtp_ingest *ing, track *t, int kind, const struct sockaddr_storage *from,
 		      socklen_t len, uint64_t at)
 {
@@ -471,6 +472,64 @@ static bool source_ok(vtp_ingest *ing, track *t, int kind, const struct sockaddr
 	t->rtcp_srclen = len;
 	t->rtcp_latched = true;
 	return true;
+}
+
+/* RTCP that cannot be judged yet: nothing is latched, or it comes from a
+ * new address while the latched sender is silent enough to be replaced. */
+static bool rtcp_must_wait(const track *t, const struct sockaddr_storage *from, socklen_t len,
+			   uint64_t at)
+{
+	if (!t->latched)
+		return true;
+	if (vtp__same_addr(&t->src, t->srclen, from, len) ||
+	    (t->rtcp_latched && vtp__same_addr(&t->rtcp_src, t->rtcp_srclen, from, len)))
+		return false;
+	return at >= t->last_ns && at - t->last_ns >= RELATCH_SILENCE_NS;
+}
+
+static void hold_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n,
+		      const struct sockaddr_storage *from, socklen_t len, uint64_t at)
+{
+	vtp_rtcp_info info;
+	pending_rtcp *e;
+
+	if (vtp_rtcp_parse(p, n, &info) != 0) {
+		vtp__drop(ing, t, DROP_GARBAGE);
+		return;
+	}
+	if (n > PENDING_RTCP_MAX) {
+		vtp__drop(ing, t, DROP_SOURCE);
+		return;
+	}
+	if (!t->pending)
+		t->pending = vtp_calloc(PENDING_RTCP, sizeof(*t->pending));
+	if (t->npending == PENDING_RTCP) { /* the oldest goes */
+		vtp__drop(ing, t, DROP_SOURCE);
+		memmove(&t->pending[0], &t->pending[1], (PENDING_RTCP - 1) * sizeof(*t->pending));
+		t->npending--;
+	}
+	e = &t->pending[t->npending++];
+	e->at = at;
+	memcpy(&e->from, from, sizeof(e->from));
+	e->fromlen = len;
+	e->len = (uint16_t)n;
+	memcpy(e->data, p, n);
+}
+
+/* RTP has chosen (or confirmed) the source: held RTCP from its host is
+ * kept (after the RTP packet, so that it can be tied to its SSRC), the
+ * rest was someone else's. */
+static void release_rtcp(vtp_ingest *ing, track *t)
+{
+	for (int i = 0; i < t->npending; i++) {
+		pending_rtcp *e = &t->pending[i];
+
+		if (source_ok(ing, t, VTP_PKT_RTCP, &e->from, e->fromlen, e->at))
+			vtp__on_rtcp(ing, t, e->data, e->len, e->at);
+		else
+			vtp__drop(ing, t, DROP_SOURCE);
+	}
+	t->npending = 0;
 }
 
 /* SRTP tracks: the datagram is authenticated and decrypted in place
@@ -528,14 +587,22 @@ static void on_readable(loop_state *ls, track *t)
 				continue;
 			if (kind == VTP_PKT_RTP && !rtp_acceptable(ing, t, p, n))
 				continue;
+			if (kind == VTP_PKT_RTCP &&
+			    rtcp_must_wait(t, &ls->addrs[i], mh->msg_namelen, at)) {
+				hold_rtcp(ing, t, p, n, &ls->addrs[i], mh->msg_namelen, at);
+				continue;
+			}
 			if (!source_ok(ing, t, kind, &ls->addrs[i], mh->msg_namelen, at)) {
 				vtp__drop(ing, t, DROP_SOURCE);
 				continue;
 			}
-			if (kind == VTP_PKT_RTP)
+			if (kind == VTP_PKT_RTP) {
 				vtp__on_rtp(ing, t, p, n, at);
-			else
+				if (t->npending)
+					release_rtcp(ing, t);
+			} else {
 				vtp__on_rtcp(ing, t, p, n, at);
+			}
 		}
 		/* the kernel shortened these; the rest are still as set up */
 		for (int i = 0; i < got; i++) {
