@@ -6,8 +6,9 @@
  * authenticate, RTP must carry the registered payload type and the given
  * SSRC before it may choose the source, the source must be the latched one
  * (see source_ok), the learned SSRC must match, duplicates are dropped, and
- * everything dropped is counted by reason. RTCP from the source (sender reports above all: they tie the RTP
- * clock to the sender's NTP clock for lip sync) is kept in the log too.
+ * everything dropped is counted by reason. RTCP from the source (sender
+ * reports above all: they tie the RTP clock to the sender's NTP clock for
+ * lip sync) is kept in the log too.
  *
  * Feedback: a video track gets a PLI and a FIR as soon as its first packet
  * arrives, so that the capture starts at a keyframe, and a PLI after loss

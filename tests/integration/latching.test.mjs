@@ -378,6 +378,20 @@ test('SRTP: the key from the registration decrypts a real sender; a wrong key ca
     assert.equal(t.dropped, 0, JSON.stringify(t));
     await waitFor(async () => (await trackOf(r.id, ft.trackId)).packets === frelay.rtp, "every packet of ffmpeg's srtp://");
     assert.ok(frelay.rtp >= 30, `ffmpeg sent ${frelay.rtp}`);
+    // mediasoup's way: the sender's own key in the request, ours back for its RTCP
+    const senderKey = crypto.randomBytes(30);
+    const mt = await registered(u.owner.token, r.id, video({ peerId: 'srtp-sfu', srtp: { suite: 'AES_CM_128_HMAC_SHA1_80', keyBase64: senderKey.toString('base64') } }));
+    assert.equal(mt.srtp.suite, 'AES_CM_128_HMAC_SHA1_80');
+    assert.notEqual(mt.srtp.keyBase64, senderKey.toString('base64'), 'the answer carries the recorder\'s own key');
+    const mrelay = await new Relay(mt.port).start();
+    try {
+      const g3 = await run('gst-launch-1.0', gstSrtpArgs(senderKey.toString('hex'), mrelay.port, 30));
+      assert.equal(g3.code, 0, g3.stderr);
+      await waitFor(async () => (await trackOf(r.id, mt.trackId)).packets === mrelay.rtp, "every packet of the sender's key");
+      assert.ok(mrelay.rtp >= 15, `sent ${mrelay.rtp}`);
+    } finally {
+      mrelay.close();
+    }
     await stopRec(r.id);
     // the capture holds the decrypted media: a decoder reads it
     const f = captureOf(r.id, vt.trackId);
