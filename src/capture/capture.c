@@ -592,6 +592,7 @@ int vtp_cap_summarize(const char *path, vtp_cap_summary *s, char *err,
 	vtp_capr *r = NULL;
 	vtp_cap_record rec;
 	rtp_track track = {0};
+	uint64_t records = 0;
 	struct stat st;
 	long long clock_rate;
 	int rc;
@@ -603,7 +604,7 @@ int vtp_cap_summarize(const char *path, vtp_cap_summary *s, char *err,
 	s->meta = vtp_strdup(vtp_capr_meta(r));
 	clock_rate = meta_clock_rate(s->meta);
 	while ((rc = vtp_capr_next(r, &rec)) == VTP_CAPR_RECORD) {
-		if (s->rtp_packets + s->rtcp_packets + s->relatches == 0)
+		if (records++ == 0)
 			s->first_arrival_ns = rec.arrival_ns;
 		s->last_arrival_ns = rec.arrival_ns;
 		if (rec.kind == VTP_CAP_RTP) {
