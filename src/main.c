@@ -856,6 +856,8 @@ static int cmd_inspect(int argc, char **argv)
 	json_object_set_new(o, "notWritten",
 			    json_pack("{sI sI sf}", "spans", (json_int_t)s.gaps, "packets",
 				      (json_int_t)s.gap_records, "seconds", s.gap_seconds));
+	json_object_set_new(o, "relatches", json_integer((json_int_t)s.relatches));
+	json_object_set_new(o, "ssrcChanged", json_boolean(s.ssrc_changed));
 	if (as_json) {
 		text = json_dumps(o, JSON_INDENT(2));
 		printf("%s\n", text);
@@ -868,6 +870,11 @@ static int cmd_inspect(int argc, char **argv)
 		printf("rtp:        %llu packets, %llu bytes, ssrc 0x%08x%s\n",
 		       (unsigned long long)s.rtp_packets, (unsigned long long)s.rtp_bytes,
 		       (unsigned)s.ssrc, s.ssrc_changed ? " (changed during the capture)" : "");
+		if (s.relatches)
+			printf("senders:    %llu (followed a new sender %llu time%s after the "
+			       "previous one went silent; each starts new numbering)\n",
+			       (unsigned long long)s.relatches + 1, (unsigned long long)s.relatches,
+			       s.relatches == 1 ? "" : "s");
 		printf("rtcp:       %llu packets, %llu sender reports\n",
 		       (unsigned long long)s.rtcp_packets, (unsigned long long)s.sender_reports);
 		printf("gaps:       %llu (%llu packets missing), %llu reordered or duplicate\n",

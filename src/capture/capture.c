@@ -8,7 +8,8 @@
  * through a 256 KiB window (more than the largest record, so a record is
  * always contiguous in it) and checks every length, kind and CRC before it
  * hands a record out. The summary is the reader plus a minimal RTP header
- * look, so this module needs nothing from src/ingest. */
+ * look, so this module needs nothing from src/ingest; so is the re-basing
+ * of a track that followed a new sender (vtp_cap_rebase). */
 #include "capture.h"
 
 #include <errno.h>
@@ -68,7 +69,8 @@ static uint64_t get_le64(const uint8_t *p)
 
 static bool kind_valid(int kind)
 {
-	return kind == VTP_CAP_RTP || kind == VTP_CAP_RTCP || kind == VTP_CAP_GAP;
+	return kind == VTP_CAP_RTP || kind == VTP_CAP_RTCP || kind == VTP_CAP_GAP ||
+	       kind == VTP_CAP_NOTE;
 }
 
 /* ---- writer -------------------------------------------------------------- */
@@ -683,9 +685,20 @@ static long long meta_clock_rate(const char *meta)
 	return rate;
 }
 
+static bool note_is_relatch(const uint8_t *p, size_t n)
+{
+	json_t *j = json_loadb((const char *)p, n, 0, NULL);
+	const char *ev = json_string_value(json_object_get(j, "event"));
+	bool yes = ev && strcmp(ev, "relatch") == 0;
+
+	json_decref(j);
+	return yes;
+}
+
 /* RTP bookkeeping over the packets that have a fixed header. */
 typedef struct rtp_track {
 	bool started;
+	bool new_source;   /* a relatch note: the next packet starts a new space */
 	uint32_t ssrc;
 	uint64_t max_seq;  /* extended: cycles << 16 | seq */
 	uint32_t prev_ts;
@@ -713,6 +726,14 @@ static void summarize_rtp(vtp_cap_summary *s, rtp_track *t, const uint8_t *p,
 	}
 	if (ssrc != t->ssrc)
 		s->ssrc_changed = true;
+	if (t->new_source || ssrc != t->ssrc) {
+		/* another sender's numbering: neither a gap nor a jump */
+		t->new_source = false;
+		t->ssrc = ssrc;
+		t->max_seq = seq;
+		t->prev_ts = ts;
+		return;
+	}
 	/* Distance from the highest so far, modulo 2^16: under half the
 	 * space ahead is forward (with a wrap when it crosses 65535). */
 	delta = (uint16_t)(seq - (uint16_t)t->max_seq);
@@ -767,6 +788,11 @@ int vtp_cap_summarize(const char *path, vtp_cap_summary *s, char *err,
 			s->rtp_packets++;
 			s->rtp_bytes += rec.len;
 			summarize_rtp(s, &track, rec.data, rec.len);
+		} else if (rec.kind == VTP_CAP_NOTE) {
+			if (note_is_relatch(rec.data, rec.len)) {
+				s->relatches++;
+				track.new_source = true;
+			}
 		} else {
 			s->rtcp_packets++;
 			if (rec.len >= 2 && rec.data[1] == 200)
@@ -789,4 +815,151 @@ void vtp_cap_summary_clear(vtp_cap_summary *s)
 		return;
 	vtp_free(s->meta);
 	memset(s, 0, sizeof(*s));
+}
+
+/* ---- re-basing (vtp_cap_rebase) -------------------------------------------- */
+
+struct vtp_cap_rebase {
+	uint32_t clock_rate;
+	bool have;               /* an RTP packet seen */
+	bool pending;            /* a relatch note seen: the next RTP is a new space */
+	uint32_t out_ssrc;       /* the first sender's SSRC: every packet carries it */
+	uint32_t cur_ssrc;       /* the current sender's own SSRC */
+	uint16_t seq_off;        /* added to the current sender's numbers */
+	uint32_t ts_off;
+	uint16_t last_seq;       /* output numbering of the newest packet */
+	uint32_t last_ts;
+	uint64_t last_arrival_ns;
+	uint8_t buf[VTP_CAP_MAX_PAYLOAD];
+};
+
+vtp_cap_rebase *vtp_cap_rebase_new(uint32_t clock_rate)
+{
+	vtp_cap_rebase *rb = vtp_calloc(1, sizeof(*rb));
+
+	rb->clock_rate = clock_rate ? clock_rate : 90000;
+	return rb;
+}
+
+void vtp_cap_rebase_free(vtp_cap_rebase *rb)
+{
+	vtp_free(rb);
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* A new sender's first packet: its numbers continue the timeline where the
+ * last one left off, the timestamp advanced by the silence between them
+ * (so the gap stays a gap in time) and the sequence by one missing packet
+ * (so a depacketizer drops any half frame and waits for a keyframe). */
+static void rebase_start(vtp_cap_rebase *rb, uint32_t ssrc, uint16_t seq, uint32_t ts,
+			 uint64_t arrival_ns)
+{
+	uint64_t gap_ns = arrival_ns > rb->last_arrival_ns ? arrival_ns - rb->last_arrival_ns : 0;
+	uint64_t ticks = gap_ns / 1000ULL * rb->clock_rate / 1000000ULL;
+
+	if (ticks == 0)
+		ticks = 1;
+	rb->cur_ssrc = ssrc;
+	rb->seq_off = (uint16_t)(rb->last_seq + 2u - seq);
+	rb->ts_off = (uint32_t)(rb->last_ts + (uint32_t)ticks - ts);
+	rb->pending = false;
+}
+
+static bool rebase_rtp(vtp_cap_rebase *rb, vtp_cap_record *rec)
+{
+	const uint8_t *p = rec->data;
+	uint32_t ssrc, ts;
+	uint16_t seq, out_seq;
+
+	if (rec->len < 12 || p[0] >> 6 != 2)
+		return true; /* not ours to judge: the caller's parser drops it */
+	seq = (uint16_t)(p[2] << 8 | p[3]);
+	ts = get_be32(p + 4);
+	ssrc = get_be32(p + 8);
+	if (!rb->have) {
+		rb->have = true;
+		rb->out_ssrc = rb->cur_ssrc = ssrc;
+		rb->last_seq = seq;
+		rb->last_ts = ts;
+		rb->pending = false;
+	} else if (rb->pending || ssrc != rb->cur_ssrc) {
+		rebase_start(rb, ssrc, seq, ts, rec->arrival_ns);
+	}
+	out_seq = (uint16_t)(seq + rb->seq_off);
+	/* the newest packet (under half the space ahead) moves the end */
+	if ((uint16_t)(out_seq - rb->last_seq) < 0x8000u) {
+		rb->last_seq = out_seq;
+		rb->last_ts = ts + rb->ts_off;
+	}
+	if (rec->arrival_ns > rb->last_arrival_ns)
+		rb->last_arrival_ns = rec->arrival_ns;
+	if (rb->seq_off == 0 && rb->ts_off == 0 && ssrc == rb->out_ssrc)
+		return true;
+	memcpy(rb->buf, p, rec->len);
+	rb->buf[2] = (uint8_t)(out_seq >> 8);
+	rb->buf[3] = (uint8_t)out_seq;
+	put_be32(rb->buf + 4, ts + rb->ts_off);
+	put_be32(rb->buf + 8, rb->out_ssrc);
+	rec->data = rb->buf;
+	return true;
+}
+
+/* Sender reports tie RTP time to the sender's clock: the current sender's
+ * are moved onto the output timeline; an earlier sender's (late) ones no
+ * longer match any packet and are left out. */
+static bool rebase_rtcp(vtp_cap_rebase *rb, vtp_cap_record *rec)
+{
+	bool copied = false;
+	size_t off = 0;
+
+	if (!rb->have || (rb->seq_off == 0 && rb->ts_off == 0 && rb->cur_ssrc == rb->out_ssrc))
+		return true;
+	while (off + 4 <= rec->len) {
+		const uint8_t *p = rec->data + off;
+		size_t sub = ((size_t)(p[2] << 8 | p[3]) + 1) * 4;
+
+		if (off + sub > rec->len)
+			break;
+		if (p[1] == 200 && sub >= 28) {
+			if (get_be32(p + 4) != rb->cur_ssrc)
+				return false;
+			if (!copied) {
+				memcpy(rb->buf, rec->data, rec->len);
+				rec->data = rb->buf;
+				copied = true;
+			}
+			put_be32(rb->buf + off + 4, rb->out_ssrc);
+			put_be32(rb->buf + off + 16, get_be32(p + 16) + rb->ts_off);
+		}
+		off += sub;
+	}
+	return true;
+}
+
+bool vtp_cap_rebase_apply(vtp_cap_rebase *rb, vtp_cap_record *rec)
+{
+	switch (rec->kind) {
+	case VTP_CAP_RTP:
+		return rebase_rtp(rb, rec);
+	case VTP_CAP_RTCP:
+		return rebase_rtcp(rb, rec);
+	case VTP_CAP_NOTE:
+		if (rb->have && note_is_relatch(rec->data, rec->len))
+			rb->pending = true;
+		return false;
+	default:
+		return false;
+	}
 }

@@ -7,7 +7,8 @@
  *           metadata: codec, payload type, clock rate, kind, peer...)
  *           | u32 crc32c of every header byte before it
  *   records u32 len | u64 arrival_ns (CLOCK_REALTIME) | u8 kind (1 rtp,
- *           2 rtcp, 3 gap) | len bytes (the datagram as received)
+ *           2 rtcp, 3 gap, 4 note) | len bytes (the datagram as received,
+ *           the gap or the note)
  *           | u32 crc32c of every record byte before it
  *   gap     a record of kind 3 whose 36 bytes say what the writer could not
  *           write (full disk): u64 first and u64 last arrival_ns lost,
@@ -40,7 +41,13 @@
 #define VTP_CAP_HEADER_FIXED 16 /* magic + version + flags + meta_len */
 #define VTP_CAP_RECORD_OVERHEAD 17 /* len + arrival + kind + crc */
 
-enum { VTP_CAP_RTP = 1, VTP_CAP_RTCP = 2, VTP_CAP_GAP = 3 };
+/* Record kinds. GAP is written only by the writer itself (see above).
+ * NOTE: a JSON object the ingest writes between packets when something
+ * changes that the packets alone do not say, e.g.
+ * {"event":"relatch","previousSsrc":N,"silentMs":N,"from":"ip:port"}: the
+ * track followed a new sender, whose RTP (from the next packet on) is a
+ * new sequence and timestamp space. Readers skip notes they do not know. */
+enum { VTP_CAP_RTP = 1, VTP_CAP_RTCP = 2, VTP_CAP_GAP = 3, VTP_CAP_NOTE = 4 };
 
 /* What a writer could not write, over its life. */
 typedef struct vtp_cap_loss {
@@ -137,6 +144,7 @@ typedef struct vtp_cap_summary {
 	uint64_t first_arrival_ns, last_arrival_ns; /* 0 when no record */
 	uint32_t ssrc;           /* of the first RTP packet */
 	bool ssrc_changed;       /* more than one SSRC among RTP packets */
+	uint64_t relatches;      /* relatch notes: the track followed a new sender */
 	uint64_t seq_gaps;       /* places where sequence numbers jump forward */
 	uint64_t seq_missing;    /* packets those jumps skip */
 	uint64_t reordered_or_dup; /* packets at or behind the highest seq */
@@ -153,5 +161,22 @@ typedef struct vtp_cap_summary {
 int vtp_cap_summarize(const char *path, vtp_cap_summary *s, char *err,
 		      size_t errlen);
 void vtp_cap_summary_clear(vtp_cap_summary *s);
+
+/* ---- re-basing: one timeline across senders ---------------------------------- */
+
+/* A track that followed a new sender (a relatch note) has packets from
+ * two or more numbering spaces: sequence numbers, timestamps and SSRC
+ * start anew. A reader that wants one continuous stream (the composer)
+ * passes every record through vtp_cap_rebase_apply: each later sender's
+ * RTP is renumbered to continue the first one's (its timestamps advanced by
+ * the silence between them), and its sender reports moved along. Records
+ * that are not for a stream reader come back false (notes; reports of an
+ * earlier sender). rec->data may be pointed at the object's own copy,
+ * valid until the next call. clock_rate: of the track (0: 90000). */
+typedef struct vtp_cap_rebase vtp_cap_rebase;
+
+vtp_cap_rebase *vtp_cap_rebase_new(uint32_t clock_rate);
+void vtp_cap_rebase_free(vtp_cap_rebase *rb);
+bool vtp_cap_rebase_apply(vtp_cap_rebase *rb, vtp_cap_record *rec);
 
 #endif

@@ -210,6 +210,7 @@ int vtp_ctrack_scan(vtp_ctrack *t, const char *path, char *err, size_t errlen)
 	}
 	vtp_reorder *ro = vtp_reorder_new(REORDER_WINDOW);
 	vtp_depack *dp = vtp_depack_new(t->codec);
+	vtp_cap_rebase *rb = vtp_cap_rebase_new(t->clock);
 	AVCodecParserContext *pc = NULL;
 	AVCodecContext *pctx = NULL;
 	uint64_t raw_ext = 0;
@@ -219,7 +220,9 @@ int vtp_ctrack_scan(vtp_ctrack *t, const char *path, char *err, size_t errlen)
 	for (;;) {
 		rc = vtp_capr_next(r, &rec);
 		if (rc == VTP_CAPR_RECORD) {
-			if (rec.kind == VTP_CAP_GAP) /* not written (disk full): the seq gap says it */
+			/* one timeline across the senders it followed; notes and gap
+			 * records (not written, disk full: the seq gap says it) skipped */
+			if (!vtp_cap_rebase_apply(rb, &rec))
 				continue;
 			if (rec.kind == VTP_CAP_RTCP) {
 				vtp_rtcp_info info;
@@ -297,6 +300,7 @@ int vtp_ctrack_scan(vtp_ctrack *t, const char *path, char *err, size_t errlen)
 	avcodec_free_context(&pctx);
 	vtp_depack_free(dp);
 	vtp_reorder_free(ro);
+	vtp_cap_rebase_free(rb);
 	vtp_capr_close(r);
 	if (rc == VTP_CAPR_IOERR) {
 		snprintf(err, errlen, "read error");
@@ -586,6 +590,7 @@ struct vtp_fsrc {
 	vtp_capr *r;
 	vtp_reorder *ro;
 	vtp_depack *dp;
+	vtp_cap_rebase *rb; /* one timeline across the senders it followed */
 	int pt;
 	bool ended;
 };
@@ -600,6 +605,7 @@ vtp_fsrc *vtp_fsrc_open(const vtp_ctrack *t)
 	s->r = r;
 	s->ro = vtp_reorder_new(REORDER_WINDOW);
 	s->dp = vtp_depack_new(t->codec);
+	s->rb = vtp_cap_rebase_new(t->clock);
 	s->pt = t->pt;
 	return s;
 }
@@ -611,6 +617,7 @@ void vtp_fsrc_close(vtp_fsrc *s)
 	vtp_capr_close(s->r);
 	vtp_reorder_free(s->ro);
 	vtp_depack_free(s->dp);
+	vtp_cap_rebase_free(s->rb);
 	vtp_free(s);
 }
 
@@ -637,7 +644,8 @@ bool vtp_fsrc_next(vtp_fsrc *s, vtp_frame *f)
 			continue;
 		}
 		vtp_rtp h;
-		if (rec.kind != VTP_CAP_RTP || vtp_rtp_parse(rec.data, rec.len, &h) != 0 ||
+		if (!vtp_cap_rebase_apply(s->rb, &rec) || rec.kind != VTP_CAP_RTP ||
+		    vtp_rtp_parse(rec.data, rec.len, &h) != 0 ||
 		    (s->pt >= 0 && h.pt != s->pt))
 			continue;
 		vtp_reorder_push(s->ro, rec.data, rec.len, rec.arrival_ns);

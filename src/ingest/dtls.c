@@ -801,6 +801,22 @@ out:
 	return s;
 }
 
+vtp_srtp *vtp_srtp_new_keys(const uint8_t inbound[VTP_SRTP_MASTER_LEN],
+			   const uint8_t outbound[VTP_SRTP_MASTER_LEN])
+{
+	vtp_srtp *s = vtp_calloc(1, sizeof(*s));
+
+	if (make_session(&s->inbound, VTP_SRTP_AES128_CM_SHA1_80, ssrc_any_inbound, inbound,
+			 inbound + SRTP_KEY_LEN, SRTP_SALT_CM) != srtp_err_status_ok ||
+	    make_session(&s->outbound, VTP_SRTP_AES128_CM_SHA1_80, ssrc_any_outbound, outbound,
+			 outbound + SRTP_KEY_LEN, SRTP_SALT_CM) != srtp_err_status_ok) {
+		vtp_srtp_free(s);
+		s = NULL;
+	}
+	ERR_clear_error();
+	return s;
+}
+
 void vtp_srtp_free(vtp_srtp *s)
 {
 	if (!s)

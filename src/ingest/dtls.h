@@ -102,6 +102,15 @@ const char *vtp_dtls_srtp_profile(const vtp_dtls *d);
  * Replay window 1024 packets (late retransmissions still pass). NULL when
  * not connected or libsrtp refuses. */
 vtp_srtp *vtp_srtp_new(const vtp_dtls *d);
+/* Plain-RTP tracks with SRTP (keys exchanged out of band, SDES-style):
+ * AES_CM_128_HMAC_SHA1_80 sessions from two 30-byte master keys (16 key
+ * then 14 salt bytes), inbound for the sender's SRTP/SRTCP, outbound for
+ * our SRTCP feedback (they may be the same key: the SSRCs differ). The
+ * keys are copied. NULL when libsrtp refuses (not initialised: create a
+ * vtp_dtls_ctx first). */
+#define VTP_SRTP_MASTER_LEN 30
+vtp_srtp *vtp_srtp_new_keys(const uint8_t inbound[VTP_SRTP_MASTER_LEN],
+			   const uint8_t outbound[VTP_SRTP_MASTER_LEN]);
 void vtp_srtp_free(vtp_srtp *s);
 
 enum {

@@ -13,11 +13,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include "core/error.h"
 #include "core/jsonval.h"
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/random.h"
 #include "core/timeutil.h"
 
 #define SYNC_INTERVAL_MS 1000
@@ -70,6 +74,8 @@ void vtp__track_unref(track *t)
 	vtp_capw_close(t->cap); /* normally closed by the keeper already */
 	if (t->whip)
 		vtp__whip_unref(t->whip);
+	vtp_srtp_free(t->srtp);
+	vtp_free(t->pending);
 	vtp_free(t->peer_id);
 	vtp_free(t->full_name);
 	vtp_free(t->user_id);
@@ -95,6 +101,7 @@ static const char *state_name(int s)
 typedef struct track_json {
 	const char *id, *peer_id, *full_name, *kind, *codec, *state;
 	int64_t packets, bytes, lost, reordered, duplicates, dropped, bitrate;
+	int64_t relatched, ssrc_changes; /* the track followed a new sender */
 	double jitter_ms;
 	int64_t first_ms, last_ms;
 	const char *error;   /* optional */
@@ -113,7 +120,8 @@ static void write_track_json(vtp_jw *w, const track_json *j)
 	} counts[] = {
 		{"packets", j->packets}, {"bytes", j->bytes}, {"lost", j->lost},
 		{"reordered", j->reordered}, {"duplicates", j->duplicates},
-		{"dropped", j->dropped},
+		{"dropped", j->dropped}, {"relatched", j->relatched},
+		{"ssrcChanges", j->ssrc_changes},
 	};
 
 	vtp_jw_object_begin(w);
@@ -179,6 +187,7 @@ static void write_track(vtp_jw *w, track *t)
 		.packets = LOAD(a_packets), .bytes = LOAD(a_bytes), .lost = LOAD(a_lost),
 		.reordered = LOAD(a_reordered), .duplicates = LOAD(a_duplicates),
 		.dropped = LOAD(a_dropped), .bitrate = LOAD(a_bitrate),
+		.relatched = LOAD(a_relatched), .ssrc_changes = LOAD(a_ssrc_changes),
 		.jitter_ms = (double)LOAD(a_jitter_us) / 1000.0,
 		.first_ms = LOAD(a_first_ms), .last_ms = LOAD(a_last_ms),
 		.error = cap_errno ? strerror(cap_errno) : NULL,
@@ -396,6 +405,60 @@ static const vtp_json_param track_params[] = {
 	{"ssrc", VTP_JV_INT, false, 0, 4294967295LL, NULL, false},
 };
 
+#define SRTP_SUITE "AES_CM_128_HMAC_SHA1_80"
+
+/* "srtp": true (one key, ours, for both directions: ffmpeg, GStreamer,
+ * Janus) or {"suite", "keyBase64"} with the sender's own key (mediasoup's
+ * PlainTransport srtpParameters); then ours goes back for the sender to
+ * decrypt our feedback. Absent or false: plain RTP. The keys are never
+ * logged and never stored. */
+static int parse_srtp(json_t *body, track *t, uint8_t our_key[VTP_SRTP_MASTER_LEN],
+		      bool *want, vtp_fail *fail)
+{
+	json_t *v = json_object_get(body, "srtp");
+	uint8_t peer_key[VTP_SRTP_MASTER_LEN + 3]; /* EVP_DecodeBlock writes whole triples */
+	const char *suite, *b64;
+	int rc = 0;
+
+	*want = false;
+	if (!v || json_is_false(v) || json_is_null(v))
+		goto out;
+	if (!json_is_true(v) && !json_is_object(v)) {
+		rc = vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "srtp",
+				  "srtp must be true, false or {\"suite\",\"keyBase64\"}");
+		goto out;
+	}
+	vtp_random_bytes(our_key, VTP_SRTP_MASTER_LEN);
+	memcpy(peer_key, our_key, VTP_SRTP_MASTER_LEN);
+	if (json_is_object(v)) {
+		suite = json_string_value(json_object_get(v, "suite"));
+		b64 = json_string_value(json_object_get(v, "keyBase64"));
+		if (suite && strcmp(suite, SRTP_SUITE) != 0) {
+			rc = vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "srtp.suite",
+					  "the only SRTP suite is " SRTP_SUITE);
+			goto out;
+		}
+		/* 30 bytes are 40 base64 characters, without padding */
+		if (!b64 || strlen(b64) != 40 || strchr(b64, '=') ||
+		    EVP_DecodeBlock(peer_key, (const unsigned char *)b64, 40) != VTP_SRTP_MASTER_LEN) {
+			rc = vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "srtp.keyBase64",
+					  "keyBase64 must be the base64 of 30 bytes "
+					  "(16 of master key, 14 of salt)");
+			goto out;
+		}
+	}
+	t->srtp = vtp_srtp_new_keys(peer_key, our_key);
+	if (!t->srtp) {
+		rc = vtp_fail_set(fail, VTP_EINTERNAL, "internal_error", NULL,
+				  "cannot set up SRTP for the track");
+		goto out;
+	}
+	*want = true;
+out:
+	OPENSSL_cleanse(peer_key, sizeof(peer_key));
+	return rc;
+}
+
 static int parse_track(json_t *body, track *t, vtp_fail *fail)
 {
 	const char *kind, *codec, *user_id;
@@ -446,15 +509,20 @@ static int parse_track(json_t *body, track *t, vtp_fail *fail)
 	return 0;
 }
 
-/* Binds a UDP socket on the next free port of the range (reg_mu held).
- * Returns the socket, or -1 with errno EADDRINUSE when every port is taken,
- * or the errno of socket() (EMFILE: the descriptor limit). */
+/* Binds a UDP socket on a free port of the range (reg_mu held), probing
+ * from a random one: a port cannot be guessed from the previous
+ * registration, so a stray sender has to find it first. Returns the
+ * socket, or -1 with errno EADDRINUSE when every port is taken, or the
+ * errno of socket() (EMFILE: the descriptor limit). */
 int vtp__bind_port(vtp_ingest *ing, int *port_out)
 {
 	int span = ing->cfg.port_max - ing->cfg.port_min + 1;
+	uint32_t start;
 
+	vtp_random_bytes(&start, sizeof(start));
+	start %= (uint32_t)span;
 	for (int i = 0; i < span; i++) {
-		int idx = (ing->port_cursor + i) % span;
+		int idx = (int)((start + (uint32_t)i) % (uint32_t)span);
 		int port = ing->cfg.port_min + idx;
 		struct sockaddr_in sa;
 		int fd, one = 1, buf = ing->cfg.rcvbuf;
@@ -478,7 +546,6 @@ int vtp__bind_port(vtp_ingest *ing, int *port_out)
 			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 		setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
 		ing->port_used[idx] = 1;
-		ing->port_cursor = (idx + 1) % span;
 		*port_out = port;
 		return fd;
 	}
@@ -554,6 +621,9 @@ int vtp_ingest_add_track(vtp_ingest *ing, const vtp_actor *who, const char *reco
 	track *t;
 	int rc;
 	vtp_jw w;
+	uint8_t our_key[VTP_SRTP_MASTER_LEN];
+	char key_b64[44];
+	bool want_srtp = false;
 
 	rc = vtp_recordings_for_tracks(ing->cfg.recordings, who, recording_id, &rec, fail);
 	if (rc)
@@ -563,6 +633,15 @@ int vtp_ingest_add_track(vtp_ingest *ing, const vtp_actor *who, const char *reco
 	atomic_init(&t->refs, 1); /* the registry's */
 	t->fd = -1;
 	rc = parse_track(body, t, fail);
+	if (rc)
+		goto out;
+	/* a service account (or anyone) credits tracks to real users only */
+	if (t->user_id) {
+		rc = vtp_recordings_user_exists(ing->cfg.recordings, t->user_id, fail);
+		if (rc)
+			goto out;
+	}
+	rc = parse_srtp(body, t, our_key, &want_srtp, fail);
 	if (rc)
 		goto out;
 	vtp_uuid_v4(t->id);
@@ -614,8 +693,9 @@ int vtp_ingest_add_track(vtp_ingest *ing, const vtp_actor *who, const char *reco
 	pthread_mutex_unlock(&ing->ctl_mu);
 
 	vtp_recordings_audit_track(ing->cfg.recordings, who, rec.id, "track_add",
-				   json_pack("{ss ss ss si}", "trackId", t->id, "peerId", t->peer_id,
-					     "kind", t->video ? "video" : "audio", "port", t->port));
+				   json_pack("{ss ss ss si sb}", "trackId", t->id, "peerId", t->peer_id,
+					     "kind", t->video ? "video" : "audio", "port", t->port,
+					     "srtp", want_srtp));
 	VTP_INFO("recording %s: track %s (%s %s, pt %d) of peer registered on port %d", rec.id,
 		 t->id, t->video ? "video" : "audio", t->codec, t->pt, t->port);
 	vtp_jw_init(&w, info_json);
@@ -628,12 +708,25 @@ int vtp_ingest_add_track(vtp_ingest *ing, const vtp_actor *who, const char *reco
 	vtp_jw_int(&w, t->port);
 	vtp_jw_key(&w, "rtcpMux");
 	vtp_jw_bool(&w, true);
+	if (want_srtp) {
+		EVP_EncodeBlock((unsigned char *)key_b64, our_key, VTP_SRTP_MASTER_LEN);
+		vtp_jw_key(&w, "srtp");
+		vtp_jw_object_begin(&w);
+		vtp_jw_key(&w, "suite");
+		vtp_jw_string(&w, SRTP_SUITE);
+		vtp_jw_key(&w, "keyBase64");
+		vtp_jw_string(&w, key_b64);
+		vtp_jw_object_end(&w);
+		OPENSSL_cleanse(key_b64, sizeof(key_b64));
+	}
 	vtp_jw_object_end(&w);
 	vtp_recording_clear(&rec);
+	OPENSSL_cleanse(our_key, sizeof(our_key));
 	return 0;
 out:
 	vtp_recording_clear(&rec);
 	vtp__track_unref(t);
+	OPENSSL_cleanse(our_key, sizeof(our_key));
 	return rc;
 }
 
@@ -878,11 +971,20 @@ void vtp_ingest_metrics(vtp_ingest *ing, vtp_buf *out)
 			"# HELP vtp_ingest_feedback_sent_total RTCP packets sent (RR, PLI, FIR).\n"
 			"# TYPE vtp_ingest_feedback_sent_total counter\n"
 			"vtp_ingest_feedback_sent_total %llu\n"
+			"# HELP vtp_ingest_relatched_total Plain-RTP tracks that followed a new sender "
+			"after the latched one went silent.\n"
+			"# TYPE vtp_ingest_relatched_total counter\n"
+			"vtp_ingest_relatched_total %llu\n"
+			"# HELP vtp_ingest_ssrc_changes_total New SSRCs taken after a relatch.\n"
+			"# TYPE vtp_ingest_ssrc_changes_total counter\n"
+			"vtp_ingest_ssrc_changes_total %llu\n"
 			"# HELP vtp_ingest_dropped_total Datagrams dropped, by reason.\n"
 			"# TYPE vtp_ingest_dropped_total counter\n",
 			(unsigned long long)atomic_load(&ing->rx_datagrams),
 			(unsigned long long)atomic_load(&ing->rx_bytes),
-			(unsigned long long)atomic_load(&ing->feedback_sent));
+			(unsigned long long)atomic_load(&ing->feedback_sent),
+			(unsigned long long)atomic_load(&ing->relatched),
+			(unsigned long long)atomic_load(&ing->ssrc_changes));
 	for (int i = 0; i < DROP_COUNT; i++)
 		vtp_buf_appendf(out, "vtp_ingest_dropped_total{reason=\"%s\"} %llu\n",
 				vtp__drop_names[i], (unsigned long long)atomic_load(&ing->drops[i]));
@@ -958,6 +1060,7 @@ static void write_summary(vtp_jw *w, const char *path, int64_t *last_ms)
 		.packets = (int64_t)s.rtp_packets, .bytes = (int64_t)s.rtp_bytes,
 		.lost = (int64_t)s.seq_missing, .reordered = (int64_t)s.reordered_or_dup,
 		.duplicates = -1, .dropped = -1, .bitrate = -1, .jitter_ms = -1,
+		.relatched = (int64_t)s.relatches, .ssrc_changes = -1,
 		.first_ms = (int64_t)(s.first_arrival_ns / 1000000ULL),
 		.last_ms = (int64_t)(s.last_arrival_ns / 1000000ULL),
 		.log_end = s.end == VTP_CAPR_END ? "clean" : s.end == VTP_CAPR_TORN ? "torn" : "corrupt",

@@ -72,6 +72,20 @@ void vtp__completion_destroy(completion *c);
  * again once, then given up with a PLI. */
 #define NACK_PENDING 64
 
+/* RTCP that arrived before the track knew its sender (senders send a
+ * sender report before their first RTP packet; a restarted one too): held
+ * until RTP chooses the source, then kept if it came from that host. */
+#define PENDING_RTCP 4
+#define PENDING_RTCP_MAX 512     /* larger early RTCP is not held */
+
+typedef struct pending_rtcp {
+	uint64_t at;
+	struct sockaddr_storage from;
+	socklen_t fromlen;
+	uint16_t len;
+	uint8_t data[PENDING_RTCP_MAX];
+} pending_rtcp;
+
 typedef struct track {
 	int src_kind;           /* SRC_TRACK */
 	_Atomic int refs;
@@ -88,6 +102,8 @@ typedef struct track {
 	int fd;                 /* the UDP socket; closed by the loop at end; -1 for WHIP */
 	struct whip_session *whip; /* WHIP: the session this stream belongs to (a reference) */
 	int stream;             /* WHIP: index of the session's stream */
+	vtp_srtp *srtp;         /* plain RTP with "srtp": the sender's key (inbound) and
+				 * ours for feedback (outbound); NULL otherwise */
 	bool no_fir;            /* WHIP: the peer did not offer ccm fir */
 	bool use_nack;          /* WHIP: the peer retransmits on generic NACK */
 	vtp_capw *cap;
@@ -120,6 +136,11 @@ typedef struct track {
 	uint64_t window_start_ns, window_bytes;
 	uint64_t drops;
 	bool failed;
+	bool relatched;         /* has followed a new sender at least once */
+	uint64_t relatches, ssrc_changes;
+	uint64_t past_received, past_lost; /* of the senders before the current one */
+	pending_rtcp *pending;  /* PENDING_RTCP entries, allocated when first needed */
+	int npending;
 
 	/* published */
 	_Atomic uint64_t a_packets, a_bytes, a_lost, a_reordered, a_duplicates,
@@ -132,6 +153,7 @@ typedef struct track {
 	_Atomic uint64_t a_cap_lost_packets, a_cap_lost_ms; /* not written (vtp_cap_loss) */
 	_Atomic int a_cap_last_errno;  /* of the last write failure, kept after recovery */
 	_Atomic uint32_t a_ssrc;
+	_Atomic uint64_t a_relatched, a_ssrc_changes;
 
 	/* keeper */
 	char participant_id[VTP_UUID_BUFLEN];
@@ -239,7 +261,6 @@ struct vtp_ingest {
 	int ntracks;
 	track *ended;           /* ended before their recording stopped (reg_mu) */
 	uint8_t *port_used;     /* port_max - port_min + 1 entries (reg_mu) */
-	int port_cursor;
 
 	/* command queue into the loop */
 	pthread_mutex_t cmd_mu;
@@ -276,6 +297,7 @@ struct vtp_ingest {
 	_Atomic uint64_t rx_datagrams, rx_bytes;
 	_Atomic uint64_t drops[DROP_COUNT];
 	_Atomic uint64_t feedback_sent;
+	_Atomic uint64_t relatched, ssrc_changes;
 };
 
 /* Loop state (loop.c, whip_loop.c): the receive batch. */
@@ -298,6 +320,7 @@ uint64_t vtp__now_realtime_ns(void);
 uint64_t vtp__msg_arrival(struct msghdr *mh, uint64_t fallback);
 bool vtp__same_addr(const struct sockaddr_storage *a, socklen_t alen,
 		    const struct sockaddr_storage *b, socklen_t blen);
+void vtp__addr_text(const struct sockaddr_storage *a, char *host, size_t hostlen, int *port);
 void vtp__drop(vtp_ingest *ing, track *t, enum drop_reason why);
 void vtp__on_rtp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t at);
 void vtp__on_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t at);

@@ -2,11 +2,13 @@
  * an eventfd for commands and a 100 ms timerfd. Each readable socket is
  * drained with recvmmsg in batches of BATCH datagrams; the kernel stamps
  * each datagram's arrival (SO_TIMESTAMPNS, CLOCK_REALTIME), which is what
- * the packet log keeps. Per datagram: the source must be the latched one,
- * RTP must carry the registered payload type and the learned (or given)
- * SSRC, duplicates are dropped, and everything dropped is counted by
- * reason. RTCP from the source (sender reports above all: they tie the RTP
- * clock to the sender's NTP clock for lip sync) is kept in the log too.
+ * the packet log keeps. Per datagram: SRTP (when the track has a key) must
+ * authenticate, RTP must carry the registered payload type and the given
+ * SSRC before it may choose the source, the source must be the latched one
+ * (see source_ok), the learned SSRC must match, duplicates are dropped, and
+ * everything dropped is counted by reason. RTCP from the source (sender
+ * reports above all: they tie the RTP clock to the sender's NTP clock for
+ * lip sync) is kept in the log too.
  *
  * Feedback: a video track gets a PLI and a FIR as soon as its first packet
  * arrives, so that the capture starts at a keyframe, and a PLI after loss
@@ -22,6 +24,7 @@
 #include "ingest_int.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -54,6 +57,9 @@ const char *const vtp__drop_names[DROP_COUNT] = {
 };
 
 #define NACK_WAIT_NS (250 * 1000000ULL)  /* a NACKed packet still missing: PLI */
+/* A latched sender silent this long may be replaced by a new one. Shorter
+ * than any idle timeout, longer than any pause a live sender makes. */
+#define RELATCH_SILENCE_NS (2000 * 1000000ULL)
 
 uint64_t vtp__now_realtime_ns(void)
 {
@@ -89,6 +95,23 @@ bool vtp__same_addr(const struct sockaddr_storage *a, socklen_t alen,
 	return false;
 }
 
+/* "1.2.3.4" / "::1" and the port of an address, for the log and the
+ * packet log's notes. */
+void vtp__addr_text(const struct sockaddr_storage *a, char *host, size_t hostlen, int *port)
+{
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a;
+
+		inet_ntop(AF_INET, &x->sin_addr, host, (socklen_t)hostlen);
+		*port = ntohs(x->sin_port);
+	} else if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a;
+
+		inet_ntop(AF_INET6, &x->sin6_addr, host, (socklen_t)hostlen);
+		*port = ntohs(x->sin6_port);
+	}
+}
+
 static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
 	if (a->ss_family != b->ss_family)
@@ -107,6 +130,7 @@ static void send_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n)
 {
 	const struct sockaddr_storage *to = t->rtcp_latched ? &t->rtcp_src : &t->src;
 	socklen_t tolen = t->rtcp_latched ? t->rtcp_srclen : t->srclen;
+	uint8_t protected_buf[12 + 4 * NACK_PENDING + VTP_SRTP_MAX_TRAILER];
 
 	if (t->whip) {
 		vtp__whip_send_rtcp(ing, t->whip, p, n);
@@ -114,6 +138,16 @@ static void send_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n)
 	}
 	if (!n || (!t->latched && !t->rtcp_latched))
 		return;
+	if (t->srtp) {
+		/* an SRTP sender takes only SRTCP; what we cannot protect
+		 * (too big for the copy) is not sent in the clear */
+		if (n > sizeof(protected_buf) - VTP_SRTP_MAX_TRAILER)
+			return;
+		memcpy(protected_buf, p, n);
+		if (vtp_srtp_protect_rtcp(t->srtp, protected_buf, &n) != VTP_SRTP_OK)
+			return;
+		p = protected_buf;
+	}
 	/* non-blocking: feedback that does not fit the socket buffer is
 	 * simply not sent, never waited for */
 	if (sendto(t->fd, p, n, MSG_DONTWAIT, (const struct sockaddr *)to, tolen) ==
@@ -196,10 +230,12 @@ static void capture_state(vtp_ingest *ing, track *t, uint64_t at)
 		capture_resumed(ing, t, at);
 }
 
-/* Loss and jitter, which the statistics derive rather than count. */
+/* Loss and jitter, which the statistics derive rather than count (loss
+ * adds up over every source the track has latched onto). */
 static void publish_quality(track *t)
 {
-	atomic_store_explicit(&t->a_lost, vtp_rtp_stats_lost(&t->st), memory_order_relaxed);
+	atomic_store_explicit(&t->a_lost, t->past_lost + vtp_rtp_stats_lost(&t->st),
+			      memory_order_relaxed);
 	atomic_store_explicit(&t->a_jitter_us,
 			      (uint64_t)(vtp_rtp_stats_jitter_seconds(&t->st, t->clock_rate) * 1e6),
 			      memory_order_relaxed);
@@ -300,6 +336,14 @@ void vtp__on_rtp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t
 			vtp__drop(ing, t, DROP_SSRC);
 			return;
 		}
+		if (t->relatched && rtp.ssrc != t->ssrc) {
+			/* a restarted sender: the packet log's note before this
+			 * packet tells the composer to re-base its timeline */
+			t->ssrc_changes++;
+			atomic_store_explicit(&t->a_ssrc_changes, t->ssrc_changes,
+					      memory_order_relaxed);
+			atomic_fetch_add_explicit(&ing->ssrc_changes, 1, memory_order_relaxed);
+		}
 		t->have_ssrc = true;
 		t->ssrc = rtp.ssrc;
 		atomic_store_explicit(&t->a_ssrc, rtp.ssrc, memory_order_relaxed);
@@ -319,7 +363,10 @@ void vtp__on_rtp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t
 	if (t->failed)
 		return;
 	if (first) {
-		atomic_store_explicit(&t->a_first_ms, (int64_t)(at / 1000000ULL), memory_order_relaxed);
+		if (!atomic_load_explicit(&t->a_first_ms, memory_order_relaxed))
+			atomic_store_explicit(&t->a_first_ms, (int64_t)(at / 1000000ULL),
+					      memory_order_relaxed);
+		t->last_pli_ns = 0; /* a new source needs its keyframe now */
 		ask_keyframe(ing, t, at, true);
 	} else if (t->use_nack && res == VTP_SEQ_OK &&
 		   vtp_rtp_stats_ext_max(&t->st) > prev_max + 1) {
@@ -331,7 +378,8 @@ void vtp__on_rtp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t
 	t->last_ns = at;
 	t->window_bytes += n;
 	mark_present(ing, t, at);
-	atomic_store_explicit(&t->a_packets, t->st.received, memory_order_relaxed);
+	atomic_store_explicit(&t->a_packets, t->past_received + t->st.received,
+			      memory_order_relaxed);
 	atomic_store_explicit(&t->a_bytes, t->st.bytes, memory_order_relaxed);
 	atomic_store_explicit(&t->a_reordered, t->st.reordered, memory_order_relaxed);
 	atomic_store_explicit(&t->a_last_ms, (int64_t)(at / 1000000ULL), memory_order_relaxed);
@@ -370,30 +418,175 @@ uint64_t vtp__msg_arrival(struct msghdr *mh, uint64_t fallback)
 	return fallback;
 }
 
-/* Latching: RTP is taken from the first address that sends a plausible RTP
- * packet, RTCP from the first that sends RTCP (it must be the RTP sender's
- * host once that is known). Everything else is someone else's. */
-static bool source_ok(track *t, int kind, const struct sockaddr_storage *from, socklen_t len)
+/* A packet the track would drop anyway never chooses its source: RTP must
+ * parse, carry the registered payload type and, when the registration
+ * named one, the SSRC. (The SSRC learned from the latched source is checked
+ * later, in vtp__on_rtp, so that a stray one is counted as such.) */
+static bool rtp_acceptable(vtp_ingest *ing, track *t, const uint8_t *p, size_t n)
+{
+	vtp_rtp rtp;
+
+	if (vtp_rtp_parse(p, n, &rtp) != 0) {
+		vtp__drop(ing, t, DROP_GARBAGE);
+		return false;
+	}
+	if (rtp.pt != t->pt) {
+		vtp__drop(ing, t, DROP_PT);
+		return false;
+	}
+	if (t->ssrc_fixed && rtp.ssrc != t->ssrc_expected) {
+		vtp__drop(ing, t, DROP_SSRC);
+		return false;
+	}
+	return true;
+}
+
+/* The latched sender went silent and another one sends valid RTP (an SFU
+ * restarted its transport, a sender came back on another port): the track
+ * follows the new one. Its sequence numbers and timestamps are a new
+ * space, and a note in the packet log says where it begins. */
+static void relatch(vtp_ingest *ing, track *t, const struct sockaddr_storage *from,
+		    socklen_t len, uint64_t at)
+{
+	char note[160], host[64] = "?";
+	int port = 0;
+	size_t n;
+
+	vtp__addr_text(from, host, sizeof(host), &port);
+	n = (size_t)snprintf(note, sizeof(note),
+			     "{\"event\":\"relatch\",\"previousSsrc\":%u,\"silentMs\":%llu,"
+			     "\"from\":\"%s:%d\"}",
+			     (unsigned)t->ssrc, (unsigned long long)((at - t->last_ns) / 1000000ULL),
+			     host, port);
+	if (n < sizeof(note))
+		capture(ing, t, VTP_CAP_NOTE, at, (const uint8_t *)note, n);
+	VTP_INFO("track %s of recording %s: sender silent for %llu ms; following the new "
+		 "sender %s:%d", t->id, t->recording_id,
+		 (unsigned long long)((at - t->last_ns) / 1000000ULL), host, port);
+	memcpy(&t->src, from, sizeof(t->src));
+	t->srclen = len;
+	t->rtcp_latched = false;
+	if (!t->ssrc_fixed)
+		t->have_ssrc = false;
+	t->past_received += t->st.received;
+	t->past_lost += vtp_rtp_stats_lost(&t->st);
+	t->st.started = false; /* the next packet starts a new sequence */
+	t->st.have_transit = false;
+	t->nnack = 0;
+	t->relatched = true;
+	t->relatches++;
+	atomic_store_explicit(&t->a_relatched, t->relatches, memory_order_relaxed);
+	atomic_fetch_add_explicit(&ing->relatched, 1, memory_order_relaxed);
+}
+
+/* Latching: RTP is taken from the first address that sends RTP the track
+ * accepts (see rtp_acceptable), and from another one only once that has
+ * been silent for RELATCH_SILENCE_NS. RTCP is judged only once RTP is
+ * latched (until then it waits, see hold_rtcp), and only from the RTP
+ * sender's host: from the first of its ports that sends RTCP (ffmpeg and
+ * GStreamer send it from a second port; that is also where they listen for
+ * feedback). */
+static bool source_ok(vtp_ingest *ing, track *t, int kind, const struct sockaddr_storage *from,
+		      socklen_t len, uint64_t at)
 {
 	if (kind == VTP_PKT_RTP) {
-		if (t->latched)
-			return vtp__same_addr(&t->src, t->srclen, from, len);
+		if (t->latched && vtp__same_addr(&t->src, t->srclen, from, len))
+			return true;
+		if (t->latched && (at < t->last_ns || at - t->last_ns < RELATCH_SILENCE_NS))
+			return false;
+		if (t->latched) {
+			relatch(ing, t, from, len, at);
+			return true;
+		}
 		memcpy(&t->src, from, sizeof(t->src));
 		t->srclen = len;
 		t->latched = true;
-		/* an RTCP latch from another host than the media's is void */
-		if (t->rtcp_latched && !same_host(&t->rtcp_src, &t->src))
-			t->rtcp_latched = false;
 		return true;
 	}
+	if (!t->latched || !same_host(&t->src, from))
+		return false;
 	if (t->rtcp_latched)
 		return vtp__same_addr(&t->rtcp_src, t->rtcp_srclen, from, len);
-	if (t->latched && !same_host(&t->src, from))
-		return false;
 	memcpy(&t->rtcp_src, from, sizeof(t->rtcp_src));
 	t->rtcp_srclen = len;
 	t->rtcp_latched = true;
 	return true;
+}
+
+/* RTCP that cannot be judged yet: nothing is latched, or it comes from a
+ * new address while the latched sender is silent enough to be replaced. */
+static bool rtcp_must_wait(const track *t, const struct sockaddr_storage *from, socklen_t len,
+			   uint64_t at)
+{
+	if (!t->latched)
+		return true;
+	if (vtp__same_addr(&t->src, t->srclen, from, len) ||
+	    (t->rtcp_latched && vtp__same_addr(&t->rtcp_src, t->rtcp_srclen, from, len)))
+		return false;
+	return at >= t->last_ns && at - t->last_ns >= RELATCH_SILENCE_NS;
+}
+
+static void hold_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n,
+		      const struct sockaddr_storage *from, socklen_t len, uint64_t at)
+{
+	vtp_rtcp_info info;
+	pending_rtcp *e;
+
+	if (vtp_rtcp_parse(p, n, &info) != 0) {
+		vtp__drop(ing, t, DROP_GARBAGE);
+		return;
+	}
+	if (n > PENDING_RTCP_MAX) {
+		vtp__drop(ing, t, DROP_SOURCE);
+		return;
+	}
+	if (!t->pending)
+		t->pending = vtp_calloc(PENDING_RTCP, sizeof(*t->pending));
+	if (t->npending == PENDING_RTCP) { /* the oldest goes */
+		vtp__drop(ing, t, DROP_SOURCE);
+		memmove(&t->pending[0], &t->pending[1], (PENDING_RTCP - 1) * sizeof(*t->pending));
+		t->npending--;
+	}
+	e = &t->pending[t->npending++];
+	e->at = at;
+	memcpy(&e->from, from, sizeof(e->from));
+	e->fromlen = len;
+	e->len = (uint16_t)n;
+	memcpy(e->data, p, n);
+}
+
+/* RTP has chosen (or confirmed) the source: held RTCP from its host is
+ * kept (after the RTP packet, so that it can be tied to its SSRC), the
+ * rest was someone else's. */
+static void release_rtcp(vtp_ingest *ing, track *t)
+{
+	for (int i = 0; i < t->npending; i++) {
+		pending_rtcp *e = &t->pending[i];
+
+		if (source_ok(ing, t, VTP_PKT_RTCP, &e->from, e->fromlen, e->at))
+			vtp__on_rtcp(ing, t, e->data, e->len, e->at);
+		else
+			vtp__drop(ing, t, DROP_SOURCE);
+	}
+	t->npending = 0;
+}
+
+/* SRTP tracks: the datagram is authenticated and decrypted in place
+ * before anything else looks at it, so a sender without the key can
+ * neither latch nor be captured. */
+static bool srtp_open(vtp_ingest *ing, track *t, int kind, uint8_t *p, size_t *n)
+{
+	int rc;
+
+	if (!t->srtp)
+		return true;
+	rc = kind == VTP_PKT_RTP ? vtp_srtp_unprotect_rtp(t->srtp, p, n)
+				 : vtp_srtp_unprotect_rtcp(t->srtp, p, n);
+	if (rc == VTP_SRTP_OK)
+		return true;
+	vtp__drop(ing, t, rc == VTP_SRTP_AUTH ? DROP_SRTP_AUTH
+			  : rc == VTP_SRTP_REPLAY ? DROP_SRTP_REPLAY : DROP_GARBAGE);
+	return false;
 }
 
 static void on_readable(loop_state *ls, track *t)
@@ -414,7 +607,7 @@ static void on_readable(loop_state *ls, track *t)
 		for (int i = 0; i < got; i++) {
 			struct msghdr *mh = &ls->msgs[i].msg_hdr;
 			size_t n = ls->msgs[i].msg_len;
-			const uint8_t *p = ls->bufs[i];
+			uint8_t *p = ls->bufs[i];
 			uint64_t at = vtp__msg_arrival(mh, now);
 			int kind;
 
@@ -429,14 +622,26 @@ static void on_readable(loop_state *ls, track *t)
 				vtp__drop(ing, t, DROP_GARBAGE);
 				continue;
 			}
-			if (!source_ok(t, kind, &ls->addrs[i], mh->msg_namelen)) {
+			if (!srtp_open(ing, t, kind, p, &n))
+				continue;
+			if (kind == VTP_PKT_RTP && !rtp_acceptable(ing, t, p, n))
+				continue;
+			if (kind == VTP_PKT_RTCP &&
+			    rtcp_must_wait(t, &ls->addrs[i], mh->msg_namelen, at)) {
+				hold_rtcp(ing, t, p, n, &ls->addrs[i], mh->msg_namelen, at);
+				continue;
+			}
+			if (!source_ok(ing, t, kind, &ls->addrs[i], mh->msg_namelen, at)) {
 				vtp__drop(ing, t, DROP_SOURCE);
 				continue;
 			}
-			if (kind == VTP_PKT_RTP)
+			if (kind == VTP_PKT_RTP) {
 				vtp__on_rtp(ing, t, p, n, at);
-			else
+				if (t->npending)
+					release_rtcp(ing, t);
+			} else {
 				vtp__on_rtcp(ing, t, p, n, at);
+			}
 		}
 		/* the kernel shortened these; the rest are still as set up */
 		for (int i = 0; i < got; i++) {

@@ -154,6 +154,10 @@ void vtp_recordings_set_node(vtp_recordings *svc, const char *node_id);
  * admin, service), that it is active (409 not_active), and fills out. */
 int vtp_recordings_for_tracks(vtp_recordings *svc, const vtp_actor *who,
 			      const char *id, vtp_recording *out, vtp_fail *fail);
+/* Track registration: the userId a track is credited to must name an
+ * existing user (400 invalid_input on userId otherwise; 503 when the
+ * database does not answer). */
+int vtp_recordings_user_exists(vtp_recordings *svc, const char *user_id, vtp_fail *fail);
 /* The active recording of a room, whoever started it (WHIP publishing is
  * open to the room's participants): VTP_ENOTFOUND when none. */
 int vtp_recordings_active_in_room(vtp_recordings *svc, const char *room_id, vtp_recording *out);

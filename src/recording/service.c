@@ -1534,6 +1534,22 @@ int vtp_recordings_for_tracks(vtp_recordings *svc, const vtp_actor *who,
 	return 0;
 }
 
+int vtp_recordings_user_exists(vtp_recordings *svc, const char *user_id, vtp_fail *fail)
+{
+	vtp_user u;
+	int rc;
+
+	memset(&u, 0, sizeof(u));
+	rc = vtp_store_user_by_id(svc->store, user_id, &u);
+	vtp_user_clear(&u);
+	if (rc == VTP_ENOTFOUND)
+		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "userId",
+				    "userId names no user of this server");
+	if (rc)
+		return store_fail(fail, rc);
+	return 0;
+}
+
 int vtp_recordings_active_in_room(vtp_recordings *svc, const char *room_id, vtp_recording *out)
 {
 	char id[VTP_UUID_BUFLEN];

@@ -111,7 +111,7 @@ static void check(const uint8_t *file, size_t size)
 	vtp_capr *r = (vtp_capr *)&sentinel;
 	vtp_cap_record rec;
 	vtp_cap_summary s;
-	uint64_t off, records = 0;
+	uint64_t off, records = 0, notes = 0, gaps = 0;
 	size_t meta_len;
 	char err[160];
 	int rc, end;
@@ -136,8 +136,11 @@ static void check(const uint8_t *file, size_t size)
 	while ((rc = vtp_capr_next(r, &rec)) == VTP_CAPR_RECORD) {
 		if (rec.len < 1 || rec.len > VTP_CAP_MAX_PAYLOAD)
 			abort();
-		if (rec.kind != VTP_CAP_RTP && rec.kind != VTP_CAP_RTCP)
+		if (rec.kind != VTP_CAP_RTP && rec.kind != VTP_CAP_RTCP && rec.kind != VTP_CAP_NOTE &&
+		    rec.kind != VTP_CAP_GAP)
 			abort();
+		notes += rec.kind == VTP_CAP_NOTE;
+		gaps += rec.kind == VTP_CAP_GAP;
 		if (rec.offset != off || off + VTP_CAP_RECORD_OVERHEAD + rec.len > size)
 			abort();
 		if (memcmp(rec.data, file + off + RECORD_HEAD, rec.len) != 0)
@@ -161,7 +164,9 @@ static void check(const uint8_t *file, size_t size)
 	if (vtp_cap_summarize(file_path, &s, err, sizeof(err)) != 0)
 		abort();
 	if (s.end != end || s.good_bytes != off || s.file_bytes != size ||
-	    s.rtp_packets + s.rtcp_packets != records || s.seq_missing < s.seq_gaps ||
+	    s.rtp_packets + s.rtcp_packets + notes + gaps != records || s.relatches > notes ||
+	    s.gaps > gaps ||
+	    s.seq_missing < s.seq_gaps ||
 	    s.rtp_bytes > size || s.sender_reports > s.rtcp_packets ||
 	    !(s.media_seconds >= 0) || !isfinite(s.media_seconds) || !s.meta)
 		abort();

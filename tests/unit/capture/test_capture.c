@@ -350,7 +350,8 @@ static void test_writer_refuses(void **state)
 		{VTP_CAP_RTP, VTP_CAP_MAX_PAYLOAD + 1},
 		{VTP_CAP_RTCP, (size_t)1 << 32},
 		{0, 10},
-		{3, 10},
+		{5, 10},
+		{VTP_CAP_GAP, 10},
 		{-1, 10},
 		{255, 10},
 	};
@@ -796,7 +797,7 @@ static void test_damaged_record(void **state)
 		{"arrival bit", 7, XOR, 0x02, VTP_CAPR_CORRUPT},
 		{"kind 1 <-> 2", 12, XOR, 0x03, VTP_CAPR_CORRUPT},
 		{"kind 0", 12, SET, 0, VTP_CAPR_CORRUPT},
-		{"kind 3", 12, SET, 3, VTP_CAPR_CORRUPT},
+		{"kind 4", 12, SET, 4, VTP_CAPR_CORRUPT},
 		{"kind 255", 12, SET, 255, VTP_CAPR_CORRUPT},
 		{"len one more", 0, XOR, 0x01, VTP_CAPR_CORRUPT}, /* 42 -> 43 */
 		{"len 65536+", 2, SET, 1, VTP_CAPR_CORRUPT},
@@ -1059,6 +1060,77 @@ static void test_concurrent_sync(void **state)
 	vtp_capr_close(r);
 }
 
+/* Re-basing across senders: a relatch note and a new SSRC; the second
+ * sender's packets continue the first's numbering (one missing packet in
+ * between), its timestamps advance by the silence, every packet carries
+ * the first SSRC, and its sender reports move along; a late report of the
+ * first sender is left out, notes are not handed on. */
+static void rtp_pkt(uint8_t *b, uint16_t seq, uint32_t ts, uint32_t ssrc)
+{
+	memset(b, 0, 20);
+	b[0] = 0x80;
+	b[1] = 96;
+	b[2] = (uint8_t)(seq >> 8);
+	b[3] = (uint8_t)seq;
+	for (int i = 0; i < 4; i++) {
+		b[4 + i] = (uint8_t)(ts >> (24 - 8 * i));
+		b[8 + i] = (uint8_t)(ssrc >> (24 - 8 * i));
+	}
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void test_rebase(void **state)
+{
+	vtp_cap_rebase *rb = vtp_cap_rebase_new(90000);
+	uint8_t a[20], sr[28] = {0x80, 200, 0, 6};
+	const char *note = "{\"event\":\"relatch\",\"previousSsrc\":1}";
+	vtp_cap_record rec;
+	const uint64_t t0 = 1000000000000ULL;
+
+	(void)state;
+	/* first sender: passes untouched */
+	for (int i = 0; i < 3; i++) {
+		rtp_pkt(a, (uint16_t)(65534 + i), 1000u + 3000u * (uint32_t)i, 0x11111111);
+		rec = (vtp_cap_record){.kind = VTP_CAP_RTP, .data = a, .len = sizeof(a),
+				       .arrival_ns = t0 + (uint64_t)i * 33333333ULL};
+		assert_true(vtp_cap_rebase_apply(rb, &rec));
+		assert_ptr_equal(rec.data, a);
+	}
+	/* the note is not for stream readers */
+	rec = (vtp_cap_record){.kind = VTP_CAP_NOTE, .data = (const uint8_t *)note,
+			       .len = strlen(note), .arrival_ns = t0 + 3000000000ULL};
+	assert_false(vtp_cap_rebase_apply(rb, &rec));
+	/* second sender, 3 s after the last packet (seq 0, ts 7000) */
+	rtp_pkt(a, 500, 123456, 0x22222222);
+	rec = (vtp_cap_record){.kind = VTP_CAP_RTP, .data = a, .len = sizeof(a),
+			       .arrival_ns = t0 + 66666666ULL + 3000000000ULL};
+	assert_true(vtp_cap_rebase_apply(rb, &rec));
+	assert_int_equal(rec.data[2] << 8 | rec.data[3], 2); /* 0 + 1 missing + 1 */
+	assert_int_equal(be32(rec.data + 4), 7000u + 270000u);
+	assert_int_equal(be32(rec.data + 8), 0x11111111);
+	rtp_pkt(a, 501, 126456, 0x22222222);
+	rec = (vtp_cap_record){.kind = VTP_CAP_RTP, .data = a, .len = sizeof(a),
+			       .arrival_ns = t0 + 3100000000ULL};
+	assert_true(vtp_cap_rebase_apply(rb, &rec));
+	assert_int_equal(rec.data[2] << 8 | rec.data[3], 3);
+	assert_int_equal(be32(rec.data + 4), 7000u + 270000u + 3000u);
+	/* its sender report moves along; the first sender's is left out */
+	sr[4] = 0x22, sr[5] = 0x22, sr[6] = 0x22, sr[7] = 0x22;
+	sr[16] = 0, sr[17] = 1, sr[18] = 0xe2, sr[19] = 0x40; /* 123456 */
+	rec = (vtp_cap_record){.kind = VTP_CAP_RTCP, .data = sr, .len = sizeof(sr)};
+	assert_true(vtp_cap_rebase_apply(rb, &rec));
+	assert_int_equal(be32(rec.data + 4), 0x11111111);
+	assert_int_equal(be32(rec.data + 16), 7000u + 270000u);
+	sr[4] = 0x11, sr[5] = 0x11, sr[6] = 0x11, sr[7] = 0x11;
+	rec = (vtp_cap_record){.kind = VTP_CAP_RTCP, .data = sr, .len = sizeof(sr)};
+	assert_false(vtp_cap_rebase_apply(rb, &rec));
+	vtp_cap_rebase_free(rb);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, dir_setup, dir_teardown)
 
 int main(void)
@@ -1081,6 +1153,7 @@ int main(void)
 		T(test_header_only),
 		T(test_not_found),
 		T(test_concurrent_sync),
+		cmocka_unit_test(test_rebase),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
