@@ -16,10 +16,10 @@
  * to it (clock-map rounding), anything further is a gap or an overlap. */
 #define JOIN_SAMPLES 480 /* 10 ms, half a usual Opus frame */
 
-struct vtp_adec {
-	const vtp_ctrack *t;
+struct vtp__adec {
+	const vtp__ctrack *t;
 	int64_t t0;
-	vtp_fsrc *src;
+	vtp__fsrc *src;
 	AVCodecContext *ctx;
 	AVPacket *pkt;
 	AVFrame *frame;
@@ -32,16 +32,16 @@ struct vtp_adec {
 	uint64_t concealed, errors;
 };
 
-vtp_adec *vtp_adec_open(const vtp_ctrack *t, int64_t t0)
+vtp__adec *vtp__adec_open(const vtp__ctrack *t, int64_t t0)
 {
-	vtp_adec *a = vtp_calloc(1, sizeof *a);
+	vtp__adec *a = vtp_calloc(1, sizeof *a);
 	a->t = t;
 	a->t0 = t0;
 	a->cursor = -1;
 	a->consumed = INT64_MIN;
 	const AVCodec *codec = avcodec_find_decoder(AV_CODEC_ID_OPUS);
 	a->ctx = codec ? avcodec_alloc_context3(codec) : NULL;
-	a->src = vtp_fsrc_open(t);
+	a->src = vtp__fsrc_open(t);
 	a->pkt = av_packet_alloc();
 	a->frame = av_frame_alloc();
 	if (a->ctx) {
@@ -56,11 +56,11 @@ vtp_adec *vtp_adec_open(const vtp_ctrack *t, int64_t t0)
 	return a;
 }
 
-void vtp_adec_close(vtp_adec *a)
+void vtp__adec_close(vtp__adec *a)
 {
 	if (!a)
 		return;
-	vtp_fsrc_close(a->src);
+	vtp__fsrc_close(a->src);
 	avcodec_free_context(&a->ctx);
 	av_packet_free(&a->pkt);
 	av_frame_free(&a->frame);
@@ -68,7 +68,7 @@ void vtp_adec_close(vtp_adec *a)
 	vtp_free(a);
 }
 
-static float *reserve(vtp_adec *a, size_t more)
+static float *reserve(vtp__adec *a, size_t more)
 {
 	if (a->len + more > a->cap) {
 		size_t nc = a->cap ? a->cap : 4096;
@@ -81,7 +81,7 @@ static float *reserve(vtp_adec *a, size_t more)
 }
 
 /* Puts n mono samples at timeline position at. */
-static void place(vtp_adec *a, int64_t at, const float *s, size_t n)
+static void place(vtp__adec *a, int64_t at, const float *s, size_t n)
 {
 	if (a->cursor >= 0 && at - a->cursor <= JOIN_SAMPLES && a->cursor - at <= JOIN_SAMPLES)
 		at = a->cursor;
@@ -125,7 +125,7 @@ static void place(vtp_adec *a, int64_t at, const float *s, size_t n)
 	a->len += n;
 }
 
-static void take_frame(vtp_adec *a, int64_t at)
+static void take_frame(vtp__adec *a, int64_t at)
 {
 	AVFrame *f = a->frame;
 	int ch = f->ch_layout.nb_channels > 0 ? f->ch_layout.nb_channels : 1;
@@ -163,15 +163,15 @@ static void take_frame(vtp_adec *a, int64_t at)
 }
 
 /* Decodes one more frame. false at the end. */
-static bool decode_more(vtp_adec *a)
+static bool decode_more(vtp__adec *a)
 {
 	while (!a->eof) {
 		vtp_frame fr;
-		if (!vtp_fsrc_next(a->src, &fr)) {
+		if (!vtp__fsrc_next(a->src, &fr)) {
 			a->eof = true;
 			return false;
 		}
-		int64_t ns = vtp_ctrack_map(a->t, fr.ext_ts) - a->t0;
+		int64_t ns = vtp__ctrack_map(a->t, fr.ext_ts) - a->t0;
 		int64_t at = (ns * VTP_AUDIO_RATE + (ns >= 0 ? 500000000 : -500000000)) / 1000000000;
 		if (av_new_packet(a->pkt, (int)fr.len) < 0)
 			return false;
@@ -196,7 +196,7 @@ static bool decode_more(vtp_adec *a)
 	return false;
 }
 
-void vtp_adec_mix(vtp_adec *a, int64_t pos, float *out, int n)
+void vtp__adec_mix(vtp__adec *a, int64_t pos, float *out, int n)
 {
 	int64_t end = pos + n;
 	while (!a->eof && (a->len == 0 || a->pos + (int64_t)a->len < end))
@@ -218,12 +218,12 @@ void vtp_adec_mix(vtp_adec *a, int64_t pos, float *out, int n)
 	a->consumed = end;
 }
 
-uint64_t vtp_adec_concealed_ms(const vtp_adec *a)
+uint64_t vtp__adec_concealed_ms(const vtp__adec *a)
 {
 	return a->concealed * 1000 / VTP_AUDIO_RATE;
 }
 
-uint64_t vtp_adec_errors(const vtp_adec *a)
+uint64_t vtp__adec_errors(const vtp__adec *a)
 {
 	return a->errors;
 }

@@ -68,9 +68,9 @@ typedef struct peer_view {
 typedef struct job {
 	const vtp_compose_opts *o;
 	vtp_compose_result *r;
-	vtp_ctrack *t;
+	vtp__ctrack *t;
 	size_t nt;
-	vtp_cpeer *p;
+	vtp__cpeer *p;
 	size_t np;
 	int *join;             /* peer indices in join order */
 	int64_t t0, t1;        /* timeline, recorder ns */
@@ -79,8 +79,8 @@ typedef struct job {
 	AVStream *vs, *as;
 	AVCodecContext *venc, *aenc;
 	AVPacket *pkt;
-	vtp_vdec **vdec;       /* per track (NULL for audio) */
-	vtp_adec **adec;
+	vtp__vdec **vdec;       /* per track (NULL for audio) */
+	vtp__adec **adec;
 	int *shown;            /* per track: the tile it is in now, or -1 */
 	peer_view *pv;
 	int64_t apos;          /* audio samples written */
@@ -113,8 +113,8 @@ typedef struct job {
 	int *slot_refs;        /* consumers still to take the slot's frame */
 	int consumers;         /* of each frame: its video encoder, the HLS one */
 	/* HLS and thumbnail */
-	vtp_thumb *thumb;
-	vtp_hls *hls;
+	vtp__thumb *thumb;
+	vtp__hls *hls;
 	AVCodecContext *hvenc, *haenc; /* WebM: the same pass encodes H.264/AAC */
 	AVPacket *hpkt, *hapkt;
 	AVAudioFifo *hfifo;
@@ -216,10 +216,10 @@ static int load_tracks(job *j)
 	for (size_t i = 0; i < n; i++) {
 		char path[4096], err[200];
 		snprintf(path, sizeof path, "%s/%s", j->o->tracks_dir, names[i]);
-		vtp_ctrack *t = &j->t[j->nt];
-		if (vtp_ctrack_scan(t, path, err, sizeof err) != 0) {
+		vtp__ctrack *t = &j->t[j->nt];
+		if (vtp__ctrack_scan(t, path, err, sizeof err) != 0) {
 			VTP_WARN("compose: skipping track %s: %s", names[i], err);
-			vtp_ctrack_clear(t);
+			vtp__ctrack_clear(t);
 		} else {
 			if (t->cap_end != VTP_CAPR_END)
 				VTP_WARN("compose: track %s ends %s; using what is whole", names[i],
@@ -249,14 +249,14 @@ static int load_tracks(job *j)
 
 static int cmp_peer_start(const void *a, const void *b)
 {
-	const vtp_cpeer *p = *(vtp_cpeer *const *)a, *q = *(vtp_cpeer *const *)b;
+	const vtp__cpeer *p = *(vtp__cpeer *const *)a, *q = *(vtp__cpeer *const *)b;
 	return p->start_ns < q->start_ns ? -1 : p->start_ns > q->start_ns;
 }
 
 /* Timeline bounds and each peer's presence. false when nothing plays. */
 static bool timeline(job *j)
 {
-	vtp_ctracks_map(j->t, j->nt);
+	vtp__ctracks_map(j->t, j->nt);
 	j->t0 = INT64_MAX;
 	j->t1 = INT64_MIN;
 	for (size_t k = 0; k < j->np; k++) {
@@ -264,10 +264,10 @@ static bool timeline(job *j)
 		j->p[k].end_ns = INT64_MIN;
 	}
 	for (size_t i = 0; i < j->nt; i++) {
-		vtp_ctrack *t = &j->t[i];
+		vtp__ctrack *t = &j->t[i];
 		if (t->frames == 0)
 			continue;
-		vtp_cpeer *p = &j->p[t->peer];
+		vtp__cpeer *p = &j->p[t->peer];
 		if (t->start_ns < p->start_ns)
 			p->start_ns = t->start_ns;
 		if (t->end_ns > p->end_ns)
@@ -284,7 +284,7 @@ static bool timeline(job *j)
 	if (j->t0 == INT64_MAX)
 		return false;
 	/* Join order. */
-	vtp_cpeer **ord = vtp_malloc(j->np * sizeof *ord);
+	vtp__cpeer **ord = vtp_malloc(j->np * sizeof *ord);
 	for (size_t k = 0; k < j->np; k++)
 		ord[k] = &j->p[k];
 	qsort(ord, j->np, sizeof *ord, cmp_peer_start);
@@ -428,7 +428,7 @@ static int hls_fail(job *j, int rc, const char *what)
 static int hls_packets(job *j, AVCodecContext *e, AVPacket *pkt, int which)
 {
 	const char *what = NULL;
-	int rc = vtp_hls_drain(j->hls, e, pkt, which, &what);
+	int rc = vtp__hls_drain(j->hls, e, pkt, which, &what);
 	return rc < 0 ? hls_fail(j, rc, what) : 0;
 }
 
@@ -444,7 +444,7 @@ static int hls_audio(job *j, const float *lr, int n)
 			return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
 	}
 	const char *what = NULL;
-	int rc = vtp_hls_aac(j->hls, j->haenc, j->hfifo, j->haframe, j->hapkt, &j->hapos, n == 0,
+	int rc = vtp__hls_aac(j->hls, j->haenc, j->hfifo, j->haframe, j->hapkt, &j->hapos, n == 0,
 			     &what);
 	return rc < 0 ? hls_fail(j, rc, what) : 0;
 }
@@ -457,7 +457,7 @@ static int audio_until(job *j, int64_t until)
 		memset(j->mix, 0, (size_t)fs * sizeof *j->mix);
 		for (size_t i = 0; i < j->nt; i++)
 			if (j->adec[i])
-				vtp_adec_mix(j->adec[i], j->apos, j->mix, fs);
+				vtp__adec_mix(j->adec[i], j->apos, j->mix, fs);
 		int rc = av_frame_make_writable(j->aframe);
 		if (rc < 0)
 			return fail(j, VTP_COMPOSE_ECODEC, "audio frame: %s", averr(rc));
@@ -503,7 +503,7 @@ static int peer_track_at(job *j, int peer, int64_t at_ns)
 	/* The peer's video track covering at (the latest started), else -1. */
 	int best = -1;
 	for (size_t i = 0; i < j->nt; i++) {
-		const vtp_ctrack *t = &j->t[i];
+		const vtp__ctrack *t = &j->t[i];
 		if (!t->video || t->peer != peer || t->frames == 0)
 			continue;
 		if (t->start_ns <= at_ns && at_ns < t->end_ns &&
@@ -513,7 +513,7 @@ static int peer_track_at(job *j, int peer, int64_t at_ns)
 	return best;
 }
 
-static void copy_rect(AVFrame *dst, const vtp_tile *t, const AVFrame *src)
+static void copy_rect(AVFrame *dst, const vtp__tile *t, const AVFrame *src)
 {
 	for (int y = 0; y < t->h; y++)
 		memcpy(dst->data[0] + (size_t)(t->y + y) * dst->linesize[0] + t->x,
@@ -524,7 +524,7 @@ static void copy_rect(AVFrame *dst, const vtp_tile *t, const AVFrame *src)
 			       src->data[p] + (size_t)y * src->linesize[p], (size_t)t->w / 2);
 }
 
-static void name_tile(job *j, AVFrame *canvas, int peer, const vtp_tile *tile)
+static void name_tile(job *j, AVFrame *canvas, int peer, const vtp__tile *tile)
 {
 	peer_view *v = &j->pv[peer];
 	if (!v->name_img || v->name_img->width != tile->w || v->name_img->height != tile->h) {
@@ -535,11 +535,11 @@ static void name_tile(job *j, AVFrame *canvas, int peer, const vtp_tile *tile)
 		v->name_img->format = AV_PIX_FMT_YUV420P;
 		if (av_frame_get_buffer(v->name_img, 0) < 0) {
 			av_frame_free(&v->name_img);
-			vtp_canvas_fill(canvas, tile->x, tile->y, tile->w, tile->h, 16, 128, 128);
+			vtp__canvas_fill(canvas, tile->x, tile->y, tile->w, tile->h, 16, 128, 128);
 			return;
 		}
-		vtp_tile local = {0, 0, tile->w, tile->h};
-		vtp_canvas_name(v->name_img, &local, j->p[peer].peer_id, j->p[peer].full_name);
+		vtp__tile local = {0, 0, tile->w, tile->h};
+		vtp__canvas_name(v->name_img, &local, j->p[peer].peer_id, j->p[peer].full_name);
 	}
 	copy_rect(canvas, tile, v->name_img);
 }
@@ -842,7 +842,7 @@ static int compose_video(job *j)
 		return rc;
 	int *present = vtp_malloc((j->np ? j->np : 1) * sizeof *present);
 	int *track = vtp_malloc((j->np ? j->np : 1) * sizeof *track); /* per tile */
-	vtp_tile *tiles = vtp_malloc((j->np ? j->np : 1) * sizeof *tiles);
+	vtp__tile *tiles = vtp_malloc((j->np ? j->np : 1) * sizeof *tiles);
 	int prev_n = -1;
 	int64_t half = 500000000LL / o->fps;
 	for (int64_t k = 0; k < frames && rc == 0; k++) {
@@ -856,7 +856,7 @@ static int compose_video(job *j)
 				present[n++] = p;
 		}
 		if (n != prev_n) {
-			vtp_layout(n, o->width, o->height, tiles);
+			vtp__layout(n, o->width, o->height, tiles);
 			prev_n = n;
 		}
 		AVFrame *canvas = canvas_for(j, k);
@@ -864,7 +864,7 @@ static int compose_video(job *j)
 			rc = VTP_COMPOSE_ECODEC;
 			break;
 		}
-		vtp_canvas_fill(canvas, 0, 0, o->width, o->height, 16, 128, 128);
+		vtp__canvas_fill(canvas, 0, 0, o->width, o->height, 16, 128, 128);
 		/* Decoders of every video track advance, present or not, so none
 		 * falls behind the timeline; each is told the tile it fills so
 		 * that it scales ahead on its own thread. */
@@ -877,18 +877,18 @@ static int compose_video(job *j)
 		}
 		for (size_t i = 0; i < j->nt; i++)
 			if (j->vdec[i]) {
-				vtp_vdec_at(j->vdec[i], at + half);
+				vtp__vdec_at(j->vdec[i], at + half);
 				int s = j->shown[i];
-				vtp_vdec_want(j->vdec[i], s >= 0 ? tiles[s].w : 0, s >= 0 ? tiles[s].h : 0);
+				vtp__vdec_want(j->vdec[i], s >= 0 ? tiles[s].w : 0, s >= 0 ? tiles[s].h : 0);
 			}
 		for (int i = 0; i < n; i++) {
 			int p = present[i], ti = track[i];
-			const vtp_vframe *f = ti >= 0 && j->vdec[ti] ? vtp_vdec_at(j->vdec[ti], at + half) : NULL;
-			if (!f || vtp_canvas_blit(canvas, &tiles[i], f, &j->pv[p].sws) != 0)
+			const vtp__vframe *f = ti >= 0 && j->vdec[ti] ? vtp__vdec_at(j->vdec[ti], at + half) : NULL;
+			if (!f || vtp__canvas_blit(canvas, &tiles[i], f, &j->pv[p].sws) != 0)
 				name_tile(j, canvas, p, &tiles[i]);
 		}
-		if (vtp_thumb_wants(j->thumb, at))
-			vtp_thumb_offer(j->thumb, canvas, at);
+		if (vtp__thumb_wants(j->thumb, at))
+			vtp__thumb_offer(j->thumb, canvas, at);
 		canvas_done(j, k);
 		j->r->frames_out++;
 		rc = audio_until(j, (at + 1000000000LL / o->fps) * VTP_AUDIO_RATE / 1000000000LL);
@@ -925,7 +925,7 @@ static int fast_track(job *j)
 		return -1;
 	int found = -1;
 	for (size_t i = 0; i < j->nt; i++) {
-		const vtp_ctrack *t = &j->t[i];
+		const vtp__ctrack *t = &j->t[i];
 		if (!t->video || t->frames == 0)
 			continue;
 		if (found >= 0)
@@ -934,7 +934,7 @@ static int fast_track(job *j)
 	}
 	if (found < 0)
 		return -1;
-	const vtp_ctrack *t = &j->t[found];
+	const vtp__ctrack *t = &j->t[found];
 	bool match = j->mp4 ? t->codec == VTP_CODEC_H264 : t->codec == VTP_CODEC_VP8;
 	if (!match || t->size_changed || t->width <= 0 || t->keyframes == 0)
 		return -1;
@@ -943,7 +943,7 @@ static int fast_track(job *j)
 
 /* The sender's frame rate when it is whole (from the smallest timestamp
  * step between frames, which loss cannot make smaller), else 0. */
-static int whole_fps(const vtp_ctrack *t)
+static int whole_fps(const vtp__ctrack *t)
 {
 	if (t->min_step == 0)
 		return 0;
@@ -955,7 +955,7 @@ static int whole_fps(const vtp_ctrack *t)
  * copied video's frames fall on its own frame grid from 0: players and
  * tools that assume a constant rate from the file's start then see each
  * frame on its tick. */
-static void align_origin(job *j, const vtp_ctrack *t)
+static void align_origin(job *j, const vtp__ctrack *t)
 {
 	int fps = whole_fps(t);
 	if (fps == 0)
@@ -989,7 +989,7 @@ static size_t h264_params(const uint8_t *p, size_t n, uint8_t *out, size_t cap)
 	return o;
 }
 
-static int fast_video_stream(job *j, const vtp_ctrack *t, vtp_fsrc *src, vtp_frame *first)
+static int fast_video_stream(job *j, const vtp__ctrack *t, vtp__fsrc *src, vtp_frame *first)
 {
 	j->vs = avformat_new_stream(j->oc, NULL);
 	if (!j->vs)
@@ -1007,7 +1007,7 @@ static int fast_video_stream(job *j, const vtp_ctrack *t, vtp_fsrc *src, vtp_fra
 	if (fps)
 		j->vs->avg_frame_rate = (AVRational){fps, 1};
 	/* The first keyframe (the depacketizer starts at one). */
-	while (vtp_fsrc_next(src, first))
+	while (vtp__fsrc_next(src, first))
 		if (first->keyframe)
 			break;
 	if (t->codec == VTP_CODEC_H264) {
@@ -1024,8 +1024,8 @@ static int fast_video_stream(job *j, const vtp_ctrack *t, vtp_fsrc *src, vtp_fra
 
 static int fast_path(job *j, int ti)
 {
-	const vtp_ctrack *t = &j->t[ti];
-	vtp_fsrc *src = vtp_fsrc_open(t);
+	const vtp__ctrack *t = &j->t[ti];
+	vtp__fsrc *src = vtp__fsrc_open(t);
 	if (!src)
 		return fail(j, VTP_COMPOSE_EIO, "cannot reopen track");
 	vtp_frame f;
@@ -1039,7 +1039,7 @@ static int fast_path(job *j, int ti)
 	 * time to the last one's: the sender's own spacing, drift included,
 	 * none of the clock map's small steps (players and muxers guess the
 	 * frame rate from them). In the stream's time base, strictly rising. */
-	int64_t m0 = vtp_ctrack_map(t, t->first_ext_ts), m1 = vtp_ctrack_map(t, t->last_ext_ts);
+	int64_t m0 = vtp__ctrack_map(t, t->first_ext_ts), m1 = vtp__ctrack_map(t, t->last_ext_ts);
 	long double slope = t->last_ext_ts > t->first_ext_ts
 				    ? (long double)(m1 - m0) / (long double)(t->last_ext_ts - t->first_ext_ts)
 				    : 1e9L / t->clock;
@@ -1066,10 +1066,10 @@ static int fast_path(job *j, int ti)
 		rc = write_packet(j, pk);
 		j->r->frames_out++;
 		progress(j, ns);
-		have = vtp_fsrc_next(src, &f);
+		have = vtp__fsrc_next(src, &f);
 	}
-	j->r->frames_dropped += vtp_fsrc_dropped(src);
-	vtp_fsrc_close(src);
+	j->r->frames_dropped += vtp__fsrc_dropped(src);
+	vtp__fsrc_close(src);
 	j->r->fast_path = true;
 	return rc;
 }
@@ -1145,15 +1145,15 @@ static int hls_in_pass(job *j, int vkbps)
 {
 	const vtp_compose_opts *o = j->o;
 	char err[200];
-	j->hvenc = vtp_hls_video_encoder(o->width, o->height, (AVRational){1, o->fps}, o->fps, vkbps,
+	j->hvenc = vtp__hls_video_encoder(o->width, o->height, (AVRational){1, o->fps}, o->fps, vkbps,
 					 threads(o));
-	j->haenc = vtp_hls_audio_encoder();
+	j->haenc = vtp__hls_audio_encoder();
 	if (!j->hvenc || !j->haenc)
 		return fail(j, VTP_COMPOSE_ECODEC, "cannot open the HLS encoders");
 	AVCodecParameters *vp = avcodec_parameters_alloc(), *ap = avcodec_parameters_alloc();
 	avcodec_parameters_from_context(vp, j->hvenc);
 	avcodec_parameters_from_context(ap, j->haenc);
-	j->hls = vtp_hls_open(o->hls_dir, vp, j->hvenc->time_base, ap, j->haenc->time_base, err,
+	j->hls = vtp__hls_open(o->hls_dir, vp, j->hvenc->time_base, ap, j->haenc->time_base, err,
 			      sizeof err);
 	avcodec_parameters_free(&vp);
 	avcodec_parameters_free(&ap);
@@ -1178,7 +1178,7 @@ static int hls_in_pass(job *j, int vkbps)
 
 /* Whether a copied H.264 track keeps keyframes close enough together for
  * segments of about 4 s (on average at most 4 s apart). */
-static bool keyframes_dense(const vtp_ctrack *t)
+static bool keyframes_dense(const vtp__ctrack *t)
 {
 	if (t->keyframes == 0 || t->end_ns <= t->start_ns)
 		return false;
@@ -1192,9 +1192,9 @@ static int finish_extras(job *j, int ft)
 	const vtp_compose_opts *o = j->o;
 	char err[256];
 	if (j->hls) {
-		vtp_hls *h = j->hls;
+		vtp__hls *h = j->hls;
 		j->hls = NULL;
-		if (vtp_hls_finish(h, &j->r->hls_segments, err, sizeof err) != 0)
+		if (vtp__hls_finish(h, &j->r->hls_segments, err, sizeof err) != 0)
 			return fail(j, VTP_COMPOSE_EIO, "%s", err);
 	} else if (o->hls_dir) {
 		/* MP4 (its H.264 copied, unless a copied sender's keyframes are
@@ -1202,22 +1202,22 @@ static int finish_extras(job *j, int ft)
 		bool transcode = !j->mp4 || (ft >= 0 && !keyframes_dense(&j->t[ft]));
 		int fps = ft >= 0 && whole_fps(&j->t[ft]) ? whole_fps(&j->t[ft]) : o->fps;
 		int vkbps = o->bitrate_kbps > 228 ? o->bitrate_kbps - 128 : 100;
-		vtp_thumb *th = ft >= 0 ? j->thumb : NULL;
-		if (vtp_hls_from_file(j->tmp, o->hls_dir, transcode, fps, vkbps, threads(o), th,
+		vtp__thumb *th = ft >= 0 ? j->thumb : NULL;
+		if (vtp__hls_from_file(j->tmp, o->hls_dir, transcode, fps, vkbps, threads(o), th,
 				      &j->r->hls_segments, err, sizeof err) != 0)
 			return fail(j, VTP_COMPOSE_ECODEC, "HLS: %s", err);
 		j->r->hls_copied = !transcode;
 	} else if (ft >= 0 && j->thumb) {
 		/* No HLS: decode the copied stream for the thumbnail only. */
 		int none = 0;
-		if (vtp_hls_from_file(j->tmp, NULL, false, o->fps, 0, threads(o), j->thumb, &none, err,
+		if (vtp__hls_from_file(j->tmp, NULL, false, o->fps, 0, threads(o), j->thumb, &none, err,
 				      sizeof err) != 0)
 			return fail(j, VTP_COMPOSE_ECODEC, "thumbnail: %s", err);
 	}
 	if (j->thumb) {
-		if (vtp_thumb_write(j->thumb, o->thumb_path, err, sizeof err) != 0)
+		if (vtp__thumb_write(j->thumb, o->thumb_path, err, sizeof err) != 0)
 			return fail(j, VTP_COMPOSE_EIO, "%s", err);
-		j->r->thumb_at_seconds = vtp_thumb_at_seconds(j->thumb);
+		j->r->thumb_at_seconds = vtp__thumb_at_seconds(j->thumb);
 	}
 	return 0;
 }
@@ -1243,10 +1243,10 @@ static int run(job *j)
 		align_origin(j, &j->t[ft]);
 	for (size_t i = 0; i < j->nt; i++)
 		if (!j->t[i].video && j->t[i].frames > 0)
-			j->adec[i] = vtp_adec_open(&j->t[i], j->t0);
+			j->adec[i] = vtp__adec_open(&j->t[i], j->t0);
 	j->mix = vtp_malloc(4096 * sizeof *j->mix);
 	if (j->o->thumb_path)
-		j->thumb = vtp_thumb_new((j->t1 - j->t0) / 10);
+		j->thumb = vtp__thumb_new((j->t1 - j->t0) / 10);
 	if (ft >= 0) {
 		rc = fast_path(j, ft);
 	} else {
@@ -1268,7 +1268,7 @@ static int run(job *j)
 			return rc;
 		for (size_t i = 0; i < j->nt; i++)
 			if (j->t[i].video && j->t[i].frames > 0)
-				j->vdec[i] = vtp_vdec_start(&j->t[i], j->t0);
+				j->vdec[i] = vtp__vdec_start(&j->t[i], j->t0);
 		rc = compose_video(j);
 	}
 	if (!j->aenc)
@@ -1311,14 +1311,14 @@ int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 	free_encoders(&j);
 	for (size_t i = 0; i < j.nt; i++) {
 		if (j.vdec && j.vdec[i]) {
-			r->decode_errors += vtp_vdec_errors(j.vdec[i]);
-			r->frames_dropped += vtp_vdec_dropped(j.vdec[i]);
-			vtp_vdec_stop(j.vdec[i]);
+			r->decode_errors += vtp__vdec_errors(j.vdec[i]);
+			r->frames_dropped += vtp__vdec_dropped(j.vdec[i]);
+			vtp__vdec_stop(j.vdec[i]);
 		}
 		if (j.adec && j.adec[i]) {
-			r->audio_concealed_ms += vtp_adec_concealed_ms(j.adec[i]);
-			r->decode_errors += vtp_adec_errors(j.adec[i]);
-			vtp_adec_close(j.adec[i]);
+			r->audio_concealed_ms += vtp__adec_concealed_ms(j.adec[i]);
+			r->decode_errors += vtp__adec_errors(j.adec[i]);
+			vtp__adec_close(j.adec[i]);
 		}
 	}
 	for (size_t k = 0; j.pv && k < j.np; k++) {
@@ -1327,8 +1327,8 @@ int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 	}
 	avcodec_free_context(&j.aenc);
 	av_frame_free(&j.aframe);
-	vtp_hls_abort(j.hls);
-	vtp_thumb_free(j.thumb);
+	vtp__hls_abort(j.hls);
+	vtp__thumb_free(j.thumb);
 	avcodec_free_context(&j.hvenc);
 	avcodec_free_context(&j.haenc);
 	av_packet_free(&j.hpkt);
@@ -1345,7 +1345,7 @@ int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 	if (rc != 0 && j.tmp[0])
 		unlink(j.tmp);
 	for (size_t i = 0; i < j.nt; i++)
-		vtp_ctrack_clear(&j.t[i]);
+		vtp__ctrack_clear(&j.t[i]);
 	vtp_free(j.t);
 	vtp_free(j.p);
 	vtp_free(j.join);
@@ -1354,7 +1354,7 @@ int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 	vtp_free(j.shown);
 	vtp_free(j.adec);
 	vtp_free(j.mix);
-	vtp_font_cleanup();
+	vtp__font_cleanup();
 	pthread_mutex_destroy(&j.mux_mu);
 	if (rc == VTP_COMPOSE_OK && o->progress)
 		o->progress(o->ud, 100);

@@ -20,19 +20,19 @@ struct SwsContext;
 
 /* A piecewise-linear function through points (x ascending), constant
  * beyond its ends: the lower envelope of arrival - sender time. */
-typedef struct vtp_envelope {
+typedef struct vtp__envelope {
 	int64_t *x, *y;
 	size_t n;
-} vtp_envelope;
+} vtp__envelope;
 
-typedef struct vtp_ctrack {
+typedef struct vtp__ctrack {
 	char *path;
 	char *track_id, *peer_id, *full_name;
 	bool video;
 	vtp_codec codec;
 	int pt;               /* -1: any */
 	uint32_t clock;       /* Hz */
-	int peer;             /* index into vtp_cpeer list */
+	int peer;             /* index into vtp__cpeer list */
 
 	/* scan (pass 1) */
 	uint64_t rtp_packets, frames, keyframes;
@@ -42,88 +42,88 @@ typedef struct vtp_ctrack {
 	uint64_t min_step;    /* smallest timestamp step between frames (0: one frame) */
 	bool use_sr;          /* mapped through sender reports: */
 	int64_t sr_offset;    /* sender NTP - RTP time (ns), median over its reports */
-	vtp_envelope env;     /* sender time -> offset to recorder time */
+	vtp__envelope env;     /* sender time -> offset to recorder time */
 	int64_t start_ns, end_ns; /* recorder time of first and last frame */
 	int cap_end;          /* how the capture ended (VTP_CAPR_*) */
 	void *scan;           /* scan samples, freed once mapped */
-} vtp_ctrack;
+} vtp__ctrack;
 
-typedef struct vtp_cpeer {
+typedef struct vtp__cpeer {
 	char *peer_id, *full_name;
 	int64_t start_ns, end_ns; /* union of its tracks */
-} vtp_cpeer;
+} vtp__cpeer;
 
 /* ---- tracks.c ------------------------------------------------------------ */
 
 /* Reads a capture's header and scans its packets: frame counts, sizes,
  * sender reports, the arrival samples for the clock map. 0 or -1 (err). */
-int vtp_ctrack_scan(vtp_ctrack *t, const char *path, char *err, size_t errlen);
-void vtp_ctrack_clear(vtp_ctrack *t);
+int vtp__ctrack_scan(vtp__ctrack *t, const char *path, char *err, size_t errlen);
+void vtp__ctrack_clear(vtp__ctrack *t);
 /* Builds the clock maps: per track from its own samples, or per peer from
  * the samples of all its tracks in sender NTP time when every track of
  * the peer has sender reports. Fills start_ns/end_ns. */
-int vtp_ctracks_map(vtp_ctrack *t, size_t n);
+int vtp__ctracks_map(vtp__ctrack *t, size_t n);
 /* Sender time (ns) of an extended RTP timestamp. */
-int64_t vtp_ctrack_sender_ns(const vtp_ctrack *t, uint64_t ext_ts);
+int64_t vtp__ctrack_sender_ns(const vtp__ctrack *t, uint64_t ext_ts);
 /* Recorder time (ns) of an extended RTP timestamp. */
-int64_t vtp_ctrack_map(const vtp_ctrack *t, uint64_t ext_ts);
+int64_t vtp__ctrack_map(const vtp__ctrack *t, uint64_t ext_ts);
 
 /* Streams a track's frames in order (pass 2). */
-typedef struct vtp_fsrc vtp_fsrc;
-vtp_fsrc *vtp_fsrc_open(const vtp_ctrack *t);
-void vtp_fsrc_close(vtp_fsrc *s);
+typedef struct vtp__fsrc vtp__fsrc;
+vtp__fsrc *vtp__fsrc_open(const vtp__ctrack *t);
+void vtp__fsrc_close(vtp__fsrc *s);
 /* Next frame (data valid until the next call); false at the end. */
-bool vtp_fsrc_next(vtp_fsrc *s, vtp_frame *f);
-uint64_t vtp_fsrc_dropped(const vtp_fsrc *s);
+bool vtp__fsrc_next(vtp__fsrc *s, vtp_frame *f);
+uint64_t vtp__fsrc_dropped(const vtp__fsrc *s);
 
 /* VP8 keyframe size from the frame bytes; false if not a keyframe. */
-bool vtp_vp8_keyframe_size(const uint8_t *p, size_t n, int *w, int *h);
+bool vtp__vp8_keyframe_size(const uint8_t *p, size_t n, int *w, int *h);
 
 /* ---- video.c -------------------------------------------------------------- */
 
-typedef struct vtp_tile {
+typedef struct vtp__tile {
 	int x, y, w, h;
-} vtp_tile;
+} vtp__tile;
 
 /* Grid for n tiles on a w x h canvas: cols = ceil(sqrt(n)), rows =
  * ceil(n / cols), the last row centred; positions and sizes even. */
-void vtp_layout(int n, int w, int h, vtp_tile *tiles);
+void vtp__layout(int n, int w, int h, vtp__tile *tiles);
 
 /* A decoded frame and, when the decoder thread knew the tile it goes to,
  * the frame already scaled to fit that tile (aspect kept). */
-typedef struct vtp_vframe {
+typedef struct vtp__vframe {
 	struct AVFrame *f;
 	struct AVFrame *scaled; /* NULL, or fitted to tile_w x tile_h */
 	int tile_w, tile_h;
-} vtp_vframe;
+} vtp__vframe;
 
 /* A video track being decoded on its own thread, frames handed over in
  * recorder-time order through a short queue. */
-typedef struct vtp_vdec vtp_vdec;
-vtp_vdec *vtp_vdec_start(const vtp_ctrack *t, int64_t t0);
-void vtp_vdec_stop(vtp_vdec *d);
+typedef struct vtp__vdec vtp__vdec;
+vtp__vdec *vtp__vdec_start(const vtp__ctrack *t, int64_t t0);
+void vtp__vdec_stop(vtp__vdec *d);
 /* The tile size the track is shown in now (0 x 0: not shown): the decoder
  * thread scales the frames it decodes from now on to fit it. */
-void vtp_vdec_want(vtp_vdec *d, int tile_w, int tile_h);
+void vtp__vdec_want(vtp__vdec *d, int tile_w, int tile_h);
 /* The frame to show at output time pts_ns (relative to t0): the latest
  * decoded frame at or before it; NULL before the first. Owned by d, valid
  * until the next call. */
-const vtp_vframe *vtp_vdec_at(vtp_vdec *d, int64_t pts_ns);
-uint64_t vtp_vdec_errors(const vtp_vdec *d);
-uint64_t vtp_vdec_dropped(const vtp_vdec *d);
+const vtp__vframe *vtp__vdec_at(vtp__vdec *d, int64_t pts_ns);
+uint64_t vtp__vdec_errors(const vtp__vdec *d);
+uint64_t vtp__vdec_dropped(const vtp__vdec *d);
 
 /* Canvas drawing (YUV 4:2:0). */
-void vtp_canvas_fill(struct AVFrame *c, int x, int y, int w, int h,
+void vtp__canvas_fill(struct AVFrame *c, int x, int y, int w, int h,
 		     uint8_t Y, uint8_t U, uint8_t V);
 /* Puts src into tile (aspect kept, centred, background around it): a copy
  * when it was scaled for this tile already, else scaled here with *sws
  * (the caller's cached context). */
-int vtp_canvas_blit(struct AVFrame *c, const vtp_tile *tile,
-		    const vtp_vframe *src, struct SwsContext **sws);
+int vtp__canvas_blit(struct AVFrame *c, const vtp__tile *tile,
+		    const vtp__vframe *src, struct SwsContext **sws);
 /* A name tile: a colour from the peer id, the name centred. */
-void vtp_canvas_name(struct AVFrame *c, const vtp_tile *tile,
+void vtp__canvas_name(struct AVFrame *c, const vtp__tile *tile,
 		     const char *peer_id, const char *name);
-void vtp_font_cleanup(void);
+void vtp__font_cleanup(void);
 
 /* ---- audio.c -------------------------------------------------------------- */
 
@@ -133,64 +133,64 @@ void vtp_font_cleanup(void);
  * timeline (sample 0 = t0). Gaps are silence; a frame is placed where the
  * clock map puts it unless it is within 20 ms of where the previous one
  * ended (then it continues seamlessly). */
-typedef struct vtp_adec vtp_adec;
-vtp_adec *vtp_adec_open(const vtp_ctrack *t, int64_t t0);
-void vtp_adec_close(vtp_adec *a);
+typedef struct vtp__adec vtp__adec;
+vtp__adec *vtp__adec_open(const vtp__ctrack *t, int64_t t0);
+void vtp__adec_close(vtp__adec *a);
 /* Adds (mixes) samples [pos, pos + n) of this track into out. */
-void vtp_adec_mix(vtp_adec *a, int64_t pos, float *out, int n);
-uint64_t vtp_adec_concealed_ms(const vtp_adec *a);
-uint64_t vtp_adec_errors(const vtp_adec *a);
+void vtp__adec_mix(vtp__adec *a, int64_t pos, float *out, int n);
+uint64_t vtp__adec_concealed_ms(const vtp__adec *a);
+uint64_t vtp__adec_errors(const vtp__adec *a);
 
 /* ---- thumb.c --------------------------------------------------------------- */
 
 /* Chooses the thumbnail frame: offered frames from target_ns (media time)
  * on; a black frame is passed over and another tried 0.5 s later. */
-typedef struct vtp_thumb vtp_thumb;
-vtp_thumb *vtp_thumb_new(int64_t target_ns);
-void vtp_thumb_free(vtp_thumb *t);
+typedef struct vtp__thumb vtp__thumb;
+vtp__thumb *vtp__thumb_new(int64_t target_ns);
+void vtp__thumb_free(vtp__thumb *t);
 /* Whether a frame at at_ns would be looked at (cheap; NULL: false). */
-bool vtp_thumb_wants(const vtp_thumb *t, int64_t at_ns);
+bool vtp__thumb_wants(const vtp__thumb *t, int64_t at_ns);
 /* Looks at f (YUV 4:2:0) and keeps a 640x360 copy when it is the best so
  * far; done once a frame that is not black is kept. */
-void vtp_thumb_offer(vtp_thumb *t, const struct AVFrame *f, int64_t at_ns);
-bool vtp_thumb_done(const vtp_thumb *t);
+void vtp__thumb_offer(vtp__thumb *t, const struct AVFrame *f, int64_t at_ns);
+bool vtp__thumb_done(const vtp__thumb *t);
 /* Media time of the kept frame, -1 when none. */
-double vtp_thumb_at_seconds(const vtp_thumb *t);
+double vtp__thumb_at_seconds(const vtp__thumb *t);
 /* Writes the kept frame as a JPEG (temp + fsync + rename, 0600). */
-int vtp_thumb_write(vtp_thumb *t, const char *path, char *err, size_t errlen);
+int vtp__thumb_write(vtp__thumb *t, const char *path, char *err, size_t errlen);
 
 /* ---- hls.c ------------------------------------------------------------------ */
 
 struct AVCodecContext;
 struct AVCodecParameters;
 struct AVPacket;
-typedef struct vtp_hls vtp_hls;
+typedef struct vtp__hls vtp__hls;
 /* Opens an HLS writer into <final_dir>.tmp-PID for a video stream (and an
  * audio stream when a is non-NULL) whose packets come in the given time
  * bases. NULL with err on failure. */
-vtp_hls *vtp_hls_open(const char *final_dir, const struct AVCodecParameters *v, AVRational vtb,
+vtp__hls *vtp__hls_open(const char *final_dir, const struct AVCodecParameters *v, AVRational vtb,
 		      const struct AVCodecParameters *a, AVRational atb, char *err, size_t errlen);
 /* One packet of stream which (0 video, 1 audio); thread-safe; the packet is
  * not consumed. <0 (AVERROR) on failure. */
-int vtp_hls_write(vtp_hls *h, int which, const struct AVPacket *pkt);
+int vtp__hls_write(vtp__hls *h, int which, const struct AVPacket *pkt);
 /* Ends the playlist, seals the files and renames the folder into place
  * (replacing an older one); frees h either way. */
-int vtp_hls_finish(vtp_hls *h, int *segments, char *err, size_t errlen);
-void vtp_hls_abort(vtp_hls *h);
+int vtp__hls_finish(vtp__hls *h, int *segments, char *err, size_t errlen);
+void vtp__hls_abort(vtp__hls *h);
 /* H.264 (x264 veryfast, a keyframe every 2 s at fps) and AAC encoders with
  * global headers, as HLS wants them. */
-struct AVCodecContext *vtp_hls_video_encoder(int width, int height, AVRational time_base, int fps,
+struct AVCodecContext *vtp__hls_video_encoder(int width, int height, AVRational time_base, int fps,
 					     int kbps, int threads);
-struct AVCodecContext *vtp_hls_audio_encoder(void);
+struct AVCodecContext *vtp__hls_audio_encoder(void);
 /* Everything the encoder has ready to the writer (stream which). 0, or an
  * AVERROR with *what naming the step that failed. */
-int vtp_hls_drain(vtp_hls *h, struct AVCodecContext *e, struct AVPacket *pkt, int which,
+int vtp__hls_drain(vtp__hls *h, struct AVCodecContext *e, struct AVPacket *pkt, int which,
 		  const char **what);
 /* Whole AAC frames from fifo (stereo float planar) through enc to the
  * writer, pts counting samples; with flush, the rest of the fifo and of
  * the encoder too. 0, or an AVERROR with *what. */
 struct AVAudioFifo;
-int vtp_hls_aac(vtp_hls *h, struct AVCodecContext *enc, struct AVAudioFifo *fifo,
+int vtp__hls_aac(vtp__hls *h, struct AVCodecContext *enc, struct AVAudioFifo *fifo,
 		struct AVFrame *frame, struct AVPacket *pkt, int64_t *pts, bool flush,
 		const char **what);
 /* HLS from a finished file: its H.264 copied (unless transcode, or it is
@@ -198,7 +198,7 @@ int vtp_hls_aac(vtp_hls *h, struct AVCodecContext *enc, struct AVAudioFifo *fifo
  * its other audio encoded to AAC. When thumb is non-NULL the video is
  * decoded until the thumbnail is chosen; with hls_dir NULL, only that.
  * 0 or -1 with err. */
-int vtp_hls_from_file(const char *media, const char *hls_dir, bool transcode, int fps, int kbps,
-		      int threads, vtp_thumb *thumb, int *segments, char *err, size_t errlen);
+int vtp__hls_from_file(const char *media, const char *hls_dir, bool transcode, int fps, int kbps,
+		      int threads, vtp__thumb *thumb, int *segments, char *err, size_t errlen);
 
 #endif

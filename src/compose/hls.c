@@ -4,7 +4,7 @@
  * half playlist where the server would serve it.
  *
  * Two ways to fill it: packets written while the recording is composed (a
- * second encoder in the same pass, for WebM), or vtp_hls_from_file, which
+ * second encoder in the same pass, for WebM), or vtp__hls_from_file, which
  * reads the finished file once: its H.264 and AAC are copied as they are
  * (MP4), or decoded and encoded when the file's codecs are not HLS's or its
  * keyframes are too far apart for 4 s segments; the thumbnail is taken
@@ -30,7 +30,7 @@
 
 #define HLS_SEGMENT_S "4"
 
-struct vtp_hls {
+struct vtp__hls {
 	char final_dir[4096];
 	char tmp_dir[4200];
 	AVFormatContext *oc;
@@ -90,7 +90,7 @@ static void fsync_path(const char *path, int flags)
 static int hls_io_open(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
 		       AVDictionary **options)
 {
-	vtp_hls *h = s->opaque;
+	vtp__hls *h = s->opaque;
 	const char *slash = strrchr(url, '/');
 	char path[4600];
 
@@ -98,10 +98,10 @@ static int hls_io_open(AVFormatContext *s, AVIOContext **pb, const char *url, in
 	return h->default_io_open(s, pb, path, flags, options);
 }
 
-vtp_hls *vtp_hls_open(const char *final_dir, const AVCodecParameters *v, AVRational vtb,
+vtp__hls *vtp__hls_open(const char *final_dir, const AVCodecParameters *v, AVRational vtb,
 		      const AVCodecParameters *a, AVRational atb, char *err, size_t errlen)
 {
-	vtp_hls *h = vtp_calloc(1, sizeof *h);
+	vtp__hls *h = vtp_calloc(1, sizeof *h);
 	pthread_mutex_init(&h->mu, NULL);
 	h->index[0] = h->index[1] = -1;
 	h->last_dts[0] = h->last_dts[1] = INT64_MIN;
@@ -110,13 +110,13 @@ vtp_hls *vtp_hls_open(const char *final_dir, const AVCodecParameters *v, AVRatio
 	remove_dir(h->tmp_dir);
 	if (mkdir(h->tmp_dir, 0700) != 0) {
 		snprintf(err, errlen, "cannot create the HLS folder: %s", strerror(errno));
-		vtp_hls_abort(h);
+		vtp__hls_abort(h);
 		return NULL;
 	}
 	int rc = avformat_alloc_output_context2(&h->oc, NULL, "hls", "index.m3u8");
 	if (rc < 0) {
 		snprintf(err, errlen, "HLS muxer: %s", averr(rc));
-		vtp_hls_abort(h);
+		vtp__hls_abort(h);
 		return NULL;
 	}
 	h->default_io_open = h->oc->io_open;
@@ -130,7 +130,7 @@ vtp_hls *vtp_hls_open(const char *final_dir, const AVCodecParameters *v, AVRatio
 		AVStream *st = avformat_new_stream(h->oc, NULL);
 		if (!st || avcodec_parameters_copy(st->codecpar, par[i]) < 0) {
 			snprintf(err, errlen, "out of memory");
-			vtp_hls_abort(h);
+			vtp__hls_abort(h);
 			return NULL;
 		}
 		st->codecpar->codec_tag = 0;
@@ -149,14 +149,14 @@ vtp_hls *vtp_hls_open(const char *final_dir, const AVCodecParameters *v, AVRatio
 	av_dict_free(&d);
 	if (rc < 0) {
 		snprintf(err, errlen, "HLS header: %s", averr(rc));
-		vtp_hls_abort(h);
+		vtp__hls_abort(h);
 		return NULL;
 	}
 	h->header = true;
 	return h;
 }
 
-int vtp_hls_write(vtp_hls *h, int which, const AVPacket *pkt)
+int vtp__hls_write(vtp__hls *h, int which, const AVPacket *pkt)
 {
 	if (!h || h->index[which] < 0)
 		return 0;
@@ -222,7 +222,7 @@ static int count_and_seal(const char *dir, int *segments)
 	return 0;
 }
 
-int vtp_hls_finish(vtp_hls *h, int *segments, char *err, size_t errlen)
+int vtp__hls_finish(vtp__hls *h, int *segments, char *err, size_t errlen)
 {
 	int rc = 0;
 	if (h->held) {
@@ -235,14 +235,14 @@ int vtp_hls_finish(vtp_hls *h, int *segments, char *err, size_t errlen)
 		rc = av_write_trailer(h->oc);
 	if (rc < 0 || h->failed) {
 		snprintf(err, errlen, "writing HLS: %s", rc < 0 ? averr(rc) : "a packet was refused");
-		vtp_hls_abort(h);
+		vtp__hls_abort(h);
 		return -1;
 	}
 	avformat_free_context(h->oc);
 	h->oc = NULL;
 	if (count_and_seal(h->tmp_dir, segments) != 0 || *segments == 0) {
 		snprintf(err, errlen, "HLS wrote no segment");
-		vtp_hls_abort(h);
+		vtp__hls_abort(h);
 		return -1;
 	}
 	fsync_path(h->tmp_dir, O_RDONLY | O_DIRECTORY);
@@ -254,7 +254,7 @@ int vtp_hls_finish(vtp_hls *h, int *segments, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot move HLS into place: %s", strerror(errno));
 		if (had_old)
 			rename(old, h->final_dir);
-		vtp_hls_abort(h);
+		vtp__hls_abort(h);
 		return -1;
 	}
 	if (had_old)
@@ -271,7 +271,7 @@ int vtp_hls_finish(vtp_hls *h, int *segments, char *err, size_t errlen)
 	return 0;
 }
 
-void vtp_hls_abort(vtp_hls *h)
+void vtp__hls_abort(vtp__hls *h)
 {
 	if (!h)
 		return;
@@ -288,7 +288,7 @@ void vtp_hls_abort(vtp_hls *h)
 
 /* ---- encoders for HLS ------------------------------------------------------ */
 
-int vtp_hls_drain(vtp_hls *h, AVCodecContext *e, AVPacket *pkt, int which, const char **what)
+int vtp__hls_drain(vtp__hls *h, AVCodecContext *e, AVPacket *pkt, int which, const char **what)
 {
 	for (;;) {
 		int rc = avcodec_receive_packet(e, pkt);
@@ -298,7 +298,7 @@ int vtp_hls_drain(vtp_hls *h, AVCodecContext *e, AVPacket *pkt, int which, const
 			*what = "HLS encoder";
 			return rc;
 		}
-		rc = vtp_hls_write(h, which, pkt);
+		rc = vtp__hls_write(h, which, pkt);
 		av_packet_unref(pkt);
 		if (rc < 0) {
 			*what = "writing HLS";
@@ -307,7 +307,7 @@ int vtp_hls_drain(vtp_hls *h, AVCodecContext *e, AVPacket *pkt, int which, const
 	}
 }
 
-int vtp_hls_aac(vtp_hls *h, AVCodecContext *enc, AVAudioFifo *fifo, AVFrame *frame,
+int vtp__hls_aac(vtp__hls *h, AVCodecContext *enc, AVAudioFifo *fifo, AVFrame *frame,
 		AVPacket *pkt, int64_t *pts, bool flush, const char **what)
 {
 	int fs = enc->frame_size, rc;
@@ -325,7 +325,7 @@ int vtp_hls_aac(vtp_hls *h, AVCodecContext *enc, AVAudioFifo *fifo, AVFrame *fra
 			*what = "HLS audio encoder";
 			return rc;
 		}
-		if ((rc = vtp_hls_drain(h, enc, pkt, 1, what)) < 0)
+		if ((rc = vtp__hls_drain(h, enc, pkt, 1, what)) < 0)
 			return rc;
 	}
 	if (!flush)
@@ -335,10 +335,10 @@ int vtp_hls_aac(vtp_hls *h, AVCodecContext *enc, AVAudioFifo *fifo, AVFrame *fra
 		*what = "HLS audio flush";
 		return rc;
 	}
-	return vtp_hls_drain(h, enc, pkt, 1, what);
+	return vtp__hls_drain(h, enc, pkt, 1, what);
 }
 
-AVCodecContext *vtp_hls_video_encoder(int width, int height, AVRational time_base, int fps,
+AVCodecContext *vtp__hls_video_encoder(int width, int height, AVRational time_base, int fps,
 				      int kbps, int threads)
 {
 	const AVCodec *c = avcodec_find_encoder_by_name("libx264");
@@ -370,7 +370,7 @@ AVCodecContext *vtp_hls_video_encoder(int width, int height, AVRational time_bas
 	return e;
 }
 
-AVCodecContext *vtp_hls_audio_encoder(void)
+AVCodecContext *vtp__hls_audio_encoder(void)
 {
 	const AVCodec *c = avcodec_find_encoder_by_name("aac");
 	if (!c)
@@ -401,8 +401,8 @@ typedef struct fpass {
 	int64_t apts;                /* AAC samples sent */
 	AVFrame *frame, *aframe;
 	AVPacket *pkt;
-	vtp_hls *hls;
-	vtp_thumb *thumb;
+	vtp__hls *hls;
+	vtp__thumb *thumb;
 	int64_t start_pts;           /* video: first pts (thumbnail clock) */
 	char *err;
 	size_t errlen;
@@ -434,7 +434,7 @@ static AVCodecContext *open_decoder(const AVStream *st, int threads)
 static int drain_encoder(fpass *f, AVCodecContext *e, int which)
 {
 	const char *what = NULL;
-	int rc = vtp_hls_drain(f->hls, e, f->pkt, which, &what);
+	int rc = vtp__hls_drain(f->hls, e, f->pkt, which, &what);
 	return rc < 0 ? ferr(f, what, rc) : 0;
 }
 
@@ -450,7 +450,7 @@ static int video_frames(fpass *f, const AVStream *st)
 		if (f->thumb && pts != AV_NOPTS_VALUE) {
 			int64_t at = av_rescale_q(pts - f->start_pts, st->time_base,
 						  (AVRational){1, 1000000000});
-			vtp_thumb_offer(f->thumb, f->frame, at);
+			vtp__thumb_offer(f->thumb, f->frame, at);
 		}
 		if (f->venc) {
 			if (f->frame->width != f->venc->width || f->frame->height != f->venc->height ||
@@ -477,7 +477,7 @@ static int video_frames(fpass *f, const AVStream *st)
 static int aac_from_fifo(fpass *f, bool flush)
 {
 	const char *what = NULL;
-	int rc = vtp_hls_aac(f->hls, f->aenc, f->fifo, f->aframe, f->pkt, &f->apts, flush, &what);
+	int rc = vtp__hls_aac(f->hls, f->aenc, f->fifo, f->aframe, f->pkt, &f->apts, flush, &what);
 	return rc < 0 ? ferr(f, what, rc) : 0;
 }
 
@@ -552,7 +552,7 @@ static int fpass_setup(fpass *f, const char *media, const char *hls_dir, bool tr
 	AVRational vtb = vs->time_base, atb = {1, VTP_AUDIO_RATE};
 	AVCodecParameters *tmp_v = NULL, *tmp_a = NULL;
 	if (transcode) {
-		f->venc = vtp_hls_video_encoder(vs->codecpar->width, vs->codecpar->height,
+		f->venc = vtp__hls_video_encoder(vs->codecpar->width, vs->codecpar->height,
 						vs->time_base, fps, kbps, threads);
 		if (!f->venc) {
 			snprintf(f->err, f->errlen, "cannot open the HLS video encoder");
@@ -570,7 +570,7 @@ static int fpass_setup(fpass *f, const char *media, const char *hls_dir, bool tr
 			atb = as->time_base;
 		} else {
 			f->adec = open_decoder(as, 1);
-			f->aenc = vtp_hls_audio_encoder();
+			f->aenc = vtp__hls_audio_encoder();
 			f->fifo = av_audio_fifo_alloc(AV_SAMPLE_FMT_FLTP, 2, 4096);
 			f->aframe = av_frame_alloc();
 			if (!f->adec || !f->aenc || !f->fifo || !f->aframe) {
@@ -594,14 +594,14 @@ static int fpass_setup(fpass *f, const char *media, const char *hls_dir, bool tr
 			apar = tmp_a;
 		}
 	}
-	f->hls = vtp_hls_open(hls_dir, vpar, vtb, apar, atb, f->err, f->errlen);
+	f->hls = vtp__hls_open(hls_dir, vpar, vtb, apar, atb, f->err, f->errlen);
 	avcodec_parameters_free(&tmp_v);
 	avcodec_parameters_free(&tmp_a);
 	return f->hls ? 0 : -1;
 }
 
-int vtp_hls_from_file(const char *media, const char *hls_dir, bool transcode, int fps, int kbps,
-		      int threads, vtp_thumb *thumb, int *segments, char *err, size_t errlen)
+int vtp__hls_from_file(const char *media, const char *hls_dir, bool transcode, int fps, int kbps,
+		      int threads, vtp__thumb *thumb, int *segments, char *err, size_t errlen)
 {
 	fpass f = {.vi = -1, .ai = -1, .thumb = thumb, .err = err, .errlen = errlen};
 	f.frame = av_frame_alloc();
@@ -609,7 +609,7 @@ int vtp_hls_from_file(const char *media, const char *hls_dir, bool transcode, in
 	AVPacket *in = av_packet_alloc();
 	int rc = fpass_setup(&f, media, hls_dir, transcode, fps, kbps, threads);
 	while (rc == 0) {
-		if (!hls_dir && (!f.thumb || vtp_thumb_done(f.thumb)))
+		if (!hls_dir && (!f.thumb || vtp__thumb_done(f.thumb)))
 			break;
 		int r = av_read_frame(f.ic, in);
 		if (r == AVERROR_EOF)
@@ -619,14 +619,14 @@ int vtp_hls_from_file(const char *media, const char *hls_dir, bool transcode, in
 			break;
 		}
 		if (in->stream_index == f.vi) {
-			bool need_decode = f.venc || (f.thumb && !vtp_thumb_done(f.thumb));
-			if (!f.venc && f.hls && vtp_hls_write(f.hls, 0, in) < 0)
+			bool need_decode = f.venc || (f.thumb && !vtp__thumb_done(f.thumb));
+			if (!f.venc && f.hls && vtp__hls_write(f.hls, 0, in) < 0)
 				rc = ferr(&f, "HLS muxer", AVERROR(EIO));
 			else if (need_decode && avcodec_send_packet(f.vdec, in) >= 0)
 				rc = video_frames(&f, f.ic->streams[f.vi]);
 		} else if (in->stream_index == f.ai) {
 			if (!f.aenc) {
-				if (vtp_hls_write(f.hls, 1, in) < 0)
+				if (vtp__hls_write(f.hls, 1, in) < 0)
 					rc = ferr(&f, "HLS muxer", AVERROR(EIO));
 			} else if (avcodec_send_packet(f.adec, in) >= 0) {
 				rc = audio_frames(&f);
@@ -635,7 +635,7 @@ int vtp_hls_from_file(const char *media, const char *hls_dir, bool transcode, in
 		av_packet_unref(in);
 	}
 	/* Flush: decoders, then encoders. */
-	if (rc == 0 && f.vdec && (f.venc || (f.thumb && !vtp_thumb_done(f.thumb)))) {
+	if (rc == 0 && f.vdec && (f.venc || (f.thumb && !vtp__thumb_done(f.thumb)))) {
 		avcodec_send_packet(f.vdec, NULL);
 		rc = video_frames(&f, f.ic->streams[f.vi]);
 	}
@@ -651,9 +651,9 @@ int vtp_hls_from_file(const char *media, const char *hls_dir, bool transcode, in
 	}
 	if (f.hls) {
 		if (rc == 0)
-			rc = vtp_hls_finish(f.hls, segments, err, errlen);
+			rc = vtp__hls_finish(f.hls, segments, err, errlen);
 		else
-			vtp_hls_abort(f.hls);
+			vtp__hls_abort(f.hls);
 	}
 	av_packet_free(&in);
 	av_packet_free(&f.pkt);

@@ -24,7 +24,7 @@
  * a frame with fewer than 1 % lit samples is black. */
 #define LIT_Y 40
 
-struct vtp_thumb {
+struct vtp__thumb {
 	int64_t next_ns;        /* next time a frame is wanted */
 	bool done;              /* a frame that is not black is kept */
 	AVFrame *keep;          /* the chosen frame, 640x360 full-range 4:2:0 */
@@ -33,15 +33,15 @@ struct vtp_thumb {
 	struct SwsContext *sws;
 };
 
-vtp_thumb *vtp_thumb_new(int64_t target_ns)
+vtp__thumb *vtp__thumb_new(int64_t target_ns)
 {
-	vtp_thumb *t = vtp_calloc(1, sizeof *t);
+	vtp__thumb *t = vtp_calloc(1, sizeof *t);
 	t->next_ns = target_ns > 0 ? target_ns : 0;
 	t->keep_lit = -1;
 	return t;
 }
 
-void vtp_thumb_free(vtp_thumb *t)
+void vtp__thumb_free(vtp__thumb *t)
 {
 	if (!t)
 		return;
@@ -50,17 +50,17 @@ void vtp_thumb_free(vtp_thumb *t)
 	vtp_free(t);
 }
 
-bool vtp_thumb_wants(const vtp_thumb *t, int64_t at_ns)
+bool vtp__thumb_wants(const vtp__thumb *t, int64_t at_ns)
 {
 	return t && !t->done && at_ns >= t->next_ns;
 }
 
-bool vtp_thumb_done(const vtp_thumb *t)
+bool vtp__thumb_done(const vtp__thumb *t)
 {
 	return t && t->done;
 }
 
-double vtp_thumb_at_seconds(const vtp_thumb *t)
+double vtp__thumb_at_seconds(const vtp__thumb *t)
 {
 	return t && t->keep ? (double)t->keep_at / 1e9 : -1.0;
 }
@@ -81,7 +81,7 @@ static int lit_permille(const AVFrame *f)
 }
 
 /* f scaled to fit 640x360 (aspect kept, black bars), full range. */
-static int keep_frame(vtp_thumb *t, const AVFrame *f)
+static int keep_frame(vtp__thumb *t, const AVFrame *f)
 {
 	if (!t->keep) {
 		t->keep = av_frame_alloc();
@@ -124,9 +124,9 @@ static int keep_frame(vtp_thumb *t, const AVFrame *f)
 	return 0;
 }
 
-void vtp_thumb_offer(vtp_thumb *t, const AVFrame *f, int64_t at_ns)
+void vtp__thumb_offer(vtp__thumb *t, const AVFrame *f, int64_t at_ns)
 {
-	if (!vtp_thumb_wants(t, at_ns) || !f || f->width < 2 || f->height < 2)
+	if (!vtp__thumb_wants(t, at_ns) || !f || f->width < 2 || f->height < 2)
 		return;
 	if (f->format != AV_PIX_FMT_YUV420P && f->format != AV_PIX_FMT_YUVJ420P)
 		return;
@@ -142,7 +142,7 @@ void vtp_thumb_offer(vtp_thumb *t, const AVFrame *f, int64_t at_ns)
 		t->done = true;
 }
 
-int vtp_thumb_write(vtp_thumb *t, const char *path, char *err, size_t errlen)
+int vtp__thumb_write(vtp__thumb *t, const char *path, char *err, size_t errlen)
 {
 	if (!t->keep) {
 		snprintf(err, errlen, "no video frame for the thumbnail");

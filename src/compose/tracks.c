@@ -74,7 +74,7 @@ static char *meta_str(json_t *m, const char *k)
 	return json_is_string(v) ? vtp_strdup(json_string_value(v)) : NULL;
 }
 
-bool vtp_vp8_keyframe_size(const uint8_t *p, size_t n, int *w, int *h)
+bool vtp__vp8_keyframe_size(const uint8_t *p, size_t n, int *w, int *h)
 {
 	/* RFC 6386 9.1: 3-byte frame tag (bit 0 = 0 on keyframes), start code
 	 * 9d 01 2a, then 14-bit width and height (2 bits of scaling each). */
@@ -87,7 +87,7 @@ bool vtp_vp8_keyframe_size(const uint8_t *p, size_t n, int *w, int *h)
 
 /* ---- scanning ------------------------------------------------------------- */
 
-static void add_sample(vtp_ctrack *t, scan_priv *sp, uint64_t ext_ts, int64_t arrival)
+static void add_sample(vtp__ctrack *t, scan_priv *sp, uint64_t ext_ts, int64_t arrival)
 {
 	uint64_t b = (ext_ts - t->first_ext_ts) / t->clock; /* second of RTP time */
 	int64_t d = arrival - ts_ns(ext_ts, t->clock);
@@ -134,7 +134,7 @@ static uint64_t unwrap_near(uint64_t ref, uint32_t ts)
 	return best;
 }
 
-static bool parse_meta(vtp_ctrack *t, const char *meta, char *err, size_t errlen)
+static bool parse_meta(vtp__ctrack *t, const char *meta, char *err, size_t errlen)
 {
 	json_error_t je;
 	json_t *m = json_loads(meta, 0, &je);
@@ -195,7 +195,7 @@ static void h264_size(AVCodecParserContext **pc, AVCodecContext **pctx,
 	}
 }
 
-int vtp_ctrack_scan(vtp_ctrack *t, const char *path, char *err, size_t errlen)
+int vtp__ctrack_scan(vtp__ctrack *t, const char *path, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof *t);
 	t->path = vtp_strdup(path);
@@ -269,7 +269,7 @@ int vtp_ctrack_scan(vtp_ctrack *t, const char *path, char *err, size_t errlen)
 				t->keyframes++;
 				int w = 0, hh = 0;
 				if (t->codec == VTP_CODEC_VP8)
-					vtp_vp8_keyframe_size(f.data, f.len, &w, &hh);
+					vtp__vp8_keyframe_size(f.data, f.len, &w, &hh);
 				else
 					h264_size(&pc, &pctx, &f, &w, &hh);
 				if (w <= 0)
@@ -309,12 +309,12 @@ int vtp_ctrack_scan(vtp_ctrack *t, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-static scan_priv *priv_of(vtp_ctrack *t)
+static scan_priv *priv_of(vtp__ctrack *t)
 {
 	return t->scan;
 }
 
-static void priv_free(vtp_ctrack *t)
+static void priv_free(vtp__ctrack *t)
 {
 	scan_priv *sp = priv_of(t);
 	if (sp) {
@@ -325,7 +325,7 @@ static void priv_free(vtp_ctrack *t)
 	}
 }
 
-void vtp_ctrack_clear(vtp_ctrack *t)
+void vtp__ctrack_clear(vtp__ctrack *t)
 {
 	priv_free(t);
 	vtp_free(t->env.x);
@@ -363,7 +363,7 @@ static long double cross(pt2 a, pt2 b, pt2 c)
 	       (long double)(b.y - a.y) * (long double)(c.x - a.x);
 }
 
-static void hull(pt2 *p, size_t n, vtp_envelope *env)
+static void hull(pt2 *p, size_t n, vtp__envelope *env)
 {
 	qsort(p, n, sizeof *p, cmp_pt);
 	pt2 *h = vtp_malloc((n ? n : 1) * sizeof *h);
@@ -385,7 +385,7 @@ static void hull(pt2 *p, size_t n, vtp_envelope *env)
 	vtp_free(h);
 }
 
-static int64_t env_eval(const vtp_envelope *e, int64_t x)
+static int64_t env_eval(const vtp__envelope *e, int64_t x)
 {
 	if (e->n == 0)
 		return 0;
@@ -405,7 +405,7 @@ static int64_t env_eval(const vtp_envelope *e, int64_t x)
 	return e->y[lo] + (int64_t)(f * (long double)(e->y[hi] - e->y[lo]));
 }
 
-int64_t vtp_ctrack_sender_ns(const vtp_ctrack *t, uint64_t ext_ts)
+int64_t vtp__ctrack_sender_ns(const vtp__ctrack *t, uint64_t ext_ts)
 {
 	int64_t s = ts_ns(ext_ts, t->clock);
 	if (t->use_sr)
@@ -413,9 +413,9 @@ int64_t vtp_ctrack_sender_ns(const vtp_ctrack *t, uint64_t ext_ts)
 	return s;
 }
 
-int64_t vtp_ctrack_map(const vtp_ctrack *t, uint64_t ext_ts)
+int64_t vtp__ctrack_map(const vtp__ctrack *t, uint64_t ext_ts)
 {
-	int64_t s = vtp_ctrack_sender_ns(t, ext_ts);
+	int64_t s = vtp__ctrack_sender_ns(t, ext_ts);
 	return s + env_eval(&t->env, s);
 }
 
@@ -426,14 +426,14 @@ int64_t vtp_ctrack_map(const vtp_ctrack *t, uint64_t ext_ts)
  * early; one such second cannot pull the envelope down. Returns the
  * smallest offset kept. */
 #define SMOOTH_HALF 5
-static int64_t collect(vtp_ctrack *t, scan_priv *sp, pt2 **pts, size_t *n, size_t *cap)
+static int64_t collect(vtp__ctrack *t, scan_priv *sp, pt2 **pts, size_t *n, size_t *cap)
 {
 	size_t m = 0;
 	pt2 *raw = vtp_malloc((sp->n ? sp->n : 1) * sizeof *raw);
 	for (size_t i = 0; i < sp->n; i++) {
 		if (sp->b[i].ext_ts == 0)
 			continue;
-		int64_t s = vtp_ctrack_sender_ns(t, sp->b[i].ext_ts);
+		int64_t s = vtp__ctrack_sender_ns(t, sp->b[i].ext_ts);
 		raw[m].x = s;
 		raw[m].y = sp->b[i].arrival - s;
 		m++;
@@ -464,14 +464,14 @@ static int64_t collect(vtp_ctrack *t, scan_priv *sp, pt2 **pts, size_t *n, size_
 	return dmin;
 }
 
-static void set_sr_constant(vtp_ctrack *t, scan_priv *sp)
+static void set_sr_constant(vtp__ctrack *t, scan_priv *sp)
 {
 	/* One constant per track: the median of ntp - rtp over its reports. */
 	qsort(sp->c, sp->nc, sizeof *sp->c, cmp_i64);
 	t->sr_offset = sp->c[sp->nc / 2];
 }
 
-int vtp_ctracks_map(vtp_ctrack *t, size_t n)
+int vtp__ctracks_map(vtp__ctrack *t, size_t n)
 {
 	scan_priv **sp = vtp_calloc(n ? n : 1, sizeof *sp);
 	bool *done = vtp_calloc(n ? n : 1, sizeof *done);
@@ -534,7 +534,7 @@ int vtp_ctracks_map(vtp_ctrack *t, size_t n)
 						}
 				}
 				qsort(m, nm, sizeof *m, cmp_pt);
-				vtp_envelope env = {vtp_malloc((nm ? nm : 1) * sizeof(int64_t)),
+				vtp__envelope env = {vtp_malloc((nm ? nm : 1) * sizeof(int64_t)),
 						    vtp_malloc((nm ? nm : 1) * sizeof(int64_t)), 0};
 				for (size_t k = 0; k < nm; k++)
 					if (env.n == 0 || env.x[env.n - 1] != m[k].x) {
@@ -576,8 +576,8 @@ int vtp_ctracks_map(vtp_ctrack *t, size_t n)
 		if (t[i].frames == 0)
 			continue;
 		int64_t fdur = t[i].video ? 33333333 : 20000000;
-		t[i].start_ns = vtp_ctrack_map(&t[i], t[i].first_ext_ts);
-		t[i].end_ns = vtp_ctrack_map(&t[i], t[i].last_ext_ts) + fdur;
+		t[i].start_ns = vtp__ctrack_map(&t[i], t[i].first_ext_ts);
+		t[i].end_ns = vtp__ctrack_map(&t[i], t[i].last_ext_ts) + fdur;
 	}
 	vtp_free(sp);
 	vtp_free(done);
@@ -586,7 +586,7 @@ int vtp_ctracks_map(vtp_ctrack *t, size_t n)
 
 /* ---- frame streaming (pass 2) ------------------------------------------- */
 
-struct vtp_fsrc {
+struct vtp__fsrc {
 	vtp_capr *r;
 	vtp_reorder *ro;
 	vtp_depack *dp;
@@ -595,13 +595,13 @@ struct vtp_fsrc {
 	bool ended;
 };
 
-vtp_fsrc *vtp_fsrc_open(const vtp_ctrack *t)
+vtp__fsrc *vtp__fsrc_open(const vtp__ctrack *t)
 {
 	char err[128];
 	vtp_capr *r;
 	if (vtp_capr_open(t->path, &r, err, sizeof err) != 0)
 		return NULL;
-	vtp_fsrc *s = vtp_calloc(1, sizeof *s);
+	vtp__fsrc *s = vtp_calloc(1, sizeof *s);
 	s->r = r;
 	s->ro = vtp_reorder_new(REORDER_WINDOW);
 	s->dp = vtp_depack_new(t->codec);
@@ -610,7 +610,7 @@ vtp_fsrc *vtp_fsrc_open(const vtp_ctrack *t)
 	return s;
 }
 
-void vtp_fsrc_close(vtp_fsrc *s)
+void vtp__fsrc_close(vtp__fsrc *s)
 {
 	if (!s)
 		return;
@@ -621,7 +621,7 @@ void vtp_fsrc_close(vtp_fsrc *s)
 	vtp_free(s);
 }
 
-bool vtp_fsrc_next(vtp_fsrc *s, vtp_frame *f)
+bool vtp__fsrc_next(vtp__fsrc *s, vtp_frame *f)
 {
 	for (;;) {
 		if (vtp_depack_pop(s->dp, f))
@@ -652,7 +652,7 @@ bool vtp_fsrc_next(vtp_fsrc *s, vtp_frame *f)
 	}
 }
 
-uint64_t vtp_fsrc_dropped(const vtp_fsrc *s)
+uint64_t vtp__fsrc_dropped(const vtp__fsrc *s)
 {
 	return vtp_depack_dropped_incomplete(s->dp) + vtp_depack_skipped_until_keyframe(s->dp);
 }

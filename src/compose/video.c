@@ -20,7 +20,7 @@
 
 /* ---- layout --------------------------------------------------------------- */
 
-void vtp_layout(int n, int w, int h, vtp_tile *tiles)
+void vtp__layout(int n, int w, int h, vtp__tile *tiles)
 {
 	if (n <= 0)
 		return;
@@ -41,7 +41,7 @@ void vtp_layout(int n, int w, int h, vtp_tile *tiles)
 
 /* ---- canvas --------------------------------------------------------------- */
 
-void vtp_canvas_fill(AVFrame *c, int x, int y, int w, int h, uint8_t Y, uint8_t U, uint8_t V)
+void vtp__canvas_fill(AVFrame *c, int x, int y, int w, int h, uint8_t Y, uint8_t U, uint8_t V)
 {
 	for (int j = 0; j < h; j++)
 		memset(c->data[0] + (size_t)(y + j) * c->linesize[0] + x, Y, (size_t)w);
@@ -86,7 +86,7 @@ static int scale_into(struct SwsContext **sws, const AVFrame *src, uint8_t *cons
 	return 0;
 }
 
-int vtp_canvas_blit(AVFrame *c, const vtp_tile *tile, const vtp_vframe *vf, struct SwsContext **sws)
+int vtp__canvas_blit(AVFrame *c, const vtp__tile *tile, const vtp__vframe *vf, struct SwsContext **sws)
 {
 	const AVFrame *src = vf->f;
 	int dw, dh;
@@ -95,7 +95,7 @@ int vtp_canvas_blit(AVFrame *c, const vtp_tile *tile, const vtp_vframe *vf, stru
 	int dx = tile->x + (((tile->w - dw) / 2) & ~1);
 	int dy = tile->y + (((tile->h - dh) / 2) & ~1);
 	if (dw < tile->w || dh < tile->h)
-		vtp_canvas_fill(c, tile->x, tile->y, tile->w, tile->h, BG_Y, BG_UV, BG_UV);
+		vtp__canvas_fill(c, tile->x, tile->y, tile->w, tile->h, BG_Y, BG_UV, BG_UV);
 	const AVFrame *s = vf->scaled;
 	if (s && vf->tile_w == tile->w && vf->tile_h == tile->h && s->width == dw &&
 	    s->height == dh) {
@@ -147,7 +147,7 @@ static FT_Face font(void)
 	return NULL;
 }
 
-void vtp_font_cleanup(void)
+void vtp__font_cleanup(void)
 {
 	pthread_mutex_lock(&font_lock);
 	if (ft_face)
@@ -170,7 +170,7 @@ static int text_width(FT_Face f, const uint32_t *cps, size_t n)
 	return w;
 }
 
-static void draw_text(AVFrame *c, const vtp_tile *t, FT_Face f, const uint32_t *cps,
+static void draw_text(AVFrame *c, const vtp__tile *t, FT_Face f, const uint32_t *cps,
 		      size_t n, int px)
 {
 	FT_Set_Pixel_Sizes(f, 0, (FT_UInt)px);
@@ -205,13 +205,13 @@ static void draw_text(AVFrame *c, const vtp_tile *t, FT_Face f, const uint32_t *
 	}
 }
 
-void vtp_canvas_name(AVFrame *c, const vtp_tile *t, const char *peer_id, const char *name)
+void vtp__canvas_name(AVFrame *c, const vtp__tile *t, const char *peer_id, const char *name)
 {
 	/* A muted colour from the peer id: Y 60..90, U/V around the centre. */
 	uint64_t h = vtp_fnv1a(peer_id, strlen(peer_id));
 	uint8_t Y = (uint8_t)(60 + h % 31), U = (uint8_t)(128 + (int)((h >> 8) % 41) - 20),
 		V = (uint8_t)(128 + (int)((h >> 16) % 41) - 20);
-	vtp_canvas_fill(c, t->x, t->y, t->w, t->h, Y, U, V);
+	vtp__canvas_fill(c, t->x, t->y, t->w, t->h, Y, U, V);
 
 	size_t len = strlen(name), n = 0;
 	uint32_t *cps = vtp_malloc((len + 1) * sizeof *cps);
@@ -247,29 +247,29 @@ void vtp_canvas_name(AVFrame *c, const vtp_tile *t, const char *peer_id, const c
 
 #define VQ 3
 
-struct vtp_vdec {
-	const vtp_ctrack *t;
+struct vtp__vdec {
+	const vtp__ctrack *t;
 	int64_t t0;
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	vtp_vframe q[VQ];
+	vtp__vframe q[VQ];
 	int head, count;
 	bool eof, quit;
-	vtp_vframe cur;
+	vtp__vframe cur;
 	int want_w, want_h;   /* under mu */
 	struct SwsContext *sws; /* the decoder thread's */
 	uint64_t errors, dropped;
 };
 
-static void vframe_clear(vtp_vframe *v)
+static void vframe_clear(vtp__vframe *v)
 {
 	av_frame_free(&v->f);
 	av_frame_free(&v->scaled);
 	v->tile_w = v->tile_h = 0;
 }
 
-static bool put(vtp_vdec *d, vtp_vframe *v)
+static bool put(vtp__vdec *d, vtp__vframe *v)
 {
 	pthread_mutex_lock(&d->mu);
 	while (d->count == VQ && !d->quit)
@@ -285,7 +285,7 @@ static bool put(vtp_vdec *d, vtp_vframe *v)
 }
 
 /* Scales f for the tile the compositor last asked for, on this thread. */
-static void prescale(vtp_vdec *d, vtp_vframe *v)
+static void prescale(vtp__vdec *d, vtp__vframe *v)
 {
 	pthread_mutex_lock(&d->mu);
 	int tw = d->want_w, th = d->want_h;
@@ -307,10 +307,10 @@ static void prescale(vtp_vdec *d, vtp_vframe *v)
 	v->tile_h = th;
 }
 
-static bool drain(vtp_vdec *d, AVCodecContext *ctx)
+static bool drain(vtp__vdec *d, AVCodecContext *ctx)
 {
 	for (;;) {
-		vtp_vframe v = {av_frame_alloc(), NULL, 0, 0};
+		vtp__vframe v = {av_frame_alloc(), NULL, 0, 0};
 		int rc = avcodec_receive_frame(ctx, v.f);
 		if (rc != 0) {
 			vframe_clear(&v);
@@ -328,11 +328,11 @@ static bool drain(vtp_vdec *d, AVCodecContext *ctx)
 
 static void *vdec_main(void *arg)
 {
-	vtp_vdec *d = arg;
+	vtp__vdec *d = arg;
 	const AVCodec *codec = avcodec_find_decoder(d->t->codec == VTP_CODEC_VP8 ? AV_CODEC_ID_VP8
 										: AV_CODEC_ID_H264);
 	AVCodecContext *ctx = codec ? avcodec_alloc_context3(codec) : NULL;
-	vtp_fsrc *src = vtp_fsrc_open(d->t);
+	vtp__fsrc *src = vtp__fsrc_open(d->t);
 	AVPacket *pkt = av_packet_alloc();
 	if (ctx) {
 		ctx->thread_count = 1;
@@ -344,8 +344,8 @@ static void *vdec_main(void *arg)
 	}
 	vtp_frame fr;
 	int64_t last = INT64_MIN;
-	while (vtp_fsrc_next(src, &fr)) {
-		int64_t pts = vtp_ctrack_map(d->t, fr.ext_ts) - d->t0;
+	while (vtp__fsrc_next(src, &fr)) {
+		int64_t pts = vtp__ctrack_map(d->t, fr.ext_ts) - d->t0;
 		if (pts <= last)
 			pts = last + 1; /* decoders want increasing pts */
 		last = pts;
@@ -364,7 +364,7 @@ static void *vdec_main(void *arg)
 	}
 	avcodec_send_packet(ctx, NULL);
 	drain(d, ctx);
-	d->dropped = vtp_fsrc_dropped(src);
+	d->dropped = vtp__fsrc_dropped(src);
 out:
 	pthread_mutex_lock(&d->mu);
 	d->eof = true;
@@ -372,13 +372,13 @@ out:
 	pthread_mutex_unlock(&d->mu);
 	av_packet_free(&pkt);
 	avcodec_free_context(&ctx);
-	vtp_fsrc_close(src);
+	vtp__fsrc_close(src);
 	return NULL;
 }
 
-vtp_vdec *vtp_vdec_start(const vtp_ctrack *t, int64_t t0)
+vtp__vdec *vtp__vdec_start(const vtp__ctrack *t, int64_t t0)
 {
-	vtp_vdec *d = vtp_calloc(1, sizeof *d);
+	vtp__vdec *d = vtp_calloc(1, sizeof *d);
 	d->t = t;
 	d->t0 = t0;
 	pthread_mutex_init(&d->mu, NULL);
@@ -392,7 +392,7 @@ vtp_vdec *vtp_vdec_start(const vtp_ctrack *t, int64_t t0)
 	return d;
 }
 
-void vtp_vdec_stop(vtp_vdec *d)
+void vtp__vdec_stop(vtp__vdec *d)
 {
 	if (!d)
 		return;
@@ -410,7 +410,7 @@ void vtp_vdec_stop(vtp_vdec *d)
 	vtp_free(d);
 }
 
-void vtp_vdec_want(vtp_vdec *d, int tile_w, int tile_h)
+void vtp__vdec_want(vtp__vdec *d, int tile_w, int tile_h)
 {
 	pthread_mutex_lock(&d->mu);
 	d->want_w = tile_w;
@@ -418,7 +418,7 @@ void vtp_vdec_want(vtp_vdec *d, int tile_w, int tile_h)
 	pthread_mutex_unlock(&d->mu);
 }
 
-const vtp_vframe *vtp_vdec_at(vtp_vdec *d, int64_t pts_ns)
+const vtp__vframe *vtp__vdec_at(vtp__vdec *d, int64_t pts_ns)
 {
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
@@ -436,12 +436,12 @@ const vtp_vframe *vtp_vdec_at(vtp_vdec *d, int64_t pts_ns)
 	return d->cur.f ? &d->cur : NULL;
 }
 
-uint64_t vtp_vdec_errors(const vtp_vdec *d)
+uint64_t vtp__vdec_errors(const vtp__vdec *d)
 {
 	return d->errors;
 }
 
-uint64_t vtp_vdec_dropped(const vtp_vdec *d)
+uint64_t vtp__vdec_dropped(const vtp__vdec *d)
 {
 	return d->dropped;
 }

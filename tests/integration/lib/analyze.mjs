@@ -173,7 +173,7 @@ function flashOnsetsOfLevels(frames, levels, { minContrast = 30, maxSeconds = 0.
 }
 
 /**
- * The composer's grid (vtp_layout in src/compose/video.c) for n tiles on a
+ * The composer's grid (vtp__layout in src/compose/video.c) for n tiles on a
  * w x h canvas: [{x, y, w, h}] in join order; rows of ceil(sqrt(n))
  * columns, a short last row centred, even sizes and offsets.
  */

@@ -116,40 +116,40 @@ static void write_track(const spec *s, const char *peer, char *path, size_t n)
 
 /* Largest |mapped - true send time| over a track's frames, in ms, after
  * removing offset_ms (the constant network delay the map cannot know). */
-static double max_error_ms(const vtp_ctrack *t, const spec *s, double offset_ms)
+static double max_error_ms(const vtp__ctrack *t, const spec *s, double offset_ms)
 {
 	uint32_t clock = s->video ? 90000 : 48000;
 	double worst = 0;
-	vtp_fsrc *src = vtp_fsrc_open(t);
+	vtp__fsrc *src = vtp__fsrc_open(t);
 	assert_non_null(src);
 	vtp_frame f;
 	uint64_t first = 0;
 	bool have = false;
-	while (vtp_fsrc_next(src, &f)) {
+	while (vtp__fsrc_next(src, &f)) {
 		if (!have) {
 			first = f.ext_ts;
 			have = true;
 		}
 		double t_true = (double)(f.ext_ts - first) / clock / (1 + s->drift_ppm * 1e-6);
-		double mapped = (double)(vtp_ctrack_map(t, f.ext_ts) - T0) / 1e6 - offset_ms;
+		double mapped = (double)(vtp__ctrack_map(t, f.ext_ts) - T0) / 1e6 - offset_ms;
 		double e = mapped - t_true * 1000;
 		if (e < 0)
 			e = -e;
 		if (e > worst)
 			worst = e;
 	}
-	vtp_fsrc_close(src);
+	vtp__fsrc_close(src);
 	return worst;
 }
 
-static void scan_map(vtp_ctrack *t, size_t n, char paths[][512])
+static void scan_map(vtp__ctrack *t, size_t n, char paths[][512])
 {
 	char err[128];
 	for (size_t i = 0; i < n; i++) {
-		assert_int_equal(vtp_ctrack_scan(&t[i], paths[i], err, sizeof err), 0);
+		assert_int_equal(vtp__ctrack_scan(&t[i], paths[i], err, sizeof err), 0);
 		t[i].peer = 0;
 	}
-	assert_int_equal(vtp_ctracks_map(t, n), 0);
+	assert_int_equal(vtp__ctracks_map(t, n), 0);
 }
 
 static void test_jitter_burst_drift(void **state)
@@ -165,13 +165,13 @@ static void test_jitter_burst_drift(void **state)
 	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
 		char paths[1][512];
 		write_track(&cases[c], "solo", paths[0], sizeof paths[0]);
-		vtp_ctrack t[1];
+		vtp__ctrack t[1];
 		scan_map(t, 1, paths);
 		double e = max_error_ms(&t[0], &cases[c], cases[c].delay_ms);
 		printf("  %-22s max error %.2f ms\n", cases[c].name, e);
 		if (e > 6.0)
 			fail_msg("%s: frame placed %.2f ms from its send time", cases[c].name, e);
-		vtp_ctrack_clear(&t[0]);
+		vtp__ctrack_clear(&t[0]);
 		unlink(paths[0]);
 	}
 }
@@ -187,7 +187,7 @@ static void test_sender_reports_tie_peer(void **state)
 	char paths[2][512];
 	write_track(&a, "peer", paths[0], sizeof paths[0]);
 	write_track(&v, "peer", paths[1], sizeof paths[1]);
-	vtp_ctrack t[2];
+	vtp__ctrack t[2];
 	scan_map(t, 2, paths);
 	assert_true(t[0].use_sr && t[1].use_sr);
 	/* Both mapped with the same (audio's, smallest) delay. */
@@ -195,8 +195,8 @@ static void test_sender_reports_tie_peer(void **state)
 	printf("  with SR: audio %.2f ms, video %.2f ms off\n", ea, ev);
 	assert_true(ea < 6.0);
 	assert_true(ev < 6.0);
-	vtp_ctrack_clear(&t[0]);
-	vtp_ctrack_clear(&t[1]);
+	vtp__ctrack_clear(&t[0]);
+	vtp__ctrack_clear(&t[1]);
 	unlink(paths[0]);
 	unlink(paths[1]);
 }
@@ -204,19 +204,19 @@ static void test_sender_reports_tie_peer(void **state)
 static void test_layout(void **state)
 {
 	(void)state;
-	vtp_tile tiles[16];
+	vtp__tile tiles[16];
 	int W = 1280, H = 720;
 	int expect_cols[] = {0, 1, 2, 2, 2, 3, 3, 3, 3, 3, 4};
 	for (int n = 1; n <= 10; n++) {
-		vtp_layout(n, W, H, tiles);
+		vtp__layout(n, W, H, tiles);
 		int cols = expect_cols[n];
 		for (int i = 0; i < n; i++) {
-			const vtp_tile *t = &tiles[i];
+			const vtp__tile *t = &tiles[i];
 			assert_true(t->x >= 0 && t->y >= 0 && t->x + t->w <= W && t->y + t->h <= H);
 			assert_true(t->x % 2 == 0 && t->y % 2 == 0 && t->w % 2 == 0 && t->h % 2 == 0);
 			assert_int_equal(t->w, (W / cols) & ~1);
 			for (int k = 0; k < i; k++) {
-				const vtp_tile *u = &tiles[k];
+				const vtp__tile *u = &tiles[k];
 				bool apart = t->x >= u->x + u->w || u->x >= t->x + t->w ||
 					     t->y >= u->y + u->h || u->y >= t->y + t->h;
 				if (!apart)
@@ -225,7 +225,7 @@ static void test_layout(void **state)
 		}
 	}
 	/* 3 tiles: a 2x2 grid with the third centred in the bottom row. */
-	vtp_layout(3, W, H, tiles);
+	vtp__layout(3, W, H, tiles);
 	assert_int_equal(tiles[2].x, (W - tiles[2].w) / 2 & ~1);
 	assert_int_equal(tiles[2].y, tiles[0].y + tiles[0].h);
 }
@@ -240,7 +240,7 @@ static AVFrame *canvas(int w, int h)
 	c->height = h;
 	c->format = AV_PIX_FMT_YUV420P;
 	assert_int_equal(av_frame_get_buffer(c, 0), 0);
-	vtp_canvas_fill(c, 0, 0, w, h, 16, 128, 128);
+	vtp__canvas_fill(c, 0, 0, w, h, 16, 128, 128);
 	return c;
 }
 
@@ -248,8 +248,8 @@ static void test_name_tile_and_blit(void **state)
 {
 	(void)state;
 	AVFrame *c = canvas(1280, 720);
-	vtp_tile t = {640, 0, 640, 360};
-	vtp_canvas_name(c, &t, "peer-1", "Zo\xc3\xab \xc3\x85ngstr\xc3\xb6m");
+	vtp__tile t = {640, 0, 640, 360};
+	vtp__canvas_name(c, &t, "peer-1", "Zo\xc3\xab \xc3\x85ngstr\xc3\xb6m");
 	int bright = 0, outside = 0;
 	for (int y = 0; y < 720; y++)
 		for (int x = 0; x < 1280; x++) {
@@ -265,11 +265,11 @@ static void test_name_tile_and_blit(void **state)
 	assert_int_equal(outside, 0);
 
 	AVFrame *src = canvas(320, 240); /* 4:3, all white */
-	vtp_canvas_fill(src, 0, 0, 320, 240, 235, 128, 128);
-	vtp_tile u = {0, 360, 640, 360};
-	vtp_vframe vf = {src, NULL, 0, 0};
+	vtp__canvas_fill(src, 0, 0, 320, 240, 235, 128, 128);
+	vtp__tile u = {0, 360, 640, 360};
+	vtp__vframe vf = {src, NULL, 0, 0};
 	struct SwsContext *sws = NULL;
-	assert_int_equal(vtp_canvas_blit(c, &u, &vf, &sws), 0);
+	assert_int_equal(vtp__canvas_blit(c, &u, &vf, &sws), 0);
 	/* 4:3 at full height: 480 wide, centred: bars of 80 on each side. */
 	uint8_t *row = c->data[0] + (size_t)540 * c->linesize[0];
 	assert_true(row[40] < 30 && row[600] < 30);
@@ -277,7 +277,7 @@ static void test_name_tile_and_blit(void **state)
 	sws_freeContext(sws);
 	av_frame_free(&src);
 	av_frame_free(&c);
-	vtp_font_cleanup();
+	vtp__font_cleanup();
 }
 
 static int setup(void **state)
