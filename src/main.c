@@ -351,7 +351,7 @@ static int bootstrap_admin(const vtp_config *cfg, vtp_store *store)
 	if (count > 0)
 		return 0;
 	vtp_random_hex(password, 10);
-	rc = create_user(store, "admin@localhost", "Administrator", "admin", password, id);
+	rc = create_user(store, "admin@localhost", "Administrator", VTP_ROLE_ADMIN, password, id);
 	if (rc == VTP_ECONFLICT) /* another node did it at the same moment */
 		return 0;
 	if (rc)

@@ -107,6 +107,14 @@ typedef enum vtp_action {
 	VTP_ACT_TRACKS,        /* register / end ingest tracks */
 } vtp_action;
 
+/* The roles, as stored in the users table and carried in tokens. */
+#define VTP_ROLE_ADMIN "admin"
+#define VTP_ROLE_INSTRUCTOR "instructor"
+#define VTP_ROLE_STUDENT "student"
+#define VTP_ROLE_SERVICE "service"
+/* The one comparison of roles: role is `name` (one of VTP_ROLE_*); false
+ * for NULL. */
+bool vtp_role_is(const char *role, const char *name);
 bool vtp_role_valid(const char *role);
 /* Only instructors and admins start recordings. */
 bool vtp_policy_can_start(const char *role);

@@ -10,20 +10,20 @@
 
 #include "core/error.h"
 
-static bool role_is(const char *role, const char *name)
+bool vtp_role_is(const char *role, const char *name)
 {
 	return role && strcmp(role, name) == 0;
 }
 
 bool vtp_role_valid(const char *role)
 {
-	return role_is(role, "admin") || role_is(role, "instructor") ||
-	       role_is(role, "student") || role_is(role, "service");
+	return vtp_role_is(role, VTP_ROLE_ADMIN) || vtp_role_is(role, VTP_ROLE_INSTRUCTOR) ||
+	       vtp_role_is(role, VTP_ROLE_STUDENT) || vtp_role_is(role, VTP_ROLE_SERVICE);
 }
 
 bool vtp_policy_can_start(const char *role)
 {
-	return role_is(role, "instructor") || role_is(role, "admin");
+	return vtp_role_is(role, VTP_ROLE_INSTRUCTOR) || vtp_role_is(role, VTP_ROLE_ADMIN);
 }
 
 static bool action_valid(vtp_action action)
@@ -50,15 +50,15 @@ int vtp_policy_check(const char *role, bool is_starter, int share_level,
 	if (share_level < VTP_PERM_NONE || share_level > VTP_PERM_SHARE)
 		share_level = VTP_PERM_NONE;
 	if (!action_valid(action))
-		return role_is(role, "admin") || is_starter ||
+		return vtp_role_is(role, VTP_ROLE_ADMIN) || is_starter ||
 				       share_level >= VTP_PERM_VIEW
 			       ? VTP_EFORBIDDEN
 			       : VTP_ENOTFOUND;
 
-	if (role_is(role, "admin") || is_starter)
+	if (vtp_role_is(role, VTP_ROLE_ADMIN) || is_starter)
 		return 0;
 	/* The SFU integration registers tracks for any recording. */
-	if (action == VTP_ACT_TRACKS && role_is(role, "service"))
+	if (action == VTP_ACT_TRACKS && vtp_role_is(role, VTP_ROLE_SERVICE))
 		return 0;
 	if (share_level < VTP_PERM_VIEW)
 		return VTP_ENOTFOUND;

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "core/error.h"
 #include "core/jsonval.h"
 #include "core/log.h"
@@ -502,7 +503,7 @@ int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const
 	pthread_mutex_lock(&ing->reg_mu);
 	/* a person publishes a camera or two; gateways (role service) and
 	 * admins publish for many */
-	if (strcmp(s->role, "service") != 0 && strcmp(s->role, "admin") != 0) {
+	if (!vtp_role_is(s->role, VTP_ROLE_SERVICE) && !vtp_role_is(s->role, VTP_ROLE_ADMIN)) {
 		if (count_user_sessions(ing, s->user_id) >= WHIP_MAX_PER_USER) {
 			pthread_mutex_unlock(&ing->reg_mu);
 			rc = vtp_fail_set(fail, VTP_ELIMIT, "too_many_sessions", NULL,
@@ -589,7 +590,7 @@ int vtp_ingest_whip_delete(vtp_ingest *ing, const vtp_actor *who, const char *ro
 	pthread_mutex_lock(&ing->reg_mu);
 	for (whip_session *s = ing->sessions; s; s = s->reg_next) {
 		if (!s->ending && strcmp(s->id, sid) == 0 && strcmp(s->room_id, room_id) == 0 &&
-		    (strcmp(s->user_id, who->user_id) == 0 || strcmp(who->role, "admin") == 0)) {
+		    (strcmp(s->user_id, who->user_id) == 0 || vtp_role_is(who->role, VTP_ROLE_ADMIN))) {
 			vtp__whip_ref(s);
 			found = s;
 			break;

@@ -128,7 +128,7 @@ static void write_urls(vtp_recordings *svc, const vtp_actor *who, const vtp_reco
 	}
 	if (level < 0) {
 		level = VTP_PERM_NONE;
-		if (!starter && strcmp(who->role, "admin") != 0 &&
+		if (!starter && !vtp_role_is(who->role, VTP_ROLE_ADMIN) &&
 		    vtp_store_share_level(svc->store, r->id, who->user_id, who->role, &level) != 0)
 			level = VTP_PERM_NONE;
 	}
@@ -172,7 +172,8 @@ static const char *const formats[] = {"webm", "mp4", NULL};
 static const char *const video_codecs[] = {"vp8", "h264", NULL};
 static const char *const audio_codecs[] = {"opus", "aac", NULL};
 static const char *const permissions[] = {"view", "download", "share", NULL};
-static const char *const roles[] = {"admin", "instructor", "student", "service", NULL};
+static const char *const roles[] = {VTP_ROLE_ADMIN, VTP_ROLE_INSTRUCTOR, VTP_ROLE_STUDENT,
+				      VTP_ROLE_SERVICE, NULL};
 
 static const vtp_json_param start_params[] = {
 	{"roomId", VTP_JV_STRING, true, 1, 255, NULL, true},
@@ -453,7 +454,7 @@ static int load_authorized_level(vtp_recordings *svc, const vtp_actor *who,
 	 * it, or be told (409) that deleting it again changes nothing */
 	if (deleted && action != VTP_ACT_RESTORE && action != VTP_ACT_DELETE)
 		goto invisible;
-	if (!starter && strcmp(who->role, "admin") != 0 && !deleted) {
+	if (!starter && !vtp_role_is(who->role, VTP_ROLE_ADMIN) && !deleted) {
 		rc = vtp_store_share_level(svc->store, rec->id, who->user_id, who->role, &level);
 		if (rc) {
 			vtp_recording_clear(rec);
@@ -473,7 +474,7 @@ static int load_authorized_level(vtp_recordings *svc, const vtp_actor *who,
 		return vtp_fail_set(fail, VTP_ECONFLICT, "not_deleted", NULL,
 				    "the recording is not deleted");
 	}
-	*level_out = starter || strcmp(who->role, "admin") == 0 ? VTP_PERM_SHARE : level;
+	*level_out = starter || vtp_role_is(who->role, VTP_ROLE_ADMIN) ? VTP_PERM_SHARE : level;
 	return 0;
 invisible:
 	vtp_recording_clear(rec);
@@ -1132,7 +1133,7 @@ int vtp_recordings_list(vtp_recordings *svc, const vtp_actor *who,
 	f.deleted = q->deleted;
 	f.viewer_id = who->user_id;
 	f.viewer_role = who->role;
-	f.viewer_is_admin = strcmp(who->role, "admin") == 0;
+	f.viewer_is_admin = vtp_role_is(who->role, VTP_ROLE_ADMIN);
 	f.limit = q->limit;
 	f.offset = q->offset;
 	rc = vtp_store_recording_list(svc->store, &f, out, n, total);
@@ -1260,7 +1261,7 @@ static int creator_may_share(vtp_recordings *svc, const vtp_recording *rec,
 	}
 	if (rc)
 		return rc;
-	if (strcmp(u.role, "admin") != 0) {
+	if (!vtp_role_is(u.role, VTP_ROLE_ADMIN)) {
 		rc = vtp_store_share_level(svc->store, rec->id, u.id, u.role, &level);
 		*may = rc == 0 && level >= VTP_PERM_SHARE;
 	}
@@ -1345,7 +1346,7 @@ int vtp_recordings_share(vtp_recordings *svc, const vtp_actor *who,
 				  "give exactly one of userId or role");
 		goto out;
 	}
-	owner = strcmp(rec.started_by, who->user_id) == 0 || strcmp(who->role, "admin") == 0;
+	owner = strcmp(rec.started_by, who->user_id) == 0 || vtp_role_is(who->role, VTP_ROLE_ADMIN);
 	/* A holder of "share" passes on what they hold, person by person: a
 	 * role share would reach people the starter never chose, and nothing
 	 * above the holder's own grant. */
