@@ -11,7 +11,8 @@ build_pkgs=(build-essential cmake pkg-config
 test_pkgs=(libcmocka-dev postgresql nodejs python3 curl wrk nginx-light
   time ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   chromium gstreamer1.0-plugins-bad gstreamer1.0-nice python3-gi
-  gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1)
+  gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1
+  janus)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
