@@ -76,4 +76,16 @@ if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/d
   $SUDO apt-get update -qq
 fi
 $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+# Debian's janus package enables and starts a system service (HTTP API on
+# port 8088, WebSockets on 8188, on every address). The tests start their own
+# Janus with its own config (tests/integration/lib/janus.mjs), so a service
+# that this script installed only as a test dependency is stopped and disabled.
+if [[ " ${pkgs[*]} " == *" janus "* ]]; then
+  if [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now janus.service >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/janus ]; then
+    $SUDO invoke-rc.d janus stop >/dev/null 2>&1 || true
+    $SUDO update-rc.d janus disable >/dev/null 2>&1 || true
+  fi
+fi
 install_npm

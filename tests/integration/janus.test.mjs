@@ -35,7 +35,8 @@ import { janusInstalled, ownAddress, startJanus, servePublisherPage, Publisher, 
 // next periodic FIR, up to FIR_FREQ s after the forward (later on a busy
 // machine). When the recorder sends its requests to the rtcp_port socket,
 // this becomes 0 and the check below tightens to "from the first second".
-const FIR_FREQ = 2;
+// (VTP_TEST_JANUS_FIR_FREQ=0 shows the problem today: no video at all.)
+const FIR_FREQ = Number(process.env.VTP_TEST_JANUS_FIR_FREQ ?? 2);
 const PEOPLE = {
   ada: { rgb: [200, 40, 160], freq: 660, name: 'Ada Lovelace' },
   bob: { rgb: [40, 170, 60], freq: 440, name: 'Bob Janus' },
