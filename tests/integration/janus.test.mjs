@@ -8,7 +8,8 @@
 // and sound both tones. A second test pins down what the recipe in
 // docs/integrations/janus.md rests on: what Janus forwards (payload type,
 // SSRC, no sender reports), what it sends from a forward's rtcp_port socket,
-// and that feedback sent back to that socket reaches the publisher.
+// that feedback sent back to that socket reaches the publisher, and what
+// leaving and publishing again do to the forwards.
 //
 // Not yet through the recipe's final form: the recorder does not send its
 // keyframe requests to the rtcp_port socket yet (issue 16, point 1), so the
@@ -111,14 +112,19 @@ async function stopAndCompose(id) {
 /** Publishes each person in `names` to the room, one Chromium each. */
 async function publishAll(room, names) {
   const pubs = {};
-  for (const k of names) {
-    const p = new Publisher(janus, media[k], PEOPLE[k].name);
-    pubs[k] = p;
-    await p.publish(room, page.url);
-    await waitFor(`${k}'s browser sending (${JSON.stringify(await p.state())})`, async () => {
-      const s = await p.state();
-      return s.conn === 'connected' && s.bytes > 0;
-    });
+  try {
+    for (const k of names) {
+      const p = new Publisher(janus, media[k], PEOPLE[k].name);
+      pubs[k] = p;
+      await p.publish(room, page.url);
+      await waitFor(`${k}'s browser sending`, async () => {
+        const s = await p.state();
+        return s.conn === 'connected' && s.bytes > 0;
+      });
+    }
+  } catch (e) {
+    for (const p of Object.values(pubs)) await p.close();
+    throw e;
   }
   return pubs;
 }
@@ -270,6 +276,58 @@ test('what Janus forwards: the negotiated payload type, the publisher\'s SSRC, n
     assert.equal(ar.got.filter((x) => isRtcp(x.m)).length + vr.got.filter((x) => isRtcp(x.m)).length, 0, 'nor on the rtcp sockets');
     console.log(`# janus forwards: pt opus ${pt.audio} vp8 ${pt.video}, ssrc audio ${offeredSsrc(pub.offer, 'audio')} video ${ssrc}, ` +
       `rtcp sockets sent ${ar.got.length}+${vr.got.length} keep-alives`);
+  } finally {
+    for (const s of socks) s.close();
+    await pub.close();
+  }
+});
+
+test('unpublish drops a publisher\'s forwards; publishing again brings new SSRCs and needs a new rtp_forward', async () => {
+  const room = await janus.createRoom({ fir_freq: 0 });
+  const { bob: pub } = await publishAll(room, ['bob']);
+  const socks = [];
+  try {
+    const [a, v] = await Promise.all([listener(), listener()]);
+    socks.push(a, v);
+    const forward = () => janus.rtpForward(room, pub.id, [{ mid: pub.mid('audio'), port: a.address().port }, { mid: pub.mid('video'), port: v.address().port }]);
+    const forwarders = async () => {
+      const r = await janus.admin.request({ request: 'listforwarders', room });
+      return (r.publishers || []).flatMap((p) => p.forwarders);
+    };
+    const ssrcs = (s, from) => [...new Set(s.got.slice(from).filter((x) => !isRtcp(x.m)).map((x) => x.m.readUInt32BE(8)))];
+    await forward();
+    assert.equal((await forwarders()).length, 2);
+    await waitFor('forwarded packets', async () => a.got.length >= 20 && v.got.length >= 10);
+    const firstSsrc = { audio: offeredSsrc(pub.offer, 'audio'), video: offeredSsrc(pub.offer, 'video') };
+    assert.deepEqual(ssrcs(v, 0), [firstSsrc.video]);
+
+    let from = await pub.session.send({ request: 'unpublish' });
+    await pub.session.waitEvent('unpublished', (e) => e.plugindata?.data?.unpublished === 'ok', { from });
+    assert.deepEqual(await forwarders(), [], 'no forwarders once unpublished');
+    await sleep(500); // packets in flight
+    const quiet = { a: a.got.length, v: v.got.length };
+    await sleep(1500);
+    assert.deepEqual({ a: a.got.length, v: v.got.length }, quiet, 'nothing forwarded while unpublished');
+
+    // the same handle publishes again from a new PeerConnection
+    await pub.tab.evaluate(() => close());
+    const offer = await pub.tab.evaluate(() => makeOffer());
+    from = await pub.session.send({ request: 'publish' }, { type: 'offer', sdp: offer });
+    const ev = await pub.session.waitEvent('the answer', (e) => e.jsep?.type === 'answer', { from });
+    await pub.tab.evaluate((sdp) => setAnswer(sdp), ev.jsep.sdp);
+    await pub.session.waitEvent('webrtcup', (e) => e.janus === 'webrtcup', { from });
+    await waitFor('the browser sending again', async () => (await pub.state()).bytes > 0);
+    assert.deepEqual(await forwarders(), [], 'publishing again does not bring the forwarders back');
+    const again = { audio: offeredSsrc(offer, 'audio'), video: offeredSsrc(offer, 'video') };
+    assert.notEqual(again.video, firstSsrc.video, 'a new PeerConnection, new SSRCs');
+    await forward();
+    await waitFor('packets from the new forwards', async () => a.got.length >= quiet.a + 20 && v.got.length >= quiet.v + 10);
+    assert.deepEqual(ssrcs(a, quiet.a), [again.audio], 'the new audio SSRC');
+    assert.deepEqual(ssrcs(v, quiet.v), [again.video], 'the new video SSRC');
+
+    from = await pub.session.send({ request: 'leave' });
+    await pub.session.waitEvent('left', (e) => e.plugindata?.data?.leaving === 'ok', { from });
+    assert.deepEqual(await forwarders(), [], 'no forwarders once left');
   } finally {
     for (const s of socks) s.close();
     await pub.close();
