@@ -5,17 +5,19 @@
 // `rtp_forward`s each publisher's audio and video to plain-RTP tracks
 // registered on a recording of the real binary, with the payload types
 // Chromium negotiated through Janus. The composed file must show both tiles
-// and sound both tones. A second test pins down what the recipe in
-// docs/integrations/janus.md rests on: what Janus forwards (payload type,
-// SSRC, no sender reports), what it sends from a forward's rtcp_port socket,
-// that feedback sent back to that socket reaches the publisher, and what
-// leaving and publishing again do to the forwards.
+// and sound both tones. The last test adds a late joiner and an early
+// leaver (her forwards dropped by Janus, her tracks ended by the platform):
+// the grid and the sound change with them. The two in between pin down what
+// the recipe in docs/integrations/janus.md rests on: what Janus forwards
+// (payload type, SSRC, no sender reports), what it sends from a forward's
+// rtcp_port socket, that feedback sent back to that socket reaches the
+// publisher, and what leaving and publishing again do to the forwards.
 //
 // Not yet through the recipe's final form: the recorder does not send its
 // keyframe requests to the rtcp_port socket yet (issue 16, point 1), so the
-// first test gives the recorder no rtcp_port and relies on the room's
-// fir_freq (Janus's own periodic keyframe request) for each forward's first
-// picture; see FIR_FREQ.
+// recording tests give Janus no rtcp_port and rely on the room's fir_freq
+// (Janus's own periodic keyframe request) for each forward's first picture;
+// see FIR_FREQ.
 // backend-independent: media path (RTP capture from an SFU); runs on SQLite only (CMakeLists.txt).
 
 import { test, before, after } from 'node:test';
@@ -41,6 +43,7 @@ const FIR_FREQ = Number(process.env.VTP_TEST_JANUS_FIR_FREQ ?? 2);
 const PEOPLE = {
   ada: { rgb: [200, 40, 160], freq: 660, name: 'Ada Lovelace' },
   bob: { rgb: [40, 170, 60], freq: 440, name: 'Bob Janus' },
+  cat: { rgb: [40, 80, 220], freq: 550, name: 'Cat Late' },
 };
 
 let dir;
@@ -145,6 +148,36 @@ function offeredSsrc(sdp, kind) {
   return m ? Number(m[1]) : null;
 }
 
+/**
+ * The recipe's step for one publisher: two tracks registered with the
+ * negotiated payload types, then rtp_forward to their ports (no rtcp_port
+ * yet: see FIR_FREQ). Returns a line for the diagnostics; pub.tracks = the
+ * registrations.
+ */
+async function recordPublisher(id, room, k, pub) {
+  const pt = negotiated(pub);
+  pub.tracks = {};
+  for (const kind of ['audio', 'video']) {
+    const res = await srv.api('POST', `/api/v1/recordings/${id}/tracks`, {
+      token: users.teacher.token,
+      body: { peerId: `janus-${pub.id}`, fullName: PEOPLE[k].name, kind, codec: kind === 'video' ? 'vp8' : 'opus', payloadType: pt[kind] },
+    });
+    assert.equal(res.status, 201, show(res));
+    pub.tracks[kind] = res.json;
+  }
+  const fw = await janus.rtpForward(room, pub.id, [{ mid: pub.mid('audio'), port: pub.tracks.audio.port }, { mid: pub.mid('video'), port: pub.tracks.video.port }]);
+  assert.deepEqual(fw.map((f) => f.type).sort(), ['audio', 'video'], JSON.stringify(fw));
+  return `${k}: publisher ${pub.id}, mids ${pub.mid('audio')}/${pub.mid('video')}, pt opus ${pt.audio} vp8 ${pt.video}`;
+}
+
+/** Waits until `n` of the recording's tracks have captured packets; resolves the recording. */
+function capturing(id, n) {
+  return waitFor(`${n} forwarded tracks capturing`, async () => {
+    const r = await getRec(id);
+    return (r.tracks || []).filter((t) => t.packets > 0).length >= n ? r : null;
+  });
+}
+
 test('two Chromium publishers in a Janus VideoRoom, rtp_forwarded to the recorder: both tiles and both tones are in the file', async () => {
   const room = await janus.createRoom({ fir_freq: FIR_FREQ });
   const pubs = await publishAll(room, ['ada', 'bob']);
@@ -153,28 +186,10 @@ test('two Chromium publishers in a Janus VideoRoom, rtp_forwarded to the recorde
     assert.equal(start.status, 201, show(start));
     const id = start.json.recordingId;
     const diag = [];
-    for (const [k, pub] of Object.entries(pubs)) {
-      const pt = negotiated(pub);
-      const ports = {};
-      for (const kind of ['audio', 'video']) {
-        const res = await srv.api('POST', `/api/v1/recordings/${id}/tracks`, {
-          token: users.teacher.token,
-          body: { peerId: `janus-${pub.id}`, fullName: PEOPLE[k].name, kind, codec: kind === 'video' ? 'vp8' : 'opus', payloadType: pt[kind] },
-        });
-        assert.equal(res.status, 201, show(res));
-        ports[kind] = res.json.port;
-      }
-      // no rtcp_port yet: see FIR_FREQ
-      const fw = await janus.rtpForward(room, pub.id, [{ mid: pub.mid('audio'), port: ports.audio }, { mid: pub.mid('video'), port: ports.video }]);
-      assert.deepEqual(fw.map((f) => f.type).sort(), ['audio', 'video'], JSON.stringify(fw));
-      diag.push(`${k}: publisher ${pub.id}, mids ${pub.mid('audio')}/${pub.mid('video')}, pt opus ${pt.audio} vp8 ${pt.video}`);
-    }
-    const live = await waitFor('all four forwarded tracks capturing', async () => {
-      const r = await getRec(id);
-      return (r.tracks || []).filter((t) => t.packets > 0).length === 4 ? r : null;
-    });
+    for (const [k, pub] of Object.entries(pubs)) diag.push(await recordPublisher(id, room, k, pub));
+    const live = await capturing(id, 4);
     diag.push(`tracks: ${JSON.stringify(live.tracks.map((t) => ({ kind: t.kind, state: t.state, packets: t.packets })))}`);
-    await sleep(9000);
+    await sleep(8000);
     const { rec, file } = await stopAndCompose(id);
     assert.ok(rec.durationSeconds >= 6, `duration ${rec.durationSeconds}`);
 
@@ -331,5 +346,75 @@ test('unpublish drops a publisher\'s forwards; publishing again brings new SSRCs
   } finally {
     for (const s of socks) s.close();
     await pub.close();
+  }
+});
+
+test('a late joiner and an early leaver: the grid grows to three tiles, then the leaver\'s tile and tone go', async () => {
+  const room = await janus.createRoom({ fir_freq: FIR_FREQ });
+  const pubs = await publishAll(room, ['ada', 'bob']);
+  try {
+    const start = await srv.api('POST', '/api/v1/recordings/start', { token: users.teacher.token, body: { roomId: `janus-${room}`, title: `Janus room ${room}` } });
+    assert.equal(start.status, 201, show(start));
+    const id = start.json.recordingId;
+    const diag = [];
+    for (const k of ['ada', 'bob']) diag.push(await recordPublisher(id, room, k, pubs[k]));
+    await capturing(id, 4);
+    await sleep(4000); // cat is not there for (at least) the first 4 s
+    Object.assign(pubs, await publishAll(room, ['cat']));
+    diag.push(await recordPublisher(id, room, 'cat', pubs.cat));
+    await capturing(id, 6);
+    await sleep(4000 + 1000 * FIR_FREQ); // cat's picture starts at the next FIR
+    // ada leaves: Janus drops her forwards; the platform ends her tracks
+    await pubs.ada.leave();
+    for (const kind of ['audio', 'video']) {
+      const res = await srv.api('DELETE', `/api/v1/recordings/${id}/tracks/${pubs.ada.tracks[kind].trackId}`, { token: users.teacher.token });
+      assert.equal(res.status, 200, show(res));
+    }
+    await sleep(4000);
+    const { file } = await stopAndCompose(id);
+
+    const palette = Object.fromEntries(Object.entries(PEOPLE).map(([k, p]) => [k, p.rgb]));
+    const frames = await videoFrames(file);
+    const regs = frames.map((f) => colourRegions(f, palette));
+    const on = (r, k) => r[k].fraction >= 0.03;
+    const who = regs.map((r) => Object.keys(PEOPLE).filter((k) => on(r, k)).join('+') || '-');
+    const runs = who.reduce((acc, w, i) => {
+      if (!acc.length || acc[acc.length - 1].w !== w) acc.push({ w, t: frames[i].t, n: 0 });
+      acc[acc.length - 1].n++;
+      return acc;
+    }, []).map((x) => `${x.t.toFixed(2)}:${x.w}(${x.n})`).join(' ');
+    const why = `tiles over time: ${runs} (${diag.join('; ')})`;
+    const firstCat = regs.findIndex((r) => on(r, 'cat'));
+    const lastAda = regs.findLastIndex((r) => on(r, 'ada'));
+    assert.ok(firstCat > 0 && lastAda > firstCat, `cat joins while ada is there: ${why}`);
+    const count = (from, to, pred) => regs.slice(from, to).filter(pred).length;
+    const duo = count(0, firstCat, (r) => on(r, 'ada') && on(r, 'bob'));
+    assert.ok(duo >= 15, `ada and bob together before cat: ${duo} frames: ${why}`);
+    const trio = count(firstCat, lastAda + 1, (r) => on(r, 'ada') && on(r, 'bob') && on(r, 'cat'));
+    assert.ok(trio >= 0.9 * (lastAda + 1 - firstCat) && trio >= 15, `all three from cat's first frame to ada's last: ${trio} of ${lastAda + 1 - firstCat}: ${why}`);
+    // the last frame may be blank (every track has ended there)
+    const tail = regs.slice(lastAda + 1, regs.findLastIndex((r) => on(r, 'bob') || on(r, 'cat')) + 1);
+    assert.ok(tail.length >= 15 && tail.every((r) => on(r, 'bob') && on(r, 'cat')), `bob and cat after ada left: ${why}`);
+    const trioAt = regs[firstCat + Math.floor((lastAda - firstCat) / 2)];
+    assert.ok(!bboxesOverlap(trioAt.ada.bbox, trioAt.bob.bbox) && !bboxesOverlap(trioAt.ada.bbox, trioAt.cat.bbox) &&
+      !bboxesOverlap(trioAt.bob.bbox, trioAt.cat.bbox), `three tiles apart: ${why}`);
+
+    // sound: cat silent in the first seconds (she joined 4 s or more after the start),
+    // ada silent once her tile has gone (her sound stopped when she left, before that)
+    const pcm = await audioPcm(file);
+    const end = pcm.samples.length / pcm.rate;
+    const freqs = Object.values(PEOPLE).map((p) => p.freq);
+    const wins = toneTrack(pcm, freqs);
+    const loud = (w, k) => w.amps[PEOPLE[k].freq] >= 0.01;
+    const quiet = (w, k) => w.amps[PEOPLE[k].freq] < 0.003;
+    const early = wins.filter((w) => w.t >= 1 && w.t <= 3.5);
+    const late = wins.filter((w) => w.t >= frames[lastAda].t + 0.75 && w.t <= end - 0.5);
+    const heard = `early ${early.map((w) => freqs.map((f) => w.amps[f].toFixed(3)).join('/')).join(' ')}; late ${late.map((w) => freqs.map((f) => w.amps[f].toFixed(3)).join('/')).join(' ')}`;
+    assert.ok(early.length >= 8 && late.length >= 4, `windows: ${heard}`);
+    assert.ok(early.every((w) => loud(w, 'ada') && loud(w, 'bob') && quiet(w, 'cat')), `early: ada and bob, not cat (${freqs.join('/')} Hz): ${heard}`);
+    assert.ok(late.every((w) => quiet(w, 'ada') && loud(w, 'bob') && loud(w, 'cat')), `late: bob and cat, not ada (${freqs.join('/')} Hz): ${heard}`);
+    console.log(`# janus late joiner: ${why}`);
+  } finally {
+    for (const p of Object.values(pubs)) await p.close();
   }
 });
