@@ -392,8 +392,9 @@ test('a late joiner and an early leaver: the grid grows to three tiles, then the
     assert.ok(duo >= 15, `ada and bob together before cat: ${duo} frames: ${why}`);
     const trio = count(firstCat, lastAda + 1, (r) => on(r, 'ada') && on(r, 'bob') && on(r, 'cat'));
     assert.ok(trio >= 0.9 * (lastAda + 1 - firstCat) && trio >= 15, `all three from cat's first frame to ada's last: ${trio} of ${lastAda + 1 - firstCat}: ${why}`);
-    // the last frame may be blank (every track has ended there)
-    const tail = regs.slice(lastAda + 1, regs.findLastIndex((r) => on(r, 'bob') || on(r, 'cat')) + 1);
+    // the tracks end at Stop a few packets apart: the last half second may show fewer tiles
+    const endT = frames[frames.length - 1].t - 0.5;
+    const tail = regs.slice(lastAda + 1).filter((r, i) => frames[lastAda + 1 + i].t <= endT);
     assert.ok(tail.length >= 15 && tail.every((r) => on(r, 'bob') && on(r, 'cat')), `bob and cat after ada left: ${why}`);
     const trioAt = regs[firstCat + Math.floor((lastAda - firstCat) / 2)];
     assert.ok(!bboxesOverlap(trioAt.ada.bbox, trioAt.bob.bbox) && !bboxesOverlap(trioAt.ada.bbox, trioAt.cat.bbox) &&
@@ -411,8 +412,10 @@ test('a late joiner and an early leaver: the grid grows to three tiles, then the
     const late = wins.filter((w) => w.t >= frames[lastAda].t + 0.75 && w.t <= end - 0.5);
     const heard = `early ${early.map((w) => freqs.map((f) => w.amps[f].toFixed(3)).join('/')).join(' ')}; late ${late.map((w) => freqs.map((f) => w.amps[f].toFixed(3)).join('/')).join(' ')}`;
     assert.ok(early.length >= 8 && late.length >= 4, `windows: ${heard}`);
-    assert.ok(early.every((w) => loud(w, 'ada') && loud(w, 'bob') && quiet(w, 'cat')), `early: ada and bob, not cat (${freqs.join('/')} Hz): ${heard}`);
-    assert.ok(late.every((w) => quiet(w, 'ada') && loud(w, 'bob') && loud(w, 'cat')), `late: bob and cat, not ada (${freqs.join('/')} Hz): ${heard}`);
+    // absence everywhere; presence in most windows (a busy machine may lose a packet or two)
+    const most = (ws, pred) => ws.filter(pred).length >= 0.8 * ws.length;
+    assert.ok(early.every((w) => quiet(w, 'cat')) && most(early, (w) => loud(w, 'ada') && loud(w, 'bob')), `early: ada and bob, not cat (${freqs.join('/')} Hz): ${heard}`);
+    assert.ok(late.every((w) => quiet(w, 'ada')) && most(late, (w) => loud(w, 'bob') && loud(w, 'cat')), `late: bob and cat, not ada (${freqs.join('/')} Hz): ${heard}`);
     console.log(`# janus late joiner: ${why}`);
   } finally {
     for (const p of Object.values(pubs)) await p.close();
