@@ -11,7 +11,8 @@ build_pkgs=(build-essential cmake pkg-config
 test_pkgs=(libcmocka-dev postgresql nodejs python3 curl wrk nginx-light
   time ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   chromium gstreamer1.0-plugins-bad gstreamer1.0-nice python3-gi
-  gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1)
+  gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1
+  janus)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
@@ -75,4 +76,16 @@ if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/d
   $SUDO apt-get update -qq
 fi
 $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+# Debian's janus package enables and starts a system service (HTTP API on
+# port 8088, WebSockets on 8188, on every address). The tests start their own
+# Janus with its own config (tests/integration/lib/janus.mjs), so a service
+# that this script installed only as a test dependency is stopped and disabled.
+if [[ " ${pkgs[*]} " == *" janus "* ]]; then
+  if [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now janus.service >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/janus ]; then
+    $SUDO invoke-rc.d janus stop >/dev/null 2>&1 || true
+    $SUDO update-rc.d janus disable >/dev/null 2>&1 || true
+  fi
+fi
 install_npm
