@@ -33,6 +33,7 @@ typedef struct vtp_api_config {
 	vtp_events *events;        /* borrowed; NULL: /socket.io/ answers 503 */
 	vtp_storage *storage;      /* borrowed: where finished media lives */
 	bool s3_proxy;             /* stream remote objects instead of redirecting */
+	int header_timeout_seconds; /* whole request head within this; 0: 10 s */
 } vtp_api_config;
 
 /* Starts serving; returns NULL with a reason in err on failure. */

@@ -39,6 +39,11 @@ void vtp__h_metrics(vtp_req *r)
 		vtp_ingest_metrics(r->api->cfg.ingest, &b);
 	vtp_webhooks_metrics(r->api->cfg.webhooks, &b); /* nothing when NULL */
 	vtp_events_metrics(r->api->cfg.events, &b);
+	vtp_buf_appendf(&b,
+			"# HELP vtp_http_head_timeouts_total Connections cut off for sending a request head too slowly (VTP_HTTP_HEADER_TIMEOUT).\n"
+			"# TYPE vtp_http_head_timeouts_total counter\n"
+			"vtp_http_head_timeouts_total %llu\n",
+			(unsigned long long)vtp__headwatch_timeouts(r->api->headwatch));
 	vtp__reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
 	vtp_buf_free(&b);
 }
