@@ -41,8 +41,9 @@ typedef struct vtp_route {
 struct vtp_api {
 	struct MHD_Daemon *daemon;
 	vtp_api_config cfg;
-	vtp_throttle *throttle;    /* failed logins per email */
+	vtp_throttle *throttle;    /* failed logins per email and client address */
 	vtp_throttle *ip_throttle; /* failed logins per client address */
+	vtp_throttle *account_throttle; /* failed logins per email (h_auth.c) */
 	vtp__authcache *authcache;
 	vtp__deferq *deferq;       /* slow work (password checks) */
 	vtp__headwatch *headwatch; /* the request-head deadline */

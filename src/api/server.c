@@ -63,8 +63,9 @@ static bool authenticate(vtp_req *r)
 			    now / 1000, sub, &exp, &reason);
 	if (rc) {
 		vtp__reply_error(r, 401, "unauthorized", NULL, "%s",
-				 reason && strcmp(reason, "expired") == 0
-					 ? "the token has expired"
+				 reason && strcmp(reason, "expired") == 0 ? "the token has expired"
+				 : reason && strcmp(reason, "not_yet_valid") == 0
+					 ? "the token is not valid yet (nbf)"
 					 : "invalid token");
 		return false;
 	}
@@ -550,6 +551,7 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 	api->cfg = *cfg;
 	api->throttle = vtp_throttle_new(5);
 	api->ip_throttle = vtp_throttle_new(50);
+	api->account_throttle = vtp_throttle_new(5);
 	api->authcache = vtp__authcache_new();
 	if (cfg->response_cache && vtp_store_generation(cfg->store) != 0)
 		api->listcache = vtp_gencache_new(VTP__LIST_SLOTS, VTP__LIST_BODY_MAX);
@@ -582,6 +584,7 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 			 errno ? strerror(errno) : "address in use or not available");
 		vtp_throttle_free(api->throttle);
 		vtp_throttle_free(api->ip_throttle);
+		vtp_throttle_free(api->account_throttle);
 		vtp__deferq_drain(api->deferq);
 		vtp__deferq_free(api->deferq);
 		vtp__authcache_free(api->authcache);
@@ -612,6 +615,7 @@ void vtp_api_stop(vtp_api *api)
 	vtp__deferq_free(api->deferq);
 	vtp_throttle_free(api->throttle);
 	vtp_throttle_free(api->ip_throttle);
+	vtp_throttle_free(api->account_throttle);
 	vtp__authcache_free(api->authcache);
 	vtp_gencache_free(api->listcache);
 	vtp__dlseen_free(api->dlseen);
