@@ -1,6 +1,6 @@
 /* libmicrohttpd glue: one vtp_req per request, created on the first callback
- * (route, method, auth, content type and declared size are checked there, so
- * bad requests are refused before their body is read), the body collected in
+ * (framing, route, method, auth, content type and declared size are checked
+ * there, so bad requests are refused before their body is read), the body collected in
  * a capped buffer, the handler run on the last callback, and the request
  * logged and counted when MHD reports completion. */
 #include "api_int.h"

@@ -1082,10 +1082,11 @@ static void poll_journal(vtp_events *ev, int64_t now)
 }
 
 /* Pings, pong deadlines, connections that never said CONNECT or whose
- * token expired or user is gone (RECHECKS_PER_TICK store reads a tick at
- * most, so ten thousand idle sockets cost the store 256 reads a second and
- * a deleted user is noticed within a few seconds), bytes that came with the
- * upgrade still to read. */
+ * token expired or user is gone, bytes that came with the upgrade still to
+ * read. Users are re-read RECHECKS_PER_TICK at a time at most (256 store
+ * reads a second): up to about 500 idle connections each is re-checked
+ * every USER_RECHECK_MS, beyond that proportionally less often (every 40 s
+ * with ten thousand), while a command always re-checks its own. */
 static void tick(vtp_events *ev, int64_t now)
 {
 	int rechecks = 0;
