@@ -163,9 +163,9 @@ static size_t body_limit(const vtp_req *r)
  * Content-Length together with Transfer-Encoding, two different
  * Content-Length values, Transfer-Encoding on HTTP/1.0, a Transfer-Encoding
  * list that is not exactly "chunked" (an unknown coding is 501: it would
- * otherwise be read to the end of the connection), and header names or
- * values that no HTTP/1.1 grammar allows (whitespace before the colon,
- * control characters), which proxies are known to read differently. */
+ * otherwise be read to the end of the connection), and header lines that
+ * parsers split differently (whitespace before the colon or anything else
+ * that is not a token in a name, a CR or LF inside a value). */
 
 typedef struct framing {
 	const char *content_length; /* the first one */
@@ -237,9 +237,10 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
 	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
 		if (!is_tchar(*p))
 			f->bad_field = true;
-	for (const unsigned char *p = (const unsigned char *)(value ? value : ""); *p; p++)
-		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
-			f->bad_field = true;
+	/* a CR or LF inside a value ends the line for some parsers and not for
+	 * others; other control bytes are only text (and cleaned where kept) */
+	if (value && strpbrk(value, "\r\n"))
+		f->bad_field = true;
 	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
 		if (!f->content_length)
 			f->content_length = value ? value : "";
@@ -263,7 +264,7 @@ static bool framing_ok(vtp_req *r)
 	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_header, &f);
 	if (f.bad_field)
 		why = "a header line is malformed (a name must be a token right before the colon, "
-		      "a value must have no control characters)";
+		      "a value must not hold a CR or LF)";
 	else if (f.conflicting_length)
 		why = "the request has several different Content-Length values";
 	else if (f.te_lines && f.content_length)

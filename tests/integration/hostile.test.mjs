@@ -359,6 +359,7 @@ test('ambiguous framing (CL+TE, two Content-Lengths, bad Transfer-Encoding lines
     'chunked twice in one line': head('Transfer-Encoding: chunked, chunked\r\n') + '0\r\n\r\n' + smuggled,
     'space before the colon': head('Transfer-Encoding : chunked\r\n') + '0\r\n\r\n' + smuggled,
     'control character in the value': head('Transfer-Encoding: \x0bchunked\r\n') + '0\r\n\r\n' + smuggled,
+    'bare CR hiding a Transfer-Encoding line': head('X-Pad: a\rTransfer-Encoding: chunked\r\nContent-Length: 5\r\n') + '0\r\n\r\n' + smuggled,
     'quoted coding': head('Transfer-Encoding: "chunked"\r\n') + '0\r\n\r\n' + smuggled,
     'Transfer-Encoding on HTTP/1.0': head('Transfer-Encoding: chunked\r\n', 'HTTP/1.0') + '0\r\n\r\n' + smuggled,
   };
