@@ -16,7 +16,8 @@
  * the report and the sweep hold the registry lock: a descriptor in the
  * registry is open and still that connection's. Nothing is written to a
  * connection that has begun its handler (the flip happens under the lock),
- * and an upgraded (WebSocket) connection is never in the head phase. */
+ * nor to a kept-alive one (it may be idle: it is just closed), and an
+ * upgraded (WebSocket) connection is never in the head phase. */
 #include "api_int.h"
 
 #include <pthread.h>
@@ -33,7 +34,8 @@ typedef struct head_conn {
 	int fd;
 	int64_t since_us;   /* the head phase began */
 	bool in_head;
-	bool timed_out;     /* 408 sent, socket shut down */
+	bool kept_alive;    /* a request was answered before: the next may not have begun */
+	bool timed_out;     /* socket shut down */
 } head_conn;
 
 struct vtp__headwatch {
@@ -65,9 +67,12 @@ static void sweep(vtp__headwatch *w, int64_t now_us)
 	for (head_conn *c = w->conns; c; c = c->next) {
 		if (!c->in_head || c->timed_out || now_us - c->since_us < w->timeout_us)
 			continue;
-		/* best effort: the client may not be reading, and must not stall us */
-		if (send(c->fd, timeout_reply, sizeof(timeout_reply) - 1,
-			 MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* A kept-alive connection may just be idle: it is closed without a
+		 * word, since a 408 there could be read as the answer to a request
+		 * the client sends at that moment. A first head gets its 408, best
+		 * effort (the client may not be reading; it must not stall us). */
+		if (!c->kept_alive && send(c->fd, timeout_reply, sizeof(timeout_reply) - 1,
+					   MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 			/* nothing to do: the shutdown below ends it either way */
 		}
 		shutdown(c->fd, SHUT_RDWR);
@@ -216,6 +221,7 @@ void vtp__headwatch_rearm(vtp__headwatch *w, struct MHD_Connection *conn)
 		return;
 	pthread_mutex_lock(&w->mu);
 	c->in_head = true;
+	c->kept_alive = true;
 	c->since_us = vtp_mono_us();
 	pthread_mutex_unlock(&w->mu);
 }

@@ -388,25 +388,38 @@ test('an unknown transfer coding gets 501 at once instead of hanging', async () 
   await assertUp('unknown transfer codings');
 });
 
-test('a request head sent one byte at a time is cut off at VTP_HTTP_HEADER_TIMEOUT (408, closed); complete requests, keep-alive and Socket.IO are not', async () => {
-  const slow = await startServer({ env: { VTP_HTTP_HEADER_TIMEOUT: 2 } });
-  const sock = net.connect(slow.port, '127.0.0.1');
+/**
+ * Connects, sends `first` (whole requests, answered), then a request head one
+ * byte every 250 ms (which keeps libmicrohttpd's idle timeout, 30 s, from ever
+ * firing) until the server closes or 45 s pass. Resolves {closed, got}.
+ */
+async function dribbleHead(port, first = '') {
+  const sock = net.connect(port, '127.0.0.1');
   let got = '';
   let closed = false;
   sock.on('data', (d) => { got += d.toString('latin1'); });
   sock.on('error', () => {});
   sock.on('close', () => { closed = true; });
   await new Promise((r) => sock.once('connect', r));
-  sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
-  // one byte every 250 ms keeps libmicrohttpd's idle timeout (30 s) from ever firing
-  const deadline = Date.now() + 45000;
-  while (!closed && Date.now() < deadline) {
-    sock.write('a');
-    await sleep(250);
+  if (first) {
+    sock.write(first);
+    for (const deadline = Date.now() + 10000; !/\r\n\r\n\{[^}]*\}$/.test(got) && !closed && Date.now() < deadline;) await sleep(20);
   }
+  sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+  for (const deadline = Date.now() + 45000; !closed && Date.now() < deadline; await sleep(250)) sock.write('a');
   sock.destroy();
-  assert.ok(closed, 'a head dribbled for 45 s was never cut off');
-  assert.ok(got === '' || /^HTTP\/1\.1 408 /.test(got), `answer to a slow head: ${got.slice(0, 200)}`);
+  return { closed, got };
+}
+
+test('a request head sent one byte at a time is cut off at VTP_HTTP_HEADER_TIMEOUT (408, closed); complete requests, keep-alive and Socket.IO are not', async () => {
+  const slow = await startServer({ env: { VTP_HTTP_HEADER_TIMEOUT: 2 } });
+  const fresh = await dribbleHead(slow.port);
+  assert.ok(fresh.closed, 'a head dribbled for 45 s was never cut off');
+  assert.ok(fresh.got === '' || /^HTTP\/1\.1 408 /.test(fresh.got), `answer to a slow head: ${fresh.got.slice(0, 200)}`);
+  // the same on a kept-alive connection after a first request: closed, without a 408 (it may be idle)
+  const kept = await dribbleHead(slow.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+  assert.ok(kept.closed, 'a second head dribbled for 45 s was never cut off');
+  assert.deepEqual(statusLines(kept.got), [200], `answers on the kept-alive connection: ${kept.got.slice(0, 400)}`);
 
   // a whole head in time is served, and so are two requests on one kept-alive connection
   const keep = await rawUntilClose(slow.port,
