@@ -122,8 +122,11 @@ void vtp__authcache_put(vtp__authcache *c, const char *token, int64_t exp_s,
 			int64_t now_ms, const vtp_user *u);
 
 /* headwatch.c: the request-head deadline (see the file). Start before the
- * daemon, stop (the sweep) and free after it has stopped. */
-vtp__headwatch *vtp__headwatch_new(int timeout_seconds);
+ * daemon, stop (the sweep) and free after it has stopped. idle_seconds: how
+ * long a kept-alive connection may wait for its next request (MHD's
+ * connection timeout) before that head's own deadline starts. */
+#define VTP__HTTP_IDLE_TIMEOUT 30
+vtp__headwatch *vtp__headwatch_new(int timeout_seconds, int idle_seconds);
 void vtp__headwatch_free(vtp__headwatch *w);
 /* The MHD_OPTION_NOTIFY_CONNECTION callback (cls: the watch). */
 void vtp__headwatch_notify(void *cls, struct MHD_Connection *conn, void **socket_context,

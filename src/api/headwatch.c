@@ -1,9 +1,10 @@
 /* The request-head deadline: a request's line and headers must arrive within
- * VTP_HTTP_HEADER_TIMEOUT seconds of the connection opening (or, on a
- * kept-alive connection, of the previous response). libmicrohttpd's own
- * connection timeout restarts on every byte, so a client sending its head
- * one byte at a time would otherwise hold a connection (and a slot of the
- * connection limit) for as long as it likes.
+ * VTP_HTTP_HEADER_TIMEOUT seconds of the connection opening, or on a
+ * kept-alive connection within that much more than the idle time it may
+ * wait for its next request (MHD's connection timeout) after the previous
+ * response. libmicrohttpd's own connection timeout restarts on every byte,
+ * so a client sending its head one byte at a time would otherwise hold a
+ * connection (and a slot of the connection limit) for as long as it likes.
  *
  * libmicrohttpd offers no overall bound and no way to close a connection
  * from outside its threads, so a sweep thread does it: each connection is
@@ -44,6 +45,7 @@ struct vtp__headwatch {
 	pthread_t thread;
 	bool started, stopping;
 	int64_t timeout_us;
+	int64_t idle_us;    /* a kept-alive connection's allowance before its next head */
 	head_conn *conns;
 	atomic_uint_fast64_t timeouts;
 };
@@ -114,12 +116,13 @@ static void *sweeper_main(void *arg)
 	return NULL;
 }
 
-vtp__headwatch *vtp__headwatch_new(int timeout_seconds)
+vtp__headwatch *vtp__headwatch_new(int timeout_seconds, int idle_seconds)
 {
 	vtp__headwatch *w = vtp_calloc(1, sizeof(*w));
 	pthread_condattr_t ca;
 
 	w->timeout_us = (int64_t)(timeout_seconds > 0 ? timeout_seconds : 10) * 1000000;
+	w->idle_us = (int64_t)(idle_seconds > 0 ? idle_seconds : 0) * 1000000;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -222,7 +225,8 @@ void vtp__headwatch_rearm(vtp__headwatch *w, struct MHD_Connection *conn)
 	pthread_mutex_lock(&w->mu);
 	c->in_head = true;
 	c->kept_alive = true;
-	c->since_us = vtp_mono_us();
+	/* idle first (MHD ends a connection idle that long), then the head */
+	c->since_us = vtp_mono_us() + w->idle_us;
 	pthread_mutex_unlock(&w->mu);
 }
 

@@ -451,8 +451,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (!r)
 		return;
-	/* a kept-alive connection's next head is timed from here; an upgraded
-	 * one (101) speaks WebSocket from now on and has no head */
+	/* a kept-alive connection's next head is timed from here (after the
+	 * idle allowance); an upgraded one (101) speaks WebSocket from now on
+	 * and has no head */
 	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status != 101)
 		vtp__headwatch_rearm(api->headwatch, conn);
 	us = vtp_mono_us() - r->start_us;
@@ -557,7 +558,7 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 	if (cfg->response_cache && vtp_store_generation(cfg->store) != 0)
 		api->listcache = vtp_gencache_new(VTP__LIST_SLOTS, VTP__LIST_BODY_MAX);
 	api->deferq = vtp__deferq_new();
-	api->headwatch = vtp__headwatch_new(cfg->header_timeout_seconds);
+	api->headwatch = vtp__headwatch_new(cfg->header_timeout_seconds, VTP__HTTP_IDLE_TIMEOUT);
 	api->dlseen = vtp__dlseen_new();
 	api->daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
@@ -570,7 +571,7 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 0 ? cfg->threads : 1),
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
 		MHD_OPTION_NOTIFY_CONNECTION, vtp__headwatch_notify, api->headwatch,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)VTP__HTTP_IDLE_TIMEOUT,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)0,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
