@@ -528,6 +528,7 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	ac.host = cfg->listen_host;
 	ac.port = cfg->listen_port;
 	ac.threads = cfg->http_threads;
+	ac.header_timeout_seconds = cfg->http_header_timeout;
 	ac.response_cache = cfg->response_cache;
 	ac.ingest = ingest;
 	ac.store = store;

@@ -37,6 +37,7 @@ typedef struct vtp_api_config {
 	 * track; else it needs this bearer token and includes the per-track
 	 * series */
 	const char *metrics_token;
+	int header_timeout_seconds; /* whole request head within this; 0: 10 s */
 } vtp_api_config;
 
 /* Starts serving; returns NULL with a reason in err on failure. */

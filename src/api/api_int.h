@@ -21,6 +21,7 @@
 typedef struct vtp_req vtp_req;
 typedef struct vtp__authcache vtp__authcache;
 typedef struct vtp__deferq vtp__deferq;
+typedef struct vtp__headwatch vtp__headwatch;
 typedef void (*vtp_handler)(vtp_req *r);
 
 /* AUTH_MEDIA: a Bearer token, or a signed media token in ?token= (auth.h)
@@ -40,10 +41,12 @@ typedef struct vtp_route {
 struct vtp_api {
 	struct MHD_Daemon *daemon;
 	vtp_api_config cfg;
-	vtp_throttle *throttle;    /* failed logins per email */
+	vtp_throttle *throttle;    /* failed logins per email and client address */
 	vtp_throttle *ip_throttle; /* failed logins per client address */
+	vtp_throttle *account_throttle; /* failed logins per email (h_auth.c) */
 	vtp__authcache *authcache;
 	vtp__deferq *deferq;       /* slow work (password checks) */
+	vtp__headwatch *headwatch; /* the request-head deadline */
 	vtp_gencache *listcache;   /* rendered list pages (listcache.c); NULL: off */
 	struct vtp__dlseen *dlseen; /* recent downloads, one access-log entry each (h_media.c) */
 	int port;
@@ -53,6 +56,7 @@ struct vtp_req {
 	vtp_api *api;
 	struct MHD_Connection *conn;
 	const char *method;
+	const char *version;   /* "HTTP/1.1"; MHD's, valid for the request */
 	char *path;            /* decoded path, owned */
 	const vtp_route *route;
 	int route_index;       /* for metrics; -1 unmatched */
@@ -73,6 +77,7 @@ struct vtp_req {
 	bool in_worker;        /* a deferred worker is replying */
 	struct MHD_Response *parked; /* reply made by a worker, queued on resume */
 	int parked_status;
+	bool close_connection; /* Connection: close on the reply (bad framing) */
 	bool cors;             /* WHIP: answers readable from other origins */
 	bool authed;
 	vtp_user user;
@@ -115,6 +120,23 @@ void vtp__authcache_free(vtp__authcache *c);
 int vtp__authcache_get(vtp__authcache *c, const char *token, int64_t now_ms, vtp_user *out);
 void vtp__authcache_put(vtp__authcache *c, const char *token, int64_t exp_s,
 			int64_t now_ms, const vtp_user *u);
+
+/* headwatch.c: the request-head deadline (see the file). Start before the
+ * daemon, stop (the sweep) and free after it has stopped. idle_seconds: how
+ * long a kept-alive connection may wait for its next request (MHD's
+ * connection timeout) before that head's own deadline starts. */
+#define VTP__HTTP_IDLE_TIMEOUT 30
+vtp__headwatch *vtp__headwatch_new(int timeout_seconds, int idle_seconds);
+void vtp__headwatch_free(vtp__headwatch *w);
+/* The MHD_OPTION_NOTIFY_CONNECTION callback (cls: the watch). */
+void vtp__headwatch_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+			   enum MHD_ConnectionNotificationCode code);
+/* The head is complete (first access-handler call); false when the
+ * connection was already cut off for being too slow: drop the request. */
+bool vtp__headwatch_head_done(vtp__headwatch *w, struct MHD_Connection *conn);
+/* The request completed; the next head on this connection starts now. */
+void vtp__headwatch_rearm(vtp__headwatch *w, struct MHD_Connection *conn);
+uint64_t vtp__headwatch_timeouts(vtp__headwatch *w);
 
 /* listcache.c: the key of a rendered list page (see the file); false when
  * the query is too long to keep. */

@@ -65,6 +65,8 @@ void vtp__reply_response(vtp_req *r, int status, struct MHD_Response *resp, cons
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
 	if (status == 401)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (r->close_connection) /* MHD closes after sending it */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (r->cors) {
 		/* Bearer tokens, never cookies: any origin may call */
 		MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");

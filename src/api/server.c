@@ -1,6 +1,6 @@
 /* libmicrohttpd glue: one vtp_req per request, created on the first callback
- * (route, method, auth, content type and declared size are checked there, so
- * bad requests are refused before their body is read), the body collected in
+ * (framing, route, method, auth, content type and declared size are checked
+ * there, so bad requests are refused before their body is read), the body collected in
  * a capped buffer, the handler run on the last callback, and the request
  * logged and counted when MHD reports completion. */
 #include "api_int.h"
@@ -63,8 +63,9 @@ static bool authenticate(vtp_req *r)
 			    now / 1000, sub, &exp, &reason);
 	if (rc) {
 		vtp__reply_error(r, 401, "unauthorized", NULL, "%s",
-				 reason && strcmp(reason, "expired") == 0
-					 ? "the token has expired"
+				 reason && strcmp(reason, "expired") == 0 ? "the token has expired"
+				 : reason && strcmp(reason, "not_yet_valid") == 0
+					 ? "the token is not valid yet (nbf)"
 					 : "invalid token");
 		return false;
 	}
@@ -154,12 +155,143 @@ static size_t body_limit(const vtp_req *r)
 	return r->route && r->route->body == BODY_SDP ? VTP_API_SDP_LIMIT : VTP_API_JSON_LIMIT;
 }
 
+/* ---- message framing (RFC 9112 §6) ----------------------------------------
+ * Where one request's body ends decides where the next request starts, so a
+ * request whose framing two parsers could read differently (a proxy in front
+ * and libmicrohttpd here) is refused before its body is read, and the
+ * connection closed: nothing after it is ever run as a request. Refused:
+ * Content-Length together with Transfer-Encoding, two different
+ * Content-Length values, Transfer-Encoding on HTTP/1.0, a Transfer-Encoding
+ * list that is not exactly "chunked" (an unknown coding is 501: it would
+ * otherwise be read to the end of the connection), and header lines that
+ * parsers split differently (whitespace before the colon or anything else
+ * that is not a token in a name, a CR or LF inside a value). */
+
+typedef struct framing {
+	const char *content_length; /* the first one */
+	bool conflicting_length;
+	int te_lines;               /* Transfer-Encoding header lines */
+	int chunked;                /* of which exactly "chunked" */
+	bool te_unknown, te_malformed;
+	bool bad_field;
+} framing;
+
+static bool is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* One Transfer-Encoding field value. libmicrohttpd reads a body as chunked
+ * only when the (first) value is exactly "chunked"; anything else is
+ * classified here to choose the refusal: a well-formed list naming a coding
+ * other than chunked is 501, the rest ("chunked, chunked", stray
+ * characters, an empty value) 400. */
+static void scan_transfer_encoding(framing *f, const char *v)
+{
+	bool any = false;
+
+	f->te_lines++;
+	if (strcasecmp(v, "chunked") == 0) {
+		f->chunked++;
+		return;
+	}
+	while (*v) {
+		const char *start;
+		size_t n;
+
+		while (*v == ' ' || *v == '\t' || *v == ',')
+			v++;
+		if (!*v)
+			break;
+		start = v;
+		while (is_tchar((unsigned char)*v))
+			v++;
+		n = (size_t)(v - start);
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (n == 0 || (*v && *v != ',' && *v != ';')) {
+			f->te_malformed = true;
+			return;
+		}
+		any = true;
+		if (n != 7 || strncasecmp(start, "chunked", 7) != 0 || *v == ';')
+			f->te_unknown = true; /* "chunked;x=y" is no coding we know either */
+		while (*v && *v != ',') /* parameters */
+			v++;
+	}
+	if (!any)
+		f->te_malformed = true;
+}
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	framing *f = cls;
+
+	(void)kind;
+	if (!key || !*key) {
+		f->bad_field = true;
+		return MHD_YES;
+	}
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		if (!is_tchar(*p))
+			f->bad_field = true;
+	/* a CR or LF inside a value ends the line for some parsers and not for
+	 * others; other control bytes are only text (and cleaned where kept) */
+	if (value && strpbrk(value, "\r\n"))
+		f->bad_field = true;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		if (!f->content_length)
+			f->content_length = value ? value : "";
+		else if (strcmp(f->content_length, value ? value : "") != 0)
+			f->conflicting_length = true;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		scan_transfer_encoding(f, value ? value : "");
+	}
+	return MHD_YES;
+}
+
+/* Replies (and marks the connection to be closed) when the framing is
+ * unsafe; false then. */
+static bool framing_ok(vtp_req *r)
+{
+	framing f;
+	const char *why = NULL;
+	int status = 400;
+
+	memset(&f, 0, sizeof(f));
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_header, &f);
+	if (f.bad_field)
+		why = "a header line is malformed (a name must be a token right before the colon, "
+		      "a value must not hold a CR or LF)";
+	else if (f.conflicting_length)
+		why = "the request has several different Content-Length values";
+	else if (f.te_lines && f.content_length)
+		why = "the request has both Content-Length and Transfer-Encoding";
+	else if (f.te_lines && r->version && strcmp(r->version, MHD_HTTP_VERSION_1_1) != 0)
+		why = "Transfer-Encoding is only allowed on HTTP/1.1 requests";
+	else if (f.te_lines && f.te_unknown && !f.te_malformed) {
+		status = 501;
+		why = "the only transfer coding understood here is chunked";
+	} else if (f.te_lines && (f.te_lines != 1 || f.chunked != 1))
+		why = "the Transfer-Encoding header must be exactly \"chunked\"";
+	if (!why)
+		return true;
+	r->close_connection = true;
+	vtp__reply_error(r, status, status == 501 ? "not_implemented" : "bad_framing", NULL, "%s",
+			 why);
+	return false;
+}
+
 /* First callback: everything that can be decided from the headers. */
 static void begin(vtp_req *r)
 {
 	const char *cl, *te, *ct;
 	int status;
 
+	if (!framing_ok(r))
+		return;
 	/* WHIP is called from pages of other origins (RFC 9725 §4.2) */
 	r->cors = strncmp(r->path, "/whip/", 6) == 0;
 	r->route = vtp__route_match(r->method, r->path_segments, r->params,
@@ -264,7 +396,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	vtp_api *api = cls;
 	vtp_req *r = *con_cls;
 
-	(void)version;
 	if (r && r->parked) { /* a deferred worker finished: send its reply */
 		if (MHD_queue_response(conn, (unsigned)r->parked_status, r->parked) != MHD_YES)
 			VTP_WARN("could not queue the response of request %s", r->request_id);
@@ -273,11 +404,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		return MHD_YES;
 	}
 	if (!r) {
+		/* cut off as too slow while MHD finished the head: drop it */
+		if (!vtp__headwatch_head_done(api->headwatch, conn))
+			return MHD_NO;
 		r = vtp_calloc(1, sizeof(*r));
 		*con_cls = r;
 		r->api = api;
 		r->conn = conn;
 		r->method = method;
+		r->version = version;
 		r->start_us = vtp_mono_us();
 		r->route_index = -1;
 		vtp_random_hex(r->request_id, 8);
@@ -310,13 +445,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	vtp_api *api = cls;
 	vtp_req *r = *con_cls;
 	int64_t us;
 
-	(void)cls;
-	(void)conn;
 	if (!r)
 		return;
+	/* a kept-alive connection's next head is timed from here (after the
+	 * idle allowance); an upgraded one (101) speaks WebSocket from now on
+	 * and has no head */
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status != 101)
+		vtp__headwatch_rearm(api->headwatch, conn);
 	us = vtp_mono_us() - r->start_us;
 	vtp__metrics_observe(r->route_index, r->status, us);
 	if (vtp__log_level <= VTP_LOG_INFO) {
@@ -414,10 +553,12 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 	api->cfg = *cfg;
 	api->throttle = vtp_throttle_new(5);
 	api->ip_throttle = vtp_throttle_new(50);
+	api->account_throttle = vtp_throttle_new(5);
 	api->authcache = vtp__authcache_new();
 	if (cfg->response_cache && vtp_store_generation(cfg->store) != 0)
 		api->listcache = vtp_gencache_new(VTP__LIST_SLOTS, VTP__LIST_BODY_MAX);
 	api->deferq = vtp__deferq_new();
+	api->headwatch = vtp__headwatch_new(cfg->header_timeout_seconds, VTP__HTTP_IDLE_TIMEOUT);
 	api->dlseen = vtp__dlseen_new();
 	api->daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
@@ -429,7 +570,8 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 0 ? cfg->threads : 1),
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+		MHD_OPTION_NOTIFY_CONNECTION, vtp__headwatch_notify, api->headwatch,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)VTP__HTTP_IDLE_TIMEOUT,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)0,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
@@ -444,11 +586,13 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 			 errno ? strerror(errno) : "address in use or not available");
 		vtp_throttle_free(api->throttle);
 		vtp_throttle_free(api->ip_throttle);
+		vtp_throttle_free(api->account_throttle);
 		vtp__deferq_drain(api->deferq);
 		vtp__deferq_free(api->deferq);
 		vtp__authcache_free(api->authcache);
 		vtp_gencache_free(api->listcache);
 		vtp__dlseen_free(api->dlseen);
+		vtp__headwatch_free(api->headwatch);
 		vtp_free(api);
 		return NULL;
 	}
@@ -473,8 +617,10 @@ void vtp_api_stop(vtp_api *api)
 	vtp__deferq_free(api->deferq);
 	vtp_throttle_free(api->throttle);
 	vtp_throttle_free(api->ip_throttle);
+	vtp_throttle_free(api->account_throttle);
 	vtp__authcache_free(api->authcache);
 	vtp_gencache_free(api->listcache);
 	vtp__dlseen_free(api->dlseen);
+	vtp__headwatch_free(api->headwatch); /* MHD has reported every connection closed */
 	vtp_free(api);
 }

@@ -27,11 +27,12 @@ void vtp_password_burn(const char *password);
 int vtp_jwt_sign(const unsigned char *key, size_t keylen, const char *sub,
 		 int64_t now_s, int64_t ttl_s, char **token);
 /* Verifies signature and claims. Refuses any alg other than HS256 (incl.
- * "none"), a missing or non-integer exp, exp <= now_s, a sub that is not a
- * UUID. On success sub receives the user id and *exp (if non-NULL) the
- * expiry. On failure returns VTP_EUNAUTH and sets *reason (static string,
- * if non-NULL): "malformed", "bad_alg", "bad_signature", "expired",
- * "no_exp", "bad_sub". */
+ * "none"), a missing or non-integer exp, exp <= now_s, a non-integer nbf or
+ * nbf > now_s, a sub that is not a UUID. On success sub receives the user
+ * id and *exp (if non-NULL) the expiry. On failure returns VTP_EUNAUTH and
+ * sets *reason (static string, if non-NULL): "malformed", "bad_alg",
+ * "bad_signature", "expired", "no_exp", "bad_nbf", "not_yet_valid",
+ * "bad_sub". */
 int vtp_jwt_verify(const unsigned char *key, size_t keylen, const char *token,
 		   int64_t now_s, char sub[VTP_UUID_BUFLEN], int64_t *exp,
 		   const char **reason);
@@ -81,14 +82,20 @@ void vtp_throttle_free(vtp_throttle *t);
 int vtp_throttle_check(vtp_throttle *t, const char *key, int64_t now_ms,
 		       int64_t *retry_after_ms);
 void vtp_throttle_failure(vtp_throttle *t, const char *key, int64_t now_ms);
-/* Check and count in one step, under the lock: 0 means the attempt is
- * allowed and already counted as a failure (so parallel attempts cannot all
- * pass the check before any of them fails); else VTP_ELIMIT, nothing
- * counted. Undo with vtp_throttle_success (forget the key) or
- * vtp_throttle_refund (take back one count) when the attempt succeeds. */
+/* Check and reserve in one step, under the lock: 0 means the attempt may
+ * go ahead and is now in flight, counting as a failure made now until its
+ * outcome is known (so parallel attempts cannot all pass the check before
+ * any of them fails); else VTP_ELIMIT, nothing recorded. Every allowed
+ * attempt ends with exactly one of: vtp_throttle_attempt_failed (it was a
+ * failure), vtp_throttle_refund (it was not: a correct login, or it never
+ * ran; it leaves no trace) or vtp_throttle_success (correct, and forget the
+ * key's failures too). */
 int vtp_throttle_attempt(vtp_throttle *t, const char *key, int64_t now_ms,
 			 int64_t *retry_after_ms);
+void vtp_throttle_attempt_failed(vtp_throttle *t, const char *key, int64_t now_ms);
 void vtp_throttle_refund(vtp_throttle *t, const char *key);
+/* Unexpired failures of the key (attempts in flight not included). */
+uint32_t vtp_throttle_failures(vtp_throttle *t, const char *key, int64_t now_ms);
 void vtp_throttle_success(vtp_throttle *t, const char *key);
 
 /* ---- permission policy -------------------------------------------------- */

@@ -5,7 +5,8 @@
  * constant-time compare (upstream libjwt 1.10.2 compares with strcmp; only
  * some distribution builds carry the CVE-2024-25189 fix). libjwt then
  * decodes and verifies the token again; the claims (exp: integer, in the
- * future; sub: a UUID) are read from the payload we decoded. */
+ * future; nbf when present: integer, not in the future; sub: a UUID) are
+ * read from the payload we decoded. */
 #include "auth/auth.h"
 
 #include <jansson.h>
@@ -219,6 +220,17 @@ int vtp_jwt_verify(const unsigned char *key, size_t keylen, const char *token,
 	exp_s = (int64_t)json_integer_value(v);
 	if (exp_s <= now_s) {
 		why = "expired";
+		goto out;
+	}
+	/* nbf (RFC 7519 §4.1.5): not before then. Like exp, no leeway: the
+	 * server that checks is the one that signs. */
+	v = json_object_get(claims, "nbf");
+	if (v && !json_is_integer(v)) {
+		why = "bad_nbf";
+		goto out;
+	}
+	if (v && (int64_t)json_integer_value(v) > now_s) {
+		why = "not_yet_valid";
 		goto out;
 	}
 	v = json_object_get(claims, "sub");

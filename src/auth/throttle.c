@@ -3,7 +3,13 @@
  * vtp_throttle_new), behind one mutex. Buckets are chosen with SipHash-2-4
  * under a random per-table key, so nobody can aim many keys at one chain.
  * When every entry is in use, the one with the oldest latest failure is
- * forgotten. Counting rules are in the comment above entry_expired(). */
+ * forgotten. Counting rules are in the comment above entry_expired().
+ *
+ * An attempt is a reservation until its outcome is known: while it is in
+ * flight it counts as a failure made when it started (so a burst of
+ * parallel guesses cannot all pass the check), and only a failed outcome
+ * becomes a failure. A correct login leaves no trace: not in the count, not
+ * in the time the wait is measured from. */
 #include "auth/auth.h"
 
 #include <pthread.h>
@@ -27,8 +33,10 @@ typedef struct throttle_entry {
 	int32_t next; /* next entry in the bucket chain, or on the free list */
 	uint16_t keylen;
 	uint32_t failures;
+	uint32_t inflight;     /* attempts whose outcome is not known yet */
 	int64_t first_failure_ms;
 	int64_t last_failure_ms;
+	int64_t reserved_ms;   /* the latest attempt put in flight */
 	char key[THROTTLE_KEY_MAX];
 } throttle_entry;
 
@@ -167,14 +175,18 @@ static void unlink_entry(vtp_throttle *t, int32_t idx)
 	t->free_list = idx;
 }
 
-/* Table full: forget the entry whose latest failure is the oldest. */
+static int64_t latest_ms(const throttle_entry *e)
+{
+	return e->reserved_ms > e->last_failure_ms ? e->reserved_ms : e->last_failure_ms;
+}
+
+/* Table full: forget the entry whose latest failure (or attempt) is the oldest. */
 static void evict_oldest(vtp_throttle *t)
 {
 	int32_t victim = 0;
 
 	for (int32_t i = 1; i < THROTTLE_MAX_ENTRIES; i++)
-		if (t->entries[i].last_failure_ms <
-		    t->entries[victim].last_failure_ms)
+		if (latest_ms(&t->entries[i]) < latest_ms(&t->entries[victim]))
 			victim = i;
 	unlink_entry(t, victim);
 }
@@ -207,18 +219,26 @@ static bool entry_expired(const vtp_throttle *t, const throttle_entry *e, int64_
 	       wait_ms(t->threshold, e->failures) + THROTTLE_WINDOW_MS;
 }
 
-/* Wait still owed by the key (0: may try now). Caller holds the lock. */
+/* Wait still owed by the key (0: may try now): its unexpired failures and
+ * its attempts in flight, measured from the latest of either. Caller holds
+ * the lock. */
 static int64_t owed_locked(vtp_throttle *t, const char *key, size_t keylen,
 			   uint64_t hash, int64_t now_ms)
 {
 	int32_t idx = find(t, key, keylen, hash);
-	int64_t retry = 0;
+	int64_t retry = 0, from;
+	uint32_t n;
 
 	if (idx != NIL) {
 		const throttle_entry *e = &t->entries[idx];
+		bool fresh = e->failures && !entry_expired(t, e, now_ms);
 
-		if (!entry_expired(t, e, now_ms)) {
-			retry = e->last_failure_ms + wait_ms(t->threshold, e->failures) - now_ms;
+		n = (fresh ? e->failures : 0) + e->inflight;
+		from = fresh ? e->last_failure_ms : 0;
+		if (e->inflight && e->reserved_ms > from)
+			from = e->reserved_ms;
+		if (n >= t->threshold) {
+			retry = from + wait_ms(t->threshold, n) - now_ms;
 			if (retry < 0)
 				retry = 0;
 		}
@@ -226,31 +246,35 @@ static int64_t owed_locked(vtp_throttle *t, const char *key, size_t keylen,
 	return retry;
 }
 
+/* The key's entry, made when missing. Caller holds the lock. */
+static throttle_entry *entry_for(vtp_throttle *t, const char *key, size_t keylen, uint64_t hash)
+{
+	int32_t idx = find(t, key, keylen, hash), *bucket;
+	throttle_entry *e;
+
+	if (idx != NIL)
+		return &t->entries[idx];
+	if (t->free_list == NIL)
+		evict_oldest(t);
+	idx = t->free_list;
+	e = &t->entries[idx];
+	t->free_list = e->next;
+	bucket = bucket_of(t, hash);
+	e->next = *bucket;
+	*bucket = idx;
+	e->hash = hash;
+	e->keylen = (uint16_t)keylen;
+	memcpy(e->key, key, keylen);
+	return e;
+}
+
 /* Counts one failure for the key. Caller holds the lock. */
 static void failure_locked(vtp_throttle *t, const char *key, size_t keylen,
 			   uint64_t hash, int64_t now_ms)
 {
-	throttle_entry *e;
-	int32_t idx = find(t, key, keylen, hash), *bucket;
+	throttle_entry *e = entry_for(t, key, keylen, hash);
 
-	if (idx != NIL) {
-		e = &t->entries[idx];
-		if (entry_expired(t, e, now_ms)) {
-			e->failures = 0;
-			e->first_failure_ms = now_ms;
-		}
-	} else {
-		if (t->free_list == NIL)
-			evict_oldest(t);
-		idx = t->free_list;
-		e = &t->entries[idx];
-		t->free_list = e->next;
-		bucket = bucket_of(t, hash);
-		e->next = *bucket;
-		*bucket = idx;
-		e->hash = hash;
-		e->keylen = (uint16_t)keylen;
-		memcpy(e->key, key, keylen);
+	if (e->failures == 0 || entry_expired(t, e, now_ms)) {
 		e->failures = 0;
 		e->first_failure_ms = now_ms;
 	}
@@ -261,8 +285,20 @@ static void failure_locked(vtp_throttle *t, const char *key, size_t keylen,
 		e->last_failure_ms = now_ms;
 }
 
-/* Check, and with count also record the attempt, in one locked step. */
-static int decide(vtp_throttle *t, const char *key, int64_t now_ms, bool count,
+/* An attempt in flight ended (either way); an entry with nothing left is
+ * forgotten. Caller holds the lock. */
+static void settle_locked(vtp_throttle *t, int32_t idx)
+{
+	throttle_entry *e = &t->entries[idx];
+
+	if (e->inflight > 0)
+		e->inflight--;
+	if (e->inflight == 0 && e->failures == 0)
+		unlink_entry(t, idx);
+}
+
+/* Check, and with reserve also put an attempt in flight, in one locked step. */
+static int decide(vtp_throttle *t, const char *key, int64_t now_ms, bool reserve,
 		  int64_t *retry_after_ms)
 {
 	size_t keylen;
@@ -272,8 +308,14 @@ static int decide(vtp_throttle *t, const char *key, int64_t now_ms, bool count,
 	key = key_of(t, key, &keylen, &hash);
 	pthread_mutex_lock(&t->lock);
 	retry = owed_locked(t, key, keylen, hash, now_ms);
-	if (retry == 0 && count)
-		failure_locked(t, key, keylen, hash, now_ms);
+	if (retry == 0 && reserve) {
+		throttle_entry *e = entry_for(t, key, keylen, hash);
+
+		if (e->inflight < THROTTLE_MAX_FAILURES)
+			e->inflight++;
+		if (now_ms > e->reserved_ms)
+			e->reserved_ms = now_ms;
+	}
 	pthread_mutex_unlock(&t->lock);
 	if (retry_after_ms)
 		*retry_after_ms = retry;
@@ -312,9 +354,40 @@ void vtp_throttle_refund(vtp_throttle *t, const char *key)
 	key = key_of(t, key, &keylen, &hash);
 	pthread_mutex_lock(&t->lock);
 	idx = find(t, key, keylen, hash);
-	if (idx != NIL && t->entries[idx].failures > 0 && --t->entries[idx].failures == 0)
-		unlink_entry(t, idx);
+	if (idx != NIL)
+		settle_locked(t, idx);
 	pthread_mutex_unlock(&t->lock);
+}
+
+void vtp_throttle_attempt_failed(vtp_throttle *t, const char *key, int64_t now_ms)
+{
+	size_t keylen;
+	uint64_t hash;
+	int32_t idx;
+
+	key = key_of(t, key, &keylen, &hash);
+	pthread_mutex_lock(&t->lock);
+	failure_locked(t, key, keylen, hash, now_ms);
+	idx = find(t, key, keylen, hash);
+	if (idx != NIL && t->entries[idx].inflight > 0)
+		t->entries[idx].inflight--;
+	pthread_mutex_unlock(&t->lock);
+}
+
+uint32_t vtp_throttle_failures(vtp_throttle *t, const char *key, int64_t now_ms)
+{
+	size_t keylen;
+	uint64_t hash;
+	int32_t idx;
+	uint32_t n = 0;
+
+	key = key_of(t, key, &keylen, &hash);
+	pthread_mutex_lock(&t->lock);
+	idx = find(t, key, keylen, hash);
+	if (idx != NIL && !entry_expired(t, &t->entries[idx], now_ms))
+		n = t->entries[idx].failures;
+	pthread_mutex_unlock(&t->lock);
+	return n;
 }
 
 void vtp_throttle_success(vtp_throttle *t, const char *key)

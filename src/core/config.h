@@ -33,6 +33,7 @@ typedef struct vtp_config {
 	bool log_json;
 	int log_level;        /* VTP_LOG_* */
 	int http_threads;     /* VTP_HTTP_THREADS, default = CPU count */
+	int http_header_timeout; /* seconds, VTP_HTTP_HEADER_TIMEOUT */
 	bool response_cache;  /* VTP_RESPONSE_CACHE */
 } vtp_config;
 

@@ -10,11 +10,12 @@
  * `421["recording-start",{...}]` answered by `431[{...}]`.
  *
  * Everything a client sends is hostile: a message is at most 64 KiB (wslay
- * closes the connection above it), JSON is parsed by jansson (which
- * refuses invalid UTF-8), anything malformed is counted and dropped or
+ * closes the connection above it), packets are read by sio_packet.c (JSON by
+ * jansson, which refuses invalid UTF-8), anything malformed is counted and dropped or
  * answered with an error, and a client that reads too slowly is dropped
  * rather than buffered without bound. */
 #include "events.h"
+#include "sio_packet.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +54,8 @@
 #define MEMBERS_LISTED 50             /* names in room-members; count has all */
 #define ROOM_BUCKETS 1024
 #define CONNECT_TIMEOUT_MS 20000       /* from open to a Socket.IO CONNECT */
+#define USER_RECHECK_MS 2000           /* as REST's token cache (src/api/authcache.c) */
+#define RECHECKS_PER_TICK 64           /* user lookups per tick for idle connections */
 #define POLL_MS 250                    /* room event journal */
 #define DIRTY_POLL_MS 50               /* at most this often for local events */
 #define JOURNAL_WINDOW_MS 5000         /* how far back each poll looks */
@@ -88,11 +91,16 @@ struct conn {
 	char *ua;
 	bool connected;     /* Socket.IO CONNECT accepted */
 	bool dead;          /* to be closed after the current step */
+	/* a close decided: sent once the messages queued before it are out
+	 * (wslay sends control frames first) */
+	uint16_t close_code;
+	const char *close_reason;
 	uint32_t interest;  /* current epoll events */
 	int64_t opened_ms, ping_ms;
 	bool awaiting_pong;
 	int turn_messages;  /* handled in this turn of the loop */
 	int64_t token_exp;  /* seconds */
+	int64_t user_checked_ms; /* user last read from the store */
 	vtp_user user;
 	vtp_actor actor;
 	room *rooms[MAX_ROOMS_PER_SOCKET];
@@ -147,22 +155,30 @@ static void drop(conn *c, int reason)
 	atomic_fetch_add(&c->ev->m_dropped[reason], 1);
 }
 
+/* Closes c with a WebSocket close frame once what is queued so far has been
+ * sent (an error ack or a reason just queued must not be overtaken by the
+ * close, which wslay would send first); nothing more is read from c. */
+static void close_after_queue(conn *c, uint16_t code, const char *reason)
+{
+	if (!c->close_code) {
+		c->close_code = code;
+		c->close_reason = reason;
+	}
+	wslay_event_shutdown_read(c->ws);
+}
+
 /* A packet no Socket.IO client sends: counted, and the connection closed
  * (WebSocket close 1003 for binary, 1008 for the rest), as the reference
  * server does; nothing after it is read. */
 static void reject(conn *c, int reason)
 {
-	static const char malformed[] = "malformed packet", binary[] = "binary packets are not spoken here";
-	bool bin = reason == DROP_BINARY;
-
 	drop(c, reason);
 	if (c->dead)
 		return;
-	if (wslay_event_queue_close(c->ws, bin ? WSLAY_CODE_UNSUPPORTED_DATA : WSLAY_CODE_POLICY_VIOLATION,
-				    (const uint8_t *)(bin ? binary : malformed),
-				    bin ? sizeof(binary) - 1 : sizeof(malformed) - 1) != 0)
-		c->dead = true;
-	wslay_event_shutdown_read(c->ws);
+	if (reason == DROP_BINARY)
+		close_after_queue(c, WSLAY_CODE_UNSUPPORTED_DATA, "binary packets are not spoken here");
+	else
+		close_after_queue(c, WSLAY_CODE_POLICY_VIOLATION, "malformed packet");
 }
 
 static void send_text(conn *c, const char *text, size_t len)
@@ -512,29 +528,63 @@ static void cmd_leave(conn *c, long ack, json_t *arg)
 	send_ack(c, ack, json_pack("{ss}", "roomId", id));
 }
 
-/* Before a command that changes something: the token still valid and its
- * user still there with the role it has now, as REST checks them. */
-static bool token_valid(conn *c, long ack)
+/* The session's authority is gone (user deleted, token expired): it says
+ * why (a session-ended event, then a Socket.IO DISCONNECT, after which the
+ * stock client does not reconnect by itself), leaves its rooms at once and
+ * closes. */
+static void end_session(conn *c, const char *code, const char *message)
 {
+	if (!c->connected)
+		return;
+	VTP_INFO("socket.io %s (%s): session ended: %s", c->sid, c->ip, code);
+	send_packet(c, "42", json_pack("[s{ssss}]", "session-ended", "code", code, "message",
+				       message));
+	send_str(c, "41");
+	c->connected = false;
+	while (c->nrooms > 0)
+		room_leave(c, c->rooms[c->nrooms - 1], true);
+	close_after_queue(c, WSLAY_CODE_POLICY_VIOLATION, code);
+}
+
+/* Before every command, and every USER_RECHECK_MS for an idle connection:
+ * the token unexpired and its user still there, re-read from the store at
+ * least every USER_RECHECK_MS (force: now), as REST checks them. A changed
+ * role or name is taken over (and the rooms hear the new member list); a
+ * deleted user or an expired token ends the session, after an error ack to
+ * the command (ack >= 0) that found it. */
+static bool session_valid(conn *c, long ack, bool force)
+{
+	int64_t now = vtp_now_ms();
+	bool changed;
 	vtp_user u;
 	int rc;
 
-	if (c->token_exp && vtp_now_ms() / 1000 >= c->token_exp) {
+	if (c->token_exp && now / 1000 >= c->token_exp) {
 		ack_error(c, ack, "unauthorized", "the token has expired; connect again with a new one");
+		end_session(c, "token_expired", "the token has expired; connect again with a new one");
 		return false;
 	}
+	if (!force && now >= c->user_checked_ms && now - c->user_checked_ms < USER_RECHECK_MS)
+		return true;
 	rc = vtp_store_user_by_id(c->ev->cfg.store, c->user.id, &u);
 	if (rc == VTP_ENOTFOUND) {
 		ack_error(c, ack, "unauthorized", "the token's user no longer exists");
+		end_session(c, "user_deleted", "the user of this session no longer exists");
 		return false;
 	}
-	if (rc) {
+	if (rc) { /* the store's trouble, not the user's: try again later */
 		ack_error(c, ack, "unavailable", "could not check the token's user");
 		return false;
 	}
+	c->user_checked_ms = now;
+	changed = strcmp(u.role ? u.role : "", c->user.role ? c->user.role : "") != 0 ||
+		  strcmp(u.full_name ? u.full_name : "", c->user.full_name ? c->user.full_name : "") != 0;
 	vtp_user_clear(&c->user);
 	c->user = u;
 	snprintf(c->actor.role, sizeof(c->actor.role), "%s", u.role ? u.role : "");
+	for (int i = 0; changed && i < c->nrooms; i++)
+		if (!c->watching[i])
+			members_changed(c->rooms[i]);
 	return true;
 }
 
@@ -545,7 +595,7 @@ static void cmd_start(conn *c, long ack, json_t *arg)
 	vtp_recording rec;
 	char started[VTP_TIME_BUFLEN];
 
-	if (!token_valid(c, ack))
+	if (!session_valid(c, ack, true))
 		return;
 	if (!json_is_object(arg)) {
 		ack_error(c, ack, "invalid_json", "recording-start takes an object like the REST body");
@@ -570,7 +620,7 @@ static void cmd_stop(conn *c, long ack, json_t *arg)
 							       : NULL);
 	vtp_recording rec;
 
-	if (!token_valid(c, ack))
+	if (!session_valid(c, ack, true))
 		return;
 	if (!id || !*id) {
 		send_ack(c, ack, json_pack("{s{ssssss}}", "error", "code", "invalid_input", "message",
@@ -595,6 +645,10 @@ static void on_event(conn *c, long ack, json_t *data)
 		reject(c, DROP_MALFORMED);
 		return;
 	}
+	/* start and stop re-read the user themselves, always */
+	if (strcmp(name, "recording-start") != 0 && strcmp(name, "recording-stop") != 0 &&
+	    !session_valid(c, ack, false))
+		return;
 	if (strcmp(name, "join-room") == 0)
 		cmd_join(c, ack, arg);
 	else if (strcmp(name, "leave-room") == 0)
@@ -609,7 +663,10 @@ static void on_event(conn *c, long ack, json_t *data)
 			  "recording-start and recording-stop");
 }
 
-/* Socket.IO CONNECT to "/" with {token}: the token's user must exist. */
+/* Socket.IO CONNECT to "/" with {token}: the token's user must exist. A
+ * second CONNECT on a connected socket may only renew the token of the same
+ * user (a later expiry); one that fails, or names another user, ends the
+ * connection: a socket never changes whose it is. */
 static void on_connect(conn *c, json_t *auth)
 {
 	const char *token = json_string_value(json_object_get(auth, "token"));
@@ -627,7 +684,13 @@ static void on_connect(conn *c, json_t *auth)
 			    vtp_now_ms() / 1000, sub, &exp, &reason);
 	if (rc) {
 		why = reason && strcmp(reason, "expired") == 0 ? "unauthorized: the token has expired"
-							      : "unauthorized: invalid token";
+		      : reason && strcmp(reason, "not_yet_valid") == 0
+			      ? "unauthorized: the token is not valid yet (nbf)"
+			      : "unauthorized: invalid token";
+		goto refuse;
+	}
+	if (c->connected && strcmp(sub, c->user.id) != 0) {
+		why = "unauthorized: this connection belongs to another user";
 		goto refuse;
 	}
 	rc = vtp_store_user_by_id(c->ev->cfg.store, sub, &u);
@@ -638,6 +701,7 @@ static void on_connect(conn *c, json_t *auth)
 	}
 	vtp_user_clear(&c->user);
 	c->user = u;
+	c->user_checked_ms = vtp_now_ms();
 	c->token_exp = exp;
 	snprintf(c->actor.user_id, sizeof(c->actor.user_id), "%s", u.id);
 	snprintf(c->actor.role, sizeof(c->actor.role), "%s", u.role ? u.role : "");
@@ -655,108 +719,64 @@ refuse:
 		reject(c, DROP_NOT_CONNECTED);
 }
 
-/* One Socket.IO packet (after the Engine.IO "4"). */
-static void on_sio(conn *c, const char *p, size_t len)
+/* One Socket.IO packet (after the Engine.IO "4"), parsed. */
+static void on_sio(conn *c, vtp__sio_packet *pk)
 {
-	const char *end = p + len;
-	char type;
-	long ack = -1;
-	json_t *data = NULL;
-	bool other_ns = false;
-	const char *ns = "/";
-	size_t ns_len = 1;
-
-	if (p == end) {
-		reject(c, DROP_MALFORMED);
-		return;
-	}
-	type = *p++;
-	if (type == '5' || type == '6') { /* binary packets: not spoken here */
-		reject(c, DROP_BINARY);
-		return;
-	}
-	if (p < end && *p == '/') {
-		const char *comma = memchr(p, ',', (size_t)(end - p));
-		size_t nlen = comma ? (size_t)(comma - p) : (size_t)(end - p);
-		bool printable = nlen <= 64;
-
-		for (size_t i = 0; printable && i < nlen; i++)
-			printable = p[i] > 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\';
-		if (!printable) {
-			reject(c, DROP_MALFORMED);
-			return;
-		}
-		other_ns = nlen != 1;
-		ns = p;
-		ns_len = nlen;
-		p = comma ? comma + 1 : end;
-	}
-	if (p < end && *p >= '0' && *p <= '9') {
-		ack = 0;
-		for (int digits = 0; p < end && *p >= '0' && *p <= '9'; digits++, p++) {
-			if (digits == 9) {
-				reject(c, DROP_MALFORMED);
-				return;
-			}
-			ack = ack * 10 + (*p - '0');
-		}
-	}
-	if (p < end) {
-		json_error_t jerr;
-
-		data = json_loadb(p, (size_t)(end - p), JSON_REJECT_DUPLICATES, &jerr);
-		if (!data) {
-			ack_error(c, ack, "invalid_json", "not valid JSON: %s", jerr.text);
-			reject(c, DROP_MALFORMED);
-			return;
-		}
-	}
-	switch (type) {
+	switch (pk->type) {
 	case '0': /* CONNECT */
-		if (other_ns) {
+		if (pk->other_ns) {
 			char reply[160];
 
 			snprintf(reply, sizeof(reply),
 				 "44%.*s,{\"message\":\"Invalid namespace: this server has only /\"}",
-				 (int)ns_len, ns);
+				 (int)pk->ns_len, pk->ns);
 			send_str(c, reply);
+		} else {
+			on_connect(c, pk->data);
 		}
-		else
-			on_connect(c, data);
 		break;
 	case '1': /* DISCONNECT */
-		if (!other_ns)
+		if (!pk->other_ns)
 			c->dead = true;
 		break;
 	case '2': /* EVENT */
-		if (other_ns) {
+		if (pk->other_ns) {
 			drop(c, DROP_NOT_CONNECTED); /* never connected there */
 		} else if (!c->connected) {
 			drop(c, DROP_NOT_CONNECTED);
-			ack_error(c, ack, "unauthorized", "connect to / with auth.token first");
-		} else if (!json_is_array(data) || json_array_size(data) < 1) {
-			ack_error(c, ack, "invalid_input", "an event is [name, argument]");
+			ack_error(c, pk->ack, "unauthorized", "connect to / with auth.token first");
+		} else if (!json_is_array(pk->data) || json_array_size(pk->data) < 1) {
+			ack_error(c, pk->ack, "invalid_input", "an event is [name, argument]");
 			reject(c, DROP_MALFORMED);
 		} else {
-			on_event(c, ack, data);
+			on_event(c, pk->ack, pk->data);
 		}
 		break;
-	case '3': /* ACK: we never ask for one */
+	default: /* '3' ACK: we never ask for one */
 		break;
-	default:
-		reject(c, DROP_MALFORMED);
 	}
-	json_decref(data);
 }
 
-/* One Engine.IO packet. */
+/* One Engine.IO packet (one WebSocket text message). */
 static void on_eio(conn *c, const uint8_t *msg, size_t len)
 {
-	if (len == 0) {
+	vtp__sio_packet pk;
+	int rc = vtp__sio_parse((const char *)msg, len, &pk);
+
+	if (rc == VTP__SIO_BINARY) {
+		reject(c, DROP_BINARY);
+		return;
+	}
+	if (rc == VTP__SIO_BAD_JSON) {
+		ack_error(c, pk.ack, "invalid_json", "not valid JSON: %s", pk.json_error);
 		reject(c, DROP_MALFORMED);
 		return;
 	}
-	switch (msg[0]) {
+	if (rc != VTP__SIO_OK) {
+		reject(c, DROP_MALFORMED);
+		return;
+	}
+	switch (pk.eio_type) {
 	case '2': /* a client's ping (Engine.IO 3 habit): answer */
 		send_str(c, "3");
 		break;
@@ -764,17 +784,15 @@ static void on_eio(conn *c, const uint8_t *msg, size_t len)
 		c->awaiting_pong = false;
 		break;
 	case '4':
-		on_sio(c, (const char *)msg + 1, len - 1);
+		on_sio(c, &pk);
 		break;
 	case '1': /* close */
 		c->dead = true;
 		break;
-	case '5': /* upgrade, noop */
-	case '6':
+	default: /* 5 upgrade, 6 noop */
 		break;
-	default:
-		reject(c, DROP_MALFORMED);
 	}
+	vtp__sio_packet_clear(&pk);
 }
 
 /* ---- wslay callbacks ------------------------------------------------------- */
@@ -880,6 +898,13 @@ static void conn_settle(conn *c)
 {
 	if (!c->dead && wslay_event_send(c->ws) != 0)
 		c->dead = true;
+	if (!c->dead && c->close_code && wslay_event_get_queued_msg_count(c->ws) == 0) {
+		if (wslay_event_queue_close(c->ws, c->close_code, (const uint8_t *)c->close_reason,
+					    strlen(c->close_reason)) != 0 ||
+		    wslay_event_send(c->ws) != 0)
+			c->dead = true;
+		c->close_code = 0;
+	}
 	if (c->dead || (!wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws))) {
 		conn_close(c);
 		return;
@@ -1057,11 +1082,23 @@ static void poll_journal(vtp_events *ev, int64_t now)
 }
 
 /* Pings, pong deadlines, connections that never said CONNECT or whose
- * token expired, bytes that came with the upgrade still to read. */
+ * token expired or user is gone, bytes that came with the upgrade still to
+ * read. Users are re-read RECHECKS_PER_TICK at a time at most (256 store
+ * reads a second): up to about 500 idle connections each is re-checked
+ * every USER_RECHECK_MS, beyond that proportionally less often (every 40 s
+ * with ten thousand), while a command always re-checks its own. */
 static void tick(vtp_events *ev, int64_t now)
 {
+	int rechecks = 0;
+
 	for (conn *c = ev->conns, *next; c; c = next) {
 		next = c->next;
+		/* a deleted user is noticed without waiting for a command */
+		if (c->connected && !c->dead && rechecks < RECHECKS_PER_TICK &&
+		    (now < c->user_checked_ms || now - c->user_checked_ms >= USER_RECHECK_MS)) {
+			rechecks++;
+			session_valid(c, -1, false);
+		}
 		if (c->pre_off < c->pre_len && !c->dead) {
 			c->turn_messages = 0;
 			if (wslay_event_recv(c->ws) != 0)
@@ -1071,11 +1108,7 @@ static void tick(vtp_events *ev, int64_t now)
 			c->dead = true;
 		} else if (c->connected && c->token_exp && now / 1000 >= c->token_exp) {
 			/* as REST: an expired token is no longer anyone's */
-			VTP_INFO("socket.io %s (%s): token expired, closed", c->sid, c->ip);
-			wslay_event_queue_close(c->ws, WSLAY_CODE_POLICY_VIOLATION,
-						(const uint8_t *)"token expired", 13);
-			wslay_event_shutdown_read(c->ws);
-			c->token_exp = 0;
+			session_valid(c, -1, false);
 		} else if (c->awaiting_pong) {
 			if (now - c->ping_ms > ev->cfg.ping_interval_ms) {
 				VTP_INFO("socket.io %s (%s): no pong, closed", c->sid, c->ip);

@@ -312,6 +312,22 @@ static char *xml_get(const char *xml, const char *tag)
 	return vtp_buf_steal(&b, NULL);
 }
 
+/* The XML readers and writer, for the fuzz target (tests/fuzz/fuzz_s3_xml.c). */
+int vtp__s3_xml_unescape(const char *s, size_t n, vtp_buf *out)
+{
+	return xml_unescape(s, n, out);
+}
+
+int vtp__s3_xml_escape(vtp_buf *out, const char *s)
+{
+	return xml_escape(out, s);
+}
+
+char *vtp__s3_xml_get(const char *xml, const char *tag)
+{
+	return xml_get(xml, tag);
+}
+
 /* ---- one request, with retries ------------------------------------------------------ */
 
 typedef struct s3_req {
@@ -1141,6 +1157,12 @@ static int parse_list_page(const char *xml, const char *prefix, char ***keys, si
 	if (*truncated && (!*token || !**token))
 		return VTP_EUNAVAIL;
 	return 0;
+}
+
+int vtp__s3_parse_list_page(const char *xml, const char *prefix, char ***keys, size_t *n,
+			    size_t *cap, bool *truncated, char **token)
+{
+	return parse_list_page(xml, prefix, keys, n, cap, truncated, token);
 }
 
 static int s3_list(void *be, const char *prefix, char ***keys, size_t *n)

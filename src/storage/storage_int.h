@@ -2,7 +2,8 @@
  * helpers), fs.c (file://), s3.c (s3://) and sigv4.c (request signing).
  * Never included from outside src/storage; the unit tests include it to
  * reach the signing-key derivation and the presign core, which AWS
- * documents with examples that path-style URLs cannot reproduce. */
+ * documents with examples that path-style URLs cannot reproduce, and the
+ * fuzz target tests/fuzz/fuzz_s3_xml.c to reach the XML readers. */
 #ifndef VTP_STORAGE_INT_H
 #define VTP_STORAGE_INT_H
 
@@ -78,6 +79,25 @@ bool vtp__storage_is_tmpname(const char *name);
  * kept), VTP_EINVAL with a line in err otherwise. */
 int vtp__storage_env_bytes(const char *name, int64_t min, int64_t max, int64_t *val,
 			   char *err, size_t errlen);
+
+/* ---- S3 XML (s3.c), reachable for the fuzz target ----------------------- */
+
+/* XML character data to text: the five entities and &#N; / &#xN; (no NUL,
+ * no surrogates); anything else after '&', markup or a NUL byte is
+ * VTP_EINVAL. Appends to out. */
+int vtp__s3_xml_unescape(const char *s, size_t n, vtp_buf *out);
+/* Text to XML character data (&, <, > escaped), appended to out. */
+int vtp__s3_xml_escape(vtp_buf *out, const char *s);
+/* The unescaped text of the first <tag>...</tag> in xml (NUL-terminated),
+ * vtp_malloc'd; NULL when absent or not valid character data. */
+char *vtp__s3_xml_get(const char *xml, const char *tag);
+/* One ListObjectsV2 page: appends the keys starting with prefix to
+ * keys, n and cap (vtp_malloc'd strings; the caller frees them and the
+ * array, also on failure), sets *truncated and *token (freed and replaced;
+ * NULL unless truncated). 0, VTP_EUNAVAIL for a page that is not a listing
+ * or has a bad key, VTP_ETOOBIG past the key cap. */
+int vtp__s3_parse_list_page(const char *xml, const char *prefix, char ***keys, size_t *n,
+			    size_t *cap, bool *truncated, char **token);
 
 /* ---- SigV4 (sigv4.c) ----------------------------------------------------- */
 

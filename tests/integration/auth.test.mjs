@@ -1,11 +1,14 @@
-// Authentication: login, /users/me, JWT validation (expiry, tampering, alg
-// confusion), the ignored X-User-ID header and login throttling.
+// Authentication: login, /users/me, JWT validation (expiry, nbf, tampering,
+// alg confusion), the ignored X-User-ID header and login throttling (which
+// must not let one address lock an account's owner out from another; the
+// other addresses are other loopback addresses, 127.0.0.x).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import http from 'node:http';
 import { startServer, cleanupAll, sleep, rand } from './lib/server.mjs';
 import {
   UUID_RE, PASSWORD, show, expectError, assertTime, assertNoPaths, decodeJwt, signJwt, b64uJson,
@@ -19,7 +22,7 @@ let key = null; // the HMAC key as the server uses it, if one of the candidates 
 
 before(async () => {
   srv = await startServer();
-  u = await makeUsers(srv, { admin: 'admin', inst: 'instructor', stu: 'student', cmp: 'student', thr: 'student', other: 'instructor' });
+  u = await makeUsers(srv, { admin: 'admin', inst: 'instructor', stu: 'student', cmp: 'student', thr: 'student', other: 'instructor', victim: 'instructor', victim2: 'student' });
   secretRaw = readFileSync(path.join(srv.dataDir, 'jwt.secret'));
   for (const k of keyCandidates(secretRaw)) {
     if (keyMatches(u.admin.token, k)) { key = k; break; }
@@ -213,6 +216,79 @@ test('login throttling: 6th attempt after 5 failures is 429 with Retry-After', a
   assert.equal(other.status, 200, `another account must not be throttled: ${show(other)}`);
   // existing tokens of the throttled user keep working
   assert.equal((await me(u.thr.token)).status, 200);
+});
+
+/** POST /api/v1/auth/login from a chosen local (loopback) address: {status, json, headers}. */
+function loginFrom(localAddress, email, password) {
+  const body = JSON.stringify({ email, password });
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port: srv.port, path: '/api/v1/auth/login', method: 'POST', localAddress,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' },
+      timeout: 20000,
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => {
+        let json;
+        try { json = JSON.parse(text); } catch { json = undefined; }
+        resolve({ status: res.statusCode, json, text, headers: res.headers });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('login timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('login throttling cannot lock the owner out: failures from one address never refuse the right password from another', async () => {
+  // an attacker at 127.0.0.2 guesses until refused, and keeps trying
+  let refused = 0;
+  for (let i = 0; i < 12; i++) {
+    const r = await loginFrom('127.0.0.2', u.victim.email, `guess-${i}`);
+    assert.ok([401, 429].includes(r.status), `guess ${i}: ${r.status} ${r.text}`);
+    if (r.status === 429) refused++;
+  }
+  assert.ok(refused > 0, 'the guessing address was never throttled');
+  // the attacker's address stays refused, even with the right password
+  expectError(await loginFrom('127.0.0.2', u.victim.email, PASSWORD), 429, 'too_many_requests');
+  // the owner, elsewhere, gets in
+  const owner = await loginFrom('127.0.0.3', u.victim.email, PASSWORD);
+  assert.equal(owner.status, 200, `owner at another address refused: ${owner.status} ${owner.text}`);
+  assert.equal(owner.json.user.id, u.victim.id);
+
+  // guesses spread over several addresses: each is throttled once it failed, the owner still gets in
+  for (const addr of ['127.0.0.4', '127.0.0.5', '127.0.0.6']) {
+    for (let i = 0; i < 6; i++) {
+      const r = await loginFrom(addr, u.victim2.email, `spread-${i}`);
+      assert.ok([401, 429].includes(r.status), `${addr} guess ${i}: ${r.status} ${r.text}`);
+    }
+  }
+  const owner2 = await loginFrom('127.0.0.7', u.victim2.email, PASSWORD);
+  assert.equal(owner2.status, 200, `owner refused after spread guesses: ${owner2.status} ${owner2.text}`);
+  // correct logins are no failures: many in a row from one address all pass
+  for (let i = 0; i < 8; i++) {
+    const r = await loginFrom('127.0.0.7', u.victim2.email, PASSWORD);
+    assert.equal(r.status, 200, `correct login ${i}: ${r.status} ${r.text}`);
+  }
+});
+
+test('JWT nbf is honoured: a token not valid yet is 401; one whose nbf has passed works', async (t) => {
+  if (!key) {
+    t.skip('no interpretation of jwt.secret reproduces the server\'s signatures');
+    return;
+  }
+  const hdr = { alg: 'HS256', typ: 'JWT' };
+  const base = decodeJwt(u.stu.token).payload;
+  const now = Math.floor(Date.now() / 1000);
+  const early = await me(signJwt(hdr, { ...base, iat: now, exp: now + 3600, nbf: now + 600 }, key));
+  expectError(early, 401, 'unauthorized');
+  assert.match(early.json.error.message, /not valid yet/, show(early));
+  expectError(await me(signJwt(hdr, { ...base, iat: now, exp: now + 3600, nbf: `${now}` }, key)), 401, 'unauthorized');
+  const ok = await me(signJwt(hdr, { ...base, iat: now, exp: now + 3600, nbf: now - 5 }, key));
+  assert.equal(ok.status, 200, show(ok));
+  assert.equal(ok.json.id, u.stu.id);
 });
 
 test('UUID ids everywhere', () => {

@@ -7,15 +7,23 @@
 // processing worker (a separate process) broadcast to the room's sockets, and
 // a raw WebSocket client (node:net, frames built by hand) that sends garbage,
 // malformed Socket.IO packets, huge and binary frames while a well-behaved
-// client keeps working. Every wait is for an event, with a deadline.
+// client keeps working. A user deleted or demoted behind an open socket (in the
+// database, as an operator would) is noticed without waiting for the token to
+// expire; a second CONNECT never changes whose a socket is. Every wait is for
+// an event, with a deadline.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import net from 'node:net';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { io } from 'socket.io-client';
-import { startServer, cleanupAll, sleep, rand } from './lib/server.mjs';
-import { UUID_RE, show, makeUsers, startRec, assertTime, decodeJwt, b64uJson, checkAll } from './lib/util.mjs';
+import { startServer, cleanupAll, sleep, rand, BACKEND } from './lib/server.mjs';
+import {
+  UUID_RE, show, makeUsers, startRec, assertTime, decodeJwt, b64uJson, checkAll, signJwt, keyCandidates, keyMatches,
+} from './lib/util.mjs';
 import { run, Relay, ffmpegArgs } from './lib/media.mjs';
 
 let srv;
@@ -1006,4 +1014,134 @@ test('hostile handshakes: a WebSocket upgrade without a key, with another versio
     assert.ok(h.status >= 400 && h.status < 500, `${what}: HTTP ${h.status}`);
   });
   assert.ok(srv.alive());
+});
+
+// ---- the user behind an open socket --------------------------------------------------------
+
+/** Runs one SQL statement on the server's database (as an operator would: there is no user admin API). */
+function sql(statement) {
+  const r = BACKEND === 'postgres'
+    ? spawnSync('psql', [srv.ctx.dbUrl, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', statement], { encoding: 'utf8', timeout: 30000 })
+    : spawnSync('sqlite3', ['-cmd', '.timeout 10000', path.join(srv.dataDir, 'vtp.db'), statement], { encoding: 'utf8', timeout: 30000 });
+  assert.equal(r.status, 0, `${statement}: ${r.stderr || r.error}`);
+  return r.stdout;
+}
+
+/** Resolves the socket's 'disconnect' reason (or fails after timeoutMs). */
+function disconnected(s, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(fail(`${s.who}: still connected after ${timeoutMs} ms; events ${summary(s)}`)), timeoutMs);
+    s.once('disconnect', (why) => { clearTimeout(timer); resolve(why); });
+  });
+}
+
+test('a user deleted behind an open socket: it is told why and disconnected within seconds, leaves its rooms, and cannot connect again', async () => {
+  const [gone] = Object.values(await makeUsers(srv, { gone: 'student' }));
+  const r = room('deleted');
+  const watcher = await connect(u.inst);
+  await ack(watcher, 'join-room', { roomId: r });
+  const s = await connect(gone);
+  const j = await ack(s, 'join-room', { roomId: r });
+  assert.equal(j.roomId, r, JSON.stringify(j));
+  await once(watcher, 'room-members', 5000, forRoom(r, hasMember(gone)));
+  const bye = disconnected(s, 20000);
+
+  sql(`DELETE FROM users WHERE id = '${gone.id}'`);
+  // REST refuses the token within 2 s …
+  let restStatus = 0;
+  for (const deadline = Date.now() + 15000; Date.now() < deadline; await sleep(200)) {
+    restStatus = (await srv.api('GET', '/api/v1/users/me', { token: gone.token })).status;
+    if (restStatus === 401) break;
+  }
+  assert.equal(restStatus, 401, 'REST still accepts the deleted user\'s token');
+  // … and the socket is ended with a reason, without sending anything
+  const ended = await once(s, 'session-ended', 20000);
+  assert.equal(ended.code, 'user_deleted', JSON.stringify(ended));
+  assert.equal(typeof ended.message, 'string');
+  assert.equal(await bye, 'io server disconnect', 'the server should end the session (no automatic reconnect)');
+  const left = await once(watcher, 'room-members', 10000, forRoom(r, lacksMember(gone)));
+  assertMembers(left.members, [u.inst], 'room-members after the deletion');
+  // the same token cannot come back
+  const e = await connectError({ token: gone.token }, 'deleted user reconnecting');
+  assert.match(e.message, /^unauthorized/, e.message);
+  watcher.disconnect();
+});
+
+test('a demoted instructor: recording-start is refused at once and the room sees the new role', async () => {
+  const [demo] = Object.values(await makeUsers(srv, { demo: 'instructor' }));
+  const r = room('demoted');
+  const watcher = await connect(u.inst);
+  await ack(watcher, 'join-room', { roomId: r });
+  const s = await connect(demo);
+  await ack(s, 'join-room', { roomId: r });
+  await once(watcher, 'room-members', 5000, forRoom(r, hasMember(demo)));
+
+  sql(`UPDATE users SET role = 'student' WHERE id = '${demo.id}'`);
+  const a = await ack(s, 'recording-start', { roomId: r, title: 'after the demotion' });
+  assertAckError(a, 'recording-start by a demoted instructor', 'forbidden');
+  const l = await srv.api('GET', `/api/v1/recordings?room_id=${encodeURIComponent(r)}`, { token: u.admin.token });
+  assert.equal(l.json.total, 0, `a recording was started: ${show(l)}`);
+  // the member list catches up without anyone joining or leaving
+  const roleOf = (d) => d.members.find((m) => m.userId === demo.id)?.role;
+  const m = await once(watcher, 'room-members', 15000, forRoom(r, (d) => roleOf(d) === 'student'));
+  assert.equal(roleOf(m), 'student');
+  assert.ok(s.connected, 'a demoted (not deleted) user keeps the connection');
+  s.disconnect();
+  watcher.disconnect();
+});
+
+test('an expired token: the socket is told why and disconnected', async () => {
+  const [brief] = Object.values(await makeUsers(srv, { brief: 'student' }));
+  const token = await srv.tokenFor(brief.email, 3);
+  const s = newSocket({ token }, 'brief');
+  await new Promise((resolve, reject) => { s.once('connect', resolve); s.once('connect_error', reject); });
+  const bye = disconnected(s, 20000);
+  const ended = await once(s, 'session-ended', 20000);
+  assert.equal(ended.code, 'token_expired', JSON.stringify(ended));
+  assert.equal(await bye, 'io server disconnect');
+});
+
+test('a second CONNECT cannot switch a socket to another user; the same user may renew its token', async () => {
+  const r = room('second-connect');
+  // another user's token on stu2's connection
+  const { ws } = await rawSession(u.stu2.token);
+  await ws.sendText(`40${JSON.stringify({ token: u.inst.token })}`);
+  const answer = await ws.next((m) => m.text?.startsWith('4'), 5000);
+  assert.ok(answer && /^44\{/.test(answer.text), `second CONNECT with another user's token answered ${answer?.text}`);
+  assert.match(JSON.parse(answer.text.slice(2)).message, /^unauthorized: .*another user/, answer.text);
+  await ws.sendText(`421${JSON.stringify(['recording-start', { roomId: r, title: 'as someone else' }])}`);
+  const a = await ws.next((m) => m.text?.startsWith('431'), 3000);
+  assert.ok(a === null || /"error"/.test(a.text), `a command after the switch attempt: ${a?.text}`);
+  ws.destroy();
+  const l = await srv.api('GET', `/api/v1/recordings?room_id=${encodeURIComponent(r)}`, { token: u.admin.token });
+  assert.equal(l.json.total, 0, `the socket acted as the other user: ${show(l)}`);
+
+  // the same user with a fresh token: still that user, still working
+  const same = await rawSession(u.inst2.token);
+  await same.ws.sendText(`40${JSON.stringify({ token: await srv.tokenFor(u.inst2.email) })}`);
+  const again = await same.ws.next((m) => m.text?.startsWith('4'), 5000);
+  assert.ok(again && /^40\{/.test(again.text), `renewal: ${again?.text}`);
+  await same.ws.sendText(`427${JSON.stringify(['join-room', { roomId: r }])}`);
+  const j = await same.ws.next((m) => m.text?.startsWith('437'), 5000);
+  assert.ok(j, 'no ack after the renewal');
+  assertMembers(JSON.parse(j.text.slice(3))[0].members, [u.inst2], 'members after the renewal');
+  same.ws.destroy();
+});
+
+test('a token whose nbf is in the future is refused at CONNECT', async (t) => {
+  const raw = readFileSync(path.join(srv.dataDir, 'jwt.secret'));
+  const key = keyCandidates(raw).find((k) => keyMatches(u.stu.token, k));
+  if (!key) {
+    t.skip('no interpretation of jwt.secret reproduces the server\'s signatures');
+    return;
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const base = decodeJwt(u.stu.token).payload;
+  const early = signJwt({ alg: 'HS256', typ: 'JWT' }, { ...base, iat: now, exp: now + 3600, nbf: now + 600 }, key);
+  const e = await connectError({ token: early }, 'nbf in the future');
+  assert.match(e.message, /^unauthorized: .*not valid yet/, e.message);
+  const ok = signJwt({ alg: 'HS256', typ: 'JWT' }, { ...base, iat: now, exp: now + 3600, nbf: now - 5 }, key);
+  const s = newSocket({ token: ok }, 'nbf passed');
+  await new Promise((resolve, reject) => { s.once('connect', resolve); s.once('connect_error', (err) => reject(fail(`nbf passed: ${err.message}`))); });
+  s.disconnect();
 });

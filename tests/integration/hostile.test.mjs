@@ -1,16 +1,19 @@
 // Hostile input: room ids that look like paths, oversized / non-UTF-8 names,
 // and raw malformed HTTP (bad request lines, huge headers, traversal in the
 // URL, very long URLs, lying Content-Length, invalid UTF-8 and deep nesting in
-// JSON). The server must answer sanely, never touch files outside its data
+// JSON, request smuggling through ambiguous framing, request heads sent one
+// byte at a time). The server must answer sanely, never touch files outside its data
 // dir, never serve files it should not, and stay up.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, statSync, readFileSync, existsSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, cleanupAll, rand } from './lib/server.mjs';
-import { show, expectError, makeUsers, startRec, stopRec } from './lib/util.mjs';
+import { io } from 'socket.io-client';
+import { startServer, cleanupAll, rand, sleep } from './lib/server.mjs';
+import { show, expectError, makeUsers, startRec, stopRec, checkAll } from './lib/util.mjs';
 
 let srv;
 let u;
@@ -324,4 +327,122 @@ test('the server is still up and serving', async () => {
   await assertUp('everything');
   const r = await startRec(srv, u.inst.token);
   await stopRec(srv, u.inst.token, r.id);
+});
+
+// ---- request smuggling and slow heads (RFC 9112 §6.3) ----------------------------------------
+
+/** Sends bytes and reads until the server closes (or timeoutMs): {text, closed}. */
+function rawUntilClose(port, data, timeoutMs = 15000) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => { sock.destroy(); resolve({ text: buf.toString('latin1'), closed: false }); }, timeoutMs);
+    sock.on('data', (d) => { buf = Buffer.concat([buf, d]); });
+    sock.on('error', () => {});
+    sock.on('close', () => { clearTimeout(timer); resolve({ text: buf.toString('latin1'), closed: true }); });
+    sock.on('connect', () => sock.write(Buffer.from(data, 'latin1')));
+  });
+}
+
+// every status line in a stream of responses (the next one starts right after a body)
+const statusLines = (text) => [...text.matchAll(/HTTP\/1\.[01] (\d{3}) [A-Za-z][^\r\n]*\r\n/g)].map((m) => Number(m[1]));
+
+test('ambiguous framing (CL+TE, two Content-Lengths, bad Transfer-Encoding lines) is refused with 400 and the connection closed: the bytes after it never run', async () => {
+  // the smuggled request would answer 200 with the caller's identity
+  const smuggled = `GET /api/v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${u.inst.token}\r\n\r\n`;
+  const head = (lines, version = 'HTTP/1.1') => `POST /api/v1/auth/login ${version}\r\nHost: x\r\nContent-Type: application/json\r\n${lines}\r\n`;
+  const cases = {
+    'CL then TE': head('Content-Length: 5\r\nTransfer-Encoding: chunked\r\n') + '0\r\n\r\n' + smuggled,
+    'TE then CL': head('Transfer-Encoding: chunked\r\nContent-Length: 40\r\n') + '0\r\n\r\n' + smuggled,
+    'two different Content-Lengths': head('Content-Length: 0\r\nContent-Length: 2\r\n') + '{}' + smuggled,
+    'two Transfer-Encoding lines': head('Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n') + '0\r\n\r\n' + smuggled,
+    'chunked twice in one line': head('Transfer-Encoding: chunked, chunked\r\n') + '0\r\n\r\n' + smuggled,
+    'space before the colon': head('Transfer-Encoding : chunked\r\n') + '0\r\n\r\n' + smuggled,
+    'control character in the value': head('Transfer-Encoding: \x0bchunked\r\n') + '0\r\n\r\n' + smuggled,
+    'bare CR hiding a Transfer-Encoding line': head('X-Pad: a\rTransfer-Encoding: chunked\r\nContent-Length: 5\r\n') + '0\r\n\r\n' + smuggled,
+    'quoted coding': head('Transfer-Encoding: "chunked"\r\n') + '0\r\n\r\n' + smuggled,
+    'Transfer-Encoding on HTTP/1.0': head('Transfer-Encoding: chunked\r\n', 'HTTP/1.0') + '0\r\n\r\n' + smuggled,
+  };
+  await checkAll(Object.entries(cases), async ([what, bytes]) => {
+    const res = await rawUntilClose(srv.port, bytes);
+    const statuses = statusLines(res.text);
+    assert.deepEqual(statuses, [400], `${what}: responses ${JSON.stringify(statuses)}\n${res.text.slice(0, 600)}`);
+    assert.match(res.text, /\r\nConnection: close\r\n/i, `${what}: no Connection: close`);
+    assert.ok(res.closed, `${what}: the connection was left open`);
+    assert.ok(!res.text.includes(u.inst.email), `${what}: the smuggled request ran`);
+  });
+  // the well-formed versions still work, pipelined requests included
+  const fine = await rawUntilClose(srv.port,
+    `GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n${smuggled.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')}`);
+  assert.deepEqual(statusLines(fine.text), [200, 200], fine.text.slice(0, 600));
+  await assertUp('ambiguous framing');
+});
+
+test('an unknown transfer coding gets 501 at once instead of hanging', async () => {
+  for (const te of ['gzip', 'chunked, gzip', 'gzip, chunked', 'chunked;ext=1']) {
+    const res = await rawUntilClose(srv.port,
+      `POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: ${te}\r\n\r\n0\r\n\r\n`, 20000);
+    assert.deepEqual(statusLines(res.text), [501], `Transfer-Encoding: ${te} → ${res.text.slice(0, 300) || (res.closed ? 'closed' : 'no answer in 20 s')}`);
+    assert.ok(res.closed, `Transfer-Encoding: ${te}: left open`);
+  }
+  await assertUp('unknown transfer codings');
+});
+
+/**
+ * Connects, sends `first` (whole requests, answered), then a request head one
+ * byte every 250 ms (which keeps libmicrohttpd's idle timeout, 30 s, from ever
+ * firing) until the server closes or limitMs pass. Resolves {closed, got}.
+ */
+async function dribbleHead(port, first = '', limitMs = 45000) {
+  const sock = net.connect(port, '127.0.0.1');
+  let got = '';
+  let closed = false;
+  sock.on('data', (d) => { got += d.toString('latin1'); });
+  sock.on('error', () => {});
+  sock.on('close', () => { closed = true; });
+  await new Promise((r) => sock.once('connect', r));
+  if (first) {
+    sock.write(first);
+    for (const deadline = Date.now() + 10000; !/\r\n\r\n\{[^}]*\}$/.test(got) && !closed && Date.now() < deadline;) await sleep(20);
+  }
+  sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+  for (const deadline = Date.now() + limitMs; !closed && Date.now() < deadline; await sleep(250)) sock.write('a');
+  sock.destroy();
+  return { closed, got };
+}
+
+test('a request head sent one byte at a time is cut off at VTP_HTTP_HEADER_TIMEOUT (408, closed); complete requests, keep-alive and Socket.IO are not', async () => {
+  const slow = await startServer({ env: { VTP_HTTP_HEADER_TIMEOUT: 2 } });
+  const fresh = await dribbleHead(slow.port);
+  assert.ok(fresh.closed, 'a head dribbled for 45 s was never cut off');
+  assert.ok(fresh.got === '' || /^HTTP\/1\.1 408 /.test(fresh.got), `answer to a slow head: ${fresh.got.slice(0, 200)}`);
+  // the same on a kept-alive connection after a first request (which may idle 30 s first):
+  // closed, without a 408 (it may just be idle)
+  const kept = await dribbleHead(slow.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', 90000);
+  assert.ok(kept.closed, 'a second head dribbled for 90 s was never cut off');
+  assert.deepEqual(statusLines(kept.got), [200], `answers on the kept-alive connection: ${kept.got.slice(0, 400)}`);
+
+  // a whole head in time is served, and so are two requests on one kept-alive connection
+  const keep = await rawUntilClose(slow.port,
+    'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  assert.deepEqual(statusLines(keep.text), [200, 200], keep.text.slice(0, 400));
+  const m = await fetch(`${slow.url}/metrics`).then((r) => r.text());
+  assert.match(m, /^vtp_http_head_timeouts_total [1-9]/m, 'the cut-off is not counted');
+
+  // an upgraded (Socket.IO) connection has no head: it outlives the deadline
+  const users = await makeUsers(slow, { inst: 'instructor' });
+  const s = io(slow.url, { transports: ['websocket'], auth: { token: users.inst.token }, reconnection: false });
+  try {
+    await new Promise((resolve, reject) => { s.once('connect', resolve); s.once('connect_error', reject); });
+    let disconnected = null;
+    s.once('disconnect', (why) => { disconnected = why; });
+    await sleep(5000); // more than twice the head deadline
+    const a = await s.timeout(10000).emitWithAck('join-room', { roomId: 'slow-head' });
+    assert.equal(a.roomId, 'slow-head', JSON.stringify(a));
+    assert.equal(disconnected, null, `the socket was dropped: ${disconnected}`);
+  } finally {
+    s.disconnect();
+  }
+  assert.ok(await slow.healthy());
+  await slow.stop();
 });

@@ -181,6 +181,11 @@ static const struct forged_case forged_cases[] = {
 	{"expired", GOOD_HEADER, "{\"sub\":\"" SUB "\",\"exp\":1799999999}", "SHA256", "expired"},
 	{"exp == now", GOOD_HEADER, "{\"sub\":\"" SUB "\",\"exp\":1800000000}", "SHA256", "expired"},
 	{"exp negative", GOOD_HEADER, "{\"sub\":\"" SUB "\",\"exp\":-1}", "SHA256", "expired"},
+	{"nbf in the future", GOOD_HEADER, "{\"sub\":\"" SUB "\",\"exp\":1800003600,\"nbf\":1800000001}", "SHA256", "not_yet_valid"},
+	{"nbf far in the future", GOOD_HEADER, "{\"sub\":\"" SUB "\",\"exp\":1800003600,\"nbf\":1800003000}", "SHA256", "not_yet_valid"},
+	{"nbf string", GOOD_HEADER, "{\"sub\":\"" SUB "\",\"exp\":1800003600,\"nbf\":\"0\"}", "SHA256", "bad_nbf"},
+	{"nbf real", GOOD_HEADER, "{\"sub\":\"" SUB "\",\"exp\":1800003600,\"nbf\":1.5}", "SHA256", "bad_nbf"},
+	{"nbf null", GOOD_HEADER, "{\"sub\":\"" SUB "\",\"exp\":1800003600,\"nbf\":null}", "SHA256", "bad_nbf"},
 	{"sub missing", GOOD_HEADER, "{\"exp\":1800003600}", "SHA256", "bad_sub"},
 	{"sub number", GOOD_HEADER, "{\"sub\":42,\"exp\":1800003600}", "SHA256", "bad_sub"},
 	{"sub not uuid", GOOD_HEADER, "{\"sub\":\"admin\",\"exp\":1800003600}", "SHA256", "bad_sub"},
@@ -233,6 +238,28 @@ static void test_forged_table(void **state)
 		    strcmp(reason ? reason : "(null)", c->want) != 0)
 			fail_msg("case \"%s\": reason %s, want %s", c->name,
 				 reason ? reason : "(null)", c->want);
+		free(t);
+	}
+}
+
+/* nbf at or before now is accepted. */
+static void test_nbf_reached(void **state)
+{
+	static const char *const claims[] = {
+		"{\"sub\":\"" SUB "\",\"exp\":1800003600,\"nbf\":1800000000}",
+		"{\"sub\":\"" SUB "\",\"exp\":1800003600,\"nbf\":1799999000}",
+		"{\"sub\":\"" SUB "\",\"exp\":1800003600,\"nbf\":0}",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(claims) / sizeof(claims[0]); i++) {
+		char *t = forge(GOOD_HEADER, claims[i], EVP_sha256(), KEY, KEYLEN);
+		char sub[VTP_UUID_BUFLEN];
+		const char *reason = NULL;
+
+		if (verify(t, &reason, sub) != 0)
+			fail_msg("claims %s refused: %s", claims[i], reason ? reason : "(null)");
+		assert_string_equal(sub, SUB);
 		free(t);
 	}
 }
@@ -384,6 +411,7 @@ int main(void)
 		cmocka_unit_test(test_forged_roundtrip_and_uppercase_sub),
 		cmocka_unit_test(test_sign_rejects_bad_input),
 		cmocka_unit_test(test_forged_table),
+		cmocka_unit_test(test_nbf_reached),
 		cmocka_unit_test(test_wrong_key),
 		cmocka_unit_test(test_tampering),
 		cmocka_unit_test(test_garbage),

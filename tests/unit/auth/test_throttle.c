@@ -292,6 +292,48 @@ static void test_attempt_and_refund(void **state)
 	vtp_throttle_free(t);
 }
 
+/* A correct login (an attempt settled with refund) leaves no trace: the
+ * wait after it is what it was before, measured from the last real failure. */
+static void test_correct_attempt_leaves_no_trace(void **state)
+{
+	vtp_throttle *t = vtp_throttle_new(5);
+	int64_t retry = -1;
+
+	(void)state;
+	for (int i = 0; i < 6; i++)
+		vtp_throttle_failure(t, "k", T0);
+	assert_int_equal(retry_of(t, "k", T0), 2 * SEC); /* 2^(6-5) s */
+	assert_int_equal(vtp_throttle_attempt(t, "k", T0 + 3 * SEC, &retry), 0);
+	vtp_throttle_refund(t, "k"); /* the password was right */
+	assert_int_equal(retry_of(t, "k", T0 + 3 * SEC + 1), 0);
+	assert_int_equal(vtp_throttle_failures(t, "k", T0 + 3 * SEC), 6);
+	/* the count is forgotten when it would have been without the login */
+	assert_int_equal(vtp_throttle_failures(t, "k", T0 + 2 * SEC + THROTTLE_WINDOW_MS), 0);
+	vtp_throttle_free(t);
+}
+
+/* attempt_failed turns the reservation into one failure. */
+static void test_attempt_failed(void **state)
+{
+	vtp_throttle *t = vtp_throttle_new(2);
+	int64_t retry = -1;
+
+	(void)state;
+	assert_int_equal(vtp_throttle_attempt(t, "k", T0, &retry), 0);
+	assert_int_equal(vtp_throttle_failures(t, "k", T0), 0);
+	vtp_throttle_attempt_failed(t, "k", T0);
+	assert_int_equal(vtp_throttle_failures(t, "k", T0), 1);
+	assert_int_equal(retry_of(t, "k", T0), 0);
+	assert_int_equal(vtp_throttle_attempt(t, "k", T0 + 10, &retry), 0);
+	vtp_throttle_attempt_failed(t, "k", T0 + 10);
+	assert_int_equal(vtp_throttle_failures(t, "k", T0 + 10), 2);
+	assert_int_equal(retry_of(t, "k", T0 + 10), 1 * SEC);
+	/* nothing in flight any more: a refund takes nothing back */
+	vtp_throttle_refund(t, "k");
+	assert_int_equal(vtp_throttle_failures(t, "k", T0 + 10), 2);
+	vtp_throttle_free(t);
+}
+
 static void test_concurrent(void **state)
 {
 	vtp_throttle *t = vtp_throttle_new(5);
@@ -320,6 +362,8 @@ int main(void)
 		cmocka_unit_test(test_eviction_when_full),
 		cmocka_unit_test(test_siphash_vectors),
 		cmocka_unit_test(test_attempt_and_refund),
+		cmocka_unit_test(test_correct_attempt_leaves_no_trace),
+		cmocka_unit_test(test_attempt_failed),
 		cmocka_unit_test(test_concurrent),
 	};
 
