@@ -360,8 +360,15 @@ void vtp__on_rtp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t
 		return;
 	}
 	capture(ing, t, VTP_CAP_RTP, at, p, n);
-	if (t->failed)
+	if (t->failed) {
+		/* Not written, but the sender is alive: it stays present and
+		 * latched (its silence would let a stranger take the track after
+		 * RELATCH_SILENCE_NS, and end the participant after idle_seconds).
+		 * No feedback: the resumed capture asks for its own keyframe. */
+		t->last_ns = at;
+		mark_present(ing, t, at);
 		return;
+	}
 	if (first) {
 		if (!atomic_load_explicit(&t->a_first_ms, memory_order_relaxed))
 			atomic_store_explicit(&t->a_first_ms, (int64_t)(at / 1000000ULL),

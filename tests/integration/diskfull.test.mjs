@@ -15,6 +15,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -189,7 +190,22 @@ test('a full disk: healthz 503, capture pauses and resumes, Stop answers, done w
     // the live recording says so too
     assert.ok((failing.rec.warnings || []).some((w) => w.code === 'disk_full' && w.trackId === v),
       `live warning: ${JSON.stringify(failing.rec.warnings)}`);
+    await until('the audio track to fail too', async () => {
+      const rec = await getRec(srv, token, id);
+      return { ok: trackOf(rec, a).state === 'failed', seen: rec.tracks };
+    });
     await sleep(3000); // three seconds of media the disk does not take
+    // The sender is still sending, only the disk does not take it: it is not
+    // silent, so a stranger's valid RTP now must not take the track over.
+    const stranger = dgram.createSocket('udp4');
+    await new Promise((res) => stranger.bind(0, '127.0.0.1', res));
+    for (let i = 0; i < 5; i++) {
+      const pkt = Buffer.alloc(12 + 20, 0x42);
+      pkt[0] = 0x80; pkt[1] = 111; pkt.writeUInt16BE(100 + i, 2); pkt.writeUInt32BE(960 * i, 4); pkt.writeUInt32BE(0x5eadbeef, 8);
+      await new Promise((res) => stranger.send(pkt, peer.relays.audio.targetPort, '127.0.0.1', res));
+      await sleep(20);
+    }
+    stranger.close();
 
     // ---- space comes back: capture resumes without a restart ----
     fs.rmSync(filler);
@@ -201,6 +217,7 @@ test('a full disk: healthz 503, capture pauses and resumes, Stop answers, done w
       return { ok: tv.state === 'receiving' && ta.state === 'receiving' && tv.packets > before + 20, rec, seen: rec.tracks };
     }, 30000);
     assert.ok(trackOf(resumed.rec, v).notWrittenSeconds >= 2, `lost span counted: ${JSON.stringify(trackOf(resumed.rec, v))}`);
+    assert.equal(trackOf(resumed.rec, a).relatched, 0, `the live sender kept its track: ${JSON.stringify(trackOf(resumed.rec, a))}`);
     await until('/healthz 200 again', async () => {
       const r = await health(srv);
       return { ok: r.status === 200, seen: r };
