@@ -322,7 +322,9 @@ bool vtp__same_addr(const struct sockaddr_storage *a, socklen_t alen,
 		    const struct sockaddr_storage *b, socklen_t blen);
 void vtp__addr_text(const struct sockaddr_storage *a, char *host, size_t hostlen, int *port);
 void vtp__drop(vtp_ingest *ing, track *t, enum drop_reason why);
-void vtp__on_rtp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t at);
+/* rtp: p parsed by the caller (once per packet: the caller needs it first) */
+void vtp__on_rtp(vtp_ingest *ing, track *t, const vtp_rtp *rtp, const uint8_t *p, size_t n,
+		 uint64_t at);
 void vtp__on_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t at);
 void vtp__end_track(loop_state *ls, track *t, completion *done);
 

@@ -311,18 +311,15 @@ static void check_nacks(vtp_ingest *ing, track *t, uint64_t now)
 		ask_keyframe(ing, t, now, false);
 }
 
-void vtp__on_rtp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, uint64_t at)
+void vtp__on_rtp(vtp_ingest *ing, track *t, const vtp_rtp *parsed, const uint8_t *p, size_t n,
+		 uint64_t at)
 {
-	vtp_rtp rtp;
+	const vtp_rtp rtp = *parsed;
 	uint32_t arrival_ts;
 	uint32_t prev_max;
 	bool first;
 	int res;
 
-	if (vtp_rtp_parse(p, n, &rtp) != 0) {
-		vtp__drop(ing, t, DROP_GARBAGE);
-		return;
-	}
 	if (rtp.pt != t->pt) {
 		vtp__drop(ing, t, DROP_PT);
 		return;
@@ -428,20 +425,19 @@ uint64_t vtp__msg_arrival(struct msghdr *mh, uint64_t fallback)
 /* A packet the track would drop anyway never chooses its source: RTP must
  * parse, carry the registered payload type and, when the registration
  * named one, the SSRC. (The SSRC learned from the latched source is checked
- * later, in vtp__on_rtp, so that a stray one is counted as such.) */
-static bool rtp_acceptable(vtp_ingest *ing, track *t, const uint8_t *p, size_t n)
+ * later, in vtp__on_rtp, so that a stray one is counted as such.) *rtp is
+ * the parse, handed on to vtp__on_rtp: once per packet is enough. */
+static bool rtp_acceptable(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, vtp_rtp *rtp)
 {
-	vtp_rtp rtp;
-
-	if (vtp_rtp_parse(p, n, &rtp) != 0) {
+	if (vtp_rtp_parse(p, n, rtp) != 0) {
 		vtp__drop(ing, t, DROP_GARBAGE);
 		return false;
 	}
-	if (rtp.pt != t->pt) {
+	if (rtp->pt != t->pt) {
 		vtp__drop(ing, t, DROP_PT);
 		return false;
 	}
-	if (t->ssrc_fixed && rtp.ssrc != t->ssrc_expected) {
+	if (t->ssrc_fixed && rtp->ssrc != t->ssrc_expected) {
 		vtp__drop(ing, t, DROP_SSRC);
 		return false;
 	}
@@ -616,6 +612,7 @@ static void on_readable(loop_state *ls, track *t)
 			size_t n = ls->msgs[i].msg_len;
 			uint8_t *p = ls->bufs[i];
 			uint64_t at = vtp__msg_arrival(mh, now);
+			vtp_rtp rtp;
 			int kind;
 
 			atomic_fetch_add_explicit(&ing->rx_datagrams, 1, memory_order_relaxed);
@@ -631,7 +628,7 @@ static void on_readable(loop_state *ls, track *t)
 			}
 			if (!srtp_open(ing, t, kind, p, &n))
 				continue;
-			if (kind == VTP_PKT_RTP && !rtp_acceptable(ing, t, p, n))
+			if (kind == VTP_PKT_RTP && !rtp_acceptable(ing, t, p, n, &rtp))
 				continue;
 			if (kind == VTP_PKT_RTCP &&
 			    rtcp_must_wait(t, &ls->addrs[i], mh->msg_namelen, at)) {
@@ -643,7 +640,7 @@ static void on_readable(loop_state *ls, track *t)
 				continue;
 			}
 			if (kind == VTP_PKT_RTP) {
-				vtp__on_rtp(ing, t, p, n, at);
+				vtp__on_rtp(ing, t, &rtp, p, n, at);
 				if (t->npending)
 					release_rtcp(ing, t);
 			} else {

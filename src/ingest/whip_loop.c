@@ -249,7 +249,7 @@ static void on_srtp(vtp_ingest *ing, whip_session *s, uint8_t *p, size_t n, uint
 	atomic_fetch_add_explicit(&st->a_packets, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&st->a_bytes, rtp.payload_len, memory_order_relaxed);
 	if (st->t)
-		vtp__on_rtp(ing, st->t, p, len, at);
+		vtp__on_rtp(ing, st->t, &rtp, p, len, at);
 }
 
 /* ---- the socket ------------------------------------------------------------- */
