@@ -761,6 +761,7 @@ int vtp_cap_summarize(const char *path, vtp_cap_summary *s, char *err,
 	rtp_track track = {0};
 	struct stat st;
 	long long clock_rate;
+	bool any = false;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
@@ -781,8 +782,9 @@ int vtp_cap_summarize(const char *path, vtp_cap_summary *s, char *err,
 			}
 			continue;
 		}
-		if (s->rtp_packets + s->rtcp_packets == 0)
+		if (!any) /* of any kind but gaps: a note may come first */
 			s->first_arrival_ns = rec.arrival_ns;
+		any = true;
 		s->last_arrival_ns = rec.arrival_ns;
 		if (rec.kind == VTP_CAP_RTP) {
 			s->rtp_packets++;

@@ -701,6 +701,31 @@ static void test_summary_odd_rtp(void **state)
 	vtp_cap_summary_clear(&s);
 }
 
+/* A note before any packet (a relatch while the first packets were not
+ * written) is the first record: the summary's first arrival is its own, not
+ * the first packet's after it. */
+static void test_summary_note_first(void **state)
+{
+	const char *path = tmp_path(state, "notefirst.cap");
+	static const char note[] = "{\"event\":\"relatch\",\"previousSsrc\":1}";
+	static const uint8_t pkt[12] = {0x80, 96, 0, 10, 0, 0, 0x03, 0xE8, 1, 2, 3, 4};
+	vtp_capw *w = NULL;
+	vtp_cap_summary s;
+
+	assert_int_equal(vtp_capw_open(path, "{\"clockRate\":1000}", 0, &w, NULL), 0);
+	assert_int_equal(vtp_capw_append(w, VTP_CAP_NOTE, 5, (const uint8_t *)note,
+					 sizeof(note) - 1), 0);
+	assert_int_equal(vtp_capw_append(w, VTP_CAP_RTP, 7, pkt, 12), 0);
+	assert_int_equal(vtp_capw_append(w, VTP_CAP_RTP, 9, pkt, 12), 0);
+	assert_int_equal(vtp_capw_close(w), 0);
+	assert_int_equal(vtp_cap_summarize(path, &s, NULL, 0), 0);
+	assert_int_equal(s.relatches, 1);
+	assert_int_equal(s.rtp_packets, 2);
+	assert_int_equal(s.first_arrival_ns, 5);
+	assert_int_equal(s.last_arrival_ns, 9);
+	vtp_cap_summary_clear(&s);
+}
+
 /* ---- damaged files -------------------------------------------------------- */
 
 #define DAMAGE_RECORDS 5
@@ -1146,6 +1171,7 @@ int main(void)
 		T(test_write_error),
 		T(test_summary),
 		T(test_summary_odd_rtp),
+		T(test_summary_note_first),
 		T(test_torn_tail),
 		T(test_damaged_record),
 		T(test_length_past_end),
