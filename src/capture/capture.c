@@ -110,26 +110,9 @@ static uint64_t mono_ns(void)
 }
 
 /* 0 or an errno value. Regular files rarely write short, but a full disk
- * can cut a write in the middle: go on until the kernel says why. */
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = write(fd, p, n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return errno;
-		if (k == 0)
-			return ENOSPC;
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-/* Like write_all, at the writer's own offset (the descriptor's offset is
- * left alone: after a cut the file is truncated back to file_off). */
+ * can cut a write in the middle: go on until the kernel says why. At the
+ * writer's own offset (the descriptor's offset is left alone: after a cut
+ * the file is truncated back to file_off). */
 static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
 	while (n > 0) {
@@ -277,7 +260,7 @@ int vtp_capw_open(const char *path, const char *meta, size_t buffer_bytes,
 		memcpy(header + VTP_CAP_HEADER_FIXED, meta, meta_len);
 	put_le32(header + header_len - 4,
 		 vtp_crc32c(0, header, header_len - 4));
-	e = write_all(fd, header, header_len);
+	e = pwrite_all(fd, header, header_len, 0);
 	vtp_free(header);
 	if (e) {
 		rc = VTP_EIO;
