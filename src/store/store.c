@@ -1823,8 +1823,10 @@ int vtp_store_job_claim(vtp_store *s, const char *node_id, int64_t now, vtp_job 
 	return oc.found ? 0 : VTP_ENOTFOUND;
 }
 
-int vtp_store_job_retry(vtp_store *s, const char *job_id, int64_t run_after,
-			const char *error)
+/* A running job back to the queue; give_back: its attempt does not count
+ * (a shutdown cut it). */
+static int job_requeue(vtp_store *s, const char *job_id, int64_t run_after, const char *error,
+		       bool give_back)
 {
 	char jid[VTP_UUID_BUFLEN], t[2][VTP_TIME_BUFLEN];
 	vtp__param p[4];
@@ -1836,30 +1838,27 @@ int vtp_store_job_retry(vtp_store *s, const char *job_id, int64_t run_after,
 	p[2] = p_time(vtp_now_ms(), t[1]);
 	p[3] = p_text(jid);
 	return update_guarded_row(s,
-			  "UPDATE jobs SET state = 'queued', run_after = ?,"
-			  " last_error = ?, claimed_by = NULL, updated_at = ?"
-			  " WHERE id = ? AND state = 'running'",
+			  give_back
+				  ? "UPDATE jobs SET state = 'queued', run_after = ?,"
+				    " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,"
+				    " last_error = ?, claimed_by = NULL, updated_at = ?"
+				    " WHERE id = ? AND state = 'running'"
+				  : "UPDATE jobs SET state = 'queued', run_after = ?,"
+				    " last_error = ?, claimed_by = NULL, updated_at = ?"
+				    " WHERE id = ? AND state = 'running'",
 			  p, 4);
+}
+
+int vtp_store_job_retry(vtp_store *s, const char *job_id, int64_t run_after,
+			const char *error)
+{
+	return job_requeue(s, job_id, run_after, error, false);
 }
 
 int vtp_store_job_release(vtp_store *s, const char *job_id, int64_t run_after,
 			  const char *error)
 {
-	char jid[VTP_UUID_BUFLEN], t[2][VTP_TIME_BUFLEN];
-	vtp__param p[4];
-
-	if (!norm_id(job_id, jid))
-		return VTP_ENOTFOUND;
-	p[0] = p_time(run_after ? run_after : vtp_now_ms(), t[0]);
-	p[1] = p_text(error);
-	p[2] = p_time(vtp_now_ms(), t[1]);
-	p[3] = p_text(jid);
-	return update_guarded_row(s,
-			  "UPDATE jobs SET state = 'queued', run_after = ?,"
-			  " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,"
-			  " last_error = ?, claimed_by = NULL, updated_at = ?"
-			  " WHERE id = ? AND state = 'running'",
-			  p, 4);
+	return job_requeue(s, job_id, run_after, error, true);
 }
 
 int vtp_store_job_finish(vtp_store *s, const char *job_id, bool ok, const char *error)
