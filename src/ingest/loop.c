@@ -241,11 +241,31 @@ static void publish_quality(track *t)
 			      memory_order_relaxed);
 }
 
+/* The relatch note goes into the log before the next record, the new
+ * sender's first packet: the composer re-bases the sender's numbering only
+ * where it finds the note. While writes fail it waits (appended then it
+ * would only be counted as lost) and goes in after the gap record, once a
+ * retry, tried here when due, goes through. */
+static void write_held_note(track *t)
+{
+	if (vtp_capw_failing(t->cap))
+		vtp_capw_flush(t->cap);
+	if (vtp_capw_failing(t->cap))
+		return;
+	if (vtp_capw_append(t->cap, VTP_CAP_NOTE, t->held_note_at, (const uint8_t *)t->held_note,
+			    t->held_note_len) == 0) {
+		t->held_note_len = 0;
+		t->dirty = true;
+	}
+}
+
 static void capture(vtp_ingest *ing, track *t, int kind, uint64_t at, const uint8_t *p,
 		    size_t n)
 {
 	int rc;
 
+	if (t->held_note_len)
+		write_held_note(t);
 	/* while failing, the writer counts the packet as lost and retries
 	 * after its back-off */
 	rc = vtp_capw_append(t->cap, kind, at, p, n);
@@ -451,18 +471,19 @@ static bool rtp_acceptable(vtp_ingest *ing, track *t, const uint8_t *p, size_t n
 static void relatch(vtp_ingest *ing, track *t, const struct sockaddr_storage *from,
 		    socklen_t len, uint64_t at)
 {
-	char note[160], host[64] = "?";
+	char host[64] = "?";
 	int port = 0;
 	size_t n;
 
 	vtp__addr_text(from, host, sizeof(host), &port);
-	n = (size_t)snprintf(note, sizeof(note),
+	n = (size_t)snprintf(t->held_note, sizeof(t->held_note),
 			     "{\"event\":\"relatch\",\"previousSsrc\":%u,\"silentMs\":%llu,"
 			     "\"from\":\"%s:%d\"}",
 			     (unsigned)t->ssrc, (unsigned long long)((at - t->last_ns) / 1000000ULL),
 			     host, port);
-	if (n < sizeof(note))
-		capture(ing, t, VTP_CAP_NOTE, at, (const uint8_t *)note, n);
+	/* written by capture() before the packet that chose the new sender */
+	t->held_note_len = n < sizeof(t->held_note) ? n : 0;
+	t->held_note_at = at;
 	VTP_INFO("track %s of recording %s: sender silent for %llu ms; following the new "
 		 "sender %s:%d", t->id, t->recording_id,
 		 (unsigned long long)((at - t->last_ns) / 1000000ULL), host, port);

@@ -380,3 +380,84 @@ test('only the recordings disk full: Stop answers 200 at once, healthz names the
     fs.rmSync(dbDir, { recursive: true, force: true });
   }
 });
+
+/** A bare RTP packet (PT 111, 60 bytes of payload). */
+function rtp(seq, ts, ssrc) {
+  const b = Buffer.alloc(12 + 60, 0x42);
+  b[0] = 0x80; b[1] = 111; b.writeUInt16BE(seq & 0xffff, 2); b.writeUInt32BE(ts >>> 0, 4); b.writeUInt32BE(ssrc >>> 0, 8);
+  return b;
+}
+
+/** Sends a packet every 20 ms from its own UDP socket until stopped. */
+async function rtpSender(port, { seq, ts, ssrc }) {
+  const sock = dgram.createSocket('udp4');
+  await new Promise((res) => sock.bind(0, '127.0.0.1', res));
+  const timer = setInterval(() => {
+    sock.send(rtp(seq, ts, ssrc), port, '127.0.0.1');
+    seq += 1; ts += 960;
+  }, 20);
+  return { stop() { clearInterval(timer); try { sock.close(); } catch { /* closed */ } } };
+}
+
+test('a sender replaced while the disk is full: the relatch note reaches the packet log once space is back', { skip: SKIP, timeout: 600000 }, async () => {
+  const { ctx, srv, token } = await fullDiskServer();
+  const filler = path.join(ctx.dataDir, 'filler');
+  const start = await srv.api('POST', '/api/v1/recordings/start', {
+    token, body: { roomId: `room-${rand(4)}`, title: 'Relatch on a full disk' },
+  });
+  assert.equal(start.status, 201, show(start));
+  const id = start.json.recordingId;
+  const reg = await srv.api('POST', `/api/v1/recordings/${id}/tracks`, {
+    token, body: { peerId: 'peer-ada', fullName: 'Ada Lovelace', kind: 'audio', codec: 'opus', payloadType: 111 },
+  });
+  assert.equal(reg.status, 201, show(reg));
+  const tid = reg.json.trackId;
+  // the same SSRC from both senders: only the note tells the composer that
+  // the second one's numbering is a new space
+  let a = await rtpSender(reg.json.port, { seq: 100, ts: 1000, ssrc: 0x1234abcd });
+  let b = null;
+  try {
+    await until('packets captured', async () => {
+      const rec = await getRec(srv, token, id);
+      return { ok: trackOf(rec, tid).packets > 20, seen: rec.tracks };
+    });
+    fill(filler);
+    await until('the track to fail', async () => {
+      const rec = await getRec(srv, token, id);
+      return { ok: trackOf(rec, tid).state === 'failed', seen: rec.tracks };
+    });
+    a.stop(); a = null;
+    await sleep(2600); // silent longer than the 2 s after which a new sender may take over
+    b = await rtpSender(reg.json.port, { seq: 40000, ts: 7000000, ssrc: 0x1234abcd });
+    await until('the track to follow the new sender', async () => {
+      const rec = await getRec(srv, token, id);
+      return { ok: trackOf(rec, tid).relatched === 1, seen: rec.tracks };
+    });
+    await sleep(500);
+    fs.rmSync(filler);
+    const resumed = await until('capture to resume', async () => {
+      const rec = await getRec(srv, token, id);
+      return { ok: trackOf(rec, tid).state === 'receiving', rec, seen: rec.tracks };
+    });
+    const before = trackOf(resumed.rec, tid).packets;
+    await until('packets after the gap', async () => {
+      const rec = await getRec(srv, token, id);
+      return { ok: trackOf(rec, tid).packets > before + 20, seen: rec.tracks };
+    });
+    b.stop(); b = null;
+    const stop = await srv.api('POST', `/api/v1/recordings/${id}/stop`, { token, timeoutMs: 30000 });
+    assert.equal(stop.status, 200, show(stop));
+    const file = findFile(ctx.dataDir, `${tid}.vtpcap`);
+    assert.ok(file, 'the capture file');
+    const inspect = spawnSync(BIN, ['inspect', '--json', file], { encoding: 'utf8' });
+    assert.equal(inspect.status, 0, inspect.stderr);
+    const summary = JSON.parse(inspect.stdout);
+    assert.ok(summary.notWritten.spans >= 1, `a gap record: ${inspect.stdout}`);
+    assert.equal(summary.relatches, 1, `the relatch note is in the packet log: ${inspect.stdout}`);
+    // read with the note, the new sender's numbering is a new space, not a jump back
+    assert.equal(summary.reorderedOrDuplicate, 0, inspect.stdout);
+  } finally {
+    if (a) a.stop();
+    if (b) b.stop();
+  }
+});
