@@ -711,6 +711,23 @@ static char *warnings_merge(const char *warnings, const char *tracks, json_t *ex
 	return out;
 }
 
+/* Saves rec's warnings with one for each track the disk did not take in
+ * full (from tracks, the tracks' statistics). */
+static void save_track_warnings(vtp_recordings *svc, const char *id, const char *old,
+				const char *tracks)
+{
+	char *warnings = warnings_merge(old, tracks, NULL);
+	int rc;
+
+	if (!warnings)
+		return;
+	rc = vtp_store_recording_set_warnings(svc->store, id, warnings);
+	if (rc)
+		VTP_ERROR("recording %s: warnings not saved: %s", id, vtp_strerror(rc));
+	VTP_WARN("recording %s: %s", id, warnings);
+	vtp_free(warnings);
+}
+
 /* After a recording left pending/recording: its captures end (logs synced)
  * and their statistics are kept, with a warning for each track the disk
  * did not take in full; everyone still present leaves. The status changed
@@ -718,7 +735,7 @@ static char *warnings_merge(const char *warnings, const char *tracks, json_t *ex
 static void end_media(vtp_recordings *svc, const vtp_recording *rec, int64_t at,
 		      const char *tracks_known)
 {
-	char *tracks = NULL, *warnings;
+	char *tracks = NULL;
 	int rc;
 
 	if (tracks_known)
@@ -730,15 +747,7 @@ static void end_media(vtp_recordings *svc, const vtp_recording *rec, int64_t at,
 		if (rc)
 			VTP_ERROR("recording %s: track statistics not saved: %s", rec->id,
 				  vtp_strerror(rc));
-		warnings = warnings_merge(rec->warnings, tracks, NULL);
-		if (warnings) {
-			rc = vtp_store_recording_set_warnings(svc->store, rec->id, warnings);
-			if (rc)
-				VTP_ERROR("recording %s: warnings not saved: %s", rec->id,
-					  vtp_strerror(rc));
-			VTP_WARN("recording %s: %s", rec->id, warnings);
-		}
-		vtp_free(warnings);
+		save_track_warnings(svc, rec->id, rec->warnings, tracks);
 		vtp_free(tracks);
 	}
 	rc = vtp_store_participant_left_all(svc->store, rec->id, at);
@@ -1636,6 +1645,8 @@ int vtp_recordings_mark_interrupted(vtp_recordings *svc, const vtp_recording *r,
 					   meta_text);
 	free(meta_text);
 	if (rc == 0) {
+		/* what the logs' gap records say the disk did not take */
+		save_track_warnings(svc, r->id, r->warnings, tracks);
 		rc = vtp_store_participant_left_all(svc->store, r->id, stopped_at);
 		audit(svc, NULL, r->id, "stop",
 		      json_pack("{ss ss}", "status", "stopped", "reason", "recovered after restart"));
