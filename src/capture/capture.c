@@ -762,6 +762,8 @@ int vtp_cap_summarize(const char *path, vtp_cap_summary *s, char *err,
 				s->gap_records += get_le64(rec.data + 16);
 				if (last > first)
 					s->gap_seconds += (double)(last - first) / 1e9;
+				if (rec.len >= GAP_PAYLOAD)
+					s->gap_errno = (int)get_le32(rec.data + 32);
 			}
 			continue;
 		}

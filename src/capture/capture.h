@@ -154,6 +154,7 @@ typedef struct vtp_cap_summary {
 	uint64_t gaps;           /* gap records: spans the writer could not write */
 	uint64_t gap_records;    /* records they say were lost */
 	double gap_seconds;      /* sum of their spans */
+	int gap_errno;           /* the last gap's errno (ENOSPC: the disk was full), 0 if none */
 } vtp_cap_summary;
 
 /* Reads a whole capture. 0 (even when it ends torn or corrupt: see

@@ -1066,7 +1066,8 @@ static void write_summary(vtp_jw *w, const char *path, int64_t *last_ms)
 		.log_end = s.end == VTP_CAPR_END ? "clean" : s.end == VTP_CAPR_TORN ? "torn" : "corrupt",
 		.not_written_packets = (int64_t)s.gap_records,
 		.not_written_seconds = s.gap_seconds,
-		.not_written_reason = "write_failed",
+		.not_written_reason = s.gap_errno == ENOSPC || s.gap_errno == EDQUOT ? "disk_full"
+									    : "write_failed",
 	};
 	write_track_json(w, &j);
 	if (j.last_ms > *last_ms)

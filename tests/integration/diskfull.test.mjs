@@ -461,3 +461,57 @@ test('a sender replaced while the disk is full: the relatch note reaches the pac
     if (b) b.stop();
   }
 });
+
+test('a crash after a full disk: the recovered recording warns what the disk did not take', { skip: SKIP, timeout: 600000 }, async () => {
+  const { ctx, srv, token } = await fullDiskServer();
+  const filler = path.join(ctx.dataDir, 'filler');
+  const start = await srv.api('POST', '/api/v1/recordings/start', {
+    token, body: { roomId: `room-${rand(4)}`, title: 'Crash after a full disk' },
+  });
+  assert.equal(start.status, 201, show(start));
+  const id = start.json.recordingId;
+  const reg = await srv.api('POST', `/api/v1/recordings/${id}/tracks`, {
+    token, body: { peerId: 'peer-ada', fullName: 'Ada Lovelace', kind: 'audio', codec: 'opus', payloadType: 111 },
+  });
+  assert.equal(reg.status, 201, show(reg));
+  const tid = reg.json.trackId;
+  let sender = await rtpSender(reg.json.port, { seq: 1, ts: 0, ssrc: 0x0badcafe });
+  try {
+    await until('packets captured', async () => {
+      const rec = await getRec(srv, token, id);
+      return { ok: trackOf(rec, tid).packets > 20, seen: rec.tracks };
+    });
+    fill(filler);
+    await until('the track to fail', async () => {
+      const rec = await getRec(srv, token, id);
+      return { ok: trackOf(rec, tid).state === 'failed', seen: rec.tracks };
+    });
+    await sleep(1500);
+    fs.rmSync(filler);
+    const resumed = await until('capture to resume', async () => {
+      const rec = await getRec(srv, token, id);
+      return { ok: trackOf(rec, tid).state === 'receiving', rec, seen: rec.tracks };
+    });
+    const before = trackOf(resumed.rec, tid).packets;
+    await until('packets after the gap', async () => {
+      const rec = await getRec(srv, token, id);
+      return { ok: trackOf(rec, tid).packets > before + 50, seen: rec.tracks };
+    });
+    sender.stop(); sender = null;
+    await sleep(1000); // flushed every 500 ms: the gap record and what followed are in the file
+    await srv.kill9();
+    await srv.restart();
+    const rec = (await until('the recovered recording', async () => {
+      const r = await getRec(srv, token, id);
+      return { ok: r.status !== 'recording', rec: r, seen: { status: r.status, warnings: r.warnings } };
+    })).rec;
+    const t = trackOf(rec, tid);
+    assert.ok(t.notWrittenPackets > 0, `the log's gap record counted: ${JSON.stringify(t)}`);
+    assert.equal(t.notWrittenReason, 'disk_full', JSON.stringify(t));
+    const w = (rec.warnings || []).find((x) => x.trackId === tid);
+    assert.ok(w, `a warning for the track: ${JSON.stringify(rec.warnings)}`);
+    assert.equal(w.code, 'disk_full', JSON.stringify(w));
+  } finally {
+    if (sender) sender.stop();
+  }
+});

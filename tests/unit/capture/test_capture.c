@@ -514,6 +514,7 @@ static void test_write_error(void **state)
 		assert_int_equal(vtp_cap_summarize(path, &sum, NULL, 0), 0);
 		assert_int_equal(sum.gaps, 1);
 		assert_int_equal(sum.gap_records, 3);
+		assert_int_equal(sum.gap_errno, ENOSPC);
 		assert_int_equal(sum.rtp_packets, 5);
 		assert_int_equal(sum.end, VTP_CAPR_END);
 		vtp_cap_summary_clear(&sum);
