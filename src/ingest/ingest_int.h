@@ -136,12 +136,11 @@ typedef struct track {
 	uint64_t window_start_ns, window_bytes;
 	uint64_t drops;
 	bool failed;
-	bool relatched;         /* has followed a new sender at least once */
 	/* the relatch note, until the packet log takes it (write_held_note) */
 	char held_note[160];
 	size_t held_note_len;
 	uint64_t held_note_at;
-	uint64_t relatches, ssrc_changes;
+	uint64_t relatches, ssrc_changes; /* new senders followed; new SSRCs they brought */
 	uint64_t past_received, past_lost; /* of the senders before the current one */
 	pending_rtcp *pending;  /* PENDING_RTCP entries, allocated when first needed */
 	int npending;

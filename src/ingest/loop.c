@@ -353,7 +353,7 @@ void vtp__on_rtp(vtp_ingest *ing, track *t, const vtp_rtp *parsed, const uint8_t
 			vtp__drop(ing, t, DROP_SSRC);
 			return;
 		}
-		if (t->relatched && rtp.ssrc != t->ssrc) {
+		if (t->relatches && rtp.ssrc != t->ssrc) {
 			/* a restarted sender: the packet log's note before this
 			 * packet tells the composer to re-base its timeline */
 			t->ssrc_changes++;
@@ -497,7 +497,6 @@ static void relatch(vtp_ingest *ing, track *t, const struct sockaddr_storage *fr
 	t->st.started = false; /* the next packet starts a new sequence */
 	t->st.have_transit = false;
 	t->nnack = 0;
-	t->relatched = true;
 	t->relatches++;
 	atomic_store_explicit(&t->a_relatched, t->relatches, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ing->relatched, 1, memory_order_relaxed);
