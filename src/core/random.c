@@ -107,15 +107,38 @@ void vtp_uuid_v4(char out[VTP_UUID_BUFLEN])
 	format_uuid(b, out);
 }
 
+/* RFC 9562 §6.2 method 1: the 12 bits after the version are a counter that
+ * starts at a random value below 2048 each millisecond and counts up within
+ * it (a 4097th id in one millisecond borrows the next one), so the ids of one
+ * process are strictly increasing. Readers that order rows by time and then
+ * id (the room event journal) see one process's events in the order it wrote
+ * them even within a millisecond. */
+static pthread_mutex_t v7_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t v7_last_ms;
+static unsigned v7_seq;
+
 void vtp_uuid_v7(char out[VTP_UUID_BUFLEN])
 {
 	unsigned char b[16];
 	uint64_t ms = (uint64_t)vtp_now_ms();
+	unsigned seq;
 
 	vtp_random_bytes(b + 6, 10);
+	pthread_mutex_lock(&v7_lock);
+	if (ms > v7_last_ms) {
+		v7_last_ms = ms;
+		v7_seq = ((unsigned)(b[6] & 0x07) << 8) | b[7];
+	} else if (++v7_seq > 0xfff) {
+		v7_last_ms++;
+		v7_seq = 0;
+	}
+	ms = v7_last_ms;
+	seq = v7_seq;
+	pthread_mutex_unlock(&v7_lock);
 	for (int i = 0; i < 6; i++)
 		b[i] = (unsigned char)(ms >> (40 - 8 * i));
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x70);
+	b[6] = (unsigned char)(0x70 | (seq >> 8));
+	b[7] = (unsigned char)(seq & 0xff);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
 	format_uuid(b, out);
 }

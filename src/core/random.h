@@ -14,8 +14,10 @@ void vtp_random_bytes(void *buf, size_t n);
 void vtp_random_hex(char *out, size_t n);
 /* Random (version 4) UUID, lowercase canonical form. */
 void vtp_uuid_v4(char out[VTP_UUID_BUFLEN]);
-/* Time-ordered (version 7) UUID: 48-bit Unix ms, then random. For rows that
- * are appended in time order (audit entries), so B-tree inserts stay local. */
+/* Time-ordered (version 7) UUID: 48-bit Unix ms, a 12-bit counter within
+ * the millisecond, then random. Strictly increasing within a process, so
+ * rows ordered by time then id keep the order one process wrote them in;
+ * B-tree inserts stay local. */
 void vtp_uuid_v7(char out[VTP_UUID_BUFLEN]);
 /* True if s is a canonical 8-4-4-4-12 hex UUID (either case). When out is
  * non-NULL it receives the lowercase form. */

@@ -221,6 +221,31 @@ static void test_uuid_v4(void **state)
 	free(ids);
 }
 
+/* Version 7 ids of one process are strictly increasing, also within one
+ * millisecond (the room event journal orders by time, then id). 20,000 ids
+ * take a few milliseconds, so many share one. */
+static void test_uuid_v7_increasing(void **state)
+{
+	enum { N = 20000 };
+	char prev[VTP_UUID_BUFLEN] = "", u[VTP_UUID_BUFLEN];
+	int same_ms = 0;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		vtp_uuid_v7(u);
+		assert_int_equal(strlen(u), 36);
+		assert_int_equal(u[14], '7');                     /* version */
+		assert_non_null(strchr("89ab", u[19]));           /* variant */
+		if (i > 0) {
+			if (strcmp(prev, u) >= 0)
+				fail_msg("id %d not after the one before: %s then %s", i, prev, u);
+			same_ms += memcmp(prev, u, 13) == 0; /* the 48-bit time */
+		}
+		memcpy(prev, u, sizeof(u));
+	}
+	assert_true(same_ms > 0);
+}
+
 static void test_uuid_parse(void **state)
 {
 	static const struct {
@@ -533,6 +558,7 @@ int main(void)
 		cmocka_unit_test(test_time_parse_refuses),
 		cmocka_unit_test(test_clock_injection),
 		cmocka_unit_test(test_uuid_v4),
+		cmocka_unit_test(test_uuid_v7_increasing),
 		cmocka_unit_test(test_uuid_parse),
 		cmocka_unit_test(test_random_hex),
 		cmocka_unit_test(test_path_encode),
