@@ -273,3 +273,44 @@ test('a track whose packets all carry another SSRC than the registered one says 
   assert.equal(t.state, 'ended');
   assert.equal(t.error, 'SSRC 5678 received, 1234 registered');
 });
+
+// ---- a participant that gave the file nothing ---------------------------------------------------
+
+test('a recording whose participant never sent a keyframe, or whose track dropped everything, ends done with warnings naming them', async () => {
+  const r = await startRec(srv, u.owner.token);
+  const ada = { a: await registered(r.id, audio({ peerId: 'ada', fullName: 'Ada Lovelace' })), v: await registered(r.id, video({ peerId: 'ada', fullName: 'Ada Lovelace' })) };
+  const bob = await registered(r.id, video({ peerId: 'bob', fullName: 'Bob Nokey' }));
+  const cat = await registered(r.id, video({ peerId: 'cat', fullName: 'Cat Wrongpt' }));
+  const [bobSock, catSock] = [await feedbackSocket(), await feedbackSocket()];
+  const bobSender = new Vp8Sender(bobSock, bob.port).start(); // delta frames only
+  const catSender = new Vp8Sender(catSock, cat.port, { pt: 100 }).start();
+  try {
+    const ff = await run('ffmpeg', ffmpegArgs({ videoPort: ada.v.port, audioPort: ada.a.port, seconds: 3 }));
+    assert.equal(ff.code, 0, ff.stderr);
+    await waitFor(async () => (await trackOf(r.id, cat.trackId)).state === 'misconfigured', 'cat misconfigured');
+  } finally {
+    bobSender.stop();
+    catSender.stop();
+    bobSock.close();
+    catSock.close();
+  }
+  const stop = await srv.api('POST', `/api/v1/recordings/${r.id}/stop`, { token: u.owner.token, timeoutMs: 60000 });
+  assert.equal(stop.status, 200, show(stop));
+  const rec = await waitFor(async () => {
+    const x = await srv.api('GET', `/api/v1/recordings/${r.id}`, { token: u.owner.token, timeoutMs: 60000 });
+    assert.notEqual(x.json.status, 'failed', `composition failed: ${JSON.stringify(x.json.error)}`);
+    return x.json.status === 'done' ? x.json : null;
+  }, 'the composed recording', 180000);
+  const w = rec.warnings || [];
+  const of = (trackId) => w.find((x) => x.trackId === trackId);
+  assert.equal(of(bob.trackId)?.code, 'no_video_decoded', JSON.stringify(w));
+  assert.equal(of(bob.trackId).peerId, 'bob');
+  assert.ok(of(bob.trackId).packets > 0 && /Bob Nokey's video track: \d+ packets received, but no keyframe/.test(of(bob.trackId).message), JSON.stringify(w));
+  assert.equal(of(cat.trackId)?.code, 'no_video_decoded', JSON.stringify(w));
+  assert.equal(of(cat.trackId).packets, 0);
+  assert.match(of(cat.trackId).message, /^Cat Wrongpt's video track recorded nothing/);
+  assert.equal(of(ada.v.trackId), undefined, 'Ada gave a picture');
+  assert.equal(of(ada.a.trackId), undefined, 'Ada gave sound');
+  const catTrack = rec.tracks.find((t) => t.trackId === cat.trackId);
+  assert.equal(catTrack.error, 'payload type 100 received, 96 registered');
+});
