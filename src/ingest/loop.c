@@ -12,8 +12,13 @@
  *
  * Feedback: a video track gets a PLI and a FIR as soon as its first packet
  * arrives, so that the capture starts at a keyframe, and a PLI after loss
- * or a pause (at most every PLI_MIN_NS); every track with a known SSRC gets
- * a receiver report every second. Timer ticks flush each log's buffer to
+ * or a pause (at most every PLI_MIN_NS), repeated with back-off until a
+ * keyframe arrives; every track with a known SSRC gets a receiver report
+ * every second. It goes where feedback_dest says: an SFU may read it on
+ * another socket than the one it sends from (a registered address, or one
+ * learned from Janus's keep-alives, see on_keepalive). A track whose
+ * packets are all dropped for a reason the integrator can fix publishes
+ * it (misfit). Timer ticks flush each log's buffer to
  * the kernel every FLUSH_NS (so a kill -9 loses at most that), publish
  * bitrates, and notice peers silent for idle_seconds.
  *
