@@ -181,6 +181,29 @@ test('a registered feedback address receives the keyframe requests and receiver 
   }
 });
 
+test('a registered feedback address gets nothing once the sender has gone idle (the recorder is no reflector)', async () => {
+  const r = await startRec(srv, u.owner.token);
+  const sfu = await feedbackSocket();
+  const at = await registered(r.id, audio({ peerId: 'gone', feedback: { ip: '127.0.0.1', port: sfu.port } }));
+  const media = await feedbackSocket();
+  const sender = new Vp8Sender(media, at.port, { pt: 111 }).start(50);
+  try {
+    await waitFor(() => sfu.fb.rr >= 1, `a receiver report while media arrives: ${JSON.stringify(sfu.fb)}`);
+  } finally {
+    sender.stop();
+  }
+  try {
+    // idle after 10 s of silence (the ingest's idle timeout); from then on nothing goes to the address
+    await waitFor(async () => (await trackOf(r.id, at.trackId)).state === 'idle', 'the track idle', 30000);
+    const rr = sfu.fb.rr;
+    await sleep(3000);
+    assert.equal(sfu.fb.rr, rr, `receiver reports after the sender went idle: ${sfu.fb.rr - rr}`);
+  } finally {
+    media.close();
+    sfu.close();
+  }
+});
+
 test('a feedback address must be a unicast IPv4 literal and a port 1..65535', async () => {
   const r = await startRec(srv, u.owner.token);
   const bad = [
