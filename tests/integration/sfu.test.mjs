@@ -10,6 +10,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import fs from 'node:fs';
+import path from 'node:path';
 import { startServer, cleanupAll, sleep } from './lib/server.mjs';
 import { show, expectError, makeUsers, startRec } from './lib/util.mjs';
 import { run, Relay, ffmpegArgs } from './lib/media.mjs';
@@ -336,4 +338,47 @@ test('a recording whose participant never sent a keyframe, or whose track droppe
   assert.equal(of(ada.a.trackId), undefined, 'Ada gave sound');
   const catTrack = rec.tracks.find((t) => t.trackId === cat.trackId);
   assert.equal(catTrack.error, 'payload type 100 received, 96 registered');
+  await pageShows(r.id, [of(bob.trackId).message, of(cat.trackId).message], ['payload type 100 received, 96 registered']);
 });
+
+/** Chromium, when installed: the recording page shows the warnings and the tracks' errors. */
+async function pageShows(id, warnings, trackErrors) {
+  if (!fs.existsSync(process.env.CHROMIUM || '/usr/bin/chromium')) {
+    console.log('# sfu: no Chromium; the page was not checked');
+    return;
+  }
+  let chromium;
+  try {
+    ({ chromium } = await import('playwright-core'));
+  } catch (e) {
+    if (e.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    console.log('# sfu: playwright-core is not installed (tests/package.json); the page was not checked');
+    return;
+  }
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
+  try {
+    const me = await srv.api('GET', '/api/v1/users/me', { token: u.owner.token });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const session = { token: u.owner.token, expiresAt: new Date(Date.now() + 3600e3).toISOString(), user: me.json };
+    await context.addInitScript((x) => localStorage.setItem('vtp.session', x), JSON.stringify(session));
+    const page = await context.newPage();
+    const problems = [];
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(`${srv.url}/web/recording.html?id=${id}`);
+    await page.waitForSelector('#warnings li[data-code="no_video_decoded"]', { timeout: 30000 });
+    await page.waitForSelector('#tracks .track-error', { timeout: 30000 });
+    const shownWarnings = await page.textContent('#warnings');
+    for (const m of warnings) assert.ok(shownWarnings.includes(m), `the page shows: ${m}\n${shownWarnings}`);
+    const shownTracks = await page.textContent('#tracks');
+    for (const m of trackErrors) assert.ok(shownTracks.includes(m), `the tracks table shows: ${m}\n${shownTracks}`);
+    if (process.env.VTP_TEST_ARTIFACTS) {
+      const dir = path.join(process.env.VTP_TEST_ARTIFACTS, 'sfu');
+      fs.mkdirSync(dir, { recursive: true });
+      await page.screenshot({ path: path.join(dir, 'recording-undecoded.png'), fullPage: true });
+    }
+    assert.deepEqual(problems, []);
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+}
