@@ -175,7 +175,10 @@
         el('th', { scope: 'col', class: 'num' }, 'Packets'), el('th', { scope: 'col', class: 'num' }, 'Lost'),
         el('th', { scope: 'col', class: 'num' }, 'Received'), el('th', { scope: 'col', class: 'num' }, 'Bitrate'))),
       el('tbody', null, tracks.map((t) => el('tr', null,
-        el('td', null, t.fullName || nameOf(t.userId) || t.peerId || '—'),
+        // a track that drops everything (wrong payload type, SSRC, address, key) or cannot be
+        // written says why under its name: that is where an integrator looks first
+        el('td', null, t.fullName || nameOf(t.userId) || t.peerId || '—',
+          t.error ? el('div', { class: 'error track-error' }, `${t.state === 'misconfigured' ? 'Misconfigured: ' : ''}${t.error}`) : null),
         el('td', null, t.kind || '—'),
         el('td', null, t.codec || '—'),
         num(t.packets), num(t.lost),

@@ -253,6 +253,27 @@ static int cmp_peer_start(const void *a, const void *b)
 	return p->start_ns < q->start_ns ? -1 : p->start_ns > q->start_ns;
 }
 
+/* Tracks that give the file nothing (no keyframe ever, nothing received):
+ * the recording is done without them, and its warnings say so. */
+static void undecoded(job *j)
+{
+	for (size_t i = 0; i < j->nt; i++) {
+		const vtp__ctrack *t = &j->t[i];
+		vtp_compose_undecoded *u;
+
+		if (t->frames > 0)
+			continue;
+		if (j->r->nundecoded++ >= VTP_COMPOSE_MAX_UNDECODED)
+			continue;
+		u = &j->r->undecoded[j->r->nundecoded - 1];
+		snprintf(u->track_id, sizeof u->track_id, "%s", t->track_id ? t->track_id : "");
+		snprintf(u->peer_id, sizeof u->peer_id, "%s", t->peer_id ? t->peer_id : "");
+		snprintf(u->full_name, sizeof u->full_name, "%s", t->full_name ? t->full_name : "");
+		u->video = t->video;
+		u->rtp_packets = t->rtp_packets;
+	}
+}
+
 /* Timeline bounds and each peer's presence. false when nothing plays. */
 static bool timeline(job *j)
 {
@@ -281,6 +302,7 @@ static bool timeline(job *j)
 		else
 			j->r->audio_tracks++;
 	}
+	undecoded(j);
 	if (j->t0 == INT64_MAX)
 		return false;
 	/* Join order. */

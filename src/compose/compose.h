@@ -48,6 +48,16 @@ typedef struct vtp_compose_opts {
 	void *ud;
 } vtp_compose_opts;
 
+/* A track that gave the file nothing: no picture (a video track without a
+ * keyframe, or without packets) or no sound. */
+#define VTP_COMPOSE_MAX_UNDECODED 16
+
+typedef struct vtp_compose_undecoded {
+	char track_id[40], peer_id[256], full_name[256];
+	bool video;
+	uint64_t rtp_packets;   /* received and kept; 0: nothing arrived */
+} vtp_compose_undecoded;
+
 typedef struct vtp_compose_result {
 	double duration_seconds;  /* of the media written */
 	int64_t file_size;
@@ -63,6 +73,10 @@ typedef struct vtp_compose_result {
 	int hls_segments;         /* 0 when no HLS was asked for */
 	bool hls_copied;          /* HLS reuses the file's H.264 */
 	double thumb_at_seconds;  /* where the thumbnail was taken, -1: none */
+	/* tracks that gave nothing decodable (the first MAX of them; the
+	 * count is of all) */
+	vtp_compose_undecoded undecoded[VTP_COMPOSE_MAX_UNDECODED];
+	int nundecoded;
 	char error[256];          /* when the call fails: what went wrong */
 } vtp_compose_result;
 

@@ -365,7 +365,8 @@ static long double cross(pt2 a, pt2 b, pt2 c)
 
 static void hull(pt2 *p, size_t n, vtp__envelope *env)
 {
-	qsort(p, n, sizeof *p, cmp_pt);
+	if (n) /* a track that received nothing has no samples (p NULL) */
+		qsort(p, n, sizeof *p, cmp_pt);
 	pt2 *h = vtp_malloc((n ? n : 1) * sizeof *h);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {

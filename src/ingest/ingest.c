@@ -102,6 +102,9 @@ typedef struct track_json {
 	const char *id, *peer_id, *full_name, *kind, *codec, *state;
 	int64_t packets, bytes, lost, reordered, duplicates, dropped, bitrate;
 	int64_t relatched, ssrc_changes; /* the track followed a new sender */
+	int64_t keyframe_requests;
+	const char *feedback_to;  /* optional: "ip:port" where feedback goes */
+	const char *feedback_via; /* optional: why there */
 	double jitter_ms;
 	int64_t first_ms, last_ms;
 	const char *error;   /* optional */
@@ -121,7 +124,7 @@ static void write_track_json(vtp_jw *w, const track_json *j)
 		{"packets", j->packets}, {"bytes", j->bytes}, {"lost", j->lost},
 		{"reordered", j->reordered}, {"duplicates", j->duplicates},
 		{"dropped", j->dropped}, {"relatched", j->relatched},
-		{"ssrcChanges", j->ssrc_changes},
+		{"ssrcChanges", j->ssrc_changes}, {"keyframeRequests", j->keyframe_requests},
 	};
 
 	vtp_jw_object_begin(w);
@@ -155,6 +158,12 @@ static void write_track_json(vtp_jw *w, const track_json *j)
 	vtp_jw_time(w, j->first_ms);
 	vtp_jw_key(w, "lastPacketAt");
 	vtp_jw_time(w, j->last_ms);
+	if (j->feedback_to) {
+		vtp_jw_key(w, "feedbackTo");
+		vtp_jw_string(w, j->feedback_to);
+		vtp_jw_key(w, "feedbackVia");
+		vtp_jw_string(w, j->feedback_via);
+	}
 	if (j->error) {
 		vtp_jw_key(w, "error");
 		vtp_jw_string(w, j->error);
@@ -174,20 +183,59 @@ static void write_track_json(vtp_jw *w, const track_json *j)
 	vtp_jw_object_end(w);
 }
 
+/* Why every recent packet was dropped, in the integrator's terms (the
+ * registration to fix is theirs). NULL when the track has no such problem. */
+static const char *problem_text(const track *t, int problem, char *buf, size_t len)
+{
+	uint32_t v = atomic_load_explicit(&t->a_problem_value, memory_order_relaxed);
+
+	switch (problem) {
+	case PROBLEM_PT:
+		snprintf(buf, len, "payload type %u received, %d registered", (unsigned)v, t->pt);
+		return buf;
+	case PROBLEM_SSRC:
+		if (t->ssrc_fixed)
+			snprintf(buf, len, "SSRC %u received, %u registered", (unsigned)v,
+				 (unsigned)t->ssrc_expected);
+		else
+			snprintf(buf, len, "SSRC %u received, %u expected (the sender's first)",
+				 (unsigned)v,
+				 (unsigned)atomic_load_explicit(&t->a_ssrc, memory_order_relaxed));
+		return buf;
+	case PROBLEM_SOURCE:
+		return "RTP received from another address than the sender the track follows";
+	case PROBLEM_SRTP:
+		return "SRTP that does not authenticate with the track's key received";
+	default:
+		return NULL;
+	}
+}
+
+static const char *const feedback_via_names[] = {
+	[FEEDBACK_REGISTERED] = "registered", [FEEDBACK_KEEPALIVE] = "keepalive",
+	[FEEDBACK_RTCP] = "rtcp", [FEEDBACK_RTP] = "rtp",
+};
+
 /* A live track's entry, from the counters the loop publishes. */
 static void write_track(vtp_jw *w, track *t)
 {
 #define LOAD(f) ((int64_t)atomic_load_explicit(&t->f, memory_order_relaxed))
 	int cap_errno = atomic_load_explicit(&t->a_cap_errno, memory_order_relaxed);
 	int last_errno = atomic_load_explicit(&t->a_cap_last_errno, memory_order_relaxed);
+	int state = atomic_load_explicit(&t->a_state, memory_order_relaxed);
+	int problem = atomic_load_explicit(&t->a_problem, memory_order_relaxed);
+	int via = atomic_load_explicit(&t->a_feedback_via, memory_order_relaxed);
+	uint64_t fb = atomic_load_explicit(&t->a_feedback_to, memory_order_relaxed);
+	char problem_buf[128], fb_text[32];
 	track_json j = {
 		.id = t->id, .peer_id = t->peer_id, .full_name = t->full_name,
 		.kind = t->video ? "video" : "audio", .codec = t->codec,
-		.state = state_name(atomic_load_explicit(&t->a_state, memory_order_relaxed)),
+		.state = state_name(state),
 		.packets = LOAD(a_packets), .bytes = LOAD(a_bytes), .lost = LOAD(a_lost),
 		.reordered = LOAD(a_reordered), .duplicates = LOAD(a_duplicates),
 		.dropped = LOAD(a_dropped), .bitrate = LOAD(a_bitrate),
 		.relatched = LOAD(a_relatched), .ssrc_changes = LOAD(a_ssrc_changes),
+		.keyframe_requests = t->video ? LOAD(a_keyframe_requests) : -1,
 		.jitter_ms = (double)LOAD(a_jitter_us) / 1000.0,
 		.first_ms = LOAD(a_first_ms), .last_ms = LOAD(a_last_ms),
 		.error = cap_errno ? strerror(cap_errno) : NULL,
@@ -198,6 +246,20 @@ static void write_track(vtp_jw *w, track *t)
 	};
 #undef LOAD
 
+	/* a packet log that cannot be written says so first; then a track
+	 * that drops everything it gets, and why */
+	if (!cap_errno && problem != PROBLEM_NONE) {
+		j.error = problem_text(t, problem, problem_buf, sizeof(problem_buf));
+		if (state == TRACK_WAITING || state == TRACK_RECEIVING || state == TRACK_IDLE)
+			j.state = "misconfigured";
+	}
+	if (fb && via > FEEDBACK_NONE && via <= FEEDBACK_RTP) {
+		snprintf(fb_text, sizeof(fb_text), "%u.%u.%u.%u:%u", (unsigned)(fb >> 40) & 255,
+			 (unsigned)(fb >> 32) & 255, (unsigned)(fb >> 24) & 255,
+			 (unsigned)(fb >> 16) & 255, (unsigned)fb & 0xffff);
+		j.feedback_to = fb_text;
+		j.feedback_via = feedback_via_names[via];
+	}
 	write_track_json(w, &j);
 }
 
@@ -459,6 +521,53 @@ out:
 	return rc;
 }
 
+/* "feedback": {"ip", "port"}: where an SFU reads the feedback for this
+ * track (Janus: the rtp_forward's rtcp_port socket, mediasoup without
+ * rtcp-mux: the PlainTransport's rtcpTuple). A literal IPv4 address (the
+ * media sockets are IPv4; no names, so nothing is resolved), unicast, port
+ * 1..65535. The caller is one allowed to add tracks to the recording, and
+ * the audit log keeps the address; the loop sends there only while the
+ * track receives media, and only small paced packets (see loop.c). */
+static int parse_feedback(json_t *body, track *t, vtp_fail *fail)
+{
+	json_t *v = json_object_get(body, "feedback");
+	json_t *port;
+	const char *ip;
+	struct sockaddr_in *sa = (struct sockaddr_in *)(void *)&t->fb_fixed_addr;
+	struct in6_addr ip6;
+	uint32_t host;
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_object(v))
+		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "feedback",
+				    "feedback must be {\"ip\", \"port\"}");
+	ip = json_string_value(json_object_get(v, "ip"));
+	port = json_object_get(v, "port");
+	if (ip && inet_pton(AF_INET6, ip, &ip6) == 1)
+		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "feedback.ip",
+				    "feedback.ip must be an IPv4 address: this server's media "
+				    "sockets are IPv4");
+	memset(sa, 0, sizeof(*sa));
+	if (!ip || strlen(ip) > 15 || inet_pton(AF_INET, ip, &sa->sin_addr) != 1)
+		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "feedback.ip",
+				    "feedback.ip must be an IPv4 address such as 192.0.2.10");
+	host = ntohl(sa->sin_addr.s_addr);
+	if ((host >> 24) == 0 || IN_MULTICAST(host) || host >= 0xf0000000u)
+		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "feedback.ip",
+				    "feedback.ip must be a unicast address (not 0.0.0.0/8, "
+				    "multicast or broadcast)");
+	if (!json_is_integer(port) || json_integer_value(port) < 1 ||
+	    json_integer_value(port) > 65535)
+		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "feedback.port",
+				    "feedback.port must be an integer 1..65535");
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)json_integer_value(port));
+	t->fb_fixed_len = sizeof(*sa);
+	t->fb_fixed = true;
+	return 0;
+}
+
 static int parse_track(json_t *body, track *t, vtp_fail *fail)
 {
 	const char *kind, *codec, *user_id;
@@ -613,6 +722,23 @@ int vtp__track_open_log(vtp_ingest *ing, const vtp_recording *rec, track *t, cha
 			    "cannot create the track's capture file");
 }
 
+/* The audit entry of a registration: a registered feedback address is
+ * where this server will send packets, so it is kept with who asked. */
+static json_t *track_audit(const track *t, bool srtp)
+{
+	json_t *a = json_pack("{ss ss ss si sb}", "trackId", t->id, "peerId", t->peer_id, "kind",
+			      t->video ? "video" : "audio", "port", t->port, "srtp", srtp);
+
+	if (t->fb_fixed) {
+		char host[64] = "?";
+		int port = 0;
+
+		vtp__addr_text(&t->fb_fixed_addr, host, sizeof(host), &port);
+		json_object_set_new(a, "feedback", json_pack("{ss si}", "ip", host, "port", port));
+	}
+	return a;
+}
+
 int vtp_ingest_add_track(vtp_ingest *ing, const vtp_actor *who, const char *recording_id,
 			 json_t *body, vtp_buf *info_json, vtp_fail *fail)
 {
@@ -641,6 +767,9 @@ int vtp_ingest_add_track(vtp_ingest *ing, const vtp_actor *who, const char *reco
 		if (rc)
 			goto out;
 	}
+	rc = parse_feedback(body, t, fail);
+	if (rc)
+		goto out;
 	rc = parse_srtp(body, t, our_key, &want_srtp, fail);
 	if (rc)
 		goto out;
@@ -693,9 +822,7 @@ int vtp_ingest_add_track(vtp_ingest *ing, const vtp_actor *who, const char *reco
 	pthread_mutex_unlock(&ing->ctl_mu);
 
 	vtp_recordings_audit_track(ing->cfg.recordings, who, rec.id, "track_add",
-				   json_pack("{ss ss ss si sb}", "trackId", t->id, "peerId", t->peer_id,
-					     "kind", t->video ? "video" : "audio", "port", t->port,
-					     "srtp", want_srtp));
+				   track_audit(t, want_srtp));
 	VTP_INFO("recording %s: track %s (%s %s, pt %d) of peer registered on port %d", rec.id,
 		 t->id, t->video ? "video" : "audio", t->codec, t->pt, t->port);
 	vtp_jw_init(&w, info_json);
@@ -1060,7 +1187,7 @@ static void write_summary(vtp_jw *w, const char *path, int64_t *last_ms)
 		.packets = (int64_t)s.rtp_packets, .bytes = (int64_t)s.rtp_bytes,
 		.lost = (int64_t)s.seq_missing, .reordered = (int64_t)s.reordered_or_dup,
 		.duplicates = -1, .dropped = -1, .bitrate = -1, .jitter_ms = -1,
-		.relatched = (int64_t)s.relatches, .ssrc_changes = -1,
+		.relatched = (int64_t)s.relatches, .ssrc_changes = -1, .keyframe_requests = -1,
 		.first_ms = (int64_t)(s.first_arrival_ns / 1000000ULL),
 		.last_ms = (int64_t)(s.last_arrival_ns / 1000000ULL),
 		.log_end = s.end == VTP_CAPR_END ? "clean" : s.end == VTP_CAPR_TORN ? "torn" : "corrupt",

@@ -38,6 +38,16 @@ enum track_state {
 	TRACK_FAILED,      /* its packet log could not be written */
 };
 
+/* Why every recent packet of a track was dropped (its Recording shows the
+ * track "misconfigured" with the reason, see ingest.c write_track). */
+enum track_problem {
+	PROBLEM_NONE = 0,
+	PROBLEM_PT,        /* value: the payload type received */
+	PROBLEM_SSRC,      /* value: the SSRC received */
+	PROBLEM_SOURCE,    /* RTP from another address than the followed sender */
+	PROBLEM_SRTP,      /* SRTP that does not authenticate with the track's key */
+};
+
 enum drop_reason {
 	DROP_GARBAGE = 0,  /* neither RTP nor RTCP, or malformed */
 	DROP_SOURCE,       /* from another address than the latched one */
@@ -86,6 +96,15 @@ typedef struct pending_rtcp {
 	uint8_t data[PENDING_RTCP_MAX];
 } pending_rtcp;
 
+/* Where a plain-RTP track's feedback goes, in this order of preference. */
+enum feedback_via {
+	FEEDBACK_NONE = 0,
+	FEEDBACK_REGISTERED, /* the registration's "feedback" address */
+	FEEDBACK_KEEPALIVE,  /* learned from an SFU's keep-alives */
+	FEEDBACK_RTCP,       /* where the sender's RTCP comes from */
+	FEEDBACK_RTP,        /* the RTP source (rtcp-mux) */
+};
+
 typedef struct track {
 	int src_kind;           /* SRC_TRACK */
 	_Atomic int refs;
@@ -106,6 +125,9 @@ typedef struct track {
 				 * ours for feedback (outbound); NULL otherwise */
 	bool no_fir;            /* WHIP: the peer did not offer ccm fir */
 	bool use_nack;          /* WHIP: the peer retransmits on generic NACK */
+	bool fb_fixed;          /* the registration named where feedback goes */
+	struct sockaddr_storage fb_fixed_addr;
+	socklen_t fb_fixed_len;
 	vtp_capw *cap;
 	int64_t created_ms;
 	struct track *reg_next; /* registry list (reg_mu) */
@@ -144,6 +166,18 @@ typedef struct track {
 	uint64_t past_received, past_lost; /* of the senders before the current one */
 	pending_rtcp *pending;  /* PENDING_RTCP entries, allocated when first needed */
 	int npending;
+	bool fb_learned;        /* fb_addr: an SFU's feedback socket, known by its
+				 * keep-alives (Janus's rtp_forward rtcp_port) */
+	struct sockaddr_storage fb_addr;
+	socklen_t fb_len;
+	bool keepalive_held;    /* a keep-alive came before the media: its address
+				 * becomes fb_addr if the media comes from its host */
+	struct sockaddr_storage keepalive_addr;
+	socklen_t keepalive_len;
+	bool want_keyframe;     /* asked for one and none came yet */
+	uint64_t keyframe_wait_ns; /* until the next request (back-off) */
+	uint64_t misfits;       /* packets dropped as misconfigured since the last good one */
+	int problem;            /* enum track_problem, as published */
 
 	/* published */
 	_Atomic uint64_t a_packets, a_bytes, a_lost, a_reordered, a_duplicates,
@@ -157,6 +191,11 @@ typedef struct track {
 	_Atomic int a_cap_last_errno;  /* of the last write failure, kept after recovery */
 	_Atomic uint32_t a_ssrc;
 	_Atomic uint64_t a_relatched, a_ssrc_changes;
+	_Atomic int a_problem;         /* enum track_problem */
+	_Atomic uint32_t a_problem_value;
+	_Atomic uint64_t a_keyframe_requests;
+	_Atomic uint64_t a_feedback_to; /* IPv4 << 16 | port, 0 while unknown */
+	_Atomic int a_feedback_via;     /* enum feedback_via */
 
 	/* keeper */
 	char participant_id[VTP_UUID_BUFLEN];

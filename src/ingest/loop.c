@@ -12,8 +12,13 @@
  *
  * Feedback: a video track gets a PLI and a FIR as soon as its first packet
  * arrives, so that the capture starts at a keyframe, and a PLI after loss
- * or a pause (at most every PLI_MIN_NS); every track with a known SSRC gets
- * a receiver report every second. Timer ticks flush each log's buffer to
+ * or a pause (at most every PLI_MIN_NS), repeated with back-off until a
+ * keyframe arrives; every track with a known SSRC gets a receiver report
+ * every second. It goes where feedback_dest says: an SFU may read it on
+ * another socket than the one it sends from (a registered address, or one
+ * learned from Janus's keep-alives, see on_keepalive). A track whose
+ * packets are all dropped for a reason the integrator can fix publishes
+ * it (misfit). Timer ticks flush each log's buffer to
  * the kernel every FLUSH_NS (so a kill -9 loses at most that), publish
  * bitrates, and notice peers silent for idle_seconds.
  *
@@ -56,6 +61,10 @@ const char *const vtp__drop_names[DROP_COUNT] = {
 	"srtp_auth", "srtp_replay",
 };
 
+#define KEYFRAME_RETRY_FIRST_NS (250 * 1000000ULL)
+#define KEYFRAME_RETRY_MAX_NS (2000 * 1000000ULL)
+#define MISFIT_MIN 5                           /* dropped packets before a track says why */
+#define MISFIT_QUIET_NS (1000 * 1000000ULL)    /* ...with no good one for this long */
 #define NACK_WAIT_NS (250 * 1000000ULL)  /* a NACKed packet still missing: PLI */
 /* A latched sender silent this long may be replaced by a new one. Shorter
  * than any idle timeout, longer than any pause a live sender makes. */
@@ -124,19 +133,73 @@ static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_st
 		      sizeof(struct in6_addr)) == 0;
 }
 
-/* Feedback goes where the sender's RTCP comes from (it listens there), else
- * to its RTP source (rtcp-mux). */
+/* Where feedback goes: the address the registration named (an SFU that
+ * reads feedback on a socket of its own), else the SFU socket its
+ * keep-alives revealed (Janus's rtcp_port), else where the sender's RTCP
+ * comes from (ffmpeg and GStreamer listen there), else its RTP source
+ * (rtcp-mux). */
+static enum feedback_via feedback_dest(const track *t, const struct sockaddr_storage **to,
+				       socklen_t *tolen)
+{
+	if (t->fb_fixed) {
+		*to = &t->fb_fixed_addr;
+		*tolen = t->fb_fixed_len;
+		return FEEDBACK_REGISTERED;
+	}
+	if (t->fb_learned) {
+		*to = &t->fb_addr;
+		*tolen = t->fb_len;
+		return FEEDBACK_KEEPALIVE;
+	}
+	if (t->rtcp_latched) {
+		*to = &t->rtcp_src;
+		*tolen = t->rtcp_srclen;
+		return FEEDBACK_RTCP;
+	}
+	if (t->latched) {
+		*to = &t->src;
+		*tolen = t->srclen;
+		return FEEDBACK_RTP;
+	}
+	return FEEDBACK_NONE;
+}
+
+/* For the Recording's tracks: where feedback goes now (the sockets are
+ * IPv4, so address and port fit one atomic). */
+static void publish_feedback_dest(track *t)
+{
+	const struct sockaddr_storage *to = NULL;
+	socklen_t tolen = 0;
+	enum feedback_via via = feedback_dest(t, &to, &tolen);
+	uint64_t packed = 0;
+
+	if (via != FEEDBACK_NONE && to->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)to;
+
+		packed = (uint64_t)ntohl(a->sin_addr.s_addr) << 16 | ntohs(a->sin_port);
+	}
+	atomic_store_explicit(&t->a_feedback_to, packed, memory_order_relaxed);
+	atomic_store_explicit(&t->a_feedback_via, (int)via, memory_order_relaxed);
+}
+
 static void send_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n)
 {
-	const struct sockaddr_storage *to = t->rtcp_latched ? &t->rtcp_src : &t->src;
-	socklen_t tolen = t->rtcp_latched ? t->rtcp_srclen : t->srclen;
+	const struct sockaddr_storage *to = NULL;
+	socklen_t tolen = 0;
+	enum feedback_via via;
 	uint8_t protected_buf[12 + 4 * NACK_PENDING + VTP_SRTP_MAX_TRAILER];
 
 	if (t->whip) {
 		vtp__whip_send_rtcp(ing, t->whip, p, n);
 		return;
 	}
-	if (!n || (!t->latched && !t->rtcp_latched))
+	via = feedback_dest(t, &to, &tolen);
+	if (!n || via == FEEDBACK_NONE)
+		return;
+	/* Not a reflector: an address that is not the sender's own gets
+	 * feedback only while the sender sends (present), and feedback is
+	 * small and paced (an RR a second, keyframe requests with back-off). */
+	if ((via == FEEDBACK_REGISTERED || via == FEEDBACK_KEEPALIVE) && !t->present)
 		return;
 	if (t->srtp) {
 		/* an SRTP sender takes only SRTCP; what we cannot protect
@@ -157,6 +220,11 @@ static void send_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n)
 	}
 }
 
+/* Asks for a keyframe (at most every PLI_MIN_NS) and remembers that one
+ * is wanted: until a keyframe arrives, the tick asks again after
+ * KEYFRAME_RETRY_FIRST_NS, then twice as long each time up to
+ * KEYFRAME_RETRY_MAX_NS (a request can be lost, or reach an SFU that
+ * forwards it only when its publisher is ready). */
 static void ask_keyframe(vtp_ingest *ing, track *t, uint64_t now, bool with_fir)
 {
 	uint8_t buf[64];
@@ -164,15 +232,64 @@ static void ask_keyframe(vtp_ingest *ing, track *t, uint64_t now, bool with_fir)
 
 	if (!t->video || !t->have_ssrc)
 		return;
+	if (!t->want_keyframe) {
+		t->want_keyframe = true;
+		t->keyframe_wait_ns = KEYFRAME_RETRY_FIRST_NS;
+	}
 	if (t->last_pli_ns && now - t->last_pli_ns < PLI_MIN_NS)
 		return;
 	t->last_pli_ns = now;
+	atomic_fetch_add_explicit(&t->a_keyframe_requests, 1, memory_order_relaxed);
 	n = vtp_rtcp_build_pli(buf, sizeof(buf), t->our_ssrc, t->ssrc);
 	send_rtcp(ing, t, buf, n);
 	if (with_fir && !t->no_fir) {
 		n = vtp_rtcp_build_fir(buf, sizeof(buf), t->our_ssrc, t->ssrc, t->fir_seq++);
 		send_rtcp(ing, t, buf, n);
 	}
+}
+
+/* The tick: a keyframe asked for and still not come is asked for again,
+ * with back-off, while the sender sends. */
+static void ask_keyframe_again(vtp_ingest *ing, track *t, uint64_t now)
+{
+	if (!t->want_keyframe || !t->present || t->failed || now < t->last_pli_ns ||
+	    now - t->last_pli_ns < t->keyframe_wait_ns)
+		return;
+	t->keyframe_wait_ns *= 2;
+	if (t->keyframe_wait_ns > KEYFRAME_RETRY_MAX_NS)
+		t->keyframe_wait_ns = KEYFRAME_RETRY_MAX_NS;
+	t->last_pli_ns = 0;
+	ask_keyframe(ing, t, now, false);
+}
+
+static bool starts_keyframe(const track *t, const vtp_rtp *rtp)
+{
+	if (strcmp(t->codec, "vp8") == 0)
+		return vtp_rtp_vp8_keyframe(rtp->payload, rtp->payload_len);
+	return vtp_rtp_h264_keyframe(rtp->payload, rtp->payload_len);
+}
+
+/* Every recent packet of the track was dropped for one of the reasons an
+ * integrator can fix (payload type, SSRC, address, key): after
+ * MISFIT_MIN of them with no good packet for MISFIT_QUIET_NS (or ever),
+ * the track says why. A good packet clears it (see vtp__on_rtp). */
+static void misfit(track *t, enum track_problem why, uint32_t value, uint64_t at)
+{
+	t->misfits++;
+	if (t->misfits < MISFIT_MIN || (t->last_ns && at > t->last_ns &&
+					at - t->last_ns < MISFIT_QUIET_NS))
+		return;
+	if (t->problem == (int)why &&
+	    atomic_load_explicit(&t->a_problem_value, memory_order_relaxed) == value)
+		return;
+	if (t->problem == PROBLEM_NONE)
+		VTP_WARN("track %s of recording %s: every packet is dropped (%s %u); "
+			 "see the track's error", t->id, t->recording_id,
+			 why == PROBLEM_PT ? "payload type" : why == PROBLEM_SSRC ? "ssrc"
+			 : why == PROBLEM_SOURCE ? "source" : "srtp", (unsigned)value);
+	t->problem = (int)why;
+	atomic_store_explicit(&t->a_problem_value, value, memory_order_relaxed);
+	atomic_store_explicit(&t->a_problem, (int)why, memory_order_relaxed);
 }
 
 /* What the packet log could not write so far, for the Recording's tracks
@@ -342,15 +459,18 @@ void vtp__on_rtp(vtp_ingest *ing, track *t, const vtp_rtp *parsed, const uint8_t
 
 	if (rtp.pt != t->pt) {
 		vtp__drop(ing, t, DROP_PT);
+		misfit(t, PROBLEM_PT, rtp.pt, at);
 		return;
 	}
 	if (t->have_ssrc && rtp.ssrc != t->ssrc) {
 		vtp__drop(ing, t, DROP_SSRC);
+		misfit(t, PROBLEM_SSRC, rtp.ssrc, at);
 		return;
 	}
 	if (!t->have_ssrc) {
 		if (t->ssrc_fixed && rtp.ssrc != t->ssrc_expected) {
 			vtp__drop(ing, t, DROP_SSRC);
+			misfit(t, PROBLEM_SSRC, rtp.ssrc, at);
 			return;
 		}
 		if (t->relatches && rtp.ssrc != t->ssrc) {
@@ -386,6 +506,13 @@ void vtp__on_rtp(vtp_ingest *ing, track *t, const vtp_rtp *parsed, const uint8_t
 		mark_present(ing, t, at);
 		return;
 	}
+	t->misfits = 0;
+	if (t->problem != PROBLEM_NONE) {
+		t->problem = PROBLEM_NONE;
+		atomic_store_explicit(&t->a_problem, PROBLEM_NONE, memory_order_relaxed);
+	}
+	/* present before any feedback: see send_rtcp */
+	mark_present(ing, t, at);
 	if (first) {
 		if (!atomic_load_explicit(&t->a_first_ms, memory_order_relaxed))
 			atomic_store_explicit(&t->a_first_ms, (int64_t)(at / 1000000ULL),
@@ -399,9 +526,10 @@ void vtp__on_rtp(vtp_ingest *ing, track *t, const vtp_rtp *parsed, const uint8_t
 		   res == VTP_SEQ_RESTART || (t->last_ns && at - t->last_ns > PAUSE_NS)) {
 		ask_keyframe(ing, t, at, false); /* a gap: the decoder needs a keyframe */
 	}
+	if (t->want_keyframe && t->video && starts_keyframe(t, &rtp))
+		t->want_keyframe = false;
 	t->last_ns = at;
 	t->window_bytes += n;
-	mark_present(ing, t, at);
 	atomic_store_explicit(&t->a_packets, t->past_received + t->st.received,
 			      memory_order_relaxed);
 	atomic_store_explicit(&t->a_bytes, t->st.bytes, memory_order_relaxed);
@@ -447,7 +575,8 @@ uint64_t vtp__msg_arrival(struct msghdr *mh, uint64_t fallback)
  * named one, the SSRC. (The SSRC learned from the latched source is checked
  * later, in vtp__on_rtp, so that a stray one is counted as such.) *rtp is
  * the parse, handed on to vtp__on_rtp: once per packet is enough. */
-static bool rtp_acceptable(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, vtp_rtp *rtp)
+static bool rtp_acceptable(vtp_ingest *ing, track *t, const uint8_t *p, size_t n, vtp_rtp *rtp,
+			   uint64_t at)
 {
 	if (vtp_rtp_parse(p, n, rtp) != 0) {
 		vtp__drop(ing, t, DROP_GARBAGE);
@@ -455,13 +584,74 @@ static bool rtp_acceptable(vtp_ingest *ing, track *t, const uint8_t *p, size_t n
 	}
 	if (rtp->pt != t->pt) {
 		vtp__drop(ing, t, DROP_PT);
+		misfit(t, PROBLEM_PT, rtp->pt, at);
 		return false;
 	}
 	if (t->ssrc_fixed && rtp->ssrc != t->ssrc_expected) {
 		vtp__drop(ing, t, DROP_SSRC);
+		misfit(t, PROBLEM_SSRC, rtp->ssrc, at);
 		return false;
 	}
 	return true;
+}
+
+/* Janus, when a forward has an rtcp_port, first sends two empty RTP
+ * packets (version 2, everything else zero) from the socket where it
+ * reads feedback for that forward; nothing else sends those. */
+static bool is_sfu_keepalive(const uint8_t *p, size_t n)
+{
+	static const uint8_t keepalive[12] = {0x80};
+
+	return n == sizeof(keepalive) && memcmp(p, keepalive, n) == 0;
+}
+
+static void learn_feedback(track *t, const struct sockaddr_storage *from, socklen_t len)
+{
+	char host[64] = "?";
+	int port = 0;
+
+	if (t->fb_learned && vtp__same_addr(&t->fb_addr, t->fb_len, from, len))
+		return;
+	memcpy(&t->fb_addr, from, sizeof(t->fb_addr));
+	t->fb_len = len;
+	t->fb_learned = true;
+	publish_feedback_dest(t);
+	vtp__addr_text(from, host, sizeof(host), &port);
+	VTP_INFO("track %s of recording %s: an SFU's keep-alives come from %s:%d; "
+		 "feedback goes there", t->id, t->recording_id, host, port);
+}
+
+/* An SFU's keep-alive: never media, never the track's source, but the
+ * address where the SFU listens for our feedback, if it is the media
+ * sender's host (before the media, it waits for it; see latch_feedback). */
+static void on_keepalive(vtp_ingest *ing, track *t, const struct sockaddr_storage *from,
+			 socklen_t len)
+{
+	if (!t->latched) {
+		memcpy(&t->keepalive_addr, from, sizeof(t->keepalive_addr));
+		t->keepalive_len = len;
+		t->keepalive_held = true;
+		return;
+	}
+	if (!same_host(&t->src, from)) {
+		vtp__drop(ing, t, DROP_SOURCE);
+		return;
+	}
+	if (!vtp__same_addr(&t->src, t->srclen, from, len))
+		learn_feedback(t, from, len);
+}
+
+/* RTP chose (or changed) the source: a keep-alive held from its host names
+ * the feedback socket; one learned from another host no longer does. */
+static void latch_feedback(track *t)
+{
+	if (t->fb_learned && !same_host(&t->src, &t->fb_addr))
+		t->fb_learned = false;
+	if (t->keepalive_held && same_host(&t->src, &t->keepalive_addr) &&
+	    !vtp__same_addr(&t->src, t->srclen, &t->keepalive_addr, t->keepalive_len))
+		learn_feedback(t, &t->keepalive_addr, t->keepalive_len);
+	t->keepalive_held = false;
+	publish_feedback_dest(t);
 }
 
 /* The latched sender went silent and another one sends valid RTP (an SFU
@@ -519,11 +709,13 @@ static bool source_ok(vtp_ingest *ing, track *t, int kind, const struct sockaddr
 			return false;
 		if (t->latched) {
 			relatch(ing, t, from, len, at);
+			latch_feedback(t);
 			return true;
 		}
 		memcpy(&t->src, from, sizeof(t->src));
 		t->srclen = len;
 		t->latched = true;
+		latch_feedback(t);
 		return true;
 	}
 	if (!t->latched || !same_host(&t->src, from))
@@ -533,6 +725,7 @@ static bool source_ok(vtp_ingest *ing, track *t, int kind, const struct sockaddr
 	memcpy(&t->rtcp_src, from, sizeof(t->rtcp_src));
 	t->rtcp_srclen = len;
 	t->rtcp_latched = true;
+	publish_feedback_dest(t);
 	return true;
 }
 
@@ -597,7 +790,7 @@ static void release_rtcp(vtp_ingest *ing, track *t)
 /* SRTP tracks: the datagram is authenticated and decrypted in place
  * before anything else looks at it, so a sender without the key can
  * neither latch nor be captured. */
-static bool srtp_open(vtp_ingest *ing, track *t, int kind, uint8_t *p, size_t *n)
+static bool srtp_open(vtp_ingest *ing, track *t, int kind, uint8_t *p, size_t *n, uint64_t at)
 {
 	int rc;
 
@@ -609,6 +802,8 @@ static bool srtp_open(vtp_ingest *ing, track *t, int kind, uint8_t *p, size_t *n
 		return true;
 	vtp__drop(ing, t, rc == VTP_SRTP_AUTH ? DROP_SRTP_AUTH
 			  : rc == VTP_SRTP_REPLAY ? DROP_SRTP_REPLAY : DROP_GARBAGE);
+	if (rc == VTP_SRTP_AUTH && kind == VTP_PKT_RTP)
+		misfit(t, PROBLEM_SRTP, 0, at);
 	return false;
 }
 
@@ -646,9 +841,14 @@ static void on_readable(loop_state *ls, track *t)
 				vtp__drop(ing, t, DROP_GARBAGE);
 				continue;
 			}
-			if (!srtp_open(ing, t, kind, p, &n))
+			/* before SRTP: a 12-byte datagram cannot be SRTP */
+			if (kind == VTP_PKT_RTP && is_sfu_keepalive(p, n)) {
+				on_keepalive(ing, t, &ls->addrs[i], mh->msg_namelen);
 				continue;
-			if (kind == VTP_PKT_RTP && !rtp_acceptable(ing, t, p, n, &rtp))
+			}
+			if (!srtp_open(ing, t, kind, p, &n, at))
+				continue;
+			if (kind == VTP_PKT_RTP && !rtp_acceptable(ing, t, p, n, &rtp, at))
 				continue;
 			if (kind == VTP_PKT_RTCP &&
 			    rtcp_must_wait(t, &ls->addrs[i], mh->msg_namelen, at)) {
@@ -657,6 +857,8 @@ static void on_readable(loop_state *ls, track *t)
 			}
 			if (!source_ok(ing, t, kind, &ls->addrs[i], mh->msg_namelen, at)) {
 				vtp__drop(ing, t, DROP_SOURCE);
+				if (kind == VTP_PKT_RTP)
+					misfit(t, PROBLEM_SOURCE, 0, at);
 				continue;
 			}
 			if (kind == VTP_PKT_RTP) {
@@ -701,6 +903,7 @@ static void tick(loop_state *ls)
 			flush_track(ing, t, now);
 		if (t->nnack)
 			check_nacks(ing, t, now);
+		ask_keyframe_again(ing, t, now);
 		if (t->have_ssrc && now - t->last_rr_ns >= RR_NS) {
 			t->last_rr_ns = now;
 			send_rtcp(ing, t, buf,
@@ -737,6 +940,7 @@ static void add_track(loop_state *ls, track *t)
 		atomic_store_explicit(&t->a_state, TRACK_FAILED, memory_order_relaxed);
 	}
 	vtp_random_bytes(&t->our_ssrc, sizeof(t->our_ssrc));
+	publish_feedback_dest(t);
 	t->last_flush_ns = vtp__now_realtime_ns();
 	t->window_start_ns = t->last_flush_ns;
 	t->loop_next = ls->tracks;

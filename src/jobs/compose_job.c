@@ -73,6 +73,44 @@ json_t *vtp_jobs_compose_stats_json(const vtp_compose_result *res)
 	return j;
 }
 
+/* One warning per track the composer could not use: a participant without
+ * picture or sound in the file says why (nothing arrived; video without a
+ * keyframe; nothing decodable). */
+json_t *vtp_jobs_undecoded_warnings(const vtp_compose_result *res)
+{
+	json_t *arr = json_array();
+	int n = res->nundecoded < VTP_COMPOSE_MAX_UNDECODED ? res->nundecoded
+							     : VTP_COMPOSE_MAX_UNDECODED;
+
+	for (int i = 0; i < n; i++) {
+		const vtp_compose_undecoded *u = &res->undecoded[i];
+		const char *name = u->full_name[0] ? u->full_name : "A participant";
+		char msg[512];
+
+		if (u->rtp_packets == 0)
+			snprintf(msg, sizeof(msg), "%s's %s track recorded nothing (nothing arrived, or "
+				 "everything was dropped: see the track's error), so the file has "
+				 "no %s from it", name,
+				 u->video ? "video" : "audio", u->video ? "picture" : "sound");
+		else if (u->video)
+			snprintf(msg, sizeof(msg), "%s's video track: %llu packets received, but no "
+				 "keyframe, so the file has no picture from it", name,
+				 (unsigned long long)u->rtp_packets);
+		else
+			snprintf(msg, sizeof(msg), "%s's audio track: %llu packets received, but "
+				 "none decodable, so the file has no sound from it", name,
+				 (unsigned long long)u->rtp_packets);
+		json_array_append_new(arr, json_pack("{ss ss ss* ss* sI}", "code",
+						     u->video ? "no_video_decoded"
+							      : "no_audio_decoded",
+						     "message", msg, "trackId",
+						     u->track_id[0] ? u->track_id : NULL, "peerId",
+						     u->peer_id[0] ? u->peer_id : NULL, "packets",
+						     (json_int_t)u->rtp_packets));
+	}
+	return arr;
+}
+
 /* The Content-Type an object is stored with. */
 static const char *media_type(const char *name)
 {
@@ -317,6 +355,15 @@ int vtp_jobs_compose_recording(const vtp_config *cfg, const vtp_jobs_compose_set
 			  res.error[0] ? res.error : "no reason given");
 		rc = rc == VTP_COMPOSE_EINVAL ? VTP_COMPOSE_EXIT_REFUSED : VTP_COMPOSE_EXIT_FAILED;
 		goto out;
+	}
+
+	/* tracks that gave the file nothing are warnings of a done recording:
+	 * saved before it is done, so that every reader of "done" sees them */
+	if (res.nundecoded > 0) {
+		rc = vtp_recordings_add_warnings(recs, id, vtp_jobs_undecoded_warnings(&res));
+		if (rc)
+			VTP_ERROR("recording %s: warnings about undecoded tracks not saved: %s", id,
+				  vtp_strerror(rc));
 	}
 
 	/* the row's metadata, plus what the composer measured */

@@ -45,5 +45,8 @@ int vtp_jobs_compose_recording(const vtp_config *cfg, const vtp_jobs_compose_set
  * `compose --json`): fastPath, tracks, peers, frames, concealment, decode
  * errors, HLS segments, the thumbnail's time. A new object. */
 json_t *vtp_jobs_compose_stats_json(const vtp_compose_result *res);
+/* The warnings (a JSON array, owned by the caller) for the tracks that gave
+ * the composed file nothing: codes no_video_decoded / no_audio_decoded. */
+json_t *vtp_jobs_undecoded_warnings(const vtp_compose_result *res);
 
 #endif

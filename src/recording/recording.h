@@ -212,6 +212,10 @@ int vtp_recordings_processing(vtp_recordings *svc, const char *id, int attempt);
 int vtp_recordings_progress(vtp_recordings *svc, const char *id, int percent);
 int vtp_recordings_done(vtp_recordings *svc, const char *id, const char *file_key,
 			int64_t file_size, double duration_seconds, const char *metadata);
+/* Adds warnings found while processing (a JSON array of Warning objects,
+ * consumed) to the recording's list, each replacing one with the same code
+ * and track: a retried composition does not repeat them. */
+int vtp_recordings_add_warnings(vtp_recordings *svc, const char *id, json_t *warnings);
 /* detail (consumed, may be NULL) is merged into the access-log entry. */
 int vtp_recordings_failed(vtp_recordings *svc, const char *id, const char *error,
 			  json_t *detail);

@@ -1739,6 +1739,34 @@ int vtp_recordings_progress(vtp_recordings *svc, const char *id, int percent)
 	return rc;
 }
 
+int vtp_recordings_add_warnings(vtp_recordings *svc, const char *id, json_t *warnings)
+{
+	json_t *arr = NULL, *w;
+	vtp_recording r;
+	char *text = NULL;
+	size_t i;
+	int rc;
+
+	rc = vtp_store_recording_get(svc->store, id, &r);
+	if (rc)
+		goto out;
+	arr = r.warnings ? json_loads(r.warnings, 0, NULL) : NULL;
+	vtp_recording_clear(&r);
+	if (!json_is_array(arr)) {
+		json_decref(arr);
+		arr = json_array();
+	}
+	json_array_foreach(warnings, i, w)
+		warnings_put(arr, json_incref(w));
+	text = json_dumps(arr, JSON_COMPACT);
+	rc = text ? vtp_store_recording_set_warnings(svc->store, id, text) : VTP_EINTERNAL;
+out:
+	free(text);
+	json_decref(arr);
+	json_decref(warnings);
+	return rc;
+}
+
 /* The composer's metadata with the recording's warnings in it, so that a
  * downloaded description says what is missing too. Returns owned text. */
 static char *metadata_with_warnings(vtp_recordings *svc, const char *id, const char *metadata)

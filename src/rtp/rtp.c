@@ -489,3 +489,54 @@ bool vtp_rtp_stats_seen(const vtp_rtp_stats *s, uint32_t ext_seq)
 		return true; /* beyond the window: no longer knowable, stop asking */
 	return seen_test(s, back);
 }
+
+bool vtp_rtp_vp8_keyframe(const uint8_t *p, size_t n)
+{
+	size_t off = 1;
+
+	if (n < 2 || !(p[0] & 0x10) || (p[0] & 0x07) != 0) /* S, PID 0 */
+		return false;
+	if (p[0] & 0x80) { /* X: an extension byte, then I/L/T/K fields */
+		uint8_t x = p[1];
+
+		off = 2;
+		if (x & 0x80) { /* I: a 7- or 15-bit PictureID */
+			if (off >= n)
+				return false;
+			off += (p[off] & 0x80) ? 2 : 1;
+		}
+		if (x & 0x40) /* L: TL0PICIDX */
+			off++;
+		if (x & (0x20 | 0x10)) /* T or K: one byte */
+			off++;
+	}
+	return off < n && (p[off] & 0x01) == 0;
+}
+
+bool vtp_rtp_h264_keyframe(const uint8_t *p, size_t n)
+{
+	uint8_t type;
+
+	if (n < 1)
+		return false;
+	type = p[0] & 0x1f;
+	if (type == 5)
+		return true;
+	if (type == 28) /* FU-A: the start fragment of an IDR slice */
+		return n >= 2 && (p[1] & 0x80) && (p[1] & 0x1f) == 5;
+	if (type == 24) { /* STAP-A: 16-bit sizes, then the NAL units */
+		size_t off = 1;
+
+		while (off + 2 < n) {
+			size_t len = (size_t)p[off] << 8 | p[off + 1];
+
+			off += 2;
+			if (len == 0 || len > n - off)
+				return false;
+			if ((p[off] & 0x1f) == 5)
+				return true;
+			off += len;
+		}
+	}
+	return false;
+}

@@ -49,6 +49,14 @@ typedef struct vtp_rtp {
  * (payload_len 0). */
 int vtp_rtp_parse(const uint8_t *p, size_t n, vtp_rtp *out);
 
+/* Whether an RTP payload starts a keyframe, for the ingest's keyframe
+ * requests (the composer's depacketizer judges whole frames; this looks
+ * at one packet). VP8 (RFC 7741): the first packet of a frame (S=1, PID 0)
+ * whose payload header has P=0. H.264 (RFC 6184): an IDR slice (5), alone,
+ * in a STAP-A or at the start of an FU-A. Never reads past n. */
+bool vtp_rtp_vp8_keyframe(const uint8_t *payload, size_t n);
+bool vtp_rtp_h264_keyframe(const uint8_t *payload, size_t n);
+
 /* ---- RTCP ----------------------------------------------------------------- */
 
 enum {

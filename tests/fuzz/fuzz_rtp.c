@@ -3,7 +3,9 @@
  * one length byte and that many bytes, the last one possibly cut short):
  * every packet is copied to a buffer of its exact size, so a read past its
  * end is caught, and goes through demux, parsing and one receive-statistics
- * object, with a receiver report built after each. Invariants abort(): a
+ * object, with a receiver report built after each; its payload is also
+ * read as the start of a VP8 and of an H.264 keyframe (the ingest's
+ * keyframe check). Invariants abort(): a
  * parse stays inside its input and accounts for every byte, the demux
  * agrees with the parsers, and whatever the builders write parses back. */
 #include <math.h>
@@ -135,6 +137,9 @@ static void one_packet(stream *st, const uint8_t *p, size_t n)
 		int result;
 
 		check_rtp(p, n, &r);
+		/* the answer does not matter; reading past the payload does */
+		(void)vtp_rtp_vp8_keyframe(r.payload, r.payload_len);
+		(void)vtp_rtp_h264_keyframe(r.payload, r.payload_len);
 		st->media_ssrc = r.ssrc;
 		result = vtp_rtp_stats_update(&st->stats, r.seq, r.ts, r.ts + delay,
 					      r.payload_len);

@@ -13,11 +13,11 @@
 // rtcp_port socket, that feedback sent back to that socket reaches the
 // publisher, and what leaving and publishing again do to the forwards.
 //
-// Not yet through the recipe's final form: the recorder does not send its
-// keyframe requests to the rtcp_port socket yet (issue 16, point 1), so the
-// recording tests give Janus no rtcp_port and rely on the room's fir_freq
-// (Janus's own periodic keyframe request) for each forward's first picture;
-// see FIR_FREQ.
+// The recording tests follow the recipe: each forward's rtcp_port is the
+// track's own port, Janus's feedback socket announces itself there with its
+// keep-alives, and the recorder's keyframe requests reach the publisher
+// through it; the rooms have fir_freq 0 (no periodic keyframe requests), so
+// every picture in the file is there because the recorder asked for it.
 // backend-independent: media path (RTP capture from an SFU); runs on SQLite only (CMakeLists.txt).
 
 import { test, before, after } from 'node:test';
@@ -32,14 +32,14 @@ import { videoFrames, audioPcm, toneTrack, colourRegions, bboxesOverlap } from '
 import { personMedia } from './lib/e2e.mjs';
 import { janusInstalled, ownAddress, startJanus, servePublisherPage, Publisher, payloadTypeOf } from './lib/janus.mjs';
 
-// Relies on fir_freq: nothing asks a publisher for a keyframe when a forward
-// starts, and the recorder's own PLI/FIR go to the socket Janus sends RTP
-// from, which Janus never reads. So each forward's video starts at Janus's
-// next periodic FIR, up to FIR_FREQ s after the forward (later on a busy
-// machine). When the recorder sends its requests to the rtcp_port socket,
-// this becomes 0 and the check below tightens to "from the first second".
-// (VTP_TEST_JANUS_FIR_FREQ=0 shows the problem today: no video at all.)
-const FIR_FREQ = Number(process.env.VTP_TEST_JANUS_FIR_FREQ ?? 2);
+// Janus's own periodic keyframe request (the room's fir_freq, seconds): 0, so
+// each forward's first picture comes from the recorder's PLI/FIR through the
+// rtcp_port socket (without them, with fir_freq 0 a publisher's video never
+// appears at all). Settable to compare.
+const FIR_FREQ = Number(process.env.VTP_TEST_JANUS_FIR_FREQ ?? 0);
+// "From the first second": the most a tile may start after the forwards (the
+// file starts with the first packet), with slack for a busy machine.
+const FIRST_PICTURE_S = 2.5;
 const PEOPLE = {
   ada: { rgb: [200, 40, 160], freq: 660, name: 'Ada Lovelace' },
   bob: { rgb: [40, 170, 60], freq: 440, name: 'Bob Janus' },
@@ -150,8 +150,8 @@ function offeredSsrc(sdp, kind) {
 
 /**
  * The recipe's step for one publisher: two tracks registered with the
- * negotiated payload types, then rtp_forward to their ports (no rtcp_port
- * yet: see FIR_FREQ). Returns a line for the diagnostics; pub.tracks = the
+ * negotiated payload types, then rtp_forward to their ports with rtcp_port
+ * the same port (see FIR_FREQ). Returns a line for the diagnostics; pub.tracks = the
  * registrations.
  */
 async function recordPublisher(id, room, k, pub) {
@@ -165,7 +165,10 @@ async function recordPublisher(id, room, k, pub) {
     assert.equal(res.status, 201, show(res));
     pub.tracks[kind] = res.json;
   }
-  const fw = await janus.rtpForward(room, pub.id, [{ mid: pub.mid('audio'), port: pub.tracks.audio.port }, { mid: pub.mid('video'), port: pub.tracks.video.port }]);
+  // rtcp_port = the track's own port: Janus's forward socket for feedback announces itself
+  // there with two keep-alives, and the recorder's PLI/FIR/RR go back to it
+  const fw = await janus.rtpForward(room, pub.id, ['audio', 'video'].map((kind) =>
+    ({ mid: pub.mid(kind), port: pub.tracks[kind].port, rtcp_port: pub.tracks[kind].port })));
   assert.deepEqual(fw.map((f) => f.type).sort(), ['audio', 'video'], JSON.stringify(fw));
   return `${k}: publisher ${pub.id}, mids ${pub.mid('audio')}/${pub.mid('video')}, pt opus ${pt.audio} vp8 ${pt.video}`;
 }
@@ -197,9 +200,10 @@ test('two Chromium publishers in a Janus VideoRoom, rtp_forwarded to the recorde
     const frames = await videoFrames(file);
     const regs = frames.map((f) => colourRegions(f, palette));
     const both = (r) => r.ada.fraction >= 0.05 && r.bob.fraction >= 0.05;
-    // the start depends on fir_freq (each forward's first keyframe): measured from the first frame with both
+    // each forward's first keyframe comes when the recorder asks for it, through the rtcp_port socket
     const first = regs.findIndex(both);
     assert.ok(first >= 0, `no frame shows both tiles (${diag.join('; ')})`);
+    assert.ok(frames[first].t <= FIRST_PICTURE_S, `both tiles only from t=${frames[first].t.toFixed(2)} s (${diag.join('; ')})`);
     const after = regs.slice(first);
     const shown = after.filter(both).length;
     const span = frames[frames.length - 1].t - frames[first].t;
@@ -363,7 +367,7 @@ test('a late joiner and an early leaver: the grid grows to three tiles, then the
     Object.assign(pubs, await publishAll(room, ['cat']));
     diag.push(await recordPublisher(id, room, 'cat', pubs.cat));
     await capturing(id, 6);
-    await sleep(4000 + 1000 * FIR_FREQ); // cat's picture starts at the next FIR
+    await sleep(4000 + 1000 * FIR_FREQ); // with fir_freq, cat's picture would start at the next FIR
     // ada leaves: Janus drops her forwards; the platform ends her tracks
     await pubs.ada.leave();
     for (const kind of ['audio', 'video']) {
@@ -416,6 +420,10 @@ test('a late joiner and an early leaver: the grid grows to three tiles, then the
     const most = (ws, pred) => ws.filter(pred).length >= 0.8 * ws.length;
     assert.ok(early.every((w) => quiet(w, 'cat')) && most(early, (w) => loud(w, 'ada') && loud(w, 'bob')), `early: ada and bob, not cat (${freqs.join('/')} Hz): ${heard}`);
     assert.ok(late.every((w) => quiet(w, 'ada')) && most(late, (w) => loud(w, 'bob') && loud(w, 'cat')), `late: bob and cat, not ada (${freqs.join('/')} Hz): ${heard}`);
+    // the late joiner's picture from her first second: her tone (forwarded at the same moment) tells when that was
+    const catHeard = wins.find((w) => loud(w, 'cat'));
+    assert.ok(catHeard && frames[firstCat].t - catHeard.t <= FIRST_PICTURE_S,
+      `cat heard from t=${catHeard?.t.toFixed(2)} s, seen from t=${frames[firstCat].t.toFixed(2)} s: ${why}`);
     console.log(`# janus late joiner: ${why}`);
   } finally {
     for (const p of Object.values(pubs)) await p.close();

@@ -814,6 +814,47 @@ static void test_build_compound_roundtrip(void **state)
 	assert_int_equal(info.packets, 3);
 }
 
+/* Keyframe starts, table-driven: each payload and whether it starts one. */
+static void test_keyframe_detection(void **state)
+{
+	static const struct {
+		const char *name;
+		bool h264;
+		uint8_t p[12];
+		size_t n;
+		bool key;
+	} cases[] = {
+		{"vp8 key, no X", false, {0x10, 0x00}, 2, true},
+		{"vp8 delta, no X", false, {0x10, 0x01}, 2, false},
+		{"vp8 continuation (S=0)", false, {0x00, 0x00}, 2, false},
+		{"vp8 other partition (PID 1)", false, {0x11, 0x00}, 2, false},
+		{"vp8 key, 15-bit picture id", false, {0x90, 0x80, 0x81, 0x23, 0x9c}, 5, true},
+		{"vp8 delta, 7-bit picture id", false, {0x90, 0x80, 0x05, 0x9d}, 4, false},
+		{"vp8 key, I L T", false, {0x90, 0xe0, 0x05, 0x01, 0x02, 0x00}, 6, true},
+		{"vp8 truncated after extensions", false, {0x90, 0xe0, 0x05, 0x01, 0x02}, 5, false},
+		{"vp8 only a descriptor byte", false, {0x10}, 1, false},
+		{"vp8 empty", false, {0}, 0, false},
+		{"h264 idr", true, {0x65, 0x88}, 2, true},
+		{"h264 non-idr", true, {0x41, 0x9a}, 2, false},
+		{"h264 fu-a idr start", true, {0x7c, 0x85, 0x88}, 3, true},
+		{"h264 fu-a idr middle", true, {0x7c, 0x05, 0x88}, 3, false},
+		{"h264 stap-a sps pps idr", true,
+		 {0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x01, 0x68, 0x00, 0x01, 0x65}, 11, true},
+		{"h264 stap-a length past end", true, {0x78, 0x00, 0x09, 0x65, 0x00}, 5, false},
+		{"h264 stap-a zero length", true, {0x78, 0x00, 0x00, 0x65}, 4, false},
+		{"h264 empty", true, {0}, 0, false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool got = cases[i].h264 ? vtp_rtp_h264_keyframe(cases[i].p, cases[i].n)
+					 : vtp_rtp_vp8_keyframe(cases[i].p, cases[i].n);
+
+		if (got != cases[i].key)
+			fail_msg("%s: got %d", cases[i].name, got);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -839,6 +880,7 @@ int main(void)
 		cmocka_unit_test(test_build_pli_fir),
 		cmocka_unit_test(test_build_small_cap),
 		cmocka_unit_test(test_build_compound_roundtrip),
+		cmocka_unit_test(test_keyframe_detection),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
