@@ -3,10 +3,11 @@
 //
 // NOT TESTED. mediasoup cannot be installed where vtp-recorder is tested (its
 // worker build downloads its own dependencies), so this file has never run.
-// The API names are checked against mediasoup 3.14's TypeScript types
-// (PlainTransportOptions, PlainTransport.connect, ConsumerOptions, Consumer
-// and its events); the recorder's side of each step is tested with other
-// senders (see the doc).
+// The API names are checked against mediasoup 3's TypeScript types as of
+// 3.14 and later (node/src/PlainTransportTypes.ts: PlainTransportOptions with
+// listenInfo, connect(); ConsumerTypes.ts: ConsumerOptions, Consumer and its
+// events); the recorder's side of each step is tested with other senders
+// (see the doc).
 //
 // Use from the app that owns the router, Node 18 or later (fetch):
 //
@@ -82,7 +83,8 @@ export async function recordProducer(router, producer, opts) {
     const codec = consumer.rtpParameters.codecs[0];
     const encoding = consumer.rtpParameters.encodings[0];
     if (codec.payloadType >= 64 && codec.payloadType <= 95) {
-      // the recorder refuses these on a muxed port (RFC 5761); mediasoup's dynamic types are 96..127
+      // the recorder refuses these on a muxed port (RFC 5761); mediasoup assigns 100..127 and 96..99
+      // unless the router's mediaCodecs set a preferredPayloadType
       throw new Error(`payload type ${codec.payloadType} collides with RTCP`);
     }
     const reg = await api(opts, 'POST', `/api/v1/recordings/${opts.recordingId}/tracks`, {
