@@ -130,7 +130,11 @@ class Janus {
   async request(body) {
     const r = await this.post(`/${this.session}/${this.handle}`, { janus: 'message', body });
     const data = r.plugindata?.data;
-    if (r.janus !== 'success' || !data || data.error) throw new Error(`janus ${body.request}: ${JSON.stringify(r)}`);
+    if (r.janus !== 'success' || !data || data.error) {
+      const e = new Error(`janus ${body.request}: ${data?.error ? `${data.error} (error ${data.error_code})` : JSON.stringify(r)}`);
+      e.code = data?.error_code;
+      throw e;
+    }
     return data;
   }
 
@@ -241,7 +245,8 @@ async function stop(o, janus) {
     if (t.streamId) {
       await janus.request({ request: 'stop_rtp_forward', room: state.room, publisher_id: state.publisher, stream_id: t.streamId,
         ...(o.secret ? { secret: o.secret } : {}), ...(o.adminKey ? { admin_key: o.adminKey } : {}) })
-        .catch((e) => console.error(`stop_rtp_forward ${t.streamId}: ${e.message} (gone when the publisher left)`));
+        // 428 "No such feed": the publisher left or unpublished, and Janus dropped the forwards then
+        .catch((e) => console.error(e.code === 428 ? `stop_rtp_forward ${t.streamId}: already gone (the publisher left)` : `stop_rtp_forward ${t.streamId}: ${e.message}`));
     }
     const r = await recorder(o, 'DELETE', `/api/v1/recordings/${state.recordingId}/tracks/${t.trackId}`);
     // 409 not_active: the recording has stopped, and its tracks with it

@@ -18,6 +18,11 @@
 // keep-alives, and the recorder's keyframe requests reach the publisher
 // through it; the rooms have fir_freq 0 (no periodic keyframe requests), so
 // every picture in the file is there because the recorder asked for it.
+//
+// The last two tests run the doc itself: docs/integrations/janus-forward.mjs
+// spawned with the doc's flags (passive join, pinned pt/ssrc, --srtp, --stop
+// for an early leaver), and a forward whose pinned payload type is not the
+// registered one, which the track must report as `misconfigured`.
 // backend-independent: media path (RTP capture from an SFU); runs on SQLite only (CMakeLists.txt).
 
 import { test, before, after } from 'node:test';
@@ -26,6 +31,8 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { startServer, cleanupAll, sleep, rand } from './lib/server.mjs';
 import { show, makeUsers } from './lib/util.mjs';
 import { videoFrames, audioPcm, toneTrack, colourRegions, bboxesOverlap } from './lib/analyze.mjs';
@@ -427,5 +434,160 @@ test('a late joiner and an early leaver: the grid grows to three tiles, then the
     console.log(`# janus late joiner: ${why}`);
   } finally {
     for (const p of Object.values(pubs)) await p.close();
+  }
+});
+
+// ---- the doc's recipe, as a platform engineer runs it ---------------------
+
+const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'integrations', 'janus-forward.mjs');
+
+/** Runs `node docs/integrations/janus-forward.mjs <args>`; resolves {code, stdout, stderr}. */
+function forwardScript(args) {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [SCRIPT, ...args], { timeout: 60000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (err.code ?? err.signal) : 0, stdout, stderr, line: `janus-forward.mjs ${args.map((a) => (a === users.teacher.token ? '$TOKEN' : a)).join(' ')}` }));
+  });
+}
+
+test('the recipe\'s janus-forward.mjs: two publishers (one with --srtp), fir_freq 0: both tiles and tones from each forward\'s first second; --stop ends the leaver\'s tracks and her tile goes', async () => {
+  const room = await janus.createRoom({ fir_freq: 0 });
+  const pubs = await publishAll(room, ['ada', 'bob']);
+  try {
+    const diag = [];
+    // the doc's command line; --state in the test's folder, --wait shortened
+    const common = ['--recorder', srv.url, '--token', users.teacher.token, '--janus', janus.url, '--room', String(room), '--wait', '1'];
+    const state = { ada: path.join(dir, `fwd-ada-${room}.json`), bob: path.join(dir, `fwd-bob-${room}.json`) };
+    const run = {};
+    for (const [k, extra] of [['ada', []], ['bob', ['--srtp']]]) {
+      const r = await forwardScript([...common, '--publisher', String(pubs[k].id), '--state', state[k], ...extra]);
+      diag.push(`${k}: ${r.stderr.trim().replace(/\n/g, ' | ')}`);
+      assert.equal(r.code, 0, `${k}: ${r.line}\n${r.stdout}\n${r.stderr}`);
+      run[k] = JSON.parse(r.stdout);
+      assert.deepEqual(JSON.parse(fs.readFileSync(state[k], 'utf8')), run[k], 'the state file holds what it printed');
+      assert.deepEqual(run[k].tracks.map((t) => t.kind), ['audio', 'video'], r.stdout);
+      assert.ok(run[k].tracks.every((t) => t.streamId), `every stream forwarded: ${r.stdout}`);
+    }
+    // the first run started the recording, the second found it active and used it
+    const id = run.ada.recordingId;
+    assert.equal(run.bob.recordingId, id);
+    const live = await capturing(id, 4);
+    const mine = (k) => live.tracks.filter((t) => run[k].tracks.some((x) => x.trackId === t.trackId));
+    assert.equal(mine('ada').length + mine('bob').length, 4, JSON.stringify(live.tracks));
+    // Janus forwards bob's streams with SRTP, ada's in the clear
+    const fwdOf = (r, k) => (r.publishers || []).filter((p) => String(p.publisher_id) === String(pubs[k].id)).flatMap((p) => p.forwarders || []);
+    const both = await janus.admin.request({ request: 'listforwarders', room });
+    assert.ok(fwdOf(both, 'bob').length === 2 && fwdOf(both, 'bob').every((f) => f.srtp === true), `bob's forwards SRTP: ${JSON.stringify(both)}`);
+    assert.ok(fwdOf(both, 'ada').length === 2 && fwdOf(both, 'ada').every((f) => !f.srtp), `ada's forwards plain: ${JSON.stringify(both)}`);
+    await sleep(5000);
+
+    // ada leaves early: Janus drops her forwards (doc, section 7), the script's --stop ends her tracks
+    await pubs.ada.leave();
+    const stop = await forwardScript(['--stop', '--token', users.teacher.token, '--state', state.ada]);
+    assert.equal(stop.code, 0, `${stop.line}\n${stop.stdout}\n${stop.stderr}`);
+    assert.match(stop.stdout, /stopped: 2 tracks ended/);
+    assert.ok(!fs.existsSync(state.ada), '--stop removes the state file');
+    assert.match(stop.stderr, /already gone \(the publisher left\)/, 'her forwards went with her');
+    diag.push(`ada --stop: ${stop.stderr.trim().replace(/\n/g, ' | ')}`);
+    const afterStop = await getRec(id);
+    for (const t of run.ada.tracks) {
+      assert.equal(afterStop.tracks.find((x) => x.trackId === t.trackId)?.state, 'ended', `ada's ${t.kind} track ended: ${JSON.stringify(afterStop.tracks)}`);
+    }
+    for (const t of run.bob.tracks) {
+      const x = afterStop.tracks.find((y) => y.trackId === t.trackId);
+      assert.ok(x && x.state !== 'ended' && x.packets > 0, `bob's ${t.kind} track (SRTP) still capturing: ${JSON.stringify(x)}`);
+    }
+    diag.push(`tracks: ${JSON.stringify(afterStop.tracks.map((t) => ({ n: t.fullName, k: t.kind, s: t.state, p: t.packets, d: t.dropped, via: t.feedbackVia, kf: t.keyframeRequests })))}`);
+    await sleep(4000);
+    const { file } = await stopAndCompose(id);
+
+    const palette = { ada: PEOPLE.ada.rgb, bob: PEOPLE.bob.rgb };
+    const frames = await videoFrames(file);
+    const regs = frames.map((f) => colourRegions(f, palette));
+    const on = (r, k) => r[k].fraction >= 0.03;
+    const who = regs.map((r) => ['ada', 'bob'].filter((k) => on(r, k)).join('+') || '-');
+    const runs = who.reduce((acc, w, i) => {
+      if (!acc.length || acc[acc.length - 1].w !== w) acc.push({ w, t: frames[i].t, n: 0 });
+      acc[acc.length - 1].n++;
+      return acc;
+    }, []).map((x) => `${x.t.toFixed(2)}:${x.w}(${x.n})`).join(' ');
+    const why = `tiles over time: ${runs} (${diag.join('; ')})`;
+    const firstAda = regs.findIndex((r) => on(r, 'ada'));
+    const firstBob = regs.findIndex((r) => on(r, 'bob'));
+    const lastAda = regs.findLastIndex((r) => on(r, 'ada'));
+    assert.ok(firstAda >= 0 && firstBob >= 0, `both tiles: ${why}`);
+    // the file starts with ada's forward: her picture from its first second
+    assert.ok(frames[firstAda].t <= FIRST_PICTURE_S, `ada's tile only from t=${frames[firstAda].t.toFixed(2)} s: ${why}`);
+    const duoFrames = regs.slice(firstBob, lastAda + 1).filter((r) => on(r, 'ada') && on(r, 'bob')).length;
+    assert.ok(lastAda > firstBob && duoFrames >= 15 && duoFrames >= 0.9 * (lastAda + 1 - firstBob), `both tiles from bob's first frame to ada's last: ${duoFrames} of ${lastAda + 1 - firstBob}: ${why}`);
+    const mid = regs[firstBob + Math.floor((lastAda - firstBob) / 2)];
+    assert.ok(!bboxesOverlap(mid.ada.bbox, mid.bob.bbox), `the two tiles do not overlap: ${why}`);
+    // her tracks ended: her tile gone, bob's there until the end (the last half second may lose a tile at Stop)
+    const endT = frames[frames.length - 1].t - 0.5;
+    const tail = regs.slice(lastAda + 1).filter((r, i) => frames[lastAda + 1 + i].t <= endT);
+    assert.ok(tail.length >= 15 && tail.every((r) => on(r, 'bob') && !on(r, 'ada')), `bob alone after ada's --stop: ${why}`);
+
+    const pcm = await audioPcm(file);
+    const end = pcm.samples.length / pcm.rate;
+    const wins = toneTrack(pcm, [PEOPLE.ada.freq, PEOPLE.bob.freq]);
+    const loud = (w, k) => w.amps[PEOPLE[k].freq] >= 0.01;
+    const quiet = (w, k) => w.amps[PEOPLE[k].freq] < 0.003;
+    const heard = `${wins.map((w) => `${w.t.toFixed(1)}:${w.amps[PEOPLE.ada.freq].toFixed(3)}/${w.amps[PEOPLE.bob.freq].toFixed(3)}`).join(' ')}`;
+    // bob's forward started after ada's: his picture from the first second of his sound (forwarded at the same moment)
+    const bobHeard = wins.find((w) => loud(w, 'bob'));
+    assert.ok(bobHeard && frames[firstBob].t - bobHeard.t <= FIRST_PICTURE_S,
+      `bob heard from t=${bobHeard?.t.toFixed(2)} s, seen from t=${frames[firstBob].t.toFixed(2)} s: ${why}`);
+    const most = (ws, pred) => ws.length >= 4 && ws.filter(pred).length >= 0.8 * ws.length;
+    const duo = wins.filter((w) => w.t >= frames[firstBob].t && w.t <= frames[lastAda].t - 0.5);
+    const late = wins.filter((w) => w.t >= frames[lastAda].t + 0.75 && w.t <= end - 0.5);
+    assert.ok(most(duo, (w) => loud(w, 'ada') && loud(w, 'bob')), `both tones while both forward (${PEOPLE.ada.freq}/${PEOPLE.bob.freq} Hz): ${heard}`);
+    assert.ok(late.every((w) => quiet(w, 'ada')) && most(late, (w) => loud(w, 'bob')), `only bob's tone after ada's --stop: ${heard}`);
+    console.log(`# janus-forward.mjs: ${why}`);
+
+    // bob is still publishing: --stop after the recording stopped stops his forwards (the tracks ended with the recording)
+    const bobStop = await forwardScript(['--stop', '--token', users.teacher.token, '--state', state.bob]);
+    assert.equal(bobStop.code, 0, `${bobStop.line}\n${bobStop.stdout}\n${bobStop.stderr}`);
+    assert.match(bobStop.stdout, /stopped: 2 tracks ended/);
+    const fwds = await janus.admin.request({ request: 'listforwarders', room });
+    assert.deepEqual(fwdOf(fwds, 'bob'), [], `--stop stopped bob's forwarders: ${JSON.stringify(fwds)}`);
+  } finally {
+    for (const p of Object.values(pubs)) await p.close();
+  }
+});
+
+test('a forward whose payload type is not the registered one: the track says misconfigured, naming both payload types', async () => {
+  const room = await janus.createRoom({ fir_freq: 0 });
+  const { cat: pub } = await publishAll(room, ['cat']);
+  try {
+    const start = await srv.api('POST', '/api/v1/recordings/start', { token: users.teacher.token, body: { roomId: `janus-${room}`, title: `Janus room ${room}` } });
+    assert.equal(start.status, 201, show(start));
+    const id = start.json.recordingId;
+    // video registered with 100 but forwarded with pt 96 pinned; audio right, as a control
+    const want = { audio: { pt: 111, reg: 111, codec: 'opus' }, video: { pt: 96, reg: 100, codec: 'vp8' } };
+    const tracks = {};
+    for (const kind of ['audio', 'video']) {
+      const ssrc = 1000 + Math.floor(Math.random() * 1e9);
+      const res = await srv.api('POST', `/api/v1/recordings/${id}/tracks`, {
+        token: users.teacher.token,
+        body: { peerId: `janus-${pub.id}`, fullName: PEOPLE.cat.name, kind, codec: want[kind].codec, payloadType: want[kind].reg, ssrc },
+      });
+      assert.equal(res.status, 201, show(res));
+      tracks[kind] = { ...res.json, ssrc };
+    }
+    await janus.rtpForward(room, pub.id, ['audio', 'video'].map((kind) =>
+      ({ mid: pub.mid(kind), port: tracks[kind].port, rtcp_port: tracks[kind].port, pt: want[kind].pt, ssrc: tracks[kind].ssrc })));
+    // the product says within about a second; generous for a busy machine
+    const rec = await waitFor('the video track misconfigured and the audio receiving', async () => {
+      const r = await getRec(id);
+      const v = r.tracks.find((t) => t.trackId === tracks.video.trackId);
+      const a = r.tracks.find((t) => t.trackId === tracks.audio.trackId);
+      return v?.state === 'misconfigured' && a?.state === 'receiving' ? r : null;
+    }, 10000);
+    const v = rec.tracks.find((t) => t.trackId === tracks.video.trackId);
+    assert.match(v.error || '', /payload type 96 received, 100 registered/, JSON.stringify(v));
+    assert.ok(v.packets === 0 && v.dropped > 0, JSON.stringify(v));
+    const stop = await srv.api('POST', `/api/v1/recordings/${id}/stop`, { token: users.teacher.token });
+    assert.equal(stop.status, 200, show(stop));
+  } finally {
+    await pub.close();
   }
 });
