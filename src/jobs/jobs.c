@@ -184,6 +184,11 @@ static void job_finish(vtp_jobs *j, const vtp_job *job, bool ok, const char *err
 	if (rc)
 		VTP_ERROR("job %s: cannot record its end: %s", job->id, vtp_strerror(rc));
 	atomic_fetch_add(ok ? &succeeded_total : &failed_total, 1);
+	/* a retry while this job ran queued nothing (its job was still ours) */
+	rc = vtp_recordings_job_ended(j->recordings, job->recording_id);
+	if (rc && rc != VTP_ENOTFOUND)
+		VTP_WARN("recording %s: not checked for a retry after its job: %s "
+			 "(the sweep queues it)", job->recording_id, vtp_strerror(rc));
 }
 
 /* The recording will not be composed: failed with the error (unless it

@@ -199,6 +199,10 @@ void vtp_recordings_set_event_hook(vtp_recordings *svc, void (*written)(void *ct
 /* Queues a job for every recording that waits for processing without one
  * (vtp_store_recording_unqueued); *count receives how many were queued. */
 int vtp_recordings_queue_unqueued(vtp_recordings *svc, int *count);
+/* A job of recording `id` has just ended. A retry that came while that job
+ * was still running found its place taken and queued nothing; if the
+ * recording waits for processing (stopped, not deleted), queue it now. */
+int vtp_recordings_job_ended(vtp_recordings *svc, const char *id);
 /* A file in the recording's folder (created 0700 if needed): key receives
  * its storage key, <encoded room>/<id>/<name>, relative to the recordings
  * dir (what file_path holds; never shown to clients), path its full path. */

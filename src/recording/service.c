@@ -1696,6 +1696,19 @@ int vtp_recordings_queue_unqueued(vtp_recordings *svc, int *count)
 	return rc;
 }
 
+int vtp_recordings_job_ended(vtp_recordings *svc, const char *id)
+{
+	vtp_recording r;
+	int rc = vtp_store_recording_get(svc->store, id, &r);
+
+	if (rc)
+		return rc;
+	if (!r.deleted_at && r.status && strcmp(r.status, "stopped") == 0)
+		queue_processing(svc, id);
+	vtp_recording_clear(&r);
+	return 0;
+}
+
 int vtp_recordings_output_file(vtp_recordings *svc, const vtp_recording *r, const char *name,
 			       char *key, size_t keylen, char *path, size_t pathlen)
 {
