@@ -8,7 +8,10 @@
 // show: both SRTP profiles, SRTP packets that fail authentication and
 // STUN checks with a wrong password are dropped and counted, and RTCP
 // feedback (receiver reports, PLI, REMB, and NACKs for lost video packets)
-// reaches the publisher. Plus the
+// reaches the publisher. Screen shares (issue 17): a ?source=screen session
+// beside the camera is captured as screen and screen_audio of the same
+// person, a second share replaces the first, and the room page's Share
+// screen publishes a real getDisplayMedia(). Plus the
 // HTTP side: 401, 400 with the reason, 415, 413, 405 for PATCH, CORS, and
 // the session timeout.
 // backend-independent: the media path (WebRTC ingest); runs on SQLite only (CMakeLists.txt).
@@ -274,6 +277,67 @@ test('WHIP screen shares: a second one from the same user replaces the first, ca
   for (const [loc, token] of [[second, users.student.token], [cam1, users.student.token], [cam2, users.student.token], [otherUsers, users.other.token]]) {
     const res = await srv.api('DELETE', loc, { token });
     assert.equal(res.status, 200, `${loc}: ${show(res)}`);
+  }
+});
+
+test('the room page: Share screen publishes a real getDisplayMedia() beside the camera (?source=screen), Stop sharing ends it', async () => {
+  // Chromium's --use-fake-ui-for-media-stream with fake devices answers
+  // getDisplayMedia() with a generated 1280x720 "screen" and audio: the real
+  // API, no stand-in (lib/whip.mjs launchChromium)
+  const media = await fakeMedia(dir, { rgb: CHROME_RGB, freq: CHROME_HZ, seconds: 4 });
+  const browser = await launchChromium(media);
+  try {
+    const roomId = `whip-page-${rand(4)}`;
+    const id = await start(roomId);
+    const login = await srv.api('POST', '/api/v1/auth/login', { body: { email: users.student.email, password: users.student.password } });
+    assert.equal(login.status, 200, show(login));
+    const context = await browser.newContext();
+    await context.addInitScript((s) => localStorage.setItem('vtp.session', s), JSON.stringify({ token: login.json.token, expiresAt: login.json.expiresAt, user: login.json.user }));
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${srv.url}/web/room.html?room=${encodeURIComponent(roomId)}`);
+    const phase = (what) => page.evaluate((w) => window.vtpRoom && window.vtpRoom[w], what);
+    await page.getByRole('button', { name: 'Start camera and microphone' }).click();
+    await waitFor('the camera to be live', async () => (await phase('publish')) === 'live', 30000);
+    await page.getByRole('button', { name: 'Share screen' }).click();
+    await waitFor('the screen share to be live', async () => {
+      const p = await phase('share');
+      if (p === 'failed') assert.fail(`sharing failed: ${await phase('shareError')}`);
+      return p === 'live';
+    }, 30000);
+    assert.equal(await page.getByRole('button', { name: 'Stop sharing' }).isVisible(), true);
+    const live = await waitFor('camera, microphone, screen and screen audio captured', async () => {
+      const r = await getRec(id);
+      const got = whipTracks(r);
+      return got.length === 4 && got.every((t) => t.packets > 20) ? r : null;
+    }, 30000);
+    const got = whipTracks(live);
+    assert.deepEqual(got.map((t) => t.source).sort(), ['camera', 'microphone', 'screen', 'screen_audio'], JSON.stringify(got));
+    assert.equal(new Set(got.map((t) => t.peerId)).size, 1, `one person: ${JSON.stringify(got.map((t) => [t.source, t.peerId]))}`);
+    const screenTrack = got.find((t) => t.source === 'screen');
+    assert.equal(captureMetas(id)[screenTrack.trackId].source, 'screen');
+
+    // Stop sharing: the screen session ends, the camera goes on
+    await page.getByRole('button', { name: 'Stop sharing' }).click();
+    await waitFor('the share to stop', async () => (await phase('share')) === 'stopped');
+    const after = await waitFor('the screen tracks to end', async () => {
+      const r = await getRec(id);
+      const scr = r.tracks.filter((t) => t.source === 'screen' || t.source === 'screen_audio');
+      return scr.length === 2 && scr.every((t) => t.state === 'ended') ? r : null;
+    });
+    assert.equal(after.tracks.find((t) => t.source === 'camera').state, 'receiving', JSON.stringify(after.tracks));
+    const parts = await srv.api('GET', `/api/v1/recordings/${id}/participants`, { token: users.teacher.token });
+    const me = parts.json.participants.find((p) => p.userId === users.student.id);
+    assert.ok(me.sources.find((x) => x.source === 'screen').endedAt, JSON.stringify(me));
+    assert.equal(me.sources.find((x) => x.source === 'camera').endedAt, null, JSON.stringify(me));
+    assert.equal(await page.getByRole('button', { name: 'Share screen' }).isVisible(), true);
+    assert.deepEqual(errors, []);
+    await page.getByRole('button', { name: 'Stop camera and microphone' }).click();
+    await srv.api('POST', `/api/v1/recordings/${id}/stop`, { token: users.teacher.token });
+    await context.close();
+  } finally {
+    await browser.close();
   }
 });
 
