@@ -332,6 +332,19 @@ test('the room page: Share screen publishes a real getDisplayMedia() beside the 
     assert.ok(me.sources.find((x) => x.source === 'screen').endedAt, JSON.stringify(me));
     assert.equal(me.sources.find((x) => x.source === 'camera').endedAt, null, JSON.stringify(me));
     assert.equal(await page.getByRole('button', { name: 'Share screen' }).isVisible(), true);
+    // the teacher's recording page: the share on the student's timeline row, the tracks' sources
+    const teacherLogin = await srv.api('POST', '/api/v1/auth/login', { body: { email: users.teacher.email, password: users.teacher.password } });
+    const tctx = await browser.newContext();
+    await tctx.addInitScript((x) => localStorage.setItem('vtp.session', x), JSON.stringify({ token: teacherLogin.json.token, expiresAt: teacherLogin.json.expiresAt, user: teacherLogin.json.user }));
+    const recPage = await tctx.newPage();
+    recPage.on('pageerror', (e) => errors.push(e.message));
+    await recPage.goto(`${srv.url}/web/recording.html?id=${id}`);
+    await recPage.waitForFunction(() => window.vtpRecordingPage && window.vtpRecordingPage.participants, null, { timeout: 20000 });
+    assert.equal(await recPage.locator('.timeline .seg.screen').count(), 1);
+    assert.match(await recPage.locator('.timeline li').first().innerText(), /shared the screen from/);
+    const sourcesShown = await recPage.locator('#tracks td').allInnerTexts();
+    for (const label of ['Camera', 'Microphone', 'Screen share', 'Screen audio']) assert.ok(sourcesShown.includes(label), `${label} in ${sourcesShown}`);
+    await tctx.close();
     assert.deepEqual(errors, []);
     await page.getByRole('button', { name: 'Stop camera and microphone' }).click();
     await srv.api('POST', `/api/v1/recordings/${id}/stop`, { token: users.teacher.token });
