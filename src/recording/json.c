@@ -183,23 +183,21 @@ void vtp_participant_add_media(json_t *o, const char *peer_id, const vtp_recordi
 		json_t *first = json_object_get(t, "firstPacketAt");
 		json_t *last = json_object_get(t, "lastPacketAt");
 		json_t *track_id = json_object_get(t, "trackId");
+		bool ended;
 
 		if (!tp || !peer_id || strcmp(tp, peer_id) != 0)
 			continue;
 		/* statistics saved before sources existed: the kind's default */
 		if (!source)
 			source = kind && strcmp(kind, "video") == 0 ? "camera" : "microphone";
-		json_array_append_new(
-			sources,
-			json_pack("{ss ss sO sO sO}", "source", source, "kind", kind ? kind : "",
-				  "trackId", track_id ? track_id : json_null(),
-				  "startedAt", json_is_string(first) ? first : json_null(),
-				  "endedAt",
-				  json_is_string(last) && json_is_string(first) &&
-						  !track_open(json_string_value(
-							  json_object_get(t, "state")))
-					  ? last
-					  : json_null()));
+		ended = json_is_string(first) && json_is_string(last) &&
+			!track_open(json_string_value(json_object_get(t, "state")));
+		json_array_append_new(sources,
+				      json_pack("{ss ss sO sO sO}", "source", source, "kind",
+						kind ? kind : "", "trackId",
+						track_id ? track_id : json_null(), "startedAt",
+						json_is_string(first) ? first : json_null(),
+						"endedAt", ended ? last : json_null()));
 	}
 	json_object_set_new(o, "sources", sources);
 	/* the composer's talk time, saved with the output (src/compose) */
