@@ -1,6 +1,7 @@
 // One recording (recording.html?id=): its facts, the player, a progress bar
 // until it is done (recordings.js follows it), a timeline of who was
-// present when (participants' joinedAt/leftAt drawn against the recording's
+// present when, who shared the screen when and, once done, each person's
+// talk time (participants' joinedAt/leftAt, sources and talkSeconds drawn against the recording's
 // start..stop), the tracks received, and for its starter and admins the
 // shares and the access log (anyone else is told these are not theirs to see).
 'use strict';
@@ -54,6 +55,7 @@
       ['Format', `${(rec.format || '').toUpperCase()} (${rec.videoCodec || '?'} / ${rec.audioCodec || '?'})`],
       ['Picture', rec.resolutionWidth ? `${rec.resolutionWidth}×${rec.resolutionHeight}${rec.fps ? `, ${rec.fps} fps` : ''}` : null],
       ['Bitrate', rec.bitrate ? `${rec.bitrate} kbit/s` : null],
+      ['Layout', rec.layout ? ({ auto: 'Automatic', grid: 'Grid', speaker: 'Active speaker', presentation: 'Presentation (screen share with the speaker)', screen: 'Screen share only' }[rec.layout] || rec.layout) : null],
       ['Participants', String(rec.participantCount ?? '—')],
       ['Id', el('code', null, rec.id)],
     ];
@@ -133,28 +135,44 @@
     const span = Math.max(1000, end - start);
     // one row per person (or peer), with a bar for each time they were there
     const rows = new Map();
+    const clip = (a, b) => [Math.max(a, start), Math.min(Math.max(b, a), end)];
     for (const p of list) {
       const key = p.userId || p.peerId || p.id;
-      if (!rows.has(key)) rows.set(key, { name: p.fullName || nameOf(p.userId), role: p.role, spans: [] });
+      if (!rows.has(key)) rows.set(key, { name: p.fullName || nameOf(p.userId), role: p.role, spans: [], shares: [], talk: null });
+      const row = rows.get(key);
       const from = Date.parse(p.joinedAt || '') || start;
       const to = Date.parse(p.leftAt || '') || end;
-      rows.get(key).spans.push([Math.max(from, start), Math.min(Math.max(to, from), end)]);
+      row.spans.push(clip(from, to));
+      // screen shares drawn over the presence bar (sources: README "Sources")
+      for (const s of p.sources || []) {
+        if (s.source !== 'screen' || !s.startedAt) continue;
+        row.shares.push(clip(Date.parse(s.startedAt), Date.parse(s.endedAt || '') || end));
+      }
+      // talk time: counted by the composer, so known once the recording is done
+      if (typeof p.talkSeconds === 'number') row.talk = (row.talk || 0) + p.talkSeconds;
     }
     const at = (t) => window.vtp.duration((t - start) / 1000);
+    const seg = (cls, [a, b], title) => {
+      const s = el('div', { class: cls, title });
+      s.style.left = `${((a - start) / span) * 100}%`;
+      s.style.width = `${((b - a) / span) * 100}%`;
+      return s;
+    };
     fill(box,
       el('ul', { class: 'timeline', 'aria-label': `Presence from the start (0:00) to the end (${at(end)}) of the recording` },
         [...rows.values()].map((row) => {
           const spans = row.spans.sort((a, b) => a[0] - b[0]);
           const words = spans.map(([a, b]) => `from ${at(a)} to ${at(b)}`).join(', ');
+          const shares = row.shares.sort((a, b) => a[0] - b[0]);
+          const shareWords = shares.map(([a, b]) => `from ${at(a)} to ${at(b)}`).join(', ');
           return el('li', null,
             el('span', { class: 'name' }, row.name, row.role ? el('span', { class: 'muted' }, ` · ${window.vtp.roleName(row.role)}`)
-              : null, el('span', { class: 'visually-hidden' }, `: present ${words}`)),
-            el('div', { class: 'track', 'aria-hidden': 'true' }, spans.map(([a, b]) => {
-              const seg = el('div', { class: 'seg', title: `${at(a)} – ${at(b)}` });
-              seg.style.left = `${((a - start) / span) * 100}%`;
-              seg.style.width = `${((b - a) / span) * 100}%`;
-              return seg;
-            })));
+              : null,
+            row.talk !== null ? el('span', { class: 'muted talk', 'data-talk-seconds': String(row.talk) }, ` · talked ${window.vtp.duration(row.talk)}`) : null,
+            el('span', { class: 'visually-hidden' }, `: present ${words}${shares.length ? `; shared the screen ${shareWords}` : ''}`)),
+            el('div', { class: 'track', 'aria-hidden': 'true' },
+              spans.map((x) => seg('seg', x, `${at(x[0])} – ${at(x[1])}`)),
+              shares.map((x) => seg('seg screen', x, `Screen share ${at(x[0])} – ${at(x[1])}`))));
         })),
       el('div', { class: 'timeline-scale', 'aria-hidden': 'true' },
         el('span', null, '0:00'), el('span', null, at(start + span / 2)), el('span', null, at(end))));
@@ -171,7 +189,7 @@
     const num = (v, f) => el('td', { class: 'num' }, v === null || v === undefined ? '—' : f ? f(v) : String(v));
     fill($('tracks'), el('table', null,
       el('caption', { class: 'visually-hidden' }, 'Media tracks received and their statistics'),
-      el('thead', null, el('tr', null, el('th', { scope: 'col' }, 'Who'), el('th', { scope: 'col' }, 'Kind'), el('th', { scope: 'col' }, 'Codec'),
+      el('thead', null, el('tr', null, el('th', { scope: 'col' }, 'Who'), el('th', { scope: 'col' }, 'Kind'), el('th', { scope: 'col' }, 'Source'), el('th', { scope: 'col' }, 'Codec'),
         el('th', { scope: 'col', class: 'num' }, 'Packets'), el('th', { scope: 'col', class: 'num' }, 'Lost'),
         el('th', { scope: 'col', class: 'num' }, 'Received'), el('th', { scope: 'col', class: 'num' }, 'Bitrate'))),
       el('tbody', null, tracks.map((t) => el('tr', null,
@@ -180,6 +198,7 @@
         el('td', null, t.fullName || nameOf(t.userId) || t.peerId || '—',
           t.error ? el('div', { class: 'error track-error' }, `${t.state === 'misconfigured' ? 'Misconfigured: ' : ''}${t.error}`) : null),
         el('td', null, t.kind || '—'),
+        el('td', null, { camera: 'Camera', microphone: 'Microphone', screen: 'Screen share', screen_audio: 'Screen audio' }[t.source] || '—'),
         el('td', null, t.codec || '—'),
         num(t.packets), num(t.lost),
         num(t.bytes, window.vtp.bytes),

@@ -5,6 +5,10 @@
 // whether the room is being recorded (Socket.IO: the join-room answer, then
 // room-members and recording-* events; a late joiner gets the running
 // recording in the answer), and gives instructors and admins Start and Stop.
+// Share screen publishes getDisplayMedia() as a second WHIP session
+// (?source=screen: the recorder captures it as the person's screen share,
+// tab audio as screen_audio); Stop sharing, or the browser's own stop
+// button, ends it.
 // window.vtpRoom mirrors the page's state for tests.
 'use strict';
 
@@ -22,6 +26,9 @@
     publish: 'idle', // idle | starting | connecting | live | reconnecting | failed | stopped
     publishError: null,
     whipLocation: null,
+    share: 'idle', // idle | starting | connecting | live | failed | stopped
+    shareError: null,
+    shareLocation: null,
     recording: null, // {recordingId, title, startedBy, startedAt, status}
     lastRecording: null, // {recordingId, title, status, progress}
     members: [],
@@ -344,8 +351,51 @@
     });
   }
 
-  function whipUrl() {
-    return '/whip/rooms/' + encodeURIComponent(roomId);
+  function whipUrl(query) {
+    return '/whip/rooms/' + encodeURIComponent(roomId) + (query || '');
+  }
+
+  /**
+   * POSTs the peer's offer (all candidates gathered) to url; resolves the
+   * session's URL once the answer is set, or throws with a sentence for
+   * the user. isCurrent() false: the publisher was stopped meanwhile (the
+   * new session is ended and null returned).
+   */
+  async function whipConnect(peer, url, isCurrent) {
+    await peer.setLocalDescription(await peer.createOffer());
+    // the recorder is ICE-lite and takes no trickled candidates: send them all at once
+    await gathered(peer, 5000);
+    if (!isCurrent()) return null;
+    const s = window.vtp.readSession();
+    if (!s) {
+      window.vtp.toLogin('expired');
+      return null;
+    }
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp', Authorization: 'Bearer ' + s.token },
+      body: peer.localDescription.sdp,
+    });
+    const body = await res.text();
+    if (res.status !== 201) {
+      let msg = body;
+      try {
+        msg = JSON.parse(body).error.message;
+      } catch (e) { /* plain text */ }
+      if (res.status === 401) {
+        window.vtp.clearSession();
+        window.vtp.toLogin('expired');
+      }
+      throw new Error(res.status === 429 ? 'Too many connections in a short time. Wait a minute and try again.'
+        : `The recorder refused the connection (${res.status}${msg ? `: ${msg.trim().slice(0, 200)}` : ''}).`);
+    }
+    const where = new URL(res.headers.get('Location'), location.href).href;
+    if (!isCurrent()) { // stopped while waiting: end the new session too
+      endSession(where);
+      return null;
+    }
+    await peer.setRemoteDescription({ type: 'answer', sdp: body });
+    return where;
   }
 
   async function publish() {
@@ -366,39 +416,9 @@
     try {
       for (const t of stream.getTracks()) peer.addTransceiver(t, { direction: 'sendonly', streams: [stream] });
       peer.addEventListener('connectionstatechange', () => onConnectionState(peer));
-      await peer.setLocalDescription(await peer.createOffer());
-      // the recorder is ICE-lite and takes no trickled candidates: send them all at once
-      await gathered(peer, 5000);
-      if (pc !== peer) return;
-      const s = window.vtp.readSession();
-      if (!s) {
-        window.vtp.toLogin('expired');
-        return;
-      }
-      const res = await fetch(whipUrl(), {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/sdp', Authorization: 'Bearer ' + s.token },
-        body: peer.localDescription.sdp,
-      });
-      const body = await res.text();
-      if (res.status !== 201) {
-        let msg = body;
-        try {
-          msg = JSON.parse(body).error.message;
-        } catch (e) { /* plain text */ }
-        if (res.status === 401) {
-          window.vtp.clearSession();
-          window.vtp.toLogin('expired');
-        }
-        throw new Error(res.status === 429 ? 'Too many connections in a short time. Wait a minute and try again.'
-          : `The recorder refused the connection (${res.status}${msg ? `: ${msg.trim().slice(0, 200)}` : ''}).`);
-      }
-      state.whipLocation = new URL(res.headers.get('Location'), location.href).href;
-      if (pc !== peer) { // stopped while waiting: end the new session too
-        endSession(state.whipLocation);
-        return;
-      }
-      await peer.setRemoteDescription({ type: 'answer', sdp: body });
+      const where = await whipConnect(peer, whipUrl(), () => pc === peer);
+      if (!where) return;
+      state.whipLocation = where;
       onConnectionState(peer);
     } catch (e) {
       if (pc !== peer) return;
@@ -470,6 +490,108 @@
     return endWhip ? endSession(url, keepalive) : Promise.resolve();
   }
 
+  // ---- screen sharing (a WHIP session of its own) -------------------------------------
+
+  let sharePc = null;
+  let shareStream = null;
+
+  function setShare(phase, text, isError) {
+    state.share = phase;
+    say($('share-status'), text, isError ? 'error' : phase === 'live' ? 'ok' : '');
+    const busy = phase === 'starting' || phase === 'connecting';
+    const sharing = busy || phase === 'live';
+    $('share-screen').hidden = sharing;
+    $('share-screen').disabled = busy;
+    $('stop-share').hidden = !sharing;
+    $('screen-view').hidden = !sharing;
+  }
+
+  function shareMediaError(e) {
+    switch (e && e.name) {
+      case 'NotAllowedError':
+        return 'Screen sharing was cancelled or not allowed.';
+      case 'NotSupportedError':
+      case 'TypeError':
+        return 'This browser cannot share the screen.';
+      default:
+        return `The screen could not be shared (${(e && e.message) || e}).`;
+    }
+  }
+
+  async function shareScreen() {
+    if (sharePc) return;
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) {
+      state.shareError = 'This browser cannot share the screen.';
+      setShare('failed', state.shareError, true);
+      return;
+    }
+    setShare('starting', 'Choose what to share…');
+    state.shareError = null;
+    try {
+      // slides change seldom: a modest frame rate; tab audio when the browser offers it
+      shareStream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: true });
+    } catch (e) {
+      state.shareError = shareMediaError(e);
+      setShare(e && e.name === 'NotAllowedError' ? 'stopped' : 'failed', state.shareError, e && e.name !== 'NotAllowedError');
+      return;
+    }
+    const mine = shareStream;
+    // the browser's own "Stop sharing" ends the video track
+    for (const t of mine.getVideoTracks()) t.addEventListener('ended', () => { if (shareStream === mine) stopShare(); });
+    $('screen-view').srcObject = mine;
+    setShare('connecting', 'Connecting your screen to the recorder…');
+    const peer = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+    sharePc = peer;
+    try {
+      for (const t of mine.getTracks()) {
+        if (t.kind === 'video') t.contentHint = 'detail'; // text stays sharp rather than smooth
+        peer.addTransceiver(t, { direction: 'sendonly', streams: [mine] });
+      }
+      peer.addEventListener('connectionstatechange', () => onShareState(peer));
+      const where = await whipConnect(peer, whipUrl('?source=screen'), () => sharePc === peer);
+      if (!where) return;
+      state.shareLocation = where;
+      onShareState(peer);
+    } catch (e) {
+      if (sharePc !== peer) return;
+      state.shareError = e.message || String(e);
+      shareTeardown(false);
+      setShare('failed', state.shareError, true);
+    }
+  }
+
+  function onShareState(peer) {
+    if (peer !== sharePc) return;
+    if (peer.connectionState === 'connected') {
+      setShare('live', shareStream && shareStream.getAudioTracks().length
+        ? 'Sharing your screen and its sound.' : 'Sharing your screen.');
+    } else if (peer.connectionState === 'failed') {
+      state.shareError = 'The connection to the recorder was lost. Share your screen again.';
+      shareTeardown(true);
+      setShare('failed', state.shareError, true);
+    }
+  }
+
+  function shareTeardown(endWhip, keepalive) {
+    const url = state.shareLocation;
+    state.shareLocation = null;
+    if (sharePc) sharePc.close();
+    sharePc = null;
+    if (shareStream) shareStream.getTracks().forEach((t) => t.stop());
+    shareStream = null;
+    $('screen-view').srcObject = null;
+    return endWhip ? endSession(url, keepalive) : Promise.resolve();
+  }
+
+  async function stopShare() {
+    await shareTeardown(true);
+    setShare('stopped', 'Not sharing. Your screen share has ended.');
+    $('share-screen').focus();
+  }
+
+  $('share-screen').addEventListener('click', shareScreen);
+  $('stop-share').addEventListener('click', stopShare);
+
   $('publish').addEventListener('click', publish);
   $('unpublish').addEventListener('click', async () => {
     await teardown(true);
@@ -477,7 +599,7 @@
     $('publish').focus();
   });
   $('leave').addEventListener('click', async () => {
-    await teardown(true);
+    await Promise.all([teardown(true), shareTeardown(true)]);
     if (sock) {
       try {
         await window.vtp.emitAck(sock, 'leave-room', { roomId }, 3000);
@@ -489,6 +611,7 @@
   // closing the tab: the session ends now rather than at the recorder's timeout
   window.addEventListener('pagehide', () => {
     if (state.whipLocation) teardown(true, true);
+    if (state.shareLocation) shareTeardown(true, true);
   });
 
   setMembers([]);

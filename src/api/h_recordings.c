@@ -275,18 +275,24 @@ void vtp__h_participants(vtp_req *r)
 {
 	vtp_fail fail = VTP_FAIL_INIT;
 	vtp_participant *arr = NULL;
+	vtp_recording rec;
 	size_t n = 0;
 	json_t *list;
 
 	if (vtp_recordings_participants(r->api->cfg.recordings, &r->actor, r->params[0],
-					&arr, &n, &fail)) {
+					&arr, &n, &rec, &fail)) {
 		reply_and_clear(r, &fail);
 		return;
 	}
 	list = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(list, vtp_participant_json(&arr[i]));
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = vtp_participant_json(&arr[i]);
+
+		vtp_participant_add_media(o, arr[i].peer_id, &rec);
+		json_array_append_new(list, o);
+	}
 	vtp_participant_free_array(arr, n);
+	vtp_recording_clear(&rec);
 	vtp__reply_json(r, 200, json_pack("{so sI}", "participants", list, "count", (json_int_t)n));
 }
 

@@ -36,6 +36,7 @@ void vtp__h_whip_create(vtp_req *r)
 	vtp_whip_publisher pub;
 	struct MHD_Response *resp;
 	vtp_buf answer, loc;
+	const char *source;
 	char *text;
 	size_t len;
 
@@ -45,6 +46,13 @@ void vtp__h_whip_create(vtp_req *r)
 	}
 	pub.who = &r->actor;
 	pub.full_name = r->user.full_name;
+	source = vtp__query(r, "source");
+	if (source && strcmp(source, "screen") != 0 && strcmp(source, "camera") != 0) {
+		vtp__reply_error(r, 400, "invalid_input", "source",
+				 "source must be camera (the default) or screen");
+		return;
+	}
+	pub.screen = source && strcmp(source, "screen") == 0;
 	vtp_buf_init(&answer, 64 * 1024);
 	if (vtp_ingest_whip_create(r->api->cfg.ingest, &pub, r->params[0], r->body.data,
 				   r->body.len, &answer, session_id, &fail)) {

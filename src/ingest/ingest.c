@@ -99,7 +99,7 @@ static const char *state_name(int s)
  * optional ones) are left out: a log cannot tell duplicates, drops, jitter
  * or bitrate. */
 typedef struct track_json {
-	const char *id, *peer_id, *full_name, *kind, *codec, *state;
+	const char *id, *peer_id, *full_name, *kind, *source, *codec, *state;
 	int64_t packets, bytes, lost, reordered, duplicates, dropped, bitrate;
 	int64_t relatched, ssrc_changes; /* the track followed a new sender */
 	int64_t keyframe_requests;
@@ -136,6 +136,8 @@ static void write_track_json(vtp_jw *w, const track_json *j)
 	vtp_jw_string(w, j->full_name);
 	vtp_jw_key(w, "kind");
 	vtp_jw_string(w, j->kind);
+	vtp_jw_key(w, "source");
+	vtp_jw_string(w, j->source);
 	vtp_jw_key(w, "codec");
 	vtp_jw_string(w, j->codec);
 	vtp_jw_key(w, "state");
@@ -229,7 +231,7 @@ static void write_track(vtp_jw *w, track *t)
 	char problem_buf[128], fb_text[32];
 	track_json j = {
 		.id = t->id, .peer_id = t->peer_id, .full_name = t->full_name,
-		.kind = t->video ? "video" : "audio", .codec = t->codec,
+		.kind = t->video ? "video" : "audio", .source = t->source, .codec = t->codec,
 		.state = state_name(state),
 		.packets = LOAD(a_packets), .bytes = LOAD(a_bytes), .lost = LOAD(a_lost),
 		.reordered = LOAD(a_reordered), .duplicates = LOAD(a_duplicates),
@@ -452,8 +454,26 @@ static void *keeper_main(void *arg)
 
 /* ---- registration ------------------------------------------------------------ */
 
+const char *vtp__source_name(const char *name, bool video)
+{
+	static const char *const video_sources[] = {"camera", "screen"};
+	static const char *const audio_sources[] = {"microphone", "screen_audio"};
+	const char *const *list = video ? video_sources : audio_sources;
+
+	if (!name)
+		return list[0];
+	for (int i = 0; i < 2; i++) {
+		if (strcmp(name, list[i]) == 0)
+			return list[i];
+	}
+	return NULL;
+}
+
 static const char *const kinds[] = {"audio", "video", NULL};
 static const char *const codecs[] = {"opus", "vp8", "h264", NULL};
+/* what a track shows or sounds (README "Sources"): the composer's layouts
+ * put a screen share in the main area */
+static const char *const sources[] = {"camera", "microphone", "screen", "screen_audio", NULL};
 
 static const vtp_json_param track_params[] = {
 	{"peerId", VTP_JV_STRING, true, 1, 255, NULL, true},
@@ -465,6 +485,7 @@ static const vtp_json_param track_params[] = {
 	{"payloadType", VTP_JV_INT, true, 0, 127, NULL, false},
 	{"clockRate", VTP_JV_INT, false, 1, 1000000, NULL, false},
 	{"ssrc", VTP_JV_INT, false, 0, 4294967295LL, NULL, false},
+	{"source", VTP_JV_STRING, false, 0, -1, sources, false},
 };
 
 #define SRTP_SUITE "AES_CM_128_HMAC_SHA1_80"
@@ -586,6 +607,12 @@ static int parse_track(json_t *body, track *t, vtp_fail *fail)
 				    "codec %s is not a%s codec (audio: opus; video: vp8, h264)",
 				    codec, t->video ? " video" : "n audio");
 	snprintf(t->codec, sizeof(t->codec), "%s", codec);
+	t->source = vtp__source_name(vtp_json_str(body, "source"), t->video);
+	if (!t->source)
+		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "source",
+				    "source %s is not a%s source (video: camera, screen; "
+				    "audio: microphone, screen_audio)",
+				    vtp_json_str(body, "source"), t->video ? " video" : "n audio");
 	t->pt = (int)vtp_json_int(body, "payloadType", -1);
 	/* RFC 5761 §4: with RTP and RTCP on one port, these payload types
 	 * would be read as RTCP packet types 192..223 */
@@ -669,10 +696,10 @@ char *vtp__track_meta(const track *t)
 	char *s;
 
 	vtp_time_format(t->created_ms, created);
-	m = json_pack("{si ss ss ss ss ss ss si si ss}", "version", 1, "trackId", t->id,
+	m = json_pack("{si ss ss ss ss ss ss ss si si ss}", "version", 1, "trackId", t->id,
 		      "recordingId", t->recording_id, "peerId", t->peer_id,
 		      "fullName", t->full_name, "kind", t->video ? "video" : "audio",
-		      "codec", t->codec, "payloadType", t->pt, "clockRate", (int)t->clock_rate,
+		      "source", t->source, "codec", t->codec, "payloadType", t->pt, "clockRate", (int)t->clock_rate,
 		      "createdAt", created);
 	if (t->user_id)
 		json_object_set_new(m, "userId", json_string(t->user_id));
@@ -680,8 +707,8 @@ char *vtp__track_meta(const track *t)
 		json_object_set_new(m, "role", json_string(t->role));
 	if (t->ssrc_fixed)
 		json_object_set_new(m, "ssrc", json_integer(t->ssrc_expected));
-	if (t->whip)
-		json_object_set_new(m, "source", json_string("whip"));
+	if (t->whip) /* how it came in; "source" is what it shows */
+		json_object_set_new(m, "ingest", json_string("whip"));
 	s = json_dumps(m, JSON_COMPACT);
 	json_decref(m);
 	return s;
@@ -726,8 +753,9 @@ int vtp__track_open_log(vtp_ingest *ing, const vtp_recording *rec, track *t, cha
  * where this server will send packets, so it is kept with who asked. */
 static json_t *track_audit(const track *t, bool srtp)
 {
-	json_t *a = json_pack("{ss ss ss si sb}", "trackId", t->id, "peerId", t->peer_id, "kind",
-			      t->video ? "video" : "audio", "port", t->port, "srtp", srtp);
+	json_t *a = json_pack("{ss ss ss ss si sb}", "trackId", t->id, "peerId", t->peer_id, "kind",
+			      t->video ? "video" : "audio", "source", t->source, "port", t->port,
+			      "srtp", srtp);
 
 	if (t->fb_fixed) {
 		char host[64] = "?";
@@ -1196,6 +1224,13 @@ static void write_summary(vtp_jw *w, const char *path, int64_t *last_ms)
 		.not_written_reason = s.gap_errno == ENOSPC || s.gap_errno == EDQUOT ? "disk_full"
 									    : "write_failed",
 	};
+	/* logs from before sources named the ingest path there ("whip"):
+	 * those are the defaults */
+	j.source = j.kind ? vtp__source_name(json_string_value(json_object_get(meta, "source")),
+					     strcmp(j.kind, "video") == 0)
+			  : NULL;
+	if (!j.source)
+		j.source = vtp__source_name(NULL, j.kind && strcmp(j.kind, "video") == 0);
 	write_track_json(w, &j);
 	if (j.last_ms > *last_ms)
 		*last_ms = j.last_ms;

@@ -69,13 +69,18 @@ int vtp_ingest_end_track(vtp_ingest *ing, const vtp_actor *who,
 typedef struct vtp_whip_publisher {
 	const vtp_actor *who;
 	const char *full_name;
+	bool screen;           /* ?source=screen: a screen share (README "Sources") */
 } vtp_whip_publisher;
 
 /* A publisher's offer for a room: the session is created (its own UDP
  * port), the answer SDP is appended to answer and its id written to
  * session_id. While the room has an active recording, the session's audio
  * and video are captured as tracks of it, and the publisher is a
- * participant. Errors: 400 invalid_sdp / invalid_input (roomId), 429
+ * participant. A screen share (pub->screen) ends the same user's earlier
+ * screen share in the room, if any (replaced; not for roles service and
+ * admin, which publish for many), and its tracks are credited to the
+ * user's camera session in the room when there is one (the same peerId).
+ * Errors: 400 invalid_sdp / invalid_input (roomId), 429
  * too_many_sessions (16 at once or 30 a minute per user, but for roles
  * service and admin), 503 no_ports / no_capacity. */
 int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const char *room_id,

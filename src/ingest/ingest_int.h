@@ -66,6 +66,11 @@ enum drop_reason {
 
 extern const char *const vtp__drop_names[DROP_COUNT];
 
+/* The static name of a track's source: the kind's default (camera,
+ * microphone) for NULL, name itself when it is a source of that kind
+ * (video: camera, screen; audio: microphone, screen_audio), else NULL. */
+const char *vtp__source_name(const char *name, bool video);
+
 /* Waits for n pieces of work finished by other threads. */
 typedef struct completion {
 	pthread_mutex_t mu;
@@ -112,6 +117,7 @@ typedef struct track {
 	char recording_id[VTP_UUID_BUFLEN];
 	char *peer_id, *full_name, *user_id, *role; /* user_id, role may be NULL */
 	bool video;
+	const char *source;     /* camera|microphone|screen|screen_audio (a static string) */
 	char codec[8];
 	int pt;
 	uint32_t clock_rate;
@@ -234,7 +240,7 @@ typedef struct ev {
 
 enum whip_end_reason {
 	WHIP_ALIVE = 0, WHIP_DELETED, WHIP_TIMEOUT, WHIP_CONSENT, WHIP_DTLS_FAILED,
-	WHIP_DTLS_CLOSED, WHIP_SHUTDOWN,
+	WHIP_DTLS_CLOSED, WHIP_SHUTDOWN, WHIP_REPLACED,
 };
 
 typedef struct whip_stream {
@@ -265,6 +271,7 @@ typedef struct whip_session {
 	uint8_t fp[64];
 	size_t fp_len;
 	int fd, port;
+	bool screen;               /* ?source=screen: its video is screen, its audio screen_audio */
 	int nstreams;
 	whip_stream streams[WHIP_MAX_STREAMS];
 	int64_t created_ms;

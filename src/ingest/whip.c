@@ -37,7 +37,7 @@
 
 static const char *const end_names[] = {
 	"alive", "deleted", "no media", "consent expired", "DTLS failed", "DTLS closed",
-	"server stopping",
+	"server stopping", "replaced by a new screen share",
 };
 
 void vtp__whip_ref(whip_session *s)
@@ -78,7 +78,8 @@ static void session_actor(const whip_session *s, vtp_actor *who)
 
 /* ---- attaching to recordings -------------------------------------------------- */
 
-static track *stream_track(whip_session *s, int i, const vtp_recording *rec)
+static track *stream_track(whip_session *s, int i, const vtp_recording *rec,
+			   const char *peer_id)
 {
 	const whip_stream *st = &s->streams[i];
 	track *t = vtp_calloc(1, sizeof(*t));
@@ -90,10 +91,12 @@ static track *stream_track(whip_session *s, int i, const vtp_recording *rec)
 	t->whip = s;
 	t->stream = i;
 	t->video = st->video;
+	t->source = vtp__source_name(!s->screen ? NULL : st->video ? "screen" : "screen_audio",
+				     st->video);
 	snprintf(t->codec, sizeof(t->codec), "%s", st->codec);
 	t->pt = st->pt;
 	t->clock_rate = st->clock_rate;
-	t->peer_id = vtp_strdup(s->id);
+	t->peer_id = vtp_strdup(peer_id);
 	t->full_name = vtp_strdup(s->full_name);
 	t->user_id = vtp_strdup(s->user_id);
 	t->role = vtp_strdup(s->role);
@@ -101,6 +104,28 @@ static track *stream_track(whip_session *s, int i, const vtp_recording *rec)
 	memcpy(t->recording_id, rec->id, sizeof(t->recording_id));
 	t->created_ms = vtp_now_ms();
 	return t;
+}
+
+/* The peerId of a session's tracks (reg_mu held): its own id, but a screen
+ * share's tracks belong to the person who shares, so they take the id of
+ * the same user's camera session in the room when there is one (the oldest
+ * live one): one participant with camera and screen, as over plain RTP. */
+static void session_peer_id(vtp_ingest *ing, const whip_session *s, char out[VTP_UUID_BUFLEN])
+{
+	const whip_session *camera = NULL;
+
+	memcpy(out, s->id, VTP_UUID_BUFLEN);
+	if (!s->screen)
+		return;
+	for (const whip_session *o = ing->sessions; o; o = o->reg_next) {
+		if (o->ending || o->screen || strcmp(o->user_id, s->user_id) != 0 ||
+		    strcmp(o->room_id, s->room_id) != 0)
+			continue;
+		if (!camera || o->created_ms <= camera->created_ms)
+			camera = o;
+	}
+	if (camera)
+		memcpy(out, camera->id, VTP_UUID_BUFLEN);
 }
 
 /* Captures the session's streams for the room's active recording, unless
@@ -113,6 +138,7 @@ static void attach(vtp_ingest *ing, whip_session *s, const char *recording_id)
 	vtp_recording rec;
 	vtp_actor who;
 	vtp_fail fail = VTP_FAIL_INIT;
+	char peer_id[VTP_UUID_BUFLEN];
 	int n = 0;
 
 	pthread_mutex_lock(&ing->ctl_mu);
@@ -123,6 +149,7 @@ static void attach(vtp_ingest *ing, whip_session *s, const char *recording_id)
 		pthread_mutex_unlock(&ing->reg_mu);
 		goto out_unlock;
 	}
+	session_peer_id(ing, s, peer_id);
 	pthread_mutex_unlock(&ing->reg_mu);
 	if (vtp_recordings_active_in_room(ing->cfg.recordings, s->room_id, &rec) != 0)
 		goto out_unlock;
@@ -131,7 +158,7 @@ static void attach(vtp_ingest *ing, whip_session *s, const char *recording_id)
 		goto out_unlock;
 	}
 	for (int i = 0; i < s->nstreams; i++) {
-		track *t = stream_track(s, i, &rec);
+		track *t = stream_track(s, i, &rec, peer_id);
 
 		if (vtp__track_open_log(ing, &rec, t, path, sizeof(path), &fail) != 0) {
 			VTP_ERROR("whip session %s: its %s is not captured for recording %s: %s",
@@ -159,9 +186,10 @@ static void attach(vtp_ingest *ing, whip_session *s, const char *recording_id)
 	session_actor(s, &who);
 	for (int i = 0; i < n; i++) {
 		vtp_recordings_audit_track(ing->cfg.recordings, &who, rec.id, "track_add",
-					   json_pack("{ss ss ss ss}", "trackId", ts[i]->id,
-						     "peerId", s->id, "kind",
-						     ts[i]->video ? "video" : "audio", "source", "whip"));
+					   json_pack("{ss ss ss ss ss ss}", "trackId", ts[i]->id,
+						     "peerId", ts[i]->peer_id, "sessionId", s->id,
+						     "kind", ts[i]->video ? "video" : "audio",
+						     "source", ts[i]->source, "ingest", "whip"));
 	}
 	VTP_INFO("whip session %s: %d stream(s) captured for recording %s", s->id, n, rec.id);
 	vtp_recording_clear(&rec);
@@ -438,8 +466,9 @@ int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const
 	vtp_sdp_offer *o = NULL;
 	vtp_sdp_answer_params ap;
 	whip_session *s = NULL;
+	whip_session *replaced[WHIP_MAX_PER_USER];
 	char why[200], rec_id[VTP_UUID_BUFLEN];
-	int rc = 0, e;
+	int rc = 0, e, nreplaced = 0;
 
 	if (!room_ok(room_id))
 		return vtp_fail_set(fail, VTP_EINVAL, "invalid_input", "roomId",
@@ -461,6 +490,7 @@ int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const
 	s->fd = -1;
 	vtp_uuid_v4(s->id);
 	s->room_id = vtp_strdup(room_id);
+	s->screen = pub->screen;
 	memcpy(s->user_id, pub->who->user_id, sizeof(s->user_id));
 	snprintf(s->role, sizeof(s->role), "%s", pub->who->role);
 	s->full_name = vtp_strdup(pub->full_name && *pub->full_name ? pub->full_name : "publisher");
@@ -536,11 +566,30 @@ int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const
 		}
 		goto out;
 	}
+	/* One screen share per person and room: a new one replaces the old
+	 * (a reload or a re-pick of the window must not wait for the old
+	 * session's timeout). Gateways and admins publish for many. */
+	if (s->screen && !vtp_role_is(s->role, VTP_ROLE_SERVICE) &&
+	    !vtp_role_is(s->role, VTP_ROLE_ADMIN)) {
+		for (whip_session *old = ing->sessions; old && nreplaced < WHIP_MAX_PER_USER;
+		     old = old->reg_next) {
+			if (!old->ending && old->screen && strcmp(old->user_id, s->user_id) == 0 &&
+			    strcmp(old->room_id, s->room_id) == 0) {
+				vtp__whip_ref(old);
+				replaced[nreplaced++] = old;
+			}
+		}
+	}
 	s->reg_next = ing->sessions;
 	ing->sessions = s;
 	ing->nsessions++;
 	vtp__whip_ref(s); /* ours, until the end of this function */
 	pthread_mutex_unlock(&ing->reg_mu);
+	for (int i = 0; i < nreplaced; i++) {
+		VTP_INFO("whip session %s: replaced by screen share %s", replaced[i]->id, s->id);
+		end_session(ing, replaced[i], WHIP_REPLACED);
+		vtp__whip_unref(replaced[i]);
+	}
 	vtp__loop_post_whip(ing, CMD_WHIP_ADD, NULL, s, NULL);
 	atomic_fetch_add(&ing->whip_created, 1);
 
@@ -562,8 +611,9 @@ int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const
 		goto out;
 	}
 	memcpy(session_id, s->id, VTP_UUID_BUFLEN);
-	VTP_INFO("whip session %s: user %s publishes %d stream(s) (%s%s%s) in a room of %zu "
-		 "chars on port %d", s->id, s->user_id, s->nstreams, s->streams[0].codec,
+	VTP_INFO("whip session %s: user %s publishes %s%d stream(s) (%s%s%s) in a room of %zu "
+		 "chars on port %d", s->id, s->user_id, s->screen ? "a screen share, " : "",
+		 s->nstreams, s->streams[0].codec,
 		 s->nstreams > 1 ? " + " : "", s->nstreams > 1 ? s->streams[1].codec : "",
 		 vtp_utf8_length(room_id), s->port);
 	/* publishing while a recording runs: captured from now on */

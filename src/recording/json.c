@@ -2,6 +2,8 @@
  * present as null so every object of a kind has the same shape. */
 #include "recording.h"
 
+#include <string.h>
+
 #include "core/buf.h"
 #include "core/timeutil.h"
 
@@ -59,6 +61,8 @@ void vtp_recording_write_fields(vtp_jw *w, const vtp_recording *r)
 	vtp_jw_int(w, r->fps);
 	vtp_jw_key(w, "bitrate");
 	vtp_jw_int(w, r->bitrate);
+	vtp_jw_key(w, "layout");
+	vtp_jw_string(w, r->layout ? r->layout : "auto");
 	vtp_jw_key(w, "createdAt");
 	vtp_jw_time(w, r->created_at);
 	vtp_jw_key(w, "startedAt");
@@ -152,6 +156,63 @@ json_t *vtp_participant_json(const vtp_participant *p)
 	json_object_set_new(o, "joinedAt", time_or_null(p->joined_at));
 	json_object_set_new(o, "leftAt", time_or_null(p->left_at));
 	return o;
+}
+
+/* A track still takes media in these states: it has not ended yet. */
+static bool track_open(const char *state)
+{
+	static const char *const open_states[] = {"waiting", "receiving", "idle", "misconfigured"};
+
+	for (size_t i = 0; state && i < sizeof(open_states) / sizeof(open_states[0]); i++) {
+		if (strcmp(state, open_states[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+void vtp_participant_add_media(json_t *o, const char *peer_id, const vtp_recording *rec)
+{
+	json_t *tracks = rec->tracks ? json_loads(rec->tracks, 0, NULL) : NULL;
+	json_t *meta = NULL, *talk, *seconds, *sources = json_array(), *t;
+	size_t i;
+
+	json_array_foreach(tracks, i, t) {
+		const char *tp = json_string_value(json_object_get(t, "peerId"));
+		const char *kind = json_string_value(json_object_get(t, "kind"));
+		const char *source = json_string_value(json_object_get(t, "source"));
+		json_t *first = json_object_get(t, "firstPacketAt");
+		json_t *last = json_object_get(t, "lastPacketAt");
+		json_t *track_id = json_object_get(t, "trackId");
+		bool ended;
+
+		if (!tp || !peer_id || strcmp(tp, peer_id) != 0)
+			continue;
+		/* statistics saved before sources existed: the kind's default */
+		if (!source)
+			source = kind && strcmp(kind, "video") == 0 ? "camera" : "microphone";
+		ended = json_is_string(first) && json_is_string(last) &&
+			!track_open(json_string_value(json_object_get(t, "state")));
+		json_array_append_new(sources,
+				      json_pack("{ss ss sO sO sO}", "source", source, "kind",
+						kind ? kind : "", "trackId",
+						track_id ? track_id : json_null(), "startedAt",
+						json_is_string(first) ? first : json_null(),
+						"endedAt", ended ? last : json_null()));
+	}
+	json_object_set_new(o, "sources", sources);
+	/* the composer's talk time, saved with the output (src/compose) */
+	if (rec->status && strcmp(rec->status, "done") == 0 && rec->metadata)
+		meta = json_loads(rec->metadata, 0, NULL);
+	talk = json_object_get(meta, "talk");
+	seconds = peer_id ? json_object_get(talk, peer_id) : NULL;
+	if (json_is_number(seconds))
+		json_object_set_new(o, "talkSeconds", json_real(json_number_value(seconds)));
+	else if (json_is_object(talk))
+		json_object_set_new(o, "talkSeconds", json_real(0));
+	else
+		json_object_set_new(o, "talkSeconds", json_null());
+	json_decref(meta);
+	json_decref(tracks);
 }
 
 json_t *vtp_access_entry_json(const vtp_access_entry *e)

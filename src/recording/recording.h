@@ -44,6 +44,7 @@ typedef struct vtp_start_request {
 	const char *video_codec;
 	const char *audio_codec;
 	int bitrate;
+	const char *layout; /* auto (default) | grid | speaker | presentation | screen */
 } vtp_start_request;
 
 /* The output rules shared by the API and the compose CLI: fills a NULL
@@ -55,7 +56,7 @@ const char *vtp_output_check(const char **format, const char **video_codec,
 			     const char **audio_codec, char *why, size_t whylen);
 
 /* Validates a StartRecordingRequest and applies the defaults (webm, codecs
- * by format, 2000 kbps). Fails with a field-level VTP_EINVAL. */
+ * by format, 2000 kbps, layout auto). Fails with a field-level VTP_EINVAL. */
 int vtp_start_request_parse(json_t *body, vtp_start_request *req, vtp_fail *fail);
 
 /* Each returns 0 or a negative code with fail filled for the client. On
@@ -114,9 +115,12 @@ int vtp_recordings_shares(vtp_recordings *svc, const vtp_actor *who,
 			  vtp_fail *fail);
 int vtp_recordings_unshare(vtp_recordings *svc, const vtp_actor *who,
 			   const char *id, const char *share_id, vtp_fail *fail);
+/* The participants, and into rec (when not NULL; clear it after) the
+ * recording with its tracks as they are now (live statistics while it
+ * records): what vtp_participant_add_media reads. */
 int vtp_recordings_participants(vtp_recordings *svc, const vtp_actor *who,
 				const char *id, vtp_participant **out,
-				size_t *n, vtp_fail *fail);
+				size_t *n, vtp_recording *rec, vtp_fail *fail);
 int vtp_recordings_access_log(vtp_recordings *svc, const vtp_actor *who,
 			      const char *id, int limit, int offset,
 			      vtp_access_entry **out, size_t *n, int64_t *total,
@@ -284,6 +288,14 @@ void vtp_recording_write_urls(vtp_jw *w, const char *download, const char *hls,
 json_t *vtp_recording_json(const vtp_recording *r);
 json_t *vtp_share_json(const vtp_share *sh);
 json_t *vtp_participant_json(const vtp_participant *p);
+/* Adds to a participant's object o what rec says about the peer:
+ * "sources" [{source, kind, trackId, startedAt, endedAt}] from rec's tracks
+ * with that peerId (startedAt: first packet, null before one; endedAt: last
+ * packet once the track ended, null while it may go on), and "talkSeconds"
+ * from the composed recording's metadata ({"talk": {peerId: seconds}}; 0
+ * for a peer it does not name; null before the recording is done or when
+ * its composer did not count talk time). */
+void vtp_participant_add_media(json_t *o, const char *peer_id, const vtp_recording *rec);
 json_t *vtp_access_entry_json(const vtp_access_entry *e);
 json_t *vtp_user_json(const vtp_user *u);
 

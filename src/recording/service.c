@@ -171,6 +171,8 @@ bool vtp_recording_is_active(const vtp_recording *r)
 static const char *const formats[] = {"webm", "mp4", NULL};
 static const char *const video_codecs[] = {"vp8", "h264", NULL};
 static const char *const audio_codecs[] = {"opus", "aac", NULL};
+static const char *const layouts[] = {"auto", "grid", "speaker", "presentation", "screen",
+					NULL};
 static const char *const permissions[] = {"view", "download", "share", NULL};
 static const char *const roles[] = {VTP_ROLE_ADMIN, VTP_ROLE_INSTRUCTOR, VTP_ROLE_STUDENT,
 				      VTP_ROLE_SERVICE, NULL};
@@ -183,6 +185,7 @@ static const vtp_json_param start_params[] = {
 	{"videoCodec", VTP_JV_STRING, false, 0, -1, video_codecs, false},
 	{"audioCodec", VTP_JV_STRING, false, 0, -1, audio_codecs, false},
 	{"bitrate", VTP_JV_INT, false, 100, 20000, NULL, false},
+	{"layout", VTP_JV_STRING, false, 0, -1, layouts, false},
 };
 
 const char *vtp_output_check(const char **format, const char **video_codec,
@@ -249,6 +252,9 @@ int vtp_start_request_parse(json_t *body, vtp_start_request *req, vtp_fail *fail
 	req->video_codec = vtp_json_str(body, "videoCodec");
 	req->audio_codec = vtp_json_str(body, "audioCodec");
 	req->bitrate = (int)vtp_json_int(body, "bitrate", 2000);
+	req->layout = vtp_json_str(body, "layout");
+	if (!req->layout)
+		req->layout = "auto";
 	field = vtp_output_check(&req->format, &req->video_codec, &req->audio_codec, why,
 				 sizeof(why));
 	if (field)
@@ -593,6 +599,7 @@ int vtp_recordings_start(vtp_recordings *svc, const vtp_actor *who,
 	r.resolution_height = 720;
 	r.fps = 30;
 	r.bitrate = req->bitrate;
+	r.layout = (char *)req->layout;
 	r.metadata = "{}";
 	r.node_id = (char *)svc->node_id;
 	r.created_at = vtp_now_ms();
@@ -1473,7 +1480,7 @@ out:
 
 int vtp_recordings_participants(vtp_recordings *svc, const vtp_actor *who,
 				const char *id, vtp_participant **out,
-				size_t *n, vtp_fail *fail)
+				size_t *n, vtp_recording *rec_out, vtp_fail *fail)
 {
 	vtp_recording rec;
 	int rc = load_authorized(svc, who, id, VTP_ACT_VIEW, &rec, fail);
@@ -1483,6 +1490,11 @@ int vtp_recordings_participants(vtp_recordings *svc, const vtp_actor *who,
 	rc = vtp_store_participant_list(svc->store, rec.id, out, n);
 	if (rc)
 		rc = store_fail(fail, rc);
+	if (rc == 0 && rec_out) {
+		overlay_live(svc, &rec);
+		*rec_out = rec;
+		return 0;
+	}
 	vtp_recording_clear(&rec);
 	return rc;
 }

@@ -162,6 +162,11 @@ const char *const vtp__postgres_migrations[] = {
 	"ALTER TABLE recordings ADD COLUMN warnings JSONB;"
 	"CREATE TABLE health_probe (id INT PRIMARY KEY, probed_at TIMESTAMPTZ NOT NULL);",
 
+	/* 8: the layout the composer is asked for (README "Layouts"); rows
+	 * from before it get the default. */
+	"ALTER TABLE recordings ADD COLUMN layout VARCHAR(20) NOT NULL DEFAULT 'auto'"
+	" CHECK (layout IN ('auto','grid','speaker','presentation','screen'));",
+
 	NULL,
 };
 
@@ -316,6 +321,10 @@ const char *const vtp__sqlite_migrations[] = {
 	" CHECK (warnings IS NULL OR json_valid(warnings));"
 	"CREATE TABLE health_probe (id INTEGER NOT NULL PRIMARY KEY,"
 	" probed_at TEXT NOT NULL) STRICT;",
+
+	/* 8: layout (see the PostgreSQL migration 8). */
+	"ALTER TABLE recordings ADD COLUMN layout TEXT NOT NULL DEFAULT 'auto'"
+	" CHECK (layout IN ('auto','grid','speaker','presentation','screen'));",
 
 	NULL,
 };

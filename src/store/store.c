@@ -620,7 +620,7 @@ int vtp_store_user_count(vtp_store *s, int64_t *count)
 	" r.completed_at, r.deleted_at,"                                      \
 	" (SELECT COUNT(*) FROM recording_participants p"                     \
 	" WHERE p.recording_id = r.id),"                                      \
-	" r.tracks, r.warnings"
+	" r.tracks, r.warnings, r.layout"
 
 #define ACTIVE_STATUSES "('pending','recording')"
 
@@ -641,6 +641,7 @@ void vtp_recording_clear(vtp_recording *r)
 	vtp_free(r->metadata);
 	vtp_free(r->tracks);
 	vtp_free(r->warnings);
+	vtp_free(r->layout);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -683,6 +684,9 @@ static void fill_recording(const vtp__row *row, vtp_recording *r)
 	r->participant_count = (int)col_int(row, 24);
 	r->tracks = col_strdup(row, 25);
 	r->warnings = col_strdup(row, 26);
+	r->layout = col_strdup(row, 27);
+	if (!r->layout)
+		r->layout = vtp_strdup("auto");
 }
 
 static int read_recording(void *ctx, const vtp__row *row)
@@ -712,7 +716,7 @@ int vtp_store_recording_insert(vtp_store *s, const vtp_recording *r)
 {
 	char id[VTP_UUID_BUFLEN], by[VTP_UUID_BUFLEN];
 	char t[4][VTP_TIME_BUFLEN];
-	vtp__param p[24];
+	vtp__param p[25];
 
 	if (!norm_id(r->id, id) || !norm_id(r->started_by, by) ||
 	    !r->room_id || !r->title || !r->status)
@@ -741,16 +745,17 @@ int vtp_store_recording_insert(vtp_store *s, const vtp_recording *r)
 	p[21] = p_time(r->stopped_at, t[1]);
 	p[22] = p_time(r->completed_at, t[2]);
 	p[23] = p_time(r->deleted_at, t[3]);
+	p[24] = p_text(r->layout ? r->layout : "auto");
 	return query(s,
 		     "INSERT INTO recordings (id, room_id, title, description,"
 		     " started_by, status, file_path, file_size,"
 		     " duration_seconds, format, video_codec, audio_codec,"
 		     " resolution_width, resolution_height, fps, bitrate,"
 		     " progress, error, node_id, metadata, created_at,"
-		     " stopped_at, completed_at, deleted_at) VALUES"
+		     " stopped_at, completed_at, deleted_at, layout) VALUES"
 		     " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		     " ?, ?, ?, ?, ?, ?)",
-		     p, 24, NULL, NULL, NULL);
+		     " ?, ?, ?, ?, ?, ?, ?)",
+		     p, 25, NULL, NULL, NULL);
 }
 
 static int read_id(void *ctx, const vtp__row *row)

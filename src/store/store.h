@@ -100,6 +100,8 @@ typedef struct vtp_recording {
 	char *metadata;      /* JSON object text, never NULL once read ("{}") */
 	char *tracks;        /* JSON array of per-track ingest statistics, or NULL */
 	char *warnings;      /* JSON array of {code, message, trackId?, peerId?}, or NULL */
+	char *layout;        /* auto|grid|speaker|presentation|screen; read: never NULL;
+			      * insert: NULL means auto */
 	int64_t created_at;
 	int64_t stopped_at;
 	int64_t completed_at;

@@ -8,7 +8,10 @@
 // show: both SRTP profiles, SRTP packets that fail authentication and
 // STUN checks with a wrong password are dropped and counted, and RTCP
 // feedback (receiver reports, PLI, REMB, and NACKs for lost video packets)
-// reaches the publisher. Plus the
+// reaches the publisher. Screen shares (issue 17): a ?source=screen session
+// beside the camera is captured as screen and screen_audio of the same
+// person, a second share replaces the first, and the room page's Share
+// screen publishes a real getDisplayMedia(). Plus the
 // HTTP side: 401, 400 with the reason, 415, 413, 405 for PATCH, CORS, and
 // the session timeout.
 // backend-independent: the media path (WebRTC ingest); runs on SQLite only (CMakeLists.txt).
@@ -22,6 +25,7 @@ import path from 'node:path';
 import { startServer, cleanupAll, sleep, rand } from './lib/server.mjs';
 import { show, makeUsers, expectError } from './lib/util.mjs';
 import { videoFrames, audioPcm, toneTrack, colourRegions } from './lib/analyze.mjs';
+import { readCapture } from './lib/media.mjs';
 import { fakeMedia, servePage, launchChromium, startGstPublisher, whipgen, metric } from './lib/whip.mjs';
 
 const WHIPGEN = process.env.VTP_WHIPGEN || path.resolve(path.dirname(process.env.VTP_BIN || 'build/vtp-recorder'), 'vtp-whipgen');
@@ -182,6 +186,173 @@ for (const profile of ['gcm', 'cm']) {
     await srv.api('POST', `/api/v1/recordings/${id}/stop`, { token: users.teacher.token });
   });
 }
+
+/** Every packet log of a recording: trackId -> its header metadata. */
+function captureMetas(recId) {
+  const out = {};
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (p.includes(recId) && p.endsWith('.vtpcap')) {
+        const { meta } = readCapture(p);
+        out[meta.trackId] = meta;
+      }
+    }
+  };
+  walk(path.join(srv.dataDir, 'recordings'));
+  return out;
+}
+
+test('a screen share (?source=screen) beside the camera: its own session, screen and screen_audio in the packet logs, the tracks and the participant', async () => {
+  const roomId = `whip-screen-${rand(4)}`;
+  const id = await start(roomId);
+  const base = `${srv.url}/whip/rooms/${roomId}`;
+  const camera = whipgen(WHIPGEN, ['--url', base, '--token', users.student.token, '--seconds', '10']);
+  try {
+    const camLive = await waitFor('the camera session captured', async () => {
+      const r = await getRec(id);
+      return whipTracks(r).length === 2 ? r : null;
+    });
+    const camPeer = whipTracks(camLive)[0].peerId;
+    assert.deepEqual(whipTracks(camLive).map((t) => t.source).sort(), ['camera', 'microphone']);
+    const screen = await whipgen(WHIPGEN, ['--url', `${base}?source=screen`, '--token', users.student.token, '--seconds', '3']);
+    assert.equal(screen.connected, 1, JSON.stringify(screen));
+    const cam = await camera;
+    assert.equal(cam.connected, 1, JSON.stringify(cam));
+  } finally {
+    await camera.catch(() => {});
+  }
+  const live = await getRec(id);
+  const got = whipTracks(live);
+  assert.equal(got.length, 4, JSON.stringify(live.tracks));
+  const bySource = Object.fromEntries(got.map((t) => [t.source, t]));
+  assert.deepEqual(Object.keys(bySource).sort(), ['camera', 'microphone', 'screen', 'screen_audio'], JSON.stringify(got));
+  assert.equal(bySource.screen.kind, 'video');
+  assert.equal(bySource.screen_audio.kind, 'audio');
+  // the share is the same person: one participant, the camera session's peerId
+  assert.ok(got.every((t) => t.peerId === bySource.camera.peerId), `one peerId: ${JSON.stringify(got.map((t) => [t.source, t.peerId]))}`);
+  // the composer's contract: the packet logs say which is the screen
+  const metas = captureMetas(id);
+  for (const t of got) {
+    assert.equal(metas[t.trackId].source, t.source, JSON.stringify(metas[t.trackId]));
+    assert.equal(metas[t.trackId].ingest, 'whip', JSON.stringify(metas[t.trackId]));
+  }
+  const parts = await srv.api('GET', `/api/v1/recordings/${id}/participants`, { token: users.teacher.token });
+  assert.equal(parts.status, 200, show(parts));
+  const mine = parts.json.participants.filter((p) => p.userId === users.student.id);
+  assert.equal(mine.length, 1, show(parts));
+  assert.deepEqual(mine[0].sources.map((x) => x.source).sort(), ['camera', 'microphone', 'screen', 'screen_audio']);
+  // both sessions have ended (whipgen DELETEs): every source has its end
+  for (const x of mine[0].sources) assert.ok(x.startedAt && x.endedAt, JSON.stringify(x));
+  const stopped = (await srv.api('POST', `/api/v1/recordings/${id}/stop`, { token: users.teacher.token })).json;
+  assert.equal(stopped.tracks.filter((t) => t.source === 'screen').length, 1, JSON.stringify(stopped.tracks));
+});
+
+test('WHIP screen shares: a second one from the same user replaces the first, cameras are not replaced, an unknown source is a 400', async () => {
+  const room = `room-${rand(4)}`;
+  const sdp = `v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 ${Array(32).fill('AB').join(':')}\r\na=setup:actpass\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n`;
+  const post = (query, token = users.student.token) => fetch(`${srv.url}/whip/rooms/${room}${query}`, {
+    method: 'POST', headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` }, body: sdp,
+  });
+  for (const q of ['?source=slides', '?source=SCREEN', '?source=', '?source=screen_audio', '?source=microphone']) {
+    const res = await post(q);
+    assert.equal(res.status, 400, q);
+    const j = await res.json();
+    assert.equal(j.error.code, 'invalid_input', q);
+    assert.equal(j.error.field, 'source', q);
+  }
+  const created = async (q, token) => {
+    const res = await post(q, token);
+    assert.equal(res.status, 201, await res.clone().text());
+    return res.headers.get('location');
+  };
+  const cam1 = await created('');
+  const cam2 = await created('?source=camera');
+  const first = await created('?source=screen');
+  const otherUsers = await created('?source=screen', users.other.token);
+  const second = await created('?source=screen');
+  // the first share has ended: its URL is gone; everything else lives on
+  expectError(await srv.api('DELETE', first, { token: users.student.token }), 404, 'not_found');
+  for (const [loc, token] of [[second, users.student.token], [cam1, users.student.token], [cam2, users.student.token], [otherUsers, users.other.token]]) {
+    const res = await srv.api('DELETE', loc, { token });
+    assert.equal(res.status, 200, `${loc}: ${show(res)}`);
+  }
+});
+
+test('the room page: Share screen publishes a real getDisplayMedia() beside the camera (?source=screen), Stop sharing ends it', async () => {
+  // Chromium's --use-fake-ui-for-media-stream with fake devices answers
+  // getDisplayMedia() with a generated 1280x720 "screen" and audio: the real
+  // API, no stand-in (lib/whip.mjs launchChromium)
+  const media = await fakeMedia(dir, { rgb: CHROME_RGB, freq: CHROME_HZ, seconds: 4 });
+  const browser = await launchChromium(media);
+  try {
+    const roomId = `whip-page-${rand(4)}`;
+    const id = await start(roomId);
+    const login = await srv.api('POST', '/api/v1/auth/login', { body: { email: users.student.email, password: users.student.password } });
+    assert.equal(login.status, 200, show(login));
+    const context = await browser.newContext();
+    await context.addInitScript((s) => localStorage.setItem('vtp.session', s), JSON.stringify({ token: login.json.token, expiresAt: login.json.expiresAt, user: login.json.user }));
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${srv.url}/web/room.html?room=${encodeURIComponent(roomId)}`);
+    const phase = (what) => page.evaluate((w) => window.vtpRoom && window.vtpRoom[w], what);
+    await page.getByRole('button', { name: 'Start camera and microphone' }).click();
+    await waitFor('the camera to be live', async () => (await phase('publish')) === 'live', 30000);
+    await page.getByRole('button', { name: 'Share screen' }).click();
+    await waitFor('the screen share to be live', async () => {
+      const p = await phase('share');
+      if (p === 'failed') assert.fail(`sharing failed: ${await phase('shareError')}`);
+      return p === 'live';
+    }, 30000);
+    assert.equal(await page.getByRole('button', { name: 'Stop sharing' }).isVisible(), true);
+    const live = await waitFor('camera, microphone, screen and screen audio captured', async () => {
+      const r = await getRec(id);
+      const got = whipTracks(r);
+      return got.length === 4 && got.every((t) => t.packets > 20) ? r : null;
+    }, 30000);
+    const got = whipTracks(live);
+    assert.deepEqual(got.map((t) => t.source).sort(), ['camera', 'microphone', 'screen', 'screen_audio'], JSON.stringify(got));
+    assert.equal(new Set(got.map((t) => t.peerId)).size, 1, `one person: ${JSON.stringify(got.map((t) => [t.source, t.peerId]))}`);
+    const screenTrack = got.find((t) => t.source === 'screen');
+    assert.equal(captureMetas(id)[screenTrack.trackId].source, 'screen');
+
+    // Stop sharing: the screen session ends, the camera goes on
+    await page.getByRole('button', { name: 'Stop sharing' }).click();
+    await waitFor('the share to stop', async () => (await phase('share')) === 'stopped');
+    const after = await waitFor('the screen tracks to end', async () => {
+      const r = await getRec(id);
+      const scr = r.tracks.filter((t) => t.source === 'screen' || t.source === 'screen_audio');
+      return scr.length === 2 && scr.every((t) => t.state === 'ended') ? r : null;
+    });
+    assert.equal(after.tracks.find((t) => t.source === 'camera').state, 'receiving', JSON.stringify(after.tracks));
+    const parts = await srv.api('GET', `/api/v1/recordings/${id}/participants`, { token: users.teacher.token });
+    const me = parts.json.participants.find((p) => p.userId === users.student.id);
+    assert.ok(me.sources.find((x) => x.source === 'screen').endedAt, JSON.stringify(me));
+    assert.equal(me.sources.find((x) => x.source === 'camera').endedAt, null, JSON.stringify(me));
+    assert.equal(await page.getByRole('button', { name: 'Share screen' }).isVisible(), true);
+    // the teacher's recording page: the share on the student's timeline row, the tracks' sources
+    const teacherLogin = await srv.api('POST', '/api/v1/auth/login', { body: { email: users.teacher.email, password: users.teacher.password } });
+    const tctx = await browser.newContext();
+    await tctx.addInitScript((x) => localStorage.setItem('vtp.session', x), JSON.stringify({ token: teacherLogin.json.token, expiresAt: teacherLogin.json.expiresAt, user: teacherLogin.json.user }));
+    const recPage = await tctx.newPage();
+    recPage.on('pageerror', (e) => errors.push(e.message));
+    await recPage.goto(`${srv.url}/web/recording.html?id=${id}`);
+    await recPage.waitForFunction(() => window.vtpRecordingPage && window.vtpRecordingPage.participants, null, { timeout: 20000 });
+    assert.equal(await recPage.locator('.timeline .seg.screen').count(), 1);
+    assert.match(await recPage.locator('.timeline li').first().innerText(), /shared the screen from/);
+    const sourcesShown = await recPage.locator('#tracks td').allInnerTexts();
+    for (const label of ['Camera', 'Microphone', 'Screen share', 'Screen audio']) assert.ok(sourcesShown.includes(label), `${label} in ${sourcesShown}`);
+    await tctx.close();
+    assert.deepEqual(errors, []);
+    await page.getByRole('button', { name: 'Stop camera and microphone' }).click();
+    await srv.api('POST', `/api/v1/recordings/${id}/stop`, { token: users.teacher.token });
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+});
 
 test('WHIP over HTTP: authentication, bad offers, limits, PATCH, CORS, ownership, timeout', async () => {
   const url = `/whip/rooms/room-${rand(4)}`;

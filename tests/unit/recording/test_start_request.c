@@ -510,10 +510,54 @@ static void test_json_getters(void **state)
 	json_decref(obj);
 }
 
+/* layout: auto by default (also for null), each layout kept, anything else a
+ * failure naming layout */
+static void test_start_layout(void **state)
+{
+	static const struct {
+		const char *json;
+		const char *layout; /* NULL: fails on layout */
+	} layouts[] = {
+		{"{" BASE "}", "auto"},
+		{"{" BASE ",\"layout\":null}", "auto"},
+		{"{" BASE ",\"layout\":\"auto\"}", "auto"},
+		{"{" BASE ",\"layout\":\"grid\"}", "grid"},
+		{"{" BASE ",\"layout\":\"speaker\"}", "speaker"},
+		{"{" BASE ",\"layout\":\"presentation\"}", "presentation"},
+		{"{" BASE ",\"layout\":\"screen\"}", "screen"},
+		{"{" BASE ",\"layout\":\"mosaic\"}", NULL},
+		{"{" BASE ",\"layout\":\"Grid\"}", NULL},
+		{"{" BASE ",\"layout\":\"\"}", NULL},
+		{"{" BASE ",\"layout\":2}", NULL},
+		{"{" BASE ",\"layout\":[\"grid\"]}", NULL},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++) {
+		json_t *body = json_loads(layouts[i].json, 0, NULL);
+		vtp_fail fail = VTP_FAIL_INIT;
+		vtp_start_request req;
+		int rc;
+
+		assert_non_null(body);
+		rc = vtp_start_request_parse(body, &req, &fail);
+		if (layouts[i].layout) {
+			assert_int_equal(rc, 0);
+			assert_string_equal(req.layout, layouts[i].layout);
+		} else {
+			assert_int_equal(rc, VTP_EINVAL);
+			assert_string_equal(fail.field, "layout");
+		}
+		vtp_fail_clear(&fail);
+		json_decref(body);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_start_table),
+		cmocka_unit_test(test_start_layout),
 		cmocka_unit_test(test_start_room_c1_controls),
 		cmocka_unit_test(test_start_borrows_body),
 		cmocka_unit_test(test_start_embedded_nul),
