@@ -180,7 +180,7 @@ static int strip_order(const vtp__lscene *s, int skip, int max, int *out)
 }
 
 /* A row (or column) of up to VTP__STRIP_MAX tiles of 16:9 in the box
- * (x, y, w, h), centred along it. */
+ * (x, y, w, h): a row centred along it, a column from its top. */
 static int strip(const vtp__lscene *s, const int *order, int n, int x, int y, int w, int h,
 		 bool vertical, vtp__ltile *out)
 {
@@ -206,7 +206,7 @@ static int strip(const vtp__lscene *s, const int *order, int n, int x, int y, in
 	th &= ~1;
 	for (int i = 0; i < n; i++) {
 		int tx = vertical ? x + (w - tw) / 2 : x + (w - n * tw) / 2 + i * tw;
-		int ty = vertical ? y + (h - n * th) / 2 + i * th : y + (h - th) / 2;
+		int ty = vertical ? y + i * th : y + (h - th) / 2;
 		person_tile(&out[i], &s->people[order[i]], tx, ty, tw, th);
 	}
 	return n;
@@ -247,12 +247,17 @@ static int presentation(const vtp__lscene *s, vtp__ltile *out)
 	out[n].track = s->screen;
 	out[n].label = false;
 	n++;
-	/* Fit the share: the column takes what the share leaves over. */
+	/* Fit the share: the column takes what the share leaves over, and
+	 * starts level with the share's top edge. */
+	int top = 0;
 	if (s->screen_w > 0 && s->screen_h > 0) {
 		int sw = (int)((int64_t)s->h * s->screen_w / s->screen_h) & ~1;
 		if (sw < mw)
 			mw = sw > s->w / 2 ? sw : mw;
 		out[0].r.w = mw;
+		int sh = (int)((int64_t)mw * s->screen_h / s->screen_w);
+		if (sh < s->h)
+			top = ((s->h - sh) / 2) & ~1;
 	}
 	if (s->n == 0)
 		return n;
@@ -266,7 +271,7 @@ static int presentation(const vtp__lscene *s, vtp__ltile *out)
 	int order[VTP__STRIP_MAX + 1];
 	order[0] = m;
 	int ns = strip_order(s, m, VTP__STRIP_MAX - 1, order + 1);
-	return n + strip(s, order, ns + 1, mw, 0, s->w - mw, s->h, true, out + n);
+	return n + strip(s, order, ns + 1, mw, top, s->w - mw, s->h - top, true, out + n);
 }
 
 int vtp__layout_scene(const vtp__lscene *s, vtp__ltile *out, int *used)
