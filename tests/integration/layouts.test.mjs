@@ -7,7 +7,8 @@
 // 2 s of their starting, and a 0.3 s burst does not take it; talk time per
 // person comes out in the summary; in `presentation` a screen share covers
 // at least 60 % of the frame while it is live, with the sharer beside it,
-// and is gone within a second of its end. A track's source is read from
+// and is gone within a second of its end; `auto` shows the share while it
+// is live and the grid, names on the tiles, otherwise. A track's source is read from
 // its capture's metadata: when the API does not take `source` yet, the
 // test writes it into the capture header (a tiny patch with the header's
 // CRC-32C) as the composer reads it.
@@ -270,7 +271,7 @@ test('speaker: 1.5 s of speech takes the main area within 2 s, a 0.3 s burst doe
   }
 });
 
-test('presentation: a screen share covers ≥ 60 % of the frame while live, the sharer beside it, gone within 1 s of its end', async (t) => {
+test('presentation: a screen share covers ≥ 60 % of the frame while live, the sharer beside it, gone within 1 s of its end; auto: the share, else the grid with names', async (t) => {
   const r = await startRec(srv, u.owner.token);
   const SECONDS = 9;
   const SHARE_AT = 2000;
@@ -319,6 +320,32 @@ test('presentation: a screen share covers ≥ 60 % of the frame while live, the 
     assert.equal(colourName(meanRgb(A.frameAt(frames, mid), side)), 'red', 'the sharer beside the share');
     // after the share: speaker layout, the instructor large
     assert.equal(colourName(meanRgb(A.frameAt(frames, to + 1.5), { x0: 0.4, y0: 0.2, x1: 0.6, y1: 0.6 })), 'red');
+
+    // auto (no --layout): presentation while the share is live, the grid of two
+    // (red and green side by side, each with its name on a label) before and after
+    const autoFile = path.join(scratch, 'auto.webm');
+    await compose(dir, autoFile, []);
+    const af = await A.videoFrames(autoFile, { width: 320, height: 180 });
+    assert.ok(coverage(A.frameAt(af, mid), PALETTE.magenta) >= 0.6, 'auto: the share while live');
+    for (const at of [from - 1.0, to + 1.5]) {
+      const f = A.frameAt(af, at);
+      assert.ok(coverage(f, PALETTE.magenta) < 0.02, `auto: no share at ${at.toFixed(2)} s`);
+      // side by side in join order (the two senders start together: either first)
+      const pair = [colourName(meanRgb(f, { x0: 0.2, y0: 0.4, x1: 0.3, y1: 0.6 })), colourName(meanRgb(f, { x0: 0.7, y0: 0.4, x1: 0.8, y1: 0.6 }))];
+      assert.deepEqual([...pair].sort(), ['green', 'red'], `auto: the grid of red and green at ${at.toFixed(2)} s: ${pair}`);
+      // the label: light letters on the dark strip at the bottom left of each tile
+      // (tiles 640x720, the 4:3 picture letterboxed above it)
+      for (const x0 of [0.0, 0.5]) {
+        let bright = 0;
+        for (let y = Math.floor(0.93 * f.height); y < f.height; y++) {
+          for (let x = Math.floor(x0 * f.width); x < Math.floor((x0 + 0.15) * f.width); x++) {
+            const i = (y * f.width + x) * 3;
+            if (f.data[i] > 140 && f.data[i + 1] > 140 && f.data[i + 2] > 140) bright++;
+          }
+        }
+        assert.ok(bright >= 3, `auto: a name label at the bottom left of the tile at x ${x0} (${bright} light pixels) at ${at.toFixed(2)} s`);
+      }
+    }
   } finally {
     for (const tr of tracks) tr.relay.close();
   }
