@@ -98,6 +98,7 @@ void vtp__speaker_decide(const uint8_t *speaking, int np, size_t nticks, const i
 	for (int p = 0; p < np; p++)
 		run[p] = last[p] = -1;
 	int cur = -1;
+	bool by_speech = false; /* cur was chosen for speaking, not by default */
 	int64_t switched = INT64_MIN / 2;
 	for (size_t tt = 0; tt < nticks; tt++) {
 		int64_t t = (int64_t)tt;
@@ -125,7 +126,13 @@ void vtp__speaker_decide(const uint8_t *speaking, int np, size_t nticks, const i
 			for (int p = 0; pick < 0 && p < np; p++)
 				if (from[p] <= t && t < to[p])
 					pick = p;
+			by_speech = pick >= 0 && last[pick] >= 0;
 			cur = pick;
+		} else if (!by_speech && first >= 0 && first < np && cur != first &&
+			   from[first] <= t && t < to[first] && last[cur] < 0) {
+			/* Nobody has spoken yet and the instructor arrived after
+			 * whoever was shown first: the instructor. */
+			cur = first;
 		} else if (t - switched >= HOLD_TICKS) {
 			/* The longest current speech of a second or more takes
 			 * over, unless the main person has been talking longer. */
@@ -136,6 +143,7 @@ void vtp__speaker_decide(const uint8_t *speaking, int np, size_t nticks, const i
 					cand = p;
 			if (cand >= 0 && !(run[cur] >= 0 && run[cur] <= run[cand])) {
 				cur = cand;
+				by_speech = true;
 				switched = t;
 			}
 		}
@@ -261,8 +269,10 @@ static int presentation(const vtp__lscene *s, vtp__ltile *out)
 	}
 	if (s->n == 0)
 		return n;
+	/* The speaker beside the share; the sharer while the person chosen
+	 * has not spoken (nobody has yet). */
 	int m = s->main;
-	if (m < 0 || m >= s->n) {
+	if (m < 0 || m >= s->n || s->people[m].last_spoke < 0) {
 		m = 0;
 		for (int i = 0; i < s->n; i++)
 			if (s->people[i].peer == s->screen_peer)
