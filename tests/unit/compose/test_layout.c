@@ -4,7 +4,7 @@
  * 0.3 s burst does not, 3 s between switches, the instructor first, a
  * leaver replaced at once), and the tiles of each layout (the main
  * area's share of the canvas, the strip's order and cap, the share at
- * full aspect, auto's choice), all table-driven. */
+ * full aspect, auto's choice), all table-driven; and the name label. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <libavutil/frame.h>
 
 #include "compose/compose_int.h"
 
@@ -279,6 +281,37 @@ static void test_scenes(void **state)
 	}
 }
 
+/* A name label: light letters on a dark strip, never wider than allowed;
+ * no room, no label. */
+static void test_label(void **state)
+{
+	(void)state;
+	AVFrame *f = vtp__label_image("Ada Lovelace", 24, 400);
+	if (!f) {
+		print_message("no font installed: labels are left out\n");
+		vtp__font_cleanup();
+		skip();
+	}
+	assert_int_equal(f->height, 24);
+	assert_true(f->width > 48 && f->width <= 400 && (f->width & 1) == 0);
+	int light = 0, dark = 0;
+	for (int y = 0; y < f->height; y++)
+		for (int x = 0; x < f->width; x++) {
+			uint8_t v = f->data[0][y * f->linesize[0] + x];
+			light += v > 150;
+			dark += v < 40;
+		}
+	assert_true(light > 20 && dark > light);
+	av_frame_free(&f);
+	f = vtp__label_image("A very long name that will not fit in a small tile at all", 24, 100);
+	assert_non_null(f);
+	assert_true(f->width <= 100);
+	av_frame_free(&f);
+	assert_null(vtp__label_image("Ada", 24, 30)); /* narrower than two heights */
+	assert_null(vtp__label_image("", 24, 400));
+	vtp__font_cleanup();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +319,7 @@ int main(void)
 		cmocka_unit_test(test_voice_activity),
 		cmocka_unit_test(test_speaker_decide),
 		cmocka_unit_test(test_scenes),
+		cmocka_unit_test(test_label),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
