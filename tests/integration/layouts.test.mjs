@@ -8,7 +8,8 @@
 // person comes out in the summary; in `presentation` a screen share covers
 // at least 60 % of the frame while it is live, with the sharer beside it,
 // and is gone within a second of its end; `auto` shows the share while it
-// is live and the grid, names on the tiles, otherwise. A track's source is read from
+// is live and the grid, names on the tiles, otherwise; `grid` never shows
+// the share; `screen` shows it alone. A track's source is read from
 // its capture's metadata: when the API does not take `source` yet, the
 // test writes it into the capture header (a tiny patch with the header's
 // CRC-32C) as the composer reads it.
@@ -271,7 +272,7 @@ test('speaker: 1.5 s of speech takes the main area within 2 s, a 0.3 s burst doe
   }
 });
 
-test('presentation: a screen share covers ≥ 60 % of the frame while live, the sharer beside it, gone within 1 s of its end; auto: the share, else the grid with names', async (t) => {
+test('presentation: a screen share covers ≥ 60 % of the frame while live, the sharer beside it, gone within 1 s of its end; auto: the share, else the grid with names; grid never shows it; screen shows it alone', async (t) => {
   const r = await startRec(srv, u.owner.token);
   const SECONDS = 9;
   const SHARE_AT = 2000;
@@ -345,6 +346,22 @@ test('presentation: a screen share covers ≥ 60 % of the frame while live, the 
         }
         assert.ok(bright >= 3, `auto: a name label at the bottom left of the tile at x ${x0} (${bright} light pixels) at ${at.toFixed(2)} s`);
       }
+    }
+
+    // grid: the share is nobody's tile (never shown), red and green side by side throughout
+    const gridFile = path.join(scratch, 'grid.webm');
+    await compose(dir, gridFile, ['--layout', 'grid']);
+    const gf = await A.videoFrames(gridFile, { width: 320, height: 180 });
+    for (const f of gf) assert.ok(coverage(f, PALETTE.magenta) < 0.02, `grid: no share at ${f.t.toFixed(2)} s`);
+    const gpair = [colourName(meanRgb(A.frameAt(gf, mid), { x0: 0.2, y0: 0.4, x1: 0.3, y1: 0.6 })), colourName(meanRgb(A.frameAt(gf, mid), { x0: 0.7, y0: 0.4, x1: 0.8, y1: 0.6 }))];
+    assert.deepEqual([...gpair].sort(), ['green', 'red'], `grid: two tiles while the share is live: ${gpair}`);
+
+    // screen: the share alone, the whole frame while live
+    const screenFile = path.join(scratch, 'screen.webm');
+    await compose(dir, screenFile, ['--layout', 'screen']);
+    const sf = await A.videoFrames(screenFile, { width: 320, height: 180 });
+    for (const f of sf) {
+      if (f.t >= from + 0.5 && f.t <= to - 0.2) assert.ok(coverage(f, PALETTE.magenta) >= 0.95, `screen: the share alone at ${f.t.toFixed(2)} s`);
     }
   } finally {
     for (const tr of tracks) tr.relay.close();
