@@ -221,9 +221,10 @@ test('speaker: 1.5 s of speech takes the main area within 2 s, a 0.3 s burst doe
   const people = [
     { name: 'red', role: 'instructor', speaks: [] },
     { name: 'green', speaks: [[2.0, 4.0]] },
-    { name: 'blue', speaks: [[5.0, 5.3], [7.0, 9.5]] },
+    // the burst comes after green's 3 s hold is over: only its shortness keeps it out
+    { name: 'blue', speaks: [[6.5, 6.8], [8.0, 10.5]] },
   ];
-  const SECONDS = 11;
+  const SECONDS = 12;
   const tracks = [];
   for (const p of people) {
     const id = { peerId: `peer-${p.name}`, fullName: `Person ${p.name}`, role: p.role };
@@ -256,6 +257,7 @@ test('speaker: 1.5 s of speech takes the main area within 2 s, a 0.3 s burst doe
     assert.equal(g.length, 1, 'green speaks once');
     assert.equal(b.length, 2, 'blue: a burst, then a long turn');
     assert.ok(b[0].to - b[0].from < 0.5, `the burst is short: ${JSON.stringify(b[0])}`);
+    assert.ok(b[0].from > g[0].from + 1.0 + 3.0, 'the burst comes after the hold that followed green taking over');
     // before anyone speaks: the instructor
     assert.equal(shown(g[0].from - 0.5), 'red', 'the instructor before anyone speaks');
     // green speaks 2 s: in the main area within 2 s of starting, and stays through blue's burst
