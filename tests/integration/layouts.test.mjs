@@ -143,7 +143,11 @@ function fixSources(dir, tracks) {
   }
 }
 
+// Where to keep each composed folder's captures (for a look, or a benchmark), if set.
+const KEEP_DIR = process.env.VTP_TEST_KEEP_DIR || '';
+
 async function compose(dir, out, extra) {
+  if (KEEP_DIR) fs.cpSync(dir, path.join(KEEP_DIR, path.basename(out, '.webm')), { recursive: true });
   const r = await srv.cli(['compose', '--tracks', dir, '--output', out, '--json', ...extra], { timeoutMs: 300000 });
   assert.equal(r.code, 0, `compose ${extra.join(' ')}: ${r.stderr}`);
   return JSON.parse(r.stdout);
