@@ -72,11 +72,17 @@ static const char usage_text[] =
 	"  compose --tracks DIR --output FILE [--format webm|mp4] [--video-codec vp8|h264]\n"
 	"          [--audio-codec opus|aac] [--bitrate KBPS] [--width W --height H] [--fps F]\n"
 	"          [--threads N] [--no-fast-path] [--hls DIR] [--thumbnail FILE.jpg] [--json]\n"
+	"          [--layout grid|speaker|presentation|screen|auto]\n"
 	"                                 compose a folder of captures (.vtpcap) into FILE, no\n"
 	"                                 database; prints a summary (JSON with --json).\n"
 	"                                 --hls: also an HLS playlist (DIR/index.m3u8, 4 s\n"
 	"                                 fMP4 segments, H.264/AAC; DIR is replaced whole);\n"
 	"                                 --thumbnail: a 640x360 JPEG near 10 % of the media\n"
+	"                                 --layout: grid (equal tiles), speaker (the active\n"
+	"                                 speaker large), presentation (a screen share large,\n"
+	"                                 the speaker beside it), screen (the share alone),\n"
+	"                                 auto (presentation while a share is live, else grid\n"
+	"                                 up to 4 people with video, speaker beyond)\n"
 	"                                 Defaults: webm (mp4 for FILE.mp4), vp8+opus (mp4:\n"
 	"                                 h264+aac), 2000 kbps, 1280x720, 30 fps, all cores\n"
 	"\n"
@@ -905,7 +911,7 @@ static int cmd_inspect(int argc, char **argv)
 
 typedef struct compose_args {
 	const char *recording, *tracks, *output, *format, *video_codec, *audio_codec;
-	const char *bitrate, *width, *height, *fps, *threads, *hls, *thumbnail;
+	const char *bitrate, *width, *height, *fps, *threads, *hls, *thumbnail, *layout;
 	bool no_fast_path, json;
 } compose_args;
 
@@ -935,6 +941,7 @@ static const compose_flag compose_flags[] = {
 	{"--json", SIZE_MAX, CA(json), false},
 	{"--hls", CA(hls), SIZE_MAX, false},
 	{"--thumbnail", CA(thumbnail), SIZE_MAX, false},
+	{"--layout", CA(layout), SIZE_MAX, false},
 };
 #define N_COMPOSE_FLAGS (sizeof(compose_flags) / sizeof(compose_flags[0]))
 
@@ -1137,6 +1144,10 @@ static int compose_folder(const compose_args *a, int threads)
 		return rc;
 	if (a->thumbnail && (rc = output_file_ok("--thumbnail", a->thumbnail)))
 		return rc;
+	if (a->layout && !vtp_compose_layout_valid(a->layout))
+		return usage_error("compose: --layout %s must be grid, speaker, presentation, screen "
+				   "or auto", a->layout);
+	o.layout = a->layout;
 	o.tracks_dir = a->tracks;
 	o.out_path = a->output;
 	o.format = format;

@@ -40,6 +40,11 @@ void vtp_compose_defaults(vtp_compose_opts *o)
 	o->bitrate_kbps = 2000;
 }
 
+bool vtp_compose_layout_valid(const char *name)
+{
+	return name && vtp__layout_parse(name) >= 0;
+}
+
 /* ---- the job's state ---------------------------------------------------------- */
 
 /* Encoder settings (bench/compose.sh gives the ffmpeg CLI the same). */
@@ -62,7 +67,11 @@ typedef struct encw {
 
 typedef struct peer_view {
 	AVFrame *name_img;     /* the peer's name tile at the size it was drawn */
+	AVFrame *label_img;    /* the peer's name label, for tiles label_h high */
+	int label_h, label_max;
 	struct SwsContext *sws;
+	struct SwsContext *screen_sws; /* for its screen share */
+	int64_t last_spoke;    /* tick, -1: not yet */
 } peer_view;
 
 typedef struct job {
@@ -88,6 +97,16 @@ typedef struct job {
 	AVFrame *aframe;
 	int last_pct;
 	bool mp4;
+	/* Layout and speech: the layout asked for (VTP__LAYOUT_*); per track
+	 * the sum of squares of its samples per tick (microphones, while it is
+	 * being measured); per peer and tick whether it speaks; per tick the
+	 * person in the main area (layouts other than grid). */
+	int layout;
+	size_t nticks;
+	float **esum;
+	float *atmp;
+	uint8_t *speaking;
+	int *main_of_tick;
 	pthread_mutex_t mux_mu;   /* the muxer and r->error, shared with the encoder threads */
 	/* Video encoding. The timeline is cut into chunks of one GOP; with
 	 * VP8, chunk c goes to encoder c % nenc, each single-threaded and
@@ -155,6 +174,9 @@ static int check_opts(job *j)
 	if (!o->format || (strcmp(o->format, "webm") != 0 && strcmp(o->format, "mp4") != 0))
 		return fail(j, VTP_COMPOSE_EINVAL, "format must be webm or mp4");
 	j->mp4 = strcmp(o->format, "mp4") == 0;
+	if ((j->layout = vtp__layout_parse(o->layout)) < 0)
+		return fail(j, VTP_COMPOSE_EINVAL,
+			    "layout must be grid, speaker, presentation, screen or auto");
 	const char *vc = o->video_codec ? o->video_codec : (j->mp4 ? "h264" : "vp8");
 	const char *ac = o->audio_codec ? o->audio_codec : (j->mp4 ? "aac" : "opus");
 	if (j->mp4 ? strcmp(vc, "h264") != 0 : strcmp(vc, "vp8") != 0)
@@ -243,6 +265,12 @@ static int load_tracks(job *j)
 			j->np++;
 		}
 		j->t[i].peer = (int)k;
+		/* A peer that only shares a screen is no person: no tile of
+		 * its own in grid or speaker. */
+		if (j->t[i].source == VTP__SRC_CAMERA || j->t[i].source == VTP__SRC_MICROPHONE)
+			j->p[k].person = true;
+		if (j->t[i].instructor)
+			j->p[k].instructor = true;
 	}
 	return 0;
 }
@@ -471,15 +499,159 @@ static int hls_audio(job *j, const float *lr, int n)
 	return rc < 0 ? hls_fail(j, rc, what) : 0;
 }
 
+/* ---- speech ------------------------------------------------------------------ */
+
+/* Adds the squares of n samples at timeline position pos to the track's
+ * ticks. */
+static void energy_add(job *j, size_t ti, int64_t pos, const float *x, int n)
+{
+	float *e = j->esum[ti];
+	for (int k = 0; k < n; k++) {
+		int64_t tick = (pos + k) / VTP__TICK_SAMPLES;
+		if (tick >= 0 && (size_t)tick < j->nticks)
+			e[tick] += x[k] * x[k];
+	}
+}
+
+/* Sets up measuring every microphone (person's voice, not a shared tab's
+ * sound) over the timeline in ticks (a float per tick: 0.7 MB per
+ * microphone and hour). auto without any screen share and with at most
+ * four people with a camera is grid all along: composed as grid, without
+ * the pass ahead. */
+static void speech_begin(job *j)
+{
+	if (j->layout == VTP__LAYOUT_AUTO) {
+		bool screen = false;
+		int cams = 0;
+		for (size_t k = 0; k < j->np; k++) {
+			bool cam = false;
+			for (size_t i = 0; i < j->nt; i++) {
+				if (j->t[i].peer != (int)k || j->t[i].frames == 0)
+					continue;
+				screen |= j->t[i].source == VTP__SRC_SCREEN;
+				cam |= j->t[i].source == VTP__SRC_CAMERA;
+			}
+			cams += cam && j->p[k].person;
+		}
+		if (!screen && cams <= 4)
+			j->layout = VTP__LAYOUT_GRID;
+	}
+	j->nticks = (size_t)((j->t1 - j->t0 + VTP__TICK_NS - 1) / VTP__TICK_NS) + 1;
+	j->esum = vtp_calloc(j->nt, sizeof *j->esum);
+	for (size_t i = 0; i < j->nt; i++)
+		if (!j->t[i].video && j->t[i].frames > 0 && j->t[i].source == VTP__SRC_MICROPHONE)
+			j->esum[i] = vtp_calloc(j->nticks, sizeof **j->esum);
+	j->atmp = vtp_malloc(4096 * sizeof *j->atmp);
+}
+
+/* The layouts other than grid need to know who speaks before the frames
+ * are laid out: a first pass decodes the microphones alone (Opus decodes
+ * far faster than the video, and only the voices are measured). */
+static void speech_prepass(job *j)
+{
+	float *buf = vtp_malloc(VTP__TICK_SAMPLES * sizeof *buf);
+	for (size_t i = 0; i < j->nt; i++) {
+		if (!j->esum[i])
+			continue;
+		vtp__adec *a = vtp__adec_open(&j->t[i], j->t0);
+		for (size_t t = 0; t < j->nticks; t++) {
+			int64_t pos = (int64_t)t * VTP__TICK_SAMPLES;
+			memset(buf, 0, VTP__TICK_SAMPLES * sizeof *buf);
+			vtp__adec_mix(a, pos, buf, VTP__TICK_SAMPLES);
+			energy_add(j, i, pos, buf, VTP__TICK_SAMPLES);
+		}
+		vtp__adec_close(a);
+	}
+	vtp_free(buf);
+}
+
+/* From the measured energies: who speaks when (per peer: the loudest of
+ * its microphones), talk time into the result, and (layouts other than
+ * grid) who is in the main area at each tick. Frees the energies. */
+static void speech_decide(job *j)
+{
+	size_t nt = j->nticks;
+	float *db = vtp_malloc(nt * sizeof *db);
+	j->speaking = vtp_calloc(j->np * nt, 1);
+	for (size_t p = 0; p < j->np; p++) {
+		bool any = false;
+		for (size_t t = 0; t < nt; t++)
+			db[t] = -120.0f;
+		for (size_t i = 0; i < j->nt; i++) {
+			if (!j->esum[i] || j->t[i].peer != (int)p)
+				continue;
+			any = true;
+			for (size_t t = 0; t < nt; t++) {
+				float d = (float)(10.0 * log10((double)j->esum[i][t] / VTP__TICK_SAMPLES + 1e-12));
+				if (d > db[t])
+					db[t] = d;
+			}
+		}
+		if (!any)
+			continue;
+		uint8_t *sp = j->speaking + p * nt;
+		vtp__voice_activity(db, nt, sp);
+		size_t ticks = 0;
+		for (size_t t = 0; t < nt; t++)
+			ticks += sp[t];
+		if (j->r->ntalk < VTP_COMPOSE_MAX_TALK) {
+			snprintf(j->r->talk[j->r->ntalk].peer_id, sizeof j->r->talk[0].peer_id, "%s",
+				 j->p[p].peer_id);
+			j->r->talk[j->r->ntalk].seconds = (double)ticks * VTP__TICK_NS / 1e9;
+			j->r->ntalk++;
+		}
+	}
+	vtp_free(db);
+	for (size_t i = 0; i < j->nt; i++)
+		vtp_free(j->esum[i]);
+	vtp_free(j->esum);
+	j->esum = NULL;
+	if (j->layout == VTP__LAYOUT_GRID)
+		return;
+	int64_t *from = vtp_malloc((j->np ? j->np : 1) * sizeof *from);
+	int64_t *to = vtp_malloc((j->np ? j->np : 1) * sizeof *to);
+	int first = -1;
+	for (size_t p = 0; p < j->np; p++) {
+		from[p] = to[p] = 0;
+		if (!j->p[p].person || j->p[p].start_ns == INT64_MAX)
+			continue;
+		from[p] = (j->p[p].start_ns - j->t0) / VTP__TICK_NS;
+		to[p] = (j->p[p].end_ns - j->t0 + VTP__TICK_NS - 1) / VTP__TICK_NS;
+	}
+	/* Before anyone speaks: the instructor, else the first to join. */
+	for (size_t k = 0; k < j->np && first < 0; k++)
+		if (j->p[j->join[k]].person && j->p[j->join[k]].instructor)
+			first = j->join[k];
+	for (size_t k = 0; k < j->np && first < 0; k++)
+		if (j->p[j->join[k]].person)
+			first = j->join[k];
+	j->main_of_tick = vtp_malloc(nt * sizeof *j->main_of_tick);
+	vtp__speaker_decide(j->speaking, (int)j->np, nt, from, to, first, j->main_of_tick);
+	vtp_free(from);
+	vtp_free(to);
+}
+
 /* Mixes and encodes audio up to timeline sample `until`. */
 static int audio_until(job *j, int64_t until)
 {
 	int fs = j->aenc->frame_size > 0 ? j->aenc->frame_size : 960;
 	while (j->apos + fs <= until) {
 		memset(j->mix, 0, (size_t)fs * sizeof *j->mix);
-		for (size_t i = 0; i < j->nt; i++)
-			if (j->adec[i])
+		for (size_t i = 0; i < j->nt; i++) {
+			if (!j->adec[i])
+				continue;
+			if (!j->esum || !j->esum[i]) {
 				vtp__adec_mix(j->adec[i], j->apos, j->mix, fs);
+				continue;
+			}
+			/* A microphone measured in this pass (grid): its own
+			 * samples first, then into the mix. */
+			memset(j->atmp, 0, (size_t)fs * sizeof *j->atmp);
+			vtp__adec_mix(j->adec[i], j->apos, j->atmp, fs);
+			energy_add(j, i, j->apos, j->atmp, fs);
+			for (int k = 0; k < fs; k++)
+				j->mix[k] += j->atmp[k];
+		}
 		int rc = av_frame_make_writable(j->aframe);
 		if (rc < 0)
 			return fail(j, VTP_COMPOSE_ECODEC, "audio frame: %s", averr(rc));
@@ -526,7 +698,7 @@ static int peer_track_at(job *j, int peer, int64_t at_ns)
 	int best = -1;
 	for (size_t i = 0; i < j->nt; i++) {
 		const vtp__ctrack *t = &j->t[i];
-		if (!t->video || t->peer != peer || t->frames == 0)
+		if (!t->video || t->peer != peer || t->frames == 0 || t->source != VTP__SRC_CAMERA)
 			continue;
 		if (t->start_ns <= at_ns && at_ns < t->end_ns &&
 		    (best < 0 || t->start_ns > j->t[best].start_ns))
@@ -855,6 +1027,77 @@ static void free_encoders(job *j)
 	}
 }
 
+/* The screen share live at abs (the latest started), or -1. */
+static int live_screen(job *j, int64_t abs_at)
+{
+	int best = -1;
+	for (size_t i = 0; i < j->nt; i++) {
+		const vtp__ctrack *t = &j->t[i];
+		if (!t->video || t->frames == 0 || t->source != VTP__SRC_SCREEN)
+			continue;
+		if (t->start_ns <= abs_at && abs_at < t->end_ns &&
+		    (best < 0 || t->start_ns > j->t[best].start_ns))
+			best = (int)i;
+	}
+	return best;
+}
+
+/* A name label at the bottom left of a tile showing a picture; the
+ * label is rendered once per peer and tile height, then only copied. */
+static void label_tile(job *j, AVFrame *canvas, int peer, const vtp__tile *tile)
+{
+	peer_view *v = &j->pv[peer];
+	/* an eighth of the tile: 14 px (9 px letters) in a 31-tile grid */
+	int lh = (tile->h / 8) & ~1;
+	if (lh > 36)
+		lh = 36;
+	if (lh < 14 || tile->w < 64)
+		return;
+	int max = tile->w - 8;
+	if (v->label_h != lh || v->label_max != max) {
+		av_frame_free(&v->label_img);
+		v->label_img = vtp__label_image(j->p[peer].full_name, lh, max);
+		v->label_h = lh;
+		v->label_max = max;
+	}
+	if (!v->label_img)
+		return;
+	vtp__tile at = {tile->x + 4, tile->y + tile->h - lh - 4, v->label_img->width,
+			v->label_img->height};
+	copy_rect(canvas, &at, v->label_img);
+}
+
+/* The tiles of one instant in a layout other than grid. */
+static int scene_tiles(job *j, int64_t at, int64_t abs_at, vtp__lperson *people, vtp__ltile *tiles)
+{
+	const vtp_compose_opts *o = j->o;
+	size_t tick = (size_t)(at / VTP__TICK_NS);
+	if (tick >= j->nticks)
+		tick = j->nticks - 1;
+	int mp = j->main_of_tick ? j->main_of_tick[tick] : -1;
+	vtp__lscene sc = {.layout = j->layout, .w = o->width, .h = o->height, .people = people,
+			  .main = -1, .screen = -1, .screen_peer = -1};
+	for (size_t i = 0; i < j->np; i++) {
+		int p = j->join[i];
+		if (j->speaking && j->speaking[(size_t)p * j->nticks + tick])
+			j->pv[p].last_spoke = (int64_t)tick;
+		if (!j->p[p].person || !(j->p[p].start_ns <= abs_at && abs_at < j->p[p].end_ns))
+			continue;
+		if (p == mp)
+			sc.main = sc.n;
+		people[sc.n++] = (vtp__lperson){p, peer_track_at(j, p, abs_at), j->pv[p].last_spoke};
+	}
+	sc.screen = live_screen(j, abs_at);
+	if (sc.screen >= 0) {
+		const vtp__ctrack *t = &j->t[sc.screen];
+		sc.screen_peer = t->peer;
+		sc.screen_w = t->width;
+		sc.screen_h = t->height;
+	}
+	int used;
+	return vtp__layout_scene(&sc, tiles, &used);
+}
+
 static int compose_video(job *j)
 {
 	const vtp_compose_opts *o = j->o;
@@ -862,24 +1105,35 @@ static int compose_video(job *j)
 	int rc = run_encoders(j);
 	if (rc)
 		return rc;
-	int *present = vtp_malloc((j->np ? j->np : 1) * sizeof *present);
-	int *track = vtp_malloc((j->np ? j->np : 1) * sizeof *track); /* per tile */
-	vtp__tile *tiles = vtp_malloc((j->np ? j->np : 1) * sizeof *tiles);
+	size_t cap = j->np + 1;
+	int *present = vtp_malloc(cap * sizeof *present);
+	vtp__lperson *people = vtp_malloc(cap * sizeof *people);
+	vtp__tile *grid = vtp_malloc(cap * sizeof *grid);
+	vtp__ltile *tiles = vtp_malloc(cap * sizeof *tiles);
 	int prev_n = -1;
 	int64_t half = 500000000LL / o->fps;
 	for (int64_t k = 0; k < frames && rc == 0; k++) {
 		int64_t at = k * 1000000000LL / o->fps; /* relative to t0 */
 		int64_t abs_at = j->t0 + at;
-		/* Present peers in join order. */
 		int n = 0;
-		for (size_t i = 0; i < j->np; i++) {
-			int p = j->join[i];
-			if (j->p[p].start_ns <= abs_at && abs_at < j->p[p].end_ns)
-				present[n++] = p;
-		}
-		if (n != prev_n) {
-			vtp__layout(n, o->width, o->height, tiles);
-			prev_n = n;
+		if (j->layout == VTP__LAYOUT_GRID) {
+			/* Present people in join order; the geometry only changes
+			 * with their number. */
+			for (size_t i = 0; i < j->np; i++) {
+				int p = j->join[i];
+				if (j->p[p].person && j->p[p].start_ns <= abs_at && abs_at < j->p[p].end_ns)
+					present[n++] = p;
+			}
+			if (n != prev_n) {
+				vtp__layout(n, o->width, o->height, grid);
+				prev_n = n;
+			}
+			for (int i = 0; i < n; i++) {
+				int ti = peer_track_at(j, present[i], abs_at);
+				tiles[i] = (vtp__ltile){grid[i], present[i], ti, ti >= 0};
+			}
+		} else {
+			n = scene_tiles(j, at, abs_at, people, tiles);
 		}
 		AVFrame *canvas = canvas_for(j, k);
 		if (!canvas) {
@@ -887,27 +1141,34 @@ static int compose_video(job *j)
 			break;
 		}
 		vtp__canvas_fill(canvas, 0, 0, o->width, o->height, 16, 128, 128);
-		/* Decoders of every video track advance, present or not, so none
+		/* Decoders of every video track advance, shown or not, so none
 		 * falls behind the timeline; each is told the tile it fills so
 		 * that it scales ahead on its own thread. */
 		for (size_t i = 0; i < j->nt; i++)
 			j->shown[i] = -1;
-		for (int i = 0; i < n; i++) {
-			track[i] = peer_track_at(j, present[i], abs_at);
-			if (track[i] >= 0)
-				j->shown[track[i]] = i;
-		}
+		for (int i = 0; i < n; i++)
+			if (tiles[i].track >= 0)
+				j->shown[tiles[i].track] = i;
 		for (size_t i = 0; i < j->nt; i++)
 			if (j->vdec[i]) {
 				vtp__vdec_at(j->vdec[i], at + half);
 				int s = j->shown[i];
-				vtp__vdec_want(j->vdec[i], s >= 0 ? tiles[s].w : 0, s >= 0 ? tiles[s].h : 0);
+				vtp__vdec_want(j->vdec[i], s >= 0 ? tiles[s].r.w : 0, s >= 0 ? tiles[s].r.h : 0);
 			}
 		for (int i = 0; i < n; i++) {
-			int p = present[i], ti = track[i];
+			const vtp__ltile *tl = &tiles[i];
+			int ti = tl->track;
 			const vtp__vframe *f = ti >= 0 && j->vdec[ti] ? vtp__vdec_at(j->vdec[ti], at + half) : NULL;
-			if (!f || vtp__canvas_blit(canvas, &tiles[i], f, &j->pv[p].sws) != 0)
-				name_tile(j, canvas, p, &tiles[i]);
+			bool screen = ti >= 0 && j->t[ti].source == VTP__SRC_SCREEN;
+			struct SwsContext **sws = screen ? &j->pv[j->t[ti].peer].screen_sws
+							 : tl->peer >= 0 ? &j->pv[tl->peer].sws : NULL;
+			bool drawn = f && sws && vtp__canvas_blit(canvas, &tl->r, f, sws) == 0;
+			if (!drawn && screen)
+				vtp__canvas_fill(canvas, tl->r.x, tl->r.y, tl->r.w, tl->r.h, 16, 128, 128);
+			else if (!drawn && tl->peer >= 0)
+				name_tile(j, canvas, tl->peer, &tl->r);
+			else if (tl->label)
+				label_tile(j, canvas, tl->peer, &tl->r);
 		}
 		if (vtp__thumb_wants(j->thumb, at))
 			vtp__thumb_offer(j->thumb, canvas, at);
@@ -918,7 +1179,8 @@ static int compose_video(job *j)
 	}
 	int erc = stop_encoders(j, rc != 0);
 	vtp_free(present);
-	vtp_free(track);
+	vtp_free(people);
+	vtp_free(grid);
 	vtp_free(tiles);
 	return rc ? rc : erc;
 }
@@ -1260,9 +1522,18 @@ static int run(job *j)
 	j->vdec = vtp_calloc(j->nt, sizeof *j->vdec);
 	j->shown = vtp_calloc(j->nt, sizeof *j->shown);
 	j->pv = vtp_calloc(j->np, sizeof *j->pv);
+	for (size_t k = 0; k < j->np; k++)
+		j->pv[k].last_spoke = -1;
 	int ft = fast_track(j);
 	if (ft >= 0)
 		align_origin(j, &j->t[ft]);
+	/* Who speaks: measured ahead for the layouts that follow the
+	 * speaker, along the one pass for grid (talk time only). */
+	speech_begin(j);
+	if (j->layout != VTP__LAYOUT_GRID) {
+		speech_prepass(j);
+		speech_decide(j);
+	}
 	for (size_t i = 0; i < j->nt; i++)
 		if (!j->t[i].video && j->t[i].frames > 0)
 			j->adec[i] = vtp__adec_open(&j->t[i], j->t0);
@@ -1299,6 +1570,8 @@ static int run(job *j)
 		/* The rest of the audio, to the end of the timeline. */
 		rc = audio_until(j, (j->t1 - j->t0) * VTP_AUDIO_RATE / 1000000000LL);
 	}
+	if (rc == 0 && j->esum)
+		speech_decide(j);
 	if (rc == 0)
 		rc = flush_encoder_pkt(j, j->aenc, j->as, j->pkt);
 	if (rc == 0 && j->haenc)
@@ -1345,7 +1618,9 @@ int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 	}
 	for (size_t k = 0; j.pv && k < j.np; k++) {
 		av_frame_free(&j.pv[k].name_img);
+		av_frame_free(&j.pv[k].label_img);
 		sws_freeContext(j.pv[k].sws);
+		sws_freeContext(j.pv[k].screen_sws);
 	}
 	avcodec_free_context(&j.aenc);
 	av_frame_free(&j.aframe);
@@ -1376,6 +1651,12 @@ int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 	vtp_free(j.shown);
 	vtp_free(j.adec);
 	vtp_free(j.mix);
+	for (size_t i = 0; j.esum && i < j.nt; i++)
+		vtp_free(j.esum[i]);
+	vtp_free(j.esum);
+	vtp_free(j.atmp);
+	vtp_free(j.speaking);
+	vtp_free(j.main_of_tick);
 	vtp__font_cleanup();
 	pthread_mutex_destroy(&j.mux_mu);
 	if (rc == VTP_COMPOSE_OK && o->progress)

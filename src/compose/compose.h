@@ -5,7 +5,9 @@
  * recorder clock (lower envelope of arrival - RTP time; RTCP sender reports
  * tie a peer's audio and video together), decodes, lays the video out in a
  * grid that re-flows when peers join or leave (audio-only peers get a name
- * tile), mixes the audio at 48 kHz, encodes and muxes (WebM VP8/Opus or MP4
+ * tile; other layouts: speaker, presentation, screen, auto, chosen per
+ * instant from who is present, who shares a screen and who speaks),
+ * mixes the audio at 48 kHz, encodes and muxes (WebM VP8/Opus or MP4
  * H.264/AAC with faststart). The file is written to a temporary name beside
  * the output and renamed into place only when complete.
  *
@@ -36,6 +38,9 @@ typedef struct vtp_compose_opts {
 	int bitrate_kbps;         /* total, video gets most of it */
 	int threads;              /* worker threads, 0 = number of cores */
 	bool no_fast_path;        /* always re-encode (benchmarks, tests) */
+	/* "grid" | "speaker" | "presentation" | "screen" | "auto"; NULL: auto.
+	 * The job sets it from the recording's stored layout. */
+	const char *layout;
 	/* HLS for players: a folder (index.m3u8, init.mp4, seg_NNNNN.m4s;
 	 * about 4 s fMP4 segments of H.264/AAC) and a 640x360 JPEG near 10 %
 	 * of the media, avoiding black frames. NULL: not made. Both are
@@ -58,6 +63,8 @@ typedef struct vtp_compose_undecoded {
 	uint64_t rtp_packets;   /* received and kept; 0: nothing arrived */
 } vtp_compose_undecoded;
 
+#define VTP_COMPOSE_MAX_TALK 64
+
 typedef struct vtp_compose_result {
 	double duration_seconds;  /* of the media written */
 	int64_t file_size;
@@ -77,6 +84,13 @@ typedef struct vtp_compose_result {
 	 * count is of all) */
 	vtp_compose_undecoded undecoded[VTP_COMPOSE_MAX_UNDECODED];
 	int nundecoded;
+	/* Talk time: seconds each person spoke (microphone tracks, voice
+	 * activity over the noise floor), the first MAX_TALK people. */
+	struct {
+		char peer_id[256];
+		double seconds;
+	} talk[VTP_COMPOSE_MAX_TALK];
+	int ntalk;
 	char error[256];          /* when the call fails: what went wrong */
 } vtp_compose_result;
 
@@ -91,6 +105,9 @@ enum {
 /* Composes; on success the output exists at out_path. On failure nothing
  * is left at out_path (nor the temporary file) and r->error says why. */
 int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r);
+
+/* Whether name is a layout the composer knows (NULL: no). */
+bool vtp_compose_layout_valid(const char *name);
 
 /* Defaults (1280x720, 30 fps, 2000 kbps, webm/vp8/opus) into o. */
 void vtp_compose_defaults(vtp_compose_opts *o);

@@ -33,6 +33,8 @@ typedef struct vtp__ctrack {
 	int pt;               /* -1: any */
 	uint32_t clock;       /* Hz */
 	int peer;             /* index into vtp__cpeer list */
+	int source;           /* VTP__SRC_* from the meta's "source" (default by kind) */
+	bool instructor;      /* the meta's role is "instructor" */
 
 	/* scan (pass 1) */
 	uint64_t rtp_packets, frames, keyframes;
@@ -51,6 +53,8 @@ typedef struct vtp__ctrack {
 typedef struct vtp__cpeer {
 	char *peer_id, *full_name;
 	int64_t start_ns, end_ns; /* union of its tracks */
+	bool person;          /* has a camera or microphone track (not only a share) */
+	bool instructor;
 } vtp__cpeer;
 
 /* ---- tracks.c ------------------------------------------------------------ */
@@ -123,7 +127,77 @@ int vtp__canvas_blit(struct AVFrame *c, const vtp__tile *tile,
 /* A name tile: a colour from the peer id, the name centred. */
 void vtp__canvas_name(struct AVFrame *c, const vtp__tile *tile,
 		     const char *peer_id, const char *name);
+/* A name label: the name on a dark strip h high, as wide as the name
+ * (at most max_w); NULL without a font or room. The caller frees. */
+struct AVFrame *vtp__label_image(const char *name, int h, int max_w);
 void vtp__font_cleanup(void);
+
+/* ---- layout.c ------------------------------------------------------------- */
+
+/* What a track carries (the meta's "source"). */
+enum { VTP__SRC_CAMERA, VTP__SRC_MICROPHONE, VTP__SRC_SCREEN, VTP__SRC_SCREEN_AUDIO };
+/* The source named s; NULL, unknown or not matching the kind: the kind's
+ * default (camera for video, microphone for audio). */
+int vtp__source_parse(const char *s, bool video);
+
+enum { VTP__LAYOUT_GRID, VTP__LAYOUT_SPEAKER, VTP__LAYOUT_PRESENTATION, VTP__LAYOUT_SCREEN,
+       VTP__LAYOUT_AUTO };
+/* The layout named s (NULL: auto), -1 when unknown. */
+int vtp__layout_parse(const char *s);
+
+/* Speaker activity is decided on 20 ms ticks of the timeline. */
+#define VTP__TICK_NS 20000000LL
+#define VTP__TICK_SAMPLES (VTP_AUDIO_RATE / 50)
+
+/* Voice activity of one person from the energy (dBFS) of each tick of its
+ * microphone: above the person's noise floor by a margin and above an
+ * absolute floor, gaps under 300 ms inside speech bridged, blips under
+ * 60 ms dropped. speaking[i] is 0 or 1. */
+void vtp__voice_activity(const float *db, size_t n, uint8_t *speaking);
+
+/* Who is in the main area at each tick (index of a person, -1: nobody
+ * present), with hysteresis: speaking[p * nticks + t], presence [from[p],
+ * to[p]) in ticks, first: whom to show before anyone has spoken (the
+ * instructor or the first to join; -1: the first present). A person takes
+ * the main area after 1 s of speech (so within 2 s of starting unless
+ * the 3 s hold delays it), never sooner than 3 s after the last switch;
+ * the person in the main area leaving is replaced at once. */
+void vtp__speaker_decide(const uint8_t *speaking, int np, size_t nticks, const int64_t *from,
+			 const int64_t *to, int first, int *main_person);
+
+/* One instant to lay out: the present people (join order), their camera
+ * track (or -1: a name tile), when each last spoke (tick, -1: never), the
+ * person in the main area, and the live screen share. */
+typedef struct vtp__lperson {
+	int peer;
+	int camera;
+	int64_t last_spoke;
+} vtp__lperson;
+
+typedef struct vtp__lscene {
+	int layout;            /* VTP__LAYOUT_* */
+	int w, h;
+	const vtp__lperson *people;
+	int n;
+	int main;              /* index into people, -1: none */
+	int screen;            /* the share's track, -1: none live */
+	int screen_peer;       /* whose share (peer index), -1 */
+	int screen_w, screen_h;
+} vtp__lscene;
+
+typedef struct vtp__ltile {
+	vtp__tile r;
+	int peer;              /* -1: the screen share */
+	int track;             /* video track shown, -1: the peer's name tile */
+	bool label;            /* a name label over the picture */
+} vtp__ltile;
+
+#define VTP__STRIP_MAX 8
+
+/* The tiles of one instant (at most n + 1 into out); returns how many.
+ * *used gets the layout applied (auto resolved; presentation and screen
+ * without a live share are speaker). Pure: same scene, same tiles. */
+int vtp__layout_scene(const vtp__lscene *s, vtp__ltile *out, int *used);
 
 /* ---- audio.c -------------------------------------------------------------- */
 

@@ -159,6 +159,10 @@ static bool parse_meta(vtp__ctrack *t, const char *meta, char *err, size_t errle
 		snprintf(err, errlen, "kind %s does not match codec %s", kind, codec);
 	} else {
 		t->video = strcmp(kind, "video") == 0;
+		t->source = vtp__source_parse(json_string_value(json_object_get(m, "source")),
+					      t->video);
+		const char *role = json_string_value(json_object_get(m, "role"));
+		t->instructor = role && strcmp(role, "instructor") == 0;
 		t->pt = json_is_integer(pt) ? (int)json_integer_value(pt) : -1;
 		json_int_t cr = json_is_integer(clock) ? json_integer_value(clock)
 						       : (t->video ? 90000 : 48000);

@@ -1,6 +1,6 @@
-/* Video for the composer: the grid layout, drawing on a YUV 4:2:0 canvas
+/* Video for the composer: the grid geometry, drawing on a YUV 4:2:0 canvas
  * (fills, scaled blits straight into a tile, name tiles rendered with
- * FreeType), and per-track decoder threads that run ahead of the
+ * FreeType, name labels), and per-track decoder threads that run ahead of the
  * compositor through a short queue. */
 #include "compose/compose_int.h"
 
@@ -205,14 +205,10 @@ static void draw_text(AVFrame *c, const vtp__tile *t, FT_Face f, const uint32_t 
 	}
 }
 
-void vtp__canvas_name(AVFrame *c, const vtp__tile *t, const char *peer_id, const char *name)
+/* The name as code points (at most 64, control characters left out);
+ * the caller frees. */
+static uint32_t *code_points(const char *name, size_t *count)
 {
-	/* A muted colour from the peer id: Y 60..90, U/V around the centre. */
-	uint64_t h = vtp_fnv1a(peer_id, strlen(peer_id));
-	uint8_t Y = (uint8_t)(60 + h % 31), U = (uint8_t)(128 + (int)((h >> 8) % 41) - 20),
-		V = (uint8_t)(128 + (int)((h >> 16) % 41) - 20);
-	vtp__canvas_fill(c, t->x, t->y, t->w, t->h, Y, U, V);
-
 	size_t len = strlen(name), n = 0;
 	uint32_t *cps = vtp_malloc((len + 1) * sizeof *cps);
 	for (size_t i = 0; i < len && n < 64;) {
@@ -224,6 +220,51 @@ void vtp__canvas_name(AVFrame *c, const vtp__tile *t, const char *peer_id, const
 		if (cp >= 0x20)
 			cps[n++] = cp;
 	}
+	*count = n;
+	return cps;
+}
+
+AVFrame *vtp__label_image(const char *name, int h, int max_w)
+{
+	AVFrame *img = NULL;
+	size_t n;
+	uint32_t *cps = code_points(name, &n);
+	pthread_mutex_lock(&font_lock);
+	FT_Face f = font();
+	int px = h * 2 / 3;
+	if (!f || n == 0 || px < 8 || max_w < 2 * h)
+		goto out;
+	FT_Set_Pixel_Sizes(f, 0, (FT_UInt)px);
+	int w = (text_width(f, cps, n) + h / 2 + 1) & ~1;
+	if (w > (max_w & ~1))
+		w = max_w & ~1;
+	img = av_frame_alloc();
+	img->width = w;
+	img->height = h & ~1;
+	img->format = AV_PIX_FMT_YUV420P;
+	if (av_frame_get_buffer(img, 0) < 0) {
+		av_frame_free(&img);
+		goto out;
+	}
+	vtp__tile t = {0, 0, img->width, img->height};
+	vtp__canvas_fill(img, 0, 0, t.w, t.h, 32, 128, 128);
+	draw_text(img, &t, f, cps, n, px);
+out:
+	pthread_mutex_unlock(&font_lock);
+	vtp_free(cps);
+	return img;
+}
+
+void vtp__canvas_name(AVFrame *c, const vtp__tile *t, const char *peer_id, const char *name)
+{
+	/* A muted colour from the peer id: Y 60..90, U/V around the centre. */
+	uint64_t h = vtp_fnv1a(peer_id, strlen(peer_id));
+	uint8_t Y = (uint8_t)(60 + h % 31), U = (uint8_t)(128 + (int)((h >> 8) % 41) - 20),
+		V = (uint8_t)(128 + (int)((h >> 16) % 41) - 20);
+	vtp__canvas_fill(c, t->x, t->y, t->w, t->h, Y, U, V);
+
+	size_t n;
+	uint32_t *cps = code_points(name, &n);
 	pthread_mutex_lock(&font_lock);
 	FT_Face f = font();
 	if (f && n > 0) {

@@ -70,6 +70,13 @@ json_t *vtp_jobs_compose_stats_json(const vtp_compose_result *res)
 	if (res->thumb_at_seconds >= 0)
 		json_object_set_new(j, "thumbnailAtSeconds",
 				    json_real(floor(res->thumb_at_seconds * 1000 + 0.5) / 1000));
+	/* Seconds each person spoke, to the tenth (the participants API's
+	 * talkSeconds reads it from here). */
+	json_t *talk = json_object();
+	for (int i = 0; i < res->ntalk && i < VTP_COMPOSE_MAX_TALK; i++)
+		json_object_set_new(talk, res->talk[i].peer_id,
+				    json_real(floor(res->talk[i].seconds * 10 + 0.5) / 10));
+	json_object_set_new(j, "talk", talk);
 	return j;
 }
 
@@ -323,6 +330,9 @@ int vtp_jobs_compose_recording(const vtp_config *cfg, const vtp_jobs_compose_set
 	o.no_fast_path = no_fast_path;
 	o.hls_dir = hls_dir;
 	o.thumb_path = thumb;
+	/* o.layout: the recording's stored layout ("grid", "speaker",
+	 * "presentation", "screen", "auto") belongs here once recordings
+	 * carry one; NULL composes in auto. */
 	memset(&prog, 0, sizeof(prog));
 	prog.recs = recs;
 	prog.id = id;

@@ -1,0 +1,312 @@
+/* Layouts for the composer: what each track is (its source), who speaks
+ * when (voice activity from a microphone's energy, then the main-area
+ * decision with hysteresis over the whole timeline, in 20 ms ticks), and
+ * the tiles of one output instant for each layout (grid, speaker,
+ * presentation, screen, auto). Everything here is a pure function of its
+ * inputs, so the unit tests drive it with tables. */
+#include "compose/compose_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+
+int vtp__source_parse(const char *s, bool video)
+{
+	if (s && video && strcmp(s, "screen") == 0)
+		return VTP__SRC_SCREEN;
+	if (s && !video && strcmp(s, "screen_audio") == 0)
+		return VTP__SRC_SCREEN_AUDIO;
+	return video ? VTP__SRC_CAMERA : VTP__SRC_MICROPHONE;
+}
+
+int vtp__layout_parse(const char *s)
+{
+	static const char *const names[] = {"grid", "speaker", "presentation", "screen", "auto"};
+	if (!s)
+		return VTP__LAYOUT_AUTO;
+	for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* ---- voice activity ---------------------------------------------------------- */
+
+#define SPEECH_ABOVE_FLOOR_DB 15.0f /* speech stands this far over the noise */
+#define SPEECH_MIN_DB -50.0f        /* and over this, whatever the floor */
+#define BRIDGE_TICKS 15             /* 300 ms: pauses between words */
+#define BLIP_TICKS 3                /* 60 ms: clicks are not speech */
+
+static int cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return x < y ? -1 : x > y;
+}
+
+void vtp__voice_activity(const float *db, size_t n, uint8_t *speaking)
+{
+	if (n == 0)
+		return;
+	/* The noise floor: the 10th percentile of the person's tick energies
+	 * (a microphone is quiet most of a lecture; when it never is, speech
+	 * must still rise over the floor of the absolute threshold). */
+	float *sorted = vtp_malloc(n * sizeof *sorted);
+	memcpy(sorted, db, n * sizeof *sorted);
+	qsort(sorted, n, sizeof *sorted, cmp_float);
+	float floor_db = sorted[n / 10];
+	vtp_free(sorted);
+	float thr = floor_db + SPEECH_ABOVE_FLOOR_DB;
+	if (thr < SPEECH_MIN_DB)
+		thr = SPEECH_MIN_DB;
+	for (size_t i = 0; i < n; i++)
+		speaking[i] = db[i] > thr;
+	/* Bridge short pauses, then drop blips. */
+	size_t last_on = SIZE_MAX;
+	for (size_t i = 0; i < n; i++) {
+		if (!speaking[i])
+			continue;
+		if (last_on != SIZE_MAX && i - last_on > 1 && i - last_on <= BRIDGE_TICKS)
+			memset(speaking + last_on + 1, 1, i - last_on - 1);
+		last_on = i;
+	}
+	for (size_t i = 0; i < n;) {
+		if (!speaking[i]) {
+			i++;
+			continue;
+		}
+		size_t k = i;
+		while (k < n && speaking[k])
+			k++;
+		if (k - i < BLIP_TICKS)
+			memset(speaking + i, 0, k - i);
+		i = k;
+	}
+}
+
+/* ---- who is in the main area ------------------------------------------------- */
+
+#define TAKE_TICKS 50   /* 1 s of speech takes the main area */
+#define HOLD_TICKS 150  /* 3 s at least between switches */
+
+void vtp__speaker_decide(const uint8_t *speaking, int np, size_t nticks, const int64_t *from,
+			 const int64_t *to, int first, int *main_person)
+{
+	int64_t *run = vtp_malloc((np ? (size_t)np : 1) * sizeof *run);   /* speech run start, -1 */
+	int64_t *last = vtp_malloc((np ? (size_t)np : 1) * sizeof *last); /* last tick spoken, -1 */
+	for (int p = 0; p < np; p++)
+		run[p] = last[p] = -1;
+	int cur = -1;
+	bool by_speech = false; /* cur was chosen for speaking, not by default */
+	int64_t switched = INT64_MIN / 2;
+	for (size_t tt = 0; tt < nticks; tt++) {
+		int64_t t = (int64_t)tt;
+		for (int p = 0; p < np; p++) {
+			bool here = from[p] <= t && t < to[p];
+			if (here && speaking[(size_t)p * nticks + tt]) {
+				if (run[p] < 0)
+					run[p] = t;
+				last[p] = t;
+			} else {
+				run[p] = -1;
+			}
+		}
+		if (cur < 0 || !(from[cur] <= t && t < to[cur])) {
+			/* Nobody yet, or the main person left: the most recent
+			 * speaker present, else the default, else the first
+			 * present; this is no switch between speakers, so no hold. */
+			int pick = -1;
+			for (int p = 0; p < np; p++)
+				if (from[p] <= t && t < to[p] && last[p] >= 0 &&
+				    (pick < 0 || last[p] > last[pick]))
+					pick = p;
+			if (pick < 0 && first >= 0 && first < np && from[first] <= t && t < to[first])
+				pick = first;
+			for (int p = 0; pick < 0 && p < np; p++)
+				if (from[p] <= t && t < to[p])
+					pick = p;
+			by_speech = pick >= 0 && last[pick] >= 0;
+			cur = pick;
+		} else if (!by_speech && first >= 0 && first < np && cur != first &&
+			   from[first] <= t && t < to[first] && last[cur] < 0) {
+			/* Nobody has spoken yet and the instructor arrived after
+			 * whoever was shown first: the instructor. */
+			cur = first;
+		} else if (t - switched >= HOLD_TICKS) {
+			/* The longest current speech of a second or more takes
+			 * over, unless the main person has been talking longer. */
+			int cand = -1;
+			for (int p = 0; p < np; p++)
+				if (p != cur && run[p] >= 0 && t - run[p] >= TAKE_TICKS &&
+				    (cand < 0 || run[p] < run[cand]))
+					cand = p;
+			if (cand >= 0 && !(run[cur] >= 0 && run[cur] <= run[cand])) {
+				cur = cand;
+				by_speech = true;
+				switched = t;
+			}
+		}
+		main_person[tt] = cur;
+	}
+	vtp_free(run);
+	vtp_free(last);
+}
+
+/* ---- tiles ------------------------------------------------------------------------ */
+
+static void person_tile(vtp__ltile *t, const vtp__lperson *p, int x, int y, int w, int h)
+{
+	t->r = (vtp__tile){x & ~1, y & ~1, w & ~1, h & ~1};
+	t->peer = p->peer;
+	t->track = p->camera;
+	t->label = p->camera >= 0; /* a name tile carries the name already */
+}
+
+/* People other than skip, most recent speakers first (then join order),
+ * at most max of them, as indices into s->people. */
+static int strip_order(const vtp__lscene *s, int skip, int max, int *out)
+{
+	int *all = vtp_malloc((s->n ? (size_t)s->n : 1) * sizeof *all);
+	int n = 0;
+	for (int i = 0; i < s->n; i++) {
+		if (i == skip)
+			continue;
+		/* insertion sort by last_spoke descending, stable: join order */
+		int k = n++;
+		while (k > 0 && s->people[all[k - 1]].last_spoke < s->people[i].last_spoke) {
+			all[k] = all[k - 1];
+			k--;
+		}
+		all[k] = i;
+	}
+	if (n > max)
+		n = max;
+	memcpy(out, all, (size_t)n * sizeof *out);
+	vtp_free(all);
+	return n;
+}
+
+/* A row (or column) of up to VTP__STRIP_MAX tiles of 16:9 in the box
+ * (x, y, w, h): a row centred along it, a column from its top. */
+static int strip(const vtp__lscene *s, const int *order, int n, int x, int y, int w, int h,
+		 bool vertical, vtp__ltile *out)
+{
+	if (n <= 0 || w < 4 || h < 4)
+		return 0;
+	int tw, th;
+	if (vertical) {
+		tw = w;
+		th = tw * 9 / 16;
+		if (th * n > h) {
+			th = h / n;
+			tw = th * 16 / 9 < w ? th * 16 / 9 : w;
+		}
+	} else {
+		th = h;
+		tw = th * 16 / 9;
+		if (tw * n > w) {
+			tw = w / n;
+			th = tw * 9 / 16 < h ? tw * 9 / 16 : h;
+		}
+	}
+	tw &= ~1;
+	th &= ~1;
+	for (int i = 0; i < n; i++) {
+		int tx = vertical ? x + (w - tw) / 2 : x + (w - n * tw) / 2 + i * tw;
+		int ty = vertical ? y + i * th : y + (h - th) / 2;
+		person_tile(&out[i], &s->people[order[i]], tx, ty, tw, th);
+	}
+	return n;
+}
+
+static int grid(const vtp__lscene *s, vtp__ltile *out)
+{
+	vtp__tile *r = vtp_malloc((s->n ? (size_t)s->n : 1) * sizeof *r);
+	vtp__layout(s->n, s->w, s->h, r);
+	for (int i = 0; i < s->n; i++)
+		person_tile(&out[i], &s->people[i], r[i].x, r[i].y, r[i].w, r[i].h);
+	vtp_free(r);
+	return s->n;
+}
+
+/* The main person full width over 4/5 of the height, the strip below. */
+static int speaker(const vtp__lscene *s, vtp__ltile *out)
+{
+	if (s->n == 0)
+		return 0;
+	int m = s->main >= 0 && s->main < s->n ? s->main : 0;
+	int order[VTP__STRIP_MAX];
+	int ns = strip_order(s, m, VTP__STRIP_MAX, order);
+	int mh = ns > 0 ? (s->h * 4 / 5) & ~1 : s->h;
+	person_tile(&out[0], &s->people[m], 0, 0, s->w, mh);
+	return 1 + strip(s, order, ns, 0, mh, s->w, s->h - mh, false, out + 1);
+}
+
+/* The share at full aspect in the left 4/5 (1024 px of 1280: a 16:9
+ * share gets 1024x576, 64 % of the canvas), the speaker (the sharer when
+ * nobody spoke) on top of a column beside it, then the strip. */
+static int presentation(const vtp__lscene *s, vtp__ltile *out)
+{
+	int mw = (s->w * 4 / 5) & ~1;
+	int n = 0;
+	out[n].r = (vtp__tile){0, 0, mw, s->h};
+	out[n].peer = s->screen_peer;
+	out[n].track = s->screen;
+	out[n].label = false;
+	n++;
+	/* Fit the share: the column takes what the share leaves over, and
+	 * starts level with the share's top edge. */
+	int top = 0;
+	if (s->screen_w > 0 && s->screen_h > 0) {
+		int sw = (int)((int64_t)s->h * s->screen_w / s->screen_h) & ~1;
+		if (sw < mw)
+			mw = sw > s->w / 2 ? sw : mw;
+		out[0].r.w = mw;
+		int sh = (int)((int64_t)mw * s->screen_h / s->screen_w);
+		if (sh < s->h)
+			top = ((s->h - sh) / 2) & ~1;
+	}
+	if (s->n == 0)
+		return n;
+	/* The speaker beside the share; the sharer while the person chosen
+	 * has not spoken (nobody has yet). */
+	int m = s->main;
+	if (m < 0 || m >= s->n || s->people[m].last_spoke < 0) {
+		m = 0;
+		for (int i = 0; i < s->n; i++)
+			if (s->people[i].peer == s->screen_peer)
+				m = i;
+	}
+	int order[VTP__STRIP_MAX + 1];
+	order[0] = m;
+	int ns = strip_order(s, m, VTP__STRIP_MAX - 1, order + 1);
+	return n + strip(s, order, ns + 1, mw, top, s->w - mw, s->h - top, true, out + n);
+}
+
+int vtp__layout_scene(const vtp__lscene *s, vtp__ltile *out, int *used)
+{
+	int l = s->layout;
+	if (l == VTP__LAYOUT_AUTO) {
+		int cams = 0;
+		for (int i = 0; i < s->n; i++)
+			cams += s->people[i].camera >= 0;
+		l = s->screen >= 0 ? VTP__LAYOUT_PRESENTATION
+				   : cams <= 4 ? VTP__LAYOUT_GRID : VTP__LAYOUT_SPEAKER;
+	}
+	if ((l == VTP__LAYOUT_PRESENTATION || l == VTP__LAYOUT_SCREEN) && s->screen < 0)
+		l = VTP__LAYOUT_SPEAKER;
+	if (used)
+		*used = l;
+	switch (l) {
+	case VTP__LAYOUT_GRID:
+		return grid(s, out);
+	case VTP__LAYOUT_SPEAKER:
+		return speaker(s, out);
+	case VTP__LAYOUT_PRESENTATION:
+		return presentation(s, out);
+	default: /* screen */
+		out[0] = (vtp__ltile){{0, 0, s->w, s->h}, s->screen_peer, s->screen, false};
+		return 1;
+	}
+}
