@@ -330,9 +330,9 @@ int vtp_jobs_compose_recording(const vtp_config *cfg, const vtp_jobs_compose_set
 	o.no_fast_path = no_fast_path;
 	o.hls_dir = hls_dir;
 	o.thumb_path = thumb;
-	/* o.layout: the recording's stored layout ("grid", "speaker",
-	 * "presentation", "screen", "auto") belongs here once recordings
-	 * carry one; NULL composes in auto. */
+	/* the layout chosen at start (validated there, and again by the
+	 * composer: an unknown one composes in auto) */
+	o.layout = rec.layout;
 	memset(&prog, 0, sizeof(prog));
 	prog.recs = recs;
 	prog.id = id;

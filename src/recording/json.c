@@ -203,7 +203,7 @@ void vtp_participant_add_media(json_t *o, const char *peer_id, const vtp_recordi
 	/* the composer's talk time, saved with the output (src/compose) */
 	if (rec->status && strcmp(rec->status, "done") == 0 && rec->metadata)
 		meta = json_loads(rec->metadata, 0, NULL);
-	talk = json_object_get(meta, "talk");
+	talk = json_object_get(json_object_get(meta, "compose"), "talk");
 	seconds = peer_id ? json_object_get(talk, peer_id) : NULL;
 	if (json_is_number(seconds))
 		json_object_set_new(o, "talkSeconds", json_real(json_number_value(seconds)));

@@ -220,8 +220,8 @@ test('compose --layout: an unknown layout is refused (exit 2, one line naming --
   assert.equal(ok.code, 3, ok.stderr);
 });
 
-test('speaker: 1.5 s of speech takes the main area within 2 s, a 0.3 s burst does not; talk time per person', async (t) => {
-  const r = await startRec(srv, u.owner.token);
+test('speaker: 1.5 s of speech takes the main area within 2 s, a 0.3 s burst does not; talk time per person; the same through Stop with the layout chosen at start', async (t) => {
+  const r = await startRec(srv, u.owner.token, { layout: 'speaker' });
   const people = [
     { name: 'red', role: 'instructor', speaks: [] },
     { name: 'green', speaks: [[2.0, 4.0]] },
@@ -273,6 +273,35 @@ test('speaker: 1.5 s of speech takes the main area within 2 s, a 0.3 s burst doe
     assert.ok(Math.abs(s.talk['peer-green'] - 2.0) <= 0.35, `green talked ${s.talk['peer-green']} s`);
     assert.ok(Math.abs(s.talk['peer-blue'] - 2.8) <= 0.5, `blue talked ${s.talk['peer-blue']} s`);
     assert.equal(s.talk['peer-red'], 0);
+
+    // The job path: Stop, the worker composes in the layout stored at start,
+    // and the participants carry the talk time.
+    const stopped = await srv.api('POST', `/api/v1/recordings/${r.id}/stop`, { token: u.owner.token });
+    assert.equal(stopped.status, 200, show(stopped));
+    assert.equal(stopped.json.layout, 'speaker');
+    let rec;
+    for (const deadline = Date.now() + 180000; ;) {
+      rec = (await srv.api('GET', `/api/v1/recordings/${r.id}`, { token: u.owner.token })).json;
+      if (rec.status === 'done' || rec.status === 'failed') break;
+      assert.ok(Date.now() < deadline, `still ${rec.status} after 180 s`);
+      await sleep(250);
+    }
+    assert.equal(rec.status, 'done', `composition: ${JSON.stringify(rec.error)}`);
+    const parts = await srv.api('GET', `/api/v1/recordings/${r.id}/participants`, { token: u.owner.token });
+    assert.equal(parts.status, 200, show(parts));
+    const list = parts.json.participants || parts.json;
+    const talk = Object.fromEntries(list.map((x) => [x.peerId, x.talkSeconds]));
+    t.diagnostic(`talkSeconds through the job: ${JSON.stringify(talk)}`);
+    assert.ok(Math.abs(talk['peer-green'] - 2.0) <= 0.35, `green talked ${talk['peer-green']} s`);
+    assert.ok(Math.abs(talk['peer-blue'] - 2.8) <= 0.5, `blue talked ${talk['peer-blue']} s`);
+    assert.equal(talk['peer-red'], 0);
+    // composed in speaker (auto would have made a grid of three): green
+    // fills the main area through her turn
+    const jobFile = fs.readdirSync(path.dirname(dir)).map((f) => path.join(path.dirname(dir), f)).find((f) => /recording\.(webm|mp4)$/.test(f));
+    assert.ok(jobFile, `the job's file beside ${dir}`);
+    const jf = await A.videoFrames(jobFile);
+    const jshown = (at) => colourName(meanRgb(A.frameAt(jf, at), main));
+    for (let x = g[0].from + 2.0; x < b[1].from + 0.5; x += 0.5) assert.equal(jshown(x), 'green', `the job's file: green in the main area at ${x.toFixed(2)} s`);
   } finally {
     for (const tr of tracks) tr.relay.close();
   }

@@ -1,11 +1,10 @@
 /* Tests for vtp_participant_add_media (src/recording/json.c): a participant's
  * sources from the Recording's tracks (their peerId, start, end once the
  * track ended, the kind's default for statistics saved before sources) and
- * talkSeconds from the composed recording's metadata {"talk": {peerId: s}}
- * (only once done; 0 for a peer it does not name; null without it). The
- * integration suite reaches the "before done" half through the binary
- * (sources.test.mjs); a composer that writes "talk" is not merged yet, so
- * the done half is tested here. */
+ * talkSeconds from the composed recording's metadata
+ * {"compose": {"talk": {peerId: s}}} (only once done; 0 for a peer it does
+ * not name; null without it). sources.test.mjs reaches the "before done"
+ * half through the binary, layouts.test.mjs the composer's talk times. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -75,7 +74,7 @@ static void test_sources(void **state)
 
 static void test_talk_seconds(void **state)
 {
-	const char *meta = "{\"talk\":{\"ada\":12.5,\"carol\":\"x\"}}";
+	const char *meta = "{\"compose\":{\"talk\":{\"ada\":12.5,\"carol\":\"x\"}}}";
 	json_t *o;
 
 	(void)state;
