@@ -15,7 +15,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startServer, cleanupAll, sleep, BIN } from './lib/server.mjs';
-import { show, expectError, makeUsers, startRec } from './lib/util.mjs';
+import { show, expectError, makeUsers, startRec, waitFor } from './lib/util.mjs';
 import { run, Relay, MediaRelay, ffmpegArgs, lavfiSenderArgs, readCapture, decodeCapture } from './lib/media.mjs';
 import * as A from './lib/analyze.mjs';
 
@@ -44,15 +44,6 @@ async function trackOf(id, trackId) {
   return r.json.tracks.find((t) => t.trackId === trackId);
 }
 
-async function waitFor(fn, what, timeoutMs = 20000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 const metrics = () => fetch(`${srv.url}/metrics`).then((x) => x.text());
 const metric = (text, name) => Number((text.match(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\d+)`, 'm')) || [0, 0])[1]);

@@ -13,7 +13,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startServer, cleanupAll, sleep } from './lib/server.mjs';
-import { show, expectError, makeUsers, startRec } from './lib/util.mjs';
+import { show, expectError, makeUsers, startRec, waitFor } from './lib/util.mjs';
 import { run, Relay, ffmpegArgs } from './lib/media.mjs';
 
 let srv;
@@ -41,15 +41,6 @@ async function trackOf(id, trackId) {
   return r.json.tracks.find((t) => t.trackId === trackId);
 }
 
-async function waitFor(fn, what, timeoutMs = 20000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 /** A UDP socket that counts the RTCP it receives (PLI, FIR, RR), with arrival times of PLIs. */
 async function feedbackSocket(host = '127.0.0.1') {

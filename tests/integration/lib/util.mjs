@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { rand } from './server.mjs';
+import { rand, sleep } from './server.mjs';
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -159,4 +159,15 @@ export async function checkAll(cases, fn) {
     }
   }
   assert.equal(failures.length, 0, `${failures.length} of ${cases.length} cases failed:\n  ${failures.join('\n  ')}`);
+}
+
+/** Polls fn every 100 ms until it returns something truthy (returned), failing after timeoutMs. */
+export async function waitFor(fn, what, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
 }
