@@ -72,7 +72,7 @@ static const char usage_text[] =
 	"  compose --tracks DIR --output FILE [--format webm|mp4] [--video-codec vp8|h264]\n"
 	"          [--audio-codec opus|aac] [--bitrate KBPS] [--width W --height H] [--fps F]\n"
 	"          [--threads N] [--no-fast-path] [--hls DIR] [--thumbnail FILE.jpg] [--json]\n"
-	"          [--layout grid|speaker|presentation|screen|auto]\n"
+	"          [--layout grid|speaker|presentation|screen|auto] [--decode-all]\n"
 	"                                 compose a folder of captures (.vtpcap) into FILE, no\n"
 	"                                 database; prints a summary (JSON with --json).\n"
 	"                                 --hls: also an HLS playlist (DIR/index.m3u8, 4 s\n"
@@ -83,6 +83,9 @@ static const char usage_text[] =
 	"                                 the speaker beside it), screen (the share alone),\n"
 	"                                 auto (presentation while a share is live, else grid\n"
 	"                                 up to 4 people with video, speaker beyond)\n"
+	"                                 --decode-all: decode every video frame, shown or\n"
+	"                                 not (to compare; by default a track is decoded only\n"
+	"                                 from its last keyframe before it shows)\n"
 	"                                 Defaults: webm (mp4 for FILE.mp4), vp8+opus (mp4:\n"
 	"                                 h264+aac), 2000 kbps, 1280x720, 30 fps, all cores\n"
 	"\n"
@@ -912,7 +915,7 @@ static int cmd_inspect(int argc, char **argv)
 typedef struct compose_args {
 	const char *recording, *tracks, *output, *format, *video_codec, *audio_codec;
 	const char *bitrate, *width, *height, *fps, *threads, *hls, *thumbnail, *layout;
-	bool no_fast_path, json;
+	bool no_fast_path, decode_all, json;
 } compose_args;
 
 /* The flags of `compose`: name, where its value goes (NULL for a switch),
@@ -929,6 +932,7 @@ static const compose_flag compose_flags[] = {
 	{"--recording", CA(recording), SIZE_MAX, true},
 	{"--threads", CA(threads), SIZE_MAX, true},
 	{"--no-fast-path", SIZE_MAX, CA(no_fast_path), true},
+	{"--decode-all", SIZE_MAX, CA(decode_all), false},
 	{"--tracks", CA(tracks), SIZE_MAX, false},
 	{"--output", CA(output), SIZE_MAX, false},
 	{"--format", CA(format), SIZE_MAX, false},
@@ -1155,6 +1159,7 @@ static int compose_folder(const compose_args *a, int threads)
 	o.audio_codec = audio;
 	o.threads = threads;
 	o.no_fast_path = a->no_fast_path;
+	o.decode_all = a->decode_all;
 	o.hls_dir = a->hls;
 	o.thumb_path = a->thumbnail;
 
@@ -1198,6 +1203,8 @@ static int compose_folder(const compose_args *a, int threads)
 	printf("frames:     %llu out, %llu dropped; %llu ms of audio concealed; %llu decode errors\n",
 	       (unsigned long long)res.frames_out, (unsigned long long)res.frames_dropped,
 	       (unsigned long long)res.audio_concealed_ms, (unsigned long long)res.decode_errors);
+	printf("decoded:    %llu video frames, %llu read but not decoded (not shown)\n",
+	       (unsigned long long)res.frames_decoded, (unsigned long long)res.frames_skipped);
 	if (a->hls)
 		printf("hls:        %s/index.m3u8, %d segments (%s)\n", a->hls, res.hls_segments,
 		       res.hls_copied ? "the file's H.264 copied" : "H.264 encoded");

@@ -90,7 +90,6 @@ typedef struct job {
 	AVPacket *pkt;
 	vtp__vdec **vdec;       /* per track (NULL for audio) */
 	vtp__adec **adec;
-	int *shown;            /* per track: the tile it is in now, or -1 */
 	peer_view *pv;
 	int64_t apos;          /* audio samples written */
 	float *mix;
@@ -1098,6 +1097,117 @@ static int scene_tiles(job *j, int64_t at, int64_t abs_at, vtp__lperson *people,
 	return vtp__layout_scene(&sc, tiles, &used);
 }
 
+/* Scratch for laying out one instant. */
+typedef struct frame_scratch {
+	int *present;
+	vtp__lperson *people;
+	vtp__tile *grid;
+	vtp__ltile *tiles;
+	int prev_n;
+} frame_scratch;
+
+static void scratch_init(job *j, frame_scratch *fs)
+{
+	size_t cap = j->np + 1;
+	fs->present = vtp_malloc(cap * sizeof *fs->present);
+	fs->people = vtp_malloc(cap * sizeof *fs->people);
+	fs->grid = vtp_malloc(cap * sizeof *fs->grid);
+	fs->tiles = vtp_malloc(cap * sizeof *fs->tiles);
+	fs->prev_n = -1;
+}
+
+static void scratch_free(frame_scratch *fs)
+{
+	vtp_free(fs->present);
+	vtp_free(fs->people);
+	vtp_free(fs->grid);
+	vtp_free(fs->tiles);
+}
+
+/* The tiles of output instant at (relative to t0) into fs->tiles; their
+ * number. Called for every frame in order: speaker layouts keep who spoke
+ * last (reset_layout() starts over). */
+static int frame_tiles(job *j, int64_t at, frame_scratch *fs)
+{
+	int64_t abs_at = j->t0 + at;
+	if (j->layout != VTP__LAYOUT_GRID)
+		return scene_tiles(j, at, abs_at, fs->people, fs->tiles);
+	/* Present people in join order; the geometry only changes with
+	 * their number. */
+	int n = 0;
+	for (size_t i = 0; i < j->np; i++) {
+		int p = j->join[i];
+		if (j->p[p].person && j->p[p].start_ns <= abs_at && abs_at < j->p[p].end_ns)
+			fs->present[n++] = p;
+	}
+	if (n != fs->prev_n) {
+		vtp__layout(n, j->o->width, j->o->height, fs->grid);
+		fs->prev_n = n;
+	}
+	for (int i = 0; i < n; i++) {
+		int ti = peer_track_at(j, fs->present[i], abs_at);
+		fs->tiles[i] = (vtp__ltile){fs->grid[i], fs->present[i], ti, ti >= 0};
+	}
+	return n;
+}
+
+static void reset_layout(job *j)
+{
+	for (size_t k = 0; k < j->np; k++)
+		j->pv[k].last_spoke = -1;
+}
+
+typedef struct showlist {
+	vtp__vshow *v;
+	size_t n, cap;
+	int64_t last_k;
+} showlist;
+
+/* Where each video track is on screen: the layout of every output
+ * instant, worked out before any frame is decoded (it depends only on the
+ * timeline and the voices), as stretches per track. Each decoder is then
+ * started with its track's stretches. */
+static int start_decoders(job *j)
+{
+	const vtp_compose_opts *o = j->o;
+	showlist *sl = vtp_calloc(j->nt, sizeof *sl);
+	frame_scratch fs;
+	scratch_init(j, &fs);
+	int64_t half = 500000000LL / o->fps;
+	for (int64_t k = 0; k < j->frames; k++) {
+		int64_t at = k * 1000000000LL / o->fps;
+		int n = frame_tiles(j, at, &fs);
+		for (int i = 0; i < n; i++) {
+			const vtp__ltile *tl = &fs.tiles[i];
+			if (tl->track < 0)
+				continue;
+			showlist *s = &sl[tl->track];
+			vtp__vshow *last = s->n ? &s->v[s->n - 1] : NULL;
+			if (last && s->last_k == k - 1 && last->tile_w == tl->r.w && last->tile_h == tl->r.h) {
+				last->to = at + half;
+			} else {
+				if (s->n == s->cap) {
+					s->cap = s->cap ? s->cap * 2 : 8;
+					s->v = vtp_realloc(s->v, s->cap * sizeof *s->v);
+				}
+				s->v[s->n++] = (vtp__vshow){at + half, at + half, tl->r.w, tl->r.h};
+			}
+			s->last_k = k;
+		}
+	}
+	scratch_free(&fs);
+	reset_layout(j);
+	int rc = 0;
+	for (size_t i = 0; i < j->nt; i++) {
+		if (rc == 0 && j->t[i].video && j->t[i].frames > 0 &&
+		    !(j->vdec[i] = vtp__vdec_start(&j->t[i], j->t0, sl[i].v, sl[i].n, o->decode_all)))
+			rc = fail(j, VTP_COMPOSE_ECODEC, "cannot start a decoder thread");
+		vtp_free(sl[i].v);
+	}
+	vtp_free(sl);
+	return rc;
+}
+
 static int compose_video(job *j)
 {
 	const vtp_compose_opts *o = j->o;
@@ -1105,58 +1215,23 @@ static int compose_video(job *j)
 	int rc = run_encoders(j);
 	if (rc)
 		return rc;
-	size_t cap = j->np + 1;
-	int *present = vtp_malloc(cap * sizeof *present);
-	vtp__lperson *people = vtp_malloc(cap * sizeof *people);
-	vtp__tile *grid = vtp_malloc(cap * sizeof *grid);
-	vtp__ltile *tiles = vtp_malloc(cap * sizeof *tiles);
-	int prev_n = -1;
+	frame_scratch fs;
+	scratch_init(j, &fs);
 	int64_t half = 500000000LL / o->fps;
 	for (int64_t k = 0; k < frames && rc == 0; k++) {
 		int64_t at = k * 1000000000LL / o->fps; /* relative to t0 */
-		int64_t abs_at = j->t0 + at;
-		int n = 0;
-		if (j->layout == VTP__LAYOUT_GRID) {
-			/* Present people in join order; the geometry only changes
-			 * with their number. */
-			for (size_t i = 0; i < j->np; i++) {
-				int p = j->join[i];
-				if (j->p[p].person && j->p[p].start_ns <= abs_at && abs_at < j->p[p].end_ns)
-					present[n++] = p;
-			}
-			if (n != prev_n) {
-				vtp__layout(n, o->width, o->height, grid);
-				prev_n = n;
-			}
-			for (int i = 0; i < n; i++) {
-				int ti = peer_track_at(j, present[i], abs_at);
-				tiles[i] = (vtp__ltile){grid[i], present[i], ti, ti >= 0};
-			}
-		} else {
-			n = scene_tiles(j, at, abs_at, people, tiles);
-		}
+		int n = frame_tiles(j, at, &fs);
 		AVFrame *canvas = canvas_for(j, k);
 		if (!canvas) {
 			rc = VTP_COMPOSE_ECODEC;
 			break;
 		}
 		vtp__canvas_fill(canvas, 0, 0, o->width, o->height, 16, 128, 128);
-		/* Decoders of every video track advance, shown or not, so none
-		 * falls behind the timeline; each is told the tile it fills so
-		 * that it scales ahead on its own thread. */
-		for (size_t i = 0; i < j->nt; i++)
-			j->shown[i] = -1;
-		for (int i = 0; i < n; i++)
-			if (tiles[i].track >= 0)
-				j->shown[tiles[i].track] = i;
-		for (size_t i = 0; i < j->nt; i++)
-			if (j->vdec[i]) {
-				vtp__vdec_at(j->vdec[i], at + half);
-				int s = j->shown[i];
-				vtp__vdec_want(j->vdec[i], s >= 0 ? tiles[s].r.w : 0, s >= 0 ? tiles[s].r.h : 0);
-			}
+		/* Only the tracks on screen are asked for a frame: the others'
+		 * decoders skip ahead to where they show next (start_decoders()
+		 * told each where, from the same layout). */
 		for (int i = 0; i < n; i++) {
-			const vtp__ltile *tl = &tiles[i];
+			const vtp__ltile *tl = &fs.tiles[i];
 			int ti = tl->track;
 			const vtp__vframe *f = ti >= 0 && j->vdec[ti] ? vtp__vdec_at(j->vdec[ti], at + half) : NULL;
 			bool screen = ti >= 0 && j->t[ti].source == VTP__SRC_SCREEN;
@@ -1178,10 +1253,7 @@ static int compose_video(job *j)
 		progress(j, at);
 	}
 	int erc = stop_encoders(j, rc != 0);
-	vtp_free(present);
-	vtp_free(people);
-	vtp_free(grid);
-	vtp_free(tiles);
+	scratch_free(&fs);
 	return rc ? rc : erc;
 }
 
@@ -1249,30 +1321,6 @@ static void align_origin(job *j, const vtp__ctrack *t)
 	j->t0 = v0 - k * period;
 }
 
-/* Annex B parameter sets (SPS 7, PPS 8) of an access unit. */
-static size_t h264_params(const uint8_t *p, size_t n, uint8_t *out, size_t cap)
-{
-	size_t o = 0, i = 0;
-	while (i + 4 <= n) {
-		if (!(p[i] == 0 && p[i + 1] == 0 && p[i + 2] == 0 && p[i + 3] == 1)) {
-			i++;
-			continue;
-		}
-		size_t s = i + 4, e = s;
-		while (e + 4 <= n && !(p[e] == 0 && p[e + 1] == 0 && p[e + 2] == 0 && p[e + 3] == 1))
-			e++;
-		if (e + 4 > n)
-			e = n;
-		int type = s < n ? p[s] & 0x1f : 0;
-		if ((type == 7 || type == 8) && o + (e - i) <= cap) {
-			memcpy(out + o, p + i, e - i);
-			o += e - i;
-		}
-		i = e;
-	}
-	return o;
-}
-
 static int fast_video_stream(job *j, const vtp__ctrack *t, vtp__fsrc *src, vtp_frame *first)
 {
 	j->vs = avformat_new_stream(j->oc, NULL);
@@ -1296,7 +1344,7 @@ static int fast_video_stream(job *j, const vtp__ctrack *t, vtp__fsrc *src, vtp_f
 			break;
 	if (t->codec == VTP_CODEC_H264) {
 		uint8_t buf[1024];
-		size_t n = h264_params(first->data, first->len, buf, sizeof buf);
+		size_t n = vtp__h264_params(first->data, first->len, buf, sizeof buf);
 		if (n == 0)
 			return fail(j, VTP_COMPOSE_ECODEC, "no SPS/PPS in the first keyframe");
 		cp->extradata = av_mallocz(n + AV_INPUT_BUFFER_PADDING_SIZE);
@@ -1520,7 +1568,6 @@ static int run(job *j)
 		return rc;
 	j->adec = vtp_calloc(j->nt, sizeof *j->adec);
 	j->vdec = vtp_calloc(j->nt, sizeof *j->vdec);
-	j->shown = vtp_calloc(j->nt, sizeof *j->shown);
 	j->pv = vtp_calloc(j->np, sizeof *j->pv);
 	for (size_t k = 0; k < j->np; k++)
 		j->pv[k].last_spoke = -1;
@@ -1559,9 +1606,8 @@ static int run(job *j)
 			return rc;
 		if (!j->mp4 && j->o->hls_dir && (rc = hls_in_pass(j, vkbps)) != 0)
 			return rc;
-		for (size_t i = 0; i < j->nt; i++)
-			if (j->t[i].video && j->t[i].frames > 0)
-				j->vdec[i] = vtp__vdec_start(&j->t[i], j->t0);
+		if ((rc = start_decoders(j)) != 0)
+			return rc;
 		rc = compose_video(j);
 	}
 	if (!j->aenc)
@@ -1608,6 +1654,8 @@ int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 		if (j.vdec && j.vdec[i]) {
 			r->decode_errors += vtp__vdec_errors(j.vdec[i]);
 			r->frames_dropped += vtp__vdec_dropped(j.vdec[i]);
+			r->frames_decoded += vtp__vdec_decoded(j.vdec[i]);
+			r->frames_skipped += vtp__vdec_skipped(j.vdec[i]);
 			vtp__vdec_stop(j.vdec[i]);
 		}
 		if (j.adec && j.adec[i]) {
@@ -1648,7 +1696,6 @@ int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
 	vtp_free(j.join);
 	vtp_free(j.pv);
 	vtp_free(j.vdec);
-	vtp_free(j.shown);
 	vtp_free(j.adec);
 	vtp_free(j.mix);
 	for (size_t i = 0; j.esum && i < j.nt; i++)

@@ -38,6 +38,10 @@ typedef struct vtp_compose_opts {
 	int bitrate_kbps;         /* total, video gets most of it */
 	int threads;              /* worker threads, 0 = number of cores */
 	bool no_fast_path;        /* always re-encode (benchmarks, tests) */
+	/* Decode every video frame, shown or not (to compare: the output is
+	 * the same; by default a track is decoded only from its last keyframe
+	 * before it is shown). */
+	bool decode_all;
 	/* "grid" | "speaker" | "presentation" | "screen" | "auto"; NULL: auto.
 	 * The job sets it from the recording's stored layout. */
 	const char *layout;
@@ -77,6 +81,8 @@ typedef struct vtp_compose_result {
 	uint64_t frames_dropped;  /* incomplete / waiting for a keyframe */
 	uint64_t audio_concealed_ms;
 	uint64_t decode_errors;
+	uint64_t frames_decoded;  /* video frames decoded, of all tracks */
+	uint64_t frames_skipped;  /* read but not decoded: not shown */
 	int hls_segments;         /* 0 when no HLS was asked for */
 	bool hls_copied;          /* HLS reuses the file's H.264 */
 	double thumb_at_seconds;  /* where the thumbnail was taken, -1: none */

@@ -42,6 +42,8 @@ typedef struct vtp__ctrack {
 	int width, height;    /* of the first keyframe (video) */
 	bool size_changed;    /* keyframes of more than one size */
 	uint64_t min_step;    /* smallest timestamp step between frames (0: one frame) */
+	uint64_t *kf_ts;      /* extended timestamps of the keyframes, in order (video) */
+	size_t nkf;
 	bool use_sr;          /* mapped through sender reports: */
 	int64_t sr_offset;    /* sender NTP - RTP time (ns), median over its reports */
 	vtp__envelope env;     /* sender time -> offset to recorder time */
@@ -80,6 +82,11 @@ void vtp__fsrc_close(vtp__fsrc *s);
 bool vtp__fsrc_next(vtp__fsrc *s, vtp_frame *f);
 uint64_t vtp__fsrc_dropped(const vtp__fsrc *s);
 
+/* The Annex B parameter sets (SPS 7, PPS 8) of an H.264 access unit,
+ * copied into out (at most cap bytes; out NULL: only measured); their
+ * length, 0 when none. */
+size_t vtp__h264_params(const uint8_t *p, size_t n, uint8_t *out, size_t cap);
+
 /* VP8 keyframe size from the frame bytes; false if not a keyframe. */
 bool vtp__vp8_keyframe_size(const uint8_t *p, size_t n, int *w, int *h);
 
@@ -101,18 +108,32 @@ typedef struct vtp__vframe {
 	int tile_w, tile_h;
 } vtp__vframe;
 
+/* A stretch of the output in which a track is on screen in one tile size,
+ * in pts (ns from t0): the first output frame in it shows the latest
+ * frame at or before `from`, the last one the latest at or before `to`. */
+typedef struct vtp__vshow {
+	int64_t from, to;
+	int tile_w, tile_h;
+} vtp__vshow;
+
 /* A video track being decoded on its own thread, frames handed over in
- * recorder-time order through a short queue. */
+ * recorder-time order through a short queue. Only what the stretches
+ * in show (n, ascending, not overlapping) need is decoded: from the last
+ * keyframe at or before each stretch, and only frames shown are queued,
+ * already scaled for the stretch's tile. decode_all decodes every frame
+ * all the same (to compare). show is copied. */
 typedef struct vtp__vdec vtp__vdec;
-vtp__vdec *vtp__vdec_start(const vtp__ctrack *t, int64_t t0);
+vtp__vdec *vtp__vdec_start(const vtp__ctrack *t, int64_t t0, const vtp__vshow *show, size_t n,
+			 bool decode_all);
 void vtp__vdec_stop(vtp__vdec *d);
-/* The tile size the track is shown in now (0 x 0: not shown): the decoder
- * thread scales the frames it decodes from now on to fit it. */
-void vtp__vdec_want(vtp__vdec *d, int tile_w, int tile_h);
 /* The frame to show at output time pts_ns (relative to t0): the latest
- * decoded frame at or before it; NULL before the first. Owned by d, valid
+ * decoded frame at or before it; NULL before the first. Only called for
+ * instants inside the track's stretches, in order. Owned by d, valid
  * until the next call. */
 const vtp__vframe *vtp__vdec_at(vtp__vdec *d, int64_t pts_ns);
+/* Frames decoded, and frames read but not decoded (not shown). */
+uint64_t vtp__vdec_decoded(const vtp__vdec *d);
+uint64_t vtp__vdec_skipped(const vtp__vdec *d);
 uint64_t vtp__vdec_errors(const vtp__vdec *d);
 uint64_t vtp__vdec_dropped(const vtp__vdec *d);
 

@@ -85,6 +85,30 @@ bool vtp__vp8_keyframe_size(const uint8_t *p, size_t n, int *w, int *h)
 	return *w > 0 && *h > 0;
 }
 
+size_t vtp__h264_params(const uint8_t *p, size_t n, uint8_t *out, size_t cap)
+{
+	size_t o = 0, i = 0;
+	while (i + 4 <= n) {
+		if (!(p[i] == 0 && p[i + 1] == 0 && p[i + 2] == 0 && p[i + 3] == 1)) {
+			i++;
+			continue;
+		}
+		size_t s = i + 4, e = s;
+		while (e + 4 <= n && !(p[e] == 0 && p[e + 1] == 0 && p[e + 2] == 0 && p[e + 3] == 1))
+			e++;
+		if (e + 4 > n)
+			e = n;
+		int type = s < n ? p[s] & 0x1f : 0;
+		if ((type == 7 || type == 8) && (!out || o + (e - i) <= cap)) {
+			if (out)
+				memcpy(out + o, p + i, e - i);
+			o += e - i;
+		}
+		i = e;
+	}
+	return o;
+}
+
 /* ---- scanning ------------------------------------------------------------- */
 
 static void add_sample(vtp__ctrack *t, scan_priv *sp, uint64_t ext_ts, int64_t arrival)
@@ -218,6 +242,7 @@ int vtp__ctrack_scan(vtp__ctrack *t, const char *path, char *err, size_t errlen)
 	AVCodecParserContext *pc = NULL;
 	AVCodecContext *pctx = NULL;
 	uint64_t raw_ext = 0;
+	size_t kf_cap = 0;
 	bool have_ts = false, have_raw = false;
 	vtp_cap_record rec;
 	int rc;
@@ -271,6 +296,11 @@ int vtp__ctrack_scan(vtp__ctrack *t, const char *path, char *err, size_t errlen)
 				if (!t->video || !f.keyframe)
 					continue;
 				t->keyframes++;
+				if (t->nkf == kf_cap) {
+					kf_cap = kf_cap ? kf_cap * 2 : 64;
+					t->kf_ts = vtp_realloc(t->kf_ts, kf_cap * sizeof *t->kf_ts);
+				}
+				t->kf_ts[t->nkf++] = f.ext_ts;
 				int w = 0, hh = 0;
 				if (t->codec == VTP_CODEC_VP8)
 					vtp__vp8_keyframe_size(f.data, f.len, &w, &hh);
@@ -334,6 +364,7 @@ void vtp__ctrack_clear(vtp__ctrack *t)
 	priv_free(t);
 	vtp_free(t->env.x);
 	vtp_free(t->env.y);
+	vtp_free(t->kf_ts);
 	vtp_free(t->path);
 	vtp_free(t->track_id);
 	vtp_free(t->peer_id);

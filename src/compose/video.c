@@ -284,13 +284,27 @@ void vtp__canvas_name(AVFrame *c, const vtp__tile *t, const char *peer_id, const
 	vtp_free(cps);
 }
 
-/* ---- decoder threads ----------------------------------------------------- */
+/* ---- decoder threads ----------------------------------------------------- *
+ *
+ * What a track costs follows what is shown. The compositor gives each
+ * decoder the stretches of output time its track is on screen (the layout
+ * is a pure function of the timeline, so they are known before the first
+ * frame). The thread reads the whole packet log, but feeds the decoder only
+ * from the last keyframe at or before a stretch to its end; a track never
+ * shown is only read. Of what it decodes it queues the frames the output
+ * shows: the latest at or before the stretch's start (held until a later
+ * one proves it is the one), then every frame up to the stretch's end. */
 
 #define VQ 3
+#define H264_PARAMS_MAX 1024
 
 struct vtp__vdec {
 	const vtp__ctrack *t;
 	int64_t t0;
+	vtp__vshow *show;
+	size_t nshow;
+	int64_t *warm;        /* per stretch: pts to start decoding from */
+	bool decode_all;
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -298,9 +312,13 @@ struct vtp__vdec {
 	int head, count;
 	bool eof, quit;
 	vtp__vframe cur;
-	int want_w, want_h;   /* under mu */
 	struct SwsContext *sws; /* the decoder thread's */
-	uint64_t errors, dropped;
+	uint64_t errors, dropped, decoded, skipped;
+	/* the thread's own */
+	size_t ci;            /* the stretch frames are decoded for */
+	vtp__vframe held;     /* latest decoded frame at or before show[ci].from */
+	uint8_t params[H264_PARAMS_MAX]; /* H.264: the latest SPS/PPS seen */
+	size_t nparams;
 };
 
 static void vframe_clear(vtp__vframe *v)
@@ -310,8 +328,34 @@ static void vframe_clear(vtp__vframe *v)
 	v->tile_w = v->tile_h = 0;
 }
 
-static bool put(vtp__vdec *d, vtp__vframe *v)
+/* Scales v->f for tile w x h, on this thread. */
+static void prescale(vtp__vdec *d, vtp__vframe *v, int tw, int th)
 {
+	int dw, dh;
+	if (!fit(v->f, tw, th, &dw, &dh))
+		return;
+	AVFrame *s = av_frame_alloc();
+	if (!s)
+		return;
+	s->width = dw;
+	s->height = dh;
+	s->format = AV_PIX_FMT_YUV420P;
+	if (av_frame_get_buffer(s, 0) < 0 ||
+	    scale_into(&d->sws, v->f, s->data, s->linesize, dw, dh) != 0) {
+		av_frame_free(&s);
+		return;
+	}
+	v->scaled = s;
+	v->tile_w = tw;
+	v->tile_h = th;
+}
+
+/* Queues v (taken) for stretch ci, scaled for its tile; false when told
+ * to quit. */
+static bool put(vtp__vdec *d, vtp__vframe *v, size_t ci)
+{
+	if (ci < d->nshow)
+		prescale(d, v, d->show[ci].tile_w, d->show[ci].tile_h);
 	pthread_mutex_lock(&d->mu);
 	while (d->count == VQ && !d->quit)
 		pthread_cond_wait(&d->cv, &d->mu);
@@ -322,48 +366,77 @@ static bool put(vtp__vdec *d, vtp__vframe *v)
 		pthread_cond_broadcast(&d->cv);
 	}
 	pthread_mutex_unlock(&d->mu);
+	if (!ok)
+		vframe_clear(v);
+	memset(v, 0, sizeof *v);
 	return ok;
 }
 
-/* Scales f for the tile the compositor last asked for, on this thread. */
-static void prescale(vtp__vdec *d, vtp__vframe *v)
+/* The held frame, if any, goes to the queue. */
+static bool put_held(vtp__vdec *d)
 {
-	pthread_mutex_lock(&d->mu);
-	int tw = d->want_w, th = d->want_h;
-	pthread_mutex_unlock(&d->mu);
-	int dw, dh;
-	if (!fit(v->f, tw, th, &dw, &dh))
-		return;
-	AVFrame *s = av_frame_alloc();
-	s->width = dw;
-	s->height = dh;
-	s->format = AV_PIX_FMT_YUV420P;
-	if (!s || av_frame_get_buffer(s, 0) < 0 ||
-	    scale_into(&d->sws, v->f, s->data, s->linesize, dw, dh) != 0) {
-		av_frame_free(&s);
-		return;
+	return !d->held.f || put(d, &d->held, d->ci);
+}
+
+/* A decoded frame: held while it may still be overtaken before the
+ * stretch begins, queued inside it, dropped after it (or with no stretch
+ * left). */
+static bool got_frame(vtp__vdec *d, vtp__vframe *v)
+{
+	int64_t pts = v->f->pts;
+	if (d->ci >= d->nshow || pts > d->show[d->ci].to) {
+		vframe_clear(v);
+		return true;
 	}
-	v->scaled = s;
-	v->tile_w = tw;
-	v->tile_h = th;
+	if (pts <= d->show[d->ci].from) {
+		vframe_clear(&d->held);
+		d->held = *v;
+		memset(v, 0, sizeof *v);
+		return true;
+	}
+	return put_held(d) && put(d, v, d->ci);
 }
 
 static bool drain(vtp__vdec *d, AVCodecContext *ctx)
 {
 	for (;;) {
 		vtp__vframe v = {av_frame_alloc(), NULL, 0, 0};
-		int rc = avcodec_receive_frame(ctx, v.f);
-		if (rc != 0) {
+		if (!v.f || avcodec_receive_frame(ctx, v.f) != 0) {
 			vframe_clear(&v);
 			return true;
 		}
+		d->decoded++;
 		if (v.f->best_effort_timestamp != AV_NOPTS_VALUE)
 			v.f->pts = v.f->best_effort_timestamp;
-		prescale(d, &v);
-		if (!put(d, &v)) {
-			vframe_clear(&v);
+		if (!got_frame(d, &v))
 			return false;
-		}
+	}
+}
+
+/* Frames past the current stretch: it is over (its held frame is the one
+ * it shows throughout, if no later came), on to the next. */
+static bool advance(vtp__vdec *d, int64_t pts)
+{
+	while (d->ci < d->nshow && pts > d->show[d->ci].to) {
+		if (!put_held(d))
+			return false;
+		d->ci++;
+	}
+	return true;
+}
+
+/* The pts decoding must start from for each stretch: its last keyframe
+ * at or before the stretch's start (none: the first one after). */
+static void warm_points(vtp__vdec *d)
+{
+	const vtp__ctrack *t = d->t;
+	d->warm = vtp_malloc((d->nshow ? d->nshow : 1) * sizeof *d->warm);
+	size_t k = 0;
+	int64_t last = INT64_MIN;
+	for (size_t i = 0; i < d->nshow; i++) {
+		while (k < t->nkf && vtp__ctrack_map(t, t->kf_ts[k]) - d->t0 <= d->show[i].from)
+			last = vtp__ctrack_map(t, t->kf_ts[k++]) - d->t0;
+		d->warm[i] = last;
 	}
 }
 
@@ -375,6 +448,7 @@ static void *vdec_main(void *arg)
 	AVCodecContext *ctx = codec ? avcodec_alloc_context3(codec) : NULL;
 	vtp__fsrc *src = vtp__fsrc_open(d->t);
 	AVPacket *pkt = av_packet_alloc();
+	bool h264 = d->t->codec == VTP_CODEC_H264;
 	if (ctx) {
 		ctx->thread_count = 1;
 		ctx->pkt_timebase = (AVRational){1, 1000000000};
@@ -385,14 +459,38 @@ static void *vdec_main(void *arg)
 	}
 	vtp_frame fr;
 	int64_t last = INT64_MIN;
+	bool on = false;  /* the decoder is being fed */
 	while (vtp__fsrc_next(src, &fr)) {
 		int64_t pts = vtp__ctrack_map(d->t, fr.ext_ts) - d->t0;
 		if (pts <= last)
 			pts = last + 1; /* decoders want increasing pts */
 		last = pts;
-		if (av_new_packet(pkt, (int)fr.len) < 0)
+		if (!advance(d, pts))
+			goto out;
+		bool want = d->decode_all || (d->ci < d->nshow && pts >= d->warm[d->ci]);
+		if (h264 && fr.keyframe && (!want || !on)) {
+			size_t n = vtp__h264_params(fr.data, fr.len, d->params, sizeof d->params);
+			if (n > 0)
+				d->nparams = n;
+		}
+		if (want && !on && !fr.keyframe)
+			want = false; /* a decoder starts at a keyframe */
+		if (!want) {
+			on = false;
+			d->skipped++;
+			continue;
+		}
+		/* After a stretch of frames not fed, the decoder starts afresh at
+		 * this keyframe (H.264: with the parameter sets it may lack). */
+		bool fresh = !on;
+		size_t pre = fresh && h264 && vtp__h264_params(fr.data, fr.len, NULL, 0) == 0 ? d->nparams : 0;
+		if (fresh)
+			avcodec_flush_buffers(ctx);
+		on = true;
+		if (av_new_packet(pkt, (int)(pre + fr.len)) < 0)
 			break;
-		memcpy(pkt->data, fr.data, fr.len);
+		memcpy(pkt->data, d->params, pre);
+		memcpy(pkt->data + pre, fr.data, fr.len);
 		pkt->pts = pkt->dts = pts;
 		if (fr.keyframe)
 			pkt->flags |= AV_PKT_FLAG_KEY;
@@ -404,9 +502,11 @@ static void *vdec_main(void *arg)
 			goto out;
 	}
 	avcodec_send_packet(ctx, NULL);
-	drain(d, ctx);
+	if (!drain(d, ctx) || !put_held(d))
+		goto out;
 	d->dropped = vtp__fsrc_dropped(src);
 out:
+	vframe_clear(&d->held);
 	pthread_mutex_lock(&d->mu);
 	d->eof = true;
 	pthread_cond_broadcast(&d->cv);
@@ -417,16 +517,25 @@ out:
 	return NULL;
 }
 
-vtp__vdec *vtp__vdec_start(const vtp__ctrack *t, int64_t t0)
+vtp__vdec *vtp__vdec_start(const vtp__ctrack *t, int64_t t0, const vtp__vshow *show, size_t n,
+			 bool decode_all)
 {
 	vtp__vdec *d = vtp_calloc(1, sizeof *d);
 	d->t = t;
 	d->t0 = t0;
+	d->decode_all = decode_all;
+	d->show = vtp_malloc((n ? n : 1) * sizeof *d->show);
+	if (n)
+		memcpy(d->show, show, n * sizeof *show);
+	d->nshow = n;
+	warm_points(d);
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_cond_init(&d->cv, NULL);
 	if (pthread_create(&d->th, NULL, vdec_main, d) != 0) {
 		pthread_mutex_destroy(&d->mu);
 		pthread_cond_destroy(&d->cv);
+		vtp_free(d->show);
+		vtp_free(d->warm);
 		vtp_free(d);
 		return NULL;
 	}
@@ -448,15 +557,9 @@ void vtp__vdec_stop(vtp__vdec *d)
 	sws_freeContext(d->sws);
 	pthread_mutex_destroy(&d->mu);
 	pthread_cond_destroy(&d->cv);
+	vtp_free(d->show);
+	vtp_free(d->warm);
 	vtp_free(d);
-}
-
-void vtp__vdec_want(vtp__vdec *d, int tile_w, int tile_h)
-{
-	pthread_mutex_lock(&d->mu);
-	d->want_w = tile_w;
-	d->want_h = tile_h;
-	pthread_mutex_unlock(&d->mu);
 }
 
 const vtp__vframe *vtp__vdec_at(vtp__vdec *d, int64_t pts_ns)
@@ -485,4 +588,14 @@ uint64_t vtp__vdec_errors(const vtp__vdec *d)
 uint64_t vtp__vdec_dropped(const vtp__vdec *d)
 {
 	return d->dropped;
+}
+
+uint64_t vtp__vdec_decoded(const vtp__vdec *d)
+{
+	return d->decoded;
+}
+
+uint64_t vtp__vdec_skipped(const vtp__vdec *d)
+{
+	return d->skipped;
 }

@@ -57,12 +57,14 @@ static void compose_progress_cb(void *ud, int percent)
 
 json_t *vtp_jobs_compose_stats_json(const vtp_compose_result *res)
 {
-	json_t *j = json_pack("{sb si si sI sI sI sI}", "fastPath", res->fast_path, "tracks",
+	json_t *j = json_pack("{sb si si sI sI sI sI sI sI}", "fastPath", res->fast_path, "tracks",
 			      res->tracks, "peers", res->peers, "framesOut",
 			      (json_int_t)res->frames_out, "framesDropped",
 			      (json_int_t)res->frames_dropped, "audioConcealedMs",
 			      (json_int_t)res->audio_concealed_ms, "decodeErrors",
-			      (json_int_t)res->decode_errors);
+			      (json_int_t)res->decode_errors, "framesDecoded",
+			      (json_int_t)res->frames_decoded, "framesNotDecoded",
+			      (json_int_t)res->frames_skipped);
 
 	if (res->hls_segments > 0)
 		json_object_set_new(j, "hls", json_pack("{si sb}", "segments", res->hls_segments,

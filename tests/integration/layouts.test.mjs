@@ -103,8 +103,8 @@ function tracksDir(id) {
  * returns {track, relay, source, patch} (patch: the source must be written
  * into the capture afterwards).
  */
-async function addTrack(recId, { peerId, fullName, role, kind, source }) {
-  const body = { peerId, fullName, kind, codec: kind === 'audio' ? 'opus' : 'vp8', payloadType: kind === 'audio' ? 111 : 96 };
+async function addTrack(recId, { peerId, fullName, role, kind, source, codec }) {
+  const body = { peerId, fullName, kind, codec: kind === 'audio' ? 'opus' : codec || 'vp8', payloadType: kind === 'audio' ? 111 : 96 };
   if (role) body.role = role;
   let res = await srv.api('POST', `/api/v1/recordings/${recId}/tracks`, { token: u.owner.token, body: source ? { ...body, source } : body });
   let patch = false;
@@ -120,7 +120,7 @@ async function addTrack(recId, { peerId, fullName, role, kind, source }) {
 async function send({ seconds, video, audio }) {
   const args = lavfiSenderArgs({
     seconds,
-    video: video && { source: video.source, bitrate: video.bitrate || '150k', port: video.t.relay.port, ssrc: video.ssrc },
+    video: video && { source: video.source, bitrate: video.bitrate || '150k', port: video.t.relay.port, ssrc: video.ssrc, codec: video.codec },
     audio: audio && { source: audio.source, port: audio.t.relay.port, ssrc: audio.ssrc },
   });
   const r = await run('ffmpeg', args, { timeoutMs: (seconds + 60) * 1000 });
@@ -398,6 +398,71 @@ test('presentation: a screen share covers ≥ 60 % of the frame while live, the 
     for (const f of sf) {
       if (f.t >= from + 0.5 && f.t <= to - 0.2) assert.ok(coverage(f, PALETTE.magenta) >= 0.95, `screen: the share alone at ${f.t.toFixed(2)} s`);
     }
+  } finally {
+    for (const tr of tracks) tr.relay.close();
+  }
+});
+
+/** MD5 of each video packet of a file (what the encoder wrote, frame by frame). */
+async function videoPacketSums(file) {
+  const r = await run('ffmpeg', ['-v', 'error', '-i', file, '-map', '0:v', '-c', 'copy', '-f', 'framemd5', '-'], { timeoutMs: 120000 });
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.split('\n').filter((l) => l && !l.startsWith('#'));
+}
+
+test('a class in speaker: a camera never on screen is never decoded, one that shows late is decoded from its last keyframe before it shows; the file is the same as when every frame is decoded', async (t) => {
+  // 11 people with cameras: the speaker layout shows 9 (the main area and a
+  // strip of 8), so at least one camera is never on screen; the last to
+  // speak shows only from her turn on. She sends H.264 (x264 puts its
+  // parameter sets in the first keyframe only: decoding from a later one
+  // needs them carried over).
+  const r = await startRec(srv, u.owner.token);
+  const SECONDS = 8;
+  const FPS = 15;
+  const colours = ['c04040', '40c040', '4040c0', 'c0c040', 'c040c0', '40c0c0', '808080', 'e08020', '2080e0', '80e020', 'e02080'];
+  const people = colours.map((c, i) => ({
+    id: { peerId: `peer-${i}`, fullName: `Student ${i}`, role: i === 0 ? 'instructor' : undefined },
+    colour: `color=c=0x${c}:s=320x240:r=${FPS}`, // a 2 s GOP (30 frames)
+    speaks: i === 10 ? [[4.0, 6.5]] : [],
+  }));
+  const tracks = [];
+  for (const p of people) {
+    p.codec = p.speaks.length ? 'h264' : 'vp8';
+    p.video = await addTrack(r.id, { ...p.id, kind: 'video', codec: p.codec });
+    p.audio = await addTrack(r.id, { ...p.id, kind: 'audio' });
+    tracks.push(p.video, p.audio);
+  }
+  try {
+    await Promise.all(people.map((p, i) => send({
+      seconds: SECONDS,
+      video: { t: p.video, source: p.colour, ssrc: 10000 + i, codec: p.codec },
+      audio: { t: p.audio, source: speech(500 + 50 * i, p.speaks), ssrc: 20000 + i },
+    })));
+    await sleep(300);
+    for (const tr of tracks) await endTrack(r.id, tr);
+    const dir = tracksDir(r.id);
+    const shown = await compose(dir, path.join(scratch, 'class.webm'), ['--layout', 'speaker', '--width', '640', '--height', '360']);
+    const all = await compose(dir, path.join(scratch, 'class-all.webm'), ['--layout', 'speaker', '--width', '640', '--height', '360', '--decode-all']);
+    t.diagnostic(`decoded ${shown.framesDecoded} of ${shown.framesDecoded + shown.framesNotDecoded} frames; --decode-all ${all.framesDecoded}, not decoded ${all.framesNotDecoded}`);
+    // every frame read either way, every one decoded with --decode-all
+    assert.equal(all.framesNotDecoded, 0);
+    assert.equal(shown.framesDecoded + shown.framesNotDecoded, all.framesDecoded);
+    // at least one camera's frames (about SECONDS * FPS) were never decoded,
+    // and the late speaker's first seconds: more than 1.2 cameras' worth
+    const perCamera = all.framesDecoded / people.length;
+    assert.ok(shown.framesNotDecoded > 1.2 * perCamera, `not decoded: ${shown.framesNotDecoded}, a camera sends ${perCamera.toFixed(0)}`);
+    // and yet the same picture: the encoder got the same frames
+    const a = await videoPacketSums(path.join(scratch, 'class.webm'));
+    const b = await videoPacketSums(path.join(scratch, 'class-all.webm'));
+    assert.ok(a.length >= SECONDS * 30 - 15, `${a.length} video frames`);
+    assert.equal(a.length, b.length);
+    const differ = a.findIndex((l, i) => l !== b[i]);
+    assert.equal(differ, -1, `frame ${differ} differs from the one composed from every frame: ${a[differ]} vs ${b[differ]}`);
+    assert.equal(shown.decodeErrors, 0);
+    // the late speaker is on screen, in the main area, by the end of her turn
+    const frames = await A.videoFrames(path.join(scratch, 'class.webm'));
+    const late = meanRgb(A.frameAt(frames, 6.4), { x0: 0.4, y0: 0.2, x1: 0.6, y1: 0.6 });
+    assert.ok(Math.hypot(late[0] - 0xe0, late[1] - 0x20, late[2] - 0x80) < 70, `the main area at 6.4 s: ${late.map(Math.round)}`);
   } finally {
     for (const tr of tracks) tr.relay.close();
   }
