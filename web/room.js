@@ -4,7 +4,8 @@
 // answer set, the session DELETEd on leaving), shows who is in the room and
 // whether the room is being recorded (Socket.IO: the join-room answer, then
 // room-members and recording-* events; a late joiner gets the running
-// recording in the answer), and gives instructors and admins Start and Stop.
+// recording in the answer), and gives instructors and admins Start (with
+// the layout the recording is composed in) and Stop.
 // Share screen publishes getDisplayMedia() as a second WHIP session
 // (?source=screen: the recorder captures it as the person's screen share,
 // tab audio as screen_audio); Stop sharing, or the browser's own stop
@@ -145,6 +146,7 @@
       tick = setInterval(renderElapsed, 1000);
     }
     $('start-rec').disabled = on;
+    $('rec-layout').disabled = on; // chosen at start: it cannot change while recording
     $('stop-rec').disabled = !on;
     if (on && (!was || was.recordingId !== rec.recordingId) && how) {
       announce(`${how === 'started' ? 'Recording started' : 'This class is being recorded'}${rec.startedBy ? ` by ${nameOf(rec.startedBy)}` : ''}.`);
@@ -243,6 +245,7 @@
     ev.preventDefault();
     const input = $('rec-title-input');
     const title = input.value.trim();
+    const layout = $('rec-layout').value || 'auto';
     say(recError, '');
     input.removeAttribute('aria-invalid');
     if (!title) {
@@ -255,9 +258,9 @@
     try {
       let res;
       if (sock && sock.connected) {
-        res = await window.vtp.emitAck(sock, 'recording-start', { roomId, title });
+        res = await window.vtp.emitAck(sock, 'recording-start', { roomId, title, layout });
       } else {
-        res = await window.vtp.api('POST', '/api/v1/recordings/start', { body: { roomId, title } });
+        res = await window.vtp.api('POST', '/api/v1/recordings/start', { body: { roomId, title, layout } });
       }
       setRecording({ recordingId: res.recordingId, title: res.title || title, startedBy: session.user.id, startedAt: res.startedAt, status: res.status }, 'started');
     } catch (e) {
@@ -528,8 +531,13 @@
     setShare('starting', 'Choose what to share…');
     state.shareError = null;
     try {
-      // slides change seldom: a modest frame rate; tab audio when the browser offers it
-      shareStream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: true });
+      // slides change seldom: a modest frame rate; tab audio when the browser offers it, as it
+      // is: a video's sound or music, which voice processing (noise suppression above all)
+      // would wear away, and no microphone whose echo needs cancelling
+      shareStream = await navigator.mediaDevices.getDisplayMedia({
+        video: { frameRate: { ideal: 15, max: 30 } },
+        audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+      });
     } catch (e) {
       state.shareError = shareMediaError(e);
       setShare(e && e.name === 'NotAllowedError' ? 'stopped' : 'failed', state.shareError, e && e.name !== 'NotAllowedError');

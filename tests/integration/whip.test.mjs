@@ -23,10 +23,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startServer, cleanupAll, sleep, rand } from './lib/server.mjs';
-import { show, makeUsers, expectError } from './lib/util.mjs';
+import { show, makeUsers, expectError, stopAndDownload } from './lib/util.mjs';
 import { videoFrames, audioPcm, toneTrack, colourRegions } from './lib/analyze.mjs';
 import { readCapture } from './lib/media.mjs';
 import { fakeMedia, servePage, launchChromium, startGstPublisher, whipgen, metric } from './lib/whip.mjs';
+import { signedInContext } from './lib/e2e.mjs';
 
 const WHIPGEN = process.env.VTP_WHIPGEN || path.resolve(path.dirname(process.env.VTP_BIN || 'build/vtp-recorder'), 'vtp-whipgen');
 const CHROME_RGB = [200, 40, 160];
@@ -75,19 +76,8 @@ async function start(roomId) {
   return res.json.recordingId;
 }
 
-async function stopAndCompose(id) {
-  const res = await srv.api('POST', `/api/v1/recordings/${id}/stop`, { token: users.teacher.token });
-  assert.equal(res.status, 200, show(res));
-  const rec = await waitFor(`recording ${id} done`, async () => {
-    const r = await getRec(id);
-    if (r.status === 'failed') assert.fail(`composition failed: ${r.error}`);
-    return r.status === 'done' ? r : null;
-  }, 180000);
-  const file = path.join(dir, `${id}.${rec.format}`);
-  const dl = await fetch(rec.downloadUrl.startsWith('http') ? rec.downloadUrl : srv.url + rec.downloadUrl);
-  assert.equal(dl.status, 200);
-  fs.writeFileSync(file, Buffer.from(await dl.arrayBuffer()));
-  return { rec, file };
+function stopAndCompose(id) {
+  return stopAndDownload(srv, users.teacher.token, id, dir);
 }
 
 /** WHIP tracks of a live recording with packets flowing. */
@@ -289,10 +279,7 @@ test('the room page: Share screen publishes a real getDisplayMedia() beside the 
   try {
     const roomId = `whip-page-${rand(4)}`;
     const id = await start(roomId);
-    const login = await srv.api('POST', '/api/v1/auth/login', { body: { email: users.student.email, password: users.student.password } });
-    assert.equal(login.status, 200, show(login));
-    const context = await browser.newContext();
-    await context.addInitScript((s) => localStorage.setItem('vtp.session', s), JSON.stringify({ token: login.json.token, expiresAt: login.json.expiresAt, user: login.json.user }));
+    const context = await signedInContext(browser, srv, users.student);
     const page = await context.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
@@ -333,9 +320,7 @@ test('the room page: Share screen publishes a real getDisplayMedia() beside the 
     assert.equal(me.sources.find((x) => x.source === 'camera').endedAt, null, JSON.stringify(me));
     assert.equal(await page.getByRole('button', { name: 'Share screen' }).isVisible(), true);
     // the teacher's recording page: the share on the student's timeline row, the tracks' sources
-    const teacherLogin = await srv.api('POST', '/api/v1/auth/login', { body: { email: users.teacher.email, password: users.teacher.password } });
-    const tctx = await browser.newContext();
-    await tctx.addInitScript((x) => localStorage.setItem('vtp.session', x), JSON.stringify({ token: teacherLogin.json.token, expiresAt: teacherLogin.json.expiresAt, user: teacherLogin.json.user }));
+    const tctx = await signedInContext(browser, srv, users.teacher);
     const recPage = await tctx.newPage();
     recPage.on('pageerror', (e) => errors.push(e.message));
     await recPage.goto(`${srv.url}/web/recording.html?id=${id}`);

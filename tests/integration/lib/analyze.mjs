@@ -283,6 +283,33 @@ export function colourRegions(frame, palette, { tolerance = 70 } = {}) {
   return res;
 }
 
+/**
+ * The pixels of an rgb24 frame for which pred(r, g, b) holds (a picture
+ * that is no single colour, e.g. a family of greens): {count, fraction,
+ * bbox} as colourRegions gives them.
+ */
+export function pixelRegion(frame, pred) {
+  const { width, height, data } = frame;
+  let count = 0;
+  let bbox = null;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const o = (y * width + x) * 3;
+      if (!pred(data[o], data[o + 1], data[o + 2])) continue;
+      count++;
+      if (!bbox) bbox = { x0: x, y0: y, x1: x, y1: y };
+      else {
+        if (x < bbox.x0) bbox.x0 = x;
+        if (x > bbox.x1) bbox.x1 = x;
+        if (y < bbox.y0) bbox.y0 = y;
+        if (y > bbox.y1) bbox.y1 = y;
+      }
+    }
+  }
+  if (bbox) Object.assign(bbox, { fx0: bbox.x0 / width, fy0: bbox.y0 / height, fx1: (bbox.x1 + 1) / width, fy1: (bbox.y1 + 1) / height });
+  return { count, fraction: count / (width * height), bbox };
+}
+
 /** The frame nearest to time t (frames sorted by t). */
 export function frameAt(frames, t) {
   let best = null;

@@ -20,10 +20,12 @@ export const ARTIFACTS = process.env.VTP_TEST_ARTIFACTS
  * loops the 4 s picture, which nobody can tell) and a sine long enough not
  * to loop during the test (a loop leaves a short hole in the sound).
  */
-export async function personMedia(dir, { rgb, freq, audioSeconds = 90 }) {
+export async function personMedia(dir, { rgb, freq, audioSeconds = 90, audio }) {
   const media = await fakeMedia(dir, { rgb, freq, seconds: 4 });
+  // audio: another lavfi source (an expression of t) instead of the sine, e.g. two tones or bursts
   const r = await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i',
-    `sine=frequency=${freq}:sample_rate=48000:duration=${audioSeconds}`, '-ac', '1', '-c:a', 'pcm_s16le', media.wav]);
+    audio ? `${audio}:s=48000:d=${audioSeconds}` : `sine=frequency=${freq}:sample_rate=48000:duration=${audioSeconds}`,
+    '-ac', '1', '-c:a', 'pcm_s16le', media.wav]);
   if (r.code !== 0) throw new Error(`ffmpeg: ${r.stderr}`);
   return media;
 }
@@ -70,6 +72,20 @@ export async function openPage(browser, name, { width = 1280, height = 860 } = {
   watch(page);
   context.on('page', watch);
   return { context, page, problems };
+}
+
+/**
+ * A browser context already signed in as user (the session the sign-in
+ * page would store, from POST /auth/login), for tests whose subject is
+ * not the sign-in.
+ */
+export async function signedInContext(browser, srv, user, options = {}) {
+  const login = await srv.api('POST', '/api/v1/auth/login', { body: { email: user.email, password: user.password } });
+  if (login.status !== 200) throw new Error(`login of ${user.email}: HTTP ${login.status} ${login.text}`);
+  const context = await browser.newContext(options);
+  await context.addInitScript((s) => localStorage.setItem('vtp.session', s),
+    JSON.stringify({ token: login.json.token, expiresAt: login.json.expiresAt, user: login.json.user }));
+  return context;
 }
 
 let shotSeq = 0;

@@ -2,6 +2,8 @@
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { rand, sleep } from './server.mjs';
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -170,4 +172,29 @@ export async function waitFor(fn, what, timeoutMs = 20000) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await sleep(100);
   }
+}
+
+/**
+ * Stops recording id (asserts 200), waits for the worker to compose it
+ * (done; failed fails the test), and downloads the file over its
+ * downloadUrl into dir. Resolves {rec, file}.
+ */
+export async function stopAndDownload(srv, token, id, dir, timeoutMs = 180000) {
+  await stopRec(srv, token, id);
+  return downloadWhenDone(srv, token, id, dir, timeoutMs);
+}
+
+/** The second half of stopAndDownload, for a recording stopped otherwise (e.g. from a page). */
+export async function downloadWhenDone(srv, token, id, dir, timeoutMs = 180000) {
+  const rec = await waitFor(async () => {
+    const r = await srv.api('GET', `/api/v1/recordings/${id}`, { token });
+    assert.equal(r.status, 200, show(r));
+    if (r.json.status === 'failed') assert.fail(`composition failed: ${JSON.stringify(r.json.error)}`);
+    return r.json.status === 'done' ? r.json : null;
+  }, `recording ${id} done`, timeoutMs);
+  const file = path.join(dir, `${id}.${rec.format}`);
+  const dl = await fetch(rec.downloadUrl.startsWith('http') ? rec.downloadUrl : srv.url + rec.downloadUrl);
+  assert.equal(dl.status, 200, `download ${rec.downloadUrl}`);
+  fs.writeFileSync(file, Buffer.from(await dl.arrayBuffer()));
+  return { rec, file };
 }
