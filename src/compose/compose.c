@@ -1237,13 +1237,14 @@ static int compose_video(job *j)
 			bool screen = ti >= 0 && j->t[ti].source == VTP__SRC_SCREEN;
 			struct SwsContext **sws = screen ? &j->pv[j->t[ti].peer].screen_sws
 							 : tl->peer >= 0 ? &j->pv[tl->peer].sws : NULL;
-			bool drawn = f && sws && vtp__canvas_blit(canvas, &tl->r, f, sws) == 0;
+			vtp__tile pic; /* where the picture went: the label goes on it */
+			bool drawn = f && sws && vtp__canvas_blit(canvas, &tl->r, f, sws, &pic) == 0;
 			if (!drawn && screen)
 				vtp__canvas_fill(canvas, tl->r.x, tl->r.y, tl->r.w, tl->r.h, 16, 128, 128);
 			else if (!drawn && tl->peer >= 0)
 				name_tile(j, canvas, tl->peer, &tl->r);
 			else if (tl->label)
-				label_tile(j, canvas, tl->peer, &tl->r);
+				label_tile(j, canvas, tl->peer, &pic);
 		}
 		if (vtp__thumb_wants(j->thumb, at))
 			vtp__thumb_offer(j->thumb, canvas, at);

@@ -142,9 +142,10 @@ void vtp__canvas_fill(struct AVFrame *c, int x, int y, int w, int h,
 		     uint8_t Y, uint8_t U, uint8_t V);
 /* Puts src into tile (aspect kept, centred, background around it): a copy
  * when it was scaled for this tile already, else scaled here with *sws
- * (the caller's cached context). */
+ * (the caller's cached context). *drawn (may be NULL) gets the rectangle
+ * the picture took. */
 int vtp__canvas_blit(struct AVFrame *c, const vtp__tile *tile,
-		    const vtp__vframe *src, struct SwsContext **sws);
+		    const vtp__vframe *src, struct SwsContext **sws, vtp__tile *drawn);
 /* A name tile: a colour from the peer id, the name centred. */
 void vtp__canvas_name(struct AVFrame *c, const vtp__tile *tile,
 		     const char *peer_id, const char *name);

@@ -86,7 +86,8 @@ static int scale_into(struct SwsContext **sws, const AVFrame *src, uint8_t *cons
 	return 0;
 }
 
-int vtp__canvas_blit(AVFrame *c, const vtp__tile *tile, const vtp__vframe *vf, struct SwsContext **sws)
+int vtp__canvas_blit(AVFrame *c, const vtp__tile *tile, const vtp__vframe *vf, struct SwsContext **sws,
+		     vtp__tile *drawn)
 {
 	const AVFrame *src = vf->f;
 	int dw, dh;
@@ -94,6 +95,8 @@ int vtp__canvas_blit(AVFrame *c, const vtp__tile *tile, const vtp__vframe *vf, s
 		return -1;
 	int dx = tile->x + (((tile->w - dw) / 2) & ~1);
 	int dy = tile->y + (((tile->h - dh) / 2) & ~1);
+	if (drawn)
+		*drawn = (vtp__tile){dx, dy, dw, dh};
 	if (dw < tile->w || dh < tile->h)
 		vtp__canvas_fill(c, tile->x, tile->y, tile->w, tile->h, BG_Y, BG_UV, BG_UV);
 	const AVFrame *s = vf->scaled;

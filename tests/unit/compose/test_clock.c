@@ -269,8 +269,14 @@ static void test_name_tile_and_blit(void **state)
 	vtp__tile u = {0, 360, 640, 360};
 	vtp__vframe vf = {src, NULL, 0, 0};
 	struct SwsContext *sws = NULL;
-	assert_int_equal(vtp__canvas_blit(c, &u, &vf, &sws), 0);
-	/* 4:3 at full height: 480 wide, centred: bars of 80 on each side. */
+	vtp__tile pic;
+	assert_int_equal(vtp__canvas_blit(c, &u, &vf, &sws, &pic), 0);
+	/* 4:3 at full height: 480 wide, centred: bars of 80 on each side
+	 * (the rectangle drawn says so too: a label goes on the picture). */
+	assert_int_equal(pic.x, 80);
+	assert_int_equal(pic.y, 360);
+	assert_int_equal(pic.w, 480);
+	assert_int_equal(pic.h, 360);
 	uint8_t *row = c->data[0] + (size_t)540 * c->linesize[0];
 	assert_true(row[40] < 30 && row[600] < 30);
 	assert_true(row[100] > 200 && row[540] > 200);
