@@ -220,6 +220,18 @@ static int strip(const vtp__lscene *s, const int *order, int n, int x, int y, in
 	return n;
 }
 
+/* How many 16:9 tiles a strip of w x h holds at its full height (a row)
+ * or width (a column): 1..VTP__STRIP_MAX. Fewer, larger tiles rather than
+ * stamps: 5 below the speaker and 4 beside a share on 1280x720, each
+ * 256x144, big enough for a name label, and each one tile fewer to
+ * decode. */
+static int strip_fit(int w, int h, bool vertical)
+{
+	int side = vertical ? w * 9 / 16 : h * 16 / 9;
+	int n = side > 0 ? (vertical ? h : w) / side : 1;
+	return n < 1 ? 1 : n > VTP__STRIP_MAX ? VTP__STRIP_MAX : n;
+}
+
 static int grid(const vtp__lscene *s, vtp__ltile *out)
 {
 	vtp__tile *r = vtp_malloc((s->n ? (size_t)s->n : 1) * sizeof *r);
@@ -237,7 +249,7 @@ static int speaker(const vtp__lscene *s, vtp__ltile *out)
 		return 0;
 	int m = s->main >= 0 && s->main < s->n ? s->main : 0;
 	int order[VTP__STRIP_MAX];
-	int ns = strip_order(s, m, VTP__STRIP_MAX, order);
+	int ns = strip_order(s, m, strip_fit(s->w, s->h - ((s->h * 4 / 5) & ~1), false), order);
 	int mh = ns > 0 ? (s->h * 4 / 5) & ~1 : s->h;
 	person_tile(&out[0], &s->people[m], 0, 0, s->w, mh);
 	return 1 + strip(s, order, ns, 0, mh, s->w, s->h - mh, false, out + 1);
@@ -280,7 +292,7 @@ static int presentation(const vtp__lscene *s, vtp__ltile *out)
 	}
 	int order[VTP__STRIP_MAX + 1];
 	order[0] = m;
-	int ns = strip_order(s, m, VTP__STRIP_MAX - 1, order + 1);
+	int ns = strip_order(s, m, strip_fit(s->w - mw, s->h - top, true) - 1, order + 1);
 	return n + strip(s, order, ns + 1, mw, top, s->w - mw, s->h - top, true, out + n);
 }
 

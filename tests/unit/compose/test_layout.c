@@ -211,8 +211,13 @@ static const scene_case scene_cases[] = {
 	 {0, 1, 2, 3, -2}},
 	{"speaker: main first, the strip by recency", VTP__LAYOUT_SPEAKER, 4, 0, 2, 0, 0,
 	 {-1, 10, 50, 30}, VTP__LAYOUT_SPEAKER, 4, {2, 3, 1, 0, -2}},
-	{"speaker: at most 8 in the strip", VTP__LAYOUT_SPEAKER, 12, 2, 0, 0, 0, {0},
-	 VTP__LAYOUT_SPEAKER, 9, {0, 1, 2, 3, 4, 5, 6, 7, 8}},
+	{"speaker: as many in the strip as fit at 16:9 (5 of 256x144)", VTP__LAYOUT_SPEAKER, 12, 2,
+	 0, 0, 0, {0}, VTP__LAYOUT_SPEAKER, 6, {0, 1, 2, 3, 4, 5, -2}},
+	{"speaker: the strip's most recent speakers", VTP__LAYOUT_SPEAKER, 12, 0, 11, 0, 0,
+	 {0, 0, 0, 0, 0, 0, 0, 3, 9, 7, 5, 8}, VTP__LAYOUT_SPEAKER, 6, {11, 8, 9, 10, 7, 0, -2}},
+	{"presentation: 4 beside the share (256x144)", VTP__LAYOUT_PRESENTATION, 12, 0, 3, 1920,
+	 1080, {0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 10}, VTP__LAYOUT_PRESENTATION, 5,
+	 {-1, 3, 10, 0, 1, -2}},
 	{"speaker: nobody chosen yet shows the first", VTP__LAYOUT_SPEAKER, 2, 0, -1, 0, 0, {0},
 	 VTP__LAYOUT_SPEAKER, 2, {0, 1, -2}},
 	{"presentation: the share, then the speaker", VTP__LAYOUT_PRESENTATION, 3, 0, 2, 1920,
@@ -264,6 +269,11 @@ static void test_scenes(void **state)
 				assert_int_equal(t[i].track, people[sc->want_order[i]].camera);
 				assert_int_equal(t[i].label, t[i].track >= 0);
 			}
+		}
+		if ((used == VTP__LAYOUT_SPEAKER && n == 6) || (used == VTP__LAYOUT_PRESENTATION && n == 5)) {
+			/* a full strip: 16:9 tiles of 256x144 (labels fit) */
+			assert_int_equal(t[1].r.w, 256);
+			assert_int_equal(t[1].r.h, 144);
 		}
 		if (used == VTP__LAYOUT_SPEAKER) /* a 16:9 camera in the main area */
 			assert_true(fitted_area(&t[0].r, 640, 360) >= 0.6 * W * H);
