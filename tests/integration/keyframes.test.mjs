@@ -74,30 +74,26 @@ test('a sender that sends only delta frames is asked for a keyframe every VTP_KE
   try {
     const t0 = Date.now();
     tr.sender.start();
-    // the first packet's PLI (a keyframe is already on its way), then one per second the sender sends no keyframe
-    await waitFor(() => tr.sfu.fb.pli >= 5, `five keyframe requests: ${JSON.stringify(tr.sfu.fb)}`, 30000);
+    // the first packet's PLI (a keyframe is already on its way), then one each second the sender sends no keyframe
+    const asked = await waitFor(async () => { const n = (await intervalRequests(srv)) - before; return n >= 4 && n; },
+      `four interval requests: ${JSON.stringify(tr.sfu.fb)}`, 30000);
     const elapsed = (Date.now() - t0) / 1000;
+    // never more often than the interval: each needs a second since the last keyframe, which came after t0
+    assert.ok(asked <= elapsed / INTERVAL_S + 1, `${asked} interval requests in ${elapsed.toFixed(1)} s`);
+    await waitFor(() => tr.sfu.fb.pli >= asked + 1, `the first request and the interval ones at the feedback address: ${JSON.stringify(tr.sfu.fb)}`);
     const pli = tr.sfu.fb.pli;
-    const asked = (await intervalRequests(srv)) - before;
-    assert.ok(asked >= 4, `interval requests counted: ${asked}, PLIs ${pli}`);
-    assert.ok(asked <= pli, `every interval request counted was sent: ${asked} counted, ${pli} PLIs`);
-    // never more often than the interval (each is answered, so none is a retry): at most one a second plus the first
-    assert.ok(pli <= elapsed / INTERVAL_S + 2, `${pli} PLIs in ${elapsed.toFixed(1)} s`);
-    const at = tr.sfu.fb.pliAt;
-    const gaps = at.slice(1).map((x, i) => x - at[i]).sort((a, b) => a - b);
-    const median = gaps[Math.floor(gaps.length / 2)];
-    assert.ok(median >= 0.7 * INTERVAL_S * 1000, `requests about an interval apart: gaps ${gaps.join(', ')} ms`);
+    // (a loaded machine can add a request: a pause over 1 s between two packets asks too)
     assert.equal(tr.sfu.fb.fir, 1, 'a FIR only with the first request');
-    assert.ok(tr.sender.keys >= 5, `the sender answered with keyframes: ${tr.sender.keys}`);
+    await waitFor(() => tr.sender.keys >= asked, `the sender answered with keyframes: ${tr.sender.keys}`);
     const t = await trackOf(srv, u.owner.token, tr.r.id, tr.vt.trackId);
-    assert.ok(t.keyframeRequests >= pli, `the track counts them too: ${JSON.stringify(t)}`);
+    assert.ok(t.keyframeRequests >= pli, `the track counts them too: ${JSON.stringify(t)}, ${pli} PLIs`);
     assert.equal(tr.media.fb.pli, 0, 'the requests went to the registered address');
-    // a sender that stopped is not asked any more, though it counts as present until idle_seconds
+    // a sender that stopped is not asked on the interval any more, though it counts as present until idle_seconds
     tr.sender.stop();
     await sleep(1500);
-    const stopped = tr.sfu.fb.pli;
+    const stopped = (await intervalRequests(srv)) - before;
     await sleep(3000);
-    assert.equal(tr.sfu.fb.pli, stopped, `no request once the sender stopped: ${JSON.stringify(tr.sfu.fb)}`);
+    assert.equal((await intervalRequests(srv)) - before, stopped, `no interval request once the sender stopped: ${JSON.stringify(tr.sfu.fb)}`);
   } finally {
     await tr.close();
   }
@@ -128,10 +124,12 @@ test('a sender with keyframes of its own more often than the interval is never a
   try {
     tr.sender.start();
     await waitFor(() => tr.sfu.fb.pli >= 1 && tr.sfu.fb.rr >= 1, `the first request and a report: ${JSON.stringify(tr.sfu.fb)}`);
-    await waitFor(() => tr.sender.sent >= 150, 'five seconds of video', 30000);
-    assert.ok(tr.sender.keys >= 10, `the sender's own keyframes: ${tr.sender.keys}`);
+    await waitFor(() => tr.sender.sent >= 180, 'six seconds of video', 30000);
+    assert.ok(tr.sender.keys >= 12, `the sender's own keyframes: ${tr.sender.keys}`);
     assert.equal((await intervalRequests(srv)) - before, 0, 'no interval request');
-    assert.equal(tr.sfu.fb.pli, 1, `only the first packet's request: ${JSON.stringify(tr.sfu.fb)}`);
+    // the first packet's request; a loaded machine may add a pause's (over 1 s between two
+    // packets); on the interval there would be one a second
+    assert.ok(tr.sfu.fb.pli >= 1 && tr.sfu.fb.pli <= 3, `only the first packet's request: ${JSON.stringify(tr.sfu.fb)}`);
   } finally {
     await tr.close();
   }
@@ -156,9 +154,10 @@ test('VTP_KEYFRAME_INTERVAL=0: a sender of delta frames gets only the first pack
   try {
     tr.sender.start();
     await waitFor(() => tr.sfu.fb.pli >= 1 && tr.sfu.fb.rr >= 1, `the first request and a report: ${JSON.stringify(tr.sfu.fb)}`);
-    await waitFor(() => tr.sender.sent >= 120, 'four seconds of video', 30000);
+    await waitFor(() => tr.sender.sent >= 180, 'six seconds of video', 30000);
     assert.equal(await intervalRequests(off), 0, 'no interval request');
-    assert.equal(tr.sfu.fb.pli, 1, `only the first packet's request: ${JSON.stringify(tr.sfu.fb)}`);
+    // as above: the first packet's, perhaps a pause's; with an interval of 1 s, one a second
+    assert.ok(tr.sfu.fb.pli >= 1 && tr.sfu.fb.pli <= 3, `only the first packet's request: ${JSON.stringify(tr.sfu.fb)}`);
   } finally {
     await tr.close();
   }
