@@ -228,7 +228,8 @@ static void send_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n)
  * is wanted: until a keyframe arrives, the tick asks again after
  * KEYFRAME_RETRY_FIRST_NS, then twice as long each time up to
  * KEYFRAME_RETRY_MAX_NS (a request can be lost, or reach an SFU that
- * forwards it only when its publisher is ready). */
+ * forwards it only when its publisher is ready). Returns whether a PLI
+ * went out (none within PLI_MIN_NS of the last). */
 static bool ask_keyframe(vtp_ingest *ing, track *t, uint64_t now, bool with_fir)
 {
 	uint8_t buf[64];
@@ -268,9 +269,10 @@ static void ask_keyframe_again(vtp_ingest *ing, track *t, uint64_t now)
 }
 
 /* The tick: a video sender that sent no keyframe for keyframe_interval_ms
- * is asked for one. Only while it sends (a packet within PAUSE_NS: a
- * sender that stopped is not asked until idle_seconds end it, and one that
- * resumes is asked by the pause rule), and not while a request is pending
+ * is asked for one. Only while it sends (a packet within PAUSE_NS: one
+ * that stopped is not asked, though it counts as present until
+ * idle_seconds, and one that resumes is asked by the pause rule), and not
+ * while a request is pending
  * (ask_keyframe_again repeats that one with its own back-off), so an
  * unanswered sender is not asked every tick. */
 static void ask_keyframe_on_interval(vtp_ingest *ing, track *t, uint64_t now)
