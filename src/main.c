@@ -486,6 +486,7 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	ic.port_max = cfg->rtp_port_max;
 	ic.whip_timeout_seconds = cfg->whip_timeout;
 	ic.whip_max_bitrate = cfg->whip_max_bitrate;
+	ic.keyframe_interval_ms = cfg->keyframe_interval_ms;
 	ic.recordings = recs;
 	ic.node_id = node_id;
 	ingest = vtp_ingest_start(&ic, err, sizeof(err));

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "mem.h"
 
-enum { T_STR, T_INT, T_BOOL, T_LISTEN, T_LOGFMT, T_LOGLEVEL, T_DBURL, T_STORAGEURL, T_IP };
+enum { T_STR, T_INT, T_SECONDS_MS, T_BOOL, T_LISTEN, T_LOGFMT, T_LOGLEVEL, T_DBURL, T_STORAGEURL, T_IP };
 
 typedef struct entry {
 	const char *env;
@@ -22,7 +22,7 @@ typedef struct entry {
 	int type;
 	size_t offset;
 	const char *def; /* NULL: unset unless derived */
-	long min, max;   /* T_INT bounds */
+	long min, max;   /* T_INT bounds; T_SECONDS_MS: in ms, 0 always allowed (off) */
 	const char *help;
 } entry;
 
@@ -39,6 +39,7 @@ static const entry entries[] = {
 	{"VTP_RTP_PORT_MAX", "--rtp-port-max", T_INT, OFF(rtp_port_max), "40999", 1024, 65535, "highest UDP media port"},
 	{"VTP_WHIP_TIMEOUT", "--whip-timeout", T_INT, OFF(whip_timeout), "30", 5, 3600, "seconds without media before a WHIP session ends"},
 	{"VTP_WHIP_MAX_BITRATE", "--whip-max-bitrate", T_INT, OFF(whip_max_bitrate), "2500000", 100000, 50000000, "most a WHIP publisher is asked to send (REMB), bits/s"},
+	{"VTP_KEYFRAME_INTERVAL", "--keyframe-interval", T_SECONDS_MS, OFF(keyframe_interval_ms), "10", 500, 3600000, "seconds without a keyframe before a video sender is asked for one (decimal; 0: never)"},
 	{"VTP_WORKERS", "--workers", T_INT, OFF(workers), "1", 0, 256, "concurrent processing jobs on this node"},
 	{"VTP_RETENTION_DAYS", "--retention-days", T_INT, OFF(retention_days), "30", 0, 36500, "days before soft-deleted recordings are purged"},
 	{"VTP_MEDIA_URL_TTL", "--media-url-ttl", T_INT, OFF(media_url_ttl), "3600", 60, 604800, "seconds a signed media URL works (at least; rounded up to 5 min)"},
@@ -76,6 +77,35 @@ static bool parse_long(const char *s, long *out)
 	if (errno || *end || end == s)
 		return false;
 	*out = v;
+	return true;
+}
+
+/* Decimal seconds ("5", "2.5", "0.75") to milliseconds: digits, at most
+ * one point and three decimals; no sign, exponent, "inf" or locale (strtod
+ * would take all of them). */
+static bool parse_seconds_ms(const char *s, long *out)
+{
+	long ms = 0;
+	int decimals = -1; /* -1: no point seen yet */
+	bool digits = false;
+
+	for (; *s; s++) {
+		if (*s == '.' && decimals < 0) {
+			decimals = 0;
+			continue;
+		}
+		if (*s < '0' || *s > '9' || decimals >= 3 || ms > 100000000L)
+			return false;
+		ms = ms * 10 + (*s - '0');
+		digits = true;
+		if (decimals >= 0)
+			decimals++;
+	}
+	if (!digits)
+		return false;
+	for (int i = decimals < 0 ? 0 : decimals; i < 3; i++)
+		ms *= 10;
+	*out = ms;
 	return true;
 }
 
@@ -126,6 +156,16 @@ static int apply(vtp_config *cfg, const entry *e, const char *val, char *err, si
 			char why[64];
 
 			snprintf(why, sizeof(why), "expected an integer %ld..%ld", e->min, e->max);
+			return fail(err, errlen, e, val, why);
+		}
+		*ip = (int)n;
+		return 0;
+	case T_SECONDS_MS:
+		if (!parse_seconds_ms(val, &n) || (n != 0 && (n < e->min || n > e->max))) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "expected 0 (off) or seconds %g..%g, e.g. 5 or 2.5",
+				 (double)e->min / 1000.0, (double)e->max / 1000.0);
 			return fail(err, errlen, e, val, why);
 		}
 		*ip = (int)n;

@@ -1133,13 +1133,18 @@ void vtp_ingest_metrics(vtp_ingest *ing, vtp_buf *out)
 			"# HELP vtp_ingest_ssrc_changes_total New SSRCs taken after a relatch.\n"
 			"# TYPE vtp_ingest_ssrc_changes_total counter\n"
 			"vtp_ingest_ssrc_changes_total %llu\n"
+			"# HELP vtp_ingest_keyframe_interval_requests_total PLIs sent because a video "
+			"sender sent no keyframe for VTP_KEYFRAME_INTERVAL.\n"
+			"# TYPE vtp_ingest_keyframe_interval_requests_total counter\n"
+			"vtp_ingest_keyframe_interval_requests_total %llu\n"
 			"# HELP vtp_ingest_dropped_total Datagrams dropped, by reason.\n"
 			"# TYPE vtp_ingest_dropped_total counter\n",
 			(unsigned long long)atomic_load(&ing->rx_datagrams),
 			(unsigned long long)atomic_load(&ing->rx_bytes),
 			(unsigned long long)atomic_load(&ing->feedback_sent),
 			(unsigned long long)atomic_load(&ing->relatched),
-			(unsigned long long)atomic_load(&ing->ssrc_changes));
+			(unsigned long long)atomic_load(&ing->ssrc_changes),
+			(unsigned long long)atomic_load(&ing->keyframe_interval_requests));
 	for (int i = 0; i < DROP_COUNT; i++)
 		vtp_buf_appendf(out, "vtp_ingest_dropped_total{reason=\"%s\"} %llu\n",
 				vtp__drop_names[i], (unsigned long long)atomic_load(&ing->drops[i]));

@@ -42,6 +42,9 @@ typedef struct vtp_ingest_config {
 	 * (REMB), bits per second (default 2.5 Mbit/s). */
 	int whip_timeout_seconds;
 	int whip_max_bitrate;
+	/* A live video sender that sent no keyframe for this long is asked for
+	 * one (PLI), milliseconds; 0: only when needed (first packet, loss). */
+	int keyframe_interval_ms;
 } vtp_ingest_config;
 
 /* Starts the loop and keeper threads. NULL with a reason in err. Also

@@ -182,6 +182,8 @@ typedef struct track {
 	socklen_t keepalive_len;
 	bool want_keyframe;     /* asked for one and none came yet */
 	uint64_t keyframe_wait_ns; /* until the next request (back-off) */
+	uint64_t last_keyframe_ns; /* arrival of the last keyframe's first packet
+				    * (before any: of the first packet) */
 	uint64_t misfits;       /* packets dropped as misconfigured since the last good one */
 	int problem;            /* enum track_problem, as published */
 
@@ -347,6 +349,7 @@ struct vtp_ingest {
 	_Atomic uint64_t drops[DROP_COUNT];
 	_Atomic uint64_t feedback_sent;
 	_Atomic uint64_t relatched, ssrc_changes;
+	_Atomic uint64_t keyframe_interval_requests; /* PLIs for keyframe_interval_ms */
 };
 
 /* Loop state (loop.c, whip_loop.c): the receive batch. */

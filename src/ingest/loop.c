@@ -13,7 +13,11 @@
  * Feedback: a video track gets a PLI and a FIR as soon as its first packet
  * arrives, so that the capture starts at a keyframe, and a PLI after loss
  * or a pause (at most every PLI_MIN_NS), repeated with back-off until a
- * keyframe arrives; every track with a known SSRC gets a receiver report
+ * keyframe arrives; with keyframe_interval_ms, a live video sender that sent
+ * no keyframe for that long gets a PLI too (WebRTC encoders send one only
+ * when asked, and the composer decodes an off-screen track only from its
+ * last keyframe before it appears; one the sender sends on its own resets
+ * the timer); every track with a known SSRC gets a receiver report
  * every second. It goes where feedback_dest says: an SFU may read it on
  * another socket than the one it sends from (a registered address, or one
  * learned from Janus's keep-alives, see on_keepalive). A track whose
@@ -224,20 +228,21 @@ static void send_rtcp(vtp_ingest *ing, track *t, const uint8_t *p, size_t n)
  * is wanted: until a keyframe arrives, the tick asks again after
  * KEYFRAME_RETRY_FIRST_NS, then twice as long each time up to
  * KEYFRAME_RETRY_MAX_NS (a request can be lost, or reach an SFU that
- * forwards it only when its publisher is ready). */
-static void ask_keyframe(vtp_ingest *ing, track *t, uint64_t now, bool with_fir)
+ * forwards it only when its publisher is ready). Returns whether a PLI
+ * went out (none within PLI_MIN_NS of the last). */
+static bool ask_keyframe(vtp_ingest *ing, track *t, uint64_t now, bool with_fir)
 {
 	uint8_t buf[64];
 	size_t n;
 
 	if (!t->video || !t->have_ssrc)
-		return;
+		return false;
 	if (!t->want_keyframe) {
 		t->want_keyframe = true;
 		t->keyframe_wait_ns = KEYFRAME_RETRY_FIRST_NS;
 	}
 	if (t->last_pli_ns && now - t->last_pli_ns < PLI_MIN_NS)
-		return;
+		return false;
 	t->last_pli_ns = now;
 	atomic_fetch_add_explicit(&t->a_keyframe_requests, 1, memory_order_relaxed);
 	n = vtp_rtcp_build_pli(buf, sizeof(buf), t->our_ssrc, t->ssrc);
@@ -246,6 +251,7 @@ static void ask_keyframe(vtp_ingest *ing, track *t, uint64_t now, bool with_fir)
 		n = vtp_rtcp_build_fir(buf, sizeof(buf), t->our_ssrc, t->ssrc, t->fir_seq++);
 		send_rtcp(ing, t, buf, n);
 	}
+	return true;
 }
 
 /* The tick: a keyframe asked for and still not come is asked for again,
@@ -260,6 +266,26 @@ static void ask_keyframe_again(vtp_ingest *ing, track *t, uint64_t now)
 		t->keyframe_wait_ns = KEYFRAME_RETRY_MAX_NS;
 	t->last_pli_ns = 0;
 	ask_keyframe(ing, t, now, false);
+}
+
+/* The tick: a video sender that sent no keyframe for keyframe_interval_ms
+ * is asked for one. Only while it sends (a packet within PAUSE_NS: one
+ * that stopped is not asked, though it counts as present until
+ * idle_seconds, and one that resumes is asked by the pause rule), and not
+ * while a request is pending
+ * (ask_keyframe_again repeats that one with its own back-off), so an
+ * unanswered sender is not asked every tick. */
+static void ask_keyframe_on_interval(vtp_ingest *ing, track *t, uint64_t now)
+{
+	uint64_t interval_ns = (uint64_t)ing->cfg.keyframe_interval_ms * 1000000ULL;
+
+	if (!interval_ns || !t->video || !t->have_ssrc || !t->present || t->failed ||
+	    t->want_keyframe || now < t->last_ns || now - t->last_ns >= PAUSE_NS ||
+	    now < t->last_keyframe_ns || now - t->last_keyframe_ns < interval_ns)
+		return;
+	if (ask_keyframe(ing, t, now, false))
+		atomic_fetch_add_explicit(&ing->keyframe_interval_requests, 1,
+					  memory_order_relaxed);
 }
 
 static bool starts_keyframe(const track *t, const vtp_rtp *rtp)
@@ -518,6 +544,7 @@ void vtp__on_rtp(vtp_ingest *ing, track *t, const vtp_rtp *parsed, const uint8_t
 			atomic_store_explicit(&t->a_first_ms, (int64_t)(at / 1000000ULL),
 					      memory_order_relaxed);
 		t->last_pli_ns = 0; /* a new source needs its keyframe now */
+		t->last_keyframe_ns = at; /* the interval counts from here until one comes */
 		ask_keyframe(ing, t, at, true);
 	} else if (t->use_nack && res == VTP_SEQ_OK &&
 		   vtp_rtp_stats_ext_max(&t->st) > prev_max + 1) {
@@ -526,8 +553,10 @@ void vtp__on_rtp(vtp_ingest *ing, track *t, const vtp_rtp *parsed, const uint8_t
 		   res == VTP_SEQ_RESTART || (t->last_ns && at - t->last_ns > PAUSE_NS)) {
 		ask_keyframe(ing, t, at, false); /* a gap: the decoder needs a keyframe */
 	}
-	if (t->want_keyframe && t->video && starts_keyframe(t, &rtp))
+	if (t->video && starts_keyframe(t, &rtp)) {
 		t->want_keyframe = false;
+		t->last_keyframe_ns = at;
+	}
 	t->last_ns = at;
 	t->window_bytes += n;
 	atomic_store_explicit(&t->a_packets, t->past_received + t->st.received,
@@ -904,6 +933,7 @@ static void tick(loop_state *ls)
 		if (t->nnack)
 			check_nacks(ing, t, now);
 		ask_keyframe_again(ing, t, now);
+		ask_keyframe_on_interval(ing, t, now);
 		if (t->have_ssrc && now - t->last_rr_ns >= RR_NS) {
 			t->last_rr_ns = now;
 			send_rtcp(ing, t, buf,

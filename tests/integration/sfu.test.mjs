@@ -9,18 +9,19 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startServer, cleanupAll, sleep } from './lib/server.mjs';
 import { show, expectError, makeUsers, startRec, waitFor } from './lib/util.mjs';
-import { run, Relay, ffmpegArgs } from './lib/media.mjs';
+import { run, Relay, ffmpegArgs, feedbackSocket, Vp8Sender } from './lib/media.mjs';
 
 let srv;
 let u;
 
 before(async () => {
-  srv = await startServer();
+  // The back-off test counts every keyframe request: no periodic ones
+  // (VTP_KEYFRAME_INTERVAL, tested in keyframes.test.mjs) among them.
+  srv = await startServer({ env: { VTP_KEYFRAME_INTERVAL: '0' } });
   u = await makeUsers(srv, { owner: 'instructor' });
 });
 after(cleanupAll);
@@ -42,25 +43,6 @@ async function trackOf(id, trackId) {
 }
 
 
-/** A UDP socket that counts the RTCP it receives (PLI, FIR, RR), with arrival times of PLIs. */
-async function feedbackSocket(host = '127.0.0.1') {
-  const s = dgram.createSocket('udp4');
-  await new Promise((res, rej) => { s.once('error', rej); s.bind(0, host, res); });
-  s.fb = { rr: 0, pli: 0, fir: 0, other: 0, pliAt: [] };
-  s.on('message', (msg) => {
-    for (let off = 0; off + 4 <= msg.length;) {
-      const pt = msg[off + 1];
-      const fmt = msg[off] & 0x1f;
-      if (pt === 201) s.fb.rr++;
-      else if (pt === 206 && fmt === 1) { s.fb.pli++; s.fb.pliAt.push(Date.now()); }
-      else if (pt === 206 && fmt === 4) s.fb.fir++;
-      else s.fb.other++;
-      off += (msg.readUInt16BE(off + 2) + 1) * 4;
-    }
-  });
-  s.port = s.address().port;
-  return s;
-}
 const sendTo = (sock, buf, port) => new Promise((res) => sock.send(buf, port, '127.0.0.1', res));
 
 /** What Janus's rtcp_port socket sends first, twice. */
@@ -70,33 +52,6 @@ const KEEPALIVE = Buffer.from('800000000000000000000000', 'hex');
 async function ffmpegVideo(relay, seconds = 3, extra = {}) {
   const ff = await run('ffmpeg', ffmpegArgs({ videoPort: relay.port, seconds, video: 'vp8', ...extra }));
   assert.equal(ff.code, 0, ff.stderr);
-}
-
-/** A node sender of VP8 RTP packets, one frame per packet: delta frames until key() is called. */
-class Vp8Sender {
-  constructor(sock, port, { pt = 96, ssrc = 0x1234abcd } = {}) {
-    Object.assign(this, { sock, port, pt, ssrc, seq: 1000, ts: 0, keyNext: false, sent: 0 });
-  }
-  packet(key) {
-    const b = Buffer.alloc(12 + 2 + 40, 0x5a);
-    b[0] = 0x80; b[1] = 0x80 | this.pt; // marker: one packet per frame
-    b.writeUInt16BE(this.seq++ & 0xffff, 2); b.writeUInt32BE(this.ts >>> 0, 4); b.writeUInt32BE(this.ssrc >>> 0, 8);
-    b[12] = 0x10; // VP8 payload descriptor: S=1, PID 0
-    b[13] = key ? 0x00 : 0x01; // VP8 payload header: P=0 keyframe, P=1 interframe
-    this.ts += 3000;
-    return b;
-  }
-  start(fps = 30) {
-    this.timer = setInterval(() => {
-      const key = this.keyNext;
-      this.keyNext = false;
-      this.sock.send(this.packet(key), this.port, '127.0.0.1');
-      this.sent++;
-    }, Math.round(1000 / fps));
-    return this;
-  }
-  key() { this.keyNext = true; }
-  stop() { clearInterval(this.timer); }
 }
 
 // ---- where feedback goes ---------------------------------------------------------------------

@@ -2,7 +2,8 @@
 // UDP relay between a sender and the recorder, a reader for the packet-log
 // format (docs/ARCHITECTURE.md), and a decoder check that replays a capture into
 // ffmpeg's own RTP demuxer (libavformat/libavcodec) and counts the frames it
-// decodes.
+// decodes. Plus a node VP8 RTP sender (one packet per frame, keyframes when
+// told) and a socket that counts the RTCP feedback it receives.
 
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -302,4 +303,57 @@ export function fileSenderArgs({ file, port, pt = 96, ssrc = 33333333 }) {
   return ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-i', file, '-map', '0:v:0', '-c', 'copy',
     '-payload_type', String(pt), '-ssrc', String(ssrc),
     '-f', 'rtp', `rtp://127.0.0.1:${port}?pkt_size=1200&rtcpport=${port}`];
+}
+
+/** A UDP socket that counts the RTCP it receives (PLI, FIR, RR), with arrival times of PLIs. */
+export async function feedbackSocket(host = '127.0.0.1') {
+  const s = dgram.createSocket('udp4');
+  await new Promise((res, rej) => { s.once('error', rej); s.bind(0, host, res); });
+  s.fb = { rr: 0, pli: 0, fir: 0, other: 0, pliAt: [] };
+  s.on('message', (msg) => {
+    for (let off = 0; off + 4 <= msg.length;) {
+      const pt = msg[off + 1];
+      const fmt = msg[off] & 0x1f;
+      if (pt === 201) s.fb.rr++;
+      else if (pt === 206 && fmt === 1) { s.fb.pli++; s.fb.pliAt.push(Date.now()); }
+      else if (pt === 206 && fmt === 4) s.fb.fir++;
+      else s.fb.other++;
+      off += (msg.readUInt16BE(off + 2) + 1) * 4;
+    }
+  });
+  s.port = s.address().port;
+  return s;
+}
+
+/**
+ * A node sender of VP8 RTP packets, one frame per packet: delta frames until
+ * key() is called. firstKey: the first frame is a keyframe; keyEveryMs: a
+ * keyframe that often on its own (as an encoder with a keyframe interval).
+ */
+export class Vp8Sender {
+  constructor(sock, port, { pt = 96, ssrc = 0x1234abcd, firstKey = false, keyEveryMs = 0 } = {}) {
+    Object.assign(this, { sock, port, pt, ssrc, seq: 1000, ts: 0, keyNext: firstKey, sent: 0, keys: 0, keyEveryMs });
+  }
+  packet(key) {
+    const b = Buffer.alloc(12 + 2 + 40, 0x5a);
+    b[0] = 0x80; b[1] = 0x80 | this.pt; // marker: one packet per frame
+    b.writeUInt16BE(this.seq++ & 0xffff, 2); b.writeUInt32BE(this.ts >>> 0, 4); b.writeUInt32BE(this.ssrc >>> 0, 8);
+    b[12] = 0x10; // VP8 payload descriptor: S=1, PID 0
+    b[13] = key ? 0x00 : 0x01; // VP8 payload header: P=0 keyframe, P=1 interframe
+    this.ts += 3000;
+    return b;
+  }
+  start(fps = 30) {
+    this.timer = setInterval(() => {
+      const key = this.keyNext;
+      this.keyNext = false;
+      this.sock.send(this.packet(key), this.port, '127.0.0.1');
+      this.sent++;
+      if (key) this.keys++;
+    }, Math.round(1000 / fps));
+    if (this.keyEveryMs) this.keyTimer = setInterval(() => this.key(), this.keyEveryMs);
+    return this;
+  }
+  key() { this.keyNext = true; }
+  stop() { clearInterval(this.timer); clearInterval(this.keyTimer); }
 }
