@@ -452,7 +452,8 @@ int vtp_capw_flush(vtp_capw *w)
 
 	if (w->failing) {
 		capw_retry(w, false);
-		return w->failing ? VTP_EIO : 0;
+		if (w->failing)
+			return VTP_EIO;
 	}
 	rc = capw_write_buffer(w);
 	if (rc == 0)

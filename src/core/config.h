@@ -21,6 +21,7 @@ typedef struct vtp_config {
 	int whip_timeout;
 	int events_ping_interval; /* seconds */
 	int whip_max_bitrate;
+	int segment_seconds;  /* VTP_SEGMENT_SECONDS: packet log segment length */
 	int workers;
 	int retention_days;
 	int media_url_ttl;    /* seconds */

@@ -42,6 +42,9 @@ typedef struct vtp_ingest_config {
 	 * (REMB), bits per second (default 2.5 Mbit/s). */
 	int whip_timeout_seconds;
 	int whip_max_bitrate;
+	/* A track's packet log closes a segment and opens the next at least
+	 * this often (default 10): what a crash can lose (capture.h). */
+	int segment_seconds;
 } vtp_ingest_config;
 
 /* Starts the loop and keeper threads. NULL with a reason in err. Also
