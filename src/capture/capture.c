@@ -884,8 +884,10 @@ static int capr_open_segment(vtp_capr *r, size_t i, char *err, size_t errlen)
 	r->eof = r->ioerr = r->header_torn = false;
 	r->fd = open(r->paths[i], O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0) {
-		set_err(err, errlen, "%s: %s", r->paths[i], strerror(errno));
-		return errno == ENOENT ? VTP_ENOTFOUND : VTP_EIO;
+		int e = errno;
+
+		set_err(err, errlen, "%s: %s", r->paths[i], strerror(e));
+		return e == ENOENT ? VTP_ENOTFOUND : VTP_EIO;
 	}
 	if (fstat(r->fd, &st) == 0)
 		r->segs[i].file_bytes = (uint64_t)st.st_size;
@@ -1016,7 +1018,6 @@ int vtp_capr_next(vtp_capr *r, vtp_cap_record *rec)
 			}
 			capr_segment_done(r, r->header_torn || rc == VTP_ENOTFOUND ? VTP_CAPR_TORN
 										  : VTP_CAPR_CORRUPT);
-			r->pos = 0;
 			if (r->cur + 1 >= r->nsegs) {
 				r->state = r->segs[r->cur].end;
 				return r->state;
