@@ -926,8 +926,11 @@ static int cmd_inspect(int argc, char **argv)
 		for (size_t i = 0; s.nsegments > 1 && i < s.nsegments; i++) {
 			const vtp_cap_segment *sg = &s.segments[i];
 
-			if (sg->missing_before)
-				printf("            (%u missing)\n", (unsigned)sg->missing_before);
+			if (sg->missing_before == 1)
+				printf("            #%u: missing\n", (unsigned)sg->index - 1);
+			else if (sg->missing_before)
+				printf("            #%u..#%u: missing\n",
+				       (unsigned)(sg->index - sg->missing_before), (unsigned)sg->index - 1);
 			printf("            #%u: %llu records, %s", (unsigned)sg->index,
 			       (unsigned long long)sg->records, sg->read ? end_name(sg->end) : "unread");
 			if (sg->read && sg->end != VTP_CAPR_END)

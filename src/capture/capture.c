@@ -16,9 +16,9 @@
  * close, announce). The reader walks the segment files as one stream. */
 #include "capture.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
