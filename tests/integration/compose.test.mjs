@@ -663,6 +663,15 @@ test('captured in 1 s segments (VTP_SEGMENT_SECONDS=1): several files per track,
     const { rec, file } = await composed(seg, o.token, id);
     await assertDecodesClean(file);
     assert.ok(Math.abs(rec.durationSeconds - seconds) <= 1, `duration ${rec.durationSeconds} s vs ${seconds} s sent`);
+    // a segment gone from the middle is reported, not silently joined
+    const audio = segmentFiles(dir, peer.tracks.audio.trackId);
+    const whole = await inspectJson(path.join(dir, audio[0]));
+    fs.rmSync(path.join(dir, audio[1]));
+    const holed = await inspectJson(path.join(dir, audio[0]));
+    assert.equal(holed.segmentsMissing, 1, JSON.stringify(holed.segments));
+    assert.deepEqual(holed.segments.slice(0, 2).map((x) => [x.segment, x.missingBefore]), [[1, 0], [3, 1]]);
+    assert.ok(holed.rtpPackets > 0 && holed.rtpPackets < whole.rtpPackets, `the rest is still read: ${holed.rtpPackets} of ${whole.rtpPackets}`);
+    assert.equal(holed.segments.length, whole.segments.length - 1);
   } finally {
     await seg.stop();
   }
