@@ -672,6 +672,11 @@ test('captured in 1 s segments (VTP_SEGMENT_SECONDS=1): several files per track,
     assert.deepEqual(holed.segments.slice(0, 2).map((x) => [x.segment, x.missingBefore]), [[1, 0], [3, 1]]);
     assert.ok(holed.rtpPackets > 0 && holed.rtpPackets < whole.rtpPackets, `the rest is still read: ${holed.rtpPackets} of ${whole.rtpPackets}`);
     assert.equal(holed.segments.length, whole.segments.length - 1);
+    // and the composer says so when it composes the folder again
+    const again = await run(process.env.VTP_BIN || path.resolve('build/vtp-recorder'),
+      ['compose', '--tracks', dir, '--output', path.join(scratch, `holed-${id}.webm`), '--threads', '1'], { timeoutMs: 120000 });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, new RegExp(`${peer.tracks.audio.trackId}\\.vtpcap: 1 segment\\(s\\) of its packet log missing`), again.stderr.slice(0, 3000));
   } finally {
     await seg.stop();
   }
