@@ -61,8 +61,9 @@ static const char usage_text[] =
 	"                                 cannot log in with a password (use `token`)\n"
 	"  token --email E [--ttl SECONDS]\n"
 	"                                 print a signed JWT for that user (default ttl 3600)\n"
-	"  inspect [--json] FILE          summary of a track capture (.vtpcap): codec, packets,\n"
-	"                                 gaps, duration, first/last arrival, and whether it\n"
+	"  inspect [--json] FILE          summary of a track capture (.vtpcap, and its segments\n"
+	"                                 FILE.NNNNNN): codec, packets, gaps, duration,\n"
+	"                                 first/last arrival, its segments and whether each\n"
 	"                                 ends cleanly; exit 1 if FILE is not a readable capture\n"
 	"  compose --recording ID [--threads N] [--no-fast-path]\n"
 	"                                 compose one stopped (or processing) recording into\n"
@@ -487,6 +488,7 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	ic.whip_timeout_seconds = cfg->whip_timeout;
 	ic.whip_max_bitrate = cfg->whip_max_bitrate;
 	ic.keyframe_interval_ms = cfg->keyframe_interval_ms;
+	ic.segment_seconds = cfg->segment_seconds;
 	ic.recordings = recs;
 	ic.node_id = node_id;
 	ingest = vtp_ingest_start(&ic, err, sizeof(err));
@@ -869,6 +871,24 @@ static int cmd_inspect(int argc, char **argv)
 				      (json_int_t)s.gap_records, "seconds", s.gap_seconds));
 	json_object_set_new(o, "relatches", json_integer((json_int_t)s.relatches));
 	json_object_set_new(o, "ssrcChanged", json_boolean(s.ssrc_changed));
+	{
+		json_t *segs = json_array();
+
+		for (size_t i = 0; i < s.nsegments; i++) {
+			const vtp_cap_segment *sg = &s.segments[i];
+
+			json_array_append_new(
+				segs, json_pack("{sI ss sI sI sI sI}", "segment", (json_int_t)sg->index,
+						"end", sg->read ? end_name(sg->end) : "unread",
+						"records", (json_int_t)sg->records, "readableBytes",
+						(json_int_t)sg->good_bytes, "fileBytes",
+						(json_int_t)sg->file_bytes, "missingBefore",
+						(json_int_t)sg->missing_before));
+		}
+		json_object_set_new(o, "segments", segs);
+		json_object_set_new(o, "segmentsMissing", json_integer((json_int_t)s.segments_missing));
+		json_object_set_new(o, "segmentsCut", json_integer((json_int_t)s.segments_cut));
+	}
 	if (as_json) {
 		text = json_dumps(o, JSON_INDENT(2));
 		printf("%s\n", text);
@@ -898,6 +918,27 @@ static int cmd_inspect(int argc, char **argv)
 			       "or failed)\n",
 			       (unsigned long long)s.gaps, (unsigned long long)s.gap_records,
 			       s.gap_seconds);
+		printf("segments:   %zu", s.nsegments);
+		if (s.segments_missing)
+			printf(", %llu missing", (unsigned long long)s.segments_missing);
+		if (s.segments_cut)
+			printf(", %llu cut short before the last", (unsigned long long)s.segments_cut);
+		printf("\n");
+		for (size_t i = 0; s.nsegments > 1 && i < s.nsegments; i++) {
+			const vtp_cap_segment *sg = &s.segments[i];
+
+			if (sg->missing_before == 1)
+				printf("            #%u: missing\n", (unsigned)sg->index - 1);
+			else if (sg->missing_before)
+				printf("            #%u..#%u: missing\n",
+				       (unsigned)(sg->index - sg->missing_before), (unsigned)sg->index - 1);
+			printf("            #%u: %llu records, %s", (unsigned)sg->index,
+			       (unsigned long long)sg->records, sg->read ? end_name(sg->end) : "unread");
+			if (sg->read && sg->end != VTP_CAPR_END)
+				printf(" after %llu of %llu bytes", (unsigned long long)sg->good_bytes,
+				       (unsigned long long)sg->file_bytes);
+			printf("\n");
+		}
 		if (s.end == VTP_CAPR_END)
 			printf("end:        clean (%llu bytes)\n", (unsigned long long)s.file_bytes);
 		else

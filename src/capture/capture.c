@@ -9,15 +9,22 @@
  * always contiguous in it) and checks every length, kind and CRC before it
  * hands a record out. The summary is the reader plus a minimal RTP header
  * look, so this module needs nothing from src/ingest; so is the re-basing
- * of a track that followed a new sender (vtp_cap_rebase). */
+ * of a track that followed a new sender (vtp_cap_rebase). Segments: the
+ * appender closes one and opens the next without waiting for the disk (the
+ * real-time path never blocks on fdatasync); the closed descriptor waits in
+ * a list that the owner's syncing thread empties (vtp_capw_commit: sync,
+ * close, announce). The reader walks the segment files as one stream. */
 #include "capture.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -99,6 +106,25 @@ struct vtp_capw {
 	uint64_t gap_records, gap_bytes, gap_first_ns, gap_last_ns;
 	uint64_t buf_records, buf_first_ns, buf_last_ns; /* what the buffer holds */
 	vtp_cap_loss loss; /* finished gaps */
+	/* Segments. The appender alone changes fd (under mu, so that a
+	 * syncing thread reads a whole value); descriptors are closed only by
+	 * the syncing thread (commit) and close, never by the appender. */
+	char *first_path, *cur_path;
+	json_t *meta_obj;        /* the track's meta, to stamp "segment" on */
+	char *meta_text;         /* when it is not an object: as given */
+	uint64_t segment_ns;
+	vtp_capw_segment_fn on_segment;
+	void *ctx;
+	uint32_t segment;        /* the open one, 1.. */
+	uint64_t seg_records, seg_first_mono_ns;
+	uint64_t rotate_retry_ns; /* after a failed open of the next segment */
+	pthread_mutex_t mu;
+	struct closed_segment {
+		int fd;
+		char *path;
+		uint32_t index;
+	} *closed; /* closed by the appender, not yet committed */
+	size_t nclosed, closed_cap;
 };
 
 static uint64_t mono_ns(void)
@@ -186,6 +212,13 @@ static void encode_record(uint8_t *head, int kind, uint64_t arrival_ns, const ui
 	put_le32(tail, vtp_crc32c(vtp_crc32c(0, head, RECORD_HEAD), data, len));
 }
 
+/* A record (or gap record) went into the open segment. */
+static void capw_count_in_segment(vtp_capw *w)
+{
+	if (w->seg_records++ == 0)
+		w->seg_first_mono_ns = mono_ns();
+}
+
 /* Space came back (or the error went away): what waited in the buffer,
  * then one gap record saying what was lost, then capture goes on. With
  * force the back-off is not waited for (close). */
@@ -210,6 +243,7 @@ static void capw_retry(vtp_capw *w, bool force)
 		if (capw_write(w, parts, lens, 3) != 0)
 			return;
 		w->bytes += RECORD_HEAD + GAP_PAYLOAD + 4;
+		capw_count_in_segment(w);
 		w->loss.records += w->gap_records;
 		w->loss.bytes += w->gap_bytes;
 		w->loss.lost_ns += w->gap_last_ns - w->gap_first_ns;
@@ -231,25 +265,29 @@ static void capw_lose(vtp_capw *w, uint64_t arrival_ns, size_t len)
 	w->gap_bytes += len;
 }
 
-int vtp_capw_open(const char *path, const char *meta, size_t buffer_bytes,
-		  vtp_capw **out, int *err_no)
+int vtp_cap_segment_path(const char *first_path, uint32_t segment, char *out, size_t outlen)
+{
+	if (segment <= 1)
+		return snprintf(out, outlen, "%s", first_path);
+	return snprintf(out, outlen, "%s.%06u", first_path, (unsigned)segment);
+}
+
+/* Creates path (O_EXCL) with a whole header. 0 with *fd_out and
+ * *header_out, or VTP_ECONFLICT / VTP_EIO with the errno in *e; a file
+ * it created without a whole header is removed again. */
+static int capw_create(const char *path, const char *meta, int *fd_out, uint64_t *header_out,
+		       int *e)
 {
 	size_t meta_len = meta ? strlen(meta) : 0;
 	size_t header_len = VTP_CAP_HEADER_FIXED + meta_len + 4;
 	uint8_t *header = NULL;
-	vtp_capw *w = NULL;
-	int fd = -1, e = 0, rc;
+	int fd, rc = 0;
 
-	*out = NULL;
-	if (err_no)
-		*err_no = 0;
-	if (meta_len > VTP_CAP_MAX_META)
-		return VTP_EINVAL;
+	*e = 0;
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		e = errno;
-		rc = e == EEXIST ? VTP_ECONFLICT : VTP_EIO;
-		goto fail;
+		*e = errno;
+		return *e == EEXIST ? VTP_ECONFLICT : VTP_EIO;
 	}
 	header = vtp_malloc(header_len);
 	memcpy(header, VTP_CAP_MAGIC, 8);
@@ -258,16 +296,71 @@ int vtp_capw_open(const char *path, const char *meta, size_t buffer_bytes,
 	put_le32(header + 12, (uint32_t)meta_len);
 	if (meta_len)
 		memcpy(header + VTP_CAP_HEADER_FIXED, meta, meta_len);
-	put_le32(header + header_len - 4,
-		 vtp_crc32c(0, header, header_len - 4));
-	e = pwrite_all(fd, header, header_len, 0);
+	put_le32(header + header_len - 4, vtp_crc32c(0, header, header_len - 4));
+	*e = pwrite_all(fd, header, header_len, 0);
 	vtp_free(header);
-	if (e) {
+	if (*e) {
 		rc = VTP_EIO;
 		goto fail_unlink;
 	}
+	*fd_out = fd;
+	*header_out = header_len;
+	return 0;
 
+fail_unlink:
+	/* ours (O_EXCL) and useless without a whole header */
+	unlink(path);
+	close(fd);
+	return rc;
+}
+
+/* The header meta of segment n: the track's, with "segment": n when the
+ * writer segments and the meta is an object. NULL for none; free with free(). */
+static char *capw_segment_meta(const vtp_capw *w, uint32_t n)
+{
+	if (!w->meta_obj)
+		return w->meta_text ? vtp_strdup(w->meta_text) : NULL;
+	json_object_set_new(w->meta_obj, "segment", json_integer(n));
+	return json_dumps(w->meta_obj, JSON_COMPACT);
+}
+
+int vtp_capw_open_opts(const char *path, const char *meta, const vtp_capw_opts *opts,
+		       vtp_capw **out, int *err_no)
+{
+	vtp_capw_opts none = {0};
+	vtp_capw *w = NULL;
+	char *seg_meta = NULL;
+	uint64_t header_len = 0;
+	int fd = -1, e = 0, rc;
+
+	*out = NULL;
+	if (err_no)
+		*err_no = 0;
+	if (!opts)
+		opts = &none;
+	if (meta && strlen(meta) > VTP_CAP_MAX_META)
+		return VTP_EINVAL;
 	w = vtp_calloc(1, sizeof(*w));
+	w->segment_ns = opts->segment_ns;
+	w->segment = 1;
+	if (w->segment_ns && meta) {
+		w->meta_obj = json_loads(meta, 0, NULL);
+		if (!json_is_object(w->meta_obj)) {
+			json_decref(w->meta_obj);
+			w->meta_obj = NULL;
+		}
+	}
+	if (meta && !w->meta_obj)
+		w->meta_text = vtp_strdup(meta);
+	seg_meta = capw_segment_meta(w, 1);
+	if (seg_meta && strlen(seg_meta) > VTP_CAP_MAX_META) {
+		rc = VTP_EINVAL;
+		goto fail;
+	}
+	rc = capw_create(path, seg_meta, &fd, &header_len, &e);
+	if (rc)
+		goto fail;
+	free(seg_meta);
 	w->fd = fd;
 	{
 		struct stat st;
@@ -275,31 +368,97 @@ int vtp_capw_open(const char *path, const char *meta, size_t buffer_bytes,
 		if (fstat(fd, &st) == 0)
 			w->device = (uint64_t)st.st_dev;
 	}
-	w->cap = buffer_bytes ? buffer_bytes : CAPW_DEFAULT_BUFFER;
+	w->cap = opts->buffer_bytes ? opts->buffer_bytes : CAPW_DEFAULT_BUFFER;
 	w->buf = vtp_malloc(w->cap);
 	atomic_init(&w->sync_errno, 0);
+	pthread_mutex_init(&w->mu, NULL);
 	w->bytes = header_len;
 	w->file_off = header_len;
+	w->first_path = vtp_strdup(path);
+	w->cur_path = vtp_strdup(path);
+	w->on_segment = opts->on_segment;
+	w->ctx = opts->ctx;
 	*out = w;
 	return 0;
 
-fail_unlink:
-	/* ours (O_EXCL) and useless without a whole header */
-	unlink(path);
-	close(fd);
 fail:
+	free(seg_meta);
+	json_decref(w->meta_obj);
+	vtp_free(w->meta_text);
+	vtp_free(w);
 	if (err_no)
 		*err_no = e;
 	return rc;
 }
 
+int vtp_capw_open(const char *path, const char *meta, size_t buffer_bytes,
+		  vtp_capw **out, int *err_no)
+{
+	vtp_capw_opts o = {.buffer_bytes = buffer_bytes};
+
+	return vtp_capw_open_opts(path, meta, &o, out, err_no);
+}
+
+/* Closes the open segment and opens the next, when it is due: at a record
+ * boundary (between appends), never while failing (the gap record goes
+ * where writing resumes), after the buffer reached the closing file. The
+ * closed descriptor waits for vtp_capw_commit. When the next file cannot
+ * be made (full disk, no descriptors), the open segment goes on and the
+ * switch is tried again after a while: nothing is lost by waiting. */
+static void capw_maybe_rotate(vtp_capw *w)
+{
+	char path[4200];
+	char *meta;
+	uint64_t now, header_len = 0;
+	int fd = -1, e = 0, rc;
+
+	if (!w->segment_ns || w->failing || w->seg_records == 0)
+		return;
+	now = mono_ns();
+	if (now - w->seg_first_mono_ns < w->segment_ns || now < w->rotate_retry_ns)
+		return;
+	if (capw_write_buffer(w) != 0)
+		return; /* failing now: the segment stays open */
+	if (vtp_cap_segment_path(w->first_path, w->segment + 1, path, sizeof(path)) >=
+	    (int)sizeof(path)) {
+		w->segment_ns = 0; /* no room for the name: one file from here on */
+		return;
+	}
+	meta = capw_segment_meta(w, w->segment + 1);
+	rc = capw_create(path, meta, &fd, &header_len, &e);
+	free(meta);
+	if (rc) {
+		w->rotate_retry_ns = now + RETRY_MAX_NS;
+		return;
+	}
+	pthread_mutex_lock(&w->mu);
+	if (w->nclosed == w->closed_cap) {
+		w->closed_cap = w->closed_cap ? w->closed_cap * 2 : 4;
+		w->closed = vtp_realloc(w->closed, w->closed_cap * sizeof(*w->closed));
+	}
+	w->closed[w->nclosed++] = (struct closed_segment){w->fd, w->cur_path, w->segment};
+	w->fd = fd;
+	pthread_mutex_unlock(&w->mu);
+	w->cur_path = vtp_strdup(path);
+	w->segment++;
+	w->file_off = header_len;
+	w->bytes += header_len;
+	w->seg_records = 0;
+}
+
 int vtp_capw_flush(vtp_capw *w)
 {
+	int rc;
+
 	if (w->failing) {
 		capw_retry(w, false);
-		return w->failing ? VTP_EIO : 0;
+		if (w->failing)
+			return VTP_EIO;
 	}
-	return capw_write_buffer(w);
+	rc = capw_write_buffer(w);
+	if (rc == 0)
+		capw_maybe_rotate(w);
+	return rc;
 }
 
 int vtp_capw_append(vtp_capw *w, int kind, uint64_t arrival_ns,
@@ -313,6 +472,7 @@ int vtp_capw_append(vtp_capw *w, int kind, uint64_t arrival_ns,
 		return VTP_EINVAL;
 	if (w->failing)
 		capw_retry(w, false);
+	capw_maybe_rotate(w);
 	if (!w->failing && need > w->cap - w->used)
 		capw_write_buffer(w);
 	if (w->failing)
@@ -337,6 +497,7 @@ int vtp_capw_append(vtp_capw *w, int kind, uint64_t arrival_ns,
 	}
 	w->records++;
 	w->bytes += need;
+	capw_count_in_segment(w);
 	return 0;
 
 lost:
@@ -344,11 +505,23 @@ lost:
 	return VTP_EIO;
 }
 
+/* The open segment's descriptor, for the syncing thread: it stays open
+ * after the unlock, since only that thread (and close) closes descriptors. */
+static int capw_current_fd(vtp_capw *w)
+{
+	int fd;
+
+	pthread_mutex_lock(&w->mu);
+	fd = w->fd;
+	pthread_mutex_unlock(&w->mu);
+	return fd;
+}
+
 int vtp_capw_sync(vtp_capw *w)
 {
 	int expected = 0;
 
-	if (fdatasync(w->fd) == 0)
+	if (fdatasync(capw_current_fd(w)) == 0)
 		return 0;
 	atomic_compare_exchange_strong(&w->sync_errno, &expected, errno);
 	return VTP_EIO;
@@ -358,10 +531,39 @@ int vtp_capw_syncfs(vtp_capw *w)
 {
 	int expected = 0;
 
-	if (syncfs(w->fd) == 0)
+	if (syncfs(capw_current_fd(w)) == 0)
 		return 0;
 	atomic_compare_exchange_strong(&w->sync_errno, &expected, errno);
 	return VTP_EIO;
+}
+
+int vtp_capw_commit(vtp_capw *w)
+{
+	struct closed_segment *list;
+	size_t n;
+	int rc = 0;
+
+	pthread_mutex_lock(&w->mu);
+	list = w->closed;
+	n = w->nclosed;
+	w->closed = NULL;
+	w->nclosed = w->closed_cap = 0;
+	pthread_mutex_unlock(&w->mu);
+	for (size_t i = 0; i < n; i++) {
+		int expected = 0;
+
+		if (fdatasync(list[i].fd) != 0) {
+			atomic_compare_exchange_strong(&w->sync_errno, &expected, errno);
+			rc = VTP_EIO;
+		}
+		if (close(list[i].fd) != 0)
+			rc = VTP_EIO;
+		if (w->on_segment)
+			w->on_segment(w->ctx, list[i].path, list[i].index, false);
+		vtp_free(list[i].path);
+	}
+	vtp_free(list);
+	return rc;
 }
 
 uint64_t vtp_capw_device(const vtp_capw *w)
@@ -403,6 +605,9 @@ int vtp_capw_close_loss(vtp_capw *w, vtp_cap_loss *loss)
 			w->gap_bytes += w->used - w->buf_records * VTP_CAP_RECORD_OVERHEAD;
 		}
 	}
+	rc2 = vtp_capw_commit(w);
+	if (!rc)
+		rc = rc2;
 	rc2 = vtp_capw_sync(w);
 	if (!rc)
 		rc = rc2;
@@ -410,8 +615,15 @@ int vtp_capw_close_loss(vtp_capw *w, vtp_cap_loss *loss)
 		rc = VTP_EIO;
 	if (close(w->fd) != 0 && !rc)
 		rc = VTP_EIO;
+	if (w->on_segment)
+		w->on_segment(w->ctx, w->cur_path, w->segment, true);
 	if (loss)
 		vtp_capw_loss(w, loss);
+	pthread_mutex_destroy(&w->mu);
+	json_decref(w->meta_obj);
+	vtp_free(w->meta_text);
+	vtp_free(w->first_path);
+	vtp_free(w->cur_path);
 	vtp_free(w->buf);
 	vtp_free(w);
 	return rc;
@@ -442,16 +654,26 @@ uint64_t vtp_capw_bytes(const vtp_capw *w)
 	return w->bytes;
 }
 
+uint32_t vtp_capw_segment(const vtp_capw *w)
+{
+	return w->segment;
+}
+
 /* ---- reader -------------------------------------------------------------- */
 
 struct vtp_capr {
 	int fd;
 	uint8_t *buf;      /* CAPR_WINDOW bytes */
 	size_t start, end; /* unconsumed bytes: buf[start..end) */
-	uint64_t pos;      /* file offset of buf[start] */
+	uint64_t pos;      /* file offset of buf[start] in the open segment */
 	bool eof, ioerr;
+	bool header_torn;  /* the last header check failed on a short file */
 	int state;         /* 0 while records may follow, else the sticky end */
-	char *meta;
+	char *meta;        /* the first segment's */
+	char **paths;      /* of the segments, in order */
+	vtp_cap_segment *segs;
+	size_t nsegs, cur; /* segs[cur] is open */
+	uint64_t good_done; /* good bytes of the segments read through */
 };
 
 /* Makes at least want bytes (<= CAPR_WINDOW) available at buf + start, or
@@ -509,6 +731,7 @@ static int capr_read_header(vtp_capr *r, char *err, size_t errlen)
 	if (r->ioerr)
 		goto fail_io;
 	if (avail == 0) {
+		r->header_torn = true;
 		set_err(err, errlen, "empty file");
 		return VTP_EINVAL;
 	}
@@ -546,14 +769,17 @@ static int capr_read_header(vtp_capr *r, char *err, size_t errlen)
 		set_err(err, errlen, "unsupported header flags 0x%04x", (unsigned)flags);
 		return VTP_EINVAL;
 	}
-	r->meta = vtp_malloc((size_t)meta_len + 1);
-	memcpy(r->meta, p + VTP_CAP_HEADER_FIXED, meta_len);
-	r->meta[meta_len] = '\0';
+	if (!r->meta) { /* the first segment's describes the track */
+		r->meta = vtp_malloc((size_t)meta_len + 1);
+		memcpy(r->meta, p + VTP_CAP_HEADER_FIXED, meta_len);
+		r->meta[meta_len] = '\0';
+	}
 	r->start += total;
 	r->pos = total;
 	return 0;
 
 fail_torn:
+	r->header_torn = true;
 	set_err(err, errlen, "header torn");
 	return VTP_EINVAL;
 fail_io:
@@ -561,23 +787,125 @@ fail_io:
 	return VTP_EIO;
 }
 
+/* Continuation files of first_path: "<its name>.<digits>", numbered 2 and
+ * up, sorted by number (a second name for a number already seen is left
+ * out). Fills r->paths / r->segs after the first segment's entry. */
+typedef struct seg_name {
+	uint32_t index;
+	char *path;
+} seg_name;
+
+static int cmp_seg_name(const void *a, const void *b)
+{
+	uint32_t x = ((const seg_name *)a)->index, y = ((const seg_name *)b)->index;
+
+	return x < y ? -1 : x > y;
+}
+
+static void capr_list_segments(vtp_capr *r, const char *first_path)
+{
+	const char *slash = strrchr(first_path, '/');
+	const char *base = slash ? slash + 1 : first_path;
+	size_t base_len = strlen(base), dir_len = slash ? (size_t)(slash - first_path) : 0;
+	char dir[4096];
+	seg_name *names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	DIR *d;
+
+	r->paths = vtp_calloc(1, sizeof(*r->paths));
+	r->segs = vtp_calloc(1, sizeof(*r->segs));
+	r->paths[0] = vtp_strdup(first_path);
+	r->segs[0].index = 1;
+	r->nsegs = 1;
+	if (dir_len >= sizeof(dir))
+		return;
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (dir_len == 0)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)dir_len, first_path);
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		const char *num = e->d_name + base_len + 1;
+		size_t digits = strspn(num, "0123456789");
+		unsigned long idx;
+		char path[4400];
+
+		if (strncmp(e->d_name, base, base_len) != 0 || e->d_name[base_len] != '.' ||
+		    digits == 0 || digits > 9 || num[digits] != '\0')
+			continue;
+		idx = strtoul(num, NULL, 10);
+		if (idx < 2)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			names = vtp_realloc(names, cap * sizeof(*names));
+		}
+		names[n].index = (uint32_t)idx;
+		names[n++].path = vtp_strdup(path);
+	}
+	closedir(d);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_seg_name);
+	r->paths = vtp_realloc(r->paths, (n + 1) * sizeof(*r->paths));
+	r->segs = vtp_realloc(r->segs, (n + 1) * sizeof(*r->segs));
+	for (size_t i = 0; i < n; i++) {
+		vtp_cap_segment *prev = &r->segs[r->nsegs - 1];
+
+		if (names[i].index == prev->index) {
+			vtp_free(names[i].path);
+			continue;
+		}
+		memset(&r->segs[r->nsegs], 0, sizeof(r->segs[r->nsegs]));
+		r->segs[r->nsegs].index = names[i].index;
+		r->segs[r->nsegs].missing_before = names[i].index - prev->index - 1;
+		r->paths[r->nsegs++] = names[i].path;
+	}
+	vtp_free(names);
+}
+
+/* Opens segs[i]'s file and checks its header. 0, or VTP_E* with the
+ * reason in err (r->header_torn says whether the file was just short). */
+static int capr_open_segment(vtp_capr *r, size_t i, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (r->fd >= 0)
+		close(r->fd);
+	r->cur = i;
+	r->start = r->end = 0;
+	r->pos = 0;
+	r->eof = r->ioerr = r->header_torn = false;
+	r->fd = open(r->paths[i], O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0) {
+		int e = errno;
+
+		set_err(err, errlen, "%s: %s", r->paths[i], strerror(e));
+		return e == ENOENT ? VTP_ENOTFOUND : VTP_EIO;
+	}
+	if (fstat(r->fd, &st) == 0)
+		r->segs[i].file_bytes = (uint64_t)st.st_size;
+	return capr_read_header(r, err, errlen);
+}
+
 int vtp_capr_open(const char *path, vtp_capr **out, char *err, size_t errlen)
 {
 	vtp_capr *r;
-	int fd, rc;
+	int rc;
 
 	*out = NULL;
 	set_err(err, errlen, "%s", "");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = errno == ENOENT ? VTP_ENOTFOUND : VTP_EIO;
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
-		return rc;
-	}
 	r = vtp_calloc(1, sizeof(*r));
-	r->fd = fd;
+	r->fd = -1;
 	r->buf = vtp_malloc(CAPR_WINDOW);
-	rc = capr_read_header(r, err, errlen);
+	capr_list_segments(r, path);
+	rc = capr_open_segment(r, 0, err, errlen);
 	if (rc) {
 		vtp_capr_close(r);
 		return rc;
@@ -590,7 +918,12 @@ void vtp_capr_close(vtp_capr *r)
 {
 	if (!r)
 		return;
-	close(r->fd);
+	if (r->fd >= 0)
+		close(r->fd);
+	for (size_t i = 0; i < r->nsegs; i++)
+		vtp_free(r->paths[i]);
+	vtp_free(r->paths);
+	vtp_free(r->segs);
 	vtp_free(r->buf);
 	vtp_free(r->meta);
 	vtp_free(r);
@@ -601,57 +934,107 @@ const char *vtp_capr_meta(const vtp_capr *r)
 	return r->meta;
 }
 
-static int capr_stop(vtp_capr *r, int state)
-{
-	r->state = state;
-	return state;
-}
-
-int vtp_capr_next(vtp_capr *r, vtp_cap_record *rec)
+/* The next record of the open segment, or how that segment ends. */
+static int capr_segment_next(vtp_capr *r, vtp_cap_record *rec)
 {
 	const uint8_t *p;
 	size_t avail, total;
 	uint32_t len;
 
-	if (r->state)
-		return r->state;
 	avail = capr_fill(r, RECORD_HEAD);
 	p = r->buf + r->start;
 	if (r->ioerr)
-		return capr_stop(r, VTP_CAPR_IOERR);
+		return VTP_CAPR_IOERR;
 	if (avail == 0)
-		return capr_stop(r, VTP_CAPR_END);
+		return VTP_CAPR_END;
 	/* Fields are checked as soon as they are there: a torn tail is a
 	 * prefix of a good record, so a bad field is corruption either way. */
 	len = avail >= 4 ? get_le32(p) : 0;
 	if (avail >= 4 && (len == 0 || len > VTP_CAP_MAX_PAYLOAD))
-		return capr_stop(r, VTP_CAPR_CORRUPT);
+		return VTP_CAPR_CORRUPT;
 	if (avail < RECORD_HEAD)
-		return capr_stop(r, VTP_CAPR_TORN);
+		return VTP_CAPR_TORN;
 	if (!kind_valid(p[12]))
-		return capr_stop(r, VTP_CAPR_CORRUPT);
+		return VTP_CAPR_CORRUPT;
 	total = (size_t)len + VTP_CAP_RECORD_OVERHEAD;
 	avail = capr_fill(r, total);
 	p = r->buf + r->start;
 	if (r->ioerr)
-		return capr_stop(r, VTP_CAPR_IOERR);
+		return VTP_CAPR_IOERR;
 	if (avail < total)
-		return capr_stop(r, VTP_CAPR_TORN);
+		return VTP_CAPR_TORN;
 	if (vtp_crc32c(0, p, total - 4) != get_le32(p + total - 4))
-		return capr_stop(r, VTP_CAPR_CORRUPT);
+		return VTP_CAPR_CORRUPT;
 	rec->arrival_ns = get_le64(p + 4);
 	rec->kind = p[12];
 	rec->data = p + RECORD_HEAD;
 	rec->len = len;
 	rec->offset = r->pos;
+	rec->segment = r->segs[r->cur].index;
 	r->start += total;
 	r->pos += total;
 	return VTP_CAPR_RECORD;
 }
 
+/* segs[cur] is read through, ending with `end`. */
+static void capr_segment_done(vtp_capr *r, int end)
+{
+	vtp_cap_segment *sg = &r->segs[r->cur];
+
+	sg->end = end;
+	sg->read = true;
+	sg->good_bytes = r->pos;
+	r->good_done += r->pos;
+	r->pos = 0;
+}
+
+int vtp_capr_next(vtp_capr *r, vtp_cap_record *rec)
+{
+	int rc;
+
+	for (;;) {
+		if (r->state)
+			return r->state;
+		rc = capr_segment_next(r, rec);
+		if (rc == VTP_CAPR_RECORD) {
+			r->segs[r->cur].records++;
+			return rc;
+		}
+		capr_segment_done(r, rc);
+		if (rc == VTP_CAPR_IOERR || r->cur + 1 >= r->nsegs) {
+			r->state = rc;
+			return rc;
+		}
+		/* the next segment continues; one whose header is short or bad
+		 * (a crash right after it was made) holds nothing */
+		while (r->cur + 1 < r->nsegs) {
+			rc = capr_open_segment(r, r->cur + 1, NULL, 0);
+			if (rc == 0)
+				break;
+			if (rc == VTP_EIO && r->fd >= 0 && r->ioerr) {
+				capr_segment_done(r, VTP_CAPR_IOERR);
+				r->state = VTP_CAPR_IOERR;
+				return r->state;
+			}
+			capr_segment_done(r, r->header_torn || rc == VTP_ENOTFOUND ? VTP_CAPR_TORN
+										  : VTP_CAPR_CORRUPT);
+			if (r->cur + 1 >= r->nsegs) {
+				r->state = r->segs[r->cur].end;
+				return r->state;
+			}
+		}
+	}
+}
+
 uint64_t vtp_capr_good_bytes(const vtp_capr *r)
 {
-	return r->pos;
+	return r->good_done + r->pos;
+}
+
+const vtp_cap_segment *vtp_capr_segments(const vtp_capr *r, size_t *n)
+{
+	*n = r->nsegs;
+	return r->segs;
 }
 
 /* ---- summary ------------------------------------------------------------- */
@@ -742,7 +1125,6 @@ int vtp_cap_summarize(const char *path, vtp_cap_summary *s, char *err,
 	vtp_capr *r = NULL;
 	vtp_cap_record rec;
 	rtp_track track = {0};
-	struct stat st;
 	long long clock_rate;
 	bool any = false;
 	int rc;
@@ -788,8 +1170,20 @@ int vtp_cap_summarize(const char *path, vtp_cap_summary *s, char *err,
 	}
 	s->end = rc;
 	s->good_bytes = vtp_capr_good_bytes(r);
-	if (fstat(r->fd, &st) == 0)
-		s->file_bytes = (uint64_t)st.st_size;
+	{
+		size_t n;
+		const vtp_cap_segment *segs = vtp_capr_segments(r, &n);
+
+		s->segments = vtp_calloc(n, sizeof(*s->segments));
+		memcpy(s->segments, segs, n * sizeof(*segs));
+		s->nsegments = n;
+		for (size_t i = 0; i < n; i++) {
+			s->file_bytes += segs[i].file_bytes;
+			s->segments_missing += segs[i].missing_before;
+			if (i + 1 < n && segs[i].read && segs[i].end != VTP_CAPR_END)
+				s->segments_cut++;
+		}
+	}
 	if (clock_rate > 0 && track.ts_span > 0)
 		s->media_seconds = (double)track.ts_span / (double)clock_rate;
 	vtp_capr_close(r);
@@ -801,6 +1195,7 @@ void vtp_cap_summary_clear(vtp_cap_summary *s)
 	if (!s)
 		return;
 	vtp_free(s->meta);
+	vtp_free(s->segments);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -1,5 +1,6 @@
-/* The packet log: one append-only file per track, readable up to its last
- * whole record after a crash or a full disk (docs/ARCHITECTURE.md "The packet log").
+/* The packet log: one append-only log per track, kept as a series of
+ * segment files, each readable alone up to its last whole record after a
+ * crash or a full disk (docs/ARCHITECTURE.md "The packet log").
  *
  * File layout (all integers little-endian):
  *   header  "VTPCAP\r\n" (8 bytes) | u16 version (1) | u16 flags (0)
@@ -26,7 +27,27 @@
  * (VTP_EIO), and appends and flushes try the write again after a back-off
  * (200 ms doubling to 2 s). When it goes through, what the buffer held is
  * written, then a gap record, and capture goes on: space that comes back
- * resumes capture without anyone reopening anything. */
+ * resumes capture without anyone reopening anything.
+ *
+ * Segments. A track's log is a series of files, each a complete log of the
+ * format above (its own header with the track's metadata, plus "segment": N
+ * in it when the writer segments), named after the track's first one:
+ *   <trackId>.vtpcap          segment 1 (and the whole track of old captures)
+ *   <trackId>.vtpcap.000002   segment 2, then .000003, ... (decimal, at least
+ *                             6 digits, so that a plain sort keeps the order)
+ * The first segment keeps the name a track always had, so everything that
+ * lists "*.vtpcap" still sees one file per track and an old single-file
+ * capture is simply a track of one segment; continuations sort right after
+ * it (one S3 prefix per track). The writer closes a segment at a record
+ * boundary, never while failing (the gap record goes into the segment where
+ * writing resumed). A closed segment is never written again: the owner's
+ * syncing thread fdatasyncs it (vtp_capw_commit) and only then announces it
+ * through the segment hook, so what the hook names is complete, durable
+ * and immutable: it can be uploaded as is. Only the open segment can be
+ * lost by a crash. The reader (vtp_capr_open on the first segment's path)
+ * reads the segments in order as one stream: one cut by a crash is read up
+ * to its last whole record and the next one continues; a segment missing
+ * from the series is reported (vtp_capr_segments), not silently joined. */
 #ifndef VTP_CAPTURE_H
 #define VTP_CAPTURE_H
 
@@ -61,12 +82,37 @@ typedef struct vtp_cap_loss {
 
 typedef struct vtp_capw vtp_capw;
 
+/* Called for each segment once it is closed, flushed and fdatasync'ed
+ * (path: its file; segment: 1..; last: the writer's final one, at close).
+ * Runs on the thread that calls vtp_capw_commit or vtp_capw_close; it must
+ * not call back into the writer. The future S3 spool queues path here. */
+typedef void (*vtp_capw_segment_fn)(void *ctx, const char *path, uint32_t segment, bool last);
+
+typedef struct vtp_capw_opts {
+	size_t buffer_bytes;  /* in-memory batch size (0: 64 KiB) */
+	/* Close the segment and open the next once its first record is this
+	 * old (CLOCK_MONOTONIC), checked at each append and flush. 0: one file,
+	 * as before segments (no "segment" in the meta). */
+	uint64_t segment_ns;
+	vtp_capw_segment_fn on_segment; /* may be NULL */
+	void *ctx;
+} vtp_capw_opts;
+
+/* Segment N's file for a track whose first segment is first_path (N = 1:
+ * first_path itself). Returns the length snprintf would write. */
+int vtp_cap_segment_path(const char *first_path, uint32_t segment, char *out, size_t outlen);
+
 /* Creates path (O_EXCL, mode 0600) and writes the header with meta (JSON
  * text, not validated here). buffer_bytes: in-memory batch size (0: 64 KiB).
  * Returns 0, VTP_EINVAL (meta too long), VTP_ECONFLICT (file exists) or
  * VTP_EIO (errno kept in *err_no when err_no is not NULL). */
 int vtp_capw_open(const char *path, const char *meta, size_t buffer_bytes,
 		  vtp_capw **out, int *err_no);
+/* The same with segments (opts may be NULL: as vtp_capw_open). path is the
+ * first segment's; the meta of every segment gets "segment": N when
+ * opts->segment_ns is set and meta is a JSON object. */
+int vtp_capw_open_opts(const char *path, const char *meta, const vtp_capw_opts *opts,
+		       vtp_capw **out, int *err_no);
 /* Appends one record (RTP or RTCP). VTP_EINVAL for len 0 or over
  * VTP_CAP_MAX_PAYLOAD or another kind; VTP_EIO when the record is lost
  * because writes fail (counted, see vtp_capw_loss). May call write() when
@@ -74,10 +120,19 @@ int vtp_capw_open(const char *path, const char *meta, size_t buffer_bytes,
 int vtp_capw_append(vtp_capw *w, int kind, uint64_t arrival_ns,
 		    const uint8_t *data, size_t len);
 /* Writes buffered records to the kernel (or, while failing, retries when
- * the back-off allows). 0, or VTP_EIO while failing. */
+ * the back-off allows), and closes the segment when it is due. 0, or
+ * VTP_EIO while failing. */
 int vtp_capw_flush(vtp_capw *w);
-/* fdatasync; safe to call from another thread than the appender. */
+/* fdatasync of the open segment; safe to call from another thread than the
+ * appender. sync, syncfs and commit are called from one thread at a time
+ * (the owner's syncing thread): closed segments' descriptors are closed
+ * only there and at vtp_capw_close. */
 int vtp_capw_sync(vtp_capw *w);
+/* Segments closed by the appender since the last call: each is
+ * fdatasync'ed, its descriptor closed, then handed to the segment hook.
+ * Same thread rules as vtp_capw_sync. Returns VTP_EIO when a sync failed
+ * (the segment is still announced: it holds what the kernel kept), else 0. */
+int vtp_capw_commit(vtp_capw *w);
 /* syncfs on the file system holding w: every file of it at once (one
  * journal commit instead of one per file when many logs are open). Same
  * thread rules as vtp_capw_sync. */
@@ -85,8 +140,9 @@ int vtp_capw_syncfs(vtp_capw *w);
 /* st_dev of the file, to group logs by file system. */
 uint64_t vtp_capw_device(const vtp_capw *w);
 /* Flushes (one last retry, without back-off, while failing), syncs, closes
- * and frees (w may be NULL). Returns VTP_EIO when the last write or a sync
- * failed, else 0. */
+ * and frees (w may be NULL); every segment not yet committed is, the open
+ * one last (hook with last = true). Returns VTP_EIO when the last write or
+ * a sync failed, else 0. */
 int vtp_capw_close(vtp_capw *w);
 /* The same, filling *loss (may be NULL) with the final count: what was
  * still buffered when a last retry failed counts as lost too. */
@@ -97,9 +153,12 @@ int vtp_capw_errno(const vtp_capw *w);
 bool vtp_capw_failing(const vtp_capw *w);
 /* What was lost so far, the gap still open included. Owner thread. */
 void vtp_capw_loss(const vtp_capw *w, vtp_cap_loss *out);
-/* Records appended / bytes in the file once flushed (header included). */
+/* Records appended / bytes in the files once flushed (headers included),
+ * over every segment. */
 uint64_t vtp_capw_records(const vtp_capw *w);
 uint64_t vtp_capw_bytes(const vtp_capw *w);
+/* The open segment's number (1..). */
+uint32_t vtp_capw_segment(const vtp_capw *w);
 
 /* ---- reader ------------------------------------------------------------- */
 
@@ -110,8 +169,19 @@ typedef struct vtp_cap_record {
 	int kind;           /* VTP_CAP_RTP | VTP_CAP_RTCP */
 	const uint8_t *data; /* valid until the next call */
 	size_t len;
-	uint64_t offset;    /* of the record in the file */
+	uint64_t offset;    /* of the record in its segment's file */
+	uint32_t segment;   /* the segment it is in (1..) */
 } vtp_cap_record;
+
+/* One segment as the reader found it. */
+typedef struct vtp_cap_segment {
+	uint32_t index;          /* 1.. */
+	uint32_t missing_before; /* segments absent between the previous one and this */
+	int end;                 /* VTP_CAPR_* once read through (see read) */
+	bool read;               /* read through (the reader got past it) */
+	uint64_t records;        /* whole records in it */
+	uint64_t good_bytes, file_bytes; /* header and whole records / its size */
+} vtp_cap_segment;
 
 /* How a read ended. */
 enum {
@@ -122,18 +192,26 @@ enum {
 	VTP_CAPR_IOERR = -3,
 };
 
-/* Opens and checks the header. Returns 0, VTP_ENOTFOUND, VTP_EIO, or
- * VTP_EINVAL with a one-line reason in err (not a capture, unknown version,
- * corrupt or torn header, empty file). */
+/* Opens a track: path is its first segment (or any one file, read alone
+ * when it has no continuation files). Checks the first header and lists the
+ * continuations (path.NNNNNN) in order. Returns 0, VTP_ENOTFOUND, VTP_EIO,
+ * or VTP_EINVAL with a one-line reason in err (not a capture, unknown
+ * version, corrupt or torn header, empty file). */
 int vtp_capr_open(const char *path, vtp_capr **out, char *err, size_t errlen);
 void vtp_capr_close(vtp_capr *r);
 /* The header's metadata JSON (NUL-terminated, as written). */
 const char *vtp_capr_meta(const vtp_capr *r);
-/* Next record: one of the VTP_CAPR_* values. After anything but RECORD,
- * every further call returns the same value. */
+/* Next record: one of the VTP_CAPR_* values. A segment that ends torn or
+ * corrupt (or whose header is) is left where its whole records end and the
+ * next segment follows; the end returned is the last segment's (IOERR
+ * stops at once). After anything but RECORD, every further call returns the
+ * same value. */
 int vtp_capr_next(vtp_capr *r, vtp_cap_record *rec);
-/* Offset of the first byte not consumed as a whole record. */
+/* Bytes consumed as headers and whole records, over the segments read. */
 uint64_t vtp_capr_good_bytes(const vtp_capr *r);
+/* The track's segments (as listed at open; those not read yet have read
+ * false). *n receives how many. Valid until vtp_capr_close. */
+const vtp_cap_segment *vtp_capr_segments(const vtp_capr *r, size_t *n);
 
 /* ---- summary (vtp-recorder inspect) -------------------------------------- */
 
@@ -155,10 +233,14 @@ typedef struct vtp_cap_summary {
 	uint64_t gap_records;    /* records they say were lost */
 	double gap_seconds;      /* sum of their spans */
 	int gap_errno;           /* the last gap's errno (ENOSPC: the disk was full), 0 if none */
+	vtp_cap_segment *segments; /* owned, nsegments of them */
+	size_t nsegments;
+	uint64_t segments_missing; /* absent from the series (sum of missing_before) */
+	uint64_t segments_cut;     /* before the last, ending torn or corrupt */
 } vtp_cap_summary;
 
-/* Reads a whole capture. 0 (even when it ends torn or corrupt: see
- * s->end) or an error from vtp_capr_open (reason in err). */
+/* Reads a whole capture (every segment). 0 (even when it ends torn or
+ * corrupt: see s->end) or an error from vtp_capr_open (reason in err). */
 int vtp_cap_summarize(const char *path, vtp_cap_summary *s, char *err,
 		      size_t errlen);
 void vtp_cap_summary_clear(vtp_cap_summary *s);

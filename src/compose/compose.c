@@ -245,6 +245,12 @@ static int load_tracks(job *j)
 			if (t->cap_end != VTP_CAPR_END)
 				VTP_WARN("compose: track %s ends %s; using what is whole", names[i],
 					 t->cap_end == VTP_CAPR_TORN ? "torn" : "corrupt");
+			/* the reader joins what is left; say where it did */
+			if (t->segments_missing || t->segments_cut)
+				VTP_WARN("compose: track %s: %u segment(s) of its packet log missing, "
+					 "%u cut short; the media there is lost",
+					 names[i], (unsigned)t->segments_missing,
+					 (unsigned)t->segments_cut);
 			j->nt++;
 		}
 		vtp_free(names[i]);

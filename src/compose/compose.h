@@ -1,6 +1,7 @@
 /* The composer: a recording's per-track packet logs in, one media file out.
  *
- * Reads every *.vtpcap in a folder, puts each track's packets back in order,
+ * Reads every *.vtpcap in a folder (each a track, its later segments
+ * <track>.vtpcap.NNNNNN read with it by the capture reader), puts each track's packets back in order,
  * reassembles frames (depack.h), maps every track's RTP clock to the
  * recorder clock (lower envelope of arrival - RTP time; RTCP sender reports
  * tie a peer's audio and video together), decodes, lays the video out in a

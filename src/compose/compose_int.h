@@ -49,6 +49,7 @@ typedef struct vtp__ctrack {
 	vtp__envelope env;     /* sender time -> offset to recorder time */
 	int64_t start_ns, end_ns; /* recorder time of first and last frame */
 	int cap_end;          /* how the capture ended (VTP_CAPR_*) */
+	uint32_t segments_missing, segments_cut; /* in the series of its packet log */
 	void *scan;           /* scan samples, freed once mapped */
 } vtp__ctrack;
 

@@ -329,6 +329,16 @@ int vtp__ctrack_scan(vtp__ctrack *t, const char *path, char *err, size_t errlen)
 		}
 	}
 	t->cap_end = rc;
+	{
+		size_t ns;
+		const vtp_cap_segment *sg = vtp_capr_segments(r, &ns);
+
+		for (size_t i = 0; i < ns; i++) {
+			t->segments_missing += sg[i].missing_before;
+			if (i + 1 < ns && sg[i].read && sg[i].end != VTP_CAPR_END)
+				t->segments_cut++;
+		}
+	}
 	if (pc)
 		av_parser_close(pc);
 	avcodec_free_context(&pctx);

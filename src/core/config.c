@@ -40,6 +40,7 @@ static const entry entries[] = {
 	{"VTP_WHIP_TIMEOUT", "--whip-timeout", T_INT, OFF(whip_timeout), "30", 5, 3600, "seconds without media before a WHIP session ends"},
 	{"VTP_WHIP_MAX_BITRATE", "--whip-max-bitrate", T_INT, OFF(whip_max_bitrate), "2500000", 100000, 50000000, "most a WHIP publisher is asked to send (REMB), bits/s"},
 	{"VTP_KEYFRAME_INTERVAL", "--keyframe-interval", T_SECONDS_MS, OFF(keyframe_interval_ms), "10", 500, 3600000, "seconds without a keyframe before a video sender is asked for one (decimal; 0: never)"},
+	{"VTP_SEGMENT_SECONDS", "--segment-seconds", T_INT, OFF(segment_seconds), "10", 1, 3600, "seconds of a track's packet log per segment file: at most this much is lost when the server dies"},
 	{"VTP_WORKERS", "--workers", T_INT, OFF(workers), "1", 0, 256, "concurrent processing jobs on this node"},
 	{"VTP_RETENTION_DAYS", "--retention-days", T_INT, OFF(retention_days), "30", 0, 36500, "days before soft-deleted recordings are purged"},
 	{"VTP_MEDIA_URL_TTL", "--media-url-ttl", T_INT, OFF(media_url_ttl), "3600", 60, 604800, "seconds a signed media URL works (at least; rounded up to 5 min)"},

@@ -22,6 +22,7 @@ typedef struct vtp_config {
 	int events_ping_interval; /* seconds */
 	int whip_max_bitrate;
 	int keyframe_interval_ms; /* VTP_KEYFRAME_INTERVAL (decimal seconds); 0: off */
+	int segment_seconds;  /* VTP_SEGMENT_SECONDS: packet log segment length */
 	int workers;
 	int retention_days;
 	int media_url_ttl;    /* seconds */

@@ -408,6 +408,10 @@ static void sync_all(vtp_ingest *ing)
 	for (int i = 0; i < n; i++) {
 		if (!covered && vtp_capw_sync(batch[i]->cap) != 0)
 			VTP_WARN("track %s: fdatasync failed: %s", batch[i]->id, strerror(errno));
+		/* segments the loop closed since: synced, closed, announced */
+		if (vtp_capw_commit(batch[i]->cap) != 0)
+			VTP_WARN("track %s: a closed packet log segment did not sync: %s",
+				 batch[i]->id, strerror(errno));
 		vtp__track_unref(batch[i]);
 	}
 	vtp_free(batch);
@@ -714,10 +718,21 @@ char *vtp__track_meta(const track *t)
 	return s;
 }
 
+/* A segment of a packet log is closed, synced and will never change. On
+ * file:// storage it is already where it belongs; the S3 spool will queue
+ * it for upload here (issue 18). Keeper thread. */
+static void segment_committed(void *ctx, const char *path, uint32_t segment, bool last)
+{
+	(void)ctx;
+	VTP_DEBUG("packet log segment %u committed%s: %s", (unsigned)segment,
+		  last ? " (the track's last)" : "", path);
+}
+
 int vtp__track_open_log(vtp_ingest *ing, const vtp_recording *rec, track *t, char *path,
 			size_t pathlen, vtp_fail *fail)
 {
 	char dir[4096];
+	vtp_capw_opts opts;
 	char *meta;
 	int rc, err_no = 0;
 
@@ -733,7 +748,12 @@ int vtp__track_open_log(vtp_ingest *ing, const vtp_recording *rec, track *t, cha
 	}
 	snprintf(path, pathlen, "%s/%s.vtpcap", dir, t->id);
 	meta = vtp__track_meta(t);
-	rc = vtp_capw_open(path, meta, CAPTURE_BUFFER, &t->cap, &err_no);
+	opts = (vtp_capw_opts){
+		.buffer_bytes = CAPTURE_BUFFER,
+		.segment_ns = (uint64_t)ing->cfg.segment_seconds * 1000000000ULL,
+		.on_segment = segment_committed,
+	};
+	rc = vtp_capw_open_opts(path, meta, &opts, &t->cap, &err_no);
 	free(meta);
 	if (rc == 0)
 		return 0;
@@ -1333,6 +1353,8 @@ vtp_ingest *vtp_ingest_start(const vtp_ingest_config *cfg, char *err, size_t err
 		ing->cfg.whip_timeout_seconds = 30;
 	if (ing->cfg.whip_max_bitrate <= 0)
 		ing->cfg.whip_max_bitrate = 2500000;
+	if (ing->cfg.segment_seconds <= 0)
+		ing->cfg.segment_seconds = 10;
 	ing->public_ip = vtp_strdup(cfg->public_ip ? cfg->public_ip : "127.0.0.1");
 	ing->node_id = vtp_strdup(cfg->node_id ? cfg->node_id : "");
 	ing->cfg.public_ip = ing->public_ip;

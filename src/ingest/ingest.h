@@ -45,6 +45,9 @@ typedef struct vtp_ingest_config {
 	/* A live video sender that sent no keyframe for this long is asked for
 	 * one (PLI), milliseconds; 0: only when needed (first packet, loss). */
 	int keyframe_interval_ms;
+	/* A track's packet log closes a segment and opens the next at least
+	 * this often (default 10): what a crash can lose (capture.h). */
+	int segment_seconds;
 } vtp_ingest_config;
 
 /* Starts the loop and keeper threads. NULL with a reason in err. Also

@@ -911,8 +911,8 @@ static void on_readable(loop_state *ls, track *t)
 static void flush_track(vtp_ingest *ing, track *t, uint64_t now)
 {
 	t->last_flush_ns = now;
-	if (!t->dirty && !t->failed)
-		return;
+	/* with nothing new, the flush still closes a segment that is due, so
+	 * a silent track's last packets are committed too */
 	t->dirty = false;
 	vtp_capw_flush(t->cap); /* while failing: a retry when due */
 	capture_state(ing, t, now);

@@ -2,7 +2,8 @@
  * (file://PATH) and S3-compatible object storage (s3://bucket?endpoint=...&
  * region=...). Keys are relative, '/'-separated, built by the caller from
  * encoded components only (docs/ARCHITECTURE.md "Storage": "<encoded room>/<id>/recording.webm",
- * ".../hls/seg_00001.m4s", ".../tracks/<track>.vtpcap"); a key with an empty
+ * ".../hls/seg_00001.m4s", ".../tracks/<track>.vtpcap" and its segments
+ * ".../tracks/<track>.vtpcap.000002"...); a key with an empty
  * component, "." / "..", a leading '/', a backslash or a control byte, or
  * longer than 1024 bytes (S3's limit) or with a component over 255 bytes,
  * is refused with VTP_EINVAL before anything touches a disk or the network,

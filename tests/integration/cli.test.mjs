@@ -60,6 +60,8 @@ const badConfigs = [
   { env: { VTP_LOG_FORMAT: 'xml' }, names: ['VTP_LOG_FORMAT'] },
   { env: { VTP_RTP_PORT_MIN: '50000', VTP_RTP_PORT_MAX: '40000' }, names: ['VTP_RTP_PORT_MIN', 'VTP_RTP_PORT_MAX'] },
   { env: { VTP_RETENTION_DAYS: 'soon' }, names: ['VTP_RETENTION_DAYS'] },
+  { env: { VTP_SEGMENT_SECONDS: '0' }, names: ['VTP_SEGMENT_SECONDS'] },
+  { env: { VTP_SEGMENT_SECONDS: '5s' }, names: ['VTP_SEGMENT_SECONDS'] },
 ];
 
 for (const bc of badConfigs) {

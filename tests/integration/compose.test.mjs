@@ -599,6 +599,132 @@ test('a capture cut by kill -9 still composes after restart: done, decodes clean
   }
 });
 
+// ---- 6b. captured in segments ------------------------------------------------------------------
+
+/** The recording's tracks folder (recordings/<room>/<id>/tracks) in the server's data folder. */
+function tracksDir(s, id) {
+  const base = path.join(s.dataDir, 'recordings');
+  for (const room of fs.existsSync(base) ? fs.readdirSync(base) : []) {
+    const dir = path.join(base, room, id, 'tracks');
+    if (fs.existsSync(dir)) return dir;
+  }
+  assert.fail(`no tracks folder for ${id}`);
+}
+
+/** A track's segment files: <trackId>.vtpcap, then <trackId>.vtpcap.000002, ... in order. */
+function segmentFiles(dir, trackId) {
+  const first = `${trackId}.vtpcap`;
+  return fs.readdirSync(dir).filter((f) => f === first || new RegExp(`^${first.replace('.', '\\.')}\\.\\d{6}$`).test(f)).sort();
+}
+
+async function inspectJson(file) {
+  const r = await run(process.env.VTP_BIN || path.resolve('build/vtp-recorder'), ['inspect', '--json', file]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+test('captured in 1 s segments (VTP_SEGMENT_SECONDS=1): several files per track, read as one, composes with the full duration', async (t) => {
+  const seg = await startServer({ env: { VTP_SEGMENT_SECONDS: 1 } });
+  try {
+    const [o] = Object.values(await makeUsers(seg, { o: 'instructor' }));
+    const res = await seg.api('POST', '/api/v1/recordings/start', { token: o.token, body: { roomId: `seg-${rand(4)}`, title: 'segments' } });
+    assert.equal(res.status, 201, show(res));
+    const id = res.json.recordingId;
+    const seconds = 5;
+    const peer = await addPeer(seg, o.token, id, { peerId: 'seg', fullName: 'Seg Mented', video: { source: 'testsrc2=s=320x240:r=30', gop: 30 }, audio: { source: sine(440) } });
+    try {
+      await sendPeer(peer, seconds);
+      await sleep(300); // the last packets through the relay
+    } finally {
+      closeRelays([peer]);
+    }
+    await stopRec(seg, o.token, id);
+    const dir = tracksDir(seg, id);
+    for (const kind of ['video', 'audio']) {
+      const files = segmentFiles(dir, peer.tracks[kind].trackId);
+      t.diagnostic(`${kind}: ${files.join(' ')}`);
+      assert.ok(files.length >= 3, `${kind}: more than 2 segments on disk: ${files.join(', ')}`);
+      assert.equal(files[0], `${peer.tracks[kind].trackId}.vtpcap`, 'the first segment keeps the track\'s name');
+      // every segment is a whole log on its own, numbered in its header
+      const second = await inspectJson(path.join(dir, files[1]));
+      assert.equal(second.meta.segment, 2);
+      assert.equal(second.meta.trackId, peer.tracks[kind].trackId);
+      assert.equal(second.end, 'clean');
+      // the track: every segment, in order, every packet the relay passed, once
+      const ins = await inspectJson(path.join(dir, files[0]));
+      assert.equal(ins.segments.length, files.length, JSON.stringify(ins.segments));
+      assert.deepEqual(ins.segments.map((x) => x.segment), files.map((_, i) => i + 1));
+      assert.ok(ins.segments.every((x) => x.end === 'clean'), JSON.stringify(ins.segments));
+      assert.equal(ins.segmentsMissing, 0);
+      assert.equal(ins.end, 'clean');
+      assert.equal(ins.rtpPackets, peer.relays[kind].forwarded, `${kind}: packets across the segments`);
+      assert.ok(ins.mediaSeconds > seconds - 1, `${kind}: ${ins.mediaSeconds} s of media across the segments`);
+    }
+    const { rec, file } = await composed(seg, o.token, id);
+    await assertDecodesClean(file);
+    assert.ok(Math.abs(rec.durationSeconds - seconds) <= 1, `duration ${rec.durationSeconds} s vs ${seconds} s sent`);
+    // a segment gone from the middle is reported, not silently joined
+    const audio = segmentFiles(dir, peer.tracks.audio.trackId);
+    const whole = await inspectJson(path.join(dir, audio[0]));
+    fs.rmSync(path.join(dir, audio[1]));
+    const holed = await inspectJson(path.join(dir, audio[0]));
+    assert.equal(holed.segmentsMissing, 1, JSON.stringify(holed.segments));
+    assert.deepEqual(holed.segments.slice(0, 2).map((x) => [x.segment, x.missingBefore]), [[1, 0], [3, 1]]);
+    assert.ok(holed.rtpPackets > 0 && holed.rtpPackets < whole.rtpPackets, `the rest is still read: ${holed.rtpPackets} of ${whole.rtpPackets}`);
+    assert.equal(holed.segments.length, whole.segments.length - 1);
+    // and the composer says so when it composes the folder again
+    const again = await run(process.env.VTP_BIN || path.resolve('build/vtp-recorder'),
+      ['compose', '--tracks', dir, '--output', path.join(scratch, `holed-${id}.webm`), '--threads', '1'], { timeoutMs: 120000 });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, new RegExp(`${peer.tracks.audio.trackId}\\.vtpcap: 1 segment\\(s\\) of its packet log missing`), again.stderr.slice(0, 3000));
+  } finally {
+    await seg.stop();
+  }
+});
+
+test('kill -9 while capturing in 1 s segments: after restart the recording composes from the segments, duration ≈ what was captured', async (t) => {
+  const crash = await startServer({ env: { VTP_SEGMENT_SECONDS: 1 } });
+  const [o] = Object.values(await makeUsers(crash, { o: 'instructor' }));
+  const res = await crash.api('POST', '/api/v1/recordings/start', { token: o.token, body: { roomId: `segcrash-${rand(4)}`, title: 'cut in segments' } });
+  assert.equal(res.status, 201, show(res));
+  const id = res.json.recordingId;
+  const peer = await addPeer(crash, o.token, id, { peerId: 'cut', fullName: 'Cut Off', video: { source: 'testsrc2=s=320x240:r=30', gop: 30 }, audio: { source: sine(440) } });
+  const sender = sendPeer(peer, 9).catch((e) => e);
+  try {
+    const deadline = Date.now() + 15000;
+    while (!(peer.relays.video.firstRtpAt && Date.now() - peer.relays.video.firstRtpAt >= 4500)) {
+      if (Date.now() > deadline) assert.fail('the sender did not start');
+      await sleep(50);
+    }
+    const captured = (Date.now() - peer.relays.video.firstRtpAt) / 1000;
+    await crash.kill9();
+    closeRelays([peer]);
+    t.diagnostic(`killed after ${captured.toFixed(2)} s of media`);
+    const dir = tracksDir(crash, id);
+    const files = segmentFiles(dir, peer.tracks.video.trackId);
+    t.diagnostic(`video segments left by the kill: ${files.join(' ')}`);
+    assert.ok(files.length >= 3, `segments on disk: ${files.join(', ')}`);
+    await crash.restart();
+    const { rec, file, seen } = await composed(crash, o.token, id);
+    t.diagnostic(`statuses after restart: ${seen.join(' → ')}; durationSeconds ${rec.durationSeconds}`);
+    assert.ok(rec.metadata && /interrupted/.test(JSON.stringify(rec.metadata)), `marked interrupted: ${JSON.stringify(rec.metadata)}`);
+    await assertDecodesClean(file);
+    assert.ok(Math.abs(rec.durationSeconds - captured) <= 1.5, `duration ${rec.durationSeconds} s vs ${captured.toFixed(2)} s captured before the kill`);
+    // the recovered track counts the packets of every segment, not the first one's
+    const r = await crash.api('GET', `/api/v1/recordings/${id}`, { token: o.token });
+    const tracks = JSON.stringify(r.json);
+    const ins = await inspectJson(path.join(dir, files[0]));
+    assert.equal(ins.segments.length, files.length);
+    assert.ok(ins.segments.slice(0, -1).every((x) => x.end === 'clean'), `closed segments end clean: ${JSON.stringify(ins.segments)}`);
+    assert.ok(ins.mediaSeconds >= captured - 1.5, `${ins.mediaSeconds} s of media in the segments`);
+    assert.ok(tracks.includes(`"packets":${ins.rtpPackets}`), `the recovered track's packets are those of all segments (${ins.rtpPackets}): ${tracks.slice(0, 1500)}`);
+  } finally {
+    closeRelays([peer]);
+    await sender;
+    await crash.stop();
+  }
+});
+
 // ---- 7 + 8. formats, the fast path, what the API says about the file -------------------------------
 
 test('output formats and the fast path; durationSeconds, fileSize and sha256 describe the file', async (t) => {

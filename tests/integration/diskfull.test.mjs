@@ -110,11 +110,11 @@ function findFile(dir, name) {
 }
 
 /** A server whose data folder is a fresh tmpfs; dbDir: keep the database elsewhere. */
-async function fullDiskServer({ size = '32m', dbDir = null } = {}) {
+async function fullDiskServer({ size = '32m', dbDir = null, env = {} } = {}) {
   const ctx = new Context();
   mountTmpfs(ctx.dataDir, size);
   if (dbDir) ctx.dbUrl = `sqlite://${dbDir}/vtp.db`;
-  const srv = new Server(ctx, { VTP_WORKERS: 1 });
+  const srv = new Server(ctx, { VTP_WORKERS: 1, ...env });
   await srv._spawn();
   const u = await makeUsers(srv, { owner: 'instructor' });
   return { ctx, srv, token: u.owner.token };
@@ -152,7 +152,8 @@ async function waitDone(srv, token, id, timeoutMs = 240000) {
 }
 
 test('a full disk: healthz 503, capture pauses and resumes, Stop answers, done with warnings', { skip: SKIP, timeout: 600000 }, async (t) => {
-  const { ctx, srv, token } = await fullDiskServer();
+  // 1 s segments: switches fall due while the disk is full, and wait for it
+  const { ctx, srv, token } = await fullDiskServer({ env: { VTP_SEGMENT_SECONDS: 1 } });
   const filler = path.join(ctx.dataDir, 'filler');
   assert.equal((await health(srv)).status, 200);
 
@@ -270,6 +271,11 @@ test('a full disk: healthz 503, capture pauses and resumes, Stop answers, done w
     const summary = JSON.parse(inspect.stdout);
     assert.ok(summary.notWritten.spans >= 1, `a gap record: ${inspect.stdout}`);
     assert.ok(summary.end === 'clean', `the capture ends clean: ${summary.end}`);
+    // in segments that each end clean, none missing: a switch due while
+    // the disk was full waited until writing resumed (the gap went first)
+    assert.ok(summary.segments.length >= 5, `segments: ${JSON.stringify(summary.segments)}`);
+    assert.ok(summary.segments.every((x) => x.end === 'clean'), JSON.stringify(summary.segments));
+    assert.equal(summary.segmentsMissing, 0);
 
     // ---- the pages show the warnings ----
     const page = await srv.api('GET', '/web/recording.html');

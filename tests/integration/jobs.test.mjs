@@ -213,10 +213,11 @@ before(async () => {
   const tracks = path.join(recDir(srv, rec), 'tracks');
   const files = fs.readdirSync(tracks).filter((f) => f.endsWith('.vtpcap'));
   assert.equal(files.length, 3, JSON.stringify(files));
+  // every file: a track's later segments (<track>.vtpcap.000002...) too
+  for (const f of fs.readdirSync(tracks)) fs.copyFileSync(path.join(tracks, f), path.join(mediaDir, f));
   let first = Infinity;
   let last = 0;
   for (const f of files) {
-    fs.copyFileSync(path.join(tracks, f), path.join(mediaDir, f));
     for (const r of readCapture(path.join(tracks, f)).records) {
       if (r.kind !== 1) continue; // RTP only
       const t = Number(r.arrivalNs) / 1e9;

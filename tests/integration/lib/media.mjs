@@ -105,27 +105,47 @@ export function ffmpegArgs({ videoPort, audioPort, seconds = 3, video = 'vp8', v
 
 // ---- packet log reader (the format of docs/ARCHITECTURE.md / src/capture/capture.h) ----
 
-/** Parses a capture file: {meta, records:[{kind, arrivalNs, data}], end}. */
+/** Parses a track's capture (its first file and segments): {meta, records:[{kind, arrivalNs, data}], end, size, segments}. */
 export function readCapture(file) {
-  const buf = fs.readFileSync(file);
-  if (buf.length < 20 || buf.subarray(0, 8).toString('latin1') !== 'VTPCAP\r\n') throw new Error(`${file}: not a capture`);
-  const metaLen = buf.readUInt32LE(12);
-  const meta = JSON.parse(buf.subarray(16, 16 + metaLen).toString('utf8'));
+  // A track is its first file and the segments after it, FILE.000002, ...
+  // (capture.h "Segments"): read in order as one, like the server's reader.
+  const dir = path.dirname(file);
+  const base = path.basename(file);
+  const more = fs.readdirSync(dir)
+    .filter((n) => n.startsWith(`${base}.`) && /^\d{1,9}$/.test(n.slice(base.length + 1)))
+    .map((n) => ({ n, i: Number(n.slice(base.length + 1)) }))
+    .filter((x) => x.i >= 2)
+    .sort((a, b) => a.i - b.i);
+  const files = [file, ...more.map((x) => path.join(dir, x.n))];
+  let meta = null;
   const records = [];
-  let off = 16 + metaLen + 4;
   let end = 'clean';
-  while (off < buf.length) {
-    if (off + 13 > buf.length) { end = 'torn'; break; }
-    const len = buf.readUInt32LE(off);
-    if (off + 13 + len + 4 > buf.length) { end = 'torn'; break; }
-    records.push({
-      arrivalNs: buf.readBigUInt64LE(off + 4),
-      kind: buf[off + 12],
-      data: buf.subarray(off + 13, off + 13 + len),
-    });
-    off += 13 + len + 4;
+  let size = 0;
+  for (const f of files) {
+    const buf = fs.readFileSync(f);
+    size += buf.length;
+    if (buf.length < 20 || buf.subarray(0, 8).toString('latin1') !== 'VTPCAP\r\n') {
+      if (f === file) throw new Error(`${file}: not a capture`);
+      end = 'torn'; // a segment made just before a crash
+      continue;
+    }
+    const metaLen = buf.readUInt32LE(12);
+    if (!meta) meta = JSON.parse(buf.subarray(16, 16 + metaLen).toString('utf8'));
+    let off = 16 + metaLen + 4;
+    end = 'clean';
+    while (off < buf.length) {
+      if (off + 13 > buf.length) { end = 'torn'; break; }
+      const len = buf.readUInt32LE(off);
+      if (off + 13 + len + 4 > buf.length) { end = 'torn'; break; }
+      records.push({
+        arrivalNs: buf.readBigUInt64LE(off + 4),
+        kind: buf[off + 12],
+        data: buf.subarray(off + 13, off + 13 + len),
+      });
+      off += 13 + len + 4;
+    }
   }
-  return { meta, records, end, size: buf.length };
+  return { meta, records, end, size, segments: files.length };
 }
 
 function sdpFor(meta, port) {
