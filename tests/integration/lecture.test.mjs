@@ -15,6 +15,7 @@
 // suppression wore the steady tone down to a fifth of the windows), and
 // the student's bursts while the student is there.
 // backend-independent: the media path (WebRTC ingest and composition); runs on SQLite only.
+// sanitizer pass: skipped: Chromium publishes over WHIP and the layouts compose, which the whip and layouts suites take under the sanitizers.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
