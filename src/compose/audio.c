@@ -46,7 +46,7 @@ vtp__adec *vtp__adec_open(const vtp__ctrack *t, int64_t t0)
 	a->frame = av_frame_alloc();
 	if (a->ctx) {
 		a->ctx->sample_rate = VTP_AUDIO_RATE;
-		av_channel_layout_default(&a->ctx->ch_layout, 2);
+		av_channel_layout_default(&a->ctx->ch_layout, 1);
 		a->ctx->pkt_timebase = (AVRational){1, VTP_AUDIO_RATE};
 	}
 	if (!a->ctx || !a->src || !a->pkt || !a->frame || avcodec_open2(a->ctx, codec, NULL) < 0) {

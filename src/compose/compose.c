@@ -19,6 +19,7 @@
 #include <math.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/timeutil.h"
 
 void vtp_compose_defaults(vtp_compose_opts *o)
 {
@@ -101,6 +103,7 @@ typedef struct job {
 	 * being measured); per peer and tick whether it speaks; per tick the
 	 * person in the main area (layouts other than grid). */
 	int layout;
+	char **scan_names, **scan_err; /* while the tracks are scanned */
 	size_t nticks;
 	float **esum;
 	float *atmp;
@@ -202,11 +205,52 @@ static int threads(const vtp_compose_opts *o)
 	return n > 0 ? (int)(n > 16 ? 16 : n) : 1;
 }
 
+/* Runs fn(j, i) for i in [0, n) on up to threads() threads (the caller's
+ * one among them); each index once. For work that is per track and
+ * independent: scanning, measuring voices. */
+typedef struct par_for_ctx {
+	job *j;
+	size_t n;
+	atomic_size_t next;
+	void (*fn)(job *j, size_t i);
+} par_for_ctx;
+
+static void *par_for_main(void *arg)
+{
+	par_for_ctx *c = arg;
+	size_t i;
+	while ((i = atomic_fetch_add(&c->next, 1)) < c->n)
+		c->fn(c->j, i);
+	return NULL;
+}
+
+static void par_for(job *j, size_t n, void (*fn)(job *j, size_t i))
+{
+	par_for_ctx c = {.j = j, .n = n, .fn = fn};
+	atomic_init(&c.next, 0);
+	pthread_t th[16];
+	int want = threads(j->o), started = 0;
+	for (int k = 1; k < want && k < 16 && (size_t)k < n; k++)
+		if (pthread_create(&th[started], NULL, par_for_main, &c) == 0)
+			started++;
+	par_for_main(&c);
+	for (int k = 0; k < started; k++)
+		pthread_join(th[k], NULL);
+}
+
 /* ---- tracks ---------------------------------------------------------------- */
 
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void scan_one(job *j, size_t i)
+{
+	char path[4096], err[200];
+	snprintf(path, sizeof path, "%s/%s", j->o->tracks_dir, j->scan_names[i]);
+	if (vtp__ctrack_scan(&j->t[i], path, err, sizeof err) != 0)
+		j->scan_err[i] = vtp_strdup(err);
 }
 
 static int load_tracks(job *j)
@@ -233,15 +277,23 @@ static int load_tracks(job *j)
 	closedir(d);
 	if (n)
 		qsort(names, n, sizeof *names, cmp_str);
+	/* Every track is scanned on its own (in parallel), then the readable
+	 * ones are kept in name order. */
 	j->t = vtp_calloc(n ? n : 1, sizeof *j->t);
+	j->scan_names = names;
+	j->scan_err = vtp_calloc(n ? n : 1, sizeof *j->scan_err);
+	par_for(j, n, scan_one);
 	for (size_t i = 0; i < n; i++) {
-		char path[4096], err[200];
-		snprintf(path, sizeof path, "%s/%s", j->o->tracks_dir, names[i]);
 		vtp__ctrack *t = &j->t[j->nt];
-		if (vtp__ctrack_scan(t, path, err, sizeof err) != 0) {
-			VTP_WARN("compose: skipping track %s: %s", names[i], err);
-			vtp__ctrack_clear(t);
+		if (j->scan_err[i]) {
+			VTP_WARN("compose: skipping track %s: %s", names[i], j->scan_err[i]);
+			vtp__ctrack_clear(&j->t[i]);
+			vtp_free(j->scan_err[i]);
 		} else {
+			if (t != &j->t[i]) {
+				*t = j->t[i];
+				memset(&j->t[i], 0, sizeof j->t[i]);
+			}
 			if (t->cap_end != VTP_CAPR_END)
 				VTP_WARN("compose: track %s ends %s; using what is whole", names[i],
 					 t->cap_end == VTP_CAPR_TORN ? "torn" : "corrupt");
@@ -256,6 +308,9 @@ static int load_tracks(job *j)
 		vtp_free(names[i]);
 	}
 	vtp_free(names);
+	vtp_free(j->scan_err);
+	j->scan_names = NULL;
+	j->scan_err = NULL;
 	j->r->tracks = (int)j->nt;
 	/* Peers, by peer id. */
 	j->p = vtp_calloc(j->nt ? j->nt : 1, sizeof *j->p);
@@ -552,22 +607,24 @@ static void speech_begin(job *j)
 /* The layouts other than grid need to know who speaks before the frames
  * are laid out: a first pass decodes the microphones alone (Opus decodes
  * far faster than the video, and only the voices are measured). */
+static void measure_voice(job *j, size_t i)
+{
+	if (!j->esum[i])
+		return;
+	float buf[VTP__TICK_SAMPLES];
+	vtp__adec *a = vtp__adec_open(&j->t[i], j->t0);
+	for (size_t t = 0; t < j->nticks; t++) {
+		int64_t pos = (int64_t)t * VTP__TICK_SAMPLES;
+		memset(buf, 0, sizeof buf);
+		vtp__adec_mix(a, pos, buf, VTP__TICK_SAMPLES);
+		energy_add(j, i, pos, buf, VTP__TICK_SAMPLES);
+	}
+	vtp__adec_close(a);
+}
+
 static void speech_prepass(job *j)
 {
-	float *buf = vtp_malloc(VTP__TICK_SAMPLES * sizeof *buf);
-	for (size_t i = 0; i < j->nt; i++) {
-		if (!j->esum[i])
-			continue;
-		vtp__adec *a = vtp__adec_open(&j->t[i], j->t0);
-		for (size_t t = 0; t < j->nticks; t++) {
-			int64_t pos = (int64_t)t * VTP__TICK_SAMPLES;
-			memset(buf, 0, VTP__TICK_SAMPLES * sizeof *buf);
-			vtp__adec_mix(a, pos, buf, VTP__TICK_SAMPLES);
-			energy_add(j, i, pos, buf, VTP__TICK_SAMPLES);
-		}
-		vtp__adec_close(a);
-	}
-	vtp_free(buf);
+	par_for(j, j->nt, measure_voice);
 }
 
 /* From the measured energies: who speaks when (per peer: the loudest of
@@ -1566,8 +1623,10 @@ static int run(job *j)
 	int rc = check_opts(j);
 	if (rc)
 		return rc;
+	int64_t began = vtp_mono_us();
 	if ((rc = load_tracks(j)) != 0)
 		return rc;
+	VTP_DEBUG("compose: %zu tracks scanned in %.2f s", j->nt, (double)(vtp_mono_us() - began) / 1e6);
 	if (!timeline(j))
 		return fail(j, VTP_COMPOSE_NO_MEDIA, "no track carried decodable media");
 	j->pkt = av_packet_alloc();
@@ -1585,8 +1644,11 @@ static int run(job *j)
 	 * speaker, along the one pass for grid (talk time only). */
 	speech_begin(j);
 	if (j->layout != VTP__LAYOUT_GRID) {
+		int64_t at = vtp_mono_us();
 		speech_prepass(j);
 		speech_decide(j);
+		VTP_DEBUG("compose: voices measured and the main area decided in %.2f s",
+			  (double)(vtp_mono_us() - at) / 1e6);
 	}
 	for (size_t i = 0; i < j->nt; i++)
 		if (!j->t[i].video && j->t[i].frames > 0)
@@ -1613,9 +1675,14 @@ static int run(job *j)
 			return rc;
 		if (!j->mp4 && j->o->hls_dir && (rc = hls_in_pass(j, vkbps)) != 0)
 			return rc;
+		int64_t at = vtp_mono_us();
 		if ((rc = start_decoders(j)) != 0)
 			return rc;
+		VTP_DEBUG("compose: %lld frames laid out in %.2f s", (long long)j->frames,
+			  (double)(vtp_mono_us() - at) / 1e6);
+		at = vtp_mono_us();
 		rc = compose_video(j);
+		VTP_DEBUG("compose: video composed in %.2f s", (double)(vtp_mono_us() - at) / 1e6);
 	}
 	if (!j->aenc)
 		return rc;
