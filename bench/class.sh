@@ -136,7 +136,7 @@ camera_src() { # i -> a moving picture of its own (three kinds, hue turned per p
   local i=$1 v label
   case $((i % 3)) in
   0) v="testsrc2=s=${CAM_W}x${CAM_H}:r=$CAM_FPS,format=yuv420p,noise=c0s=6:allf=t:all_seed=$i" ;;
-  1) v="cellauto=s=$((CAM_W / 4))x$((CAM_H / 4)):r=$CAM_FPS:rule=${RULES[$((i / 3 % ${#RULES[@]}))]}:random_fill_ratio=0.3:seed=$i,scale=$CAM_W:$CAM_H:flags=neighbor,format=yuv420p" ;;
+  1) v="cellauto=s=$((CAM_W / 4))x$((CAM_H / 4)):r=$CAM_FPS:rule=${RULES[$((i / 3 % ${#RULES[@]}))]}:random_fill_ratio=0.3:seed=$i,scale=$CAM_W:$CAM_H:flags=neighbor,format=yuv420p,lutyuv=y=val*0.6+40:u=170:v=90" ;; # tinted: hue turns it
   2) v="life=s=$((CAM_W / 4))x$((CAM_H / 4)):r=$CAM_FPS:mold=10:ratio=0.12:seed=$i:life_color=#ffcc00:death_color=#002060:mold_color=#804000,scale=$CAM_W:$CAM_H:flags=neighbor,format=yuv420p,noise=c0s=6:allf=t:all_seed=$i" ;;
   esac
   [ "$i" -eq 0 ] && label="P0 instructor" || label="P$i"
@@ -281,6 +281,11 @@ if [ -x /usr/bin/time ]; then TIMER=(/usr/bin/time -v -o); else
   log "/usr/bin/time missing (Debian package 'time'); measuring with wait4() in $UTIL"
   TIMER=(python3 "$UTIL" measure); fi
 
+# The machine is shared: what every other process used during a run, in
+# cores (all CPUs' busy time from /proc/stat, less the run's own user + sys,
+# over its wall time), goes into the table beside each row.
+TCK=$(getconf CLK_TCK)
+cpu_busy() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 # run JOB TOOL REF OUTFILE CMD... (OUTFILE - : none; REF: the job whose
 # ffmpeg row the ratios are against, - for this job's own): as compose.sh's
 # run(), the fastest of RUNS; a row "job tool media wall user sys rss kbps
@@ -288,20 +293,24 @@ if [ -x /usr/bin/time ]; then TIMER=(/usr/bin/time -v -o); else
 CLEAN=()
 run() {
   local job=$1 tool=$2 ref=$3 outf=$4; shift 4
-  local best="" line outs=- kbps=-
+  local best="" line outs=- kbps=- b0 b1 others bestothers=""
   [ "$ref" != - ] || ref=""
   { printf '# %s, %s\n' "$job" "$tool"; printf '%q ' "$@"; echo; } >>"$cmds"
   for _ in $(seq "$RUNS"); do
     [ "$outf" = - ] || rm -f "$outf"
     for c in "${CLEAN[@]}"; do rm -rf "$c"; case $c in */) mkdir -p "$c" ;; esac; done
+    b0=$(cpu_busy)
     if ! "${TIMER[@]}" "$work/t" "$@" >"$work/stdout" 2>"$work/stderr"; then
       log "$tool failed on '$job': $(grep -v '^\s' "$work/stderr" | tail -3)"
       printf '%s\t%s\t-\t-\t-\t-\t-\t-\t-\t(failed)\t%s\n' "$job" "$tool" "$ref" >>"$res"
       return 1
     fi
+    b1=$(cpu_busy)
     line=$(util timev "$work/t")
-    log "$tool, $job: wall, user, sys, RSS KiB: $line"
-    if [ -z "$best" ] || awk -v a="${line%% *}" -v b="${best%% *}" 'BEGIN{exit !(a<b)}'; then best=$line; fi
+    others=$(awk -v b="$((b1 - b0))" -v t="$TCK" -v l="$line" 'BEGIN{split(l, f, " ");
+      o = (b / t - f[2] - f[3]) / f[1]; printf "%.1f", o < 0 ? 0 : o}')
+    log "$tool, $job: wall, user, sys, RSS KiB: $line; other processes: $others cores"
+    if [ -z "$best" ] || awk -v a="${line%% *}" -v b="${best%% *}" 'BEGIN{exit !(a<b)}'; then best=$line bestothers=$others; fi
   done
   if [ "$outf" != - ]; then
     cp "$work/stdout" "$outf.stdout"
@@ -309,7 +318,7 @@ run() {
     log "$tool, $job: $(util probe "$outf")"
   fi
   read -r wall user sys rss <<<"$best"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t%s\n' "$job" "$tool" "$SEC" "$wall" "$user" "$sys" "$rss" "$kbps" "$outs" "$ref" >>"$res"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t(others: %s cores)\t%s\n' "$job" "$tool" "$SEC" "$wall" "$user" "$sys" "$rss" "$kbps" "$outs" "$bestothers" "$ref" >>"$res"
 }
 help=$("$BIN" compose --help 2>&1 || true)
 ours_ok=0 has_hls=0 has_all=0
@@ -318,11 +327,12 @@ grep -q -- '--layout' <<<"$help" || { log "'$BIN compose' has no --layout: only 
 grep -q -- '--hls' <<<"$help" && has_hls=1
 grep -q -- '--decode-all' <<<"$help" && has_all=1
 [ $has_all -eq 1 ] || log "'$BIN compose' has no --decode-all yet: the --decode-all rows are skipped"
+ours_outs=() # the summaries (--json) this time's runs of ours printed
 ours() { # job ref outfile args... (vtp-recorder compose)
   local job=$1 ref=$2 outf=$3; shift 3
   if [ $ours_ok -eq 1 ]; then
     run "$job" ours "$ref" "$outf" "$BIN" compose --tracks "$T" --format webm --video-codec vp8 --audio-codec opus \
-      "$@" --output "$outf" "${OURS_OPTS[@]}" --json || fail=1
+      "$@" --output "$outf" "${OURS_OPTS[@]}" --json && ours_outs+=("$outf.stdout") || fail=1
   else printf '%s\tours\t-\t-\t-\t-\t-\t-\t-\t(not available)\t%s\n' "$job" "$ref" >>"$res"; fi
 }
 FF=(ffmpeg -hide_banner -loglevel error -nostdin -y)
@@ -339,7 +349,11 @@ JSA="31 + share → speaker, --decode-all"
 JH="31 + share → presentation + HLS + thumbnail"
 JG="31 → grid, ${COLS}×${COLS} tiles"
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
-others0=$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 > 5 {printf "%s%s %s%%", s, $2, $1; s=", "}' | head -c 300)
+busy_now() { # the processes using more than 5 % of a core over 2 s (top's second sample)
+  top -b -n 2 -d 2 -o %CPU 2>/dev/null | awk '/^top -/{n++} n == 2 && f && $9 > 5 {printf "%s%s %.0f%%", s, $12, $9; s = ", "}
+    n == 2 && $1 == "PID" {f = 1}' | head -c 300
+}
+others0=$(busy_now)
 log "load before the runs: $load0; busy processes: ${others0:-none}"
 
 run "$JD" ffmpeg - - "${FF[@]}" "${cam_inputs[@]}" -i "$(screen)" "${maps[@]}" -map "$NP" -f null -
@@ -357,7 +371,8 @@ ours "$JG" - "$OUT/ours-grid.webm" --layout grid
 run "$JG" ffmpeg - "$OUT/ffmpeg-grid.webm" "${FF[@]}" "${cam_inputs[@]}" -filter_complex "$fgrid" \
   -map '[v]' -map '[a]' "${VP8_OPTS[@]}" "${OPUS_OPTS[@]}" -f webm "$OUT/ffmpeg-grid.webm" || fail=1
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
-log "load after the runs: $load1"
+others1=$(busy_now)
+log "load after the runs: $load1; busy processes: ${others1:-none}"
 
 # ---- checks: the settings, what the outputs hold, a look at the pictures ------------------
 checks=()
@@ -371,6 +386,42 @@ if [ -s "$OUT/ours-presentation-hls/index.m3u8" ]; then
   th=$(util image "$OUT/ours-presentation.jpg" 2>/dev/null || true)
   checks+=("$JH: HLS $nseg segments ($codecs, $total s, longest $longest s, $kbps kb/s), thumbnail ${th:-missing}")
 fi
+# What ours made of the class: talk time per person in the speaker run's
+# summary against the speech script, and what every run of ours dropped.
+if [[ " ${ours_outs[*]} " == *" $OUT/ours-speaker.webm.stdout "* ]]; then
+  checks+=("$(python3 - "$OUT/ours-speaker.webm.stdout" "${PLAN[@]}" <<'PY'
+import json, sys
+summ = json.load(open(sys.argv[1]))
+plan = {}
+for line in sys.argv[2:]:
+    i, spans = line.split(" ", 1)
+    plan[int(i)] = 0.0 if spans == "-" else sum(
+        float(b) - float(a) for a, b in (s.split("-") for s in spans.split(",")))
+talk = summ.get("talk") or {}
+said = {i: float(talk.get("peer%d" % i, 0)) for i in plan}
+q = [i for i in plan if i and plan[i] >= 1]
+o = [i for i in plan if i and 0 < plan[i] < 1]
+print("talk time in the speaker run's summary (script): instructor %.1f s (%.1f), the %d questions "
+      "%.1f s (%.1f), the %d interjections %.1f s (%.1f), everyone else %.1f s (0); largest "
+      "difference for one person %.1f s"
+      % (said[0], plan[0], len(q), sum(said[i] for i in q), sum(plan[i] for i in q), len(o),
+         sum(said[i] for i in o), sum(plan[i] for i in o),
+         sum(said[i] for i in plan if i and plan[i] == 0), max(abs(said[i] - plan[i]) for i in plan)))
+PY
+)")
+fi
+for f in "${ours_outs[@]}"; do cat "$f"; echo; done | python3 -c '
+import json, sys
+text, dec, runs, i = sys.stdin.read(), json.JSONDecoder(), [], 0
+while text[i:].strip():
+    o, i = dec.raw_decode(text, i + len(text[i:]) - len(text[i:].lstrip()))
+    runs.append(o)
+if runs:
+    print("every run of ours: %s; frames dropped %d, decode errors %d, audio concealed %d ms" % (
+        ", ".join(sorted({"%d tracks, %d people, %d video" % (r.get("tracks", 0), r.get("peers", 0), r.get("videoTracks", 0)) for r in runs})),
+        sum(r.get("framesDropped", 0) for r in runs), sum(r.get("decodeErrors", 0) for r in runs),
+        sum(r.get("audioConcealedMs", 0) for r in runs)))' >"$work/summaries"
+[ ! -s "$work/summaries" ] || checks+=("$(cat "$work/summaries")")
 # Frames to look at: presentation during the share (a student asks at 17-19.5 s)
 # and after it (another asks at 52-56 s); the grid in the middle.
 for f in "presentation 20" "presentation 55" "speaker 20" "grid 30"; do
@@ -435,7 +486,7 @@ PY
   echo
   echo "## $(date -u '+%Y-%m-%d %H:%M UTC'): a class of 31 (bench/class.sh)"
   echo
-  echo "$(nproc) cores, $("$BIN" --version 2>/dev/null || echo vtp-recorder), $(ffmpeg -hide_banner -version | head -1 | cut -d' ' -f1-3); load average $load0 before, $load1 after; other busy processes at the start: ${others0:-none}; best of $RUNS run(s); compose --decode-all $([ $has_all -eq 1 ] && echo present || echo absent)"
+  echo "$(nproc) cores, $("$BIN" --version 2>/dev/null || echo vtp-recorder), $(ffmpeg -hide_banner -version | head -1 | cut -d' ' -f1-3); load average $load0 before, $load1 after; busy processes (over 5 % of a core) before: ${others0:-none}; after: ${others1:-none}; best of $RUNS run(s); compose --decode-all $([ $has_all -eq 1 ] && echo present || echo absent)"
   echo "sources: 31 cameras $(util probe "$(cam 1)" | awk '{print $2, $3, $4 " fps,", $6 " kb/s"}'), $SEC s; share $(util probe "$(screen)" | awk '{print $2, $3, $4 " fps,", $6 " kb/s,", $1 " s"}') from ${SHARE_FROM} s; keyframe every $KF s"
   echo "capture: $n tracks ($kinds), $pk RTP packets, $miss missing"
   echo "settings: ${BITRATE_KBPS} kb/s total, ${OUT_W}x${OUT_H} ${FPS} fps, GOP $GOP, $THREADS threads; VP8: ${VP8_OPTS[*]}; Opus: ${OPUS_OPTS[*]}"
