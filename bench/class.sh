@@ -169,7 +169,7 @@ screen_cmd() { # slidedir out -> the ffmpeg command: the slides in turn, a point
   for ((k = 0; k < NSLIDES; k++)); do
     printf '%s\n' -loop 1 -framerate "$SCREEN_FPS" -t "$SLIDE_SECONDS" -i "$1/slide$k.png"; ins+="[$k:v]"
   done
-  printf '%s\n' -filter_complex "${ins}concat=n=$NSLIDES:v=1:a=0,format=yuv420p[bg];color=c=red:s=24x24:r=$SCREEN_FPS[ptr];[bg][ptr]overlay=x='960+600*sin(t*0.7)':y='540+300*cos(t*0.9)':enable='lt(mod(t,$SLIDE_SECONDS),4)':shortest=1,format=yuv420p[v]" \
+  printf '%s\n' -filter_complex "${ins}concat=n=$NSLIDES:v=1:a=0,format=yuv420p[bg];color=c=red:s=24x24:r=${SCREEN_FPS}[ptr];[bg][ptr]overlay=x='960+600*sin(t*0.7)':y='540+300*cos(t*0.9)':enable='lt(mod(t,$SLIDE_SECONDS),4)':shortest=1,format=yuv420p[v]" \
     -map '[v]' -t "$d"
   browser_vp8 "$SCREEN_KBPS" "$SCREEN_FPS"
   printf '%s\n' -f webm "$2"
