@@ -59,6 +59,7 @@ bench: build
 	@bench/run.sh
 	@bench/ingest.sh
 	@bench/compose.sh
+	@bench/class.sh
 	@bench/download.sh
 	@bench/whip.sh
 	@bench/events.sh

@@ -2,7 +2,9 @@
 """Helpers for bench/compose.sh (composition benchmark).
 
   compose-util.py api URL TOKEN start ROOM           -> recording id
-  compose-util.py api URL TOKEN track REC PEER NAME KIND CODEC PT RATE -> UDP port
+  compose-util.py api URL TOKEN track REC PEER NAME KIND CODEC PT RATE [SOURCE [ROLE]]
+                                                     -> UDP port (SOURCE: camera, microphone,
+                                                        screen, screen_audio; "" for none)
   compose-util.py api URL TOKEN stop REC             -> "tracks packets lost"
   compose-util.py captures BIN DIR                   -> one line: tracks, packets, missing, media s
   compose-util.py measure OUT -- CMD...              -> runs CMD, writes the same fields as
@@ -21,7 +23,13 @@
   compose-util.py srcopts COMPOSE_C VP8OPT... -- X264OPT...
                                                      -> exit 1 and say so when compose.c's
                                                         av_dict_set() encoder options differ
-  compose-util.py table RESULTS                      -> the Markdown table
+  compose-util.py settings COMPOSE_SH                -> compose.sh's settings block (between
+                                                        its first and third "# ===" rulers) and
+                                                        its grid_filter(), for another script
+                                                        to eval: one set of encoder settings
+  compose-util.py table RESULTS                      -> the Markdown table (a row's optional
+                                                        11th field names the job whose ffmpeg
+                                                        row its ratios are taken against)
 """
 import json
 import os
@@ -43,9 +51,14 @@ def api(url, token, cmd, args):
     if cmd == "start":
         print(call("POST", "/recordings/start", {"roomId": args[0], "title": "compose bench"})["recordingId"])
     elif cmd == "track":
-        rec, peer, name, kind, codec, pt, rate = args
+        rec, peer, name, kind, codec, pt, rate = args[:7]
+        source, role = (args[7:] + ["", ""])[:2]
         body = {"peerId": peer, "fullName": name, "kind": kind, "codec": codec,
                 "payloadType": int(pt), "clockRate": int(rate)}
+        if source:
+            body["source"] = source
+        if role:
+            body["role"] = role
         print(call("POST", "/recordings/%s/tracks" % rec, body)["port"])
     elif cmd == "stop":
         t = call("POST", "/recordings/%s/stop" % args[0]).get("tracks") or []
@@ -232,6 +245,20 @@ def srcopts(path, vp8, x264):
         sys.exit(1)
 
 
+def settings(path):
+    """The shell text of compose.sh's settings block and grid_filter(), so
+    that bench/class.sh encodes with exactly compose.sh's options."""
+    lines = open(path).read().split("\n")
+    rulers = [i for i, l in enumerate(lines) if re.match(r"^# =+$", l)]
+    start = [i for i, l in enumerate(lines) if l.startswith("grid_filter() {")]
+    if len(rulers) < 3 or not start:
+        sys.exit("compose-util: no settings block (3 '# ===' rulers) or grid_filter() in " + path)
+    end = next((i for i in range(start[0], len(lines)) if lines[i] == "}"), None)
+    if end is None:
+        sys.exit("compose-util: grid_filter() in %s does not end" % path)
+    print("\n".join(lines[rulers[0]:rulers[2] + 1] + lines[start[0]:end + 1]))
+
+
 def table(path):
     rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
     # job tool media wall user sys rss_kib kbps out_seconds note
@@ -253,11 +280,12 @@ def table(path):
         media, wall, cpu, rss = float(media), float(wall), float(user) + float(sys_), int(rss) / 1024
         xrt = media / wall if wall > 0 else float("inf")
         sp = cp = rr = ""
-        other = by_job[job].get("ffmpeg")
+        ref = r[10] if len(r) > 10 and r[10] else job
+        other = by_job.get(ref, {}).get("ffmpeg")
         if tool == "ours" and other and other[3] != "-":
             o_xrt = float(other[2]) / float(other[3])
             o_cpu = float(other[4]) + float(other[5])
-            sp = "**%.2f**" % (xrt / o_xrt)
+            sp = "**%.2f**%s" % (xrt / o_xrt, "" if ref == job else "†")
             cp = "%.2f" % (cpu / o_cpu)
             rr = "%.2f" % (rss / (int(other[6]) / 1024))
         out = "—" if outs == "-" else "%.1f, %s" % (float(outs), kbps)
@@ -295,6 +323,8 @@ def main():
         rest = a[2:]
         cut = rest.index("--") if "--" in rest else len(rest)
         srcopts(a[1], rest[:cut], rest[cut + 1:])
+    elif a[0] == "settings":
+        settings(a[1])
     elif a[0] == "table":
         table(a[1])
     else:
