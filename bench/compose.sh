@@ -66,7 +66,7 @@ AUDIO_RATE=48000 AUDIO_LAYOUT=stereo
 VP8_VIDEO_KBPS=$((BITRATE_KBPS - OPUS_KBPS))
 H264_VIDEO_KBPS=$((BITRATE_KBPS - AAC_KBPS))
 GOP=$((FPS * 2))                      # keyframe interval of the output, frames
-SCALE_FLAGS=bilinear                  # swscale, each tile
+SCALE_FLAGS=area                      # swscale, each tile (src/compose/video.c: SWS_AREA)
 VP8_CODEC_OPTS=(deadline=realtime cpu-used=-6 lag-in-frames=0)
 X264_CODEC_OPTS=(preset=veryfast)
 codec_args() { local kv; for kv in "$@"; do printf '%s\n' "-${kv%%=*}" "${kv#*=}"; done; }
