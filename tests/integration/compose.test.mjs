@@ -568,35 +568,48 @@ test('H.264 input (constrained baseline, packetization-mode 1: FU-A, STAP-A): co
 
 // ---- 6. kill -9 --------------------------------------------------------------------------------
 
-test('a capture cut by kill -9 still composes after restart: done, decodes cleanly, duration ≈ what was captured', async (t) => {
-  const crash = await startServer();
+/**
+ * A server killed (-9) while a peer sends, restarted: the recording is
+ * marked interrupted and composes, cleanly, to what was captured before
+ * the kill (±1.5 s). killed(ctx) looks at the data folder before the
+ * restart, recovered(ctx) at the API after it; ctx: {crash, o, id, peer,
+ * captured, rec}.
+ */
+async function crashAndRecover(t, { env, room, minMs, killed, recovered }) {
+  const crash = await startServer(env ? { env } : undefined);
   const [o] = Object.values(await makeUsers(crash, { o: 'instructor' }));
-  const res = await crash.api('POST', '/api/v1/recordings/start', { token: o.token, body: { roomId: `crash-${rand(4)}`, title: 'cut' } });
+  const res = await crash.api('POST', '/api/v1/recordings/start', { token: o.token, body: { roomId: `${room}-${rand(4)}`, title: 'cut' } });
   assert.equal(res.status, 201, show(res));
   const id = res.json.recordingId;
   const peer = await addPeer(crash, o.token, id, { peerId: 'cut', fullName: 'Cut Off', video: { source: 'testsrc2=s=320x240:r=30', gop: 30 }, audio: { source: sine(440) } });
   const sender = sendPeer(peer, 9).catch((e) => e);
   try {
     const deadline = Date.now() + 15000;
-    while (!(peer.relays.video.firstRtpAt && Date.now() - peer.relays.video.firstRtpAt >= 4000)) {
+    while (!(peer.relays.video.firstRtpAt && Date.now() - peer.relays.video.firstRtpAt >= minMs)) {
       if (Date.now() > deadline) assert.fail('the sender did not start');
       await sleep(50);
     }
-    const captured = (Date.now() - peer.relays.video.firstRtpAt) / 1000;
+    const ctx = { crash, o, id, peer, captured: (Date.now() - peer.relays.video.firstRtpAt) / 1000 };
     await crash.kill9();
     closeRelays([peer]);
-    t.diagnostic(`killed after ${captured.toFixed(2)} s of media`);
+    t.diagnostic(`killed after ${ctx.captured.toFixed(2)} s of media`);
+    if (killed) await killed(ctx);
     await crash.restart();
     const { rec, file, seen } = await composed(crash, o.token, id);
     t.diagnostic(`statuses after restart: ${seen.join(' → ')}; durationSeconds ${rec.durationSeconds}`);
     assert.ok(rec.metadata && /interrupted/.test(JSON.stringify(rec.metadata)), `marked interrupted: ${JSON.stringify(rec.metadata)}`);
     await assertDecodesClean(file);
-    assert.ok(Math.abs(rec.durationSeconds - captured) <= 1.5, `duration ${rec.durationSeconds} s vs ${captured.toFixed(2)} s captured before the kill`);
+    assert.ok(Math.abs(rec.durationSeconds - ctx.captured) <= 1.5, `duration ${rec.durationSeconds} s vs ${ctx.captured.toFixed(2)} s captured before the kill`);
+    if (recovered) await recovered({ ...ctx, rec });
   } finally {
     closeRelays([peer]);
     await sender;
     await crash.stop();
   }
+}
+
+test('a capture cut by kill -9 still composes after restart: done, decodes cleanly, duration ≈ what was captured', async (t) => {
+  await crashAndRecover(t, { room: 'crash', minMs: 4000 });
 });
 
 // ---- 6b. captured in segments ------------------------------------------------------------------
@@ -683,46 +696,29 @@ test('captured in 1 s segments (VTP_SEGMENT_SECONDS=1): several files per track,
 });
 
 test('kill -9 while capturing in 1 s segments: after restart the recording composes from the segments, duration ≈ what was captured', async (t) => {
-  const crash = await startServer({ env: { VTP_SEGMENT_SECONDS: 1 } });
-  const [o] = Object.values(await makeUsers(crash, { o: 'instructor' }));
-  const res = await crash.api('POST', '/api/v1/recordings/start', { token: o.token, body: { roomId: `segcrash-${rand(4)}`, title: 'cut in segments' } });
-  assert.equal(res.status, 201, show(res));
-  const id = res.json.recordingId;
-  const peer = await addPeer(crash, o.token, id, { peerId: 'cut', fullName: 'Cut Off', video: { source: 'testsrc2=s=320x240:r=30', gop: 30 }, audio: { source: sine(440) } });
-  const sender = sendPeer(peer, 9).catch((e) => e);
-  try {
-    const deadline = Date.now() + 15000;
-    while (!(peer.relays.video.firstRtpAt && Date.now() - peer.relays.video.firstRtpAt >= 4500)) {
-      if (Date.now() > deadline) assert.fail('the sender did not start');
-      await sleep(50);
-    }
-    const captured = (Date.now() - peer.relays.video.firstRtpAt) / 1000;
-    await crash.kill9();
-    closeRelays([peer]);
-    t.diagnostic(`killed after ${captured.toFixed(2)} s of media`);
-    const dir = tracksDir(crash, id);
-    const files = segmentFiles(dir, peer.tracks.video.trackId);
-    t.diagnostic(`video segments left by the kill: ${files.join(' ')}`);
-    assert.ok(files.length >= 3, `segments on disk: ${files.join(', ')}`);
-    await crash.restart();
-    const { rec, file, seen } = await composed(crash, o.token, id);
-    t.diagnostic(`statuses after restart: ${seen.join(' → ')}; durationSeconds ${rec.durationSeconds}`);
-    assert.ok(rec.metadata && /interrupted/.test(JSON.stringify(rec.metadata)), `marked interrupted: ${JSON.stringify(rec.metadata)}`);
-    await assertDecodesClean(file);
-    assert.ok(Math.abs(rec.durationSeconds - captured) <= 1.5, `duration ${rec.durationSeconds} s vs ${captured.toFixed(2)} s captured before the kill`);
-    // the recovered track counts the packets of every segment, not the first one's
-    const r = await crash.api('GET', `/api/v1/recordings/${id}`, { token: o.token });
-    const tracks = JSON.stringify(r.json);
-    const ins = await inspectJson(path.join(dir, files[0]));
-    assert.equal(ins.segments.length, files.length);
-    assert.ok(ins.segments.slice(0, -1).every((x) => x.end === 'clean'), `closed segments end clean: ${JSON.stringify(ins.segments)}`);
-    assert.ok(ins.mediaSeconds >= captured - 1.5, `${ins.mediaSeconds} s of media in the segments`);
-    assert.ok(tracks.includes(`"packets":${ins.rtpPackets}`), `the recovered track's packets are those of all segments (${ins.rtpPackets}): ${tracks.slice(0, 1500)}`);
-  } finally {
-    closeRelays([peer]);
-    await sender;
-    await crash.stop();
-  }
+  let dir;
+  let files;
+  await crashAndRecover(t, {
+    env: { VTP_SEGMENT_SECONDS: 1 },
+    room: 'segcrash',
+    minMs: 4500,
+    killed: ({ crash, id, peer }) => {
+      dir = tracksDir(crash, id);
+      files = segmentFiles(dir, peer.tracks.video.trackId);
+      t.diagnostic(`video segments left by the kill: ${files.join(' ')}`);
+      assert.ok(files.length >= 3, `segments on disk: ${files.join(', ')}`);
+    },
+    recovered: async ({ crash, o, id, captured }) => {
+      // the recovered track counts the packets of every segment, not the first one's
+      const r = await crash.api('GET', `/api/v1/recordings/${id}`, { token: o.token });
+      const tracks = JSON.stringify(r.json);
+      const ins = await inspectJson(path.join(dir, files[0]));
+      assert.equal(ins.segments.length, files.length);
+      assert.ok(ins.segments.slice(0, -1).every((x) => x.end === 'clean'), `closed segments end clean: ${JSON.stringify(ins.segments)}`);
+      assert.ok(ins.mediaSeconds >= captured - 1.5, `${ins.mediaSeconds} s of media in the segments`);
+      assert.ok(tracks.includes(`"packets":${ins.rtpPackets}`), `the recovered track's packets are those of all segments (${ins.rtpPackets}): ${tracks.slice(0, 1500)}`);
+    },
+  });
 });
 
 // ---- 7 + 8. formats, the fast path, what the API says about the file -------------------------------
