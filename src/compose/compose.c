@@ -331,6 +331,9 @@ static int load_tracks(job *j)
 			j->p[k].person = true;
 		if (j->t[i].instructor)
 			j->p[k].instructor = true;
+		if (j->o->starter_user_id && j->o->starter_user_id[0] && j->t[i].user_id &&
+		    strcmp(j->t[i].user_id, j->o->starter_user_id) == 0)
+			j->p[k].starter = true;
 	}
 	return 0;
 }
@@ -680,9 +683,13 @@ static void speech_decide(job *j)
 		from[p] = (j->p[p].start_ns - j->t0) / VTP__TICK_NS;
 		to[p] = (j->p[p].end_ns - j->t0 + VTP__TICK_NS - 1) / VTP__TICK_NS;
 	}
-	/* Before anyone speaks: the instructor, else the first to join. */
+	/* Before anyone speaks: the instructor, else the one who started the
+	 * recording, else the first to join. */
 	for (size_t k = 0; k < j->np && first < 0; k++)
 		if (j->p[j->join[k]].person && j->p[j->join[k]].instructor)
+			first = j->join[k];
+	for (size_t k = 0; k < j->np && first < 0; k++)
+		if (j->p[j->join[k]].person && j->p[j->join[k]].starter)
 			first = j->join[k];
 	for (size_t k = 0; k < j->np && first < 0; k++)
 		if (j->p[j->join[k]].person)

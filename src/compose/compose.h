@@ -46,6 +46,10 @@ typedef struct vtp_compose_opts {
 	/* "grid" | "speaker" | "presentation" | "screen" | "auto"; NULL: auto.
 	 * The job sets it from the recording's stored layout. */
 	const char *layout;
+	/* The user who started the recording (the job sets it; NULL: unknown):
+	 * before anyone speaks, the layouts that follow the speaker show the
+	 * instructor, else this user's tracks, else the first to join. */
+	const char *starter_user_id;
 	/* HLS for players: a folder (index.m3u8, init.mp4, seg_NNNNN.m4s;
 	 * about 4 s fMP4 segments of H.264/AAC) and a 640x360 JPEG near 10 %
 	 * of the media, avoiding black frames. NULL: not made. Both are

@@ -35,6 +35,7 @@ typedef struct vtp__ctrack {
 	int peer;             /* index into vtp__cpeer list */
 	int source;           /* VTP__SRC_* from the meta's "source" (default by kind) */
 	bool instructor;      /* the meta's role is "instructor" */
+	char *user_id;        /* the meta's userId: whose track it is (NULL: unknown) */
 
 	/* scan (pass 1) */
 	uint64_t rtp_packets, frames, keyframes;
@@ -58,6 +59,7 @@ typedef struct vtp__cpeer {
 	int64_t start_ns, end_ns; /* union of its tracks */
 	bool person;          /* has a camera or microphone track (not only a share) */
 	bool instructor;
+	bool starter;         /* one of its tracks is the user's who started the recording */
 } vtp__cpeer;
 
 /* ---- tracks.c ------------------------------------------------------------ */

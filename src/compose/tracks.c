@@ -187,6 +187,7 @@ static bool parse_meta(vtp__ctrack *t, const char *meta, char *err, size_t errle
 					      t->video);
 		const char *role = json_string_value(json_object_get(m, "role"));
 		t->instructor = role && strcmp(role, "instructor") == 0;
+		t->user_id = meta_str(m, "userId");
 		t->pt = json_is_integer(pt) ? (int)json_integer_value(pt) : -1;
 		json_int_t cr = json_is_integer(clock) ? json_integer_value(clock)
 						       : (t->video ? 90000 : 48000);
@@ -375,6 +376,7 @@ void vtp__ctrack_clear(vtp__ctrack *t)
 	vtp_free(t->env.x);
 	vtp_free(t->env.y);
 	vtp_free(t->kf_ts);
+	vtp_free(t->user_id);
 	vtp_free(t->path);
 	vtp_free(t->track_id);
 	vtp_free(t->peer_id);

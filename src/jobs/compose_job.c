@@ -335,6 +335,7 @@ int vtp_jobs_compose_recording(const vtp_config *cfg, const vtp_jobs_compose_set
 	/* the layout chosen at start (validated there, and again by the
 	 * composer: an unknown one composes in auto) */
 	o.layout = rec.layout;
+	o.starter_user_id = rec.started_by;
 	memset(&prog, 0, sizeof(prog));
 	prog.recs = recs;
 	prog.id = id;

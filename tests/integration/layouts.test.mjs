@@ -21,7 +21,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startServer, cleanupAll, sleep } from './lib/server.mjs';
-import { show, makeUsers, startRec } from './lib/util.mjs';
+import { show, makeUsers, startRec, stopAndDownload } from './lib/util.mjs';
 import { run, MediaRelay, lavfiSenderArgs } from './lib/media.mjs';
 import * as A from './lib/analyze.mjs';
 
@@ -103,9 +103,10 @@ function tracksDir(id) {
  * returns {track, relay, source, patch} (patch: the source must be written
  * into the capture afterwards).
  */
-async function addTrack(recId, { peerId, fullName, role, kind, source, codec }) {
+async function addTrack(recId, { peerId, fullName, role, kind, source, codec, userId }) {
   const body = { peerId, fullName, kind, codec: kind === 'audio' ? 'opus' : codec || 'vp8', payloadType: kind === 'audio' ? 111 : 96 };
   if (role) body.role = role;
+  if (userId) body.userId = userId;
   let res = await srv.api('POST', `/api/v1/recordings/${recId}/tracks`, { token: u.owner.token, body: source ? { ...body, source } : body });
   let patch = false;
   if (source && res.status === 400) {
@@ -468,6 +469,52 @@ test('a class in speaker: a camera never on screen is never decoded, one that sh
     const late = meanRgb(A.frameAt(frames, turn[0].from + 2.0), { x0: 0.4, y0: 0.2, x1: 0.6, y1: 0.6 });
     assert.ok(Math.hypot(late[0] - 0xe0, late[1] - 0x20, late[2] - 0x80) < 70,
       `the main area ${(turn[0].from + 2.0).toFixed(2)} s, 2 s into her turn: ${late.map(Math.round)}`);
+  } finally {
+    for (const tr of tracks) tr.relay.close();
+  }
+});
+
+test('speaker, before anyone speaks: with no instructor among the tracks, the one who started the recording is in the main area, not the first to join', async (t) => {
+  const r = await startRec(srv, u.owner.token, { layout: 'speaker' });
+  const SECONDS = 6;
+  // red joins first and is nobody in particular; green's tracks are the
+  // starter's (userId), with no role; nobody speaks
+  const red = { peerId: 'peer-red', fullName: 'Person red' };
+  const green = { peerId: 'peer-green', fullName: 'Person green', userId: u.owner.id };
+  const rv = await addTrack(r.id, { ...red, kind: 'video' });
+  const ra = await addTrack(r.id, { ...red, kind: 'audio' });
+  const gv = await addTrack(r.id, { ...green, kind: 'video' });
+  const ga = await addTrack(r.id, { ...green, kind: 'audio' });
+  const tracks = [rv, ra, gv, ga];
+  try {
+    await Promise.all([
+      send({ seconds: SECONDS, video: { t: rv, source: solid(PALETTE.red) }, audio: { t: ra, source: speech(TONES.red, []) } }),
+      (async () => {
+        await sleep(1500);
+        await send({ seconds: SECONDS - 1.5, video: { t: gv, source: solid(PALETTE.green), ssrc: 33333333 }, audio: { t: ga, source: speech(TONES.green, []), ssrc: 44444444 } });
+      })(),
+    ]);
+    await sleep(300);
+    for (const tr of tracks) await endTrack(r.id, tr);
+    const main = { x0: 0.4, y0: 0.2, x1: 0.6, y1: 0.6 };
+    // the composer alone does not know who started: the first to join
+    const dir = tracksDir(r.id);
+    const cliFile = path.join(scratch, 'starter-cli.webm');
+    await compose(dir, cliFile, ['--layout', 'speaker', '--width', '640', '--height', '360']);
+    const cf = await A.videoFrames(cliFile);
+    assert.equal(colourName(meanRgb(A.frameAt(cf, SECONDS - 1.0), main)), 'red', 'compose --tracks: the first to join in the main area');
+    // the job knows: the starter from the moment she is there
+    const { file } = await stopAndDownload(srv, u.owner.token, r.id, scratch);
+    const jf = await A.videoFrames(file);
+    const shown = [];
+    for (let x = 0.5; x < SECONDS; x += 0.5) shown.push(`${x.toFixed(1)}:${colourName(meanRgb(A.frameAt(jf, x), main))}`);
+    t.diagnostic(`main area: ${shown.join(' ')}`);
+    const greenFrom = jf.find((f) => colourName(meanRgb(f, main)) === 'green');
+    assert.ok(greenFrom, 'the starter is in the main area');
+    for (const f of jf.filter((x) => x.t > greenFrom.t && x.t < SECONDS - 1.0)) {
+      assert.equal(colourName(meanRgb(f, main)), 'green', `the starter stays in the main area at ${f.t.toFixed(2)} s`);
+    }
+    assert.equal(colourName(meanRgb(A.frameAt(jf, 0.5), main)), 'red', 'before she joins, the only one there');
   } finally {
     for (const tr of tracks) tr.relay.close();
   }
