@@ -272,8 +272,12 @@ test('a full disk: healthz 503, capture pauses and resumes, Stop answers, done w
     assert.ok(summary.notWritten.spans >= 1, `a gap record: ${inspect.stdout}`);
     assert.ok(summary.end === 'clean', `the capture ends clean: ${summary.end}`);
     // in segments that each end clean, none missing: a switch due while
-    // the disk was full waited until writing resumed (the gap went first)
-    assert.ok(summary.segments.length >= 5, `segments: ${JSON.stringify(summary.segments)}`);
+    // the disk was full waited until writing resumed (the gap went first).
+    // How many depends on how long writing went through, which a busy
+    // machine stretches or shortens: at least the first, the one opened
+    // when writing resumed, and one more in the 2 s before the disk filled
+    // again.
+    assert.ok(summary.segments.length >= 3, `segments: ${JSON.stringify(summary.segments)}`);
     assert.ok(summary.segments.every((x) => x.end === 'clean'), JSON.stringify(summary.segments));
     assert.equal(summary.segmentsMissing, 0);
 
