@@ -64,7 +64,10 @@ async function waitStatus(srv, token, id, want, timeoutMs = 180000) {
   let last;
   for (;;) {
     last = await getRec(srv, token, id);
-    if (want.includes(last.status)) return last;
+    // done and failed are written to the access log just after the status:
+    // a reader waits for both
+    if (want.includes(last.status) && (!['done', 'failed'].includes(last.status) ||
+        (await history(srv, token, id)).some((e) => e.accessType === last.status))) return last;
     if (Date.now() > deadline) assert.fail(`recording ${id} still ${last.status} (progress ${last.progress}, error ${last.error}) after ${timeoutMs} ms; wanted ${want.join('|')}`);
     await sleep(150);
   }
