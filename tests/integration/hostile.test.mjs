@@ -12,7 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { io } from 'socket.io-client';
-import { startServer, cleanupAll, rand, sleep } from './lib/server.mjs';
+import { startServer, cleanupAll, rand, sleep, BACKEND } from './lib/server.mjs';
 import { show, expectError, makeUsers, startRec, stopRec, checkAll } from './lib/util.mjs';
 
 let srv;
@@ -411,7 +411,9 @@ async function dribbleHead(port, first = '', limitMs = 45000) {
   return { closed, got };
 }
 
-test('a request head sent one byte at a time is cut off at VTP_HTTP_HEADER_TIMEOUT (408, closed); complete requests, keep-alive and Socket.IO are not', async () => {
+// The head deadline is the HTTP layer's, the same whatever the backend: this
+// 40-second test runs with SQLite (in both passes), not again with PostgreSQL.
+test('a request head sent one byte at a time is cut off at VTP_HTTP_HEADER_TIMEOUT (408, closed); complete requests, keep-alive and Socket.IO are not', { skip: BACKEND === 'postgres' && 'the HTTP layer alone: checked with SQLite' }, async () => {
   const slow = await startServer({ env: { VTP_HTTP_HEADER_TIMEOUT: 2 } });
   const fresh = await dribbleHead(slow.port);
   assert.ok(fresh.closed, 'a head dribbled for 45 s was never cut off');
