@@ -298,7 +298,9 @@ run "$J0" ffmpeg "$SEC4" - "${FF[@]}" "${in4[@]}" -filter_complex "$f4" -map '[v
 J5="4 peers → 2×2, VP8/Opus WebM + HLS + thumbnail"
 J6="4 peers → 2×2, H.264/AAC MP4 + HLS + thumbnail"
 J7="9 peers → 3×3, VP8/Opus WebM + HLS + thumbnail"
-if [ $ours_ok -eq 1 ] && ! "$BIN" compose --help 2>&1 | grep -q -- '--hls'; then
+# (the help read whole first: grep -q leaves the pipe early, and under
+# pipefail the writer's SIGPIPE would read as "no --hls")
+if [ $ours_ok -eq 1 ] && ! grep -q -- '--hls' <<<"$("$BIN" compose --help 2>&1)"; then
   log "'$BIN compose' has no --hls yet: the HLS jobs are measured for the ffmpeg CLI only"; ours_ok=0; fi
 tf=$((SEC4 * FPS * THUMB_PERCENT / 100)) # the frame the ffmpeg CLI takes for the thumbnail
 thumb_filter="trim=start_frame=$tf:end_frame=$((tf + 1)),scale=$THUMB_W:$THUMB_H:flags=${SCALE_FLAGS}:out_range=full,format=yuvj420p"
