@@ -12,7 +12,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startServer, cleanupAll, sleep, rand, BIN } from './lib/server.mjs';
-import { show, expectError, makeUsers, startRec, stopRec } from './lib/util.mjs';
+import { show, expectError, makeUsers, startRec, stopRec, waitFor } from './lib/util.mjs';
 import { run, Relay, ffmpegArgs, readCapture, decodeCapture } from './lib/media.mjs';
 
 let srv;
@@ -60,15 +60,6 @@ async function registered(token, id, body) {
   return r.json;
 }
 
-async function waitFor(fn, what, timeoutMs = 8000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 async function inspect(file) {
   const r = await run(BIN, ['inspect', '--json', file]);

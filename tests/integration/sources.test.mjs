@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { io } from 'socket.io-client';
 import { startServer, cleanupAll, sleep, rand } from './lib/server.mjs';
-import { show, expectError, makeUsers, startRec, stopRec, assertTime } from './lib/util.mjs';
+import { show, expectError, makeUsers, startRec, stopRec, assertTime, waitFor } from './lib/util.mjs';
 import { readCapture } from './lib/media.mjs';
 
 let srv;
@@ -42,15 +42,6 @@ const track = (peerId, kind, extra = {}) => ({
   codec: kind === 'video' ? 'vp8' : 'opus', payloadType: kind === 'video' ? 96 : 111, ...extra,
 });
 
-async function waitFor(fn, what, timeoutMs = 15000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 /** A few RTP packets (payload bytes only: nothing here is decoded) to a track's port. */
 async function sendRtp(sock, port, pt, ssrc, n = 5) {
