@@ -51,10 +51,10 @@ double vtp__job_cost(const char *layout, int width, int height, int fps, const c
 	double unit, cost;
 	int shown;
 
-	if (video == 0)
-		return AUDIO_ONLY_COST;
-	if (video == 1)
-		return FAST_PATH_COST;
+	if (video == 0 || video == 1) {
+		cost = video == 0 ? AUDIO_ONLY_COST : FAST_PATH_COST;
+		goto out;
+	}
 	if (video < 0)
 		video = UNKNOWN_CAMERAS;
 	if (width <= 0 || height <= 0)
@@ -70,7 +70,10 @@ double vtp__job_cost(const char *layout, int width, int height, int fps, const c
 	cost = unit * (1.0 + DECODE_SHARE * shown);
 	if (cost < AUDIO_ONLY_COST)
 		cost = AUDIO_ONLY_COST;
-	return cost > MAX_COST ? MAX_COST : cost;
+	if (cost > MAX_COST)
+		cost = MAX_COST;
+out:
+	return cost;
 }
 
 bool vtp__job_fits(double capacity, double running_cost, int running, double cost)
