@@ -403,6 +403,7 @@ static vtp_jobs *start_jobs(vtp_config *cfg, const vtp_jobs_settings *js, vtp_st
 	jc.storage = storage;
 	jc.claimer = claimer;
 	jc.workers = cfg->workers;
+	jc.capacity = (double)cfg->worker_capacity_milli / 1000.0;
 	jc.config = cfg;
 	jc.settings = *js;
 	jobs = vtp_jobs_start(&jc, err, sizeof(err));
@@ -413,6 +414,37 @@ static vtp_jobs *start_jobs(vtp_config *cfg, const vtp_jobs_settings *js, vtp_st
 	if (cfg->workers > 0)
 		vtp_recordings_set_job_hook(recs, vtp_jobs_wake, jobs);
 	return jobs;
+}
+
+/* After the stop signal: no new jobs, and the running ones get up to
+ * VTP_DRAIN_SECONDS to finish (the HTTP server still answers, /healthz
+ * with 503 "draining" so that a load balancer moves on). A second signal
+ * cuts the wait short; what still runs then is handed back by
+ * vtp_jobs_stop. */
+static void drain_jobs(vtp_jobs *jobs, const vtp_config *cfg, const sigset_t *set)
+{
+	int64_t deadline = vtp_mono_us() + (int64_t)cfg->drain_seconds * 1000000;
+	int running;
+
+	vtp_jobs_drain(jobs);
+	running = vtp_jobs_running(jobs);
+	if (!running)
+		return;
+	VTP_INFO("draining: waiting up to %d s for %d running job(s) to finish (a second "
+		 "SIGTERM hands them back at once)", cfg->drain_seconds, running);
+	while ((running = vtp_jobs_running(jobs)) > 0 && vtp_mono_us() < deadline) {
+		struct timespec ts = {0, 200 * 1000 * 1000};
+
+		if (sigtimedwait(set, NULL, &ts) > 0) {
+			VTP_WARN("draining: second signal, handing back %d running job(s) now", running);
+			return;
+		}
+	}
+	if (running)
+		VTP_WARN("draining: %d job(s) still running after %d s: handing them back",
+			 running, cfg->drain_seconds);
+	else
+		VTP_INFO("draining: every running job finished");
 }
 
 static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
@@ -570,6 +602,7 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 		 cfg->listen_host, vtp_api_port(api), cfg->http_threads, cfg->workers);
 	sigwait(&set, &sig);
 	VTP_INFO("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	drain_jobs(jobs, cfg, &set);
 	rc = 0;
 out:
 	vtp_retention_stop(retention);
@@ -635,6 +668,7 @@ static int cmd_worker(vtp_config *cfg, const vtp_jobs_settings *js)
 	VTP_INFO("worker started with %d processing workers", cfg->workers);
 	sigwait(&set, &sig);
 	VTP_INFO("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	drain_jobs(jobs, cfg, &set);
 	rc = 0;
 out:
 	if (recs)

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "jobs/jobs.h"
 
 /* Writes 4 KiB to an unnamed file in dir: a full disk fails it at write()
  * time (tmpfs, ext4 and xfs reserve blocks on write). 0 or an errno. */
@@ -134,6 +135,15 @@ void vtp__h_healthz(vtp_req *r)
 		health.at_ms = now;
 	}
 	pthread_mutex_unlock(&health.mu);
+	if (vtp_jobs_draining()) {
+		/* after the cache, on the copy: a balancer sees it at its next
+		 * probe, and the dependencies are still reported */
+		json_object_set_new(o, "status", json_string("draining"));
+		json_object_set_new(o, "reason", json_string("the node is stopping: it takes no new "
+							     "jobs and finishes or hands back those it "
+							     "runs"));
+		status = 503;
+	}
 	vtp__reply_json(r, status, o);
 }
 

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "mem.h"
 
-enum { T_STR, T_INT, T_SECONDS_MS, T_BOOL, T_LISTEN, T_LOGFMT, T_LOGLEVEL, T_DBURL, T_STORAGEURL, T_IP };
+enum { T_STR, T_INT, T_SECONDS_MS, T_MILLI, T_BOOL, T_LISTEN, T_LOGFMT, T_LOGLEVEL, T_DBURL, T_STORAGEURL, T_IP };
 
 typedef struct entry {
 	const char *env;
@@ -22,7 +22,7 @@ typedef struct entry {
 	int type;
 	size_t offset;
 	const char *def; /* NULL: unset unless derived */
-	long min, max;   /* T_INT bounds; T_SECONDS_MS: in ms, 0 always allowed (off) */
+	long min, max;   /* T_INT bounds; T_SECONDS_MS: in ms, 0 always allowed (off); T_MILLI: in thousandths */
 	const char *help;
 } entry;
 
@@ -42,6 +42,8 @@ static const entry entries[] = {
 	{"VTP_KEYFRAME_INTERVAL", "--keyframe-interval", T_SECONDS_MS, OFF(keyframe_interval_ms), "10", 500, 3600000, "seconds without a keyframe before a video sender is asked for one (decimal; 0: never)"},
 	{"VTP_SEGMENT_SECONDS", "--segment-seconds", T_INT, OFF(segment_seconds), "10", 1, 3600, "seconds of a track's packet log per segment file: at most this much is lost when the server dies"},
 	{"VTP_WORKERS", "--workers", T_INT, OFF(workers), "1", 0, 256, "concurrent processing jobs on this node"},
+	{"VTP_WORKER_CAPACITY", "--worker-capacity", T_MILLI, OFF(worker_capacity_milli), NULL, 100, 1024000, "cores' worth of processing jobs this node runs at once (decimal; default: CPU count)"},
+	{"VTP_DRAIN_SECONDS", "--drain-seconds", T_INT, OFF(drain_seconds), "60", 0, 86400, "seconds running jobs may finish after SIGTERM before they are handed back"},
 	{"VTP_RETENTION_DAYS", "--retention-days", T_INT, OFF(retention_days), "30", 0, 36500, "days before soft-deleted recordings are purged"},
 	{"VTP_MEDIA_URL_TTL", "--media-url-ttl", T_INT, OFF(media_url_ttl), "3600", 60, 604800, "seconds a signed media URL works (at least; rounded up to 5 min)"},
 	{"VTP_S3_PROXY", "--s3-proxy", T_BOOL, OFF(s3_proxy), "0", 0, 0, "1: stream S3 objects through the server"},
@@ -171,6 +173,17 @@ static int apply(vtp_config *cfg, const entry *e, const char *val, char *err, si
 		}
 		*ip = (int)n;
 		return 0;
+	case T_MILLI:
+		/* the same digits as seconds: at most three decimals */
+		if (!parse_seconds_ms(val, &n) || n < e->min || n > e->max) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "expected a number %g..%g, e.g. 2 or 1.5",
+				 (double)e->min / 1000.0, (double)e->max / 1000.0);
+			return fail(err, errlen, e, val, why);
+		}
+		*ip = (int)n;
+		return 0;
 	case T_BOOL:
 		if (strcmp(val, "1") == 0 || strcmp(val, "true") == 0)
 			*bp = true;
@@ -264,6 +277,9 @@ static int load(vtp_config *cfg, int first, int *argc, char **argv, char *err,
 		cfg->http_threads = 1;
 	if (cfg->http_threads > 16)
 		cfg->http_threads = 16;
+	cfg->worker_capacity_milli = (int)sysconf(_SC_NPROCESSORS_ONLN) * 1000;
+	if (cfg->worker_capacity_milli < 1000)
+		cfg->worker_capacity_milli = 1000;
 	for (size_t i = 0; i < N_ENTRIES; i++) {
 		const char *v = getenv(entries[i].env);
 

@@ -24,6 +24,8 @@ typedef struct vtp_config {
 	int keyframe_interval_ms; /* VTP_KEYFRAME_INTERVAL (decimal seconds); 0: off */
 	int segment_seconds;  /* VTP_SEGMENT_SECONDS: packet log segment length */
 	int workers;
+	int worker_capacity_milli; /* VTP_WORKER_CAPACITY x 1000, default CPU count */
+	int drain_seconds;    /* VTP_DRAIN_SECONDS */
 	int retention_days;
 	int media_url_ttl;    /* seconds */
 	bool s3_proxy;

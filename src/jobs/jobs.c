@@ -28,6 +28,9 @@
 
 #define SWEEP_INTERVAL_US (60 * INT64_C(1000000))
 #define DB_ERROR_LOG_INTERVAL_US (60 * INT64_C(1000000))
+/* Queued jobs weighed per claim: enough to find a light one behind a few
+ * heavy ones, few enough that the look stays cheap. */
+#define CLAIM_CANDIDATES 32
 
 struct vtp_jobs {
 	vtp_store *store;
@@ -39,6 +42,12 @@ struct vtp_jobs {
 	int nworkers;
 	pthread_t *threads;
 	atomic_bool stopping;
+	atomic_bool draining;    /* no more claims; what runs may finish */
+	double capacity;         /* core-equivalents (VTP_WORKER_CAPACITY) */
+	pthread_mutex_t cap_mu;  /* one claim at a time, and the two below */
+	double running_cost;     /* under cap_mu: the costs of the jobs running */
+	int running;             /* under cap_mu: jobs claimed and not settled */
+	char held_job[VTP_UUID_BUFLEN]; /* under cap_mu: the last job logged as held */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;       /* CLOCK_MONOTONIC */
 	uint64_t wake_seq;       /* under mu: moved by every wake */
@@ -50,6 +59,10 @@ struct vtp_jobs {
 /* One process runs one set of workers: plain counters for /metrics. */
 static atomic_ullong claimed_total, succeeded_total, retried_total, failed_total;
 static atomic_int running_now, workers_now;
+/* Capacity and the running jobs' cost, in thousandths (atomic doubles are
+ * not portable), and whether the node drains. */
+static atomic_llong capacity_milli, running_cost_milli;
+static atomic_bool draining_now;
 
 /* ---- settings ---------------------------------------------------------------------- */
 
@@ -79,6 +92,12 @@ int vtp_jobs_settings_load(vtp_jobs_settings *s, char *err, size_t errlen)
 	s->backoff[1] = 40;
 	s->nbackoff = 2;
 	s->poll_interval = 1;
+	s->max_wait = 60;
+	if ((v = getenv("VTP_JOB_MAX_WAIT")) && !parse_seconds(v, 86400, &s->max_wait)) {
+		snprintf(err, errlen, "VTP_JOB_MAX_WAIT: invalid value '%.80s' (expected seconds "
+			 "0..86400 a job that does not fit may be passed over, e.g. 60)", v);
+		return VTP_EINVAL;
+	}
 	if ((v = getenv("VTP_JOB_TIMEOUT")) && (!parse_seconds(v, 86400, &s->timeout_base) ||
 						 s->timeout_base <= 0)) {
 		snprintf(err, errlen, "VTP_JOB_TIMEOUT: invalid value '%.80s' (expected seconds "
@@ -416,7 +435,7 @@ static void sweep_all_leftovers(vtp_jobs *j)
 
 /* ---- one job ------------------------------------------------------------------------- */
 
-static void run_job(vtp_jobs *j, const vtp_job *job)
+static void run_job(vtp_jobs *j, const vtp_job *job, double cost)
 {
 	char attempt_env[48], error[700];
 	const char *exe = "/proc/self/exe";
@@ -470,8 +489,9 @@ static void run_job(vtp_jobs *j, const vtp_job *job)
 
 	/* what a killed earlier attempt left behind goes before this one writes */
 	remove_leftovers(j, &rec);
-	VTP_INFO("recording %s: composing (attempt %d of %d, timeout %.1f s)", rec.id,
-		 job->attempts, VTP_JOBS_MAX_ATTEMPTS, timeout_s);
+	VTP_INFO("recording %s: composing (attempt %d of %d, timeout %.1f s, cost %.2f of "
+		 "capacity %.2f)", rec.id, job->attempts, VTP_JOBS_MAX_ATTEMPTS, timeout_s, cost,
+		 j->capacity);
 	atomic_fetch_add(&running_now, 1);
 	counted = true;
 	vtp__child_run(exe, argv, env, timeout_s, &j->stopping, &cr);
@@ -497,8 +517,9 @@ static void run_job(vtp_jobs *j, const vtp_job *job)
 		if (rc)
 			VTP_ERROR("job %s: cannot put it back in the queue: %s (the next start does)",
 				  job->id, vtp_strerror(rc));
-		VTP_WARN("recording %s: composer stopped by the shutdown; the job is queued again",
-			 rec.id);
+		VTP_WARN("recording %s: composer stopped by the shutdown%s; the job is queued "
+			 "again for this node's next start or another node", rec.id,
+			 atomic_load(&j->draining) ? " (the drain time was over)" : "");
 		goto out;
 	}
 	if (cr.end == VTP__CHILD_EXITED && cr.code == VTP_COMPOSE_EXIT_DONE) {
@@ -577,6 +598,120 @@ static void idle(vtp_jobs *j, uint64_t seen)
 	pthread_mutex_unlock(&j->mu);
 }
 
+/* ---- capacity: which job, if any, this node claims -------------------------------------- */
+
+typedef struct candidates {
+	int n;
+	int64_t now;
+	char id[CLAIM_CANDIDATES][VTP_UUID_BUFLEN];
+	char recording_id[CLAIM_CANDIDATES][VTP_UUID_BUFLEN];
+	double cost[CLAIM_CANDIDATES];
+	double waited_s[CLAIM_CANDIDATES];
+} candidates;
+
+static int collect_candidate(void *ctx, const vtp_job_candidate *c)
+{
+	candidates *cs = ctx;
+	int i = cs->n;
+
+	if (i >= CLAIM_CANDIDATES)
+		return 0;
+	memcpy(cs->id[i], c->id, VTP_UUID_BUFLEN);
+	memcpy(cs->recording_id[i], c->recording_id, VTP_UUID_BUFLEN);
+	cs->cost[i] = vtp__job_cost(c->layout, c->width, c->height, c->fps, c->tracks);
+	cs->waited_s[i] = c->run_after && cs->now > c->run_after
+				  ? (double)(cs->now - c->run_after) / 1000.0 : 0;
+	cs->n++;
+	return 0;
+}
+
+static void drop_candidate(candidates *cs, int i)
+{
+	cs->n--;
+	memmove(cs->id[i], cs->id[i + 1], (size_t)(cs->n - i) * VTP_UUID_BUFLEN);
+	memmove(cs->recording_id[i], cs->recording_id[i + 1], (size_t)(cs->n - i) * VTP_UUID_BUFLEN);
+	memmove(&cs->cost[i], &cs->cost[i + 1], (size_t)(cs->n - i) * sizeof(double));
+	memmove(&cs->waited_s[i], &cs->waited_s[i + 1], (size_t)(cs->n - i) * sizeof(double));
+}
+
+static void publish_load(vtp_jobs *j)
+{
+	atomic_store(&running_cost_milli, (long long)(j->running_cost * 1000.0 + 0.5));
+}
+
+/* Claims the oldest queued job that fits beside what runs (capacity.c
+ * decides). One claim at a time per node, so that two of its workers never
+ * both count on the same room. VTP_ENOTFOUND: nothing that fits. */
+static int claim_fitting(vtp_jobs *j, vtp_job *job, double *cost)
+{
+	candidates *cs = vtp_calloc(1, sizeof(*cs));
+	int rc;
+
+	pthread_mutex_lock(&j->cap_mu);
+	if (atomic_load(&j->draining) || atomic_load(&j->stopping)) {
+		rc = VTP_ENOTFOUND;
+		goto out;
+	}
+	cs->now = vtp_now_ms();
+	rc = vtp_store_job_candidates(j->store, cs->now, CLAIM_CANDIDATES, collect_candidate, cs);
+	if (rc)
+		goto out;
+	rc = VTP_ENOTFOUND;
+	while (cs->n > 0) {
+		int i = vtp__job_pick(cs->cost, cs->waited_s, cs->n, j->capacity, j->running_cost,
+				      j->running, j->settings.max_wait);
+
+		if (i < 0) {
+			/* the oldest that does not fit has waited long enough: say so
+			 * once per job, and leave the room to it */
+			for (int k = 0; k < cs->n; k++) {
+				if (vtp__job_fits(j->capacity, j->running_cost, j->running, cs->cost[k]) ||
+				    cs->waited_s[k] < j->settings.max_wait)
+					continue;
+				if (strcmp(j->held_job, cs->id[k]) != 0) {
+					memcpy(j->held_job, cs->id[k], VTP_UUID_BUFLEN);
+					VTP_INFO("recording %s: its job (cost %.2f) has waited %.0f s and does "
+						 "not fit beside the %.2f running (capacity %.2f): no new jobs "
+						 "until it fits", cs->recording_id[k], cs->cost[k],
+						 cs->waited_s[k], j->running_cost, j->capacity);
+				}
+				break;
+			}
+			break;
+		}
+		rc = vtp_store_job_claim_id(j->store, cs->id[i], j->claimer, cs->now, job);
+		if (rc == 0) {
+			*cost = cs->cost[i];
+			j->running_cost += *cost;
+			j->running++;
+			publish_load(j);
+			break;
+		}
+		if (rc != VTP_ECONFLICT)
+			break;
+		/* another claimer was first: weigh the rest */
+		drop_candidate(cs, i);
+		rc = VTP_ENOTFOUND;
+	}
+out:
+	pthread_mutex_unlock(&j->cap_mu);
+	vtp_free(cs);
+	return rc;
+}
+
+static void unclaim(vtp_jobs *j, double cost)
+{
+	pthread_mutex_lock(&j->cap_mu);
+	j->running--;
+	j->running_cost -= cost;
+	if (j->running <= 0 || j->running_cost < 0) /* no drift from float sums */
+		j->running_cost = 0;
+	publish_load(j);
+	pthread_mutex_unlock(&j->cap_mu);
+	/* room was freed: idle workers look again now, not at their next poll */
+	vtp_jobs_wake(j);
+}
+
 static void *worker_main(void *arg)
 {
 	vtp_jobs *j = arg;
@@ -586,6 +721,7 @@ static void *worker_main(void *arg)
 	while (!atomic_load(&j->stopping)) {
 		int64_t now = vtp_mono_us();
 		uint64_t seen;
+		double cost = 0;
 		vtp_job job;
 		int rc;
 
@@ -596,10 +732,15 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&j->mu);
 		seen = j->wake_seq;
 		pthread_mutex_unlock(&j->mu);
-		rc = vtp_store_job_claim(j->store, j->claimer, vtp_now_ms(), &job);
+		if (atomic_load(&j->draining)) {
+			idle(j, seen);
+			continue;
+		}
+		rc = claim_fitting(j, &job, &cost);
 		if (rc == 0) {
 			atomic_fetch_add(&claimed_total, 1);
-			run_job(j, &job);
+			run_job(j, &job, cost);
+			unclaim(j, cost);
 			continue;
 		}
 		if (rc != VTP_ENOTFOUND &&
@@ -655,6 +796,12 @@ vtp_jobs *vtp_jobs_start(const vtp_jobs_config *c, char *err, size_t errlen)
 	if (j->settings.poll_interval <= 0)
 		j->settings.poll_interval = 1;
 	j->env = vtp__env_build(c->config, NULL, 0);
+	j->capacity = c->capacity > 0 ? c->capacity : 1;
+	atomic_store(&capacity_milli,
+		     c->workers > 0 ? (long long)(j->capacity * 1000.0 + 0.5) : 0);
+	atomic_store(&running_cost_milli, 0);
+	atomic_store(&draining_now, false);
+	pthread_mutex_init(&j->cap_mu, NULL);
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -683,17 +830,51 @@ vtp_jobs *vtp_jobs_start(const vtp_jobs_config *c, char *err, size_t errlen)
 	return j;
 }
 
+void vtp_jobs_drain(vtp_jobs *j)
+{
+	if (!j || atomic_exchange(&j->draining, true))
+		return;
+	atomic_store(&draining_now, true);
+	vtp_jobs_wake(j);
+	VTP_INFO("draining: no new jobs; %d running job(s) may finish", vtp_jobs_running(j));
+}
+
+int vtp_jobs_running(vtp_jobs *j)
+{
+	int n;
+
+	if (!j)
+		return 0;
+	pthread_mutex_lock(&j->cap_mu);
+	n = j->running;
+	pthread_mutex_unlock(&j->cap_mu);
+	return n;
+}
+
+bool vtp_jobs_draining(void)
+{
+	return atomic_load(&draining_now);
+}
+
 void vtp_jobs_stop(vtp_jobs *j)
 {
+	int running;
+
 	if (!j)
 		return;
+	running = vtp_jobs_running(j);
+	if (running)
+		VTP_WARN("stopping with %d job(s) running: their composers are killed and the jobs "
+			 "handed back to the queue", running);
 	atomic_store(&j->stopping, true);
 	vtp_jobs_wake(j);
 	for (int i = 0; i < j->nworkers; i++)
 		pthread_join(j->threads[i], NULL);
 	atomic_store(&workers_now, 0);
+	atomic_store(&running_cost_milli, 0);
 	pthread_cond_destroy(&j->cv);
 	pthread_mutex_destroy(&j->mu);
+	pthread_mutex_destroy(&j->cap_mu);
 	vtp__env_free(j->env);
 	vtp_free(j->threads);
 	vtp_free(j->claimer);
@@ -726,4 +907,23 @@ void vtp_jobs_metrics(vtp_buf *out)
 			atomic_load(&claimed_total), atomic_load(&succeeded_total),
 			atomic_load(&retried_total), atomic_load(&failed_total),
 			atomic_load(&running_now), atomic_load(&workers_now));
+	{
+		long long cap = atomic_load(&capacity_milli), cost = atomic_load(&running_cost_milli);
+
+		vtp_buf_appendf(out,
+				"# HELP vtp_worker_capacity Core-equivalents of jobs this process may run at once (VTP_WORKER_CAPACITY; 0 without workers).\n"
+				"# TYPE vtp_worker_capacity gauge\n"
+				"vtp_worker_capacity %.3f\n"
+				"# HELP vtp_jobs_running_cost Summed cost, in core-equivalents, of the jobs running now.\n"
+				"# TYPE vtp_jobs_running_cost gauge\n"
+				"vtp_jobs_running_cost %.3f\n"
+				"# HELP vtp_load_ratio Running cost over capacity (above 1 when a job bigger than the capacity runs alone).\n"
+				"# TYPE vtp_load_ratio gauge\n"
+				"vtp_load_ratio %.3f\n"
+				"# HELP vtp_draining 1 while the node drains (SIGTERM): it claims no new jobs.\n"
+				"# TYPE vtp_draining gauge\n"
+				"vtp_draining %d\n",
+				(double)cap / 1000.0, (double)cost / 1000.0,
+				cap > 0 ? (double)cost / (double)cap : 0.0, atomic_load(&draining_now) ? 1 : 0);
+	}
 }

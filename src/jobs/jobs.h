@@ -12,8 +12,19 @@
  *      "composer crashed (SIGSEGV) on 3 attempts: <its last stderr line>".
  * Idle workers sleep until a stop on this node queues a job (the wake hook)
  * or the next look at the queue (every second: other nodes queue too).
- * Stopping kills the running children and puts their jobs back in the queue
- * with the attempt given back (a shutdown is not the composer's fault).
+ * Capacity: each job has a cost in core-equivalents (capacity.c: from the
+ * output size and fps, and the cameras its layout decodes; audio-only and
+ * the single-camera fast path nearly free). A worker claims the oldest
+ * runnable job whose cost fits in what the node's capacity
+ * (VTP_WORKER_CAPACITY) leaves beside the jobs it runs; a job bigger than
+ * the whole capacity runs alone on an idle node. A later, lighter job may
+ * pass one that does not fit, until that one has waited VTP_JOB_MAX_WAIT
+ * (default 60 s): then the node claims nothing until it fits. VTP_WORKERS
+ * still bounds how many run at once, whatever they cost.
+ * Draining (SIGTERM): no more claims, the running jobs may finish for the
+ * drain time the caller gives them (VTP_DRAIN_SECONDS), then stopping
+ * kills the children left and puts their jobs back in the queue with the
+ * attempt given back (a shutdown is not the composer's fault).
  * Before each attempt, and for finished recordings when the workers start,
  * the temporary outputs of composers that no longer run (<name>.tmp-<pid>)
  * are removed from the recording's local folder.
@@ -28,6 +39,7 @@
 #ifndef VTP_JOBS_H
 #define VTP_JOBS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/buf.h"
@@ -52,6 +64,9 @@ typedef struct vtp_jobs_settings {
 	double backoff[VTP_JOBS_BACKOFF_MAX]; /* seconds before retry 1, 2, ... */
 	int nbackoff;
 	double poll_interval;     /* seconds between looks at the queue */
+	/* seconds a runnable job that does not fit may be passed over by
+	 * lighter ones (VTP_JOB_MAX_WAIT) */
+	double max_wait;
 } vtp_jobs_settings;
 
 /* Defaults, then the VTP_JOB_* variables. VTP_EINVAL with one line naming
@@ -69,6 +84,7 @@ typedef struct vtp_jobs_config {
 	 * own jobs. Copied. */
 	const char *claimer;
 	int workers;                 /* threads; 0: none (recovery only) */
+	double capacity;             /* core-equivalents at once; <= 0: 1 */
 	const vtp_config *config;    /* for the child's environment; read at start */
 	vtp_jobs_settings settings;
 } vtp_jobs_config;
@@ -82,12 +98,20 @@ vtp_jobs *vtp_jobs_start(const vtp_jobs_config *c, char *err, size_t errlen);
 /* Wakes idle workers (a job was queued). ctx is the vtp_jobs; the shape
  * fits vtp_recordings_set_job_hook. */
 void vtp_jobs_wake(void *ctx);
+/* Stops claiming for good (SIGTERM): the running jobs go on; /healthz
+ * reports the node draining from now on. NULL-safe. */
+void vtp_jobs_drain(vtp_jobs *j);
+/* Jobs claimed by this node's workers and not yet settled. 0 for NULL. */
+int vtp_jobs_running(vtp_jobs *j);
+/* Whether this process drains (vtp_jobs_drain was called). */
+bool vtp_jobs_draining(void);
 /* Stops claiming, kills running children (SIGKILL), puts their jobs back
  * in the queue, joins the threads, frees. NULL-safe. */
 void vtp_jobs_stop(vtp_jobs *j);
 
 /* Prometheus text: jobs claimed/succeeded/retried/failed since the process
- * started, and the ones running now. */
+ * started, the ones running now, the capacity, their cost and the load
+ * ratio (cost / capacity), and whether the node drains. */
 void vtp_jobs_metrics(vtp_buf *out);
 
 #endif

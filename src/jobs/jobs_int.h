@@ -1,6 +1,6 @@
 /* Private header of src/jobs (never included from outside the module): one
- * child process run to its end under a deadline (child.c), and the child's
- * environment (env.c). */
+ * child process run to its end under a deadline (child.c), the child's
+ * environment (env.c), and a job's cost and fit (capacity.c). */
 #ifndef VTP_JOBS_INT_H
 #define VTP_JOBS_INT_H
 
@@ -40,5 +40,23 @@ void vtp__child_run(const char *exe, char *const argv[], char *const envp[],
  * NULL-terminated; free with vtp__env_free. */
 char **vtp__env_build(const vtp_config *cfg, const char *const *extra, int nextra);
 void vtp__env_free(char **env);
+
+/* A job's cost in core-equivalents (README "Processing jobs"): 1.0 is
+ * encoding a 1280x720 output at 30 fps; each camera the layout decodes
+ * adds a quarter of the encode (grid and auto: all, speaker, presentation
+ * and screen: at most 2); scaled by the output's pixels per second. No
+ * video: 0.2; one video track (the fast path copies it): 0.3. Tracks
+ * unknown (NULL or unreadable JSON): two cameras assumed. At most 64. */
+double vtp__job_cost(const char *layout, int width, int height, int fps, const char *tracks_json);
+/* Whether a job of cost fits beside what runs: always on an idle node
+ * (running == 0), else when running_cost + cost <= capacity. */
+bool vtp__job_fits(double capacity, double running_cost, int running, double cost);
+/* Which of n queued jobs (oldest first, with their costs and the seconds
+ * each has been runnable) to claim: the first that fits, passing over
+ * those that do not (no head-of-line blocking) unless one of them has
+ * waited max_wait_s or more, which stops the walk so that what runs drains
+ * until it fits (no starvation). -1: none. */
+int vtp__job_pick(const double *cost, const double *waited_s, int n, double capacity,
+		  double running_cost, int running, double max_wait_s);
 
 #endif

@@ -1828,6 +1828,76 @@ int vtp_store_job_claim(vtp_store *s, const char *node_id, int64_t now, vtp_job 
 	return oc.found ? 0 : VTP_ENOTFOUND;
 }
 
+typedef struct candidates_ctx {
+	int (*fn)(void *ctx, const vtp_job_candidate *c);
+	void *ctx;
+} candidates_ctx;
+
+static int read_candidate(void *ctx, const vtp__row *row)
+{
+	candidates_ctx *cc = ctx;
+	vtp_job_candidate c;
+
+	memset(&c, 0, sizeof(c));
+	col_id(row, 0, c.id);
+	col_id(row, 1, c.recording_id);
+	c.run_after = col_time(row, 2);
+	c.width = (int)col_int(row, 3);
+	c.height = (int)col_int(row, 4);
+	c.fps = (int)col_int(row, 5);
+	c.layout = col_text(row, 6);
+	c.tracks = col_text(row, 7);
+	return cc->fn(cc->ctx, &c);
+}
+
+int vtp_store_job_candidates(vtp_store *s, int64_t now, int limit,
+			     int (*fn)(void *ctx, const vtp_job_candidate *c), void *ctx)
+{
+	char t[VTP_TIME_BUFLEN];
+	candidates_ctx cc = {fn, ctx};
+	vtp__param p[2];
+
+	p[0] = p_time(now ? now : vtp_now_ms(), t);
+	p[1] = p_int(limit > 0 ? limit : 1);
+	/* no lock: a read to weigh them; the claim itself is guarded */
+	return query(s,
+		     "SELECT j.id, j.recording_id, j.run_after, r.resolution_width,"
+		     " r.resolution_height, r.fps, r.layout, r.tracks"
+		     " FROM jobs j JOIN recordings r ON r.id = j.recording_id"
+		     " WHERE j.state = 'queued' AND j.run_after <= ?"
+		     " ORDER BY j.run_after, j.id LIMIT ?",
+		     p, 2, read_candidate, &cc, NULL);
+}
+
+int vtp_store_job_claim_id(vtp_store *s, const char *job_id, const char *node_id, int64_t now,
+			   vtp_job *out)
+{
+	char jid[VTP_UUID_BUFLEN], t[VTP_TIME_BUFLEN];
+	one_ctx oc = {0};
+	vtp__param p[4];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!norm_id(job_id, jid))
+		return VTP_ENOTFOUND;
+	oc.out = out;
+	p[0] = p_text(node_id);
+	p[1] = p_time(now ? now : vtp_now_ms(), t);
+	p[2] = p_text(t);
+	p[3] = p_text(jid);
+	/* the state guard makes it atomic: of two claimers, the second updates
+	 * no row (PostgreSQL re-checks the WHERE after the first commits) */
+	rc = query(s,
+		   "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
+		   " claimed_by = ?, claimed_at = ?, updated_at = ?"
+		   " WHERE id = ? AND state = 'queued'"
+		   " RETURNING id, recording_id, attempts",
+		   p, 4, read_job, &oc, NULL);
+	if (rc)
+		return rc;
+	return oc.found ? 0 : VTP_ECONFLICT;
+}
+
 /* A running job back to the queue; give_back: its attempt does not count
  * (a shutdown cut it). */
 static int job_requeue(vtp_store *s, const char *job_id, int64_t run_after, const char *error,

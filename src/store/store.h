@@ -211,6 +211,26 @@ int vtp_store_job_enqueue(vtp_store *s, const char *recording_id, int64_t run_af
  * attempts + 1. Atomic against other claimers, other nodes included
  * (FOR UPDATE SKIP LOCKED on PostgreSQL). VTP_ENOTFOUND when none. */
 int vtp_store_job_claim(vtp_store *s, const char *node_id, int64_t now, vtp_job *out);
+/* What a claimer weighs before it claims (src/jobs "Capacity"): a runnable
+ * queued job with what its recording's composer will decode and encode.
+ * The strings are the row's, valid during the callback only. */
+typedef struct vtp_job_candidate {
+	char id[VTP_UUID_BUFLEN];
+	char recording_id[VTP_UUID_BUFLEN];
+	int64_t run_after;   /* ms: runnable since */
+	int width, height, fps;
+	const char *layout;  /* NULL: auto */
+	const char *tracks;  /* the recording's tracks JSON, NULL when unknown */
+} vtp_job_candidate;
+
+/* The first `limit` runnable queued jobs, oldest first (the order of
+ * vtp_store_job_claim). fn returning non-zero stops the walk (returned). */
+int vtp_store_job_candidates(vtp_store *s, int64_t now, int limit,
+			     int (*fn)(void *ctx, const vtp_job_candidate *c), void *ctx);
+/* Claims that job for node_id like vtp_store_job_claim; VTP_ECONFLICT when
+ * it is no longer queued (another claimer was first). */
+int vtp_store_job_claim_id(vtp_store *s, const char *job_id, const char *node_id, int64_t now,
+			   vtp_job *out);
 /* running -> queued again, runnable from run_after, with the error seen. */
 int vtp_store_job_retry(vtp_store *s, const char *job_id, int64_t run_after,
 			const char *error);

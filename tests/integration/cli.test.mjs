@@ -62,6 +62,12 @@ const badConfigs = [
   { env: { VTP_RETENTION_DAYS: 'soon' }, names: ['VTP_RETENTION_DAYS'] },
   { env: { VTP_SEGMENT_SECONDS: '0' }, names: ['VTP_SEGMENT_SECONDS'] },
   { env: { VTP_SEGMENT_SECONDS: '5s' }, names: ['VTP_SEGMENT_SECONDS'] },
+  { env: { VTP_WORKER_CAPACITY: '0' }, names: ['VTP_WORKER_CAPACITY'] },
+  { env: { VTP_WORKER_CAPACITY: '-2' }, names: ['VTP_WORKER_CAPACITY'] },
+  { env: { VTP_WORKER_CAPACITY: 'lots' }, names: ['VTP_WORKER_CAPACITY'] },
+  { env: { VTP_WORKER_CAPACITY: '1.2345' }, names: ['VTP_WORKER_CAPACITY'] },
+  { env: { VTP_WORKER_CAPACITY: '1e3' }, names: ['VTP_WORKER_CAPACITY'] },
+  { env: { VTP_DRAIN_SECONDS: 'soon' }, names: ['VTP_DRAIN_SECONDS'] },
 ];
 
 for (const bc of badConfigs) {

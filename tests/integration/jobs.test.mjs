@@ -610,6 +610,165 @@ test('`worker` processes the jobs a `serve` with VTP_WORKERS=0 queued on the sam
   }
 });
 
+// ---- capacity and draining -----------------------------------------------------------------
+
+/** The capacity gauges of /metrics: {capacity, cost, ratio, draining}. */
+async function load(srv) {
+  const text = await fetch(`${srv.url}/metrics`).then((r) => r.text());
+  const get = (name) => {
+    const m = text.match(new RegExp(`^${name} ([0-9.]+)$`, 'm'));
+    assert.ok(m, `${name} missing from /metrics`);
+    return Number(m[1]);
+  };
+  assert.match(text, /^# TYPE vtp_load_ratio gauge$/m);
+  return { capacity: get('vtp_worker_capacity'), cost: get('vtp_jobs_running_cost'),
+    ratio: get('vtp_load_ratio'), draining: get('vtp_draining') };
+}
+
+/** Waits until the gauges satisfy ok(g); returns them. */
+async function waitLoad(srv, ok, what, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const g = await load(srv);
+    if (ok(g)) return g;
+    if (Date.now() > deadline) assert.fail(`${what}: /metrics still ${JSON.stringify(g)} after ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+/** A recording with one audio track captured through the real ingest (so the
+ * store knows its tracks: an audio-only job, the lightest), still recording. */
+async function audioOnly(srv, token) {
+  const rec = await start(srv, token);
+  const res = await srv.api('POST', `/api/v1/recordings/${rec.id}/tracks`, { token, body: { peerId: 'c', fullName: 'Cy', kind: 'audio', codec: 'opus', payloadType: 111 } });
+  assert.equal(res.status, 201, show(res));
+  const relay = await new Relay(res.json.port).start();
+  try {
+    const x = await run('ffmpeg', ffmpegArgs({ audioPort: relay.port, seconds: 2 }));
+    assert.equal(x.code, 0, x.stderr);
+    await sleep(400);
+  } finally {
+    relay.close();
+  }
+  return rec;
+}
+
+/** Resolves with {code, signal} when the process exits by itself. */
+function exitOf(proc, what, timeoutMs = 60000) {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve({ code: proc.exitCode, signal: proc.signalCode });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: still running after ${timeoutMs} ms`)), timeoutMs);
+    proc.once('exit', (code, signal) => { clearTimeout(timer); resolve({ code, signal }); });
+  });
+}
+
+test('capacity: a second heavy composite waits while a light audio-only job runs beside the first; vtp_load_ratio follows', async () => {
+  // 2 workers, capacity 2: a 2-camera 720p30 composite costs 1.5, audio only 0.2
+  const srv = await startServer({ env: { VTP_WORKERS: 2, VTP_WORKER_CAPACITY: 2 } });
+  const { o } = await makeUsers(srv, { o: 'instructor' });
+  const idle = await load(srv);
+  assert.deepEqual(idle, { capacity: 2, cost: 0, ratio: 0, draining: 0 });
+  const light = await audioOnly(srv, o.token);
+
+  const h1 = await start(srv, o.token);
+  putMedia(srv, h1);
+  await stop(srv, o.token, h1.id);
+  const c1 = await waitComposer(srv.proc.pid);
+  assert.deepEqual(c1.cmd.slice(1, 4), ['compose', '--recording', h1.id]);
+  process.kill(c1.pid, 'SIGSTOP'); // the first heavy job holds its share
+  let h2;
+  try {
+    const busy = await waitLoad(srv, (g) => g.ratio > 0, 'a heavy job running');
+    assert.equal(busy.cost, 1.5);
+    assert.equal(busy.ratio, 0.75);
+
+    // the second heavy one is queued first, but does not fit beside the first
+    h2 = await start(srv, o.token);
+    putMedia(srv, h2);
+    await stop(srv, o.token, h2.id);
+    await sleep(2500); // the free worker has looked at the queue (every second, and woken by the stop)
+    assert.deepEqual(composers(srv.proc.pid).map((c) => c.pid), [c1.pid], 'a second composer started beside the heavy one');
+    assert.equal((await getRec(srv, o.token, h2.id)).status, 'stopped');
+
+    // the light one, queued after it, passes it and runs beside the heavy one
+    await stop(srv, o.token, light.id);
+    const l = await waitStatus(srv, o.token, light.id, ['done', 'failed']);
+    assert.equal(l.status, 'done', JSON.stringify(l));
+    assert.ok(alive(c1.pid), 'the heavy composer is still there');
+    assert.equal((await getRec(srv, o.token, h2.id)).status, 'stopped', 'the second heavy one still waits');
+    assert.match(srv.stderr(), new RegExp(`recording ${light.id}: composing \\(attempt 1 of 3, timeout [0-9.]+ s, cost 0\\.20 of capacity 2\\.00\\)`));
+  } finally {
+    process.kill(c1.pid, 'SIGCONT');
+  }
+  // the first ends, then the second runs: both done
+  const r1 = await waitStatus(srv, o.token, h1.id, ['done', 'failed']);
+  assertComposed(srv, h1, r1);
+  const r2 = await waitStatus(srv, o.token, h2.id, ['done', 'failed']);
+  assertComposed(srv, h2, r2);
+  const m = await settled(srv);
+  assert.equal(m.succeeded, 3);
+  assert.deepEqual(await waitLoad(srv, (g) => g.cost === 0, 'every job ended'), { capacity: 2, cost: 0, ratio: 0, draining: 0 });
+});
+
+test('draining (SIGTERM): /healthz 503 "draining", no new claims, the running job finishes; one still running at the drain time is handed back and composed after the restart', async () => {
+  const srv = await startServer({ env: { VTP_DRAIN_SECONDS: 120 } });
+  const { o } = await makeUsers(srv, { o: 'instructor' });
+  assert.equal((await srv.api('GET', '/healthz')).status, 200);
+  const a = await start(srv, o.token);
+  putMedia(srv, a);
+  await stop(srv, o.token, a.id);
+  const ca = await waitComposer(srv.proc.pid);
+  process.kill(ca.pid, 'SIGSTOP'); // still busy when the node is told to stop
+  const b = await start(srv, o.token);
+  putMedia(srv, b);
+  await stop(srv, o.token, b.id); // queued behind it (one worker)
+
+  const proc = srv.proc;
+  const exited = exitOf(proc, 'the draining server', 120000);
+  proc.kill('SIGTERM');
+  try {
+    const deadline = Date.now() + 20000;
+    let h;
+    for (;;) {
+      h = await srv.api('GET', '/healthz');
+      if (h.status === 503 || Date.now() > deadline) break;
+      await sleep(50);
+    }
+    assert.equal(h.status, 503, show(h));
+    assert.equal(h.json.status, 'draining', show(h));
+    assert.equal((await load(srv)).draining, 1);
+    // the API still answers while draining
+    assert.equal((await getRec(srv, o.token, a.id)).id, a.id);
+  } finally {
+    process.kill(ca.pid, 'SIGCONT');
+  }
+  // the node exits once its job is settled (so it is read after the restart)
+  const st = await exited;
+  assert.equal(st.code, 0, srv.stderr().slice(-2000));
+  assert.match(srv.stderr(), /draining: every running job finished/);
+
+  // the queued one was not claimed by the draining node; the next start composes it
+  await srv.restart({ VTP_DRAIN_SECONDS: 1 });
+  assertComposed(srv, a, await getRec(srv, o.token, a.id));
+  const cb = await waitComposer(srv.proc.pid);
+  assert.deepEqual(cb.cmd.slice(1, 4), ['compose', '--recording', b.id]);
+  process.kill(cb.pid, 'SIGSTOP'); // will not finish within the 1 s drain
+  const st2 = await srv.stop(30000);
+  assert.equal(st2.escalated, false, 'server did not stop after its drain time');
+  assert.equal(st2.code, 0, srv.stderr().slice(-2000));
+  await waitGone(cb.pid, 'the composer of a drained server');
+  assert.match(srv.stderr(), /draining: 1 job\(s\) still running after 1 s: handing them back/);
+  assert.match(srv.stderr(), new RegExp(`recording ${b.id}: composer stopped by the shutdown \\(the drain time was over\\); the job is queued again`));
+
+  // handed back: composed after the restart, the cut attempt given back
+  await srv.restart({ VTP_DRAIN_SECONDS: 0 });
+  const rb = await waitStatus(srv, o.token, b.id, ['done', 'failed']);
+  assertComposed(srv, b, rb);
+  const hb = await history(srv, o.token, b.id);
+  assert.deepEqual(types(hb).slice(-2), ['processing', 'done']);
+  assert.equal(hb.at(-2).detail.attempt, 1, 'the handed-back attempt was given back');
+});
+
 // ---- compose on the command line ------------------------------------------------------------
 
 test('compose --tracks: every flag validated (exit 2, one line), no media exit 3, a folder composed', async () => {

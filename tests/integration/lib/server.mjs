@@ -111,7 +111,10 @@ export class Context {
 
   /** Environment for any `vtp-recorder` process of this context. */
   env(extra = {}) {
-    const env = { ...baseEnv(), VTP_DATA_DIR: this.dataDir, VTP_LOG_FORMAT: 'json' };
+    // VTP_DRAIN_SECONDS=0: a SIGTERM hands running jobs back at once, as
+    // before draining existed (suites that kill servers mid-compose expect a
+    // quick stop); the drain tests set their own.
+    const env = { ...baseEnv(), VTP_DATA_DIR: this.dataDir, VTP_LOG_FORMAT: 'json', VTP_DRAIN_SECONDS: '0' };
     if (this.dbUrl) env.VTP_DATABASE_URL = this.dbUrl;
     for (const [k, v] of Object.entries(extra)) {
       if (v === undefined || v === null) delete env[k];

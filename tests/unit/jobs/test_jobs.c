@@ -26,6 +26,7 @@ static void clear_knobs(void)
 	unsetenv("VTP_JOB_TIMEOUT");
 	unsetenv("VTP_JOB_TIMEOUT_FACTOR");
 	unsetenv("VTP_JOB_BACKOFF");
+	unsetenv("VTP_JOB_MAX_WAIT");
 }
 
 static void test_settings_defaults(void **state)
@@ -40,6 +41,7 @@ static void test_settings_defaults(void **state)
 	assert_int_equal(s.nbackoff, 2);
 	assert_true(s.backoff[0] == 10 && s.backoff[1] == 40);
 	assert_true(s.poll_interval == 1);
+	assert_true(s.max_wait == 60);
 }
 
 static void test_settings_table(void **state)
@@ -60,6 +62,10 @@ static void test_settings_table(void **state)
 		{"VTP_JOB_TIMEOUT_FACTOR", "2.5", true},
 		{"VTP_JOB_TIMEOUT_FACTOR", "1001", false},
 		{"VTP_JOB_TIMEOUT_FACTOR", "x", false},
+		{"VTP_JOB_MAX_WAIT", "0", true},
+		{"VTP_JOB_MAX_WAIT", "2.5", true},
+		{"VTP_JOB_MAX_WAIT", "-1", false},
+		{"VTP_JOB_MAX_WAIT", "soon", false},
 		{"VTP_JOB_BACKOFF", "0", true},
 		{"VTP_JOB_BACKOFF", "0.2,0.2", true},
 		{"VTP_JOB_BACKOFF", "1,2,3,4,5,6,7,8", true},

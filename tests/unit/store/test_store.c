@@ -1366,6 +1366,83 @@ static void *claim_all(void *arg)
 	return NULL;
 }
 
+typedef struct seen_candidates {
+	int n;
+	char id[4][VTP_UUID_BUFLEN];
+	int width[4], fps[4];
+	bool has_layout[4];
+} seen_candidates;
+
+static int see_candidate(void *ctx, const vtp_job_candidate *c)
+{
+	seen_candidates *sc = ctx;
+
+	if (sc->n < 4) {
+		memcpy(sc->id[sc->n], c->id, VTP_UUID_BUFLEN);
+		sc->width[sc->n] = c->width;
+		sc->fps[sc->n] = c->fps;
+		sc->has_layout[sc->n] = c->layout != NULL;
+	}
+	sc->n++;
+	return 0;
+}
+
+/* What a claimer weighs (src/jobs "Capacity"): the runnable queued jobs,
+ * oldest first, with their recording's output settings; and a claim of one
+ * of them by id, which a second claimer loses. */
+static void test_job_candidates(void **state)
+{
+	fixture *fx = *state;
+	char user[VTP_UUID_BUFLEN], room[64], rec[VTP_UUID_BUFLEN], rec2[VTP_UUID_BUFLEN];
+	seen_candidates sc;
+	vtp_job job, job2, got;
+
+	make_user(fx, "instructor", user);
+	unique(room, sizeof(room), "cand");
+	make_rec(fx, room, user, "stopped", T0, rec);
+	unique(room, sizeof(room), "cand");
+	make_rec(fx, room, user, "stopped", T0, rec2);
+	while (vtp_store_job_claim(fx->s, "drain", T0 + 100000, &got) == 0)
+		assert_int_equal(vtp_store_job_finish(fx->s, got.id, true, NULL), 0);
+
+	assert_int_equal(vtp_store_job_enqueue(fx->s, rec, T0 + 10, &job), 0);
+	assert_int_equal(vtp_store_job_enqueue(fx->s, rec2, T0 + 20, &job2), 0);
+	/* only runnable ones: the second is not yet */
+	memset(&sc, 0, sizeof(sc));
+	assert_int_equal(vtp_store_job_candidates(fx->s, T0 + 15, 8, see_candidate, &sc), 0);
+	assert_int_equal(sc.n, 1);
+	assert_string_equal(sc.id[0], job.id);
+	memset(&sc, 0, sizeof(sc));
+	assert_int_equal(vtp_store_job_candidates(fx->s, T0 + 30, 8, see_candidate, &sc), 0);
+	assert_int_equal(sc.n, 2);
+	assert_string_equal(sc.id[0], job.id);
+	assert_string_equal(sc.id[1], job2.id);
+	assert_int_equal(sc.width[0], 1280);
+	assert_int_equal(sc.fps[0], 30);
+	assert_true(sc.has_layout[0]);
+	/* the limit */
+	memset(&sc, 0, sizeof(sc));
+	assert_int_equal(vtp_store_job_candidates(fx->s, T0 + 30, 1, see_candidate, &sc), 0);
+	assert_int_equal(sc.n, 1);
+
+	/* the later one claimed by id; a second claimer of it loses */
+	assert_int_equal(vtp_store_job_claim_id(fx->s, job2.id, "node-a", T0 + 30, &got), 0);
+	assert_string_equal(got.id, job2.id);
+	assert_string_equal(got.recording_id, rec2);
+	assert_int_equal(got.attempts, 1);
+	assert_int_equal(vtp_store_job_claim_id(fx->s, job2.id, "node-b", T0 + 30, &got),
+			 VTP_ECONFLICT);
+	memset(&sc, 0, sizeof(sc));
+	assert_int_equal(vtp_store_job_candidates(fx->s, T0 + 30, 8, see_candidate, &sc), 0);
+	assert_int_equal(sc.n, 1);
+	assert_string_equal(sc.id[0], job.id);
+	assert_int_equal(vtp_store_job_claim_id(fx->s, "not-an-id", "node-a", T0, &got),
+			 VTP_ENOTFOUND);
+	assert_int_equal(vtp_store_job_claim_id(fx->s, job.id, "node-a", T0 + 30, &got), 0);
+	assert_int_equal(vtp_store_job_finish(fx->s, job.id, true, NULL), 0);
+	assert_int_equal(vtp_store_job_finish(fx->s, job2.id, true, NULL), 0);
+}
+
 static void test_jobs(void **state)
 {
 	fixture *fx = *state;
@@ -1784,6 +1861,7 @@ static int teardown_pg(void **state)
 		cmocka_unit_test(test_generation_shared),                     \
 		cmocka_unit_test(test_sqlite_other_processes),                \
 		cmocka_unit_test(test_jobs),                                  \
+		cmocka_unit_test(test_job_candidates),                        \
 		cmocka_unit_test(test_unqueued),                              \
 	}
 
