@@ -93,6 +93,18 @@ static json_t *health_check(vtp_req *r, int *status)
 		storage = disk_reason(rec, rbuf, sizeof(rbuf));
 	else if (st)
 		storage = "media storage does not answer";
+	/* closed segments that cannot reach storage: a loss in the making */
+	vtp_spool_state sp;
+	char spbuf[320];
+	const char *spool = "ok";
+
+	vtp_ingest_spool_state(cfg->ingest, &sp);
+	if (sp.stuck || (sp.failing && sp.pending > 0)) {
+		snprintf(spbuf, sizeof(spbuf), "%d track segment(s) wait for storage, the oldest "
+			 "for %lld s: %s", sp.pending, (long long)(sp.oldest_ms / 1000),
+			 sp.last_error[0] ? sp.last_error : "not committed yet");
+		spool = spbuf;
+	}
 	reason[0] = '\0';
 	if (strcmp(database, "ok") != 0)
 		snprintf(reason, sizeof(reason), "database %s", database);
@@ -102,6 +114,8 @@ static json_t *health_check(vtp_req *r, int *status)
 		snprintf(reason, sizeof(reason), "recordings disk %s", storage);
 	else if (st)
 		snprintf(reason, sizeof(reason), "%s", storage);
+	else if (sp.stuck)
+		snprintf(reason, sizeof(reason), "segment spool: %s", spool);
 	*status = reason[0] ? 503 : 200;
 	{
 		json_t *o = json_object();
@@ -110,6 +124,7 @@ static json_t *health_check(vtp_req *r, int *status)
 		json_object_set_new(o, "database", json_string(database));
 		json_object_set_new(o, "dataDisk", json_string(disk));
 		json_object_set_new(o, "storage", json_string(storage));
+		json_object_set_new(o, "spool", json_string(spool));
 		if (reason[0])
 			json_object_set_new(o, "reason", json_string(reason));
 		return o;

@@ -718,14 +718,15 @@ char *vtp__track_meta(const track *t)
 	return s;
 }
 
-/* A segment of a packet log is closed, synced and will never change. On
- * file:// storage it is already where it belongs; the S3 spool will queue
- * it for upload here (issue 18). Keeper thread. */
-static void segment_committed(void *ctx, const char *path, uint32_t segment, bool last)
+/* A segment of a packet log is closed, synced and will never change: the
+ * spool commits it to storage (spool.c). Keeper thread. */
+static void segment_closed(void *ctx, const char *path, uint32_t segment, bool last)
 {
-	(void)ctx;
-	VTP_DEBUG("packet log segment %u committed%s: %s", (unsigned)segment,
+	vtp_ingest *ing = ctx;
+
+	VTP_DEBUG("packet log segment %u closed%s: %s", (unsigned)segment,
 		  last ? " (the track's last)" : "", path);
+	vtp__spool_add(ing->spool, path, segment, last);
 }
 
 int vtp__track_open_log(vtp_ingest *ing, const vtp_recording *rec, track *t, char *path,
@@ -751,8 +752,16 @@ int vtp__track_open_log(vtp_ingest *ing, const vtp_recording *rec, track *t, cha
 	opts = (vtp_capw_opts){
 		.buffer_bytes = CAPTURE_BUFFER,
 		.segment_ns = (uint64_t)ing->cfg.segment_seconds * 1000000000ULL,
-		.on_segment = segment_committed,
+		.on_segment = segment_closed,
+		.ctx = ing,
 	};
+	/* the database knows the track before its first segment closes: a
+	 * job waits for it, and a restart finds it (spool.c) */
+	if (ing->spool &&
+	    (rc = vtp_store_track_register(vtp_recordings_store(ing->cfg.recordings), rec->id, t->id,
+					   ing->node_id[0] ? ing->node_id : "local")) != 0)
+		VTP_WARN("recording %s: track %s not registered for storage (%s); its segments "
+			 "register as they commit", rec->id, t->id, vtp_strerror(rc));
 	rc = vtp_capw_open_opts(path, meta, &opts, &t->cap, &err_no);
 	free(meta);
 	if (rc == 0)
@@ -1129,12 +1138,88 @@ static char *hook_live_tracks(void *ctx, const char *recording_id)
 	return stats;
 }
 
+/* Recordings stopped on another node: the stop there ended only that
+ * node's tracks. Each pass of the WHIP thread (every two seconds) looks
+ * up the recordings this node still has tracks of; one seen ended on two
+ * passes in a row (the stopping node ends its own at once) gets this
+ * node's tracks ended, their last segments committed and their final
+ * statistics merged into the recording. */
+#define STOPPED_MAX 64
+
+void vtp__end_stopped_elsewhere(vtp_ingest *ing)
+{
+	static char seen[STOPPED_MAX][VTP_UUID_BUFLEN]; /* the WHIP thread only */
+	char ids[STOPPED_MAX][VTP_UUID_BUFLEN], now_seen[STOPPED_MAX][VTP_UUID_BUFLEN];
+	int nids = 0, nseen = 0;
+	vtp_store *store = vtp_recordings_store(ing->cfg.recordings);
+
+	pthread_mutex_lock(&ing->reg_mu);
+	for (int pass = 0; pass < 2; pass++) {
+		for (track *t = pass ? ing->ended : ing->tracks; t; t = t->reg_next) {
+			bool dup = false;
+
+			for (int i = 0; i < nids && !dup; i++)
+				dup = strcmp(ids[i], t->recording_id) == 0;
+			if (!dup && nids < STOPPED_MAX)
+				memcpy(ids[nids++], t->recording_id, VTP_UUID_BUFLEN);
+		}
+	}
+	pthread_mutex_unlock(&ing->reg_mu);
+	for (int i = 0; i < nids; i++) {
+		vtp_recording rec;
+		bool ended, before = false;
+		char *stats;
+		int rc;
+
+		memset(&rec, 0, sizeof(rec));
+		rc = vtp_store_recording_get(store, ids[i], &rec);
+		ended = rc == VTP_ENOTFOUND || (rc == 0 && !vtp_recording_is_active(&rec));
+		vtp_recording_clear(&rec);
+		if (!ended)
+			continue;
+		for (int k = 0; k < STOPPED_MAX && !before; k++)
+			before = strcmp(seen[k], ids[i]) == 0;
+		if (!before) {
+			memcpy(now_seen[nseen++], ids[i], VTP_UUID_BUFLEN);
+			continue;
+		}
+		stats = hook_end_recording(ing, ids[i]);
+		VTP_INFO("recording %s ended on another node: this node's tracks of it ended",
+			 ids[i]);
+		if (stats && rc == 0 &&
+		    (rc = vtp_store_recording_merge_tracks(store, ids[i], stats)) != 0)
+			VTP_ERROR("recording %s: statistics of this node's tracks not saved: %s", ids[i],
+				  vtp_strerror(rc));
+		vtp_free(stats);
+	}
+	memset(seen, 0, sizeof(seen));
+	memcpy(seen, now_seen, (size_t)nseen * VTP_UUID_BUFLEN);
+}
+
 /* ---- metrics ----------------------------------------------------------------- */
 
 void vtp_ingest_metrics(vtp_ingest *ing, vtp_buf *out)
 {
 	track **ts;
 	int n;
+	vtp_spool_state sp;
+
+	vtp__spool_state(ing->spool, &sp);
+	vtp_buf_appendf(out,
+			"# HELP vtp_spool_pending Closed track segments waiting to be committed to "
+			"storage.\n# TYPE vtp_spool_pending gauge\nvtp_spool_pending %d\n"
+			"# HELP vtp_spool_oldest_seconds How long the oldest waiting segment has "
+			"waited.\n# TYPE vtp_spool_oldest_seconds gauge\n"
+			"vtp_spool_oldest_seconds %.3f\n"
+			"# HELP vtp_spool_committed_total Track segments committed to storage.\n"
+			"# TYPE vtp_spool_committed_total counter\nvtp_spool_committed_total %llu\n"
+			"# HELP vtp_spool_failures_total Failed attempts to commit a segment.\n"
+			"# TYPE vtp_spool_failures_total counter\nvtp_spool_failures_total %llu\n"
+			"# HELP vtp_spool_uploaded_bytes_total Segment bytes uploaded (s3 storage).\n"
+			"# TYPE vtp_spool_uploaded_bytes_total counter\n"
+			"vtp_spool_uploaded_bytes_total %llu\n",
+			sp.pending, (double)sp.oldest_ms / 1000.0, (unsigned long long)sp.committed,
+			(unsigned long long)sp.failures, (unsigned long long)sp.bytes);
 
 	vtp_buf_appendf(out,
 			"# HELP vtp_ingest_datagrams_total UDP datagrams received on media ports.\n"
@@ -1308,7 +1393,22 @@ int vtp_ingest_recover(vtp_ingest *ing, int *recovered)
 		vtp_buf_free(&b);
 	}
 	vtp_recording_free_array(arr, n);
+	/* this node's segments that never reached storage (of any recording:
+	 * another node may own it) are queued again */
+	if (ing->spool) {
+		int queued = 0;
+
+		rc = vtp__spool_recover(ing->spool, &queued);
+		if (rc)
+			VTP_ERROR("segment spool: cannot list what the last run left: %s",
+				  vtp_strerror(rc));
+	}
 	return 0;
+}
+
+void vtp_ingest_spool_state(vtp_ingest *ing, vtp_spool_state *out)
+{
+	vtp__spool_state(ing ? ing->spool : NULL, out);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------ */
@@ -1371,6 +1471,8 @@ vtp_ingest *vtp_ingest_start(const vtp_ingest_config *cfg, char *err, size_t err
 	pthread_mutex_init(&ing->whip_mu, NULL);
 	pthread_cond_init(&ing->whip_cv, NULL);
 	choose_bind_ip(ing);
+	if (cfg->storage)
+		ing->spool = vtp__spool_start(cfg->storage, cfg->recordings, ing->node_id);
 	ing->dtls = vtp_dtls_ctx_new(err, errlen);
 	if (!ing->dtls) {
 		vtp_ingest_stop(ing);
@@ -1432,6 +1534,8 @@ void vtp_ingest_stop(vtp_ingest *ing)
 		vtp__track_unref(ts[i]);
 	}
 	vtp_free(ts);
+	/* every log is closed: the spool commits what it still can */
+	vtp__spool_stop(ing->spool);
 	if (ing->epfd >= 0)
 		close(ing->epfd);
 	if (ing->evfd >= 0)

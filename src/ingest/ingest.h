@@ -48,7 +48,21 @@ typedef struct vtp_ingest_config {
 	/* A track's packet log closes a segment and opens the next at least
 	 * this often (default 10): what a crash can lose (capture.h). */
 	int segment_seconds;
+	/* Where closed segments are committed (borrowed; NULL: nowhere, the
+	 * tests of the packet path). */
+	struct vtp_storage *storage;
 } vtp_ingest_config;
+
+/* The segment spool's state (/healthz, /metrics). */
+typedef struct vtp_spool_state {
+	int pending;          /* segments waiting for storage */
+	int64_t oldest_ms;    /* how long the oldest has waited */
+	bool failing;         /* the last attempt failed */
+	bool stuck;           /* a segment waited past the limit (unhealthy) */
+	char last_error[200];
+	uint64_t committed, failures, bytes;
+} vtp_spool_state;
+void vtp_ingest_spool_state(vtp_ingest *ing, vtp_spool_state *out);
 
 /* Starts the loop and keeper threads. NULL with a reason in err. Also
  * registers itself as the recording service's media hooks (stop ends the

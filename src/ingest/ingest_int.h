@@ -23,6 +23,7 @@
 #include "dtls.h"
 #include "ingest.h"
 #include "rtp/rtp.h"
+#include "storage/storage.h"
 
 /* What an epoll entry of the loop points at: each object starts with one
  * of these tags. */
@@ -299,6 +300,8 @@ typedef struct whip_session {
 void vtp__whip_ref(whip_session *s);
 void vtp__whip_unref(whip_session *s);
 
+typedef struct vtp__spool vtp__spool;
+
 struct vtp_ingest {
 	vtp_ingest_config cfg;
 	char *public_ip;
@@ -327,6 +330,8 @@ struct vtp_ingest {
 	pthread_t loop_thread, keeper_thread;
 	bool loop_started, keeper_started;
 	int epfd, timerfd;
+
+	vtp__spool *spool;      /* NULL without storage */
 
 	/* WHIP */
 	vtp_dtls_ctx *dtls;
@@ -402,6 +407,8 @@ int vtp__track_open_log(vtp_ingest *ing, const vtp_recording *rec, track *t, cha
 char *vtp__end_tracks(vtp_ingest *ing, track **ts, int n, bool keep);
 track **vtp__collect_whip(vtp_ingest *ing, whip_session *s, int *n);
 void vtp__whip_start(vtp_ingest *ing);
+/* ends this node's tracks of recordings stopped elsewhere (WHIP thread) */
+void vtp__end_stopped_elsewhere(vtp_ingest *ing);
 void vtp__whip_stop(vtp_ingest *ing);
 void vtp__whip_metrics(vtp_ingest *ing, vtp_buf *out);
 int vtp__loop_start(vtp_ingest *ing, char *err, size_t errlen);
@@ -409,6 +416,12 @@ void vtp__loop_post(vtp_ingest *ing, enum cmd_type type, track *t, completion *d
 void vtp__loop_post_whip(vtp_ingest *ing, enum cmd_type type, track *t, struct whip_session *s,
 			 completion *done);
 void vtp__loop_join(vtp_ingest *ing);
+/* spool.c: closed segments to storage, in order (see the file) */
+vtp__spool *vtp__spool_start(vtp_storage *storage, vtp_recordings *recs, const char *node_id);
+void vtp__spool_stop(vtp__spool *sp);
+void vtp__spool_add(vtp__spool *sp, const char *path, uint32_t segment, bool last);
+int vtp__spool_recover(vtp__spool *sp, int *queued);
+void vtp__spool_state(vtp__spool *sp, vtp_spool_state *out);
 /* keeper side: queue an event (called by the loop) */
 void vtp__keeper_post(vtp_ingest *ing, enum ev_type type, track *t, int64_t at_ms,
 		      completion *done);

@@ -218,7 +218,9 @@ static void detach_stale(vtp_ingest *ing, whip_session *s, const char *active_id
 		else
 			vtp__track_unref(ts[i]);
 	}
-	vtp_free(vtp__end_tracks(ing, ts, k, false));
+	/* kept with the ended tracks: when the recording ended on another node,
+	 * their statistics go to it (vtp__end_stopped_elsewhere) */
+	vtp_free(vtp__end_tracks(ing, ts, k, true));
 	if (k)
 		VTP_INFO("whip session %s: recording %s is no longer active; %d capture(s) ended",
 			 s->id, s->attached, k);
@@ -379,6 +381,7 @@ static void *whip_main(void *arg)
 		if (quit)
 			break;
 		pass(ing);
+		vtp__end_stopped_elsewhere(ing);
 	}
 	return NULL;
 }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "capture/capture.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timeutil.h"
@@ -221,12 +222,66 @@ static int fetch_tracks(vtp_storage *st, const char *folder_key, const char *tra
 	return rc;
 }
 
+/* ---- tracks not whole in storage ---------------------------------------------------- */
+
+typedef struct incomplete_ctx {
+	const char *tracks_dir;
+	json_t *warnings;
+	int tracks; /* rows: 0 for a recording captured before segments */
+	int incomplete;
+} incomplete_ctx;
+
+static int note_incomplete(void *ctx, const vtp_track_state *t)
+{
+	incomplete_ctx *c = ctx;
+	char path[4600], err[160], msg[700], who[300];
+	const char *kind = "a", *name = NULL;
+	json_t *meta = NULL;
+	vtp_capr *r = NULL;
+
+	c->tracks++;
+	if (t->last_segment > 0 && t->segments >= t->last_segment)
+		return 0;
+	c->incomplete++;
+	/* who it was, from the header of its first segment when it arrived */
+	snprintf(path, sizeof(path), "%s/%s.vtpcap", c->tracks_dir, t->track_id);
+	if (vtp_capr_open(path, &r, err, sizeof(err)) == 0) {
+		meta = json_loads(vtp_capr_meta(r), 0, NULL);
+		name = json_string_value(json_object_get(meta, "fullName"));
+		if (json_string_value(json_object_get(meta, "kind")))
+			kind = json_string_value(json_object_get(meta, "kind"));
+	}
+	if (name && *name)
+		snprintf(who, sizeof(who), "%s's %s track", name, kind);
+	else
+		snprintf(who, sizeof(who), "Track %s", t->track_id);
+	if (t->segments == 0)
+		snprintf(msg, sizeof(msg),
+			 "%s was captured on node %s, and none of it reached storage: the node "
+			 "was lost (or did not commit it in time), so the file has nothing from it",
+			 who, t->node_id);
+	else
+		snprintf(msg, sizeof(msg),
+			 "%s was captured on node %s, and only its first %d segment(s) reached "
+			 "storage: the node was lost (or did not commit the rest in time), so the "
+			 "file misses what followed (at most one segment, about %s, when the node "
+			 "was lost)", who, t->node_id, t->segments, "10 s");
+	json_array_append_new(c->warnings,
+			      json_pack("{ss ss ss ss si}", "code", "track_incomplete", "message",
+					msg, "trackId", t->track_id, "nodeId", t->node_id,
+					"committedSegments", t->segments));
+	json_decref(meta);
+	vtp_capr_close(r);
+	return 0;
+}
+
 int vtp_jobs_compose_recording(const vtp_config *cfg, const vtp_jobs_compose_setup *setup,
 			       const char *id, int threads, bool no_fast_path)
 {
 	char tracks[4096], out_path[4096], key[1024];
 	char hls_dir[4096], thumb[4096], folder[1024], scratch[1024], node[VTP_UUID_BUFLEN];
 	int found = 0;
+	incomplete_ctx inc = {0};
 	vtp_storage *storage = NULL;
 	bool remote = false;
 	const char *attempt_env = getenv("VTP_JOB_ATTEMPT");
@@ -314,6 +369,27 @@ int vtp_jobs_compose_recording(const vtp_config *cfg, const vtp_jobs_compose_set
 		goto out;
 	}
 
+	/* what storage does not hold whole: composed without, and said */
+	inc = (incomplete_ctx){.tracks_dir = tracks, .warnings = json_array()};
+	rc = vtp_store_track_states(store, id, note_incomplete, &inc);
+	if (rc) {
+		fprintf(stderr, PROG ": compose: recording %s: cannot read its tracks' segments: %s\n",
+			id, vtp_strerror(rc));
+		json_decref(inc.warnings);
+		rc = VTP_COMPOSE_EXIT_FAILED;
+		goto out;
+	}
+	if (inc.incomplete) {
+		VTP_WARN("recording %s: %d of its %d track(s) are not whole in storage; composed "
+			 "without what is missing", id, inc.incomplete, inc.tracks);
+		rc = vtp_recordings_add_warnings(recs, id, inc.warnings);
+		if (rc)
+			VTP_ERROR("recording %s: warnings about incomplete tracks not saved: %s", id,
+				  vtp_strerror(rc));
+	} else {
+		json_decref(inc.warnings);
+	}
+
 	vtp_compose_defaults(&o);
 	o.tracks_dir = tracks;
 	o.out_path = out_path;
@@ -390,7 +466,7 @@ int vtp_jobs_compose_recording(const vtp_config *cfg, const vtp_jobs_compose_set
 	meta_text = json_dumps(meta, JSON_COMPACT);
 	/* s3: every byte confirmed by the bucket before the recording is
 	 * done; the local copies go only after that */
-	if (remote && ((rc = walk_folder(storage, folder, "tracks", true)) ||
+	if (remote && ((inc.tracks == 0 && (rc = walk_folder(storage, folder, "tracks", true))) ||
 		       (rc = walk_folder(storage, folder, "hls", true)) ||
 		       (rc = walk_folder(storage, folder, NULL, true)))) {
 		VTP_ERROR("recording %s: composed, but the upload to storage failed: %s", id,
@@ -407,7 +483,10 @@ int vtp_jobs_compose_recording(const vtp_config *cfg, const vtp_jobs_compose_set
 		goto out;
 	}
 	if (remote) {
-		walk_folder(storage, folder, "tracks", false);
+		/* a segment of an incomplete track may still be on its way from
+		 * this node's spool: those stay until it has them */
+		if (!inc.incomplete)
+			walk_folder(storage, folder, "tracks", false);
 		walk_folder(storage, folder, "hls", false);
 		walk_folder(storage, folder, NULL, false);
 	}

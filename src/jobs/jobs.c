@@ -93,6 +93,19 @@ int vtp_jobs_settings_load(vtp_jobs_settings *s, char *err, size_t errlen)
 	s->nbackoff = 2;
 	s->poll_interval = 1;
 	s->max_wait = 60;
+	s->node_timeout = 30;
+	s->segment_wait = 600;
+	if ((v = getenv("VTP_NODE_TIMEOUT")) && (!parse_seconds(v, 86400, &s->node_timeout) ||
+						  s->node_timeout < 1)) {
+		snprintf(err, errlen, "VTP_NODE_TIMEOUT: invalid value '%.80s' (expected seconds "
+			 "1..86400 after which a silent node counts as lost, e.g. 30)", v);
+		return VTP_EINVAL;
+	}
+	if ((v = getenv("VTP_JOB_SEGMENT_WAIT")) && !parse_seconds(v, 86400, &s->segment_wait)) {
+		snprintf(err, errlen, "VTP_JOB_SEGMENT_WAIT: invalid value '%.80s' (expected seconds "
+			 "0..86400 a job waits for track segments still on their way, e.g. 600)", v);
+		return VTP_EINVAL;
+	}
 	if ((v = getenv("VTP_JOB_MAX_WAIT")) && !parse_seconds(v, 86400, &s->max_wait)) {
 		snprintf(err, errlen, "VTP_JOB_MAX_WAIT: invalid value '%.80s' (expected seconds "
 			 "0..86400 a job that does not fit may be passed over, e.g. 60)", v);
@@ -639,6 +652,48 @@ static void publish_load(vtp_jobs *j)
 	atomic_store(&running_cost_milli, (long long)(j->running_cost * 1000.0 + 0.5));
 }
 
+/* ---- readiness: every track whole in storage ---------------------------------------- */
+
+typedef struct ready_ctx {
+	int64_t now;
+	double node_timeout;
+	int waiting;             /* tracks a live node still commits */
+	char node[65];           /* one of those nodes (the log line) */
+} ready_ctx;
+
+static int weigh_track(void *ctx, const vtp_track_state *t)
+{
+	ready_ctx *c = ctx;
+	bool whole = t->last_segment > 0 && t->segments >= t->last_segment;
+	bool lost = !t->node_seen_ms ||
+		    (double)(c->now - t->node_seen_ms) / 1000.0 > c->node_timeout;
+
+	if (!whole && !lost) {
+		c->waiting++;
+		snprintf(c->node, sizeof(c->node), "%s", t->node_id);
+	}
+	return 0;
+}
+
+/* Whether the recording can be composed now: each of its tracks is whole
+ * in storage or belongs to a node that is lost (composed without what it
+ * did not commit: the composer says so in the warnings); a job waiting
+ * longer than segment_wait goes anyway. A database error counts as ready:
+ * the composer then meets the same database and retries. */
+static bool segments_ready(vtp_jobs *j, const char *recording_id, double waited_s, int64_t now)
+{
+	ready_ctx c = {.now = now, .node_timeout = j->settings.node_timeout};
+
+	if (waited_s >= j->settings.segment_wait)
+		return true;
+	if (vtp_store_track_states(j->store, recording_id, weigh_track, &c) != 0)
+		return true;
+	if (c.waiting)
+		VTP_DEBUG("recording %s: %d track(s) not whole in storage yet (node %s); its job "
+			  "waits", recording_id, c.waiting, c.node);
+	return c.waiting == 0;
+}
+
 /* Claims the oldest queued job that fits beside what runs (capacity.c
  * decides). One claim at a time per node, so that two of its workers never
  * both count on the same room. VTP_ENOTFOUND: nothing that fits. */
@@ -656,6 +711,14 @@ static int claim_fitting(vtp_jobs *j, vtp_job *job, double *cost)
 	rc = vtp_store_job_candidates(j->store, cs->now, CLAIM_CANDIDATES, collect_candidate, cs);
 	if (rc)
 		goto out;
+	/* a job whose tracks are still reaching storage is not claimable:
+	 * it neither runs nor holds the room of a heavy one */
+	for (int i = 0; i < cs->n;) {
+		if (segments_ready(j, cs->recording_id[i], cs->waited_s[i], cs->now))
+			i++;
+		else
+			drop_candidate(cs, i);
+	}
 	rc = VTP_ENOTFOUND;
 	while (cs->n > 0) {
 		int i = vtp__job_pick(cs->cost, cs->waited_s, cs->n, j->capacity, j->running_cost,

@@ -67,6 +67,12 @@ typedef struct vtp_jobs_settings {
 	/* seconds a runnable job that does not fit may be passed over by
 	 * lighter ones (VTP_JOB_MAX_WAIT) */
 	double max_wait;
+	/* a job waits until every track of its recording is whole in storage
+	 * (the spool committed its last segment), but not for a node silent
+	 * this long (VTP_NODE_TIMEOUT, default 30 s), and never longer than
+	 * segment_wait after it became runnable (VTP_JOB_SEGMENT_WAIT, 600 s) */
+	double node_timeout;
+	double segment_wait;
 } vtp_jobs_settings;
 
 /* Defaults, then the VTP_JOB_* variables. VTP_EINVAL with one line naming

@@ -223,6 +223,8 @@ int vtp_recordings_done(vtp_recordings *svc, const char *id, const char *file_ke
 /* Adds warnings found while processing (a JSON array of Warning objects,
  * consumed) to the recording's list, each replacing one with the same code
  * and track: a retried composition does not repeat them. */
+/* Local workers look at the queue now (a job may have become ready). */
+void vtp_recordings_wake_jobs(vtp_recordings *svc);
 int vtp_recordings_add_warnings(vtp_recordings *svc, const char *id, json_t *warnings);
 /* detail (consumed, may be NULL) is merged into the access-log entry. */
 int vtp_recordings_failed(vtp_recordings *svc, const char *id, const char *error,

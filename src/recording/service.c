@@ -750,7 +750,8 @@ static void end_media(vtp_recordings *svc, const vtp_recording *rec, int64_t at,
 	else if (svc->media.end_recording)
 		tracks = svc->media.end_recording(svc->media.ctx, rec->id);
 	if (tracks) {
-		rc = vtp_store_recording_set_tracks(svc->store, rec->id, tracks);
+		/* merged: other nodes add the tracks they captured as they end them */
+		rc = vtp_store_recording_merge_tracks(svc->store, rec->id, tracks);
 		if (rc)
 			VTP_ERROR("recording %s: track statistics not saved: %s", rec->id,
 				  vtp_strerror(rc));
@@ -1681,6 +1682,12 @@ void vtp_recordings_set_job_hook(vtp_recordings *svc, void (*queued)(void *ctx),
 {
 	svc->job_queued = queued;
 	svc->job_ctx = ctx;
+}
+
+void vtp_recordings_wake_jobs(vtp_recordings *svc)
+{
+	if (svc->job_queued)
+		svc->job_queued(svc->job_ctx);
 }
 
 int vtp_recordings_queue_unqueued(vtp_recordings *svc, int *count)

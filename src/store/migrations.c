@@ -167,6 +167,23 @@ const char *const vtp__postgres_migrations[] = {
 	"ALTER TABLE recordings ADD COLUMN layout VARCHAR(20) NOT NULL DEFAULT 'auto'"
 	" CHECK (layout IN ('auto','grid','speaker','presentation','screen'));",
 
+	/* 9: capture in segments across nodes (docs/ARCHITECTURE.md "Capture
+	 * in segments"). recording_tracks: each track of a recording, the
+	 * node that captures it, how many of its segments are committed to
+	 * storage (1..segments, in order) and, once the track ended, the
+	 * number of its last segment (NULL while it may grow). nodes: the
+	 * last time each node said it was alive, so that a job does not wait
+	 * for a dead node's segments. */
+	"CREATE TABLE recording_tracks ("
+	" recording_id UUID NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,"
+	" track_id UUID NOT NULL,"
+	" node_id VARCHAR(64) NOT NULL,"
+	" segments INT NOT NULL DEFAULT 0 CHECK (segments >= 0),"
+	" last_segment INT CHECK (last_segment IS NULL OR last_segment >= 1),"
+	" committed_at TIMESTAMPTZ,"
+	" PRIMARY KEY (recording_id, track_id));"
+	"CREATE TABLE nodes (id VARCHAR(64) PRIMARY KEY, seen_at TIMESTAMPTZ NOT NULL);",
+
 	NULL,
 };
 
@@ -325,6 +342,17 @@ const char *const vtp__sqlite_migrations[] = {
 	/* 8: layout (see the PostgreSQL migration 8). */
 	"ALTER TABLE recordings ADD COLUMN layout TEXT NOT NULL DEFAULT 'auto'"
 	" CHECK (layout IN ('auto','grid','speaker','presentation','screen'));",
+
+	/* 9: segments and nodes (see the PostgreSQL migration 9). */
+	"CREATE TABLE recording_tracks ("
+	" recording_id TEXT NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,"
+	" track_id TEXT NOT NULL,"
+	" node_id TEXT NOT NULL,"
+	" segments INTEGER NOT NULL DEFAULT 0 CHECK (segments >= 0),"
+	" last_segment INTEGER CHECK (last_segment IS NULL OR last_segment >= 1),"
+	" committed_at TEXT,"
+	" PRIMARY KEY (recording_id, track_id)) STRICT;"
+	"CREATE TABLE nodes (id TEXT NOT NULL PRIMARY KEY, seen_at TEXT NOT NULL) STRICT;",
 
 	NULL,
 };

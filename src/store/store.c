@@ -13,11 +13,14 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <strings.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "core/buf.h"
 #include "core/error.h"
@@ -205,7 +208,9 @@ static bool changes_data(const char *sql)
 	else
 		return false;
 	return strncmp(table, "recording_access_log ", 21) != 0 && strncmp(table, "jobs ", 5) != 0 &&
-	       strncmp(table, "room_events ", 12) != 0 && strncmp(table, "webhook_outbox ", 15) != 0;
+	       strncmp(table, "room_events ", 12) != 0 && strncmp(table, "webhook_outbox ", 15) != 0 &&
+	       /* what capture commits and nodes' heartbeats: no response shows them */
+	       strncmp(table, "recording_tracks ", 17) != 0 && strncmp(table, "nodes ", 6) != 0;
 }
 
 #define LAST_WRITE_FRESH_MS 30000 /* how long a failed write speaks for the store */
@@ -2139,4 +2144,230 @@ int vtp_store_outbox_pending(vtp_store *s, int64_t *count)
 	*count = 0;
 	return query(s, "SELECT COUNT(*) FROM webhook_outbox WHERE delivered_at IS NULL", NULL, 0,
 		     read_count, count, NULL);
+}
+
+/* ---- tracks in segments, nodes (docs/ARCHITECTURE.md "Capture in segments") ---- */
+
+int vtp_store_track_register(vtp_store *s, const char *recording_id, const char *track_id,
+			     const char *node_id)
+{
+	char rid[VTP_UUID_BUFLEN], tid[VTP_UUID_BUFLEN];
+	vtp__param p[3];
+
+	if (!norm_id(recording_id, rid) || !norm_id(track_id, tid) || !node_id || !*node_id)
+		return VTP_EINVAL;
+	p[0] = p_text(rid);
+	p[1] = p_text(tid);
+	p[2] = p_text(node_id);
+	return query(s,
+		     "INSERT INTO recording_tracks (recording_id, track_id, node_id)"
+		     " VALUES (?, ?, ?) ON CONFLICT (recording_id, track_id) DO NOTHING",
+		     p, 3, NULL, NULL, NULL);
+}
+
+int vtp_store_track_commit(vtp_store *s, const char *recording_id, const char *track_id,
+			   const char *node_id, int segment, bool last, int64_t now)
+{
+	char rid[VTP_UUID_BUFLEN], tid[VTP_UUID_BUFLEN], t[VTP_TIME_BUFLEN];
+	vtp__param p[6];
+
+	if (!norm_id(recording_id, rid) || !norm_id(track_id, tid) || !node_id || !*node_id ||
+	    segment < 1)
+		return VTP_EINVAL;
+	p[0] = p_text(rid);
+	p[1] = p_text(tid);
+	p[2] = p_text(node_id);
+	p[3] = p_int(segment);
+	p[4] = last ? p_int(segment) : p_null();
+	p[5] = p_time(now ? now : vtp_now_ms(), t);
+	/* segments only grow: a late retry of an earlier one changes nothing */
+	return query(s,
+		     "INSERT INTO recording_tracks (recording_id, track_id, node_id, segments,"
+		     " last_segment, committed_at) VALUES (?, ?, ?, ?, ?, ?)"
+		     " ON CONFLICT (recording_id, track_id) DO UPDATE SET"
+		     " segments = CASE WHEN excluded.segments > recording_tracks.segments"
+		     "  THEN excluded.segments ELSE recording_tracks.segments END,"
+		     " last_segment = COALESCE(excluded.last_segment, recording_tracks.last_segment),"
+		     " committed_at = excluded.committed_at",
+		     p, 6, NULL, NULL, NULL);
+}
+
+typedef struct track_state_ctx {
+	int (*fn)(void *ctx, const vtp_track_state *t);
+	void *ctx;
+} track_state_ctx;
+
+static int read_track_state(void *ctx, const vtp__row *row)
+{
+	track_state_ctx *c = ctx;
+	vtp_track_state t;
+
+	memset(&t, 0, sizeof(t));
+	col_id(row, 0, t.track_id);
+	snprintf(t.node_id, sizeof(t.node_id), "%s", col_text(row, 1) ? col_text(row, 1) : "");
+	t.segments = (int)col_int(row, 2);
+	t.last_segment = row->ops->is_null(row, 3) ? 0 : (int)col_int(row, 3);
+	t.node_seen_ms = col_time(row, 4);
+	return c->fn(c->ctx, &t);
+}
+
+int vtp_store_track_states(vtp_store *s, const char *recording_id,
+			   int (*fn)(void *ctx, const vtp_track_state *t), void *ctx)
+{
+	char rid[VTP_UUID_BUFLEN];
+	track_state_ctx c = {fn, ctx};
+	vtp__param p[1];
+
+	if (!norm_id(recording_id, rid))
+		return VTP_ENOTFOUND;
+	p[0] = p_text(rid);
+	return query(s,
+		     "SELECT t.track_id, t.node_id, t.segments, t.last_segment, n.seen_at"
+		     " FROM recording_tracks t LEFT JOIN nodes n ON n.id = t.node_id"
+		     " WHERE t.recording_id = ? ORDER BY t.track_id",
+		     p, 1, read_track_state, &c, NULL);
+}
+
+int vtp_store_node_seen(vtp_store *s, const char *node_id, int64_t now)
+{
+	char t[VTP_TIME_BUFLEN];
+	vtp__param p[2];
+
+	if (!node_id || !*node_id)
+		return VTP_EINVAL;
+	p[0] = p_text(node_id);
+	p[1] = p_time(now ? now : vtp_now_ms(), t);
+	return query(s,
+		     "INSERT INTO nodes (id, seen_at) VALUES (?, ?)"
+		     " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+		     p, 2, NULL, NULL, NULL);
+}
+
+typedef struct text_ctx {
+	char *text;
+	bool found;
+} text_ctx;
+
+static int read_text(void *ctx, const vtp__row *row)
+{
+	text_ctx *c = ctx;
+
+	c->found = true;
+	c->text = col_text(row, 0) ? vtp_strdup(col_text(row, 0)) : NULL;
+	return 0;
+}
+
+/* The tracks of both arrays, by trackId: those of add replace the same
+ * track of have, the others are appended. */
+static char *merge_tracks(const char *have, const char *add)
+{
+	json_t *h = have ? json_loads(have, 0, NULL) : NULL;
+	json_t *a = json_loads(add, 0, NULL);
+	json_t *out = json_array(), *e;
+	size_t i, k;
+	char *text;
+
+	json_array_foreach(h, i, e) {
+		const char *id = json_string_value(json_object_get(e, "trackId"));
+		bool replaced = false;
+		json_t *x;
+
+		json_array_foreach(a, k, x) {
+			const char *xid = json_string_value(json_object_get(x, "trackId"));
+
+			if (id && xid && strcmp(id, xid) == 0)
+				replaced = true;
+		}
+		if (!replaced)
+			json_array_append(out, e);
+	}
+	json_array_foreach(a, k, e)
+		json_array_append(out, e);
+	text = json_dumps(out, JSON_COMPACT);
+	json_decref(out);
+	json_decref(h);
+	json_decref(a);
+	return text;
+}
+
+int vtp_store_recording_merge_tracks(vtp_store *s, const char *id, const char *tracks)
+{
+	char rid[VTP_UUID_BUFLEN];
+	json_t *check;
+	int rc = VTP_ECONFLICT;
+
+	if (!norm_id(id, rid))
+		return VTP_ENOTFOUND;
+	check = json_loads(tracks, 0, NULL);
+	if (!json_is_array(check)) {
+		json_decref(check);
+		return VTP_EINVAL;
+	}
+	json_decref(check);
+	/* nodes ending their tracks of one recording at the same time: each
+	 * writes only over what it read, else reads again */
+	for (int attempt = 0; attempt < 20 && rc == VTP_ECONFLICT; attempt++) {
+		text_ctx tc = {0};
+		vtp__param p[3];
+		int64_t changes = 0;
+		char *merged;
+
+		p[0] = p_text(rid);
+		rc = query(s, "SELECT tracks FROM recordings WHERE id = ?", p, 1, read_text, &tc,
+			   NULL);
+		if (rc == 0 && !tc.found)
+			rc = VTP_ENOTFOUND;
+		if (rc) {
+			vtp_free(tc.text);
+			break;
+		}
+		merged = merge_tracks(tc.text, tracks);
+		p[0] = p_text(merged);
+		p[1] = p_text(rid);
+		p[2] = p_text(tc.text);
+		rc = query(s,
+			   "UPDATE recordings SET tracks = ?"
+			   " WHERE id = ? AND tracks IS NOT DISTINCT FROM ?",
+			   p, 3, NULL, NULL, &changes);
+		if (rc == 0 && changes == 0)
+			rc = VTP_ECONFLICT;
+		free(merged);
+		vtp_free(tc.text);
+	}
+	return rc;
+}
+
+typedef struct pending_ctx {
+	int (*fn)(void *ctx, const vtp_track_pending *t);
+	void *ctx;
+} pending_ctx;
+
+static int read_track_pending(void *ctx, const vtp__row *row)
+{
+	pending_ctx *c = ctx;
+	vtp_track_pending t;
+
+	memset(&t, 0, sizeof(t));
+	col_id(row, 0, t.recording_id);
+	col_id(row, 1, t.track_id);
+	t.room_id = col_text(row, 2);
+	t.segments = (int)col_int(row, 3);
+	t.last_segment = row->ops->is_null(row, 4) ? 0 : (int)col_int(row, 4);
+	return t.room_id ? c->fn(c->ctx, &t) : 0;
+}
+
+int vtp_store_tracks_unfinished(vtp_store *s, const char *node_id,
+				int (*fn)(void *ctx, const vtp_track_pending *t), void *ctx)
+{
+	pending_ctx c = {fn, ctx};
+	vtp__param p[1];
+
+	p[0] = p_text(node_id);
+	return query(s,
+		     "SELECT t.recording_id, t.track_id, r.room_id, t.segments, t.last_segment"
+		     " FROM recording_tracks t JOIN recordings r ON r.id = t.recording_id"
+		     " WHERE t.node_id = ? AND (t.last_segment IS NULL"
+		     "  OR t.segments < t.last_segment)"
+		     " ORDER BY t.recording_id, t.track_id",
+		     p, 1, read_track_pending, &c, NULL);
 }

@@ -373,4 +373,44 @@ int vtp_store_access_log_list(vtp_store *s, const char *recording_id,
 			      int limit, int offset, vtp_access_entry **out,
 			      size_t *n, int64_t *total);
 
+/* ---- tracks in segments, nodes (docs/ARCHITECTURE.md "Capture in segments") ---- */
+
+/* A track of a recording as its segments reach storage. */
+typedef struct vtp_track_state {
+	char track_id[VTP_UUID_BUFLEN];
+	char node_id[65];     /* the node that captures it */
+	int segments;         /* committed: 1..segments are in storage */
+	int last_segment;     /* the track's last segment; 0 while it may grow */
+	int64_t node_seen_ms; /* that node's last heartbeat; 0: never seen */
+} vtp_track_state;
+
+/* A track's capture starts on node_id (nothing committed yet; a second
+ * call changes nothing). */
+int vtp_store_track_register(vtp_store *s, const char *recording_id, const char *track_id,
+			     const char *node_id);
+/* Segment `segment` of the track is in storage (and every one before it);
+ * last: it is the track's last. VTP_EINVAL also when the recording is gone. */
+int vtp_store_track_commit(vtp_store *s, const char *recording_id, const char *track_id,
+			   const char *node_id, int segment, bool last, int64_t now);
+/* Every track of the recording with its node's last heartbeat, by track id. */
+int vtp_store_track_states(vtp_store *s, const char *recording_id,
+			   int (*fn)(void *ctx, const vtp_track_state *t), void *ctx);
+/* node_id is alive at now (heartbeat). */
+int vtp_store_node_seen(vtp_store *s, const char *node_id, int64_t now);
+/* Adds the final statistics of some tracks (a JSON array of track objects)
+ * to the recording's tracks: a track already there (same trackId) is
+ * replaced. Safe against other nodes doing the same at once. */
+int vtp_store_recording_merge_tracks(vtp_store *s, const char *id, const char *tracks);
+
+/* A track of node_id that is not whole in storage (no last segment yet,
+ * or fewer committed than its last): what a restart must still commit. */
+typedef struct vtp_track_pending {
+	char recording_id[VTP_UUID_BUFLEN];
+	char track_id[VTP_UUID_BUFLEN];
+	const char *room_id; /* valid during the callback */
+	int segments, last_segment;
+} vtp_track_pending;
+int vtp_store_tracks_unfinished(vtp_store *s, const char *node_id,
+				int (*fn)(void *ctx, const vtp_track_pending *t), void *ctx);
+
 #endif

@@ -1443,6 +1443,127 @@ static void test_job_candidates(void **state)
 	assert_int_equal(vtp_store_job_finish(fx->s, job2.id, true, NULL), 0);
 }
 
+typedef struct seen_tracks {
+	int n;
+	vtp_track_state t[8];
+} seen_tracks;
+
+static int see_track(void *ctx, const vtp_track_state *t)
+{
+	seen_tracks *st = ctx;
+
+	if (st->n < 8)
+		st->t[st->n++] = *t;
+	return 0;
+}
+
+typedef struct seen_pending {
+	int n;
+	vtp_track_pending t[8];
+	char room[8][64];
+} seen_pending;
+
+static int see_pending(void *ctx, const vtp_track_pending *t)
+{
+	seen_pending *sp = ctx;
+
+	if (sp->n < 8) {
+		sp->t[sp->n] = *t;
+		snprintf(sp->room[sp->n], sizeof(sp->room[0]), "%s", t->room_id);
+		sp->n++;
+	}
+	return 0;
+}
+
+/* Tracks in segments: registration, commits that only grow, the last
+ * segment, nodes' heartbeats, what a restart must still commit, and the
+ * merge of several nodes' track statistics. */
+static void test_track_segments(void **state)
+{
+	fixture *fx = *state;
+	char user[VTP_UUID_BUFLEN], room[64], rec[VTP_UUID_BUFLEN], node[64];
+	const char *t1 = "11111111-1111-4111-8111-111111111111";
+	const char *t2 = "22222222-2222-4222-8222-222222222222";
+	vtp_recording r;
+	seen_tracks st;
+	seen_pending sp;
+
+	make_user(fx, "instructor", user);
+	unique(room, sizeof(room), "seg");
+	unique(node, sizeof(node), "node");
+	make_rec(fx, room, user, "recording", T0, rec);
+	assert_int_equal(vtp_store_track_register(fx->s, rec, t1, node), 0);
+	assert_int_equal(vtp_store_track_register(fx->s, rec, t1, node), 0); /* again: nothing */
+	assert_int_equal(vtp_store_track_register(fx->s, rec, t2, "other-node"), 0);
+	assert_int_equal(vtp_store_track_register(fx->s, rec, "bad", node), VTP_EINVAL);
+	assert_int_equal(vtp_store_track_commit(fx->s, rec, t1, node, 1, false, T0), 0);
+	assert_int_equal(vtp_store_track_commit(fx->s, rec, t1, node, 2, false, T0), 0);
+	/* a late retry of segment 1 does not move the count back */
+	assert_int_equal(vtp_store_track_commit(fx->s, rec, t1, node, 1, false, T0), 0);
+	assert_int_equal(vtp_store_track_commit(fx->s, rec, t1, node, 0, false, T0), VTP_EINVAL);
+	/* a recording that does not exist */
+	assert_int_equal(vtp_store_track_commit(fx->s, "33333333-3333-4333-8333-333333333333", t1,
+						node, 1, false, T0),
+			 VTP_EINVAL);
+	assert_int_equal(vtp_store_node_seen(fx->s, node, T0 + 5000), 0);
+	assert_int_equal(vtp_store_node_seen(fx->s, node, T0 + 9000), 0);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(vtp_store_track_states(fx->s, rec, see_track, &st), 0);
+	assert_int_equal(st.n, 2);
+	assert_string_equal(st.t[0].track_id, t1);
+	assert_string_equal(st.t[0].node_id, node);
+	assert_int_equal(st.t[0].segments, 2);
+	assert_int_equal(st.t[0].last_segment, 0);
+	assert_int_equal(st.t[0].node_seen_ms, T0 + 9000);
+	assert_int_equal(st.t[1].segments, 0);
+	assert_int_equal(st.t[1].node_seen_ms, 0); /* never seen */
+	/* not whole: a restart of node must commit from segment 3 */
+	memset(&sp, 0, sizeof(sp));
+	assert_int_equal(vtp_store_tracks_unfinished(fx->s, node, see_pending, &sp), 0);
+	assert_int_equal(sp.n, 1);
+	assert_string_equal(sp.t[0].recording_id, rec);
+	assert_string_equal(sp.t[0].track_id, t1);
+	assert_string_equal(sp.room[0], room);
+	assert_int_equal(sp.t[0].segments, 2);
+	/* its last segment: whole */
+	assert_int_equal(vtp_store_track_commit(fx->s, rec, t1, node, 3, true, T0), 0);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(vtp_store_track_states(fx->s, rec, see_track, &st), 0);
+	assert_int_equal(st.t[0].segments, 3);
+	assert_int_equal(st.t[0].last_segment, 3);
+	memset(&sp, 0, sizeof(sp));
+	assert_int_equal(vtp_store_tracks_unfinished(fx->s, node, see_pending, &sp), 0);
+	assert_int_equal(sp.n, 0);
+
+	/* statistics from two nodes merge by trackId */
+	assert_int_equal(vtp_store_recording_merge_tracks(fx->s, rec,
+							  "[{\"trackId\":\"a\",\"packets\":1}]"),
+			 0);
+	assert_int_equal(vtp_store_recording_merge_tracks(
+				 fx->s, rec,
+				 "[{\"trackId\":\"b\",\"packets\":2},{\"trackId\":\"a\",\"packets\":3}]"),
+			 0);
+	assert_int_equal(vtp_store_recording_merge_tracks(fx->s, rec, "{}"), VTP_EINVAL);
+	assert_int_equal(vtp_store_recording_get(fx->s, rec, &r), 0);
+	assert_non_null(r.tracks);
+	assert_non_null(strstr(r.tracks, "\"b\""));
+	{
+		/* PostgreSQL gives JSONB back in its own spacing: compared parsed */
+		json_t *arr = json_loads(r.tracks, 0, NULL);
+
+		assert_true(json_is_array(arr));
+		assert_int_equal(json_array_size(arr), 2);
+		assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "trackId")),
+				    "b");
+		assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 1), "trackId")),
+				    "a");
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 1), "packets")),
+				 3);
+		json_decref(arr);
+	}
+	vtp_recording_clear(&r);
+}
+
 static void test_jobs(void **state)
 {
 	fixture *fx = *state;
@@ -1862,6 +1983,7 @@ static int teardown_pg(void **state)
 		cmocka_unit_test(test_sqlite_other_processes),                \
 		cmocka_unit_test(test_jobs),                                  \
 		cmocka_unit_test(test_job_candidates),                        \
+		cmocka_unit_test(test_track_segments),                        \
 		cmocka_unit_test(test_unqueued),                              \
 	}
 
