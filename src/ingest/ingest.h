@@ -48,6 +48,12 @@ typedef struct vtp_ingest_config {
 	/* A track's packet log closes a segment and opens the next at least
 	 * this often (default 10): what a crash can lose (capture.h). */
 	int segment_seconds;
+	/* Called once when a WHIP session ends, however it ends (DELETE,
+	 * timeout, replaced, shutdown), from a thread that may use the
+	 * database (never the packet loop): the owner table forgets it.
+	 * May be NULL. */
+	void (*whip_ended)(void *ctx, const char *session_id);
+	void *whip_ended_ctx;
 } vtp_ingest_config;
 
 /* Starts the loop and keeper threads. NULL with a reason in err. Also
@@ -96,6 +102,9 @@ int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const
  * publisher or an admin: anyone else gets 404, as for an unknown one. */
 int vtp_ingest_whip_delete(vtp_ingest *ing, const vtp_actor *who, const char *room_id,
 			   const char *session_id, vtp_fail *fail);
+/* Whether this node holds a live session session_id in room_id (whoever
+ * published it). */
+bool vtp_ingest_whip_exists(vtp_ingest *ing, const char *room_id, const char *session_id);
 
 /* Prometheus lines for /metrics (totals and per-track series). */
 void vtp_ingest_metrics(vtp_ingest *ing, vtp_buf *out);
