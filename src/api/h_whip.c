@@ -229,7 +229,7 @@ static const char *const relayed[] = {"ETag", "Location", "Link", "Accept-Patch"
  * 502 when the owner cannot be reached. */
 static void forward(vtp_req *r, const char *owner_id, const char *owner_url)
 {
-	char mac[2 * EVP_MAX_MD_SIZE + 1], value[1024];
+	char mac[2 * EVP_MAX_MD_SIZE + 1], value[1024], cache[128] = "no-store";
 	struct curl_slist *hs = NULL;
 	struct MHD_Response *resp;
 	const char *ctype = NULL;
@@ -317,12 +317,8 @@ static void forward(vtp_req *r, const char *owner_id, const char *owner_url)
 	}
 	if (relayed_header(&rl, "Content-Type", value, sizeof(value)))
 		ctype = value;
-	{
-		char cache[128] = "no-store";
-
-		relayed_header(&rl, "Cache-Control", cache, sizeof(cache));
-		vtp__reply_response(r, (int)rl.status, resp, ctype, cache);
-	}
+	relayed_header(&rl, "Cache-Control", cache, sizeof(cache));
+	vtp__reply_response(r, (int)rl.status, resp, ctype, cache);
 out:
 	curl_easy_cleanup(h);
 	curl_slist_free_all(hs);
