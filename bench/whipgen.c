@@ -16,7 +16,8 @@
  * number is used up), as a lossy network would: the server must NACK it
  * and, as it never comes, ask for a keyframe. Prints one JSON line: sessions set up and connected, the
  * median set-up time (POST to SRTP keys), packets sent, RTCP feedback
- * received by type. Exits 1 when a session fails to connect. */
+ * received by type, and each session's Location (--keep leaves the sessions
+ * running for the caller to end). Exits 1 when a session fails to connect. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -579,7 +580,7 @@ int main(int argc, char **argv)
 	printf("{\"sessions\":%d,\"connected\":%d,\"failed\":%d,\"setupMsMedian\":%.1f,"
 	       "\"setupMsMax\":%.1f,\"seconds\":%.1f,\"packetsSent\":%llu,\"bytesSent\":%llu,"
 	       "\"stunErrors\":%llu,\"feedback\":{\"rr\":%llu,\"pli\":%llu,\"fir\":%llu,"
-	       "\"nack\":%llu,\"remb\":%llu,\"other\":%llu}}\n",
+	       "\"nack\":%llu,\"remb\":%llu,\"other\":%llu},\"locations\":[",
 	       g.sessions, connected, failed, connected ? setup_ms[connected / 2] : 0.0,
 	       connected ? setup_ms[connected - 1] : 0.0, (double)(now_ns() - t0) / 1e9,
 	       (unsigned long long)g.sent_pkts, (unsigned long long)g.sent_bytes,
@@ -587,6 +588,15 @@ int main(int argc, char **argv)
 	       (unsigned long long)g.fb_pli, (unsigned long long)g.fb_fir,
 	       (unsigned long long)g.fb_nack, (unsigned long long)g.fb_remb,
 	       (unsigned long long)g.fb_other);
+	/* each session's Location, so that a caller can reach it (--keep) */
+	for (int i = 0; i < g.sessions; i++) {
+		printf("%s\"", i ? "," : "");
+		for (const char *p = ss[i].location; *p; p++)
+			if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+				putchar(*p);
+		putchar('"');
+	}
+	printf("]}\n");
 	vtp_dtls_ctx_free(ctx);
 	curl_global_cleanup();
 	close(ep);

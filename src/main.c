@@ -447,6 +447,21 @@ static void drain_jobs(vtp_jobs *jobs, const vtp_config *cfg, const sigset_t *se
 		VTP_INFO("draining: every running job finished");
 }
 
+/* The WHIP owner table forgets a session when it ends on this node
+ * (ingest's whip_ended hook; README "WHIP behind a load balancer"). */
+typedef struct whip_owner_hook {
+	vtp_store *store;
+	const char *node_id;
+} whip_owner_hook;
+
+static void whip_session_ended(void *ctx, const char *session_id)
+{
+	whip_owner_hook *h = ctx;
+
+	if (vtp_store_whip_owner_remove(h->store, session_id, h->node_id) != 0)
+		VTP_WARN("whip session %s: cannot remove it from the session directory", session_id);
+}
+
 static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 {
 	vtp_store *store = NULL;
@@ -456,7 +471,8 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	vtp_ingest *ingest = NULL;
 	vtp_ingest_config ic;
 	char node_id[VTP_UUID_BUFLEN];
-	int recovered = 0;
+	whip_owner_hook whip_hook;
+	int recovered = 0, stale = 0;
 	unsigned char *key = NULL;
 	size_t keylen = 0;
 	char err[512];
@@ -524,6 +540,16 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	ic.storage = storage;
 	ic.recordings = recs;
 	ic.node_id = node_id;
+	/* WHIP sessions this node held before it stopped died with it */
+	if (vtp_store_whip_owner_remove_node(store, node_id, &stale) != 0)
+		VTP_WARN("cannot clear this node's WHIP sessions from the session directory");
+	else if (stale)
+		VTP_INFO("removed %d WHIP session(s) of this node's last run from the directory",
+			 stale);
+	whip_hook.store = store;
+	whip_hook.node_id = node_id;
+	ic.whip_ended = whip_session_ended;
+	ic.whip_ended_ctx = &whip_hook;
 	ingest = vtp_ingest_start(&ic, err, sizeof(err));
 	if (!ingest) {
 		fprintf(stderr, PROG ": %s\n", err);
@@ -587,6 +613,8 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	ac.metrics_token = cfg->metrics_token;
 	ac.webhooks = webhooks;
 	ac.events = events;
+	ac.node_id = node_id;
+	ac.node_url = cfg->node_url;
 	api = vtp_api_start(&ac, err, sizeof(err));
 	if (!api) {
 		fprintf(stderr, PROG ": %s\n", err);

@@ -38,6 +38,12 @@ typedef struct vtp_api_config {
 	 * series */
 	const char *metrics_token;
 	int header_timeout_seconds; /* whole request head within this; 0: 10 s */
+	/* WHIP behind a load balancer (h_whip.c): this node's id (borrowed)
+	 * and the base URL the other nodes reach it at (borrowed; NULL:
+	 * http://127.0.0.1:PORT, or the listen host when it is not a
+	 * wildcard). */
+	const char *node_id;
+	const char *node_url;
 } vtp_api_config;
 
 /* Starts serving; returns NULL with a reason in err on failure. */

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "mem.h"
 
-enum { T_STR, T_INT, T_SECONDS_MS, T_MILLI, T_BOOL, T_LISTEN, T_LOGFMT, T_LOGLEVEL, T_DBURL, T_STORAGEURL, T_IP };
+enum { T_STR, T_INT, T_SECONDS_MS, T_MILLI, T_BOOL, T_LISTEN, T_LOGFMT, T_LOGLEVEL, T_DBURL, T_STORAGEURL, T_IP, T_NODEURL };
 
 typedef struct entry {
 	const char *env;
@@ -57,6 +57,7 @@ static const entry entries[] = {
 	{"VTP_LOG_LEVEL", "--log-level", T_LOGLEVEL, OFF(log_level), "info", 0, 0, "debug, info, warn or error"},
 	{"VTP_HTTP_HEADER_TIMEOUT", "--http-header-timeout", T_INT, OFF(http_header_timeout), "10", 1, 3600, "seconds a client has to send a whole request head"},
 	{"VTP_HTTP_THREADS", "--http-threads", T_INT, OFF(http_threads), NULL, 1, 64, "HTTP worker threads (default: CPU count)"},
+	{"VTP_NODE_URL", "--node-url", T_NODEURL, OFF(node_url), NULL, 0, 0, "this node's base URL for the other nodes (http://host:port; default http://127.0.0.1:PORT, or the listen host when it is not a wildcard)"},
 	{"VTP_RESPONSE_CACHE", "--response-cache", T_BOOL, OFF(response_cache), "1", 0, 0, "1: keep rendered recordings and list pages until the data changes (SQLite only)"},
 };
 
@@ -142,6 +143,54 @@ static int parse_listen(vtp_config *cfg, const entry *e, const char *val, char *
 	cfg->listen_host = vtp_strndup(host, hostlen);
 	cfg->listen_port = (int)port;
 	return 0;
+}
+
+/* VTP_NODE_URL: where the other nodes reach this one (WHIP requests for
+ * sessions held here are forwarded to it). Only an origin,
+ * http(s)://host[:port] with an optional final slash: a path, a query,
+ * credentials or spaces would end up in every forwarded request line. */
+static bool node_url_ok(const char *val)
+{
+	const char *host, *p;
+	long port;
+
+	if (strncmp(val, "http://", 7) == 0)
+		host = val + 7;
+	else if (strncmp(val, "https://", 8) == 0)
+		host = val + 8;
+	else
+		return false;
+	p = host;
+	if (*p == '[') { /* [IPv6] */
+		p++;
+		while ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') ||
+		       *p == ':' || *p == '.')
+			p++;
+		if (*p != ']' || p == host + 1)
+			return false;
+		p++;
+	} else {
+		while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		       *p == '.' || *p == '-')
+			p++;
+		if (p == host)
+			return false;
+	}
+	if (*p == ':') {
+		char digits[8];
+		size_t n = strspn(p + 1, "0123456789");
+
+		if (n == 0 || n > 5)
+			return false;
+		memcpy(digits, p + 1, n);
+		digits[n] = '\0';
+		if (!parse_long(digits, &port) || port < 1 || port > 65535)
+			return false;
+		p += 1 + n;
+	}
+	if (*p == '/')
+		p++;
+	return *p == '\0' && strlen(val) <= 256;
 }
 
 static int apply(vtp_config *cfg, const entry *e, const char *val, char *err, size_t errlen)
@@ -235,6 +284,11 @@ static int apply(vtp_config *cfg, const entry *e, const char *val, char *err, si
 	case T_IP:
 		if (!*val || strlen(val) > 64 || strpbrk(val, " /\t\r\n"))
 			return fail(err, errlen, e, val, "expected an IP address or host name");
+		break;
+	case T_NODEURL:
+		if (!node_url_ok(val))
+			return fail(err, errlen, e, val,
+				    "expected http://host:port or https://host:port, without a path");
 		break;
 	case T_STR:
 		if (!*val)
@@ -345,7 +399,7 @@ void vtp_config_clear(vtp_config *cfg)
 	for (size_t i = 0; i < N_ENTRIES; i++) {
 		int t = entries[i].type;
 
-		if (t == T_STR || t == T_DBURL || t == T_STORAGEURL || t == T_IP) {
+		if (t == T_STR || t == T_DBURL || t == T_STORAGEURL || t == T_IP || t == T_NODEURL) {
 			char **sp = (char **)((char *)cfg + entries[i].offset);
 			VTP_FREE(sp);
 		}

@@ -39,6 +39,7 @@ typedef struct vtp_config {
 	int http_threads;     /* VTP_HTTP_THREADS, default = CPU count */
 	int http_header_timeout; /* seconds, VTP_HTTP_HEADER_TIMEOUT */
 	bool response_cache;  /* VTP_RESPONSE_CACHE */
+	char *node_url;       /* VTP_NODE_URL: NULL, derived from the listen address */
 } vtp_config;
 
 /* Loads the environment, then consumes the configuration flags found in

@@ -51,6 +51,12 @@ typedef struct vtp_ingest_config {
 	/* Where closed segments are committed (borrowed; NULL: nowhere, the
 	 * tests of the packet path). */
 	struct vtp_storage *storage;
+	/* Called once when a WHIP session ends, however it ends (DELETE,
+	 * timeout, replaced, shutdown), from a thread that may use the
+	 * database (never the packet loop): the owner table forgets it.
+	 * May be NULL. */
+	void (*whip_ended)(void *ctx, const char *session_id);
+	void *whip_ended_ctx;
 } vtp_ingest_config;
 
 /* The segment spool's state (/healthz, /metrics). */
@@ -110,6 +116,9 @@ int vtp_ingest_whip_create(vtp_ingest *ing, const vtp_whip_publisher *pub, const
  * publisher or an admin: anyone else gets 404, as for an unknown one. */
 int vtp_ingest_whip_delete(vtp_ingest *ing, const vtp_actor *who, const char *room_id,
 			   const char *session_id, vtp_fail *fail);
+/* Whether this node holds a live session session_id in room_id (whoever
+ * published it). */
+bool vtp_ingest_whip_exists(vtp_ingest *ing, const char *room_id, const char *session_id);
 
 /* Prometheus lines for /metrics (totals and per-track series). */
 void vtp_ingest_metrics(vtp_ingest *ing, vtp_buf *out);

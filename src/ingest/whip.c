@@ -295,6 +295,8 @@ static void end_session(vtp_ingest *ing, whip_session *s, enum whip_end_reason w
 	VTP_INFO("whip session %s ended (%s): %llu audio and %llu video packets, %llu dropped",
 		 s->id, end_names[why], (unsigned long long)audio, (unsigned long long)video,
 		 (unsigned long long)atomic_load(&s->a_drops));
+	if (ing->cfg.whip_ended)
+		ing->cfg.whip_ended(ing->cfg.whip_ended_ctx, s->id);
 	vtp__whip_unref(s); /* the registry's */
 }
 
@@ -655,6 +657,20 @@ int vtp_ingest_whip_delete(vtp_ingest *ing, const vtp_actor *who, const char *ro
 	end_session(ing, found, WHIP_DELETED);
 	vtp__whip_unref(found);
 	return 0;
+}
+
+bool vtp_ingest_whip_exists(vtp_ingest *ing, const char *room_id, const char *session_id)
+{
+	char sid[VTP_UUID_BUFLEN];
+	bool found = false;
+
+	if (!vtp_uuid_parse(session_id, sid))
+		return false;
+	pthread_mutex_lock(&ing->reg_mu);
+	for (whip_session *s = ing->sessions; s && !found; s = s->reg_next)
+		found = !s->ending && strcmp(s->id, sid) == 0 && strcmp(s->room_id, room_id) == 0;
+	pthread_mutex_unlock(&ing->reg_mu);
+	return found;
 }
 
 void vtp__whip_metrics(vtp_ingest *ing, vtp_buf *out)

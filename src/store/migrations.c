@@ -184,6 +184,18 @@ const char *const vtp__postgres_migrations[] = {
 	" PRIMARY KEY (recording_id, track_id));"
 	"CREATE TABLE nodes (id VARCHAR(64) PRIMARY KEY, seen_at TIMESTAMPTZ NOT NULL);",
 
+	/* 10: which node holds each live WHIP session (README "WHIP behind a
+	 * load balancer"): a node that gets a DELETE or PATCH for a session it
+	 * does not hold forwards it to node_url. Written at POST, removed when
+	 * the session ends; a node's rows go when it starts again. */
+	"CREATE TABLE whip_sessions ("
+	" id UUID PRIMARY KEY,"
+	" room_id VARCHAR(255) NOT NULL,"
+	" node_id UUID NOT NULL,"
+	" node_url VARCHAR(300) NOT NULL,"
+	" created_at TIMESTAMPTZ NOT NULL);"
+	"CREATE INDEX idx_whip_sessions_node ON whip_sessions (node_id);",
+
 	NULL,
 };
 
@@ -353,6 +365,15 @@ const char *const vtp__sqlite_migrations[] = {
 	" committed_at TEXT,"
 	" PRIMARY KEY (recording_id, track_id)) STRICT;"
 	"CREATE TABLE nodes (id TEXT NOT NULL PRIMARY KEY, seen_at TEXT NOT NULL) STRICT;",
+
+	/* 10: WHIP session owners (see the PostgreSQL migration 10). */
+	"CREATE TABLE whip_sessions ("
+	" id TEXT NOT NULL PRIMARY KEY,"
+	" room_id TEXT NOT NULL CHECK (length(room_id) BETWEEN 1 AND 255),"
+	" node_id TEXT NOT NULL,"
+	" node_url TEXT NOT NULL CHECK (length(node_url) <= 300),"
+	" created_at TEXT NOT NULL) STRICT;"
+	"CREATE INDEX idx_whip_sessions_node ON whip_sessions (node_id);",
 
 	NULL,
 };

@@ -193,8 +193,8 @@ static void release(vtp_store *s, int slot)
 
 /* Does a statement change data that readers may keep results of? Every
  * write is an INSERT, UPDATE or DELETE written in this file. The access log
- * (append-only), the job queue, the room event journal and the webhook
- * outbox are read by no kept result. */
+ * (append-only), the job queue, the room event journal, the webhook
+ * outbox and the WHIP session owners are read by no kept result. */
 static bool changes_data(const char *sql)
 {
 	const char *table;
@@ -209,6 +209,7 @@ static bool changes_data(const char *sql)
 		return false;
 	return strncmp(table, "recording_access_log ", 21) != 0 && strncmp(table, "jobs ", 5) != 0 &&
 	       strncmp(table, "room_events ", 12) != 0 && strncmp(table, "webhook_outbox ", 15) != 0 &&
+	       strncmp(table, "whip_sessions ", 14) != 0 &&
 	       /* what capture commits and nodes' heartbeats: no response shows them */
 	       strncmp(table, "recording_tracks ", 17) != 0 && strncmp(table, "nodes ", 6) != 0;
 }
@@ -2370,4 +2371,95 @@ int vtp_store_tracks_unfinished(vtp_store *s, const char *node_id,
 		     "  OR t.segments < t.last_segment)"
 		     " ORDER BY t.recording_id, t.track_id",
 		     p, 1, read_track_pending, &c, NULL);
+}
+
+/* ---- WHIP session owners ------------------------------------------------ */
+
+int vtp_store_whip_owner_put(vtp_store *s, const char *session_id, const char *room_id,
+			     const char *node_id, const char *node_url)
+{
+	char t[VTP_TIME_BUFLEN];
+	vtp__param p[5];
+	int rc;
+
+	p[0] = p_text(session_id);
+	rc = query(s, "DELETE FROM whip_sessions WHERE id = ?", p, 1, NULL, NULL, NULL);
+	if (rc)
+		return rc;
+	p[1] = p_text(room_id);
+	p[2] = p_text(node_id);
+	p[3] = p_text(node_url);
+	p[4] = p_time(vtp_now_ms(), t);
+	return query(s,
+		     "INSERT INTO whip_sessions (id, room_id, node_id, node_url, created_at)"
+		     " VALUES (?, ?, ?, ?, ?)",
+		     p, 5, NULL, NULL, NULL);
+}
+
+typedef struct owner_ctx {
+	char *node_id;
+	char *node_url;
+} owner_ctx;
+
+static int owner_row(void *ctx, const vtp__row *row)
+{
+	owner_ctx *o = ctx;
+
+	vtp_free(o->node_id);
+	vtp_free(o->node_url);
+	o->node_id = col_strdup(row, 0);
+	o->node_url = col_strdup(row, 1);
+	return 0;
+}
+
+int vtp_store_whip_owner_get(vtp_store *s, const char *session_id, const char *room_id,
+			     char node_id[VTP_UUID_BUFLEN], char **node_url)
+{
+	owner_ctx o = {NULL, NULL};
+	vtp__param p[2];
+	int rc;
+
+	*node_url = NULL;
+	node_id[0] = '\0';
+	p[0] = p_text(session_id);
+	p[1] = p_text(room_id);
+	rc = query(s, "SELECT node_id, node_url FROM whip_sessions WHERE id = ? AND room_id = ?",
+		   p, 2, owner_row, &o, NULL);
+	if (rc)
+		goto out;
+	if (!o.node_id || !o.node_url || !vtp_uuid_parse(o.node_id, node_id)) {
+		rc = VTP_ENOTFOUND;
+		goto out;
+	}
+	*node_url = o.node_url;
+	o.node_url = NULL;
+out:
+	vtp_free(o.node_id);
+	vtp_free(o.node_url);
+	return rc;
+}
+
+int vtp_store_whip_owner_remove(vtp_store *s, const char *session_id, const char *node_id)
+{
+	vtp__param p[2];
+
+	p[0] = p_text(session_id);
+	if (!node_id)
+		return query(s, "DELETE FROM whip_sessions WHERE id = ?", p, 1, NULL, NULL, NULL);
+	p[1] = p_text(node_id);
+	return query(s, "DELETE FROM whip_sessions WHERE id = ? AND node_id = ?", p, 2, NULL,
+		     NULL, NULL);
+}
+
+int vtp_store_whip_owner_remove_node(vtp_store *s, const char *node_id, int *count)
+{
+	int64_t changes = 0;
+	vtp__param p[1];
+	int rc;
+
+	p[0] = p_text(node_id);
+	rc = query(s, "DELETE FROM whip_sessions WHERE node_id = ?", p, 1, NULL, NULL, &changes);
+	if (count)
+		*count = (int)changes;
+	return rc;
 }

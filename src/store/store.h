@@ -413,4 +413,21 @@ typedef struct vtp_track_pending {
 int vtp_store_tracks_unfinished(vtp_store *s, const char *node_id,
 				int (*fn)(void *ctx, const vtp_track_pending *t), void *ctx);
 
+/* ---- WHIP session owners ------------------------------------------------ */
+
+/* Which node holds a live WHIP session (README "WHIP behind a load
+ * balancer"). node_url: that node's VTP_NODE_URL. A session id is written
+ * once; putting it again replaces the row. */
+int vtp_store_whip_owner_put(vtp_store *s, const char *session_id, const char *room_id,
+			     const char *node_id, const char *node_url);
+/* The owner of session_id in room_id: 0 with node_id and node_url (owned,
+ * vtp_free) filled, VTP_ENOTFOUND when no node holds it. */
+int vtp_store_whip_owner_get(vtp_store *s, const char *session_id, const char *room_id,
+			     char node_id[VTP_UUID_BUFLEN], char **node_url);
+/* Removes the row of session_id if node_id holds it (NULL: whoever does). */
+int vtp_store_whip_owner_remove(vtp_store *s, const char *session_id, const char *node_id);
+/* Removes every row of node_id (its sessions died with its last run);
+ * *count (may be NULL) receives how many. */
+int vtp_store_whip_owner_remove_node(vtp_store *s, const char *node_id, int *count);
+
 #endif
