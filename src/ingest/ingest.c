@@ -755,17 +755,22 @@ int vtp__track_open_log(vtp_ingest *ing, const vtp_recording *rec, track *t, cha
 		.on_segment = segment_closed,
 		.ctx = ing,
 	};
-	/* the database knows the track before its first segment closes: a
-	 * job waits for it, and a restart finds it (spool.c) */
-	if (ing->spool &&
-	    (rc = vtp_store_track_register(vtp_recordings_store(ing->cfg.recordings), rec->id, t->id,
-					   ing->node_id[0] ? ing->node_id : "local")) != 0)
-		VTP_WARN("recording %s: track %s not registered for storage (%s); its segments "
-			 "register as they commit", rec->id, t->id, vtp_strerror(rc));
 	rc = vtp_capw_open_opts(path, meta, &opts, &t->cap, &err_no);
 	free(meta);
-	if (rc == 0)
+	if (rc == 0) {
+		int rrc;
+
+		/* the database knows the track before its first segment closes: a
+		 * job waits for it, and a restart finds it (spool.c) */
+		if (ing->spool &&
+		    (rrc = vtp_store_track_register(vtp_recordings_store(ing->cfg.recordings),
+						    rec->id, t->id,
+						    ing->node_id[0] ? ing->node_id : "local")) != 0)
+			VTP_WARN("recording %s: track %s not registered for storage (%s); its "
+				 "segments register as they commit", rec->id, t->id,
+				 vtp_strerror(rrc));
 		return 0;
+	}
 	VTP_ERROR("recording %s: cannot create packet log: %s", rec->id, strerror(err_no));
 	if (err_no == ENOSPC || err_no == EDQUOT)
 		return vtp_fail_set(fail, VTP_EUNAVAIL, "disk_full", NULL,

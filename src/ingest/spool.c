@@ -194,11 +194,12 @@ static int commit_one(vtp__spool *sp, spool_item *it, char *why, size_t whylen)
 	int rc;
 
 	if (stat(it->path, &st) != 0) {
-		/* deleted with its recording (or by hand): nothing left to commit */
-		VTP_WARN("segment spool: %s is gone (%s); dropped", it->path, strerror(errno));
-		return 0;
-	}
-	if (sp->remote) {
+		/* deleted with its recording (or by hand): nothing left to upload.
+		 * Still counted, so that a job does not wait for it: the reader
+		 * reports the missing segment. */
+		VTP_WARN("segment spool: %s is gone (%s); counted as missing", it->path,
+			 strerror(errno));
+	} else if (sp->remote) {
 		rc = vtp_storage_put_file(sp->storage, key, it->path, "application/octet-stream");
 		if (rc) {
 			snprintf(why, whylen, "upload of %s: %s", key, vtp_strerror(rc));
