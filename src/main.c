@@ -537,6 +537,7 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	ic.whip_max_bitrate = cfg->whip_max_bitrate;
 	ic.keyframe_interval_ms = cfg->keyframe_interval_ms;
 	ic.segment_seconds = cfg->segment_seconds;
+	ic.spool_alert_seconds = cfg->spool_alert_seconds;
 	ic.storage = storage;
 	ic.recordings = recs;
 	ic.node_id = node_id;

@@ -41,6 +41,7 @@ static const entry entries[] = {
 	{"VTP_WHIP_MAX_BITRATE", "--whip-max-bitrate", T_INT, OFF(whip_max_bitrate), "2500000", 100000, 50000000, "most a WHIP publisher is asked to send (REMB), bits/s"},
 	{"VTP_KEYFRAME_INTERVAL", "--keyframe-interval", T_SECONDS_MS, OFF(keyframe_interval_ms), "10", 500, 3600000, "seconds without a keyframe before a video sender is asked for one (decimal; 0: never)"},
 	{"VTP_SEGMENT_SECONDS", "--segment-seconds", T_INT, OFF(segment_seconds), "10", 1, 3600, "seconds of a track's packet log per segment file: at most this much is lost when the server dies"},
+	{"VTP_SPOOL_ALERT_SECONDS", "--spool-alert-seconds", T_INT, OFF(spool_alert_seconds), "30", 1, 86400, "seconds a closed track segment may wait for storage before /healthz answers 503 and its recording gets a segments_delayed warning"},
 	{"VTP_WORKERS", "--workers", T_INT, OFF(workers), "1", 0, 256, "concurrent processing jobs on this node"},
 	{"VTP_WORKER_CAPACITY", "--worker-capacity", T_MILLI, OFF(worker_capacity_milli), NULL, 100, 1024000, "cores' worth of processing jobs this node runs at once (decimal; default: CPU count)"},
 	{"VTP_DRAIN_SECONDS", "--drain-seconds", T_INT, OFF(drain_seconds), "60", 0, 86400, "seconds running jobs may finish after SIGTERM before they are handed back"},

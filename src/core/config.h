@@ -23,6 +23,7 @@ typedef struct vtp_config {
 	int whip_max_bitrate;
 	int keyframe_interval_ms; /* VTP_KEYFRAME_INTERVAL (decimal seconds); 0: off */
 	int segment_seconds;  /* VTP_SEGMENT_SECONDS: packet log segment length */
+	int spool_alert_seconds; /* VTP_SPOOL_ALERT_SECONDS: a segment waiting longer is an alert */
 	int workers;
 	int worker_capacity_milli; /* VTP_WORKER_CAPACITY x 1000, default CPU count */
 	int drain_seconds;    /* VTP_DRAIN_SECONDS */

@@ -1477,7 +1477,8 @@ vtp_ingest *vtp_ingest_start(const vtp_ingest_config *cfg, char *err, size_t err
 	pthread_cond_init(&ing->whip_cv, NULL);
 	choose_bind_ip(ing);
 	if (cfg->storage)
-		ing->spool = vtp__spool_start(cfg->storage, cfg->recordings, ing->node_id);
+		ing->spool = vtp__spool_start(cfg->storage, cfg->recordings, ing->node_id,
+					      cfg->spool_alert_seconds);
 	ing->dtls = vtp_dtls_ctx_new(err, errlen);
 	if (!ing->dtls) {
 		vtp_ingest_stop(ing);

@@ -51,6 +51,9 @@ typedef struct vtp_ingest_config {
 	/* Where closed segments are committed (borrowed; NULL: nowhere, the
 	 * tests of the packet path). */
 	struct vtp_storage *storage;
+	/* A segment waiting for storage this long makes the node unhealthy
+	 * and warns on its recording (default 30). */
+	int spool_alert_seconds;
 	/* Called once when a WHIP session ends, however it ends (DELETE,
 	 * timeout, replaced, shutdown), from a thread that may use the
 	 * database (never the packet loop): the owner table forgets it.

@@ -417,7 +417,8 @@ void vtp__loop_post_whip(vtp_ingest *ing, enum cmd_type type, track *t, struct w
 			 completion *done);
 void vtp__loop_join(vtp_ingest *ing);
 /* spool.c: closed segments to storage, in order (see the file) */
-vtp__spool *vtp__spool_start(vtp_storage *storage, vtp_recordings *recs, const char *node_id);
+vtp__spool *vtp__spool_start(vtp_storage *storage, vtp_recordings *recs, const char *node_id,
+			     int alert_seconds);
 void vtp__spool_stop(vtp__spool *sp);
 void vtp__spool_add(vtp__spool *sp, const char *path, uint32_t segment, bool last);
 int vtp__spool_recover(vtp__spool *sp, int *queued);

@@ -40,9 +40,6 @@
 #define HEARTBEAT_MS 3000
 #define RETRY_MIN_MS 500
 #define RETRY_MAX_MS 30000
-/* a segment waiting this long for storage makes the node unhealthy and
- * warns on its recording */
-#define STUCK_MS 30000
 /* at shutdown: what the spool still tries before the next start takes over */
 #define DRAIN_MS 10000
 
@@ -63,6 +60,8 @@ struct vtp__spool {
 	char *node_id;
 	char *root; /* the storage's local root */
 	bool remote;
+	int64_t alert_ms; /* a segment waiting this long makes the node unhealthy and
+			   * warns on its recording */
 
 	pthread_t thread;
 	bool started;
@@ -174,10 +173,10 @@ static void warn_recording(vtp__spool *sp, const spool_item *it, const char *why
 		return;
 	memcpy(sp->warned, it->recording_id, sizeof(sp->warned));
 	snprintf(msg, sizeof(msg),
-		 "Node %s could not commit track segments to storage for over %d s (%s). They "
+		 "Node %s could not commit track segments to storage for over %lld s (%s). They "
 		 "are kept on its disk and retried; the recording is composed when they arrive, "
 		 "or without them if the node is lost.",
-		 sp->node_id, STUCK_MS / 1000, why);
+		 sp->node_id, (long long)(sp->alert_ms / 1000), why);
 	if (vtp_recordings_add_warnings(sp->recs, it->recording_id,
 					json_pack("[{ss ss ss}]", "code", "segments_delayed",
 						  "message", msg, "nodeId", sp->node_id)) != 0)
@@ -276,7 +275,7 @@ static void *spool_main(void *arg)
 		pthread_mutex_unlock(&sp->mu);
 		why[0] = '\0';
 		rc = commit_one(sp, it, why, sizeof(why));
-		if (rc && now - it->queued_ms >= STUCK_MS)
+		if (rc && now - it->queued_ms >= sp->alert_ms)
 			warn_recording(sp, it, why);
 		pthread_mutex_lock(&sp->mu);
 		if (rc == 0) {
@@ -376,10 +375,12 @@ int vtp__spool_recover(vtp__spool *sp, int *queued)
 
 /* ---- lifecycle, health ------------------------------------------------------------ */
 
-vtp__spool *vtp__spool_start(vtp_storage *storage, vtp_recordings *recs, const char *node_id)
+vtp__spool *vtp__spool_start(vtp_storage *storage, vtp_recordings *recs, const char *node_id,
+			     int alert_seconds)
 {
 	vtp__spool *sp = vtp_calloc(1, sizeof(*sp));
 
+	sp->alert_ms = (int64_t)(alert_seconds > 0 ? alert_seconds : 30) * 1000;
 	sp->storage = storage;
 	sp->recs = recs;
 	sp->store = vtp_recordings_store(recs);
@@ -436,5 +437,5 @@ void vtp__spool_state(vtp__spool *sp, vtp_spool_state *out)
 	out->committed = atomic_load(&sp->committed);
 	out->failures = atomic_load(&sp->failures);
 	out->bytes = atomic_load(&sp->bytes);
-	out->stuck = out->pending > 0 && out->oldest_ms >= STUCK_MS;
+	out->stuck = out->pending > 0 && out->oldest_ms >= sp->alert_ms;
 }
