@@ -103,7 +103,13 @@ static const char jobs_help[] =
 	"                           VTP_JOB_TIMEOUT_FACTOR per second of recording [60]\n"
 	"  VTP_JOB_TIMEOUT_FACTOR   [3]\n"
 	"  VTP_JOB_BACKOFF          seconds before each retry, comma-separated, the last\n"
-	"                           one repeats; 3 attempts in all [10,40]\n";
+	"                           one repeats; 3 attempts in all [10,40]\n"
+	"  VTP_JOB_MAX_WAIT         seconds a job that does not fit the capacity may be\n"
+	"                           passed over by lighter ones [60]\n"
+	"  VTP_NODE_TIMEOUT         seconds without a heartbeat after which a node counts\n"
+	"                           as lost: jobs stop waiting for its segments [30]\n"
+	"  VTP_JOB_SEGMENT_WAIT     the most seconds a job waits for track segments\n"
+	"                           still on their way to storage [600]\n";
 
 static void usage(FILE *f)
 {

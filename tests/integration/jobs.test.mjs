@@ -589,7 +589,8 @@ test('`worker` processes the jobs a `serve` with VTP_WORKERS=0 queued on the sam
 
   // bad job knobs and no workers: one line, exit 2
   for (const [env, name] of [[{ VTP_JOB_TIMEOUT: '0' }, 'VTP_JOB_TIMEOUT'], [{ VTP_JOB_TIMEOUT_FACTOR: 'x' }, 'VTP_JOB_TIMEOUT_FACTOR'],
-    [{ VTP_JOB_BACKOFF: '10,,40' }, 'VTP_JOB_BACKOFF'], [{ VTP_JOB_BACKOFF: '-1' }, 'VTP_JOB_BACKOFF'], [{ VTP_WORKERS: 0 }, 'VTP_WORKERS']]) {
+    [{ VTP_JOB_BACKOFF: '10,,40' }, 'VTP_JOB_BACKOFF'], [{ VTP_JOB_BACKOFF: '-1' }, 'VTP_JOB_BACKOFF'], [{ VTP_WORKERS: 0 }, 'VTP_WORKERS'],
+    [{ VTP_NODE_TIMEOUT: '0' }, 'VTP_NODE_TIMEOUT'], [{ VTP_JOB_SEGMENT_WAIT: 'soon' }, 'VTP_JOB_SEGMENT_WAIT']]) {
     const bad = await srv.cli(['worker'], { extraEnv: { VTP_WORKERS: 1, ...env }, timeoutMs: 10000 });
     assert.equal(bad.code, 2, `${JSON.stringify(env)}: ${bad.stderr}`);
     assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
