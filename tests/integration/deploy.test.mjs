@@ -7,7 +7,9 @@
 // whichever node it reached, Socket.IO polling is refused (why the config
 // needs no sticky routing), /metrics stays inside, and a WHIP POST and its
 // DELETE land on different nodes (nginx's round robin) and the session ends
-// on the node that holds it. Also the systemd units of deploy/ pass
+// on the node that holds it; with S3 storage (s3rver) and a `worker` process
+// of its own, a class whose tracks came in through both nodes is composed by
+// the worker from the bucket and downloaded through nginx. Also the systemd units of deploy/ pass
 // `systemd-analyze verify` and carry the hardening DEPLOY.md describes.
 // Two nodes share one database only on PostgreSQL: the nginx part is
 // skipped on SQLite.
@@ -21,7 +23,9 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { io } from 'socket.io-client';
-import { startServer, cleanupAll, rand, sleep, Context, BACKEND, BIN, freePort } from './lib/server.mjs';
+import { startServer, startProcess, cleanupAll, rand, sleep, Context, BACKEND, BIN, freePort } from './lib/server.mjs';
+import { MediaRelay, lavfiSenderArgs, run } from './lib/media.mjs';
+import { startS3rver } from './lib/s3.mjs';
 import { show, makeUsers, waitFor, PASSWORD } from './lib/util.mjs';
 import { metric } from './lib/whip.mjs';
 
@@ -40,16 +44,27 @@ let nginx;
 let httpsPort;
 let httpPort;
 let ca;
+let s3;
+let worker;
 const sockets = [];
 
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vtp-deploy-'));
   if (skipNginx) return;
-  const env = { VTP_JWT_SECRET: `deploy-${rand(16)}`, VTP_WORKERS: 0, VTP_WHIP_TIMEOUT: 600 };
+  // the whole example: S3 storage (s3rver), serve nodes that capture and
+  // answer, and a worker process of its own that composes
+  s3 = await startS3rver();
+  const env = {
+    VTP_JWT_SECRET: `deploy-${rand(16)}`, VTP_WORKERS: 0, VTP_WHIP_TIMEOUT: 600,
+    VTP_STORAGE_URL: s3.url, VTP_S3_ACCESS_KEY: s3.accessKey, VTP_S3_SECRET_KEY: s3.secretKey,
+  };
   a = await startServer({ env });
   const ctxB = new Context();
   ctxB.dbUrl = a.ctx.dbUrl;
   b = await startServer({ ctx: ctxB, env });
+  const ctxW = new Context();
+  ctxW.dbUrl = a.ctx.dbUrl;
+  worker = startProcess(['worker'], { ctx: ctxW, extraEnv: { ...env, VTP_WORKERS: 1 } });
   users = await makeUsers(a, { teacher: 'instructor', student: 'student' });
 
   // a certificate for 127.0.0.1
@@ -115,7 +130,9 @@ after(async () => {
     await Promise.race([gone, sleep(5000)]);
     if (nginx.exitCode === null) nginx.kill('SIGKILL');
   }
+  if (worker) await worker.stop('SIGKILL');
   await cleanupAll();
+  if (s3) await s3.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -214,6 +231,62 @@ test('through nginx over https (deploy/nginx.conf): redirect, login, start, Sock
   assert.equal((await req('GET', '/metrics')).status, 404);
   const stop = await req('POST', `/api/v1/recordings/${id}/stop`, { token });
   assert.equal(stop.status, 200, show(stop));
+});
+
+test('through nginx: a class whose tracks were registered on both nodes is composed by the worker from the bucket and downloaded', { skip: skipNginx }, async () => {
+  const login = await req('POST', '/api/v1/auth/login', { body: { email: users.teacher.email, password: PASSWORD } });
+  assert.equal(login.status, 200, show(login));
+  const token = login.json.token;
+  const roomId = `deploy-class-${rand(4)}`;
+  const start = await req('POST', '/api/v1/recordings/start', { token, body: { roomId, title: 'the whole example' } });
+  assert.equal(start.status, 201, show(start));
+  const id = start.json.recordingId;
+  // two peers, each registered through nginx: its round robin puts them on
+  // both nodes (told apart by the ports' nodes' metrics below)
+  const before = await Promise.all([a, b].map(nodeMetrics));
+  const peers = [];
+  for (const [peerId, color, freq] of [['ana', 'red', 440], ['ben', 'blue', 660]]) {
+    const peer = { peerId, relays: {} };
+    for (const kind of ['video', 'audio']) {
+      const r = await req('POST', `/api/v1/recordings/${id}/tracks`, {
+        token, body: { peerId, fullName: `Peer ${peerId}`, kind, codec: kind === 'video' ? 'vp8' : 'opus', payloadType: kind === 'video' ? 96 : 111 },
+      });
+      assert.equal(r.status, 201, show(r));
+      peer.relays[kind] = await new MediaRelay(r.json.port).start();
+    }
+    peer.args = lavfiSenderArgs({
+      seconds: 6,
+      video: { source: `color=c=${color}:s=320x240:r=15`, port: peer.relays.video.port, gop: 15 },
+      audio: { source: `sine=f=${freq}:r=48000`, port: peer.relays.audio.port },
+    });
+    peers.push(peer);
+  }
+  const afterM = await Promise.all([a, b].map(nodeMetrics));
+  const tracks = afterM.map((t, i) => metric(t, 'vtp_ingest_tracks') - metric(before[i], 'vtp_ingest_tracks'));
+  assert.ok(tracks[0] > 0 && tracks[1] > 0, `tracks on both nodes: ${tracks}`);
+  try {
+    const sent = await Promise.all(peers.map((p) => run('ffmpeg', p.args, { timeoutMs: 60000 })));
+    for (const r of sent) assert.equal(r.code, 0, r.stderr);
+  } finally {
+    for (const p of peers) for (const r of Object.values(p.relays)) r.close();
+  }
+  const stop = await req('POST', `/api/v1/recordings/${id}/stop`, { token });
+  assert.equal(stop.status, 200, show(stop));
+  const done = await waitFor(async () => {
+    const r = await req('GET', `/api/v1/recordings/${id}`, { token });
+    if (r.json?.status === 'failed') assert.fail(show(r));
+    return r.json?.status === 'done' ? r.json : null;
+  }, 'the recording done by the worker', 180000);
+  assert.equal(done.metadata.compose.peers, 2, JSON.stringify(done.metadata.compose));
+  assert.equal(done.metadata.compose.tracks, 4, JSON.stringify(done.metadata.compose));
+  assert.deepEqual((done.warnings || []).map((w) => w.code), [], JSON.stringify(done.warnings));
+  assert.match(worker.stderr(), new RegExp(`recording ${id} done`), 'composed by the worker process');
+  // the download through nginx: a redirect to the bucket, whose bytes match
+  const dl = await req('GET', done.downloadUrl.replace(/^https?:\/\/[^/]+/, ''));
+  assert.equal(dl.status, 302, show(dl));
+  const file = await fetch(dl.headers.location);
+  assert.equal(file.status, 200);
+  assert.equal(Buffer.from(await file.arrayBuffer()).length, done.fileSize);
 });
 
 test('deploy/ systemd units: systemd-analyze verify is clean, and they drain, restart and are hardened as DEPLOY.md says', { skip: !have('systemd-analyze') && 'systemd-analyze missing' }, () => {
