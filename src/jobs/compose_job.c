@@ -240,11 +240,28 @@ static int note_incomplete(void *ctx, const vtp_track_state *t)
 	vtp_capr *r = NULL;
 
 	c->tracks++;
-	if (t->last_segment > 0 && t->segments >= t->last_segment)
+	snprintf(path, sizeof(path), "%s/%s.vtpcap", c->tracks_dir, t->track_id);
+	if (t->last_segment > 0 && t->segments >= t->last_segment) {
+		struct stat sb;
+
+		if (stat(path, &sb) == 0)
+			return 0;
+		/* committed, yet not here: storage lost it, or file:// storage
+		 * that this node does not share with the one that captured it */
+		c->incomplete++;
+		snprintf(msg, sizeof(msg),
+			 "Track %s was captured on node %s and committed to storage, but this "
+			 "node (the composer's) cannot find it there, so the file has nothing from "
+			 "it (with file:// storage every node must share the folder)",
+			 t->track_id, t->node_id);
+		json_array_append_new(c->warnings,
+				      json_pack("{ss ss ss ss si}", "code", "track_missing", "message",
+						msg, "trackId", t->track_id, "nodeId", t->node_id,
+						"committedSegments", t->segments));
 		return 0;
+	}
 	c->incomplete++;
 	/* who it was, from the header of its first segment when it arrived */
-	snprintf(path, sizeof(path), "%s/%s.vtpcap", c->tracks_dir, t->track_id);
 	if (vtp_capr_open(path, &r, err, sizeof(err)) == 0) {
 		meta = json_loads(vtp_capr_meta(r), 0, NULL);
 		name = json_string_value(json_object_get(meta, "fullName"));

@@ -235,3 +235,36 @@ test('three serve nodes and a worker on one PostgreSQL and one bucket: one recor
     await s3.stop();
   }
 });
+
+test('file:// storage not shared between nodes: the worker says which committed tracks it cannot find (track_missing), never an empty recording in silence', { skip: !PG && 'several nodes share a PostgreSQL database (run with VTP_TEST_BACKEND=postgres)' }, async () => {
+  const base = new Context();
+  const env = { VTP_JWT_SECRET: `cluster-secret-${rand(8)}`, VTP_WORKERS: 0, VTP_SEGMENT_SECONDS: 1 };
+  let worker;
+  let peer;
+  try {
+    // each node's default storage is a folder of its own data dir: not shared
+    const A = await startNode(base, 'a', env);
+    const u = await makeUsers(A, { inst: 'instructor' });
+    const st = await A.api('POST', '/api/v1/recordings/start', { token: u.inst.token, body: { roomId: `room-${rand(5)}`, title: 'Not shared' } });
+    assert.equal(st.status, 201, show(st));
+    const id = st.json.recordingId;
+    peer = await addPeer(A, u.inst.token, id, { peerId: 'fay', fullName: 'Fay A', audio: 500 });
+    const sent = await sendPeer(peer, 3);
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.equal((await A.api('POST', `/api/v1/recordings/${id}/stop`, { token: u.inst.token })).status, 200);
+    worker = startProcess(['worker'], { ctx: nodeContext(base, 'w'), extraEnv: { ...env, VTP_WORKERS: 1 } });
+    const end = await waitFor(async () => {
+      const r = await getRec(A, u.inst.token, id);
+      return ['done', 'failed'].includes(r.status) ? r : null;
+    }, 'the worker settled the recording', 120000);
+    const missing = (end.warnings || []).filter((w) => w.code === 'track_missing');
+    assert.equal(missing.length, 1, JSON.stringify(end));
+    assert.equal(missing[0].trackId, peer.tracks.audio.trackId);
+    assert.equal(missing[0].nodeId, A.nodeId);
+    assert.match(missing[0].message, /share the folder/);
+  } finally {
+    if (peer) closePeer(peer);
+    if (worker) await worker.stop('SIGKILL');
+    await cleanupAll();
+  }
+});
