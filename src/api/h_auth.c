@@ -77,7 +77,7 @@ static json_t *health_check(vtp_req *r, int *status)
 	int data = disk_probe(cfg->data_dir);
 	int rec = root && strcmp(root, cfg->data_dir) != 0 ? disk_probe(root) : 0;
 	int st = cfg->storage ? vtp_storage_ping(cfg->storage) : 0;
-	char dbuf[160], dsk[160], rbuf[160], reason[400];
+	char dbuf[160], dsk[160], rbuf[160], reason[480];
 	const char *database = "ok", *disk = "ok", *storage = "ok";
 
 	if (db)
@@ -95,7 +95,7 @@ static json_t *health_check(vtp_req *r, int *status)
 		storage = "media storage does not answer";
 	/* closed segments that cannot reach storage: a loss in the making */
 	vtp_spool_state sp;
-	char spbuf[320];
+	char spbuf[420];
 	const char *spool = "ok";
 
 	vtp_ingest_spool_state(cfg->ingest, &sp);

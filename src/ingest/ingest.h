@@ -68,7 +68,7 @@ typedef struct vtp_spool_state {
 	int64_t oldest_ms;    /* how long the oldest has waited */
 	bool failing;         /* the last attempt failed */
 	bool stuck;           /* a segment waited past the limit (unhealthy) */
-	char last_error[200];
+	char last_error[300];
 	uint64_t committed, failures, bytes;
 } vtp_spool_state;
 void vtp_ingest_spool_state(vtp_ingest *ing, vtp_spool_state *out);

@@ -71,7 +71,7 @@ struct vtp__spool {
 	spool_item *head, **tail;
 	int pending;                      /* mu */
 	char warned[VTP_UUID_BUFLEN];     /* the recording last warned about (thread) */
-	char last_error[200];             /* mu */
+	char last_error[300];             /* mu */
 	int64_t last_error_ms;            /* mu: 0 once an attempt succeeds */
 
 	_Atomic uint64_t committed, failures, bytes;
