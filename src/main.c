@@ -544,6 +544,7 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	ic.keyframe_interval_ms = cfg->keyframe_interval_ms;
 	ic.segment_seconds = cfg->segment_seconds;
 	ic.spool_alert_seconds = cfg->spool_alert_seconds;
+	ic.node_timeout_seconds = (int)js->node_timeout;
 	ic.storage = storage;
 	ic.recordings = recs;
 	ic.node_id = node_id;

@@ -1353,6 +1353,24 @@ static void write_summary(vtp_jw *w, const char *path, int64_t *last_ms)
 	vtp_cap_summary_clear(&s);
 }
 
+/* Whether another node still captures tracks of the recording: it goes on
+ * there, and this node's restart must not end it for everyone. */
+typedef struct elsewhere_ctx {
+	const char *me;
+	int64_t now, timeout_ms;
+	int live;
+} elsewhere_ctx;
+
+static int live_elsewhere(void *ctx, const vtp_track_state *t)
+{
+	elsewhere_ctx *c = ctx;
+
+	if (strcmp(t->node_id, c->me) != 0 && t->last_segment == 0 && t->node_seen_ms &&
+	    c->now - t->node_seen_ms <= c->timeout_ms)
+		c->live++;
+	return 0;
+}
+
 int vtp_ingest_recover(vtp_ingest *ing, int *recovered)
 {
 	vtp_recording *arr = NULL;
@@ -1387,6 +1405,30 @@ int vtp_ingest_recover(vtp_ingest *ing, int *recovered)
 			closedir(d);
 		}
 		vtp_jw_array_end(&w);
+		{
+			elsewhere_ctx ec = {
+				.me = ing->node_id[0] ? ing->node_id : "local",
+				.now = vtp_now_ms(),
+				.timeout_ms = (int64_t)(ing->cfg.node_timeout_seconds > 0
+								? ing->cfg.node_timeout_seconds
+								: 30) * 1000,
+			};
+			vtp_store *store = vtp_recordings_store(ing->cfg.recordings);
+
+			if (vtp_store_track_states(store, arr[i].id, live_elsewhere, &ec) == 0 &&
+			    ec.live > 0) {
+				/* this node's tracks ended with its crash; the class goes on
+				 * on the others, which end it at its Stop */
+				int mrc = vtp_store_recording_merge_tracks(store, arr[i].id, b.data);
+
+				VTP_WARN("recording %s: this node stopped while capturing it, but %d "
+					 "track(s) go on on other nodes: it stays recording (this node's "
+					 "tracks kept up to their last packet)%s",
+					 arr[i].id, ec.live, mrc ? "; their statistics not saved" : "");
+				vtp_buf_free(&b);
+				continue;
+			}
+		}
 		vtp_time_format(vtp_now_ms(), when);
 		snprintf(note, sizeof(note),
 			 "the server stopped while recording; restarted at %s, "

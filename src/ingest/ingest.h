@@ -54,6 +54,10 @@ typedef struct vtp_ingest_config {
 	/* A segment waiting for storage this long makes the node unhealthy
 	 * and warns on its recording (default 30). */
 	int spool_alert_seconds;
+	/* A node silent this long counts as lost (VTP_NODE_TIMEOUT, default
+	 * 30): a restart does not end a recording that a live node still
+	 * captures. */
+	int node_timeout_seconds;
 	/* Called once when a WHIP session ends, however it ends (DELETE,
 	 * timeout, replaced, shutdown), from a thread that may use the
 	 * database (never the packet loop): the owner table forgets it.

@@ -7,7 +7,9 @@
 // bucket; Socket.IO clients on every node hear its events. Then a node is
 // killed (kill -9) mid-recording: the recording still ends done, without at
 // most the one segment that node had open, and says so in its warnings; when
-// the node comes back its spool commits what it had left.
+// the node comes back its spool commits what it had left. And when the node
+// that started a recording dies and restarts, the class goes on on the
+// others (its restart ends only its own tracks).
 //
 // PostgreSQL only: several processes sharing one database is what the
 // PostgreSQL backend is for (with SQLite the suite reports itself skipped).
@@ -226,6 +228,37 @@ test('three serve nodes and a worker on one PostgreSQL and one bucket: one recor
       return /^vtp_spool_pending 0$/m.test(m);
     }, 'node c\'s spool empty', 30000);
     for (const p of [dave, erin]) closePeer(p);
+
+    // ---- 3. the node that started it dies and comes back: the class goes on ---------------
+    const room3 = `room-${rand(5)}`;
+    const st3 = await A.api('POST', '/api/v1/recordings/start', { token: u.inst.token, body: { roomId: room3, title: 'The starter dies' } });
+    assert.equal(st3.status, 201, show(st3));
+    const id3 = st3.json.recordingId;
+    const gina = await addPeer(A, u.inst.token, id3, { peerId: 'gina', fullName: 'Gina A', audio: 350 });
+    const hank = await addPeer(C, u.inst.token, id3, { peerId: 'hank', fullName: 'Hank C', audio: 880 });
+    peers.push(gina, hank);
+    const sends3 = [sendPeer(gina, 10), sendPeer(hank, 10)];
+    await waitFor(async () => (await bucketKeys(s3, `${room3}/${id3}/tracks/${gina.tracks.audio.trackId}.vtpcap.000002`)).length > 0,
+      'node a committed two segments of gina\'s audio', 30000);
+    await A.kill9();
+    await A.restart();
+    // its restart ended only its own tracks: node c still captures
+    assert.equal((await getRec(B, u.inst.token, id3)).status, 'recording', 'the class goes on on the other nodes');
+    assert.match(A.stderr(), /go on on other nodes: it stays recording/);
+    await Promise.all(sends3);
+    const sp3 = await B.api('POST', `/api/v1/recordings/${id3}/stop`, { token: u.inst.token });
+    assert.equal(sp3.status, 200, show(sp3));
+    const done3 = await waitFor(async () => {
+      const r = await getRec(C, u.inst.token, id3);
+      if (r.status === 'failed') assert.fail(`failed: ${JSON.stringify(r.error)}`);
+      return r.status === 'done' ? r : null;
+    }, 'the recording whose starter restarted done', 180000);
+    // gina's track ended with node a's crash, and its restart committed all it had
+    assert.deepEqual((done3.warnings || []).filter((w) => /incomplete|missing/.test(w.code)), [], JSON.stringify(done3.warnings));
+    assert.equal(done3.metadata.compose.peers, 2, JSON.stringify(done3.metadata.compose));
+    const ginaTrack = done3.tracks.find((t) => t.trackId === gina.tracks.audio.trackId);
+    assert.equal(ginaTrack?.state, 'interrupted', JSON.stringify(done3.tracks));
+    for (const p of [gina, hank]) closePeer(p);
   } finally {
     for (const s of sockets) s.disconnect();
     if (gst) gst.child.kill('SIGKILL');
