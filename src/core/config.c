@@ -57,7 +57,7 @@ static const entry entries[] = {
 	{"VTP_LOG_LEVEL", "--log-level", T_LOGLEVEL, OFF(log_level), "info", 0, 0, "debug, info, warn or error"},
 	{"VTP_HTTP_HEADER_TIMEOUT", "--http-header-timeout", T_INT, OFF(http_header_timeout), "10", 1, 3600, "seconds a client has to send a whole request head"},
 	{"VTP_HTTP_THREADS", "--http-threads", T_INT, OFF(http_threads), NULL, 1, 64, "HTTP worker threads (default: CPU count)"},
-	{"VTP_RESPONSE_CACHE", "--response-cache", T_BOOL, OFF(response_cache), "1", 0, 0, "1: keep rendered recordings and list pages until the data changes (SQLite only)"},
+	{"VTP_RESPONSE_CACHE", "--response-cache", T_BOOL, OFF(response_cache), "1", 0, 0, "1: keep rendered recordings and list pages until the data changes (on PostgreSQL while its change feed is up)"},
 };
 
 #define N_ENTRIES (sizeof(entries) / sizeof(entries[0]))

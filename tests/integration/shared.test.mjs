@@ -1,0 +1,223 @@
+// Several serve nodes on one PostgreSQL (docs/ARCHITECTURE.md "Metadata store"):
+// PostgreSQL is the shared truth for the kept answers, for who is in a room
+// and for the clock of the room event journal.
+// - Node A keeps its rendered GET-by-id and list answers (proved by a write
+//   made behind its back with the triggers off, which it does not see), and
+//   a delete, restore, share or status change made through node B or by
+//   another process is then seen through A's kept answers: every such write
+//   notifies vtp_changes from its own transaction and A's listener drops
+//   what it kept.
+// - A lost change feed (its connection terminated in the database) drops
+//   everything kept: a write no notification told of is seen once the feed
+//   is back, and the node logs the loss and the return.
+// - A Socket.IO client on A and one on B in the same room both hear
+//   room-members with count 2, and 1 again when one leaves.
+// - A node whose clock is two hours behind stamps the journal with the
+//   database's clock, and its clients still hear the room's events.
+// PostgreSQL only (SQLite is one node); the notification is asynchronous, so
+// every "seen through A" waits for the condition with a deadline.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { io } from 'socket.io-client';
+import { startServer, cleanupAll, rand, BACKEND, Context } from './lib/server.mjs';
+import { show, makeUsers, startRec, stopRec, waitFor } from './lib/util.mjs';
+
+const skip = BACKEND !== 'postgres' && 'PostgreSQL only (VTP_TEST_BACKEND=postgres)';
+const JWT = `shared-secret-${rand(8)}-${rand(8)}`;
+let A, B;
+let u;
+const sockets = new Set();
+
+function sql(statement) {
+  const r = spawnSync('psql', [A.ctx.dbUrl, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', statement],
+    { encoding: 'utf8', timeout: 30000 });
+  assert.equal(r.status, 0, `${statement}: ${r.stderr || r.error}`);
+  return r.stdout.trim();
+}
+
+/** Another node on A's database: its own data folder (node id), the same JWT key. */
+async function startNode(env = {}) {
+  const ctx = new Context();
+  const own = ctx.dbName;
+  ctx.dbName = null; // A's context drops the shared database
+  ctx.dbUrl = A.ctx.dbUrl;
+  spawnSync('psql', [ctx.adminUrl, '-qAt', '-c', `DROP DATABASE IF EXISTS ${own}`], { timeout: 30000 });
+  return startServer({ ctx, env: { VTP_WORKERS: 0, VTP_JWT_SECRET: JWT, ...env } });
+}
+
+before(async () => {
+  if (skip) return;
+  A = await startServer({ env: { VTP_WORKERS: 0, VTP_JWT_SECRET: JWT } });
+  B = await startNode();
+  u = await makeUsers(A, { owner: 'instructor', stu: 'student', inst: 'instructor' });
+});
+
+after(async () => {
+  for (const s of sockets) s.disconnect();
+  await cleanupAll();
+});
+
+const getOn = (srv, token, id) => srv.api('GET', `/api/v1/recordings/${id}`, { token });
+async function listOn(srv, token, qs) {
+  const res = await srv.api('GET', `/api/v1/recordings?${qs}`, { token });
+  assert.equal(res.status, 200, show(res));
+  return res.json;
+}
+
+test('node A keeps its answers and sees every write made through node B or by another process', { skip }, async () => {
+  const r = await startRec(A, u.owner.token);
+  await stopRec(A, u.owner.token, r.id);
+  const qs = `room_id=${encodeURIComponent(r.room)}`;
+  const title = r.body.title;
+
+  // prime A's kept answers (the owner's GET and list, the student's empty list)
+  for (let i = 0; i < 2; i++) {
+    const g = await getOn(A, u.owner.token, r.id);
+    assert.equal(g.status, 200, show(g));
+    assert.equal(g.json.title, title);
+    assert.equal((await listOn(A, u.owner.token, qs)).recordings[0].title, title);
+    assert.equal((await listOn(A, u.stu.token, qs)).total, 0);
+  }
+
+  // A write with the triggers off (as a restore from a dump would) tells
+  // nobody: A goes on answering what it kept. Proves the answers are kept
+  // on PostgreSQL; before this work every request read the database.
+  sql(`SET session_replication_role = replica; UPDATE recordings SET title = 'behind its back' WHERE id = '${r.id}'`);
+  assert.equal((await getOn(A, u.owner.token, r.id)).json.title, title, 'A renders again without a change');
+  assert.equal((await listOn(A, u.owner.token, qs)).recordings[0].title, title);
+
+  // delete through B: A's kept GET answers 404, its list is empty
+  const del = await B.api('DELETE', `/api/v1/recordings/${r.id}`, { token: u.owner.token });
+  assert.equal(del.status, 200, show(del));
+  await waitFor(async () => (await getOn(A, u.owner.token, r.id)).status === 404, 'A: GET 404 after the delete on B', 10000);
+  await waitFor(async () => (await listOn(A, u.owner.token, qs)).total === 0, 'A: list empty after the delete on B', 10000);
+
+  // restore through B: back on A, rendered afresh (so with the silent title too)
+  const res = await B.api('POST', `/api/v1/recordings/${r.id}/restore`, { token: u.owner.token });
+  assert.equal(res.status, 200, show(res));
+  await waitFor(async () => (await getOn(A, u.owner.token, r.id)).json?.title === 'behind its back', 'A: GET after the restore on B', 10000);
+  await waitFor(async () => (await listOn(A, u.owner.token, qs)).total === 1, 'A: list after the restore on B', 10000);
+
+  // a share through B: the student's kept (empty) list on A shows it
+  const sh = await B.api('POST', `/api/v1/recordings/${r.id}/shares`, { token: u.owner.token, body: { userId: u.stu.id, permission: 'view' } });
+  assert.equal(sh.status, 201, show(sh));
+  await waitFor(async () => (await listOn(A, u.stu.token, qs)).total === 1, "A: the student's list after the share on B", 10000);
+  assert.equal((await getOn(A, u.stu.token, r.id)).status, 200);
+
+  // a status and progress step by another process (as a worker on a third
+  // node writes it): A's kept GET and list follow
+  sql(`UPDATE recordings SET status = 'processing', progress = 40 WHERE id = '${r.id}'`);
+  await waitFor(async () => {
+    const g = (await getOn(A, u.owner.token, r.id)).json;
+    return g.status === 'processing' && g.progress === 40;
+  }, 'A: GET shows the status change', 10000);
+  await waitFor(async () => (await listOn(A, u.owner.token, qs)).recordings[0]?.status === 'processing', 'A: list shows the status change', 10000);
+
+  // B's own answers follow its own writes at once (the writer moves its number at commit)
+  const d2 = await B.api('DELETE', `/api/v1/recordings/${r.id}`, { token: u.owner.token });
+  assert.equal(d2.status, 200, show(d2));
+  assert.equal((await getOn(B, u.owner.token, r.id)).status, 404);
+});
+
+test('a lost change feed drops everything kept: a write no notification told of is seen once the feed is back', { skip }, async () => {
+  const r = await startRec(A, u.owner.token);
+  await stopRec(A, u.owner.token, r.id);
+  for (let i = 0; i < 2; i++) assert.equal((await getOn(A, u.owner.token, r.id)).json.title, r.body.title);
+  const listening = (A.stderr().match(/listening for changes by other nodes/g) || []).length;
+  assert.ok(listening >= 1, `A never said it listens: ${A.stderr().slice(-2000)}`);
+
+  // the feed's connections (application_name vtp-recorder-listen) end, and
+  // a write happens that notifies nobody
+  const killed = sql(`SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+    WHERE application_name = 'vtp-recorder-listen' AND datname = current_database()) t`);
+  assert.ok(Number(killed) >= 2, `listener connections terminated: ${killed}`);
+  sql(`SET session_replication_role = replica; UPDATE recordings SET title = 'missed' WHERE id = '${r.id}'`);
+
+  // while the feed is down A reads the database; once it is back, what it
+  // kept before is gone: either way the write shows
+  await waitFor(async () => (await getOn(A, u.owner.token, r.id)).json?.title === 'missed', 'A: GET after the missed notification', 15000);
+  await waitFor(() => /change feed lost/.test(A.stderr()), 'A logs the lost feed', 15000);
+  await waitFor(() => (A.stderr().match(/listening for changes by other nodes/g) || []).length > listening, 'A listens again', 15000);
+  // and keeps following writes afterwards
+  const del = await B.api('DELETE', `/api/v1/recordings/${r.id}`, { token: u.owner.token });
+  assert.equal(del.status, 200, show(del));
+  await waitFor(async () => (await getOn(A, u.owner.token, r.id)).status === 404, 'A: GET 404 after the delete on B', 10000);
+});
+
+// ---- Socket.IO ------------------------------------------------------------------------------
+
+function connect(srv, user) {
+  const s = io(srv.url, { path: '/socket.io/', transports: ['websocket'], reconnection: false, forceNew: true, timeout: 5000, auth: { token: user.token } });
+  s.log = [];
+  s.onAny((event, data) => s.log.push({ event, data }));
+  sockets.add(s);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${user.name}: not connected`)), 10000);
+    s.once('connect', () => { clearTimeout(timer); resolve(s); });
+    s.once('connect_error', (e) => { clearTimeout(timer); reject(new Error(`${user.name}: connect_error ${e.message}`)); });
+  });
+}
+
+const lastMembers = (s, room) => s.log.filter((e) => e.event === 'room-members' && e.data.roomId === room).at(-1)?.data;
+
+test('room-members counts the people of every node: a client on A and one on B see count 2, then 1 when one leaves', { skip }, async () => {
+  const room = `shared-${rand(5)}`;
+  const sa = await connect(A, u.stu);
+  const sb = await connect(B, u.inst);
+  const ja = await sa.timeout(8000).emitWithAck('join-room', { roomId: room });
+  assert.equal(ja.count, 1, JSON.stringify(ja));
+  const jb = await sb.timeout(8000).emitWithAck('join-room', { roomId: room });
+  assert.equal(jb.count, 2, `B's join ack counts A's client too: ${JSON.stringify(jb)}`);
+  assert.deepEqual(jb.members.map((m) => m.userId).sort(), [u.stu.id, u.inst.id].sort());
+
+  await waitFor(() => lastMembers(sa, room)?.count === 2, `A's client hears count 2 (${JSON.stringify(sa.log)})`, 10000);
+  await waitFor(() => lastMembers(sb, room)?.count === 2, `B's client hears count 2 (${JSON.stringify(sb.log)})`, 10000);
+  assert.deepEqual(lastMembers(sa, room).members.map((m) => m.userId).sort(), [u.stu.id, u.inst.id].sort());
+  assert.equal(Number(sql(`SELECT count(DISTINCT node_id) FROM room_presence WHERE room_id = '${room}'`)), 2);
+
+  // B's client leaves: A's hears count 1
+  const lb = await sb.timeout(8000).emitWithAck('leave-room', { roomId: room });
+  assert.equal(lb.roomId, room);
+  await waitFor(() => lastMembers(sa, room)?.count === 1, `A's client hears count 1 after the leave on B (${JSON.stringify(sa.log)})`, 10000);
+  // a client that disconnects leaves too
+  await sb.timeout(8000).emitWithAck('join-room', { roomId: room });
+  await waitFor(() => lastMembers(sa, room)?.count === 2, 'count 2 again', 10000);
+  sb.disconnect();
+  await waitFor(() => lastMembers(sa, room)?.count === 1, 'A hears count 1 after the client on B disconnected', 10000);
+  sa.disconnect();
+  await waitFor(() => Number(sql(`SELECT count(*) FROM room_presence WHERE room_id = '${room}'`)) === 0, 'no presence left', 10000);
+});
+
+test("the journal is stamped by the database's clock: a node two hours behind still stamps now, and its clients hear the room", { skip }, async () => {
+  const C = await startNode({ VTP_TEST_NOW_OFFSET_S: -7200 });
+  try {
+    // tokens by C's clock (its CLI runs with the same offset)
+    const owner = { ...u.owner, token: await C.tokenFor(u.owner.email) };
+    const stu = { ...u.stu, token: await C.tokenFor(u.stu.email) };
+    const room = `clock-${rand(5)}`;
+    const sc = await connect(C, stu);
+    await sc.timeout(8000).emitWithAck('join-room', { roomId: room });
+    const sa = await connect(A, u.stu);
+    await sa.timeout(8000).emitWithAck('join-room', { roomId: room });
+
+    const r = await startRec(C, owner.token, { roomId: room });
+    const skew = Number(sql(`SELECT extract(epoch FROM now() - created_at) FROM room_events
+      WHERE event = 'recording-started' AND payload LIKE '%${r.id}%'`));
+    assert.ok(Math.abs(skew) < 600, `C's event is stamped ${skew} s away from the database's now()`);
+    const started = (s) => s.log.some((e) => e.event === 'recording-started' && e.data.recordingId === r.id);
+    await waitFor(() => started(sc), "C's client hears C's recording-started", 10000);
+    await waitFor(() => started(sa), "A's client hears C's recording-started", 10000);
+
+    // an event written by A reaches C's client (C reads by the database's clock)
+    const st = await A.api('POST', `/api/v1/recordings/${r.id}/stop`, { token: u.owner.token });
+    assert.equal(st.status, 200, show(st));
+    await waitFor(() => sc.log.some((e) => e.event === 'recording-stopped' && e.data.recordingId === r.id), "C's client hears A's recording-stopped", 10000);
+    // the presence rows are stamped by the database too
+    const seen = Number(sql(`SELECT max(abs(extract(epoch FROM now() - seen_at))) FROM room_presence WHERE room_id = '${room}'`));
+    assert.ok(seen < 600, `presence stamped ${seen} s away from now()`);
+  } finally {
+    await C.stop();
+  }
+});
