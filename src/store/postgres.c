@@ -405,7 +405,7 @@ static int pg_listen_open(const char *url, const char *channel, void **out, char
 	return 0;
 }
 
-static int pg_listen_wait(void *conn, int timeout_ms)
+static int pg_listen_wait(void *conn, int timeout_ms, bool (*own)(void *ctx, int pid), void *ctx)
 {
 	pg_conn *c = conn;
 	struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN};
@@ -422,10 +422,17 @@ static int pg_listen_wait(void *conn, int timeout_ms)
 	if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)
 		return VTP_EUNAVAIL;
 	while ((n = PQnotifies(c->pg)) != NULL) {
-		count++;
+		count += !own(ctx, n->be_pid);
 		PQfreemem(n);
 	}
 	return count;
+}
+
+static int pg_backend_pid(void *conn)
+{
+	pg_conn *c = conn;
+
+	return c ? PQbackendPID(c->pg) : 0;
 }
 
 const vtp__db_ops vtp__postgres_ops = {
@@ -447,4 +454,5 @@ const vtp__db_ops vtp__postgres_ops = {
 	.listen_open = pg_listen_open,
 	.listen_wait = pg_listen_wait,
 	.listen_close = pg_disconnect,
+	.backend_pid = pg_backend_pid,
 };

@@ -40,6 +40,10 @@ struct vtp_store {
 	void **conns;    /* NULL: slot not connected yet */
 	int *free_slots; /* stack of idle slots */
 	int nfree;
+	/* PostgreSQL: each slot's server process as of its last release
+	 * (under mu), so the watcher can tell this store's own notifications,
+	 * whose commits moved the generation already, from other sessions'. */
+	int *pids;
 	/* Bumped after every committed change outside the access log; see
 	 * vtp_store_generation(). On SQLite it lives in a small file mapped
 	 * shared beside the database, so that every process writing to that
@@ -196,7 +200,12 @@ static int acquire(vtp_store *s, int *slot)
 
 static void release(vtp_store *s, int slot)
 {
+	/* read while the slot is still this thread's (a reconnect inside a
+	 * query may have changed it) */
+	int pid = s->ops->backend_pid ? s->ops->backend_pid(s->conns[slot]) : 0;
+
 	pthread_mutex_lock(&s->mu);
+	s->pids[slot] = pid;
 	s->free_slots[s->nfree++] = slot;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
@@ -357,6 +366,7 @@ int vtp_store_open(const char *url, int pool_size, vtp_store **out, char *err,
 	s->pool_size = pool_size;
 	s->conns = vtp_calloc((size_t)pool_size, sizeof(*s->conns));
 	s->free_slots = vtp_calloc((size_t)pool_size, sizeof(*s->free_slots));
+	s->pids = vtp_calloc((size_t)pool_size, sizeof(*s->pids));
 	/* Slot 0 on top of the stack: the connection opened now is reused
 	 * first, the others open only under concurrency. */
 	for (int i = 0; i < pool_size; i++)
@@ -393,6 +403,7 @@ void vtp_store_free(vtp_store *s)
 	pthread_cond_destroy(&s->cv);
 	vtp_free(s->conns);
 	vtp_free(s->free_slots);
+	vtp_free(s->pids);
 	vtp_free(s->target);
 	vtp_free(s);
 }
@@ -425,6 +436,25 @@ static bool watch_sleep(vtp_store *s, int ms)
 	return !atomic_load(&s->watch_stop);
 }
 
+/* Was the notification sent by one of this store's pooled sessions? Those
+ * writes moved the generation at their commit already: counting them again
+ * would drop answers kept since (a slot connected but never released yet
+ * is not known, its notifications count: harmless). A pid is the server
+ * process of a live session, unique on that server; a session of ours that
+ * died keeps its pid here until the slot is used again, and the kernel
+ * hands that number to another process only after wrapping around. */
+static bool own_pid(void *ctx, int pid)
+{
+	vtp_store *s = ctx;
+	bool own = false;
+
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < s->pool_size && !own; i++)
+		own = pid != 0 && s->pids[i] == pid;
+	pthread_mutex_unlock(&s->mu);
+	return own;
+}
+
 /* Every write to users, recordings, participants or shares, by any node or
  * process, notifies WATCH_CHANNEL from its own transaction (a trigger), so
  * the notification arrives after the commit. Each one moves the generation.
@@ -455,7 +485,7 @@ static void *watch_main(void *arg)
 		atomic_store(&s->watch_up, true);
 		VTP_INFO("store: listening for changes by other nodes (%s)", WATCH_CHANNEL);
 		while (!atomic_load(&s->watch_stop)) {
-			rc = s->ops->listen_wait(conn, WATCH_WAIT_MS);
+			rc = s->ops->listen_wait(conn, WATCH_WAIT_MS, own_pid, s);
 			if (rc < 0)
 				break;
 			if (rc > 0)
