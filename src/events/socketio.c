@@ -148,6 +148,7 @@ struct vtp_events {
 	/* shared presence */
 	int64_t last_beat_ms;
 	char presence_payload[VTP_UUID_BUFLEN + 16]; /* our PRESENCE_EVENT payload */
+	bool presence_off; /* stopping: rows went in one statement */
 	/* metrics */
 	atomic_int_fast64_t m_connections, m_rooms;
 	atomic_uint_fast64_t m_opened, m_broadcasts, m_commands, m_auth_failed;
@@ -390,7 +391,7 @@ static void presence_set(conn *c, room *rm, bool member)
 	vtp_events *ev = c->ev;
 	int rc;
 
-	if (!ev->cfg.shared_presence)
+	if (!ev->cfg.shared_presence || ev->presence_off)
 		return;
 	rc = member ? vtp_store_presence_put(ev->cfg.store, ev->cfg.node_id, c->sid, rm->id,
 					     c->user.id, c->user.full_name, c->user.role)
@@ -1184,6 +1185,10 @@ static void presence_beat(vtp_events *ev, int64_t now)
 		for (int i = 0; i < c->nrooms; i++)
 			mine += !c->watching[i];
 	if (kept != mine) {
+		/* rows lost (expired while the database was away) or left over
+		 * (a drop that failed): write ours again from what is here */
+		if (vtp_store_presence_drop(ev->cfg.store, ev->cfg.node_id, NULL, NULL) != 0)
+			return;
 		for (conn *c = ev->conns; c; c = c->next)
 			for (int i = 0; i < c->nrooms; i++)
 				if (!c->watching[i])
@@ -1317,6 +1322,18 @@ static void *events_main(void *arg)
 			   atomic_exchange(&ev->journal_dirty, false)) {
 			poll_journal(ev, now);
 		}
+	}
+	/* shared presence: this node's people leave at once, in one statement
+	 * rather than one per socket and room; every room hears it */
+	if (ev->cfg.shared_presence) {
+		ev->presence_off = true;
+		if (vtp_store_presence_drop(ev->cfg.store, ev->cfg.node_id, NULL, NULL) != 0)
+			VTP_WARN("socket.io: room presence not cleared; it expires in %d s",
+				 PRESENCE_EXPIRE_MS / 1000);
+		for (int b = 0; b < ROOM_BUCKETS; b++)
+			for (room *rm = ev->rooms[b]; rm; rm = rm->next)
+				vtp_store_room_event_add(ev->cfg.store, rm->id, PRESENCE_EVENT,
+							 ev->presence_payload);
 	}
 	while (ev->conns) {
 		conn *c = ev->conns;

@@ -236,3 +236,28 @@ test("the journal is stamped by the database's clock: a node two hours behind st
     await C.stop();
   }
 });
+
+test('the people of a node that stops leave at once; those of a node killed with -9 expire within a minute', { skip }, async () => {
+  const room = `gone-${rand(5)}`;
+  const sa = await connect(A, u.stu);
+  await sa.timeout(8000).emitWithAck('join-room', { roomId: room });
+
+  // a graceful stop drops the node's rows in one statement and tells the rooms
+  const D = await startNode();
+  const sd = await connect(D, u.inst);
+  assert.equal((await sd.timeout(8000).emitWithAck('join-room', { roomId: room })).count, 2);
+  await waitFor(() => lastMembers(sa, room)?.count === 2, 'A hears count 2 with D', 10000);
+  await D.stop();
+  await waitFor(() => lastMembers(sa, room)?.count === 1, 'A hears count 1 after D stopped', 10000);
+
+  // kill -9: nobody says goodbye; the rows stop being refreshed and any
+  // other node's heartbeat expires them (30 s by the database's clock)
+  const E = await startNode();
+  const se = await connect(E, u.owner);
+  assert.equal((await se.timeout(8000).emitWithAck('join-room', { roomId: room })).count, 2);
+  await waitFor(() => lastMembers(sa, room)?.count === 2, 'A hears count 2 with E', 10000);
+  await E.kill9();
+  await waitFor(() => lastMembers(sa, room)?.count === 1, 'A hears count 1 after E was killed', 60000);
+  assert.equal(Number(sql(`SELECT count(*) FROM room_presence WHERE room_id = '${room}'`)), 1);
+  sa.disconnect();
+});
