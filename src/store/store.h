@@ -47,13 +47,14 @@ int vtp_store_write_probe(vtp_store *s);
  * fails every write while reads still answer (and a probe can still find
  * room in SQLite's WAL). Conflicts and bad input do not count. */
 int vtp_store_last_write(vtp_store *s);
-/* A number that changes after every committed change this store makes to
- * users, recordings, participants or shares (not the access log), or 0 when
- * the backend cannot promise that (PostgreSQL: other nodes write to it too).
- * Read it before a query whose result you keep: the result is current for
- * as long as the number stays the same. On SQLite the number is shared
- * by every process using the file (a counter in DB-generation beside it),
- * so writes by compose children, a `worker` or the CLI move it too. */
+/* A number that changes after every committed change to users, recordings,
+ * participants or shares (not the access log), or 0 when nothing can be
+ * promised. Read it before a query whose result you keep: the result is
+ * current for as long as the number stays the same. On SQLite the number is
+ * shared by every process using the file (a counter in DB-generation beside
+ * it), so writes by compose children, a `worker` or the CLI move it too. On
+ * PostgreSQL other nodes write too: the number moves on their notifications
+ * (vtp_store_watch), as soon as they arrive, and is 0 without a watcher. */
 uint64_t vtp_store_generation(vtp_store *s);
 /* PostgreSQL: follows the writes of every node (a LISTEN connection on its
  * own thread, reconnecting with back-off; stopped by vtp_store_free), so
