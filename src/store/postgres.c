@@ -71,10 +71,15 @@ static int setup_session(PGconn *pg)
 
 static int connect_as(const char *url, const char *app, void **out, char *err, size_t errlen)
 {
-	/* Ours first: values the URL sets itself override these. */
-	const char *keys[] = {"connect_timeout", "application_name", "dbname",
-			      NULL};
-	const char *vals[] = {"10", app, url, NULL};
+	/* Ours first: values the URL sets itself override these. TCP
+	 * keepalives (first probe after 5 s idle, then every 2 s, 3 lost:
+	 * about 11 s) so that a connection that only waits, as the change
+	 * feed's does, learns that the server is gone rather than waiting on
+	 * a dead peer forever. */
+	const char *keys[] = {"connect_timeout", "application_name", "keepalives",
+			      "keepalives_idle", "keepalives_interval", "keepalives_count",
+			      "dbname", NULL};
+	const char *vals[] = {"10", app, "1", "5", "2", "3", url, NULL};
 	PQconninfoOption *opts;
 	char *perr = NULL;
 	pg_conn *c;
