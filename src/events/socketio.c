@@ -1164,19 +1164,51 @@ static void poll_journal(vtp_events *ev, int64_t now)
  * every USER_RECHECK_MS, beyond that proportionally less often (every 40 s
  * with ten thousand), while a command always re-checks its own. */
 /* Shared presence: this node's rows refreshed, the rows of nodes gone
- * silent expired (their rooms here hear the new list), and ours put back
+ * silent expired (their rooms, on every node, hear the new list), and ours put back
  * when someone expired them (the database was away longer than the
  * expiry). */
+typedef struct expired_rooms {
+	vtp_events *ev;
+	char **ids;
+	size_t n, cap;
+} expired_rooms;
+
+static int on_expired(void *ctx, const char *room_id)
+{
+	expired_rooms *er = ctx;
+
+	for (size_t i = 0; i < er->n; i++)
+		if (strcmp(er->ids[i], room_id) == 0)
+			return 0;
+	if (er->n == er->cap) {
+		er->cap = er->cap ? er->cap * 2 : 8;
+		er->ids = vtp_realloc(er->ids, er->cap * sizeof(*er->ids));
+	}
+	er->ids[er->n++] = vtp_strdup(room_id);
+	return 0;
+}
+
 static void presence_beat(vtp_events *ev, int64_t now)
 {
-	int64_t kept, expired, mine = 0;
+	expired_rooms er = {ev, NULL, 0, 0};
+	int64_t kept, mine = 0;
 	int rc;
 
 	if (!ev->cfg.shared_presence || now - ev->last_beat_ms < PRESENCE_BEAT_MS)
 		return;
 	ev->last_beat_ms = now;
 	rc = vtp_store_presence_heartbeat(ev->cfg.store, ev->cfg.node_id, PRESENCE_EXPIRE_MS,
-					  &kept, &expired);
+					  &kept, on_expired, &er);
+	/* whoever expires a dead node's rows tells every node with people in
+	 * those rooms (this one included: the payload is not ours) */
+	for (size_t i = 0; i < er.n; i++) {
+		if (rc == 0 &&
+		    vtp_store_room_event_add(ev->cfg.store, er.ids[i], PRESENCE_EVENT,
+					     "\"expired\"") != 0)
+			VTP_WARN("socket.io: expired room presence not announced");
+		vtp_free(er.ids[i]);
+	}
+	vtp_free(er.ids);
 	if (rc) {
 		VTP_WARN("socket.io: room presence heartbeat failed: %s", vtp_strerror(rc));
 		return;
@@ -1194,7 +1226,7 @@ static void presence_beat(vtp_events *ev, int64_t now)
 				if (!c->watching[i])
 					presence_set(c, c->rooms[i], true);
 	}
-	if (expired > 0 || kept != mine)
+	if (kept != mine)
 		for (int b = 0; b < ROOM_BUCKETS; b++)
 			for (room *rm = ev->rooms[b]; rm; rm = rm->next)
 				members_changed(rm);

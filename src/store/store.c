@@ -40,9 +40,10 @@ struct vtp_store {
 	void **conns;    /* NULL: slot not connected yet */
 	int *free_slots; /* stack of idle slots */
 	int nfree;
-	/* PostgreSQL: each slot's server process as of its last release
-	 * (under mu), so the watcher can tell this store's own notifications,
-	 * whose commits moved the generation already, from other sessions'. */
+	/* PostgreSQL: each slot's server process as of its connection and its
+	 * last release (under mu), so the watcher can tell this store's own
+	 * notifications, whose commits moved the generation already, from
+	 * other sessions'. */
 	int *pids;
 	/* Bumped after every committed change outside the access log; see
 	 * vtp_store_generation(). On SQLite it lives in a small file mapped
@@ -192,6 +193,14 @@ static int acquire(vtp_store *s, int *slot)
 			pthread_cond_signal(&s->cv);
 			pthread_mutex_unlock(&s->mu);
 			return rc == VTP_EINVAL ? rc : VTP_EUNAVAIL;
+		}
+		/* known before its first write notifies (see own_pid) */
+		if (s->ops->backend_pid) {
+			int pid = s->ops->backend_pid(s->conns[i]);
+
+			pthread_mutex_lock(&s->mu);
+			s->pids[i] = pid;
+			pthread_mutex_unlock(&s->mu);
 		}
 	}
 	*slot = i;
@@ -438,8 +447,8 @@ static bool watch_sleep(vtp_store *s, int ms)
 
 /* Was the notification sent by one of this store's pooled sessions? Those
  * writes moved the generation at their commit already: counting them again
- * would drop answers kept since (a slot connected but never released yet
- * is not known, its notifications count: harmless). A pid is the server
+ * would drop answers kept since (a session re-established inside a query
+ * is known from its release on: a notification before counts, harmless). A pid is the server
  * process of a live session, unique on that server; a session of ours that
  * died keeps its pid here until the slot is used again, and the kernel
  * hands that number to another process only after wrapping around. */
@@ -2239,15 +2248,32 @@ int vtp_store_presence_drop(vtp_store *s, const char *node_id, const char *sid,
 		     p, 3, NULL, NULL, NULL);
 }
 
+typedef struct expired_ctx {
+	int (*fn)(void *ctx, const char *room_id);
+	void *ctx;
+	int64_t n;
+} expired_ctx;
+
+static int read_expired(void *ctx, const vtp__row *row)
+{
+	expired_ctx *ec = ctx;
+	const char *room = col_text(row, 0);
+
+	ec->n++;
+	return room ? ec->fn(ec->ctx, room) : 0;
+}
+
 int vtp_store_presence_heartbeat(vtp_store *s, const char *node_id, int64_t expire_ms,
-				 int64_t *kept, int64_t *expired)
+				 int64_t *kept, int (*expired)(void *ctx, const char *room_id),
+				 void *ctx)
 {
 	char t[VTP_TIME_BUFLEN], sql[160];
+	expired_ctx ec = {expired, ctx, 0};
 	int64_t now = 0;
 	vtp__param p[2];
 	int rc;
 
-	*kept = *expired = 0;
+	*kept = 0;
 	p[0] = p_time(vtp_now_ms(), t);
 	p[1] = p_text(node_id);
 	snprintf(sql, sizeof(sql), "UPDATE room_presence SET seen_at = %s WHERE node_id = ?",
@@ -2258,8 +2284,8 @@ int vtp_store_presence_heartbeat(vtp_store *s, const char *node_id, int64_t expi
 		rc = vtp_store_clock(s, &now);
 	if (rc == 0) {
 		p[0] = p_time(now - expire_ms, t);
-		rc = query(s, "DELETE FROM room_presence WHERE seen_at < ?", p, 1, NULL, NULL,
-			   expired);
+		rc = query(s, "DELETE FROM room_presence WHERE seen_at < ? RETURNING room_id", p, 1,
+			   read_expired, &ec, NULL);
 	}
 	return rc;
 }

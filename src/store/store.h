@@ -314,10 +314,12 @@ int vtp_store_presence_put(vtp_store *s, const char *node_id, const char *sid,
 int vtp_store_presence_drop(vtp_store *s, const char *node_id, const char *sid,
 			    const char *room_id);
 /* Refreshes the node's rows (*kept: how many it has) and deletes every
- * node's rows not refreshed for expire_ms (*expired), by the database's
- * clock: a dead node's people leave. */
+ * node's rows not refreshed for expire_ms, by the database's clock: a dead
+ * node's people leave. expired is called with the room of each row deleted
+ * (a room may come more than once); its nonzero return stops the walk. */
 int vtp_store_presence_heartbeat(vtp_store *s, const char *node_id, int64_t expire_ms,
-				 int64_t *kept, int64_t *expired);
+				 int64_t *kept, int (*expired)(void *ctx, const char *room_id),
+				 void *ctx);
 /* *count: different users in the room; fn: the first limit of them, in
  * the order they came (strings valid during the call). */
 int vtp_store_presence_members(vtp_store *s, const char *room_id, int limit, int64_t *count,
