@@ -389,25 +389,26 @@ static int pg_listen_open(const char *url, const char *channel, void **out, char
 			  size_t errlen)
 {
 	char sql[96];
-	PGresult *res;
-	pg_conn *c;
+	PGresult *res = NULL;
+	pg_conn *c = NULL;
 	int rc;
 
 	*out = NULL;
 	rc = connect_as(url, "vtp-recorder-listen", (void **)&c, err, errlen);
 	if (rc)
-		return rc;
+		goto out;
 	snprintf(sql, sizeof(sql), "LISTEN %s", channel);
 	res = PQexec(c->pg, sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		one_line(err, errlen, "postgres: LISTEN: ", PQerrorMessage(c->pg));
-		PQclear(res);
 		pg_disconnect(c);
-		return VTP_EUNAVAIL;
+		rc = VTP_EUNAVAIL;
+		goto out;
 	}
-	PQclear(res);
 	*out = c;
-	return 0;
+out:
+	PQclear(res);
+	return rc;
 }
 
 static int pg_listen_wait(void *conn, int timeout_ms, bool (*own)(void *ctx, int pid), void *ctx)
@@ -417,19 +418,23 @@ static int pg_listen_wait(void *conn, int timeout_ms, bool (*own)(void *ctx, int
 	PGnotify *n;
 	int count = 0;
 
-	if (pfd.fd < 0 || PQstatus(c->pg) != CONNECTION_OK)
-		return VTP_EUNAVAIL;
-	if (poll(&pfd, 1, timeout_ms) < 0)
-		return 0; /* EINTR: the caller loops */
-	if (pfd.revents == 0)
-		return 0;
+	if (pfd.fd < 0 || PQstatus(c->pg) != CONNECTION_OK) {
+		count = VTP_EUNAVAIL;
+		goto out;
+	}
+	/* nothing (a timeout, or EINTR: the caller loops) */
+	if (poll(&pfd, 1, timeout_ms) <= 0 || pfd.revents == 0)
+		goto out;
 	/* readable with nothing to read, or an error: the server went away */
-	if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)
-		return VTP_EUNAVAIL;
+	if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK) {
+		count = VTP_EUNAVAIL;
+		goto out;
+	}
 	while ((n = PQnotifies(c->pg)) != NULL) {
 		count += !own(ctx, n->be_pid);
 		PQfreemem(n);
 	}
+out:
 	return count;
 }
 

@@ -514,12 +514,15 @@ static void *watch_main(void *arg)
 
 int vtp_store_watch(vtp_store *s)
 {
-	if (!s->ops->listen_open || s->watching)
-		return 0;
-	if (pthread_create(&s->watcher, NULL, watch_main, s) != 0)
-		return VTP_EINTERNAL;
-	s->watching = true;
-	return 0;
+	int rc = 0;
+
+	if (s->ops->listen_open && !s->watching) {
+		if (pthread_create(&s->watcher, NULL, watch_main, s) == 0)
+			s->watching = true;
+		else
+			rc = VTP_EINTERNAL;
+	}
+	return rc;
 }
 
 bool vtp_store_watch_up(vtp_store *s)
@@ -2233,19 +2236,21 @@ int vtp_store_presence_put(vtp_store *s, const char *node_id, const char *sid,
 int vtp_store_presence_drop(vtp_store *s, const char *node_id, const char *sid,
 			    const char *room_id)
 {
+	const char *sql = "DELETE FROM room_presence WHERE node_id = ? AND sid = ? AND room_id = ?";
 	vtp__param p[3];
+	int np = 3;
 
 	p[0] = p_text(node_id);
 	p[1] = p_text(sid);
 	p[2] = p_text(room_id);
-	if (!sid)
-		return query(s, "DELETE FROM room_presence WHERE node_id = ?", p, 1, NULL, NULL,
-			     NULL);
-	if (!room_id)
-		return query(s, "DELETE FROM room_presence WHERE node_id = ? AND sid = ?", p, 2,
-			     NULL, NULL, NULL);
-	return query(s, "DELETE FROM room_presence WHERE node_id = ? AND sid = ? AND room_id = ?",
-		     p, 3, NULL, NULL, NULL);
+	if (!sid) {
+		sql = "DELETE FROM room_presence WHERE node_id = ?";
+		np = 1;
+	} else if (!room_id) {
+		sql = "DELETE FROM room_presence WHERE node_id = ? AND sid = ?";
+		np = 2;
+	}
+	return query(s, sql, p, np, NULL, NULL, NULL);
 }
 
 typedef struct expired_ctx {
