@@ -57,6 +57,7 @@ fuzz:
 bench: build
 	@scripts/install-deps.sh --test
 	@bench/run.sh
+	@BENCH_BACKEND=postgres bench/run.sh
 	@bench/ingest.sh
 	@bench/compose.sh
 	@bench/class.sh

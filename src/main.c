@@ -520,6 +520,13 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 		rc = 1;
 		goto out;
 	}
+	/* PostgreSQL: kept answers follow every node's writes (LISTEN); on
+	 * SQLite a no-op */
+	if (cfg->response_cache && vtp_store_watch(store) != 0) {
+		fprintf(stderr, PROG ": cannot start the database change feed\n");
+		rc = 1;
+		goto out;
+	}
 	recs = vtp_recordings_new(store, recdir);
 	vtp_recordings_set_node(recs, node_id);
 	vtp_recordings_set_cache(recs, cfg->response_cache);
@@ -595,6 +602,8 @@ static int cmd_serve(vtp_config *cfg, const vtp_jobs_settings *js)
 	ec.jwt_key = key;
 	ec.jwt_key_len = keylen;
 	ec.ping_interval_ms = cfg->events_ping_interval * 1000;
+	ec.shared_presence = strcmp(vtp_store_backend(store), "postgres") == 0;
+	ec.node_id = node_id;
 	events = vtp_events_start(&ec, err, sizeof(err));
 	if (!events) {
 		fprintf(stderr, PROG ": %s\n", err);

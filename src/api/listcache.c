@@ -7,10 +7,11 @@
  * is served only while the store's generation (vtp_store_generation) is the
  * one read before its query ran, so any committed start, stop, delete,
  * restore, share or participant change makes every entry stale at once;
- * the next request renders afresh. Backends that cannot promise a
- * generation (PostgreSQL, shared between nodes) report 0 and are never
- * cached. The pages live in a vtp_gencache (src/core/gencache.h) that
- * server.c creates; this file spells their keys. */
+ * the next request renders afresh. On PostgreSQL, shared between nodes,
+ * the generation also moves on every other node's write (LISTEN/NOTIFY,
+ * vtp_store_watch) and is 0, so nothing is kept or served, while that
+ * feed is down. The pages live in a vtp_gencache (src/core/gencache.h)
+ * that server.c creates; this file spells their keys. */
 #include "api_int.h"
 
 #include <stdio.h>

@@ -555,7 +555,9 @@ vtp_api *vtp_api_start(const vtp_api_config *cfg, char *err, size_t errlen)
 	api->ip_throttle = vtp_throttle_new(50);
 	api->account_throttle = vtp_throttle_new(5);
 	api->authcache = vtp__authcache_new();
-	if (cfg->response_cache && vtp_store_generation(cfg->store) != 0)
+	/* on PostgreSQL the pages are kept only while the store follows the
+	 * other nodes' writes (vtp_store_watch): its generation is 0 else */
+	if (cfg->response_cache)
 		api->listcache = vtp_gencache_new(VTP__LIST_SLOTS, VTP__LIST_BODY_MAX);
 	api->deferq = vtp__deferq_new();
 	api->headwatch = vtp__headwatch_new(cfg->header_timeout_seconds, VTP__HTTP_IDLE_TIMEOUT);

@@ -59,7 +59,7 @@ static const entry entries[] = {
 	{"VTP_HTTP_HEADER_TIMEOUT", "--http-header-timeout", T_INT, OFF(http_header_timeout), "10", 1, 3600, "seconds a client has to send a whole request head"},
 	{"VTP_HTTP_THREADS", "--http-threads", T_INT, OFF(http_threads), NULL, 1, 64, "HTTP worker threads (default: CPU count)"},
 	{"VTP_NODE_URL", "--node-url", T_NODEURL, OFF(node_url), NULL, 0, 0, "this node's base URL for the other nodes (http://host:port; default http://127.0.0.1:PORT, or the listen host when it is not a wildcard)"},
-	{"VTP_RESPONSE_CACHE", "--response-cache", T_BOOL, OFF(response_cache), "1", 0, 0, "1: keep rendered recordings and list pages until the data changes (SQLite only)"},
+	{"VTP_RESPONSE_CACHE", "--response-cache", T_BOOL, OFF(response_cache), "1", 0, 0, "1: keep rendered recordings and list pages until the data changes (on PostgreSQL while its change feed is up)"},
 };
 
 #define N_ENTRIES (sizeof(entries) / sizeof(entries[0]))

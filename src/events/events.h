@@ -8,11 +8,14 @@
  * reach the rooms through the room event journal in the database (store.h),
  * which every process that changes a recording writes (this server, other
  * servers, workers, compose children) and this thread reads four times a
- * second while it has clients. Nothing here runs on an HTTP or ingest
+ * second while it has clients. With several nodes on one PostgreSQL, who is
+ * in a room is kept in the database too (room_presence), so room-members
+ * counts every node's people. Nothing here runs on an HTTP or ingest
  * thread: a slow client only ever delays itself. */
 #ifndef VTP_EVENTS_EVENTS_H
 #define VTP_EVENTS_EVENTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/buf.h"
@@ -28,6 +31,11 @@ typedef struct vtp_events_config {
 	size_t jwt_key_len;
 	int ping_interval_ms;         /* Engine.IO pingInterval; pingTimeout is the same */
 	int max_connections;          /* above it new connections are refused */
+	/* Several nodes on one database (PostgreSQL): room-members counts the
+	 * people of every node, kept in the store's room_presence under
+	 * node_id (borrowed), refreshed by a heartbeat. */
+	bool shared_presence;
+	const char *node_id;
 } vtp_events_config;
 
 /* Starts the events thread; NULL with a reason in err on failure. */

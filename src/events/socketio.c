@@ -61,6 +61,9 @@
 #define JOURNAL_WINDOW_MS 5000         /* how far back each poll looks */
 #define PRUNE_EVERY_MS 60000
 #define JOURNAL_KEEP_MS (10 * 60000)
+#define PRESENCE_BEAT_MS 5000          /* shared presence: rows refreshed */
+#define PRESENCE_EXPIRE_MS 30000       /* rows of a node silent this long go */
+#define PRESENCE_EVENT ".presence"     /* journal entry: a room's people changed */
 
 enum { DROP_MALFORMED, DROP_BINARY, DROP_NOT_CONNECTED, DROP_SLOW, DROP_N };
 static const char *const drop_names[DROP_N] = {"malformed", "binary", "not_connected",
@@ -142,6 +145,10 @@ struct vtp_events {
 	int64_t floor_ms; /* events older than this are history, never sent */
 	seen_ids seen, next_seen;
 	int64_t last_poll_ms, last_prune_ms;
+	/* shared presence */
+	int64_t last_beat_ms;
+	char presence_payload[VTP_UUID_BUFLEN + 16]; /* our PRESENCE_EVENT payload */
+	bool presence_off; /* stopping: rows went in one statement */
 	/* metrics */
 	atomic_int_fast64_t m_connections, m_rooms;
 	atomic_uint_fast64_t m_opened, m_broadcasts, m_commands, m_auth_failed;
@@ -327,7 +334,7 @@ static size_t distinct_users(room *rm)
 /* {roomId, count, members}: the first MEMBERS_LISTED different users, in
  * the order they came, and how many there are in all. A lecture hall of a
  * thousand is a count and a page, not a thousand names to everyone. */
-static json_t *members_json(room *rm)
+static json_t *members_json_local(room *rm)
 {
 	json_t *arr = json_array();
 	const char *listed[MEMBERS_LISTED];
@@ -348,6 +355,52 @@ static json_t *members_json(room *rm)
 	}
 	return json_pack("{sssIso}", "roomId", rm->id, "count", (json_int_t)distinct_users(rm),
 			 "members", arr);
+}
+
+static int add_member(void *ctx, const char *user_id, const char *full_name, const char *role)
+{
+	json_array_append_new(ctx, json_pack("{ssssss}", "userId", user_id, "fullName",
+					     full_name ? full_name : "", "role", role ? role : ""));
+	return 0;
+}
+
+/* With shared presence the people of every node, from the database; this
+ * node's own when the database does not answer. */
+static json_t *members_json(vtp_events *ev, room *rm)
+{
+	json_t *arr;
+	int64_t count;
+
+	if (!ev->cfg.shared_presence)
+		return members_json_local(rm);
+	arr = json_array();
+	if (vtp_store_presence_members(ev->cfg.store, rm->id, MEMBERS_LISTED, &count, add_member,
+				       arr) != 0) {
+		json_decref(arr);
+		VTP_WARN("socket.io: room presence not read; room-members shows this node's only");
+		return members_json_local(rm);
+	}
+	return json_pack("{sssIso}", "roomId", rm->id, "count", (json_int_t)count, "members", arr);
+}
+
+/* Shared presence: c's row in rm (member) or none (left, or a watcher),
+ * and a journal entry so that the other nodes' clients in the room hear
+ * the new list. Failures are logged: the heartbeat puts rows back. */
+static void presence_set(conn *c, room *rm, bool member)
+{
+	vtp_events *ev = c->ev;
+	int rc;
+
+	if (!ev->cfg.shared_presence || ev->presence_off)
+		return;
+	rc = member ? vtp_store_presence_put(ev->cfg.store, ev->cfg.node_id, c->sid, rm->id,
+					     c->user.id, c->user.full_name, c->user.role)
+		    : vtp_store_presence_drop(ev->cfg.store, ev->cfg.node_id, c->sid, rm->id);
+	if (rc == 0)
+		rc = vtp_store_room_event_add(ev->cfg.store, rm->id, PRESENCE_EVENT,
+					      ev->presence_payload);
+	if (rc)
+		VTP_WARN("socket.io: room presence not written: %s", vtp_strerror(rc));
 }
 
 static void broadcast(room *rm, const char *event, json_t *payload) /* consumes */
@@ -389,7 +442,7 @@ static void members_flush(vtp_events *ev, int64_t now)
 				continue;
 			rm->members_dirty = false;
 			rm->members_sent_ms = now;
-			broadcast(rm, "room-members", members_json(rm));
+			broadcast(rm, "room-members", members_json(ev, rm));
 		}
 	}
 }
@@ -413,6 +466,8 @@ static room *room_join(conn *c, const char *id, bool watch, bool *changed)
 	if (k >= 0) {
 		*changed = c->watching[k] != watch;
 		c->watching[k] = watch;
+		if (*changed)
+			presence_set(c, rm, !watch);
 		return rm;
 	}
 	*changed = !watch;
@@ -423,6 +478,8 @@ static room *room_join(conn *c, const char *id, bool watch, bool *changed)
 	rm->members[rm->n++] = c;
 	c->watching[c->nrooms] = watch;
 	c->rooms[c->nrooms++] = rm;
+	if (!watch)
+		presence_set(c, rm, true);
 	return rm;
 }
 
@@ -445,6 +502,8 @@ static void room_leave(conn *c, room *rm, bool announce)
 			break;
 		}
 	}
+	if (!watcher)
+		presence_set(c, rm, false);
 	if (rm->n == 0) {
 		room **slot = room_slot(ev, rm->id);
 
@@ -508,7 +567,7 @@ static void cmd_join(conn *c, long ack, json_t *arg)
 		return;
 	}
 	rm = room_join(c, id, watch, &changed);
-	reply = members_json(rm);
+	reply = members_json(c->ev, rm);
 	json_object_set_new(reply, "recording", active_json(c->ev, id));
 	send_ack(c, ack, reply);
 	if (changed)
@@ -582,9 +641,12 @@ static bool session_valid(conn *c, long ack, bool force)
 	vtp_user_clear(&c->user);
 	c->user = u;
 	snprintf(c->actor.role, sizeof(c->actor.role), "%s", u.role ? u.role : "");
-	for (int i = 0; changed && i < c->nrooms; i++)
-		if (!c->watching[i])
+	for (int i = 0; changed && i < c->nrooms; i++) {
+		if (!c->watching[i]) {
+			presence_set(c, c->rooms[i], true);
 			members_changed(c->rooms[i]);
+		}
+	}
 	return true;
 }
 
@@ -1003,6 +1065,7 @@ typedef struct pending_event {
 
 typedef struct journal_read {
 	vtp_events *ev;
+	int64_t skew; /* the database's clock minus ours */
 	pending_event *items;
 	size_t n, cap;
 } journal_read;
@@ -1016,9 +1079,15 @@ static int on_journal(void *ctx, const vtp_room_event *e)
 	pending_event *pe;
 
 	seen_add(&ev->next_seen, e->id);
-	if (seen_has(&ev->seen, e->id) || e->created_at < ev->floor_ms ||
+	if (seen_has(&ev->seen, e->id) || e->created_at - jr->skew < ev->floor_ms ||
 	    !room_find(ev, e->room_id))
 		return 0;
+	if (strcmp(e->event, PRESENCE_EVENT) == 0) {
+		/* another node's people changed: ours hear the new list */
+		if (strcmp(e->payload, ev->presence_payload) != 0)
+			members_changed(room_find(ev, e->room_id));
+		return 0;
+	}
 	if (jr->n == jr->cap) {
 		jr->cap = jr->cap ? jr->cap * 2 : 16;
 		jr->items = vtp_realloc(jr->items, jr->cap * sizeof(*jr->items));
@@ -1032,7 +1101,8 @@ static int on_journal(void *ctx, const vtp_room_event *e)
 
 static void poll_journal(vtp_events *ev, int64_t now)
 {
-	journal_read jr = {ev, NULL, 0, 0};
+	journal_read jr = {ev, 0, NULL, 0, 0};
+	int64_t db_now = now;
 	seen_ids t;
 	int rc;
 
@@ -1049,7 +1119,13 @@ static void poll_journal(vtp_events *ev, int64_t now)
 		return;
 	}
 	ev->next_seen.n = 0;
-	rc = vtp_store_room_events_since(ev->cfg.store, now - JOURNAL_WINDOW_MS, on_journal, &jr);
+	/* the journal is stamped by the database's clock (vtp_store_clock),
+	 * which may not be ours: the window is by its clock */
+	rc = vtp_store_clock(ev->cfg.store, &db_now);
+	jr.skew = db_now - now;
+	if (rc == 0)
+		rc = vtp_store_room_events_since(ev->cfg.store, db_now - JOURNAL_WINDOW_MS,
+						 on_journal, &jr);
 	if (rc) {
 		VTP_WARN("socket.io: room events not read: %s", vtp_strerror(rc));
 	} else {
@@ -1087,6 +1163,75 @@ static void poll_journal(vtp_events *ev, int64_t now)
  * reads a second): up to about 500 idle connections each is re-checked
  * every USER_RECHECK_MS, beyond that proportionally less often (every 40 s
  * with ten thousand), while a command always re-checks its own. */
+/* Shared presence: this node's rows refreshed, the rows of nodes gone
+ * silent expired (their rooms, on every node, hear the new list), and ours put back
+ * when someone expired them (the database was away longer than the
+ * expiry). */
+typedef struct expired_rooms {
+	vtp_events *ev;
+	char **ids;
+	size_t n, cap;
+} expired_rooms;
+
+static int on_expired(void *ctx, const char *room_id)
+{
+	expired_rooms *er = ctx;
+
+	for (size_t i = 0; i < er->n; i++)
+		if (strcmp(er->ids[i], room_id) == 0)
+			return 0;
+	if (er->n == er->cap) {
+		er->cap = er->cap ? er->cap * 2 : 8;
+		er->ids = vtp_realloc(er->ids, er->cap * sizeof(*er->ids));
+	}
+	er->ids[er->n++] = vtp_strdup(room_id);
+	return 0;
+}
+
+static void presence_beat(vtp_events *ev, int64_t now)
+{
+	expired_rooms er = {ev, NULL, 0, 0};
+	int64_t kept, mine = 0;
+	int rc;
+
+	if (!ev->cfg.shared_presence || now - ev->last_beat_ms < PRESENCE_BEAT_MS)
+		return;
+	ev->last_beat_ms = now;
+	rc = vtp_store_presence_heartbeat(ev->cfg.store, ev->cfg.node_id, PRESENCE_EXPIRE_MS,
+					  &kept, on_expired, &er);
+	/* whoever expires a dead node's rows tells every node with people in
+	 * those rooms (this one included: the payload is not ours) */
+	for (size_t i = 0; i < er.n; i++) {
+		if (rc == 0 &&
+		    vtp_store_room_event_add(ev->cfg.store, er.ids[i], PRESENCE_EVENT,
+					     "\"expired\"") != 0)
+			VTP_WARN("socket.io: expired room presence not announced");
+		vtp_free(er.ids[i]);
+	}
+	vtp_free(er.ids);
+	if (rc) {
+		VTP_WARN("socket.io: room presence heartbeat failed: %s", vtp_strerror(rc));
+		return;
+	}
+	for (conn *c = ev->conns; c; c = c->next)
+		for (int i = 0; i < c->nrooms; i++)
+			mine += !c->watching[i];
+	if (kept != mine) {
+		/* rows lost (expired while the database was away) or left over
+		 * (a drop that failed): write ours again from what is here */
+		if (vtp_store_presence_drop(ev->cfg.store, ev->cfg.node_id, NULL, NULL) != 0)
+			return;
+		for (conn *c = ev->conns; c; c = c->next)
+			for (int i = 0; i < c->nrooms; i++)
+				if (!c->watching[i])
+					presence_set(c, c->rooms[i], true);
+	}
+	if (kept != mine)
+		for (int b = 0; b < ROOM_BUCKETS; b++)
+			for (room *rm = ev->rooms[b]; rm; rm = rm->next)
+				members_changed(rm);
+}
+
 static void tick(vtp_events *ev, int64_t now)
 {
 	int rechecks = 0;
@@ -1153,6 +1298,10 @@ static void *events_main(void *arg)
 	int64_t next_tick = vtp_now_ms() + POLL_MS;
 
 	pthread_setname_np(pthread_self(), "vtp-events");
+	/* rows a previous run of this node left (it was killed) */
+	if (ev->cfg.shared_presence &&
+	    vtp_store_presence_drop(ev->cfg.store, ev->cfg.node_id, NULL, NULL) != 0)
+		VTP_WARN("socket.io: this node's old room presence not cleared");
 	for (;;) {
 		int64_t now = vtp_now_ms();
 		int64_t due = next_tick;
@@ -1197,6 +1346,7 @@ static void *events_main(void *arg)
 		if (now >= next_tick) {
 			atomic_store(&ev->journal_dirty, false);
 			tick(ev, now);
+			presence_beat(ev, now);
 			members_flush(ev, now);
 			poll_journal(ev, now);
 			next_tick = now + POLL_MS;
@@ -1204,6 +1354,18 @@ static void *events_main(void *arg)
 			   atomic_exchange(&ev->journal_dirty, false)) {
 			poll_journal(ev, now);
 		}
+	}
+	/* shared presence: this node's people leave at once, in one statement
+	 * rather than one per socket and room; every room hears it */
+	if (ev->cfg.shared_presence) {
+		ev->presence_off = true;
+		if (vtp_store_presence_drop(ev->cfg.store, ev->cfg.node_id, NULL, NULL) != 0)
+			VTP_WARN("socket.io: room presence not cleared; it expires in %d s",
+				 PRESENCE_EXPIRE_MS / 1000);
+		for (int b = 0; b < ROOM_BUCKETS; b++)
+			for (room *rm = ev->rooms[b]; rm; rm = rm->next)
+				vtp_store_room_event_add(ev->cfg.store, rm->id, PRESENCE_EVENT,
+							 ev->presence_payload);
 	}
 	while (ev->conns) {
 		conn *c = ev->conns;
@@ -1233,6 +1395,10 @@ vtp_events *vtp_events_start(const vtp_events_config *cfg, char *err, size_t err
 	struct epoll_event e = {.events = EPOLLIN, .data.ptr = NULL};
 
 	ev->cfg = *cfg;
+	if (ev->cfg.shared_presence && !ev->cfg.node_id)
+		ev->cfg.shared_presence = false;
+	snprintf(ev->presence_payload, sizeof(ev->presence_payload), "\"%s\"",
+		 ev->cfg.node_id ? ev->cfg.node_id : "");
 	if (ev->cfg.ping_interval_ms <= 0)
 		ev->cfg.ping_interval_ms = 25000;
 	if (ev->cfg.max_connections <= 0)

@@ -66,6 +66,23 @@ typedef struct vtp__db_ops {
 	const char *claim_lock;
 	/* NULL-terminated; migrations[i] is version i + 1. */
 	const char *const *migrations;
+	/* The database's clock as an SQL expression where times are stamped
+	 * by the database rather than by this process (PostgreSQL, shared by
+	 * nodes whose clocks differ); NULL: the process stamps them (SQLite,
+	 * one machine). */
+	const char *now_expr;
+	/* The change feed (PostgreSQL; NULL elsewhere): a dedicated
+	 * connection that LISTENs on channel. listen_wait waits up to
+	 * timeout_ms and returns how many notifications arrived from
+	 * sessions for which own(ctx, pid) is false (0 on a timeout), or
+	 * VTP_EUNAVAIL once the connection is lost (close it and open
+	 * another). backend_pid: the server process of a pooled connection
+	 * (0 if unknown). */
+	int (*listen_open)(const char *target, const char *channel, void **conn, char *err,
+			   size_t errlen);
+	int (*listen_wait)(void *conn, int timeout_ms, bool (*own)(void *ctx, int pid), void *ctx);
+	void (*listen_close)(void *conn);
+	int (*backend_pid)(void *conn);
 } vtp__db_ops;
 
 extern const vtp__db_ops vtp__sqlite_ops;

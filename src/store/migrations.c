@@ -196,6 +196,35 @@ const char *const vtp__postgres_migrations[] = {
 	" created_at TIMESTAMPTZ NOT NULL);"
 	"CREATE INDEX idx_whip_sessions_node ON whip_sessions (node_id);",
 
+	/* 11: PostgreSQL as the shared truth (docs/ARCHITECTURE.md "Metadata
+	 * store"): every statement that changes what a kept answer shows
+	 * notifies vtp_changes from its own transaction, so every node (and
+	 * the writer) drops its kept answers when it commits, whichever
+	 * process made it; room_presence holds the Socket.IO people of every
+	 * node for room-members, refreshed by each node's heartbeat. */
+	"CREATE FUNCTION vtp_notify_change() RETURNS trigger LANGUAGE plpgsql AS"
+	" $$BEGIN PERFORM pg_notify('vtp_changes', TG_TABLE_NAME); RETURN NULL; END$$;"
+	"CREATE TRIGGER vtp_changes_users AFTER INSERT OR UPDATE OR DELETE ON users"
+	" FOR EACH STATEMENT EXECUTE FUNCTION vtp_notify_change();"
+	"CREATE TRIGGER vtp_changes_recordings AFTER INSERT OR UPDATE OR DELETE ON recordings"
+	" FOR EACH STATEMENT EXECUTE FUNCTION vtp_notify_change();"
+	"CREATE TRIGGER vtp_changes_participants AFTER INSERT OR UPDATE OR DELETE"
+	" ON recording_participants FOR EACH STATEMENT EXECUTE FUNCTION vtp_notify_change();"
+	"CREATE TRIGGER vtp_changes_sharing AFTER INSERT OR UPDATE OR DELETE ON recording_sharing"
+	" FOR EACH STATEMENT EXECUTE FUNCTION vtp_notify_change();"
+	"CREATE TABLE room_presence ("
+	" room_id TEXT NOT NULL,"
+	" node_id TEXT NOT NULL,"
+	" sid TEXT NOT NULL,"
+	" user_id TEXT NOT NULL,"
+	" full_name TEXT NOT NULL,"
+	" role TEXT NOT NULL,"
+	" joined_at TIMESTAMPTZ NOT NULL,"
+	" seen_at TIMESTAMPTZ NOT NULL,"
+	" PRIMARY KEY (room_id, node_id, sid));"
+	"CREATE INDEX idx_room_presence_node ON room_presence (node_id);"
+	"CREATE INDEX idx_room_presence_seen ON room_presence (seen_at);",
+
 	NULL,
 };
 
@@ -374,6 +403,21 @@ const char *const vtp__sqlite_migrations[] = {
 	" node_url TEXT NOT NULL CHECK (length(node_url) <= 300),"
 	" created_at TEXT NOT NULL) STRICT;"
 	"CREATE INDEX idx_whip_sessions_node ON whip_sessions (node_id);",
+
+	/* 11: room_presence (see the PostgreSQL migration 11; one node on
+	 * SQLite keeps its people in memory, the table stays empty). */
+	"CREATE TABLE room_presence ("
+	" room_id TEXT NOT NULL,"
+	" node_id TEXT NOT NULL,"
+	" sid TEXT NOT NULL,"
+	" user_id TEXT NOT NULL,"
+	" full_name TEXT NOT NULL,"
+	" role TEXT NOT NULL,"
+	" joined_at TEXT NOT NULL,"
+	" seen_at TEXT NOT NULL,"
+	" PRIMARY KEY (room_id, node_id, sid)) STRICT;"
+	"CREATE INDEX idx_room_presence_node ON room_presence (node_id);"
+	"CREATE INDEX idx_room_presence_seen ON room_presence (seen_at);",
 
 	NULL,
 };

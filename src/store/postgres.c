@@ -7,9 +7,12 @@
  * statement that failed because the connection dropped outside a
  * transaction is retried once, so the server recovers when the database
  * comes back. SQLSTATE 23505 maps to VTP_ECONFLICT, bad input (22xxx, 23xxx)
- * to VTP_EINVAL, connection loss to VTP_EUNAVAIL, the rest to VTP_EDB. */
+ * to VTP_EINVAL, connection loss to VTP_EUNAVAIL, the rest to VTP_EDB.
+ * Also here: the change feed's connection (LISTEN, application_name
+ * vtp-recorder-listen), which store.c's watcher thread waits on. */
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,12 +69,17 @@ static int setup_session(PGconn *pg)
 	return ok ? 0 : VTP_EUNAVAIL;
 }
 
-static int pg_connect(const char *url, void **out, char *err, size_t errlen)
+static int connect_as(const char *url, const char *app, void **out, char *err, size_t errlen)
 {
-	/* Ours first: values the URL sets itself override these. */
-	const char *keys[] = {"connect_timeout", "application_name", "dbname",
-			      NULL};
-	const char *vals[] = {"10", "vtp-recorder", url, NULL};
+	/* Ours first: values the URL sets itself override these. TCP
+	 * keepalives (first probe after 5 s idle, then every 2 s, 3 lost:
+	 * about 11 s) so that a connection that only waits, as the change
+	 * feed's does, learns that the server is gone rather than waiting on
+	 * a dead peer forever. */
+	const char *keys[] = {"connect_timeout", "application_name", "keepalives",
+			      "keepalives_idle", "keepalives_interval", "keepalives_count",
+			      "dbname", NULL};
+	const char *vals[] = {"10", app, "1", "5", "2", "3", url, NULL};
 	PQconninfoOption *opts;
 	char *perr = NULL;
 	pg_conn *c;
@@ -109,6 +117,11 @@ static int pg_connect(const char *url, void **out, char *err, size_t errlen)
 	vtp__stmt_cache_init(&c->cache);
 	*out = c;
 	return 0;
+}
+
+static int pg_connect(const char *url, void **out, char *err, size_t errlen)
+{
+	return connect_as(url, "vtp-recorder", out, err, errlen);
 }
 
 static void pg_disconnect(void *conn)
@@ -369,6 +382,69 @@ static double pg_col_dbl(const vtp__row *row, int col)
 	return t ? strtod(t, NULL) : 0.0;
 }
 
+/* ---- the change feed ----------------------------------------------------- */
+
+/* channel is one of ours (an identifier, never user input). */
+static int pg_listen_open(const char *url, const char *channel, void **out, char *err,
+			  size_t errlen)
+{
+	char sql[96];
+	PGresult *res = NULL;
+	pg_conn *c = NULL;
+	int rc;
+
+	*out = NULL;
+	rc = connect_as(url, "vtp-recorder-listen", (void **)&c, err, errlen);
+	if (rc)
+		goto out;
+	snprintf(sql, sizeof(sql), "LISTEN %s", channel);
+	res = PQexec(c->pg, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		one_line(err, errlen, "postgres: LISTEN: ", PQerrorMessage(c->pg));
+		pg_disconnect(c);
+		rc = VTP_EUNAVAIL;
+		goto out;
+	}
+	*out = c;
+out:
+	PQclear(res);
+	return rc;
+}
+
+static int pg_listen_wait(void *conn, int timeout_ms, bool (*own)(void *ctx, int pid), void *ctx)
+{
+	pg_conn *c = conn;
+	struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN};
+	PGnotify *n;
+	int count = 0;
+
+	if (pfd.fd < 0 || PQstatus(c->pg) != CONNECTION_OK) {
+		count = VTP_EUNAVAIL;
+		goto out;
+	}
+	/* nothing (a timeout, or EINTR: the caller loops) */
+	if (poll(&pfd, 1, timeout_ms) <= 0 || pfd.revents == 0)
+		goto out;
+	/* readable with nothing to read, or an error: the server went away */
+	if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK) {
+		count = VTP_EUNAVAIL;
+		goto out;
+	}
+	while ((n = PQnotifies(c->pg)) != NULL) {
+		count += !own(ctx, n->be_pid);
+		PQfreemem(n);
+	}
+out:
+	return count;
+}
+
+static int pg_backend_pid(void *conn)
+{
+	pg_conn *c = conn;
+
+	return c ? PQbackendPID(c->pg) : 0;
+}
+
 const vtp__db_ops vtp__postgres_ops = {
 	.name = "postgres",
 	.connect = pg_connect,
@@ -384,4 +460,9 @@ const vtp__db_ops vtp__postgres_ops = {
 	.migrate_begin = "BEGIN; SELECT pg_advisory_xact_lock(7310520933613512306)",
 	.claim_lock = " FOR UPDATE SKIP LOCKED",
 	.migrations = vtp__postgres_migrations,
+	.now_expr = "now()",
+	.listen_open = pg_listen_open,
+	.listen_wait = pg_listen_wait,
+	.listen_close = pg_disconnect,
+	.backend_pid = pg_backend_pid,
 };

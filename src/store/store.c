@@ -4,7 +4,10 @@
  * The pool is a stack of connection slots under one mutex: a call pops a
  * slot, connects it lazily if needed, runs its statements on it and pushes
  * it back, so the hot path is two short critical sections around cached
- * prepared statements. Also here: applying the embedded migrations. */
+ * prepared statements. Also here: applying the embedded migrations, and
+ * the watcher (PostgreSQL): a thread on its own LISTEN connection whose
+ * notifications move the generation, so that kept answers follow writes
+ * made by every node (vtp_store_watch). */
 #include "store/store.h"
 
 #include <ctype.h>
@@ -40,6 +43,11 @@ struct vtp_store {
 	void **conns;    /* NULL: slot not connected yet */
 	int *free_slots; /* stack of idle slots */
 	int nfree;
+	/* PostgreSQL: each slot's server process as of its connection and its
+	 * last release (under mu), so the watcher can tell this store's own
+	 * notifications, whose commits moved the generation already, from
+	 * other sessions'. */
+	int *pids;
 	/* Bumped after every committed change outside the access log; see
 	 * vtp_store_generation(). On SQLite it lives in a small file mapped
 	 * shared beside the database, so that every process writing to that
@@ -48,6 +56,11 @@ struct vtp_store {
 	_Atomic uint64_t *generation;
 	_Atomic uint64_t local_generation;
 	bool generation_mapped;
+	/* PostgreSQL: the generation promises something only while the
+	 * watcher's LISTEN connection is up (watch_up). */
+	pthread_t watcher;
+	bool watching;
+	atomic_bool watch_up, watch_stop;
 	/* The last write's outcome (0 or the error) and when it failed, for
 	 * /healthz: a full disk fails every write while reads still answer. */
 	_Atomic int last_write_rc;
@@ -149,6 +162,12 @@ static int read_count(void *ctx, const vtp__row *row)
 	return 0;
 }
 
+static int read_time(void *ctx, const vtp__row *row)
+{
+	*(int64_t *)ctx = col_time(row, 0);
+	return 0;
+}
+
 static int read_exists(void *ctx, const vtp__row *row)
 {
 	*(bool *)ctx = true;
@@ -178,6 +197,14 @@ static int acquire(vtp_store *s, int *slot)
 			pthread_mutex_unlock(&s->mu);
 			return rc == VTP_EINVAL ? rc : VTP_EUNAVAIL;
 		}
+		/* known before its first write notifies (see own_pid) */
+		if (s->ops->backend_pid) {
+			int pid = s->ops->backend_pid(s->conns[i]);
+
+			pthread_mutex_lock(&s->mu);
+			s->pids[i] = pid;
+			pthread_mutex_unlock(&s->mu);
+		}
 	}
 	*slot = i;
 	return 0;
@@ -185,7 +212,12 @@ static int acquire(vtp_store *s, int *slot)
 
 static void release(vtp_store *s, int slot)
 {
+	/* read while the slot is still this thread's (a reconnect inside a
+	 * query may have changed it) */
+	int pid = s->ops->backend_pid ? s->ops->backend_pid(s->conns[slot]) : 0;
+
 	pthread_mutex_lock(&s->mu);
+	s->pids[slot] = pid;
 	s->free_slots[s->nfree++] = slot;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
@@ -193,8 +225,8 @@ static void release(vtp_store *s, int slot)
 
 /* Does a statement change data that readers may keep results of? Every
  * write is an INSERT, UPDATE or DELETE written in this file. The access log
- * (append-only), the job queue, the room event journal, the webhook
- * outbox and the WHIP session owners are read by no kept result. */
+ * (append-only), the job queue, the room event journal, room presence,
+ * the webhook outbox and the WHIP session owners are read by no kept result. */
 static bool changes_data(const char *sql)
 {
 	const char *table;
@@ -209,7 +241,7 @@ static bool changes_data(const char *sql)
 		return false;
 	return strncmp(table, "recording_access_log ", 21) != 0 && strncmp(table, "jobs ", 5) != 0 &&
 	       strncmp(table, "room_events ", 12) != 0 && strncmp(table, "webhook_outbox ", 15) != 0 &&
-	       strncmp(table, "whip_sessions ", 14) != 0 &&
+	       strncmp(table, "whip_sessions ", 14) != 0 && strncmp(table, "room_presence ", 14) != 0 &&
 	       /* what capture commits and nodes' heartbeats: no response shows them */
 	       strncmp(table, "recording_tracks ", 17) != 0 && strncmp(table, "nodes ", 6) != 0;
 }
@@ -348,6 +380,7 @@ int vtp_store_open(const char *url, int pool_size, vtp_store **out, char *err,
 	s->pool_size = pool_size;
 	s->conns = vtp_calloc((size_t)pool_size, sizeof(*s->conns));
 	s->free_slots = vtp_calloc((size_t)pool_size, sizeof(*s->free_slots));
+	s->pids = vtp_calloc((size_t)pool_size, sizeof(*s->pids));
 	/* Slot 0 on top of the stack: the connection opened now is reused
 	 * first, the others open only under concurrency. */
 	for (int i = 0; i < pool_size; i++)
@@ -372,6 +405,10 @@ void vtp_store_free(vtp_store *s)
 {
 	if (!s)
 		return;
+	if (s->watching) {
+		atomic_store(&s->watch_stop, true);
+		pthread_join(s->watcher, NULL);
+	}
 	for (int i = 0; i < s->pool_size; i++)
 		s->ops->disconnect(s->conns[i]);
 	if (s->generation_mapped)
@@ -380,17 +417,141 @@ void vtp_store_free(vtp_store *s)
 	pthread_cond_destroy(&s->cv);
 	vtp_free(s->conns);
 	vtp_free(s->free_slots);
+	vtp_free(s->pids);
 	vtp_free(s->target);
 	vtp_free(s);
 }
 
 uint64_t vtp_store_generation(vtp_store *s)
 {
-	/* PostgreSQL may be shared by several nodes whose writes this counter
-	 * never sees; SQLite is a file on this machine. */
-	if (s->ops != &vtp__sqlite_ops)
+	/* PostgreSQL may be shared by several nodes: their writes reach this
+	 * counter through the watcher's notifications only, so while it is
+	 * not listening nothing is promised. watch_up is read first: the
+	 * watcher bumps the number before it sets watch_up again. */
+	if (s->ops != &vtp__sqlite_ops && !atomic_load(&s->watch_up))
 		return 0;
 	return atomic_load(s->generation) + 1;
+}
+
+#define WATCH_CHANNEL "vtp_changes" /* the triggers of migration 11 notify it */
+#define WATCH_WAIT_MS 250             /* how soon a stop is noticed */
+#define WATCH_BACKOFF_MIN_MS 100
+#define WATCH_BACKOFF_MAX_MS 5000
+
+/* Sleeps ms in short steps; false when asked to stop meanwhile. */
+static bool watch_sleep(vtp_store *s, int ms)
+{
+	while (ms > 0 && !atomic_load(&s->watch_stop)) {
+		int step = ms < WATCH_WAIT_MS ? ms : WATCH_WAIT_MS;
+
+		usleep((useconds_t)step * 1000);
+		ms -= step;
+	}
+	return !atomic_load(&s->watch_stop);
+}
+
+/* Was the notification sent by one of this store's pooled sessions? Those
+ * writes moved the generation at their commit already: counting them again
+ * would drop answers kept since (a session re-established inside a query
+ * is known from its release on: a notification before counts, harmless). A pid is the server
+ * process of a live session, unique on that server; a session of ours that
+ * died keeps its pid here until the slot is used again, and the kernel
+ * hands that number to another process only after wrapping around. */
+static bool own_pid(void *ctx, int pid)
+{
+	vtp_store *s = ctx;
+	bool own = false;
+
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < s->pool_size && !own; i++)
+		own = pid != 0 && s->pids[i] == pid;
+	pthread_mutex_unlock(&s->mu);
+	return own;
+}
+
+/* Every write to users, recordings, participants or shares, by any node or
+ * process, notifies WATCH_CHANNEL from its own transaction (a trigger), so
+ * the notification arrives after the commit. Each one moves the generation.
+ * A lost connection may have missed some: kept answers are off (watch_up
+ * false) until LISTEN runs again, and everything kept before is dropped
+ * (the number moves once more before watch_up comes back). */
+static void *watch_main(void *arg)
+{
+	vtp_store *s = arg;
+	int backoff = WATCH_BACKOFF_MIN_MS;
+	char err[256];
+	void *conn;
+	int rc;
+
+	pthread_setname_np(pthread_self(), "vtp-dbwatch");
+	while (!atomic_load(&s->watch_stop)) {
+		rc = s->ops->listen_open(s->target, WATCH_CHANNEL, &conn, err, sizeof(err));
+		if (rc) {
+			VTP_WARN("store: change feed not connected (%s); kept answers off, "
+				 "retrying in %d ms", err, backoff);
+			if (!watch_sleep(s, backoff))
+				break;
+			backoff = backoff * 2 > WATCH_BACKOFF_MAX_MS ? WATCH_BACKOFF_MAX_MS : backoff * 2;
+			continue;
+		}
+		backoff = WATCH_BACKOFF_MIN_MS;
+		atomic_fetch_add(s->generation, 1);
+		atomic_store(&s->watch_up, true);
+		VTP_INFO("store: listening for changes by other nodes (%s)", WATCH_CHANNEL);
+		while (!atomic_load(&s->watch_stop)) {
+			rc = s->ops->listen_wait(conn, WATCH_WAIT_MS, own_pid, s);
+			if (rc < 0)
+				break;
+			if (rc > 0)
+				atomic_fetch_add(s->generation, 1);
+		}
+		atomic_store(&s->watch_up, false);
+		atomic_fetch_add(s->generation, 1);
+		s->ops->listen_close(conn);
+		if (rc < 0) {
+			VTP_WARN("store: change feed lost; kept answers off until it is back");
+			if (!watch_sleep(s, WATCH_BACKOFF_MIN_MS))
+				break;
+		}
+	}
+	return NULL;
+}
+
+int vtp_store_watch(vtp_store *s)
+{
+	int rc = 0;
+
+	if (s->ops->listen_open && !s->watching) {
+		if (pthread_create(&s->watcher, NULL, watch_main, s) == 0)
+			s->watching = true;
+		else
+			rc = VTP_EINTERNAL;
+	}
+	return rc;
+}
+
+bool vtp_store_watch_up(vtp_store *s)
+{
+	return s->ops->listen_open ? atomic_load(&s->watch_up) : true;
+}
+
+int vtp_store_clock(vtp_store *s, int64_t *ms)
+{
+	char sql[64];
+	int64_t got = 0;
+	int rc;
+
+	if (!s->ops->now_expr) {
+		*ms = vtp_now_ms();
+		return 0;
+	}
+	snprintf(sql, sizeof(sql), "SELECT %s", s->ops->now_expr);
+	rc = query(s, sql, NULL, 0, read_time, &got, NULL);
+	if (rc == 0 && !got)
+		rc = VTP_EDB;
+	if (rc == 0)
+		*ms = got;
+	return rc;
 }
 
 const char *vtp_store_backend(const vtp_store *s)
@@ -1983,19 +2144,23 @@ int vtp_store_job_requeue_node(vtp_store *s, const char *node_id, int64_t now, i
 int vtp_store_room_event_add(vtp_store *s, const char *room_id, const char *event,
 			     const char *payload)
 {
-	char id[VTP_UUID_BUFLEN], t[VTP_TIME_BUFLEN];
+	char id[VTP_UUID_BUFLEN], t[VTP_TIME_BUFLEN], sql[160];
 	vtp__param p[5];
 
+	/* Where the database keeps the clock (PostgreSQL, shared by nodes),
+	 * it stamps the event: every node reads the journal by the same
+	 * clock, whatever its own says. */
 	vtp_uuid_v7(id);
 	p[0] = p_text(id);
 	p[1] = p_text(room_id);
 	p[2] = p_text(event);
 	p[3] = p_text(payload);
 	p[4] = p_time(vtp_now_ms(), t);
-	return query(s,
-		     "INSERT INTO room_events (id, room_id, event, payload, created_at)"
-		     " VALUES (?, ?, ?, ?, ?)",
-		     p, 5, NULL, NULL, NULL);
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO room_events (id, room_id, event, payload, created_at)"
+		 " VALUES (?, ?, ?, ?, %s)",
+		 s->ops->now_expr ? s->ops->now_expr : "?");
+	return query(s, sql, p, s->ops->now_expr ? 4 : 5, NULL, NULL, NULL);
 }
 
 typedef struct events_ctx {
@@ -2039,6 +2204,136 @@ int vtp_store_room_events_prune(vtp_store *s, int64_t before_ms)
 
 	p[0] = p_time(before_ms, t);
 	return query(s, "DELETE FROM room_events WHERE created_at < ?", p, 1, NULL, NULL, NULL);
+}
+
+/* ---- room presence ------------------------------------------------------------- */
+
+/* The time column's value: the database's clock where it keeps one (the
+ * SQL gets now_expr), else this process's (a parameter). */
+static const char *now_sql(vtp_store *s)
+{
+	return s->ops->now_expr ? s->ops->now_expr : "?";
+}
+
+int vtp_store_presence_put(vtp_store *s, const char *node_id, const char *sid,
+			   const char *room_id, const char *user_id, const char *full_name,
+			   const char *role)
+{
+	char t[VTP_TIME_BUFLEN], sql[512];
+	vtp__param p[8];
+
+	p[0] = p_text(node_id);
+	p[1] = p_text(sid);
+	p[2] = p_text(room_id);
+	p[3] = p_text(user_id);
+	p[4] = p_text(full_name ? full_name : "");
+	p[5] = p_text(role ? role : "");
+	p[6] = p[7] = p_time(vtp_now_ms(), t);
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO room_presence (node_id, sid, room_id, user_id, full_name, role,"
+		 " joined_at, seen_at) VALUES (?, ?, ?, ?, ?, ?, %s, %s)"
+		 " ON CONFLICT (room_id, node_id, sid) DO UPDATE SET user_id = excluded.user_id,"
+		 " full_name = excluded.full_name, role = excluded.role, seen_at = excluded.seen_at",
+		 now_sql(s), now_sql(s));
+	return query(s, sql, p, s->ops->now_expr ? 6 : 8, NULL, NULL, NULL);
+}
+
+int vtp_store_presence_drop(vtp_store *s, const char *node_id, const char *sid,
+			    const char *room_id)
+{
+	const char *sql = "DELETE FROM room_presence WHERE node_id = ? AND sid = ? AND room_id = ?";
+	vtp__param p[3];
+	int np = 3;
+
+	p[0] = p_text(node_id);
+	p[1] = p_text(sid);
+	p[2] = p_text(room_id);
+	if (!sid) {
+		sql = "DELETE FROM room_presence WHERE node_id = ?";
+		np = 1;
+	} else if (!room_id) {
+		sql = "DELETE FROM room_presence WHERE node_id = ? AND sid = ?";
+		np = 2;
+	}
+	return query(s, sql, p, np, NULL, NULL, NULL);
+}
+
+typedef struct expired_ctx {
+	int (*fn)(void *ctx, const char *room_id);
+	void *ctx;
+	int64_t n;
+} expired_ctx;
+
+static int read_expired(void *ctx, const vtp__row *row)
+{
+	expired_ctx *ec = ctx;
+	const char *room = col_text(row, 0);
+
+	ec->n++;
+	return room ? ec->fn(ec->ctx, room) : 0;
+}
+
+int vtp_store_presence_heartbeat(vtp_store *s, const char *node_id, int64_t expire_ms,
+				 int64_t *kept, int (*expired)(void *ctx, const char *room_id),
+				 void *ctx)
+{
+	char t[VTP_TIME_BUFLEN], sql[160];
+	expired_ctx ec = {expired, ctx, 0};
+	int64_t now = 0;
+	vtp__param p[2];
+	int rc;
+
+	*kept = 0;
+	p[0] = p_time(vtp_now_ms(), t);
+	p[1] = p_text(node_id);
+	snprintf(sql, sizeof(sql), "UPDATE room_presence SET seen_at = %s WHERE node_id = ?",
+		 now_sql(s));
+	rc = s->ops->now_expr ? query(s, sql, p + 1, 1, NULL, NULL, kept)
+			      : query(s, sql, p, 2, NULL, NULL, kept);
+	if (rc == 0)
+		rc = vtp_store_clock(s, &now);
+	if (rc == 0) {
+		p[0] = p_time(now - expire_ms, t);
+		rc = query(s, "DELETE FROM room_presence WHERE seen_at < ? RETURNING room_id", p, 1,
+			   read_expired, &ec, NULL);
+	}
+	return rc;
+}
+
+typedef struct presence_ctx {
+	int (*fn)(void *ctx, const char *user_id, const char *full_name, const char *role);
+	void *ctx;
+} presence_ctx;
+
+static int read_presence(void *ctx, const vtp__row *row)
+{
+	presence_ctx *pc = ctx;
+	const char *id = col_text(row, 0);
+
+	return id ? pc->fn(pc->ctx, id, col_text(row, 1), col_text(row, 2)) : 0;
+}
+
+int vtp_store_presence_members(vtp_store *s, const char *room_id, int limit, int64_t *count,
+			       int (*fn)(void *ctx, const char *user_id, const char *full_name,
+					 const char *role),
+			       void *ctx)
+{
+	presence_ctx pc = {fn, ctx};
+	vtp__param p[2];
+	int rc;
+
+	p[0] = p_text(room_id);
+	p[1] = p_int(limit);
+	*count = 0;
+	rc = query(s, "SELECT COUNT(DISTINCT user_id) FROM room_presence WHERE room_id = ?", p, 1,
+		   read_count, count, NULL);
+	if (rc == 0)
+		rc = query(s,
+			   "SELECT user_id, MIN(full_name), MIN(role) FROM room_presence"
+			   " WHERE room_id = ? GROUP BY user_id ORDER BY MIN(joined_at), user_id"
+			   " LIMIT ?",
+			   p, 2, read_presence, &pc, NULL);
+	return rc;
 }
 
 /* ---- webhook outbox ------------------------------------------------------------ */

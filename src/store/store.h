@@ -47,14 +47,27 @@ int vtp_store_write_probe(vtp_store *s);
  * fails every write while reads still answer (and a probe can still find
  * room in SQLite's WAL). Conflicts and bad input do not count. */
 int vtp_store_last_write(vtp_store *s);
-/* A number that changes after every committed change this store makes to
- * users, recordings, participants or shares (not the access log), or 0 when
- * the backend cannot promise that (PostgreSQL: other nodes write to it too).
- * Read it before a query whose result you keep: the result is current for
- * as long as the number stays the same. On SQLite the number is shared
- * by every process using the file (a counter in DB-generation beside it),
- * so writes by compose children, a `worker` or the CLI move it too. */
+/* A number that changes after every committed change to users, recordings,
+ * participants or shares (not the access log), or 0 when nothing can be
+ * promised. Read it before a query whose result you keep: the result is
+ * current for as long as the number stays the same. On SQLite the number is
+ * shared by every process using the file (a counter in DB-generation beside
+ * it), so writes by compose children, a `worker` or the CLI move it too. On
+ * PostgreSQL other nodes write too: the number moves on their notifications
+ * (vtp_store_watch), as soon as they arrive, and is 0 without a watcher. */
 uint64_t vtp_store_generation(vtp_store *s);
+/* PostgreSQL: follows the writes of every node (a LISTEN connection on its
+ * own thread, reconnecting with back-off; stopped by vtp_store_free), so
+ * that vtp_store_generation can promise something: it moves on each
+ * notification, and is 0 whenever that connection is down (then nothing
+ * is kept; everything kept before is dropped when it comes back). Without
+ * it the generation stays 0 on PostgreSQL. No-op on SQLite. For `serve`. */
+int vtp_store_watch(vtp_store *s);
+/* Whether the generation currently promises anything (always on SQLite). */
+bool vtp_store_watch_up(vtp_store *s);
+/* The database's clock (PostgreSQL: now()), or this process's where the
+ * database is on this machine (SQLite). */
+int vtp_store_clock(vtp_store *s, int64_t *ms);
 
 /* ---- users -------------------------------------------------------------- */
 
@@ -278,7 +291,8 @@ typedef struct vtp_room_event {
 	int64_t created_at;
 } vtp_room_event;
 
-/* Appends an event for the clients in room_id. */
+/* Appends an event for the clients in room_id, stamped with the database's
+ * clock (vtp_store_clock). */
 int vtp_store_room_event_add(vtp_store *s, const char *room_id, const char *event,
 			     const char *payload);
 /* Calls fn for each event created at or after since_ms, oldest first; a
@@ -287,6 +301,31 @@ int vtp_store_room_events_since(vtp_store *s, int64_t since_ms,
 				int (*fn)(void *ctx, const vtp_room_event *e), void *ctx);
 /* Deletes events created before before_ms. */
 int vtp_store_room_events_prune(vtp_store *s, int64_t before_ms);
+
+/* ---- room presence (the Socket.IO people of every node, PostgreSQL) ------- */
+
+/* One row per node, socket and room, for room-members across nodes; rows
+ * live while their node's heartbeat refreshes them. Puts (or refreshes the
+ * name and role of) a row. */
+int vtp_store_presence_put(vtp_store *s, const char *node_id, const char *sid,
+			   const char *room_id, const char *user_id, const char *full_name,
+			   const char *role);
+/* Drops a row; room_id NULL: all of the socket's; sid NULL: all the node's. */
+int vtp_store_presence_drop(vtp_store *s, const char *node_id, const char *sid,
+			    const char *room_id);
+/* Refreshes the node's rows (*kept: how many it has) and deletes every
+ * node's rows not refreshed for expire_ms, by the database's clock: a dead
+ * node's people leave. expired is called with the room of each row deleted
+ * (a room may come more than once); its nonzero return stops the walk. */
+int vtp_store_presence_heartbeat(vtp_store *s, const char *node_id, int64_t expire_ms,
+				 int64_t *kept, int (*expired)(void *ctx, const char *room_id),
+				 void *ctx);
+/* *count: different users in the room; fn: the first limit of them, in
+ * the order they came (strings valid during the call). */
+int vtp_store_presence_members(vtp_store *s, const char *room_id, int limit, int64_t *count,
+			       int (*fn)(void *ctx, const char *user_id, const char *full_name,
+					 const char *role),
+			       void *ctx);
 
 /* ---- participants ------------------------------------------------------- */
 

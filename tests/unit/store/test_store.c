@@ -802,8 +802,9 @@ static void test_shares(void **state)
 	assert_int_equal(level, 0);
 }
 
-/* The generation moves after every data change but the access log's, and
- * PostgreSQL (shared between nodes) never promises one. */
+/* The generation moves after every data change but the access log's;
+ * PostgreSQL (shared between nodes) promises one only while it follows
+ * the other nodes' writes (test_watch). */
 static void test_generation(void **state)
 {
 	fixture *fx = *state;
@@ -841,6 +842,274 @@ static void test_generation(void **state)
 	assert_true(vtp_store_generation(fx->s) == g);
 	assert_int_equal(vtp_store_recording_soft_delete(fx->s, id, T0 + 9), 0);
 	assert_true(vtp_store_generation(fx->s) != g);
+}
+
+/* Waits up to 20 s for the generation to be (up) or not be (!up) promised;
+ * the watcher connects and notices losses on its own thread. */
+static uint64_t wait_generation(vtp_store *s, bool up)
+{
+	for (int i = 0; i < 2000 && (vtp_store_generation(s) != 0) != up; i++)
+		usleep(10000);
+	assert_true((vtp_store_generation(s) != 0) == up);
+	return vtp_store_generation(s);
+}
+
+static uint64_t wait_moved(vtp_store *s, uint64_t g)
+{
+	for (int i = 0; i < 2000 && vtp_store_generation(s) == g; i++)
+		usleep(10000);
+	assert_true(vtp_store_generation(s) != g);
+	return vtp_store_generation(s);
+}
+
+/* Runs one statement on its own connection (another node, an operator). */
+static void pg_run_on(const char *url, const char *sql)
+{
+	PGconn *pg = PQconnectdb(url);
+	PGresult *res;
+
+	assert_int_equal(PQstatus(pg), CONNECTION_OK);
+	res = PQexec(pg, sql);
+	assert_true(PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK);
+	PQclear(res);
+	PQfinish(pg);
+}
+
+static void pg_run(fixture *fx, const char *sql)
+{
+	pg_run_on(fx->url, sql);
+}
+
+/* PostgreSQL with the watcher: the generation is promised once its LISTEN
+ * connection is up, moves when another node (another store on the same
+ * database) writes a recording, a share, a participant or a user, and is 0
+ * while the connection is gone (kept answers off, however long); when it
+ * is back the number differs from any before (everything kept was
+ * dropped). SQLite: a no-op. */
+static void test_watch(void **state)
+{
+	fixture *fx = *state;
+	char user[VTP_UUID_BUFLEN], room[64], id[VTP_UUID_BUFLEN], err[256], sql[256];
+	vtp_participant p;
+	vtp_share sh, got;
+	vtp_store *other = NULL;
+	bool created;
+	uint64_t g, before;
+
+	if (strcmp(fx->backend, "postgres") != 0) {
+		assert_int_equal(vtp_store_watch(fx->s), 0);
+		assert_true(vtp_store_watch_up(fx->s));
+		return;
+	}
+	assert_int_equal(vtp_store_open(fx->url, 1, &other, err, sizeof(err)), 0);
+	assert_int_equal(vtp_store_generation(fx->s), 0);
+	assert_int_equal(vtp_store_watch(fx->s), 0);
+	g = wait_generation(fx->s, true);
+	assert_true(vtp_store_watch_up(fx->s));
+	/* writes by the other node move this one's number */
+	make_user(fx, "instructor", user); /* through fx->s: moves at once */
+	g = wait_moved(fx->s, g);
+	vtp_uuid_v4(id);
+	unique(room, sizeof(room), "room");
+	{
+		vtp_recording r;
+
+		rec_init(&r, room, user, "recording", T0);
+		memcpy(r.id, id, sizeof(r.id));
+		assert_int_equal(vtp_store_recording_insert(other, &r), 0);
+	}
+	g = wait_moved(fx->s, g);
+	assert_int_equal(vtp_store_recording_stop(other, id, T0 + 5, 1.0), 0);
+	g = wait_moved(fx->s, g);
+	assert_int_equal(vtp_store_recording_processing(other, id), 0);
+	g = wait_moved(fx->s, g);
+	memset(&sh, 0, sizeof(sh));
+	vtp_uuid_v4(sh.id);
+	memcpy(sh.recording_id, id, sizeof(sh.recording_id));
+	sh.role = "student";
+	sh.permission = "view";
+	sh.shared_by = user;
+	sh.shared_at = T0 + 6;
+	assert_int_equal(vtp_store_share_put(other, &sh, false, &got, &created), 0);
+	vtp_share_clear(&got);
+	g = wait_moved(fx->s, g);
+	memset(&p, 0, sizeof(p));
+	vtp_uuid_v4(p.id);
+	memcpy(p.recording_id, id, sizeof(p.recording_id));
+	p.peer_id = "peer-1";
+	p.full_name = "Peer";
+	p.joined_at = T0 + 1;
+	assert_int_equal(vtp_store_participant_insert(other, &p), 0);
+	g = wait_moved(fx->s, g);
+	/* this store's own write moves the number once, at its commit: its
+	 * notification (sent before the next one, from another session) is
+	 * not counted again, which would drop what was kept since */
+	make_user(fx, "student", user);
+	g = vtp_store_generation(fx->s);
+	assert_int_equal(vtp_store_participant_left_all(other, id, T0 + 9), 0);
+	assert_int_equal(wait_moved(fx->s, g), g + 1);
+	g = vtp_store_generation(fx->s);
+	/* the feed's connection ends and cannot come back (the database
+	 * takes no new connections; the pool's stay): nothing is promised
+	 * for as long, and when it is back the number is one never seen */
+	before = g;
+	snprintf(sql, sizeof(sql), "ALTER DATABASE %s ALLOW_CONNECTIONS false", fx->dbname);
+	pg_run_on(fx->admin_url, sql);
+	snprintf(sql, sizeof(sql),
+		 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+		 " WHERE application_name = 'vtp-recorder-listen' AND datname = '%s'", fx->dbname);
+	pg_run_on(fx->admin_url, sql);
+	wait_generation(fx->s, false);
+	assert_false(vtp_store_watch_up(fx->s));
+	usleep(500000); /* reconnects are tried and fail meanwhile */
+	assert_int_equal(vtp_store_generation(fx->s), 0);
+	snprintf(sql, sizeof(sql), "ALTER DATABASE %s ALLOW_CONNECTIONS true", fx->dbname);
+	pg_run_on(fx->admin_url, sql);
+	g = wait_generation(fx->s, true);
+	assert_true(g > before);
+	vtp_store_free(other);
+}
+
+/* The journal and presence rows are stamped by the database's clock on
+ * PostgreSQL: this process's clock, moved two hours back, does not show. */
+static int64_t two_hours_ago(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - 2 * 3600 * 1000;
+}
+
+typedef struct stamp_ctx {
+	const char *room;
+	int64_t at;
+} stamp_ctx;
+
+static int find_stamp(void *ctx, const vtp_room_event *e)
+{
+	stamp_ctx *sc = ctx;
+
+	if (strcmp(e->room_id, sc->room) == 0)
+		sc->at = e->created_at;
+	return 0;
+}
+
+static void test_db_clock(void **state)
+{
+	fixture *fx = *state;
+	char room[64];
+	stamp_ctx sc = {room, 0};
+	int64_t db_now = 0, real;
+
+	unique(room, sizeof(room), "clock");
+	vtp_clock_set(two_hours_ago);
+	assert_int_equal(vtp_store_clock(fx->s, &db_now), 0);
+	assert_int_equal(vtp_store_room_event_add(fx->s, room, "recording-started", "{}"), 0);
+	assert_int_equal(vtp_store_room_events_since(fx->s, db_now - 60000, find_stamp, &sc), 0);
+	vtp_clock_set(NULL);
+	real = vtp_now_ms();
+	if (strcmp(fx->backend, "postgres") == 0) {
+		/* the database's clock: now, whatever this process says */
+		assert_true(llabs(db_now - real) < 600000);
+		assert_true(llabs(sc.at - real) < 600000);
+	} else {
+		/* one machine: the process stamps (its clock, injected here) */
+		assert_true(llabs(db_now - (real - 7200000)) < 600000);
+		assert_true(llabs(sc.at - (real - 7200000)) < 600000);
+	}
+}
+
+typedef struct members_ctx {
+	int n;
+	char ids[4][VTP_UUID_BUFLEN];
+} members_ctx;
+
+static int collect_member(void *ctx, const char *user_id, const char *full_name, const char *role)
+{
+	members_ctx *mc = ctx;
+
+	(void)full_name;
+	(void)role;
+	if (mc->n < 4)
+		snprintf(mc->ids[mc->n++], VTP_UUID_BUFLEN, "%s", user_id);
+	return 0;
+}
+
+typedef struct expired_seen {
+	int n;
+	char room[64];
+} expired_seen;
+
+/* rows of other tests' rooms may expire too: only this test's room counts */
+static int count_expired(void *ctx, const char *room_id)
+{
+	expired_seen *es = ctx;
+
+	if (strncmp(room_id, "presence-", 9) == 0) {
+		es->n++;
+		snprintf(es->room, sizeof(es->room), "%s", room_id);
+	}
+	return 0;
+}
+
+/* Room presence: rows of two nodes count different users once; a node's
+ * heartbeat keeps its rows while a silent node's expire. */
+static void test_presence(void **state)
+{
+	fixture *fx = *state;
+	char room[64], u1[VTP_UUID_BUFLEN], u2[VTP_UUID_BUFLEN], sql[256];
+	members_ctx mc;
+	expired_seen ec = {0, ""};
+	int64_t count, kept;
+
+	unique(room, sizeof(room), "presence");
+	vtp_uuid_v4(u1);
+	vtp_uuid_v4(u2);
+	assert_int_equal(vtp_store_presence_put(fx->s, "node-a", "sid1", room, u1, "One", "student"), 0);
+	assert_int_equal(vtp_store_presence_put(fx->s, "node-a", "sid2", room, u1, "One", "student"), 0);
+	assert_int_equal(vtp_store_presence_put(fx->s, "node-b", "sid1", room, u2, "Two", "instructor"), 0);
+	/* a put again only refreshes */
+	assert_int_equal(vtp_store_presence_put(fx->s, "node-b", "sid1", room, u2, "Two", "instructor"), 0);
+	memset(&mc, 0, sizeof(mc));
+	assert_int_equal(vtp_store_presence_members(fx->s, room, 50, &count, collect_member, &mc), 0);
+	assert_int_equal(count, 2);
+	assert_int_equal(mc.n, 2);
+	/* each user once, whichever came first within the clock's resolution */
+	assert_true((strcmp(mc.ids[0], u1) == 0 && strcmp(mc.ids[1], u2) == 0) ||
+		    (strcmp(mc.ids[0], u2) == 0 && strcmp(mc.ids[1], u1) == 0));
+	memset(&mc, 0, sizeof(mc));
+	assert_int_equal(vtp_store_presence_members(fx->s, room, 1, &count, collect_member, &mc), 0);
+	assert_int_equal(count, 2);
+	assert_int_equal(mc.n, 1);
+	/* node-b goes silent: its rows are made a minute old; node-a beats */
+	if (strcmp(fx->backend, "postgres") == 0) {
+		snprintf(sql, sizeof(sql),
+			 "UPDATE room_presence SET seen_at = now() - interval '60 seconds'"
+			 " WHERE node_id = 'node-b' AND room_id = '%s'", room);
+		pg_run(fx, sql);
+	} else {
+		vtp_clock_set(two_hours_ago);
+		assert_int_equal(vtp_store_presence_put(fx->s, "node-b", "sid1", room, u2, "Two",
+							"instructor"),
+				 0);
+		vtp_clock_set(NULL);
+	}
+	assert_int_equal(vtp_store_presence_heartbeat(fx->s, "node-a", 30000, &kept, count_expired,
+							 &ec),
+			 0);
+	assert_true(kept >= 2);
+	assert_int_equal(ec.n, 1);
+	assert_string_equal(ec.room, room);
+	memset(&mc, 0, sizeof(mc));
+	assert_int_equal(vtp_store_presence_members(fx->s, room, 50, &count, collect_member, &mc), 0);
+	assert_int_equal(count, 1);
+	/* one socket leaves, then the node's rows all go */
+	assert_int_equal(vtp_store_presence_drop(fx->s, "node-a", "sid1", room), 0);
+	assert_int_equal(vtp_store_presence_members(fx->s, room, 50, &count, collect_member, &mc), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(vtp_store_presence_drop(fx->s, "node-a", NULL, NULL), 0);
+	assert_int_equal(vtp_store_presence_members(fx->s, room, 50, &count, collect_member, &mc), 0);
+	assert_int_equal(count, 0);
 }
 
 /* On SQLite the generation is shared by every process using the file (a
@@ -1980,6 +2249,9 @@ static int teardown_pg(void **state)
 		cmocka_unit_test(test_reconnect),                             \
 		cmocka_unit_test(test_generation),                            \
 		cmocka_unit_test(test_generation_shared),                     \
+		cmocka_unit_test(test_db_clock),                              \
+		cmocka_unit_test(test_presence),                              \
+		cmocka_unit_test(test_watch),                                 \
 		cmocka_unit_test(test_sqlite_other_processes),                \
 		cmocka_unit_test(test_jobs),                                  \
 		cmocka_unit_test(test_job_candidates),                        \
