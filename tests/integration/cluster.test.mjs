@@ -4,7 +4,8 @@
 // whose tracks come in through all three nodes (plain RTP on two, WHIP from
 // GStreamer on the third), started on one node and stopped on another, is
 // composed whole by the worker from what the nodes' spools committed to the
-// bucket; Socket.IO clients on every node hear its events. Then a node is
+// bucket; Socket.IO clients on every node hear its events and see the people
+// of every node in the room. Then a node is
 // killed (kill -9) mid-recording: the recording still ends done, without at
 // most the one segment that node had open, and says so in its warnings; when
 // the node comes back its spool commits what it had left. And when the node
@@ -120,14 +121,21 @@ test('three serve nodes and a worker on one PostgreSQL and one bucket: one recor
     const B = await startNode(base, 'b', env);
     const C = await startNode(base, 'c', env);
     assert.equal(new Set([A.nodeId, B.nodeId, C.nodeId]).size, 3, 'three node ids');
-    const u = await makeUsers(A, { inst: 'instructor', stu: 'student' });
+    const u = await makeUsers(A, { inst: 'instructor', stu: 'student', s2: 'student', s3: 'student' });
     // the worker: its own data dir (spool), the same database and bucket
     const wctx = nodeContext(base, 'w');
     worker = startProcess(['worker'], { ctx: wctx, extraEnv: { ...env, VTP_WORKERS: 1 } });
 
     // ---- 1. one recording, tracks through all three nodes ------------------------------
     const roomId = `room-${rand(5)}`;
-    for (const n of [A, B, C]) sockets.push(await joinedSocket(n, u.stu.token, roomId));
+    // one person on each node: every node's clients see all three present
+    const present = [u.stu, u.s2, u.s3];
+    for (const [i, n] of [A, B, C].entries()) sockets.push(await joinedSocket(n, present[i].token, roomId));
+    for (const [i, s] of sockets.entries()) {
+      await waitFor(async () => s.events.some((e) => e.event === 'room-members' && e.data?.roomId === roomId &&
+        present.every((p) => e.data.members?.some((m) => m.userId === p.id))),
+      `room-members on node ${'abc'[i]} lists the people of all three nodes (got ${JSON.stringify(s.events.filter((e) => e.event === 'room-members').slice(-1))})`, 20000);
+    }
     gst = startGstPublisher({ url: `${B.url}/whip/rooms/${roomId}`, token: u.stu.token, pattern: 'solid-color foreground-color=0xff20c020', freq: 440, seconds: 40 });
     await waitFor(async () => gst.output().includes('connected'), `GStreamer connected to node b (${gst.errors()})`, 30000);
     const st = await A.api('POST', '/api/v1/recordings/start', { token: u.inst.token, body: { roomId, title: 'Across nodes' } });
