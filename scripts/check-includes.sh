@@ -15,9 +15,9 @@ declare -A allowed=(
   [auth]="core"
   [capture]="core"
   [recording]="core auth store storage"
-  [ingest]="core rtp capture auth recording"
+  [ingest]="core rtp capture auth recording storage"
   [compose]="core rtp capture"
-  [jobs]="core store storage recording compose"
+  [jobs]="core store storage recording compose capture"
   [events]="core auth store recording"
   [api]="core auth store storage recording ingest jobs events"
 )

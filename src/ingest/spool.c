@@ -34,7 +34,6 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
-#include "store/store.h"
 #include "storage/storage.h"
 
 #define HEARTBEAT_MS 3000
