@@ -34,7 +34,8 @@
 #
 # BENCH_CLUSTER_RECORDINGS=10, BENCH_CLUSTER_SECONDS=20,
 # BENCH_CLUSTER_TIMEOUT=300 (seconds from the stops, per run),
-# BENCH_CLUSTER_SEGMENT_SECONDS (VTP_SEGMENT_SECONDS; default: the server's, 10).
+# BENCH_CLUSTER_SEGMENT_SECONDS (VTP_SEGMENT_SECONDS; default: the server's, 10),
+# BENCH_CLUSTER_KEEP=1 keeps the servers' logs (kept anyway when a run fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VTP_BIN:-build/vtp-recorder}
@@ -46,7 +47,7 @@ TIMEOUT=${BENCH_CLUSTER_TIMEOUT:-300}
 SEGMENT=${BENCH_CLUSTER_SEGMENT_SECONDS:-}
 results=bench/results; mkdir -p "$results" "$CACHE/src"
 work=$(mktemp -d /tmp/vtp-bench-cluster.XXXXXX)
-keep=0      # 1: a run misbehaved, its logs stay in $work
+keep=${BENCH_CLUSTER_KEEP:-0} # 1: the logs stay in $work (also when a run misbehaved)
 pids=()     # every long-lived process started (servers, s3rver, senders)
 stop_pids() { # TERM, up to 10 s to go, then KILL (a compose child dies with its parent)
   local p
@@ -258,6 +259,8 @@ for rid, s in sorted(st.items(), key=lambda kv: kv[1]["r"]):
     else:
         comp = (f.get("metadata") or {}).get("compose") or {}
         row.update(status=f["status"], peers=comp.get("peers"), tracks=len(f.get("tracks") or []),
+                   packets=sum(t.get("packets", 0) for t in f.get("tracks") or []),
+                   lost=sum(t.get("lost", 0) for t in f.get("tracks") or []),
                    warnings=[w.get("code") for w in f.get("warnings") or []],
                    stoppedAt=f.get("stoppedAt"), completedAt=f.get("completedAt"),
                    durationSeconds=f.get("durationSeconds"))
@@ -273,7 +276,11 @@ for rid, s in sorted(st.items(), key=lambda kv: kv[1]["r"]):
 done = [s for s in st.values() if s.get("final", {}).get("status") == "done"]
 if len(done) == len(st):
     per = [s["endAt"] for s in st.values()]
+    jobs = [s["endAt"] - s["processingAt"] for s in st.values() if s.get("processingAt") is not None]
     out.update(allDone=max(s["endFromT0"] for s in st.values()), median=statistics.median(per), max=max(per),
+               jobMedian=statistics.median(jobs) if jobs else None,
+               packets=sum(r.get("packets", 0) for r in out["recordings"]),
+               lost=sum(r.get("lost", 0) for r in out["recordings"]),
                firstClaim=min((s["processingAt"] for s in st.values() if s.get("processingAt") is not None), default=None))
 print(json.dumps(out, indent=1))
 PY
@@ -333,18 +340,21 @@ a, b = (json.load(open(p)) for p in sys.argv[1:3])
 nrec, npeer, sec = sys.argv[3:6]
 def f(v):
     return "%.1f" % v if v is not None else "—"
-print("| run | nodes | recordings | peers | media (s) | stop → all done (s) | per recording, median (s) | per recording, max (s) | stop → first job claimed (s) |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| run | nodes | recordings | peers | media (s) | stop → all done (s) | per recording, median (s) | per recording, max (s) | stop → first job claimed (s) | job (processing → done), median (s) |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for name, nodes, o in (("A, cluster", "3 serve (`VTP_WORKERS=0`) + 1 `worker` (`VTP_WORKERS=2`)", a),
                        ("B, one node", "1 serve (`VTP_WORKERS=2`)", b)):
-    print("| %s | %s | %s | %d | %s | %s | %s | %s | %s |" % (name, nodes, nrec, int(nrec) * int(npeer), sec,
-          f(o.get("allDone")), f(o.get("median")), f(o.get("max")), f(o.get("firstClaim"))))
+    print("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |" % (name, nodes, nrec, int(nrec) * int(npeer), sec,
+          f(o.get("allDone")), f(o.get("median")), f(o.get("max")), f(o.get("firstClaim")), f(o.get("jobMedian"))))
 print()
 if a.get("allDone") and b.get("allDone"):
     print("B/A, stop → all done: %.2f (median per recording %.2f); the cluster took %+.1f s more to finish all %s."
           % (b["allDone"] / a["allDone"], b["median"] / a["median"], a["allDone"] - b["allDone"], nrec))
 else:
     print("B/A: not computed, a run did not finish (see the findings).")
+print()
+print("RTP packets captured (lost): run A %s (%s), run B %s (%s)." % (a.get("packets", "—"), a.get("lost", "—"),
+      b.get("packets", "—"), b.get("lost", "—")))
 for name, o in (("A", a), ("B", b)):
     for p in o["problems"]:
         print("- FINDING, run %s: %s" % (name, p))
@@ -358,6 +368,7 @@ PY
     "segments of ${SEGMENT:-10} s; load average run A $load_a0 before, $load_a1 after; run B $load_b0 before, $load_b1 after"
   echo "peers: 640x360 15 fps VP8 400 kbit/s + Opus mono, sent by \`ffmpeg -re -c copy -f rtp\`; recordings composed with the defaults (WebM VP8/Opus 1280x720 + HLS + thumbnail)"
   echo "bytes uploaded by the spools: run A $spool_a run B $spool_b"
+  echo "each job (a 4-camera 1280x720 30 fps grid) costs 2.0 core-equivalents: with \`VTP_WORKER_CAPACITY\` at its default, the CPU count ($(nproc)), the worker (A) and the node (B) each compose $(( $(nproc) / 2 > 1 ? $(nproc) / 2 : 1 )) at a time"
   echo
   echo "$report"
   echo
