@@ -117,7 +117,7 @@ for i in $(seq 0 $((NP - 1))); do [ -s "$(src "$i")" ] || { log "source $i faile
 scripts/test-pg.sh start "$work/pg" >/dev/null
 mkdir -p "$work/s3"
 node tests/integration/lib/s3.mjs serve "$work/s3" >"$work/s3.log" 2>&1 &
-pids+=($!)
+S3_PID=$!; pids+=("$S3_PID")
 for _ in $(seq 100); do [ -s "$work/s3/url" ] && break; sleep 0.1; done
 [ -s "$work/s3/url" ] || { log "s3rver did not start: $(tail -5 "$work/s3.log")"; exit 1; }
 export VTP_DATABASE_URL=$(cat "$work/pg/url")
@@ -198,7 +198,8 @@ PY
   done
   sleep 1 # the ingest loop naps up to 100 ms between reads
   log "$RUN: stopping all $NREC at once, waiting for done (at most $TIMEOUT s)"
-  python3 - "$plan" "$TOKEN" "$TIMEOUT" "$NPEER" "${URLS[@]}" >"$work/$RUN/result.json" <<'PY'
+  BENCH_ROOTS="${run_pids[*]} $S3_PID $(head -1 "$(cat "$work/pg/pgdata")/data/postmaster.pid")" \
+    python3 - "$plan" "$TOKEN" "$TIMEOUT" "$NPEER" "${URLS[@]}" >"$work/$RUN/result.json" <<'PY'
 # Stops every recording at once (recording r on node r+1 mod N), then polls
 # each on node r+2 mod N every 0.25 s until done or failed (or the timeout):
 # per recording the stop's answer, stop -> processing and stop -> done as
@@ -206,6 +207,34 @@ PY
 import json, statistics, sys, threading, time, urllib.error, urllib.request
 plan, token, timeout, npeer, urls = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5:]
 recs = [(int(l.split()[1]), l.split()[2]) for l in open(plan) if l.startswith("rec ")]
+# The machine is shared: the CPU every other process used from the stops to
+# the last done, in cores (all CPUs' busy time from /proc/stat less that of
+# this run's processes, BENCH_ROOTS and their descendants: servers, compose
+# children, s3rver, PostgreSQL), goes beside the run's figures.
+import os
+roots = {int(p) for p in os.environ.get("BENCH_ROOTS", "").split()}
+tck = os.sysconf("SC_CLK_TCK")
+def cpu_busy():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / tck
+def cpu_ours():
+    procs = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        procs[int(d)] = (int(rest[1]), sum(int(x) for x in rest[11:15]))  # ppid, utime+stime+cutime+cstime
+    mine, grew = set(r for r in roots if r in procs), True
+    while grew:
+        more = {p for p, (pp, _) in procs.items() if pp in mine and p not in mine}
+        mine |= more
+        grew = bool(more)
+    return sum(procs[p][1] for p in mine) / tck
 def call(url, method, path):
     req = urllib.request.Request(url + "/api/v1" + path, method=method,
                                  headers={"Authorization": "Bearer " + token})
@@ -225,6 +254,7 @@ def stop(r, rid):
 ths = [threading.Thread(target=stop, args=rec) for rec in recs]
 for t in ths:
     t.start()
+busy0, ours0 = cpu_busy(), cpu_ours()
 t0 = time.monotonic()
 go.wait()
 for t in ths:
@@ -245,7 +275,9 @@ while pending and time.monotonic() - t0 < timeout:
             s["endFromT0"] = now - t0
             pending.discard(rid)
     time.sleep(0.25)
-out = {"recordings": [], "problems": []}
+wall = time.monotonic() - t0
+busy, ours = cpu_busy() - busy0, cpu_ours() - ours0
+out = {"recordings": [], "problems": [], "oursCores": ours / wall, "othersCores": max(0.0, busy - ours) / wall}
 for rid, s in sorted(st.items(), key=lambda kv: kv[1]["r"]):
     f = s.get("final")
     row = {k: s.get(k) for k in ("r", "id", "stopStatus", "stopAnswered", "processingAt", "endAt")}
@@ -340,12 +372,13 @@ a, b = (json.load(open(p)) for p in sys.argv[1:3])
 nrec, npeer, sec = sys.argv[3:6]
 def f(v):
     return "%.1f" % v if v is not None else "—"
-print("| run | nodes | recordings | peers | media (s) | stop → all done (s) | per recording, median (s) | per recording, max (s) | stop → first job claimed (s) | job (processing → done), median (s) |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| run | nodes | recordings | peers | media (s) | stop → all done (s) | per recording, median (s) | per recording, max (s) | stop → first job claimed (s) | job (processing → done), median (s) | CPU of the run / of other processes (cores) |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for name, nodes, o in (("A, cluster", "3 serve (`VTP_WORKERS=0`) + 1 `worker` (`VTP_WORKERS=2`)", a),
                        ("B, one node", "1 serve (`VTP_WORKERS=2`)", b)):
-    print("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |" % (name, nodes, nrec, int(nrec) * int(npeer), sec,
-          f(o.get("allDone")), f(o.get("median")), f(o.get("max")), f(o.get("firstClaim")), f(o.get("jobMedian"))))
+    print("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %.2f / %.2f |" % (name, nodes, nrec, int(nrec) * int(npeer), sec,
+          f(o.get("allDone")), f(o.get("median")), f(o.get("max")), f(o.get("firstClaim")), f(o.get("jobMedian")),
+          o["oursCores"], o["othersCores"]))
 print()
 if a.get("allDone") and b.get("allDone"):
     print("B/A, stop → all done: %.2f (median per recording %.2f); the cluster took %+.1f s more to finish all %s."
@@ -355,6 +388,9 @@ else:
 print()
 print("RTP packets captured (lost): run A %s (%s), run B %s (%s)." % (a.get("packets", "—"), a.get("lost", "—"),
       b.get("packets", "—"), b.get("lost", "—")))
+busy = max(a["othersCores"], b["othersCores"])
+if busy > 0.3:
+    print("Other processes used up to %.2f cores during a run: the comparison is disturbed, repeat on a quiet machine." % busy)
 for name, o in (("A", a), ("B", b)):
     for p in o["problems"]:
         print("- FINDING, run %s: %s" % (name, p))
