@@ -381,8 +381,9 @@ for name, nodes, o in (("A, cluster", "3 serve (`VTP_WORKERS=0`) + 1 `worker` (`
           o["oursCores"], o["othersCores"]))
 print()
 if a.get("allDone") and b.get("allDone"):
-    print("B/A, stop → all done: %.2f (median per recording %.2f); the cluster took %+.1f s more to finish all %s."
-          % (b["allDone"] / a["allDone"], b["median"] / a["median"], a["allDone"] - b["allDone"], nrec))
+    d = a["allDone"] - b["allDone"]
+    print("B/A, stop → all done: %.2f (median per recording %.2f): the cluster finished all %s %.1f s %s than one node."
+          % (b["allDone"] / a["allDone"], b["median"] / a["median"], nrec, abs(d), "later" if d >= 0 else "sooner"))
 else:
     print("B/A: not computed, a run did not finish (see the findings).")
 print()
