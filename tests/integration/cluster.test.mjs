@@ -7,7 +7,9 @@
 // bucket; Socket.IO clients on every node hear its events. Then a node is
 // killed (kill -9) mid-recording: the recording still ends done, without at
 // most the one segment that node had open, and says so in its warnings; when
-// the node comes back its spool commits what it had left.
+// the node comes back its spool commits what it had left. A second test: a
+// node holding tracks of 66 recordings ends its track of the oldest one when
+// another node stops it.
 //
 // PostgreSQL only: several processes sharing one database is what the
 // PostgreSQL backend is for (with SQLite the suite reports itself skipped).
