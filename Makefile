@@ -61,6 +61,7 @@ bench: build
 	@bench/ingest.sh
 	@bench/compose.sh
 	@bench/class.sh
+	@bench/cluster.sh
 	@bench/download.sh
 	@bench/whip.sh
 	@bench/events.sh

@@ -1145,34 +1145,44 @@ static char *hook_live_tracks(void *ctx, const char *recording_id)
 
 /* Recordings stopped on another node: the stop there ended only that
  * node's tracks. Each pass of the WHIP thread (every two seconds) looks
- * up the recordings this node still has tracks of; one seen ended on two
- * passes in a row (the stopping node ends its own at once) gets this
- * node's tracks ended, their last segments committed and their final
- * statistics merged into the recording. */
-#define STOPPED_MAX 64
+ * up the recordings this node still has tracks of, every one of them: a
+ * node may hold tracks of hundreds of classes, and one it never looked at
+ * would keep its tracks open and the job waiting VTP_JOB_SEGMENT_WAIT.
+ * One seen ended on two passes in a row (the stopping node ends its own
+ * at once) gets this node's tracks ended, their last segments committed
+ * and their final statistics merged into the recording. */
+static int compare_recording_ids(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
 
 void vtp__end_stopped_elsewhere(vtp_ingest *ing)
 {
-	static char seen[STOPPED_MAX][VTP_UUID_BUFLEN]; /* the WHIP thread only */
-	char ids[STOPPED_MAX][VTP_UUID_BUFLEN], now_seen[STOPPED_MAX][VTP_UUID_BUFLEN];
-	int nids = 0, nseen = 0;
+	char (*ids)[VTP_UUID_BUFLEN] = NULL, (*now_seen)[VTP_UUID_BUFLEN] = NULL;
+	int nids = 0, nall = 0, nseen = 0;
 	vtp_store *store = vtp_recordings_store(ing->cfg.recordings);
 
 	pthread_mutex_lock(&ing->reg_mu);
-	for (int pass = 0; pass < 2; pass++) {
-		for (track *t = pass ? ing->ended : ing->tracks; t; t = t->reg_next) {
-			bool dup = false;
-
-			for (int i = 0; i < nids && !dup; i++)
-				dup = strcmp(ids[i], t->recording_id) == 0;
-			if (!dup && nids < STOPPED_MAX)
-				memcpy(ids[nids++], t->recording_id, VTP_UUID_BUFLEN);
-		}
-	}
+	for (int pass = 0; pass < 2; pass++)
+		for (track *t = pass ? ing->ended : ing->tracks; t; t = t->reg_next)
+			nall++;
+	ids = vtp_calloc((size_t)nall + 1, sizeof(*ids));
+	for (int pass = 0; pass < 2; pass++)
+		for (track *t = pass ? ing->ended : ing->tracks; t; t = t->reg_next)
+			memcpy(ids[nids++], t->recording_id, VTP_UUID_BUFLEN);
 	pthread_mutex_unlock(&ing->reg_mu);
+	/* one look per recording however many tracks it has here; sorted, so
+	 * that the next pass finds what this one saw by bisection */
+	qsort(ids, (size_t)nids, sizeof(*ids), compare_recording_ids);
+	nall = nids;
+	nids = 0;
+	for (int i = 0; i < nall; i++)
+		if (nids == 0 || strcmp(ids[nids - 1], ids[i]) != 0)
+			memmove(ids[nids++], ids[i], VTP_UUID_BUFLEN);
+	now_seen = vtp_calloc((size_t)nids + 1, sizeof(*now_seen));
 	for (int i = 0; i < nids; i++) {
 		vtp_recording rec;
-		bool ended, before = false;
+		bool ended, before;
 		char *stats;
 		int rc;
 
@@ -1182,8 +1192,9 @@ void vtp__end_stopped_elsewhere(vtp_ingest *ing)
 		vtp_recording_clear(&rec);
 		if (!ended)
 			continue;
-		for (int k = 0; k < STOPPED_MAX && !before; k++)
-			before = strcmp(seen[k], ids[i]) == 0;
+		before = ing->stopped_seen &&
+			 bsearch(ids[i], ing->stopped_seen, (size_t)ing->nstopped_seen,
+				 sizeof(*ing->stopped_seen), compare_recording_ids) != NULL;
 		if (!before) {
 			memcpy(now_seen[nseen++], ids[i], VTP_UUID_BUFLEN);
 			continue;
@@ -1197,8 +1208,10 @@ void vtp__end_stopped_elsewhere(vtp_ingest *ing)
 				  vtp_strerror(rc));
 		vtp_free(stats);
 	}
-	memset(seen, 0, sizeof(seen));
-	memcpy(seen, now_seen, (size_t)nseen * VTP_UUID_BUFLEN);
+	vtp_free(ing->stopped_seen);
+	ing->stopped_seen = now_seen; /* in order: a subsequence of the sorted ids */
+	ing->nstopped_seen = nseen;
+	vtp_free(ids);
 }
 
 /* ---- metrics ----------------------------------------------------------------- */
@@ -1598,6 +1611,7 @@ void vtp_ingest_stop(vtp_ingest *ing)
 	pthread_mutex_destroy(&ing->whip_mu);
 	pthread_cond_destroy(&ing->whip_cv);
 	vtp_dtls_ctx_free(ing->dtls);
+	vtp_free(ing->stopped_seen);
 	vtp_free(ing->port_used);
 	vtp_free(ing->public_ip);
 	vtp_free(ing->node_id);

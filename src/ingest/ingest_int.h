@@ -314,6 +314,9 @@ struct vtp_ingest {
 	track *tracks;          /* registry (reg_mu) */
 	int ntracks;
 	track *ended;           /* ended before their recording stopped (reg_mu) */
+	/* recordings seen ended elsewhere on the last pass, sorted (WHIP thread) */
+	char (*stopped_seen)[VTP_UUID_BUFLEN];
+	int nstopped_seen;
 	uint8_t *port_used;     /* port_max - port_min + 1 entries (reg_mu) */
 
 	/* command queue into the loop */

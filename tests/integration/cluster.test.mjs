@@ -10,7 +10,9 @@
 // most the one segment that node had open, and says so in its warnings; when
 // the node comes back its spool commits what it had left. And when the node
 // that started a recording dies and restarts, the class goes on on the
-// others (its restart ends only its own tracks).
+// others (its restart ends only its own tracks). Also: a node holding tracks
+// of 66 recordings ends its track of the oldest one when another node stops
+// it, and file:// storage that the nodes do not share is named in warnings.
 //
 // PostgreSQL only: several processes sharing one database is what the
 // PostgreSQL backend is for (with SQLite the suite reports itself skipped).
@@ -307,5 +309,43 @@ test('file:// storage not shared between nodes: the worker says which committed 
     if (peer) closePeer(peer);
     if (worker) await worker.stop('SIGKILL');
     await cleanupAll();
+  }
+});
+
+// A node may hold tracks of many classes at once. Each pass of its WHIP
+// thread once looked at only the first 64 recordings of its track list
+// (newest first): a recording further down, stopped on another node, kept
+// its tracks open on this one and its job waiting VTP_JOB_SEGMENT_WAIT.
+test('a node holding tracks of 66 recordings ends its track of the oldest one when another node stops it', { skip: !PG && 'several nodes share a PostgreSQL database (run with VTP_TEST_BACKEND=postgres)' }, async () => {
+  const s3 = await startS3rver();
+  const base = new Context();
+  const env = {
+    VTP_STORAGE_URL: s3.url, VTP_S3_ACCESS_KEY: s3.accessKey, VTP_S3_SECRET_KEY: s3.secretKey,
+    VTP_JWT_SECRET: `cluster-secret-${rand(8)}`, VTP_WORKERS: 0,
+  };
+  try {
+    const A = await startNode(base, 'a', env);
+    const B = await startNode(base, 'b', env);
+    const u = await makeUsers(A, { inst: 'instructor' });
+    const ids = [];
+    for (let i = 0; i < 66; i++) {
+      const st = await A.api('POST', '/api/v1/recordings/start', { token: u.inst.token, body: { roomId: `many-${i}-${rand(4)}`, title: `Class ${i}` } });
+      assert.equal(st.status, 201, show(st));
+      const tr = await B.api('POST', `/api/v1/recordings/${st.json.recordingId}/tracks`, {
+        token: u.inst.token, body: { peerId: 'p', fullName: 'P', kind: 'audio', codec: 'opus', payloadType: 111 },
+      });
+      assert.equal(tr.status, 201, show(tr));
+      ids.push(st.json.recordingId);
+    }
+    const oldest = ids[0];
+    const sp = await A.api('POST', `/api/v1/recordings/${oldest}/stop`, { token: u.inst.token });
+    assert.equal(sp.status, 200, show(sp));
+    await waitFor(async () => B.stderr().includes(`recording ${oldest} ended on another node`),
+      'node b ended its track of the oldest recording', 30000);
+    // the others, still recording, keep their tracks on node b
+    assert.ok(!ids.slice(1).some((id) => B.stderr().includes(`recording ${id} ended`)), 'only the stopped one ended');
+  } finally {
+    await cleanupAll();
+    await s3.stop();
   }
 });
