@@ -179,6 +179,11 @@ int vtp__layout_parse(const char *s);
  * absolute floor, gaps under 300 ms inside speech bridged, blips under
  * 60 ms dropped. speaking[i] is 0 or 1. */
 void vtp__voice_activity(const float *db, size_t n, uint8_t *speaking);
+/* Its two halves, for a composer that sees the ticks as they come: the
+ * noise floor (the 10th percentile of the energies; n > 0), and the
+ * marking against a floor (the margins, the bridging, the blips). */
+float vtp__voice_floor(const float *db, size_t n);
+void vtp__voice_mark(const float *db, size_t n, float floor_db, uint8_t *speaking);
 
 /* Who is in the main area at each tick (index of a person, -1: nobody
  * present), with hysteresis: speaking[p * nticks + t], presence [from[p],
@@ -189,6 +194,24 @@ void vtp__voice_activity(const float *db, size_t n, uint8_t *speaking);
  * the person in the main area leaving is replaced at once. */
 void vtp__speaker_decide(const uint8_t *speaking, int np, size_t nticks, const int64_t *from,
 			 const int64_t *to, int first, int *main_person);
+
+/* The same decision a tick at a time (vtp__speaker_decide() is a loop
+ * over it): the state carried from one tick to the next. */
+typedef struct vtp__speaker_state {
+	int np, first;
+	int64_t *run;          /* per person: the start of its current speech, -1 */
+	int64_t *last;         /* per person: the last tick it spoke, -1 */
+	int cur;               /* in the main area, -1: nobody yet */
+	bool by_speech;        /* cur was chosen for speaking, not by default */
+	int64_t switched;      /* the tick of the last switch between speakers */
+} vtp__speaker_state;
+void vtp__speaker_init(vtp__speaker_state *st, int np, int first);
+void vtp__speaker_free(vtp__speaker_state *st);
+/* Tick t (each tick once, in order): speaking[p * stride] is whether
+ * person p speaks then; presence as for vtp__speaker_decide(). Returns
+ * who is in the main area at t. */
+int vtp__speaker_step(vtp__speaker_state *st, const uint8_t *speaking, size_t stride,
+		      const int64_t *from, const int64_t *to, int64_t t);
 
 /* One instant to lay out: the present people (join order), their camera
  * track (or -1: a name tile), when each last spoke (tick, -1: never), the

@@ -1,9 +1,10 @@
 /* Layouts for the composer: what each track is (its source), who speaks
- * when (voice activity from a microphone's energy, then the main-area
- * decision with hysteresis over the whole timeline, in 20 ms ticks), and
- * the tiles of one output instant for each layout (grid, speaker,
- * presentation, screen, auto). Everything here is a pure function of its
- * inputs, so the unit tests drive it with tables. */
+ * when (voice activity from a microphone's energy against its noise
+ * floor, then the main-area decision with hysteresis, in 20 ms ticks,
+ * over the whole timeline or a tick at a time), and the tiles of one
+ * output instant for each layout (grid, speaker, presentation, screen,
+ * auto). Everything here is a pure function of its inputs (and of the
+ * state a step carries), so the unit tests drive it with tables. */
 #include "compose/compose_int.h"
 
 #include <math.h>
@@ -45,18 +46,28 @@ static int cmp_float(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-void vtp__voice_activity(const float *db, size_t n, uint8_t *speaking)
+float vtp__voice_floor(const float *db, size_t n)
 {
-	if (n == 0)
-		return;
-	/* The noise floor: the 10th percentile of the person's tick energies
-	 * (a microphone is quiet most of a lecture; when it never is, speech
-	 * must still rise over the floor of the absolute threshold). */
+	/* The 10th percentile of the person's tick energies (a microphone is
+	 * quiet most of a lecture; when it never is, speech must still rise
+	 * over the floor of the absolute threshold). */
 	float *sorted = vtp_malloc(n * sizeof *sorted);
 	memcpy(sorted, db, n * sizeof *sorted);
 	qsort(sorted, n, sizeof *sorted, cmp_float);
 	float floor_db = sorted[n / 10];
 	vtp_free(sorted);
+	return floor_db;
+}
+
+void vtp__voice_activity(const float *db, size_t n, uint8_t *speaking)
+{
+	if (n == 0)
+		return;
+	vtp__voice_mark(db, n, vtp__voice_floor(db, n), speaking);
+}
+
+void vtp__voice_mark(const float *db, size_t n, float floor_db, uint8_t *speaking)
+{
 	float thr = floor_db + SPEECH_ABOVE_FLOOR_DB;
 	if (thr < SPEECH_MIN_DB)
 		thr = SPEECH_MIN_DB;
@@ -90,67 +101,88 @@ void vtp__voice_activity(const float *db, size_t n, uint8_t *speaking)
 #define TAKE_TICKS 50   /* 1 s of speech takes the main area */
 #define HOLD_TICKS 150  /* 3 s at least between switches */
 
+void vtp__speaker_init(vtp__speaker_state *st, int np, int first)
+{
+	st->np = np;
+	st->first = first;
+	st->run = vtp_malloc((np ? (size_t)np : 1) * sizeof *st->run);
+	st->last = vtp_malloc((np ? (size_t)np : 1) * sizeof *st->last);
+	for (int p = 0; p < np; p++)
+		st->run[p] = st->last[p] = -1;
+	st->cur = -1;
+	st->by_speech = false;
+	st->switched = INT64_MIN / 2;
+}
+
+void vtp__speaker_free(vtp__speaker_state *st)
+{
+	vtp_free(st->run);
+	vtp_free(st->last);
+	st->run = st->last = NULL;
+}
+
+int vtp__speaker_step(vtp__speaker_state *st, const uint8_t *speaking, size_t stride,
+		      const int64_t *from, const int64_t *to, int64_t t)
+{
+	int np = st->np, first = st->first, cur = st->cur;
+	int64_t *run = st->run, *last = st->last;
+	for (int p = 0; p < np; p++) {
+		bool here = from[p] <= t && t < to[p];
+		if (here && speaking[(size_t)p * stride]) {
+			if (run[p] < 0)
+				run[p] = t;
+			last[p] = t;
+		} else {
+			run[p] = -1;
+		}
+	}
+	if (cur < 0 || !(from[cur] <= t && t < to[cur])) {
+		/* Nobody yet, or the main person left: the most recent
+		 * speaker present, else the default, else the first
+		 * present; this is no switch between speakers, so no hold. */
+		int pick = -1;
+		for (int p = 0; p < np; p++)
+			if (from[p] <= t && t < to[p] && last[p] >= 0 &&
+			    (pick < 0 || last[p] > last[pick]))
+				pick = p;
+		if (pick < 0 && first >= 0 && first < np && from[first] <= t && t < to[first])
+			pick = first;
+		for (int p = 0; pick < 0 && p < np; p++)
+			if (from[p] <= t && t < to[p])
+				pick = p;
+		st->by_speech = pick >= 0 && last[pick] >= 0;
+		cur = pick;
+	} else if (!st->by_speech && first >= 0 && first < np && cur != first &&
+		   from[first] <= t && t < to[first] && last[cur] < 0) {
+		/* Nobody has spoken yet and the instructor arrived after
+		 * whoever was shown first: the instructor. */
+		cur = first;
+	} else if (t - st->switched >= HOLD_TICKS) {
+		/* The longest current speech of a second or more takes
+		 * over, unless the main person has been talking longer. */
+		int cand = -1;
+		for (int p = 0; p < np; p++)
+			if (p != cur && run[p] >= 0 && t - run[p] >= TAKE_TICKS &&
+			    (cand < 0 || run[p] < run[cand]))
+				cand = p;
+		if (cand >= 0 && !(run[cur] >= 0 && run[cur] <= run[cand])) {
+			cur = cand;
+			st->by_speech = true;
+			st->switched = t;
+		}
+	}
+	st->cur = cur;
+	return cur;
+}
+
 void vtp__speaker_decide(const uint8_t *speaking, int np, size_t nticks, const int64_t *from,
 			 const int64_t *to, int first, int *main_person)
 {
-	int64_t *run = vtp_malloc((np ? (size_t)np : 1) * sizeof *run);   /* speech run start, -1 */
-	int64_t *last = vtp_malloc((np ? (size_t)np : 1) * sizeof *last); /* last tick spoken, -1 */
-	for (int p = 0; p < np; p++)
-		run[p] = last[p] = -1;
-	int cur = -1;
-	bool by_speech = false; /* cur was chosen for speaking, not by default */
-	int64_t switched = INT64_MIN / 2;
-	for (size_t tt = 0; tt < nticks; tt++) {
-		int64_t t = (int64_t)tt;
-		for (int p = 0; p < np; p++) {
-			bool here = from[p] <= t && t < to[p];
-			if (here && speaking[(size_t)p * nticks + tt]) {
-				if (run[p] < 0)
-					run[p] = t;
-				last[p] = t;
-			} else {
-				run[p] = -1;
-			}
-		}
-		if (cur < 0 || !(from[cur] <= t && t < to[cur])) {
-			/* Nobody yet, or the main person left: the most recent
-			 * speaker present, else the default, else the first
-			 * present; this is no switch between speakers, so no hold. */
-			int pick = -1;
-			for (int p = 0; p < np; p++)
-				if (from[p] <= t && t < to[p] && last[p] >= 0 &&
-				    (pick < 0 || last[p] > last[pick]))
-					pick = p;
-			if (pick < 0 && first >= 0 && first < np && from[first] <= t && t < to[first])
-				pick = first;
-			for (int p = 0; pick < 0 && p < np; p++)
-				if (from[p] <= t && t < to[p])
-					pick = p;
-			by_speech = pick >= 0 && last[pick] >= 0;
-			cur = pick;
-		} else if (!by_speech && first >= 0 && first < np && cur != first &&
-			   from[first] <= t && t < to[first] && last[cur] < 0) {
-			/* Nobody has spoken yet and the instructor arrived after
-			 * whoever was shown first: the instructor. */
-			cur = first;
-		} else if (t - switched >= HOLD_TICKS) {
-			/* The longest current speech of a second or more takes
-			 * over, unless the main person has been talking longer. */
-			int cand = -1;
-			for (int p = 0; p < np; p++)
-				if (p != cur && run[p] >= 0 && t - run[p] >= TAKE_TICKS &&
-				    (cand < 0 || run[p] < run[cand]))
-					cand = p;
-			if (cand >= 0 && !(run[cur] >= 0 && run[cur] <= run[cand])) {
-				cur = cand;
-				by_speech = true;
-				switched = t;
-			}
-		}
-		main_person[tt] = cur;
-	}
-	vtp_free(run);
-	vtp_free(last);
+	vtp__speaker_state st;
+	vtp__speaker_init(&st, np, first);
+	for (size_t tt = 0; tt < nticks; tt++)
+		main_person[tt] = vtp__speaker_step(&st, speaking + tt, nticks, from, to, (int64_t)tt);
+	vtp__speaker_free(&st);
 }
 
 /* ---- tiles ------------------------------------------------------------------------ */
