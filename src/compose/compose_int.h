@@ -185,6 +185,26 @@ void vtp__voice_activity(const float *db, size_t n, uint8_t *speaking);
 float vtp__voice_floor(const float *db, size_t n);
 void vtp__voice_mark(const float *db, size_t n, float floor_db, uint8_t *speaking);
 
+/* Voice activity as the ticks come. With a fixed floor, a tick's mark is
+ * final once VTP__VOICE_LOOKAHEAD more ticks have come (a pause is only
+ * bridged, a blip only dropped, within that), and equals what
+ * vtp__voice_mark() gives on the whole timeline. Without one (NAN), the
+ * floor is the 10th percentile of the ticks so far, from a histogram of
+ * 0.5 dB bins, and each tick is marked against the floor of its push. */
+#define VTP__VOICE_LOOKAHEAD 16
+typedef struct vtp__voice_stream vtp__voice_stream;
+vtp__voice_stream *vtp__voice_stream_new(float floor_db);
+void vtp__voice_stream_free(vtp__voice_stream *s);
+/* Appends n ticks' energies (dBFS); returns how many ticks (from the
+ * first) are final now. */
+size_t vtp__voice_stream_push(vtp__voice_stream *s, const float *db, size_t n);
+/* The track ended: every tick is final; returns their number. */
+size_t vtp__voice_stream_end(vtp__voice_stream *s);
+/* The marks (0 or 1) of the final ticks; valid until the next push. */
+const uint8_t *vtp__voice_stream_marks(const vtp__voice_stream *s);
+/* The floor the last push marked against. */
+float vtp__voice_stream_floor(const vtp__voice_stream *s);
+
 /* Who is in the main area at each tick (index of a person, -1: nobody
  * present), with hysteresis: speaking[p * nticks + t], presence [from[p],
  * to[p]) in ticks, first: whom to show before anyone has spoken (the

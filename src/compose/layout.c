@@ -66,11 +66,15 @@ void vtp__voice_activity(const float *db, size_t n, uint8_t *speaking)
 	vtp__voice_mark(db, n, vtp__voice_floor(db, n), speaking);
 }
 
-void vtp__voice_mark(const float *db, size_t n, float floor_db, uint8_t *speaking)
+static float voice_threshold(float floor_db)
 {
 	float thr = floor_db + SPEECH_ABOVE_FLOOR_DB;
-	if (thr < SPEECH_MIN_DB)
-		thr = SPEECH_MIN_DB;
+	return thr < SPEECH_MIN_DB ? SPEECH_MIN_DB : thr;
+}
+
+void vtp__voice_mark(const float *db, size_t n, float floor_db, uint8_t *speaking)
+{
+	float thr = voice_threshold(floor_db);
 	for (size_t i = 0; i < n; i++)
 		speaking[i] = db[i] > thr;
 	/* Bridge short pauses, then drop blips. */
@@ -94,6 +98,129 @@ void vtp__voice_mark(const float *db, size_t n, float floor_db, uint8_t *speakin
 			memset(speaking + i, 0, k - i);
 		i = k;
 	}
+}
+
+/* ---- voice activity as the ticks come --------------------------------------- */
+
+/* The histogram's range: a tick's energy is 10 log10(mean square + 1e-12),
+ * so -120 dB at least; a decoder's overshoot stays well under +10. */
+#define HIST_MIN_DB -120.0f
+#define HIST_BINS 260 /* 0.5 dB each, to +10 dB */
+
+struct vtp__voice_stream {
+	float fixed_floor;      /* NAN: from the histogram */
+	float floor_db;         /* the last push's */
+	uint64_t hist[HIST_BINS];
+	uint8_t *on;            /* per tick: over the threshold or bridged */
+	uint8_t *marks;         /* per tick: final marks, [0, final) */
+	size_t n, cap, final;
+	size_t last_on;         /* the last tick over the threshold, SIZE_MAX */
+};
+
+vtp__voice_stream *vtp__voice_stream_new(float floor_db)
+{
+	vtp__voice_stream *s = vtp_calloc(1, sizeof *s);
+	s->fixed_floor = floor_db;
+	s->floor_db = floor_db;
+	s->last_on = SIZE_MAX;
+	return s;
+}
+
+void vtp__voice_stream_free(vtp__voice_stream *s)
+{
+	if (!s)
+		return;
+	vtp_free(s->on);
+	vtp_free(s->marks);
+	vtp_free(s);
+}
+
+/* The histogram's 10th percentile (vtp__voice_floor's sorted[n / 10]): the
+ * lower edge of the bin holding it, so within 0.5 dB below it. */
+static float hist_floor(const vtp__voice_stream *s, size_t total)
+{
+	uint64_t want = total / 10, seen = 0;
+	int b = 0;
+	for (; b < HIST_BINS - 1; b++) {
+		seen += s->hist[b];
+		if (seen > want)
+			break;
+	}
+	return HIST_MIN_DB + 0.5f * (float)b;
+}
+
+/* Marks the ticks in [s->final, upto): a run of marked ticks (after the
+ * bridging) stays when it is BLIP_TICKS long or more. The caller knows
+ * each tick there is final: its run is complete or long enough already. */
+static void settle(vtp__voice_stream *s, size_t upto)
+{
+	size_t t = s->final;
+	while (t < upto) {
+		if (!s->on[t]) {
+			s->marks[t++] = 0;
+			continue;
+		}
+		size_t a = t, e = t;
+		while (a > 0 && s->on[a - 1])
+			a--;
+		while (e + 1 < s->n && s->on[e + 1])
+			e++;
+		uint8_t keep = e - a + 1 >= BLIP_TICKS;
+		for (; t <= e && t < upto; t++)
+			s->marks[t] = keep;
+	}
+	s->final = upto;
+}
+
+size_t vtp__voice_stream_push(vtp__voice_stream *s, const float *db, size_t n)
+{
+	if (s->n + n > s->cap) {
+		s->cap = (s->n + n) * 2;
+		s->on = vtp_realloc(s->on, s->cap);
+		s->marks = vtp_realloc(s->marks, s->cap);
+	}
+	if (isnan(s->fixed_floor) && n > 0) {
+		for (size_t i = 0; i < n; i++) {
+			int b = (int)floorf((db[i] - HIST_MIN_DB) * 2.0f);
+			s->hist[b < 0 ? 0 : b >= HIST_BINS ? HIST_BINS - 1 : b]++;
+		}
+		s->floor_db = hist_floor(s, s->n + n);
+	}
+	float thr = voice_threshold(s->floor_db);
+	/* As vtp__voice_mark() does, a tick at a time: a tick over the
+	 * threshold bridges the pause since the last one. */
+	for (size_t i = 0; i < n; i++) {
+		size_t t = s->n + i;
+		s->on[t] = db[i] > thr;
+		if (!s->on[t])
+			continue;
+		if (s->last_on != SIZE_MAX && t - s->last_on > 1 && t - s->last_on <= BRIDGE_TICKS)
+			memset(s->on + s->last_on + 1, 1, t - s->last_on - 1);
+		s->last_on = t;
+	}
+	s->n += n;
+	/* Final: a pause can be bridged by a tick up to BRIDGE_TICKS after
+	 * the last one over the threshold, and a run ending there is known
+	 * complete (or long enough) one tick later. */
+	if (s->n > VTP__VOICE_LOOKAHEAD && s->n - VTP__VOICE_LOOKAHEAD > s->final)
+		settle(s, s->n - VTP__VOICE_LOOKAHEAD);
+	return s->final;
+}
+
+size_t vtp__voice_stream_end(vtp__voice_stream *s)
+{
+	settle(s, s->n);
+	return s->final;
+}
+
+const uint8_t *vtp__voice_stream_marks(const vtp__voice_stream *s)
+{
+	return s->marks;
+}
+
+float vtp__voice_stream_floor(const vtp__voice_stream *s)
+{
+	return s->floor_db;
 }
 
 /* ---- who is in the main area ------------------------------------------------- */
