@@ -1,12 +1,15 @@
-/* The composer (see compose.h): scan the tracks, map their clocks, then
- * walk the timeline at the output frame rate: each output frame shows
- * every present peer's latest decoded frame (or its name tile), and the
- * audio of every track is mixed sample-exactly beside it. Decoding runs
- * on one thread per video track ahead of the compositor; encoding runs
- * on its own thread behind it. */
+/* The composer's pass (see compose.h, and compose_int.h for how a driver
+ * runs it): it walks the timeline at the output frame rate: each output
+ * frame shows every present peer's latest decoded frame (or its name
+ * tile), and the audio of every track is mixed sample-exactly beside it;
+ * or, on the fast path, one track's frames are copied. Decoding runs on
+ * one thread per video track ahead of the compositor; encoding runs on
+ * its own threads behind it. It owns the output file from its temporary
+ * name to its place, with its HLS and thumbnail. What needs the whole
+ * timeline (the tracks scanned to their end, who speaks, the layout
+ * ahead) is the driver's: compose_batch.c. */
 #include "compose/compose_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libavcodec/avcodec.h>
@@ -19,7 +22,6 @@
 #include <math.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +30,6 @@
 
 #include "core/log.h"
 #include "core/mem.h"
-#include "core/timeutil.h"
 
 void vtp_compose_defaults(vtp_compose_opts *o)
 {
@@ -53,111 +54,56 @@ bool vtp_compose_layout_valid(const char *name)
 #define VP8_CPU_USED "-6" /* a fixed speed; 0..16 would be a wall-clock budget */
 #define X264_PRESET "veryfast"
 
-typedef struct pktlist {
+typedef struct vtp__cpackets {
 	AVPacket **p;
 	size_t n, cap;
-} pktlist;
+} vtp__cpackets;
 
-typedef struct encw {
-	struct job *j;
+typedef struct vtp__cencoder {
+	vtp__cjob *j;
 	int idx;
 	pthread_t th;
 	AVCodecContext *ctx;
 	AVPacket *pkt;
 	int64_t local;         /* frames this encoder has taken */
-} encw;
+} vtp__cencoder;
 
-typedef struct peer_view {
+typedef struct vtp__cview {
 	AVFrame *name_img;     /* the peer's name tile at the size it was drawn */
 	AVFrame *label_img;    /* the peer's name label, for tiles label_h high */
 	int label_h, label_max;
 	struct SwsContext *sws;
 	struct SwsContext *screen_sws; /* for its screen share */
 	int64_t last_spoke;    /* tick, -1: not yet */
-} peer_view;
+} vtp__cview;
 
-typedef struct job {
-	const vtp_compose_opts *o;
-	vtp_compose_result *r;
-	vtp__ctrack *t;
-	size_t nt;
-	vtp__cpeer *p;
-	size_t np;
-	int *join;             /* peer indices in join order */
-	int64_t t0, t1;        /* timeline, recorder ns */
-	char tmp[4096];
-	AVFormatContext *oc;
-	AVStream *vs, *as;
-	AVCodecContext *venc, *aenc;
-	AVPacket *pkt;
-	vtp__vdec **vdec;       /* per track (NULL for audio) */
-	vtp__adec **adec;
-	peer_view *pv;
-	int64_t apos;          /* audio samples written */
-	float *mix;
-	AVFrame *aframe;
-	int last_pct;
-	bool mp4;
-	/* Layout and speech: the layout asked for (VTP__LAYOUT_*); per track
-	 * the sum of squares of its samples per tick (microphones, while it is
-	 * being measured); per peer and tick whether it speaks; per tick the
-	 * person in the main area (layouts other than grid). */
-	int layout;
-	char **scan_names, **scan_err; /* while the tracks are scanned */
-	size_t nticks;
-	float **esum;
-	float *atmp;
-	uint8_t *speaking;
-	int *main_of_tick;
-	pthread_mutex_t mux_mu;   /* the muxer and r->error, shared with the encoder threads */
-	/* Video encoding. The timeline is cut into chunks of one GOP; with
-	 * VP8, chunk c goes to encoder c % nenc, each single-threaded and
-	 * starting its chunks on a keyframe, so whole cores encode in
-	 * parallel (libvpx's own threads spin-wait on each other and lose
-	 * to the decoders for the same cores). x264 threads well by itself:
-	 * one encoder. Frames wait in a ring of slots (frame k in slot
-	 * k % nslot); packets wait per chunk until every earlier chunk is
-	 * written. */
-	int nenc;
-	struct encw *enc;
-	int64_t gop, frames, nchunks;
-	int nslot;
-	AVFrame **slot;
-	int64_t *slot_frame;   /* frame held, -1 when free */
-	pthread_mutex_t enc_mu;
-	pthread_cond_t enc_cv;
-	bool enc_init, enc_failed;
-	struct pktlist *chunk;
-	bool *chunk_done;
-	int64_t next_chunk;    /* next chunk to write */
-	int running;           /* encoder threads started */
-	int *slot_refs;        /* consumers still to take the slot's frame */
-	int consumers;         /* of each frame: its video encoder, the HLS one */
-	/* HLS and thumbnail */
-	vtp__thumb *thumb;
-	vtp__hls *hls;
-	AVCodecContext *hvenc, *haenc; /* WebM: the same pass encodes H.264/AAC */
-	AVPacket *hpkt, *hapkt;
-	AVAudioFifo *hfifo;
-	AVFrame *haframe;
-	float *hbuf;
-	int64_t hapos;
-	pthread_t hth;
-	bool hls_running;
-} job;
-
-static int fail(job *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(job *j, int code, const char *fmt, ...)
+static int vfail(vtp__cjob *j, int code, const char *fmt, va_list ap)
 {
 	pthread_mutex_lock(&j->mux_mu);
-	if (j->r->error[0] == '\0') {
-		va_list ap;
-		va_start(ap, fmt);
+	if (j->r->error[0] == '\0')
 		vsnprintf(j->r->error, sizeof j->r->error, fmt, ap);
-		va_end(ap);
-	}
 	pthread_mutex_unlock(&j->mux_mu);
 	return code;
+}
+
+int vtp__cjob_fail(vtp__cjob *j, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vfail(j, code, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* This file's short name for vtp__cjob_fail(). */
+static int fail(vtp__cjob *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(vtp__cjob *j, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vfail(j, code, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 static const char *averr(int rc)
@@ -166,9 +112,18 @@ static const char *averr(int rc)
 	return av_make_error_string(buf, sizeof buf, rc);
 }
 
+void vtp__cjob_init(vtp__cjob *j, const vtp_compose_opts *o, vtp_compose_result *r)
+{
+	/* libav's chatter (encoder banners) is not news; its warnings are. */
+	if (av_log_get_level() > AV_LOG_WARNING)
+		av_log_set_level(AV_LOG_WARNING);
+	*j = (vtp__cjob){.o = o, .r = r, .last_pct = -1, .consumers = 1, .copied = -1};
+	pthread_mutex_init(&j->mux_mu, NULL);
+}
+
 /* ---- options ---------------------------------------------------------------- */
 
-static int check_opts(job *j)
+int vtp__cjob_check_opts(vtp__cjob *j)
 {
 	const vtp_compose_opts *o = j->o;
 	if (!o->tracks_dir || !o->out_path)
@@ -197,7 +152,7 @@ static int check_opts(job *j)
 	return 0;
 }
 
-static int threads(const vtp_compose_opts *o)
+int vtp__compose_threads(const vtp_compose_opts *o)
 {
 	if (o->threads > 0)
 		return o->threads;
@@ -205,216 +160,13 @@ static int threads(const vtp_compose_opts *o)
 	return n > 0 ? (int)(n > 16 ? 16 : n) : 1;
 }
 
-/* Runs fn(j, i) for i in [0, n) on up to threads() threads (the caller's
- * one among them); each index once. For work that is per track and
- * independent: scanning, measuring voices. */
-typedef struct par_for_ctx {
-	job *j;
-	size_t n;
-	atomic_size_t next;
-	void (*fn)(job *j, size_t i);
-} par_for_ctx;
-
-static void *par_for_main(void *arg)
-{
-	par_for_ctx *c = arg;
-	size_t i;
-	while ((i = atomic_fetch_add(&c->next, 1)) < c->n)
-		c->fn(c->j, i);
-	return NULL;
-}
-
-static void par_for(job *j, size_t n, void (*fn)(job *j, size_t i))
-{
-	par_for_ctx c = {.j = j, .n = n, .fn = fn};
-	atomic_init(&c.next, 0);
-	pthread_t th[16];
-	int want = threads(j->o), started = 0;
-	for (int k = 1; k < want && k < 16 && (size_t)k < n; k++)
-		if (pthread_create(&th[started], NULL, par_for_main, &c) == 0)
-			started++;
-	par_for_main(&c);
-	for (int k = 0; k < started; k++)
-		pthread_join(th[k], NULL);
-}
-
-/* ---- tracks ---------------------------------------------------------------- */
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void scan_one(job *j, size_t i)
-{
-	char path[4096], err[200];
-	snprintf(path, sizeof path, "%s/%s", j->o->tracks_dir, j->scan_names[i]);
-	if (vtp__ctrack_scan(&j->t[i], path, err, sizeof err) != 0)
-		j->scan_err[i] = vtp_strdup(err);
-}
-
-static int load_tracks(job *j)
-{
-	DIR *d = opendir(j->o->tracks_dir);
-	if (!d) {
-		if (errno == ENOENT)
-			return 0; /* no tracks at all: no media */
-		return fail(j, VTP_COMPOSE_EIO, "cannot open the tracks folder: %s", strerror(errno));
-	}
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		size_t l = strlen(e->d_name);
-		if (l < 8 || strcmp(e->d_name + l - 7, ".vtpcap") != 0)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			names = vtp_realloc(names, cap * sizeof *names);
-		}
-		names[n++] = vtp_strdup(e->d_name);
-	}
-	closedir(d);
-	if (n)
-		qsort(names, n, sizeof *names, cmp_str);
-	/* Every track is scanned on its own (in parallel), then the readable
-	 * ones are kept in name order. */
-	j->t = vtp_calloc(n ? n : 1, sizeof *j->t);
-	j->scan_names = names;
-	j->scan_err = vtp_calloc(n ? n : 1, sizeof *j->scan_err);
-	par_for(j, n, scan_one);
-	for (size_t i = 0; i < n; i++) {
-		vtp__ctrack *t = &j->t[j->nt];
-		if (j->scan_err[i]) {
-			VTP_WARN("compose: skipping track %s: %s", names[i], j->scan_err[i]);
-			vtp__ctrack_clear(&j->t[i]);
-			vtp_free(j->scan_err[i]);
-		} else {
-			if (t != &j->t[i]) {
-				*t = j->t[i];
-				memset(&j->t[i], 0, sizeof j->t[i]);
-			}
-			if (t->cap_end != VTP_CAPR_END)
-				VTP_WARN("compose: track %s ends %s; using what is whole", names[i],
-					 t->cap_end == VTP_CAPR_TORN ? "torn" : "corrupt");
-			/* the reader joins what is left; say where it did */
-			if (t->segments_missing || t->segments_cut)
-				VTP_WARN("compose: track %s: %u segment(s) of its packet log missing, "
-					 "%u cut short; the media there is lost",
-					 names[i], (unsigned)t->segments_missing,
-					 (unsigned)t->segments_cut);
-			j->nt++;
-		}
-		vtp_free(names[i]);
-	}
-	vtp_free(names);
-	vtp_free(j->scan_err);
-	j->scan_names = NULL;
-	j->scan_err = NULL;
-	j->r->tracks = (int)j->nt;
-	/* Peers, by peer id. */
-	j->p = vtp_calloc(j->nt ? j->nt : 1, sizeof *j->p);
-	for (size_t i = 0; i < j->nt; i++) {
-		size_t k;
-		for (k = 0; k < j->np; k++)
-			if (strcmp(j->p[k].peer_id, j->t[i].peer_id) == 0)
-				break;
-		if (k == j->np) {
-			j->p[k].peer_id = j->t[i].peer_id;
-			j->p[k].full_name = j->t[i].full_name;
-			j->np++;
-		}
-		j->t[i].peer = (int)k;
-		/* A peer that only shares a screen is no person: no tile of
-		 * its own in grid or speaker. */
-		if (j->t[i].source == VTP__SRC_CAMERA || j->t[i].source == VTP__SRC_MICROPHONE)
-			j->p[k].person = true;
-		if (j->t[i].instructor)
-			j->p[k].instructor = true;
-		if (j->o->starter_user_id && j->o->starter_user_id[0] && j->t[i].user_id &&
-		    strcmp(j->t[i].user_id, j->o->starter_user_id) == 0)
-			j->p[k].starter = true;
-	}
-	return 0;
-}
-
-static int cmp_peer_start(const void *a, const void *b)
-{
-	const vtp__cpeer *p = *(vtp__cpeer *const *)a, *q = *(vtp__cpeer *const *)b;
-	return p->start_ns < q->start_ns ? -1 : p->start_ns > q->start_ns;
-}
-
-/* Tracks that give the file nothing (no keyframe ever, nothing received):
- * the recording is done without them, and its warnings say so. */
-static void undecoded(job *j)
-{
-	for (size_t i = 0; i < j->nt; i++) {
-		const vtp__ctrack *t = &j->t[i];
-		vtp_compose_undecoded *u;
-
-		if (t->frames > 0)
-			continue;
-		if (j->r->nundecoded++ >= VTP_COMPOSE_MAX_UNDECODED)
-			continue;
-		u = &j->r->undecoded[j->r->nundecoded - 1];
-		snprintf(u->track_id, sizeof u->track_id, "%s", t->track_id ? t->track_id : "");
-		snprintf(u->peer_id, sizeof u->peer_id, "%s", t->peer_id ? t->peer_id : "");
-		snprintf(u->full_name, sizeof u->full_name, "%s", t->full_name ? t->full_name : "");
-		u->video = t->video;
-		u->rtp_packets = t->rtp_packets;
-	}
-}
-
-/* Timeline bounds and each peer's presence. false when nothing plays. */
-static bool timeline(job *j)
-{
-	vtp__ctracks_map(j->t, j->nt);
-	j->t0 = INT64_MAX;
-	j->t1 = INT64_MIN;
-	for (size_t k = 0; k < j->np; k++) {
-		j->p[k].start_ns = INT64_MAX;
-		j->p[k].end_ns = INT64_MIN;
-	}
-	for (size_t i = 0; i < j->nt; i++) {
-		vtp__ctrack *t = &j->t[i];
-		if (t->frames == 0)
-			continue;
-		vtp__cpeer *p = &j->p[t->peer];
-		if (t->start_ns < p->start_ns)
-			p->start_ns = t->start_ns;
-		if (t->end_ns > p->end_ns)
-			p->end_ns = t->end_ns;
-		if (t->start_ns < j->t0)
-			j->t0 = t->start_ns;
-		if (t->end_ns > j->t1)
-			j->t1 = t->end_ns;
-		if (t->video)
-			j->r->video_tracks++;
-		else
-			j->r->audio_tracks++;
-	}
-	undecoded(j);
-	if (j->t0 == INT64_MAX)
-		return false;
-	/* Join order. */
-	vtp__cpeer **ord = vtp_malloc(j->np * sizeof *ord);
-	for (size_t k = 0; k < j->np; k++)
-		ord[k] = &j->p[k];
-	qsort(ord, j->np, sizeof *ord, cmp_peer_start);
-	j->join = vtp_malloc(j->np * sizeof *j->join);
-	for (size_t k = 0; k < j->np; k++)
-		j->join[k] = (int)(ord[k] - j->p);
-	vtp_free(ord);
-	for (size_t k = 0; k < j->np; k++)
-		if (j->p[k].start_ns != INT64_MAX)
-			j->r->peers++;
-	return true;
-}
-
 /* ---- output ----------------------------------------------------------------- */
 
-static int open_output(job *j)
+int vtp__cjob_open_output(vtp__cjob *j)
 {
+	j->pkt = av_packet_alloc();
+	j->mix = vtp_malloc(4096 * sizeof *j->mix);
+	j->atmp = vtp_malloc(4096 * sizeof *j->atmp);
 	snprintf(j->tmp, sizeof j->tmp, "%s.tmp-%ld", j->o->out_path, (long)getpid());
 	int fd = open(j->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -429,7 +181,7 @@ static int open_output(job *j)
 	return 0;
 }
 
-static AVCodecContext *video_encoder(job *j, int kbps, int nthreads)
+static AVCodecContext *video_encoder(vtp__cjob *j, int kbps, int nthreads)
 {
 	const vtp_compose_opts *o = j->o;
 	const AVCodec *c = avcodec_find_encoder_by_name(j->mp4 ? "libx264" : "libvpx");
@@ -463,7 +215,7 @@ static AVCodecContext *video_encoder(job *j, int kbps, int nthreads)
 	return e;
 }
 
-static AVCodecContext *audio_encoder(job *j)
+static AVCodecContext *audio_encoder(vtp__cjob *j)
 {
 	const AVCodec *c = avcodec_find_encoder_by_name(j->mp4 ? "aac" : "libopus");
 	if (!c)
@@ -494,7 +246,7 @@ static AVCodecContext *audio_encoder(job *j)
 	return e;
 }
 
-static int write_packet(job *j, AVPacket *pkt)
+static int write_packet(vtp__cjob *j, AVPacket *pkt)
 {
 	pthread_mutex_lock(&j->mux_mu);
 	int rc = av_interleaved_write_frame(j->oc, pkt);
@@ -504,7 +256,7 @@ static int write_packet(job *j, AVPacket *pkt)
 	return 0;
 }
 
-static int write_packets(job *j, AVCodecContext *enc, AVStream *st, AVPacket *pkt)
+static int write_packets(vtp__cjob *j, AVCodecContext *enc, AVStream *st, AVPacket *pkt)
 {
 	for (;;) {
 		int rc = avcodec_receive_packet(enc, pkt);
@@ -532,13 +284,13 @@ static inline float soft(float x)
 
 /* The HLS encoder's packets to the HLS writer. */
 /* An HLS step's failure (the writer's is I/O, the rest the codec's). */
-static int hls_fail(job *j, int rc, const char *what)
+static int hls_fail(vtp__cjob *j, int rc, const char *what)
 {
 	return fail(j, strcmp(what, "writing HLS") == 0 ? VTP_COMPOSE_EIO : VTP_COMPOSE_ECODEC,
 		    "%s: %s", what, averr(rc));
 }
 
-static int hls_packets(job *j, AVCodecContext *e, AVPacket *pkt, int which)
+static int hls_packets(vtp__cjob *j, AVCodecContext *e, AVPacket *pkt, int which)
 {
 	const char *what = NULL;
 	int rc = vtp__hls_drain(j->hls, e, pkt, which, &what);
@@ -547,7 +299,7 @@ static int hls_packets(job *j, AVCodecContext *e, AVPacket *pkt, int which)
 
 /* WebM's HLS: the same mixed audio (interleaved stereo) to AAC, in
  * 1024-sample frames; flush sends what is left. */
-static int hls_audio(job *j, const float *lr, int n)
+static int hls_audio(vtp__cjob *j, const float *lr, int n)
 {
 	if (n > 0) {
 		for (int k = 0; k < n; k++)
@@ -566,7 +318,7 @@ static int hls_audio(job *j, const float *lr, int n)
 
 /* Adds the squares of n samples at timeline position pos to the track's
  * ticks. */
-static void energy_add(job *j, size_t ti, int64_t pos, const float *x, int n)
+void vtp__cjob_energy_add(vtp__cjob *j, size_t ti, int64_t pos, const float *x, int n)
 {
 	float *e = j->esum[ti];
 	for (int k = 0; k < n; k++) {
@@ -576,132 +328,8 @@ static void energy_add(job *j, size_t ti, int64_t pos, const float *x, int n)
 	}
 }
 
-/* Sets up measuring every microphone (person's voice, not a shared tab's
- * sound) over the timeline in ticks (a float per tick: 0.7 MB per
- * microphone and hour). auto without any screen share and with at most
- * four people with a camera is grid all along: composed as grid, without
- * the pass ahead. */
-static void speech_begin(job *j)
-{
-	if (j->layout == VTP__LAYOUT_AUTO) {
-		bool screen = false;
-		int cams = 0;
-		for (size_t k = 0; k < j->np; k++) {
-			bool cam = false;
-			for (size_t i = 0; i < j->nt; i++) {
-				if (j->t[i].peer != (int)k || j->t[i].frames == 0)
-					continue;
-				screen |= j->t[i].source == VTP__SRC_SCREEN;
-				cam |= j->t[i].source == VTP__SRC_CAMERA;
-			}
-			cams += cam && j->p[k].person;
-		}
-		if (!screen && cams <= 4)
-			j->layout = VTP__LAYOUT_GRID;
-	}
-	j->nticks = (size_t)((j->t1 - j->t0 + VTP__TICK_NS - 1) / VTP__TICK_NS) + 1;
-	j->esum = vtp_calloc(j->nt, sizeof *j->esum);
-	for (size_t i = 0; i < j->nt; i++)
-		if (!j->t[i].video && j->t[i].frames > 0 && j->t[i].source == VTP__SRC_MICROPHONE)
-			j->esum[i] = vtp_calloc(j->nticks, sizeof **j->esum);
-	j->atmp = vtp_malloc(4096 * sizeof *j->atmp);
-}
-
-/* The layouts other than grid need to know who speaks before the frames
- * are laid out: a first pass decodes the microphones alone (Opus decodes
- * far faster than the video, and only the voices are measured). */
-static void measure_voice(job *j, size_t i)
-{
-	if (!j->esum[i])
-		return;
-	float buf[VTP__TICK_SAMPLES];
-	vtp__adec *a = vtp__adec_open(&j->t[i], j->t0);
-	for (size_t t = 0; t < j->nticks; t++) {
-		int64_t pos = (int64_t)t * VTP__TICK_SAMPLES;
-		memset(buf, 0, sizeof buf);
-		vtp__adec_mix(a, pos, buf, VTP__TICK_SAMPLES);
-		energy_add(j, i, pos, buf, VTP__TICK_SAMPLES);
-	}
-	vtp__adec_close(a);
-}
-
-static void speech_prepass(job *j)
-{
-	par_for(j, j->nt, measure_voice);
-}
-
-/* From the measured energies: who speaks when (per peer: the loudest of
- * its microphones), talk time into the result, and (layouts other than
- * grid) who is in the main area at each tick. Frees the energies. */
-static void speech_decide(job *j)
-{
-	size_t nt = j->nticks;
-	float *db = vtp_malloc(nt * sizeof *db);
-	j->speaking = vtp_calloc(j->np * nt, 1);
-	for (size_t p = 0; p < j->np; p++) {
-		bool any = false;
-		for (size_t t = 0; t < nt; t++)
-			db[t] = -120.0f;
-		for (size_t i = 0; i < j->nt; i++) {
-			if (!j->esum[i] || j->t[i].peer != (int)p)
-				continue;
-			any = true;
-			for (size_t t = 0; t < nt; t++) {
-				float d = (float)(10.0 * log10((double)j->esum[i][t] / VTP__TICK_SAMPLES + 1e-12));
-				if (d > db[t])
-					db[t] = d;
-			}
-		}
-		if (!any)
-			continue;
-		uint8_t *sp = j->speaking + p * nt;
-		vtp__voice_activity(db, nt, sp);
-		size_t ticks = 0;
-		for (size_t t = 0; t < nt; t++)
-			ticks += sp[t];
-		if (j->r->ntalk < VTP_COMPOSE_MAX_TALK) {
-			snprintf(j->r->talk[j->r->ntalk].peer_id, sizeof j->r->talk[0].peer_id, "%s",
-				 j->p[p].peer_id);
-			j->r->talk[j->r->ntalk].seconds = (double)ticks * VTP__TICK_NS / 1e9;
-			j->r->ntalk++;
-		}
-	}
-	vtp_free(db);
-	for (size_t i = 0; i < j->nt; i++)
-		vtp_free(j->esum[i]);
-	vtp_free(j->esum);
-	j->esum = NULL;
-	if (j->layout == VTP__LAYOUT_GRID)
-		return;
-	int64_t *from = vtp_malloc((j->np ? j->np : 1) * sizeof *from);
-	int64_t *to = vtp_malloc((j->np ? j->np : 1) * sizeof *to);
-	int first = -1;
-	for (size_t p = 0; p < j->np; p++) {
-		from[p] = to[p] = 0;
-		if (!j->p[p].person || j->p[p].start_ns == INT64_MAX)
-			continue;
-		from[p] = (j->p[p].start_ns - j->t0) / VTP__TICK_NS;
-		to[p] = (j->p[p].end_ns - j->t0 + VTP__TICK_NS - 1) / VTP__TICK_NS;
-	}
-	/* Before anyone speaks: the instructor, else the one who started the
-	 * recording, else the first to join. */
-	for (size_t k = 0; k < j->np && first < 0; k++)
-		if (j->p[j->join[k]].person && j->p[j->join[k]].instructor)
-			first = j->join[k];
-	for (size_t k = 0; k < j->np && first < 0; k++)
-		if (j->p[j->join[k]].person && j->p[j->join[k]].starter)
-			first = j->join[k];
-	for (size_t k = 0; k < j->np && first < 0; k++)
-		if (j->p[j->join[k]].person)
-			first = j->join[k];
-	j->main_of_tick = vtp_malloc(nt * sizeof *j->main_of_tick);
-	vtp__speaker_decide(j->speaking, (int)j->np, nt, from, to, first, j->main_of_tick);
-	vtp_free(from);
-	vtp_free(to);
-}
-
 /* Mixes and encodes audio up to timeline sample `until`. */
-static int audio_until(job *j, int64_t until)
+static int audio_until(vtp__cjob *j, int64_t until)
 {
 	int fs = j->aenc->frame_size > 0 ? j->aenc->frame_size : 960;
 	while (j->apos + fs <= until) {
@@ -717,7 +345,7 @@ static int audio_until(job *j, int64_t until)
 			 * samples first, then into the mix. */
 			memset(j->atmp, 0, (size_t)fs * sizeof *j->atmp);
 			vtp__adec_mix(j->adec[i], j->apos, j->atmp, fs);
-			energy_add(j, i, j->apos, j->atmp, fs);
+			vtp__cjob_energy_add(j, i, j->apos, j->atmp, fs);
 			for (int k = 0; k < fs; k++)
 				j->mix[k] += j->atmp[k];
 		}
@@ -747,7 +375,7 @@ static int audio_until(job *j, int64_t until)
 	return 0;
 }
 
-static void progress(job *j, int64_t done_ns)
+static void progress(vtp__cjob *j, int64_t done_ns)
 {
 	int64_t len = j->t1 - j->t0;
 	int pct = len > 0 ? (int)(done_ns * 100 / len) : 100;
@@ -761,7 +389,7 @@ static void progress(job *j, int64_t done_ns)
 
 /* ---- composed video ------------------------------------------------------- */
 
-static int peer_track_at(job *j, int peer, int64_t at_ns)
+static int peer_track_at(vtp__cjob *j, int peer, int64_t at_ns)
 {
 	/* The peer's video track covering at (the latest started), else -1. */
 	int best = -1;
@@ -787,9 +415,9 @@ static void copy_rect(AVFrame *dst, const vtp__tile *t, const AVFrame *src)
 			       src->data[p] + (size_t)y * src->linesize[p], (size_t)t->w / 2);
 }
 
-static void name_tile(job *j, AVFrame *canvas, int peer, const vtp__tile *tile)
+static void name_tile(vtp__cjob *j, AVFrame *canvas, int peer, const vtp__tile *tile)
 {
-	peer_view *v = &j->pv[peer];
+	vtp__cview *v = &j->pv[peer];
 	if (!v->name_img || v->name_img->width != tile->w || v->name_img->height != tile->h) {
 		av_frame_free(&v->name_img);
 		v->name_img = av_frame_alloc();
@@ -809,11 +437,11 @@ static void name_tile(job *j, AVFrame *canvas, int peer, const vtp__tile *tile)
 
 /* Writes every finished chunk whose predecessors are written. Under
  * enc_mu. */
-static int write_chunks(job *j)
+static int write_chunks(vtp__cjob *j)
 {
 	int rc = 0;
 	while (j->next_chunk < j->nchunks && j->chunk_done[j->next_chunk]) {
-		pktlist *l = &j->chunk[j->next_chunk];
+		vtp__cpackets *l = &j->chunk[j->next_chunk];
 		for (size_t i = 0; i < l->n; i++) {
 			if (rc == 0) {
 				av_packet_rescale_ts(l->p[i], j->enc[0].ctx->time_base, j->vs->time_base);
@@ -831,7 +459,7 @@ static int write_chunks(job *j)
 
 /* Moves the encoder's packets into chunk c, their pts made global
  * (first frame of the chunk = k0, its local count then = base). */
-static int collect_packets(job *j, encw *w, int64_t c, int64_t k0, int64_t base)
+static int collect_packets(vtp__cjob *j, vtp__cencoder *w, int64_t c, int64_t k0, int64_t base)
 {
 	for (;;) {
 		int rc = avcodec_receive_packet(w->ctx, w->pkt);
@@ -846,7 +474,7 @@ static int collect_packets(job *j, encw *w, int64_t c, int64_t k0, int64_t base)
 		p->pts = k0 + (p->pts - base);
 		p->dts = p->dts == AV_NOPTS_VALUE ? p->pts : k0 + (p->dts - base);
 		pthread_mutex_lock(&j->enc_mu);
-		pktlist *l = &j->chunk[c];
+		vtp__cpackets *l = &j->chunk[c];
 		if (l->n == l->cap) {
 			l->cap = l->cap ? l->cap * 2 : 64;
 			l->p = vtp_realloc(l->p, l->cap * sizeof *l->p);
@@ -859,7 +487,7 @@ static int collect_packets(job *j, encw *w, int64_t c, int64_t k0, int64_t base)
 /* Frame k from slot s, when it is there: a reference of the consumer's own
  * (its pts and type are the consumer's to set). NULL when an encoder
  * failed (or out of memory: then failed is set). */
-static AVFrame *take_slot(job *j, int s, int64_t k)
+static AVFrame *take_slot(vtp__cjob *j, int s, int64_t k)
 {
 	AVFrame *f = NULL;
 	pthread_mutex_lock(&j->enc_mu);
@@ -874,7 +502,7 @@ static AVFrame *take_slot(job *j, int s, int64_t k)
 }
 
 /* A consumer is done with slot s's frame; the last one frees the slot. */
-static void release_slot(job *j, int s)
+static void release_slot(vtp__cjob *j, int s)
 {
 	pthread_mutex_lock(&j->enc_mu);
 	if (--j->slot_refs[s] <= 0)
@@ -886,7 +514,7 @@ static void release_slot(job *j, int s)
 /* WebM: every composed frame also goes to x264 for HLS, in order. */
 static void *hls_main(void *arg)
 {
-	job *j = arg;
+	vtp__cjob *j = arg;
 	int rc = 0;
 	for (int64_t k = 0; k < j->frames && rc == 0; k++) {
 		int s = (int)(k % j->nslot);
@@ -920,8 +548,8 @@ static void *hls_main(void *arg)
 
 static void *encoder_main(void *arg)
 {
-	encw *w = arg;
-	job *j = w->j;
+	vtp__cencoder *w = arg;
+	vtp__cjob *j = w->j;
 	int rc = 0;
 	for (int64_t c = w->idx; c < j->nchunks && rc == 0; c += j->nenc) {
 		int64_t k0 = c * j->gop, k1 = k0 + j->gop < j->frames ? k0 + j->gop : j->frames;
@@ -964,7 +592,7 @@ static void *encoder_main(void *arg)
 
 /* A free slot for output frame k (its buffer writable). NULL when an
  * encoder failed. */
-static AVFrame *canvas_for(job *j, int64_t k)
+static AVFrame *canvas_for(vtp__cjob *j, int64_t k)
 {
 	int s = (int)(k % j->nslot);
 	pthread_mutex_lock(&j->enc_mu);
@@ -993,7 +621,7 @@ static AVFrame *canvas_for(job *j, int64_t k)
 	return j->slot[s];
 }
 
-static void canvas_done(job *j, int64_t k)
+static void canvas_done(vtp__cjob *j, int64_t k)
 {
 	pthread_mutex_lock(&j->enc_mu);
 	j->slot_frame[k % j->nslot] = k;
@@ -1002,10 +630,10 @@ static void canvas_done(job *j, int64_t k)
 	pthread_mutex_unlock(&j->enc_mu);
 }
 
-static int start_encoders(job *j, int vkbps)
+static int start_encoders(vtp__cjob *j, int vkbps)
 {
 	const vtp_compose_opts *o = j->o;
-	int nt = threads(o);
+	int nt = vtp__compose_threads(o);
 	j->nenc = j->mp4 ? 1 : nt;
 	j->gop = (int64_t)o->fps * 2;
 	j->nchunks = (j->frames + j->gop - 1) / j->gop;
@@ -1035,7 +663,7 @@ static int start_encoders(job *j, int vkbps)
 	return 0;
 }
 
-static int run_encoders(job *j)
+static int run_encoders(vtp__cjob *j)
 {
 	for (int i = 0; i < j->nenc; i++) {
 		if (pthread_create(&j->enc[i].th, NULL, encoder_main, &j->enc[i]) != 0)
@@ -1051,7 +679,7 @@ static int run_encoders(job *j)
 }
 
 /* Waits for the encoder threads (after the last frame, or to abandon). */
-static int stop_encoders(job *j, bool abandon)
+static int stop_encoders(vtp__cjob *j, bool abandon)
 {
 	if (abandon && j->enc_init) {
 		pthread_mutex_lock(&j->enc_mu);
@@ -1070,7 +698,7 @@ static int stop_encoders(job *j, bool abandon)
 	return j->next_chunk == j->nchunks ? 0 : fail(j, VTP_COMPOSE_ECODEC, "video chunks missing");
 }
 
-static void free_encoders(job *j)
+static void free_encoders(vtp__cjob *j)
 {
 	for (int i = 0; j->enc && i < j->nenc; i++) {
 		avcodec_free_context(&j->enc[i].ctx);
@@ -1097,7 +725,7 @@ static void free_encoders(job *j)
 }
 
 /* The screen share live at abs (the latest started), or -1. */
-static int live_screen(job *j, int64_t abs_at)
+static int live_screen(vtp__cjob *j, int64_t abs_at)
 {
 	int best = -1;
 	for (size_t i = 0; i < j->nt; i++) {
@@ -1113,9 +741,9 @@ static int live_screen(job *j, int64_t abs_at)
 
 /* A name label at the bottom left of a tile showing a picture; the
  * label is rendered once per peer and tile height, then only copied. */
-static void label_tile(job *j, AVFrame *canvas, int peer, const vtp__tile *tile)
+static void label_tile(vtp__cjob *j, AVFrame *canvas, int peer, const vtp__tile *tile)
 {
-	peer_view *v = &j->pv[peer];
+	vtp__cview *v = &j->pv[peer];
 	/* an eighth of the tile: 14 px (9 px letters) in a 31-tile grid */
 	int lh = (tile->h / 8) & ~1;
 	if (lh > 36)
@@ -1137,7 +765,7 @@ static void label_tile(job *j, AVFrame *canvas, int peer, const vtp__tile *tile)
 }
 
 /* The tiles of one instant in a layout other than grid. */
-static int scene_tiles(job *j, int64_t at, int64_t abs_at, vtp__lperson *people, vtp__ltile *tiles)
+static int scene_tiles(vtp__cjob *j, int64_t at, int64_t abs_at, vtp__lperson *people, vtp__ltile *tiles)
 {
 	const vtp_compose_opts *o = j->o;
 	size_t tick = (size_t)(at / VTP__TICK_NS);
@@ -1167,16 +795,7 @@ static int scene_tiles(job *j, int64_t at, int64_t abs_at, vtp__lperson *people,
 	return vtp__layout_scene(&sc, tiles, &used);
 }
 
-/* Scratch for laying out one instant. */
-typedef struct frame_scratch {
-	int *present;
-	vtp__lperson *people;
-	vtp__tile *grid;
-	vtp__ltile *tiles;
-	int prev_n;
-} frame_scratch;
-
-static void scratch_init(job *j, frame_scratch *fs)
+void vtp__cframe_layout_init(const vtp__cjob *j, vtp__cframe_layout *fs)
 {
 	size_t cap = j->np + 1;
 	fs->present = vtp_malloc(cap * sizeof *fs->present);
@@ -1186,7 +805,7 @@ static void scratch_init(job *j, frame_scratch *fs)
 	fs->prev_n = -1;
 }
 
-static void scratch_free(frame_scratch *fs)
+void vtp__cframe_layout_free(vtp__cframe_layout *fs)
 {
 	vtp_free(fs->present);
 	vtp_free(fs->people);
@@ -1194,10 +813,7 @@ static void scratch_free(frame_scratch *fs)
 	vtp_free(fs->tiles);
 }
 
-/* The tiles of output instant at (relative to t0) into fs->tiles; their
- * number. Called for every frame in order: speaker layouts keep who spoke
- * last (reset_layout() starts over). */
-static int frame_tiles(job *j, int64_t at, frame_scratch *fs)
+int vtp__cjob_frame_tiles(vtp__cjob *j, int64_t at, vtp__cframe_layout *fs)
 {
 	int64_t abs_at = j->t0 + at;
 	if (j->layout != VTP__LAYOUT_GRID)
@@ -1221,115 +837,67 @@ static int frame_tiles(job *j, int64_t at, frame_scratch *fs)
 	return n;
 }
 
-static void reset_layout(job *j)
+void vtp__cjob_reset_layout(vtp__cjob *j)
 {
 	for (size_t k = 0; k < j->np; k++)
 		j->pv[k].last_spoke = -1;
 }
 
-typedef struct showlist {
-	vtp__vshow *v;
-	size_t n, cap;
-	int64_t last_k;
-} showlist;
-
-/* Where each video track is on screen: the layout of every output
- * instant, worked out before any frame is decoded (it depends only on the
- * timeline and the voices), as stretches per track. Each decoder is then
- * started with its track's stretches. */
-static int start_decoders(job *j)
+/* Composes output frame k (instant at, relative to t0) into its slot for
+ * the encoders, then the audio up to the frame's end. */
+static int compose_frame(vtp__cjob *j, int64_t k, int64_t at)
 {
 	const vtp_compose_opts *o = j->o;
-	showlist *sl = vtp_calloc(j->nt, sizeof *sl);
-	frame_scratch fs;
-	scratch_init(j, &fs);
 	int64_t half = 500000000LL / o->fps;
-	for (int64_t k = 0; k < j->frames; k++) {
-		int64_t at = k * 1000000000LL / o->fps;
-		int n = frame_tiles(j, at, &fs);
-		for (int i = 0; i < n; i++) {
-			const vtp__ltile *tl = &fs.tiles[i];
-			if (tl->track < 0)
-				continue;
-			showlist *s = &sl[tl->track];
-			vtp__vshow *last = s->n ? &s->v[s->n - 1] : NULL;
-			if (last && s->last_k == k - 1 && last->tile_w == tl->r.w && last->tile_h == tl->r.h) {
-				last->to = at + half;
-			} else {
-				if (s->n == s->cap) {
-					s->cap = s->cap ? s->cap * 2 : 8;
-					s->v = vtp_realloc(s->v, s->cap * sizeof *s->v);
-				}
-				s->v[s->n++] = (vtp__vshow){at + half, at + half, tl->r.w, tl->r.h};
-			}
-			s->last_k = k;
-		}
+	int n = vtp__cjob_frame_tiles(j, at, &j->fl);
+	AVFrame *canvas = canvas_for(j, k);
+	if (!canvas)
+		return VTP_COMPOSE_ECODEC;
+	vtp__canvas_fill(canvas, 0, 0, o->width, o->height, 16, 128, 128);
+	/* Only the tracks on screen are asked for a frame: the others'
+	 * decoders skip ahead to where they show next (the driver told
+	 * each where, from the same layout). */
+	for (int i = 0; i < n; i++) {
+		const vtp__ltile *tl = &j->fl.tiles[i];
+		int ti = tl->track;
+		const vtp__vframe *f = ti >= 0 && j->vdec[ti] ? vtp__vdec_at(j->vdec[ti], at + half) : NULL;
+		bool screen = ti >= 0 && j->t[ti].source == VTP__SRC_SCREEN;
+		struct SwsContext **sws = screen ? &j->pv[j->t[ti].peer].screen_sws
+						 : tl->peer >= 0 ? &j->pv[tl->peer].sws : NULL;
+		vtp__tile pic; /* where the picture went: the label goes on it */
+		bool drawn = f && sws && vtp__canvas_blit(canvas, &tl->r, f, sws, &pic) == 0;
+		if (!drawn && screen)
+			vtp__canvas_fill(canvas, tl->r.x, tl->r.y, tl->r.w, tl->r.h, 16, 128, 128);
+		else if (!drawn && tl->peer >= 0)
+			name_tile(j, canvas, tl->peer, &tl->r);
+		else if (tl->label)
+			label_tile(j, canvas, tl->peer, &pic);
 	}
-	scratch_free(&fs);
-	reset_layout(j);
-	int rc = 0;
-	for (size_t i = 0; i < j->nt; i++) {
-		if (rc == 0 && j->t[i].video && j->t[i].frames > 0 &&
-		    !(j->vdec[i] = vtp__vdec_start(&j->t[i], j->t0, sl[i].v, sl[i].n, o->decode_all)))
-			rc = fail(j, VTP_COMPOSE_ECODEC, "cannot start a decoder thread");
-		vtp_free(sl[i].v);
-	}
-	vtp_free(sl);
+	if (vtp__thumb_wants(j->thumb, at))
+		vtp__thumb_offer(j->thumb, canvas, at);
+	canvas_done(j, k);
+	j->r->frames_out++;
+	int rc = audio_until(j, (at + 1000000000LL / o->fps) * VTP_AUDIO_RATE / 1000000000LL);
+	progress(j, at);
 	return rc;
 }
 
-static int compose_video(job *j)
+int vtp__cjob_advance(vtp__cjob *j, int64_t until_ns)
 {
-	const vtp_compose_opts *o = j->o;
-	int64_t frames = j->frames;
-	int rc = run_encoders(j);
-	if (rc)
-		return rc;
-	frame_scratch fs;
-	scratch_init(j, &fs);
-	int64_t half = 500000000LL / o->fps;
-	for (int64_t k = 0; k < frames && rc == 0; k++) {
-		int64_t at = k * 1000000000LL / o->fps; /* relative to t0 */
-		int n = frame_tiles(j, at, &fs);
-		AVFrame *canvas = canvas_for(j, k);
-		if (!canvas) {
-			rc = VTP_COMPOSE_ECODEC;
+	int rc = 0;
+	while (rc == 0 && j->next_frame < j->frames) {
+		int64_t k = j->next_frame;
+		int64_t at = k * 1000000000LL / j->o->fps; /* relative to t0 */
+		if (at >= until_ns)
 			break;
-		}
-		vtp__canvas_fill(canvas, 0, 0, o->width, o->height, 16, 128, 128);
-		/* Only the tracks on screen are asked for a frame: the others'
-		 * decoders skip ahead to where they show next (start_decoders()
-		 * told each where, from the same layout). */
-		for (int i = 0; i < n; i++) {
-			const vtp__ltile *tl = &fs.tiles[i];
-			int ti = tl->track;
-			const vtp__vframe *f = ti >= 0 && j->vdec[ti] ? vtp__vdec_at(j->vdec[ti], at + half) : NULL;
-			bool screen = ti >= 0 && j->t[ti].source == VTP__SRC_SCREEN;
-			struct SwsContext **sws = screen ? &j->pv[j->t[ti].peer].screen_sws
-							 : tl->peer >= 0 ? &j->pv[tl->peer].sws : NULL;
-			vtp__tile pic; /* where the picture went: the label goes on it */
-			bool drawn = f && sws && vtp__canvas_blit(canvas, &tl->r, f, sws, &pic) == 0;
-			if (!drawn && screen)
-				vtp__canvas_fill(canvas, tl->r.x, tl->r.y, tl->r.w, tl->r.h, 16, 128, 128);
-			else if (!drawn && tl->peer >= 0)
-				name_tile(j, canvas, tl->peer, &tl->r);
-			else if (tl->label)
-				label_tile(j, canvas, tl->peer, &pic);
-		}
-		if (vtp__thumb_wants(j->thumb, at))
-			vtp__thumb_offer(j->thumb, canvas, at);
-		canvas_done(j, k);
-		j->r->frames_out++;
-		rc = audio_until(j, (at + 1000000000LL / o->fps) * VTP_AUDIO_RATE / 1000000000LL);
-		progress(j, at);
+		rc = compose_frame(j, k, at);
+		j->next_frame = k + 1;
 	}
-	int erc = stop_encoders(j, rc != 0);
-	scratch_free(&fs);
-	return rc ? rc : erc;
+	return rc;
 }
 
 /* Adds the audio stream (after the video one) and writes the header. */
-static int write_header(job *j)
+static int write_header(vtp__cjob *j)
 {
 	if (!(j->as = avformat_new_stream(j->oc, NULL)))
 		return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
@@ -1345,32 +913,9 @@ static int write_header(job *j)
 
 /* ---- fast path: one video track copied ----------------------------------- */
 
-/* The single video track that can be copied into this output, or -1. */
-static int fast_track(job *j)
-{
-	if (j->o->no_fast_path || j->r->peers != 1)
-		return -1;
-	int found = -1;
-	for (size_t i = 0; i < j->nt; i++) {
-		const vtp__ctrack *t = &j->t[i];
-		if (!t->video || t->frames == 0)
-			continue;
-		if (found >= 0)
-			return -1;
-		found = (int)i;
-	}
-	if (found < 0)
-		return -1;
-	const vtp__ctrack *t = &j->t[found];
-	bool match = j->mp4 ? t->codec == VTP_CODEC_H264 : t->codec == VTP_CODEC_VP8;
-	if (!match || t->size_changed || t->width <= 0 || t->keyframes == 0)
-		return -1;
-	return found;
-}
-
 /* The sender's frame rate when it is whole (from the smallest timestamp
  * step between frames, which loss cannot make smaller), else 0. */
-static int whole_fps(const vtp__ctrack *t)
+int vtp__whole_fps(const vtp__ctrack *t)
 {
 	if (t->min_step == 0)
 		return 0;
@@ -1378,21 +923,7 @@ static int whole_fps(const vtp__ctrack *t)
 	return r >= 1 && r <= 120 && fabs(fps - r) < 0.01 * r ? (int)r : 0;
 }
 
-/* Fast path: moves the timeline's origin back (never forward) so that the
- * copied video's frames fall on its own frame grid from 0: players and
- * tools that assume a constant rate from the file's start then see each
- * frame on its tick. */
-static void align_origin(job *j, const vtp__ctrack *t)
-{
-	int fps = whole_fps(t);
-	if (fps == 0)
-		return;
-	int64_t period = 1000000000LL / fps, v0 = t->start_ns;
-	int64_t k = (v0 - j->t0 + period - 1) / period;
-	j->t0 = v0 - k * period;
-}
-
-static int fast_video_stream(job *j, const vtp__ctrack *t, vtp__fsrc *src, vtp_frame *first)
+static int fast_video_stream(vtp__cjob *j, const vtp__ctrack *t, vtp__fsrc *src, vtp_frame *first)
 {
 	j->vs = avformat_new_stream(j->oc, NULL);
 	if (!j->vs)
@@ -1406,7 +937,7 @@ static int fast_video_stream(job *j, const vtp__ctrack *t, vtp__fsrc *src, vtp_f
 	j->vs->time_base = (AVRational){1, 90000};
 	/* The sender's frame rate, when whole (players show it; WebM writes
 	 * it as DefaultDuration). */
-	int fps = whole_fps(t);
+	int fps = vtp__whole_fps(t);
 	if (fps)
 		j->vs->avg_frame_rate = (AVRational){fps, 1};
 	/* The first keyframe (the depacketizer starts at one). */
@@ -1425,9 +956,10 @@ static int fast_video_stream(job *j, const vtp__ctrack *t, vtp__fsrc *src, vtp_f
 	return 0;
 }
 
-static int fast_path(job *j, int ti)
+int vtp__cjob_copy(vtp__cjob *j, int ti)
 {
 	const vtp__ctrack *t = &j->t[ti];
+	j->copied = ti;
 	vtp__fsrc *src = vtp__fsrc_open(t);
 	if (!src)
 		return fail(j, VTP_COMPOSE_EIO, "cannot reopen track");
@@ -1479,7 +1011,7 @@ static int fast_path(job *j, int ti)
 
 /* ---- finishing ---------------------------------------------------------------- */
 
-static int flush_encoder_pkt(job *j, AVCodecContext *e, AVStream *st, AVPacket *pkt)
+static int flush_encoder_pkt(vtp__cjob *j, AVCodecContext *e, AVStream *st, AVPacket *pkt)
 {
 	if (!e)
 		return 0;
@@ -1517,7 +1049,7 @@ static int sha256_file(const char *path, char hex[65], int64_t *size)
 	return rc;
 }
 
-static int finish_file(job *j)
+static int finish_file(vtp__cjob *j)
 {
 	char hex[65];
 	int64_t size;
@@ -1544,12 +1076,12 @@ static int finish_file(job *j)
 
 /* WebM: the HLS writer and its own H.264/AAC encoders, fed in this pass
  * (the video encoder by its own thread, from the same frame slots). */
-static int hls_in_pass(job *j, int vkbps)
+static int hls_in_pass(vtp__cjob *j, int vkbps)
 {
 	const vtp_compose_opts *o = j->o;
 	char err[200];
 	j->hvenc = vtp__hls_video_encoder(o->width, o->height, (AVRational){1, o->fps}, o->fps, vkbps,
-					 threads(o));
+					 vtp__compose_threads(o));
 	j->haenc = vtp__hls_audio_encoder();
 	if (!j->hvenc || !j->haenc)
 		return fail(j, VTP_COMPOSE_ECODEC, "cannot open the HLS encoders");
@@ -1590,9 +1122,10 @@ static bool keyframes_dense(const vtp__ctrack *t)
 
 /* After the file is complete (still under its temporary name): HLS that
  * was not made in the pass, then the thumbnail. */
-static int finish_extras(job *j, int ft)
+static int finish_extras(vtp__cjob *j, int ft)
 {
 	const vtp_compose_opts *o = j->o;
+	int nthreads = vtp__compose_threads(o);
 	char err[256];
 	if (j->hls) {
 		vtp__hls *h = j->hls;
@@ -1603,17 +1136,17 @@ static int finish_extras(job *j, int ft)
 		/* MP4 (its H.264 copied, unless a copied sender's keyframes are
 		 * too sparse) or the fast path's VP8 (encoded). */
 		bool transcode = !j->mp4 || (ft >= 0 && !keyframes_dense(&j->t[ft]));
-		int fps = ft >= 0 && whole_fps(&j->t[ft]) ? whole_fps(&j->t[ft]) : o->fps;
+		int fps = ft >= 0 && vtp__whole_fps(&j->t[ft]) ? vtp__whole_fps(&j->t[ft]) : o->fps;
 		int vkbps = o->bitrate_kbps > 228 ? o->bitrate_kbps - 128 : 100;
 		vtp__thumb *th = ft >= 0 ? j->thumb : NULL;
-		if (vtp__hls_from_file(j->tmp, o->hls_dir, transcode, fps, vkbps, threads(o), th,
+		if (vtp__hls_from_file(j->tmp, o->hls_dir, transcode, fps, vkbps, nthreads, th,
 				      &j->r->hls_segments, err, sizeof err) != 0)
 			return fail(j, VTP_COMPOSE_ECODEC, "HLS: %s", err);
 		j->r->hls_copied = !transcode;
 	} else if (ft >= 0 && j->thumb) {
 		/* No HLS: decode the copied stream for the thumbnail only. */
 		int none = 0;
-		if (vtp__hls_from_file(j->tmp, NULL, false, o->fps, 0, threads(o), j->thumb, &none, err,
+		if (vtp__hls_from_file(j->tmp, NULL, false, o->fps, 0, nthreads, j->thumb, &none, err,
 				      sizeof err) != 0)
 			return fail(j, VTP_COMPOSE_ECODEC, "thumbnail: %s", err);
 	}
@@ -1625,71 +1158,42 @@ static int finish_extras(job *j, int ft)
 	return 0;
 }
 
-static int run(job *j)
+/* ---- the pass: open, advance (above), finish -------------------------------- */
+
+int vtp__cjob_open(vtp__cjob *j)
 {
-	int rc = check_opts(j);
-	if (rc)
-		return rc;
-	int64_t began = vtp_mono_us();
-	if ((rc = load_tracks(j)) != 0)
-		return rc;
-	VTP_DEBUG("compose: %zu tracks scanned in %.2f s", j->nt, (double)(vtp_mono_us() - began) / 1e6);
-	if (!timeline(j))
-		return fail(j, VTP_COMPOSE_NO_MEDIA, "no track carried decodable media");
-	j->pkt = av_packet_alloc();
-	if ((rc = open_output(j)) != 0)
-		return rc;
-	j->adec = vtp_calloc(j->nt, sizeof *j->adec);
-	j->vdec = vtp_calloc(j->nt, sizeof *j->vdec);
-	j->pv = vtp_calloc(j->np, sizeof *j->pv);
+	int abr = j->mp4 ? 128 : 96;
+	int vkbps = j->o->bitrate_kbps - abr > 100 ? j->o->bitrate_kbps - abr : 100;
+	int rc;
+	j->pv = vtp_calloc(j->np ? j->np : 1, sizeof *j->pv);
 	for (size_t k = 0; k < j->np; k++)
 		j->pv[k].last_spoke = -1;
-	int ft = fast_track(j);
-	if (ft >= 0)
-		align_origin(j, &j->t[ft]);
-	/* Who speaks: measured ahead for the layouts that follow the
-	 * speaker, along the one pass for grid (talk time only). */
-	speech_begin(j);
-	if (j->layout != VTP__LAYOUT_GRID) {
-		int64_t at = vtp_mono_us();
-		speech_prepass(j);
-		speech_decide(j);
-		VTP_DEBUG("compose: voices measured and the main area decided in %.2f s",
-			  (double)(vtp_mono_us() - at) / 1e6);
-	}
-	for (size_t i = 0; i < j->nt; i++)
-		if (!j->t[i].video && j->t[i].frames > 0)
-			j->adec[i] = vtp__adec_open(&j->t[i], j->t0);
-	j->mix = vtp_malloc(4096 * sizeof *j->mix);
-	if (j->o->thumb_path)
-		j->thumb = vtp__thumb_new((j->t1 - j->t0) / 10);
-	if (ft >= 0) {
-		rc = fast_path(j, ft);
-	} else {
-		int abr = j->mp4 ? 128 : 96;
-		int vkbps = j->o->bitrate_kbps - abr > 100 ? j->o->bitrate_kbps - abr : 100;
-		j->frames = ((j->t1 - j->t0) * j->o->fps + 999999999) / 1000000000;
-		if ((rc = start_encoders(j, vkbps)) != 0)
-			return rc;
-		if (!(j->aenc = audio_encoder(j)))
-			return fail(j, VTP_COMPOSE_ECODEC, "cannot open the audio encoder");
-		if (!(j->vs = avformat_new_stream(j->oc, NULL)))
-			return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
-		avcodec_parameters_from_context(j->vs->codecpar, j->venc);
-		j->vs->time_base = j->venc->time_base;
-		j->vs->avg_frame_rate = j->venc->framerate;
-		if ((rc = write_header(j)) != 0)
-			return rc;
-		if (!j->mp4 && j->o->hls_dir && (rc = hls_in_pass(j, vkbps)) != 0)
-			return rc;
-		int64_t at = vtp_mono_us();
-		if ((rc = start_decoders(j)) != 0)
-			return rc;
-		VTP_DEBUG("compose: %lld frames laid out in %.2f s", (long long)j->frames,
-			  (double)(vtp_mono_us() - at) / 1e6);
-		at = vtp_mono_us();
-		rc = compose_video(j);
-		VTP_DEBUG("compose: video composed in %.2f s", (double)(vtp_mono_us() - at) / 1e6);
+	vtp__cframe_layout_init(j, &j->fl);
+	if ((rc = start_encoders(j, vkbps)) != 0)
+		return rc;
+	if (!(j->aenc = audio_encoder(j)))
+		return fail(j, VTP_COMPOSE_ECODEC, "cannot open the audio encoder");
+	if (!(j->vs = avformat_new_stream(j->oc, NULL)))
+		return fail(j, VTP_COMPOSE_ECODEC, "out of memory");
+	avcodec_parameters_from_context(j->vs->codecpar, j->venc);
+	j->vs->time_base = j->venc->time_base;
+	j->vs->avg_frame_rate = j->venc->framerate;
+	if ((rc = write_header(j)) != 0)
+		return rc;
+	if (!j->mp4 && j->o->hls_dir && (rc = hls_in_pass(j, vkbps)) != 0)
+		return rc;
+	return run_encoders(j);
+}
+
+int vtp__cjob_finish(vtp__cjob *j)
+{
+	int rc = 0;
+	if (j->copied < 0) {
+		/* Whatever the driver left, then the encoders drain. */
+		rc = vtp__cjob_advance(j, INT64_MAX);
+		int erc = stop_encoders(j, rc != 0);
+		if (rc == 0)
+			rc = erc;
 	}
 	if (!j->aenc)
 		return rc;
@@ -1697,8 +1201,6 @@ static int run(job *j)
 		/* The rest of the audio, to the end of the timeline. */
 		rc = audio_until(j, (j->t1 - j->t0) * VTP_AUDIO_RATE / 1000000000LL);
 	}
-	if (rc == 0 && j->esum)
-		speech_decide(j);
 	if (rc == 0)
 		rc = flush_encoder_pkt(j, j->aenc, j->as, j->pkt);
 	if (rc == 0 && j->haenc)
@@ -1711,7 +1213,7 @@ static int run(job *j)
 	if (rc == 0 && avio_closep(&j->oc->pb) < 0)
 		rc = fail(j, VTP_COMPOSE_EIO, "closing the output failed");
 	if (rc == 0)
-		rc = finish_extras(j, ft);
+		rc = finish_extras(j, j->copied);
 	if (rc == 0)
 		rc = finish_file(j);
 	if (rc == 0)
@@ -1719,75 +1221,46 @@ static int run(job *j)
 	return rc;
 }
 
-int vtp_compose_run(const vtp_compose_opts *o, vtp_compose_result *r)
+void vtp__cjob_close(vtp__cjob *j, int rc)
 {
-	memset(r, 0, sizeof *r);
-	/* libav's chatter (encoder banners) is not news; its warnings are. */
-	if (av_log_get_level() > AV_LOG_WARNING)
-		av_log_set_level(AV_LOG_WARNING);
-	job j = {.o = o, .r = r, .last_pct = -1, .consumers = 1};
-	r->thumb_at_seconds = -1;
-	pthread_mutex_init(&j.mux_mu, NULL);
-	int rc = run(&j);
-	stop_encoders(&j, true);
-	free_encoders(&j);
-	for (size_t i = 0; i < j.nt; i++) {
-		if (j.vdec && j.vdec[i]) {
-			r->decode_errors += vtp__vdec_errors(j.vdec[i]);
-			r->frames_dropped += vtp__vdec_dropped(j.vdec[i]);
-			r->frames_decoded += vtp__vdec_decoded(j.vdec[i]);
-			r->frames_skipped += vtp__vdec_skipped(j.vdec[i]);
-			vtp__vdec_stop(j.vdec[i]);
-		}
-		if (j.adec && j.adec[i]) {
-			r->audio_concealed_ms += vtp__adec_concealed_ms(j.adec[i]);
-			r->decode_errors += vtp__adec_errors(j.adec[i]);
-			vtp__adec_close(j.adec[i]);
-		}
+	stop_encoders(j, true);
+	free_encoders(j);
+	for (size_t k = 0; j->pv && k < j->np; k++) {
+		av_frame_free(&j->pv[k].name_img);
+		av_frame_free(&j->pv[k].label_img);
+		sws_freeContext(j->pv[k].sws);
+		sws_freeContext(j->pv[k].screen_sws);
 	}
-	for (size_t k = 0; j.pv && k < j.np; k++) {
-		av_frame_free(&j.pv[k].name_img);
-		av_frame_free(&j.pv[k].label_img);
-		sws_freeContext(j.pv[k].sws);
-		sws_freeContext(j.pv[k].screen_sws);
+	vtp_free(j->pv);
+	j->pv = NULL;
+	if (j->fl.tiles)
+		vtp__cframe_layout_free(&j->fl);
+	avcodec_free_context(&j->aenc);
+	av_frame_free(&j->aframe);
+	vtp__hls_abort(j->hls);
+	j->hls = NULL;
+	avcodec_free_context(&j->hvenc);
+	avcodec_free_context(&j->haenc);
+	av_packet_free(&j->hpkt);
+	av_packet_free(&j->hapkt);
+	av_audio_fifo_free(j->hfifo);
+	j->hfifo = NULL;
+	av_frame_free(&j->haframe);
+	vtp_free(j->hbuf);
+	j->hbuf = NULL;
+	av_packet_free(&j->pkt);
+	if (j->oc) {
+		if (j->oc->pb)
+			avio_closep(&j->oc->pb);
+		avformat_free_context(j->oc);
+		j->oc = NULL;
 	}
-	avcodec_free_context(&j.aenc);
-	av_frame_free(&j.aframe);
-	vtp__hls_abort(j.hls);
-	vtp__thumb_free(j.thumb);
-	avcodec_free_context(&j.hvenc);
-	avcodec_free_context(&j.haenc);
-	av_packet_free(&j.hpkt);
-	av_packet_free(&j.hapkt);
-	av_audio_fifo_free(j.hfifo);
-	av_frame_free(&j.haframe);
-	vtp_free(j.hbuf);
-	av_packet_free(&j.pkt);
-	if (j.oc) {
-		if (j.oc->pb)
-			avio_closep(&j.oc->pb);
-		avformat_free_context(j.oc);
-	}
-	if (rc != 0 && j.tmp[0])
-		unlink(j.tmp);
-	for (size_t i = 0; i < j.nt; i++)
-		vtp__ctrack_clear(&j.t[i]);
-	vtp_free(j.t);
-	vtp_free(j.p);
-	vtp_free(j.join);
-	vtp_free(j.pv);
-	vtp_free(j.vdec);
-	vtp_free(j.adec);
-	vtp_free(j.mix);
-	for (size_t i = 0; j.esum && i < j.nt; i++)
-		vtp_free(j.esum[i]);
-	vtp_free(j.esum);
-	vtp_free(j.atmp);
-	vtp_free(j.speaking);
-	vtp_free(j.main_of_tick);
+	if (rc != 0 && j->tmp[0])
+		unlink(j->tmp);
+	vtp_free(j->mix);
+	j->mix = NULL;
+	vtp_free(j->atmp);
+	j->atmp = NULL;
 	vtp__font_cleanup();
-	pthread_mutex_destroy(&j.mux_mu);
-	if (rc == VTP_COMPOSE_OK && o->progress)
-		o->progress(o->ud, 100);
-	return rc;
+	pthread_mutex_destroy(&j->mux_mu);
 }

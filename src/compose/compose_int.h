@@ -179,6 +179,31 @@ int vtp__layout_parse(const char *s);
  * absolute floor, gaps under 300 ms inside speech bridged, blips under
  * 60 ms dropped. speaking[i] is 0 or 1. */
 void vtp__voice_activity(const float *db, size_t n, uint8_t *speaking);
+/* Its two halves, for a composer that sees the ticks as they come: the
+ * noise floor (the 10th percentile of the energies; n > 0), and the
+ * marking against a floor (the margins, the bridging, the blips). */
+float vtp__voice_floor(const float *db, size_t n);
+void vtp__voice_mark(const float *db, size_t n, float floor_db, uint8_t *speaking);
+
+/* Voice activity as the ticks come. With a fixed floor, a tick's mark is
+ * final once VTP__VOICE_LOOKAHEAD more ticks have come (a pause is only
+ * bridged, a blip only dropped, within that), and equals what
+ * vtp__voice_mark() gives on the whole timeline. Without one (NAN), the
+ * floor is the 10th percentile of the ticks so far, from a histogram of
+ * 0.5 dB bins, and each tick is marked against the floor of its push. */
+#define VTP__VOICE_LOOKAHEAD 16
+typedef struct vtp__voice_stream vtp__voice_stream;
+vtp__voice_stream *vtp__voice_stream_new(float floor_db);
+void vtp__voice_stream_free(vtp__voice_stream *s);
+/* Appends n ticks' energies (dBFS); returns how many ticks (from the
+ * first) are final now. */
+size_t vtp__voice_stream_push(vtp__voice_stream *s, const float *db, size_t n);
+/* The track ended: every tick is final; returns their number. */
+size_t vtp__voice_stream_end(vtp__voice_stream *s);
+/* The marks (0 or 1) of the final ticks; valid until the next push. */
+const uint8_t *vtp__voice_stream_marks(const vtp__voice_stream *s);
+/* The floor the last push marked against. */
+float vtp__voice_stream_floor(const vtp__voice_stream *s);
 
 /* Who is in the main area at each tick (index of a person, -1: nobody
  * present), with hysteresis: speaking[p * nticks + t], presence [from[p],
@@ -189,6 +214,24 @@ void vtp__voice_activity(const float *db, size_t n, uint8_t *speaking);
  * the person in the main area leaving is replaced at once. */
 void vtp__speaker_decide(const uint8_t *speaking, int np, size_t nticks, const int64_t *from,
 			 const int64_t *to, int first, int *main_person);
+
+/* The same decision a tick at a time (vtp__speaker_decide() is a loop
+ * over it): the state carried from one tick to the next. */
+typedef struct vtp__speaker_state {
+	int np, first;
+	int64_t *run;          /* per person: the start of its current speech, -1 */
+	int64_t *last;         /* per person: the last tick it spoke, -1 */
+	int cur;               /* in the main area, -1: nobody yet */
+	bool by_speech;        /* cur was chosen for speaking, not by default */
+	int64_t switched;      /* the tick of the last switch between speakers */
+} vtp__speaker_state;
+void vtp__speaker_init(vtp__speaker_state *st, int np, int first);
+void vtp__speaker_free(vtp__speaker_state *st);
+/* Tick t (each tick once, in order): speaking[p * stride] is whether
+ * person p speaks then; presence as for vtp__speaker_decide(). Returns
+ * who is in the main area at t. */
+int vtp__speaker_step(vtp__speaker_state *st, const uint8_t *speaking, size_t stride,
+		      const int64_t *from, const int64_t *to, int64_t t);
 
 /* One instant to lay out: the present people (join order), their camera
  * track (or -1: a name tile), when each last spoke (tick, -1: never), the
@@ -299,5 +342,151 @@ int vtp__hls_aac(vtp__hls *h, struct AVCodecContext *enc, struct AVAudioFifo *fi
  * 0 or -1 with err. */
 int vtp__hls_from_file(const char *media, const char *hls_dir, bool transcode, int fps, int kbps,
 		      int threads, vtp__thumb *thumb, int *segments, char *err, size_t errlen);
+
+/* ---- compose.c: the pass ----------------------------------------------------- */
+
+/* The pass both composers share: the output file and its encoders, every
+ * output frame drawn from the decoders' frames, the audio mixed beside it.
+ * A driver (compose_batch.c) loads the tracks and peers, sets the timeline,
+ * opens the decoders and decides who speaks (the inputs below), then
+ * opens the pass, advances it along the timeline and finishes it. The
+ * batch composer advances it once, to the end, with inputs that know the
+ * whole timeline; nothing in the pass looks further ahead than the frame
+ * it draws (the encoders' chunks aside: j->frames is fixed at open). */
+struct vtp__cencoder;
+struct vtp__cpackets;
+struct vtp__cview;
+
+/* The tiles of one output instant, and the scratch to work them out. */
+typedef struct vtp__cframe_layout {
+	int *present;
+	vtp__lperson *people;
+	vtp__tile *grid;
+	vtp__ltile *tiles;
+	int prev_n;
+} vtp__cframe_layout;
+
+typedef struct vtp__cjob {
+	const vtp_compose_opts *o;
+	vtp_compose_result *r;
+	/* Inputs, the driver's: tracks and peers, the timeline, the decoders
+	 * (per track, NULL where none), the thumbnail chooser (NULL: none). */
+	vtp__ctrack *t;
+	size_t nt;
+	vtp__cpeer *p;
+	size_t np;
+	int *join;             /* peer indices in join order */
+	int64_t t0, t1;        /* timeline, recorder ns */
+	vtp__vdec **vdec;       /* per track (NULL for audio) */
+	vtp__adec **adec;
+	vtp__thumb *thumb;
+	char **scan_names, **scan_err; /* while the tracks are scanned */
+	/* Layout and speech: the layout asked for (VTP__LAYOUT_*); per track
+	 * the sum of squares of its samples per tick (microphones, while it is
+	 * being measured: the pass adds to it as it mixes); per peer and tick
+	 * whether it speaks; per tick the person in the main area (layouts
+	 * other than grid). */
+	int layout;
+	size_t nticks;
+	float **esum;
+	uint8_t *speaking;
+	int *main_of_tick;
+	/* The pass's own. */
+	char tmp[4096];
+	struct AVFormatContext *oc;
+	struct AVStream *vs, *as;
+	struct AVCodecContext *venc, *aenc;
+	struct AVPacket *pkt;
+	struct vtp__cview *pv;    /* per peer: its name tile, label, scalers */
+	int64_t apos;          /* audio samples written */
+	float *mix;
+	float *atmp;           /* a measured microphone's samples, before the mix */
+	struct AVFrame *aframe;
+	int last_pct;
+	bool mp4;
+	int copied;            /* the track copied (the fast path), -1: composed */
+	int64_t next_frame;    /* the next output frame to compose */
+	vtp__cframe_layout fl; /* for the frame being composed */
+	pthread_mutex_t mux_mu;   /* the muxer and r->error, shared with the encoder threads */
+	/* Video encoding. The timeline is cut into chunks of one GOP; with
+	 * VP8, chunk c goes to encoder c % nenc, each single-threaded and
+	 * starting its chunks on a keyframe, so whole cores encode in
+	 * parallel (libvpx's own threads spin-wait on each other and lose
+	 * to the decoders for the same cores). x264 threads well by itself:
+	 * one encoder. Frames wait in a ring of slots (frame k in slot
+	 * k % nslot); packets wait per chunk until every earlier chunk is
+	 * written. */
+	int nenc;
+	struct vtp__cencoder *enc;
+	int64_t gop, frames, nchunks;
+	int nslot;
+	struct AVFrame **slot;
+	int64_t *slot_frame;   /* frame held, -1 when free */
+	pthread_mutex_t enc_mu;
+	pthread_cond_t enc_cv;
+	bool enc_init, enc_failed;
+	struct vtp__cpackets *chunk;
+	bool *chunk_done;
+	int64_t next_chunk;    /* next chunk to write */
+	int running;           /* encoder threads started */
+	int *slot_refs;        /* consumers still to take the slot's frame */
+	int consumers;         /* of each frame: its video encoder, the HLS one */
+	/* HLS (WebM: the same pass encodes H.264/AAC) */
+	vtp__hls *hls;
+	struct AVCodecContext *hvenc, *haenc;
+	struct AVPacket *hpkt, *hapkt;
+	struct AVAudioFifo *hfifo;
+	struct AVFrame *haframe;
+	float *hbuf;
+	int64_t hapos;
+	pthread_t hth;
+	bool hls_running;
+} vtp__cjob;
+
+/* An empty job for o and r (libav's chatter quietened). */
+void vtp__cjob_init(vtp__cjob *j, const vtp_compose_opts *o, vtp_compose_result *r);
+/* Checks the options; sets mp4 and layout. 0 or VTP_COMPOSE_EINVAL. */
+int vtp__cjob_check_opts(vtp__cjob *j);
+/* Records the first failure in r->error; returns code. Thread-safe. */
+int vtp__cjob_fail(vtp__cjob *j, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Worker threads: the option, else the cores (at most 16). */
+int vtp__compose_threads(const vtp_compose_opts *o);
+/* The sender's frame rate when it is whole, else 0. */
+int vtp__whole_fps(const vtp__ctrack *t);
+
+/* The output file, under a temporary name beside out_path, and its muxer;
+ * after the timeline is set (t0 may still move back: the fast path). */
+int vtp__cjob_open_output(vtp__cjob *j);
+/* Adds the squares of n samples at timeline position pos to track ti's
+ * ticks (j->esum[ti]). */
+void vtp__cjob_energy_add(vtp__cjob *j, size_t ti, int64_t pos, const float *x, int n);
+/* The fast path: track ti's frames copied, the audio mixed beside them,
+ * to the end of the timeline. Then vtp__cjob_finish(). */
+int vtp__cjob_copy(vtp__cjob *j, int ti);
+/* The composed path: encoders for j->frames output frames (set by the
+ * driver), the streams and header, HLS in the pass (WebM). The decoders
+ * may start after it (the layout ahead needs its peer views). */
+int vtp__cjob_open(vtp__cjob *j);
+/* Composes the output frames before until_ns (relative to t0; at most
+ * j->frames in all) and the audio beside them, in order, from where the
+ * last call stopped. Each frame shows the tracks on screen at its
+ * instant, asking their decoders for the frame then. */
+int vtp__cjob_advance(vtp__cjob *j, int64_t until_ns);
+/* The frames left (if any), the audio to t1, the trailer; then HLS made
+ * from the file, the thumbnail, the SHA-256, and the file renamed into
+ * place. The driver's inputs stay its own. */
+int vtp__cjob_finish(vtp__cjob *j);
+/* Stops the encoder threads and frees what the pass opened; on failure
+ * (rc != 0) the temporary file goes. Not the driver's inputs. */
+void vtp__cjob_close(vtp__cjob *j, int rc);
+
+void vtp__cframe_layout_init(const vtp__cjob *j, vtp__cframe_layout *fl);
+void vtp__cframe_layout_free(vtp__cframe_layout *fl);
+/* The tiles of output instant at (relative to t0) into fl->tiles; their
+ * number. Called for every frame in order: speaker layouts keep who spoke
+ * last (vtp__cjob_reset_layout() starts over). */
+int vtp__cjob_frame_tiles(vtp__cjob *j, int64_t at, vtp__cframe_layout *fl);
+void vtp__cjob_reset_layout(vtp__cjob *j);
 
 #endif

@@ -1,9 +1,10 @@
 /* Layouts for the composer: what each track is (its source), who speaks
- * when (voice activity from a microphone's energy, then the main-area
- * decision with hysteresis over the whole timeline, in 20 ms ticks), and
- * the tiles of one output instant for each layout (grid, speaker,
- * presentation, screen, auto). Everything here is a pure function of its
- * inputs, so the unit tests drive it with tables. */
+ * when (voice activity from a microphone's energy against its noise
+ * floor, then the main-area decision with hysteresis, in 20 ms ticks,
+ * over the whole timeline or a tick at a time), and the tiles of one
+ * output instant for each layout (grid, speaker, presentation, screen,
+ * auto). Everything here is a pure function of its inputs (and of the
+ * state a step carries), so the unit tests drive it with tables. */
 #include "compose/compose_int.h"
 
 #include <math.h>
@@ -45,21 +46,35 @@ static int cmp_float(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-void vtp__voice_activity(const float *db, size_t n, uint8_t *speaking)
+float vtp__voice_floor(const float *db, size_t n)
 {
-	if (n == 0)
-		return;
-	/* The noise floor: the 10th percentile of the person's tick energies
-	 * (a microphone is quiet most of a lecture; when it never is, speech
-	 * must still rise over the floor of the absolute threshold). */
+	/* The 10th percentile of the person's tick energies (a microphone is
+	 * quiet most of a lecture; when it never is, speech must still rise
+	 * over the floor of the absolute threshold). */
 	float *sorted = vtp_malloc(n * sizeof *sorted);
 	memcpy(sorted, db, n * sizeof *sorted);
 	qsort(sorted, n, sizeof *sorted, cmp_float);
 	float floor_db = sorted[n / 10];
 	vtp_free(sorted);
+	return floor_db;
+}
+
+void vtp__voice_activity(const float *db, size_t n, uint8_t *speaking)
+{
+	if (n == 0)
+		return;
+	vtp__voice_mark(db, n, vtp__voice_floor(db, n), speaking);
+}
+
+static float voice_threshold(float floor_db)
+{
 	float thr = floor_db + SPEECH_ABOVE_FLOOR_DB;
-	if (thr < SPEECH_MIN_DB)
-		thr = SPEECH_MIN_DB;
+	return thr < SPEECH_MIN_DB ? SPEECH_MIN_DB : thr;
+}
+
+void vtp__voice_mark(const float *db, size_t n, float floor_db, uint8_t *speaking)
+{
+	float thr = voice_threshold(floor_db);
 	for (size_t i = 0; i < n; i++)
 		speaking[i] = db[i] > thr;
 	/* Bridge short pauses, then drop blips. */
@@ -85,72 +100,216 @@ void vtp__voice_activity(const float *db, size_t n, uint8_t *speaking)
 	}
 }
 
+/* ---- voice activity as the ticks come --------------------------------------- */
+
+/* The histogram's range: a tick's energy is 10 log10(mean square + 1e-12),
+ * so -120 dB at least; a decoder's overshoot stays well under +10. */
+#define HIST_MIN_DB -120.0f
+#define HIST_BINS 260 /* 0.5 dB each, to +10 dB */
+
+struct vtp__voice_stream {
+	float fixed_floor;      /* NAN: from the histogram */
+	float floor_db;         /* the last push's */
+	uint64_t hist[HIST_BINS];
+	uint8_t *on;            /* per tick: over the threshold or bridged */
+	uint8_t *marks;         /* per tick: final marks, [0, final) */
+	size_t n, cap, final;
+	size_t last_on;         /* the last tick over the threshold, SIZE_MAX */
+};
+
+vtp__voice_stream *vtp__voice_stream_new(float floor_db)
+{
+	vtp__voice_stream *s = vtp_calloc(1, sizeof *s);
+	s->fixed_floor = floor_db;
+	s->floor_db = floor_db;
+	s->last_on = SIZE_MAX;
+	return s;
+}
+
+void vtp__voice_stream_free(vtp__voice_stream *s)
+{
+	if (!s)
+		return;
+	vtp_free(s->on);
+	vtp_free(s->marks);
+	vtp_free(s);
+}
+
+/* The histogram's 10th percentile (vtp__voice_floor's sorted[n / 10]): the
+ * lower edge of the bin holding it, so within 0.5 dB below it. */
+static float hist_floor(const vtp__voice_stream *s, size_t total)
+{
+	uint64_t want = total / 10, seen = 0;
+	int b = 0;
+	for (; b < HIST_BINS - 1; b++) {
+		seen += s->hist[b];
+		if (seen > want)
+			break;
+	}
+	return HIST_MIN_DB + 0.5f * (float)b;
+}
+
+/* Marks the ticks in [s->final, upto): a run of marked ticks (after the
+ * bridging) stays when it is BLIP_TICKS long or more. The caller knows
+ * each tick there is final: its run is complete or long enough already. */
+static void settle(vtp__voice_stream *s, size_t upto)
+{
+	size_t t = s->final;
+	while (t < upto) {
+		if (!s->on[t]) {
+			s->marks[t++] = 0;
+			continue;
+		}
+		size_t a = t, e = t;
+		while (a > 0 && s->on[a - 1])
+			a--;
+		while (e + 1 < s->n && s->on[e + 1])
+			e++;
+		uint8_t keep = e - a + 1 >= BLIP_TICKS;
+		for (; t <= e && t < upto; t++)
+			s->marks[t] = keep;
+	}
+	s->final = upto;
+}
+
+size_t vtp__voice_stream_push(vtp__voice_stream *s, const float *db, size_t n)
+{
+	if (s->n + n > s->cap) {
+		s->cap = (s->n + n) * 2;
+		s->on = vtp_realloc(s->on, s->cap);
+		s->marks = vtp_realloc(s->marks, s->cap);
+	}
+	if (isnan(s->fixed_floor) && n > 0) {
+		for (size_t i = 0; i < n; i++) {
+			int b = (int)floorf((db[i] - HIST_MIN_DB) * 2.0f);
+			s->hist[b < 0 ? 0 : b >= HIST_BINS ? HIST_BINS - 1 : b]++;
+		}
+		s->floor_db = hist_floor(s, s->n + n);
+	}
+	float thr = voice_threshold(s->floor_db);
+	/* As vtp__voice_mark() does, a tick at a time: a tick over the
+	 * threshold bridges the pause since the last one. */
+	for (size_t i = 0; i < n; i++) {
+		size_t t = s->n + i;
+		s->on[t] = db[i] > thr;
+		if (!s->on[t])
+			continue;
+		if (s->last_on != SIZE_MAX && t - s->last_on > 1 && t - s->last_on <= BRIDGE_TICKS)
+			memset(s->on + s->last_on + 1, 1, t - s->last_on - 1);
+		s->last_on = t;
+	}
+	s->n += n;
+	/* Final: a pause can be bridged by a tick up to BRIDGE_TICKS after
+	 * the last one over the threshold, and a run ending there is known
+	 * complete (or long enough) one tick later. */
+	if (s->n > VTP__VOICE_LOOKAHEAD && s->n - VTP__VOICE_LOOKAHEAD > s->final)
+		settle(s, s->n - VTP__VOICE_LOOKAHEAD);
+	return s->final;
+}
+
+size_t vtp__voice_stream_end(vtp__voice_stream *s)
+{
+	settle(s, s->n);
+	return s->final;
+}
+
+const uint8_t *vtp__voice_stream_marks(const vtp__voice_stream *s)
+{
+	return s->marks;
+}
+
+float vtp__voice_stream_floor(const vtp__voice_stream *s)
+{
+	return s->floor_db;
+}
+
 /* ---- who is in the main area ------------------------------------------------- */
 
 #define TAKE_TICKS 50   /* 1 s of speech takes the main area */
 #define HOLD_TICKS 150  /* 3 s at least between switches */
 
+void vtp__speaker_init(vtp__speaker_state *st, int np, int first)
+{
+	st->np = np;
+	st->first = first;
+	st->run = vtp_malloc((np ? (size_t)np : 1) * sizeof *st->run);
+	st->last = vtp_malloc((np ? (size_t)np : 1) * sizeof *st->last);
+	for (int p = 0; p < np; p++)
+		st->run[p] = st->last[p] = -1;
+	st->cur = -1;
+	st->by_speech = false;
+	st->switched = INT64_MIN / 2;
+}
+
+void vtp__speaker_free(vtp__speaker_state *st)
+{
+	vtp_free(st->run);
+	vtp_free(st->last);
+	st->run = st->last = NULL;
+}
+
+int vtp__speaker_step(vtp__speaker_state *st, const uint8_t *speaking, size_t stride,
+		      const int64_t *from, const int64_t *to, int64_t t)
+{
+	int np = st->np, first = st->first, cur = st->cur;
+	int64_t *run = st->run, *last = st->last;
+	for (int p = 0; p < np; p++) {
+		bool here = from[p] <= t && t < to[p];
+		if (here && speaking[(size_t)p * stride]) {
+			if (run[p] < 0)
+				run[p] = t;
+			last[p] = t;
+		} else {
+			run[p] = -1;
+		}
+	}
+	if (cur < 0 || !(from[cur] <= t && t < to[cur])) {
+		/* Nobody yet, or the main person left: the most recent
+		 * speaker present, else the default, else the first
+		 * present; this is no switch between speakers, so no hold. */
+		int pick = -1;
+		for (int p = 0; p < np; p++)
+			if (from[p] <= t && t < to[p] && last[p] >= 0 &&
+			    (pick < 0 || last[p] > last[pick]))
+				pick = p;
+		if (pick < 0 && first >= 0 && first < np && from[first] <= t && t < to[first])
+			pick = first;
+		for (int p = 0; pick < 0 && p < np; p++)
+			if (from[p] <= t && t < to[p])
+				pick = p;
+		st->by_speech = pick >= 0 && last[pick] >= 0;
+		cur = pick;
+	} else if (!st->by_speech && first >= 0 && first < np && cur != first &&
+		   from[first] <= t && t < to[first] && last[cur] < 0) {
+		/* Nobody has spoken yet and the instructor arrived after
+		 * whoever was shown first: the instructor. */
+		cur = first;
+	} else if (t - st->switched >= HOLD_TICKS) {
+		/* The longest current speech of a second or more takes
+		 * over, unless the main person has been talking longer. */
+		int cand = -1;
+		for (int p = 0; p < np; p++)
+			if (p != cur && run[p] >= 0 && t - run[p] >= TAKE_TICKS &&
+			    (cand < 0 || run[p] < run[cand]))
+				cand = p;
+		if (cand >= 0 && !(run[cur] >= 0 && run[cur] <= run[cand])) {
+			cur = cand;
+			st->by_speech = true;
+			st->switched = t;
+		}
+	}
+	st->cur = cur;
+	return cur;
+}
+
 void vtp__speaker_decide(const uint8_t *speaking, int np, size_t nticks, const int64_t *from,
 			 const int64_t *to, int first, int *main_person)
 {
-	int64_t *run = vtp_malloc((np ? (size_t)np : 1) * sizeof *run);   /* speech run start, -1 */
-	int64_t *last = vtp_malloc((np ? (size_t)np : 1) * sizeof *last); /* last tick spoken, -1 */
-	for (int p = 0; p < np; p++)
-		run[p] = last[p] = -1;
-	int cur = -1;
-	bool by_speech = false; /* cur was chosen for speaking, not by default */
-	int64_t switched = INT64_MIN / 2;
-	for (size_t tt = 0; tt < nticks; tt++) {
-		int64_t t = (int64_t)tt;
-		for (int p = 0; p < np; p++) {
-			bool here = from[p] <= t && t < to[p];
-			if (here && speaking[(size_t)p * nticks + tt]) {
-				if (run[p] < 0)
-					run[p] = t;
-				last[p] = t;
-			} else {
-				run[p] = -1;
-			}
-		}
-		if (cur < 0 || !(from[cur] <= t && t < to[cur])) {
-			/* Nobody yet, or the main person left: the most recent
-			 * speaker present, else the default, else the first
-			 * present; this is no switch between speakers, so no hold. */
-			int pick = -1;
-			for (int p = 0; p < np; p++)
-				if (from[p] <= t && t < to[p] && last[p] >= 0 &&
-				    (pick < 0 || last[p] > last[pick]))
-					pick = p;
-			if (pick < 0 && first >= 0 && first < np && from[first] <= t && t < to[first])
-				pick = first;
-			for (int p = 0; pick < 0 && p < np; p++)
-				if (from[p] <= t && t < to[p])
-					pick = p;
-			by_speech = pick >= 0 && last[pick] >= 0;
-			cur = pick;
-		} else if (!by_speech && first >= 0 && first < np && cur != first &&
-			   from[first] <= t && t < to[first] && last[cur] < 0) {
-			/* Nobody has spoken yet and the instructor arrived after
-			 * whoever was shown first: the instructor. */
-			cur = first;
-		} else if (t - switched >= HOLD_TICKS) {
-			/* The longest current speech of a second or more takes
-			 * over, unless the main person has been talking longer. */
-			int cand = -1;
-			for (int p = 0; p < np; p++)
-				if (p != cur && run[p] >= 0 && t - run[p] >= TAKE_TICKS &&
-				    (cand < 0 || run[p] < run[cand]))
-					cand = p;
-			if (cand >= 0 && !(run[cur] >= 0 && run[cur] <= run[cand])) {
-				cur = cand;
-				by_speech = true;
-				switched = t;
-			}
-		}
-		main_person[tt] = cur;
-	}
-	vtp_free(run);
-	vtp_free(last);
+	vtp__speaker_state st;
+	vtp__speaker_init(&st, np, first);
+	for (size_t tt = 0; tt < nticks; tt++)
+		main_person[tt] = vtp__speaker_step(&st, speaking + tt, nticks, from, to, (int64_t)tt);
+	vtp__speaker_free(&st);
 }
 
 /* ---- tiles ------------------------------------------------------------------------ */
