@@ -55,6 +55,15 @@ async function getRec(node, token, id) {
   return r.json;
 }
 
+/** Polls the recording through `node` until it is done (failed fails the test). */
+function waitDone(node, token, id, what) {
+  return waitFor(async () => {
+    const r = await getRec(node, token, id);
+    if (r.status === 'failed') assert.fail(`${what}: failed: ${JSON.stringify(r.error)}`);
+    return r.status === 'done' ? r : null;
+  }, what, 180000);
+}
+
 /** Registers a plain-RTP peer on `node` and puts a relay in front of each track. */
 async function addPeer(node, token, recId, { peerId, fullName, video, audio }) {
   const peer = { peerId, tracks: {}, relays: {}, video, audio };
@@ -153,11 +162,7 @@ test('three serve nodes and a worker on one PostgreSQL and one bucket: one recor
     // stopped on another node than the one that started it
     const sp = await B.api('POST', `/api/v1/recordings/${id}/stop`, { token: u.inst.token });
     assert.equal(sp.status, 200, show(sp));
-    const done = await waitFor(async () => {
-      const r = await getRec(C, u.inst.token, id);
-      if (r.status === 'failed') assert.fail(`failed: ${JSON.stringify(r.error)}`);
-      return r.status === 'done' ? r : null;
-    }, 'the recording done', 180000);
+    const done = await waitDone(C, u.inst.token, id, 'the recording done');
     // whole: every track of every node, from the bucket
     const trackIds = done.tracks.map((t) => t.trackId);
     assert.equal(trackIds.length, 5, `tracks of the three nodes merged: ${JSON.stringify(done.tracks)}`);
@@ -208,11 +213,7 @@ test('three serve nodes and a worker on one PostgreSQL and one bucket: one recor
     await Promise.all([daveSend, erinSend]);
     const sp2 = await A.api('POST', `/api/v1/recordings/${id2}/stop`, { token: u.inst.token });
     assert.equal(sp2.status, 200, show(sp2));
-    const done2 = await waitFor(async () => {
-      const r = await getRec(B, u.inst.token, id2);
-      if (r.status === 'failed') assert.fail(`failed: ${JSON.stringify(r.error)}`);
-      return r.status === 'done' ? r : null;
-    }, 'the recording with a dead node done', 180000);
+    const done2 = await waitDone(B, u.inst.token, id2, 'the recording with a dead node done');
     const inc = (done2.warnings || []).filter((w) => w.code === 'track_incomplete');
     assert.equal(inc.length, 2, `a warning per track of the dead node: ${JSON.stringify(done2.warnings)}`);
     for (const w of inc) {
@@ -258,11 +259,7 @@ test('three serve nodes and a worker on one PostgreSQL and one bucket: one recor
     await Promise.all(sends3);
     const sp3 = await B.api('POST', `/api/v1/recordings/${id3}/stop`, { token: u.inst.token });
     assert.equal(sp3.status, 200, show(sp3));
-    const done3 = await waitFor(async () => {
-      const r = await getRec(C, u.inst.token, id3);
-      if (r.status === 'failed') assert.fail(`failed: ${JSON.stringify(r.error)}`);
-      return r.status === 'done' ? r : null;
-    }, 'the recording whose starter restarted done', 180000);
+    const done3 = await waitDone(C, u.inst.token, id3, 'the recording whose starter restarted done');
     // gina's track ended with node a's crash, and its restart committed all it had
     assert.deepEqual((done3.warnings || []).filter((w) => /incomplete|missing/.test(w.code)), [], JSON.stringify(done3.warnings));
     assert.equal(done3.metadata.compose.peers, 2, JSON.stringify(done3.metadata.compose));
