@@ -16,6 +16,7 @@
 //
 // PostgreSQL only: several processes sharing one database is what the
 // PostgreSQL backend is for (with SQLite the suite reports itself skipped).
+// sanitizer pass: skipped: its C paths (the spool, jobs waiting for segments, merging tracks, track_incomplete) run under the sanitizers in the spool, jobs, whip and compose suites; it took a sanitized run clean when written, and make test's time keeps it to the release pass.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

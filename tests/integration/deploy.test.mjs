@@ -14,6 +14,7 @@
 // Two nodes share one database only on PostgreSQL: the nginx part is
 // skipped on SQLite.
 
+// sanitizer pass: skipped: nginx and the units are configuration; the forwarding it crosses runs under the sanitizers in whipnodes, S3 and the worker in delivery and jobs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';

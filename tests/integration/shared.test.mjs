@@ -17,6 +17,7 @@
 // PostgreSQL only (SQLite is one node); the notification is asynchronous, so
 // every "seen through A" waits for the condition with a deadline.
 
+// sanitizer pass: skipped: the change feed, presence and the journal clock are sanitized in unit_store (test_watch, test_presence, test_db_clock) and the events suite; this suite adds a second process.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
