@@ -31,11 +31,13 @@ test:
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer,
 # but for the suites labelled no-asan (see CMakeLists.txt: Janus and the
 # browser lecture, whose server paths the sfu, latching, whip and layouts
-# suites take under the sanitizers too).
+# suites take under the sanitizers too; the multi-node suites; the PostgreSQL
+# variant of suites whose C is the same on both backends), two at a time
+# (the suites wait on real-time media; the composing ones hold a lock).
 test-asan:
 	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DVTP_SANITIZE=ON -DVTP_REQUIRE_TESTS=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_DIR) -j $(JOBS) -- --no-print-directory
-	@cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure --timeout 900 -LE no-asan
+	@cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure --timeout 900 -LE no-asan -j2
 
 # libFuzzer on every target for FUZZ_SECONDS each (new inputs go to
 # build-fuzz/found/<target>, the repo corpus is only read).

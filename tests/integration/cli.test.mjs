@@ -1,6 +1,7 @@
 // CLI contract: --help, --version, unknown flags, bad configuration, migrate,
 // user add / token, and the first-start admin account + JWT secret file.
 
+// sanitizer pass: sqlite only: the jobs, spool, CLI and events code is the same C on both backends, and the store's PostgreSQL side runs under the sanitizers in unit_store; make test's time keeps the PostgreSQL variant to the release pass.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync, readFileSync, existsSync, unlinkSync } from 'node:fs';

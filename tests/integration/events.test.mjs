@@ -12,6 +12,7 @@
 // expire; a second CONNECT never changes whose a socket is. Every wait is for
 // an event, with a deadline.
 
+// sanitizer pass: sqlite only: the jobs, spool, CLI and events code is the same C on both backends, and the store's PostgreSQL side runs under the sanitizers in unit_store; make test's time keeps the PostgreSQL variant to the release pass.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';

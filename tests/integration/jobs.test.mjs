@@ -8,6 +8,7 @@
 // captures made once by the server's own ingest from ffmpeg RTP senders and
 // copied into each recording's tracks folder.
 
+// sanitizer pass: sqlite only: the jobs, spool, CLI and events code is the same C on both backends, and the store's PostgreSQL side runs under the sanitizers in unit_store; make test's time keeps the PostgreSQL variant to the release pass.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';

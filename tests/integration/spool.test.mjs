@@ -4,6 +4,7 @@
 // segments_delayed warning, its job waits rather than composing without them,
 // and once the bucket answers again every segment arrives and the recording
 // is done with nothing missing. Never a silent loss.
+// sanitizer pass: sqlite only: the jobs, spool, CLI and events code is the same C on both backends, and the store's PostgreSQL side runs under the sanitizers in unit_store; make test's time keeps the PostgreSQL variant to the release pass.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
